@@ -1,0 +1,74 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// SwiftCTR: one library per stage, thin `ctr-*` executables over them.
+// Each stage section below is owned by that stage; keep edits inside it.
+
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+
+let package = Package(
+    name: "SwiftCTR",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "ctr-ingest", targets: ["ctr-ingest"]),
+        .executable(name: "ctr-synth", targets: ["ctr-synth"]),
+        .executable(name: "ctr-hash", targets: ["ctr-hash"]),
+        .executable(name: "ctr-train", targets: ["ctr-train"]),
+        .executable(name: "ctr-predict", targets: ["ctr-predict"]),
+        .executable(name: "ctr-eval", targets: ["ctr-eval"]),
+        .executable(name: "ctr-pipeline", targets: ["ctr-pipeline"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: - Foundation (shared by every stage)
+
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
+        ),
+        .target(name: "LogIO", dependencies: ["CZlib"]),
+        .target(name: "CommandSupport", dependencies: ["LogIO", argumentParser]),
+        .testTarget(name: "LogIOTests", dependencies: ["LogIO", "CZlib"]),
+
+        // MARK: - Ingest: raw logs -> validated rows, and synthetic logs
+
+        .target(name: "Ingest", dependencies: ["LogIO"]),
+        .target(name: "Synth", dependencies: ["LogIO"]),
+        .executableTarget(name: "ctr-ingest", dependencies: ["Ingest", "CommandSupport", argumentParser]),
+        .executableTarget(name: "ctr-synth", dependencies: ["Synth", "CommandSupport", argumentParser]),
+        .testTarget(name: "IngestTests", dependencies: ["Ingest", "Synth", "LogIO"]),
+
+        // MARK: - Dataset: libffm text and the binary training cache (the hash/train contract)
+
+        .target(name: "Dataset", dependencies: ["LogIO"]),
+        .testTarget(name: "DatasetTests", dependencies: ["Dataset", "LogIO"]),
+
+        // MARK: - Featurize: rows -> hashed libffm features
+
+        .target(name: "Featurize", dependencies: ["Ingest", "Dataset", "LogIO"]),
+        .executableTarget(name: "ctr-hash", dependencies: ["Featurize", "CommandSupport", argumentParser]),
+        .testTarget(name: "FeaturizeTests", dependencies: ["Featurize", "Ingest", "Dataset", "LogIO"]),
+
+        // MARK: - FFM: training and prediction
+
+        .target(name: "FFM", dependencies: ["Dataset", "LogIO"]),
+        .executableTarget(name: "ctr-train", dependencies: ["FFM", "CommandSupport", argumentParser]),
+        .executableTarget(name: "ctr-predict", dependencies: ["FFM", "Featurize", "CommandSupport", argumentParser]),
+        .testTarget(name: "FFMTests", dependencies: ["FFM", "Dataset", "LogIO"]),
+
+        // MARK: - Metrics: offline evaluation
+
+        .target(name: "Metrics", dependencies: ["Dataset", "LogIO"]),
+        .executableTarget(name: "ctr-eval", dependencies: ["Metrics", "CommandSupport", argumentParser]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "LogIO"]),
+
+        // MARK: - Pipeline: declarative runs of the stages above
+
+        .target(name: "Pipeline", dependencies: ["Ingest", "Featurize", "FFM", "Metrics", "LogIO"]),
+        .executableTarget(name: "ctr-pipeline", dependencies: ["Pipeline", "CommandSupport", argumentParser]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "LogIO"]),
+    ]
+)

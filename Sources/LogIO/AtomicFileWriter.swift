@@ -1,0 +1,201 @@
+import CZlib
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A buffered output file written under a temporary name (`.NAME.partial-PID` beside
+/// it) and renamed into place by `commit()`. Until then the final path is untouched, so
+/// an interrupted stage never leaves a file that looks complete; a writer dropped
+/// without `commit()` removes its temporary file.
+///
+/// With `gzip: true` the content is compressed (one gzip member).
+public final class AtomicFileWriter {
+    public let path: String
+    public let temporaryPath: String
+    private let fd: Int32
+    private var buffer: UnsafeMutableRawBufferPointer
+    private var used = 0
+    private var committed = false
+    private var closed = false
+    private var deflater: UnsafeMutablePointer<z_stream>?
+    private var compressed: UnsafeMutableRawBufferPointer?
+    /// Uncompressed bytes written so far.
+    public private(set) var bytesWritten: Int64 = 0
+
+    public init(path: String, gzip: Bool = false, level: Int32 = 6, bufferSize: Int = 1 << 20) throws {
+        self.path = path
+        let slash = path.lastIndex(of: "/")
+        let dir = slash.map { String(path[...$0]) } ?? ""
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        temporaryPath = "\(dir).\(name).partial-\(getpid())"
+        fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw LogIOError.cannotOpen(path: temporaryPath, errno: errno) }
+        buffer = .allocate(byteCount: max(bufferSize, 4096), alignment: 64)
+        if gzip {
+            let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+            stream.initialize(to: z_stream())
+            let code = czlib_deflateInit2(stream, level, 15 + 16)
+            guard code == Z_OK else {
+                stream.deallocate()
+                close(fd)
+                unlink(temporaryPath)
+                buffer.deallocate()
+                throw LogIOError.zlibFailure(path: path, operation: "deflateInit2", zlibCode: code)
+            }
+            deflater = stream
+            compressed = .allocate(byteCount: buffer.count, alignment: 64)
+        }
+    }
+
+    deinit {
+        if !closed { close(fd) }
+        if !committed { unlink(temporaryPath) }
+        if let deflater {
+            deflateEnd(deflater)
+            deflater.deallocate()
+        }
+        compressed?.deallocate()
+        buffer.deallocate()
+    }
+
+    /// Appends raw bytes.
+    @inline(__always)
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard bytes.count > 0 else { return }
+        if used + bytes.count > buffer.count {
+            try flushBuffer()
+            if bytes.count > buffer.count {
+                try emit(bytes)
+                return
+            }
+        }
+        (buffer.baseAddress! + used).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        used += bytes.count
+        bytesWritten += Int64(bytes.count)
+    }
+
+    @inline(__always)
+    public func write(_ bytes: ByteSlice) throws {
+        try write(UnsafeRawBufferPointer(bytes))
+    }
+
+    public func write(_ string: String) throws {
+        var s = string
+        try s.withUTF8 { try write(UnsafeRawBufferPointer($0)) }
+    }
+
+    @inline(__always)
+    public func write(byte: UInt8) throws {
+        if used == buffer.count { try flushBuffer() }
+        buffer.storeBytes(of: byte, toByteOffset: used, as: UInt8.self)
+        used += 1
+        bytesWritten += 1
+    }
+
+    /// Appends the decimal digits of an integer without allocating.
+    public func write(int value: Int64) throws {
+        if used + 20 > buffer.count { try flushBuffer() }
+        let base = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self) + used
+        let n = formatInt(value, into: base)
+        used += n
+        bytesWritten += Int64(n)
+    }
+
+    /// Direct access to free buffer space of at least `capacity` bytes: `body` writes into
+    /// it and returns how many bytes it wrote. For formatting without intermediate copies.
+    public func withFreeSpace(atLeast capacity: Int, _ body: (UnsafeMutablePointer<UInt8>) throws -> Int) throws {
+        if used + capacity > buffer.count {
+            try flushBuffer()
+            if capacity > buffer.count {
+                let grown = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 64)
+                buffer.deallocate()
+                buffer = grown
+            }
+        }
+        let n = try body(buffer.baseAddress!.assumingMemoryBound(to: UInt8.self) + used)
+        used += n
+        bytesWritten += Int64(n)
+    }
+
+    /// Writes everything out, closes the file and renames it to its final path.
+    public func commit() throws {
+        precondition(!committed, "AtomicFileWriter.commit() called twice for \(path)")
+        try flushBuffer()
+        if deflater != nil { try deflate(UnsafeRawBufferPointer(start: nil, count: 0), finish: true) }
+        closed = true
+        guard close(fd) == 0 else { throw LogIOError.writeFailed(path: temporaryPath, errno: errno) }
+        guard rename(temporaryPath, path) == 0 else {
+            throw LogIOError.renameFailed(from: temporaryPath, to: path, errno: errno)
+        }
+        committed = true
+    }
+
+    private func flushBuffer() throws {
+        guard used > 0 else { return }
+        try emit(UnsafeRawBufferPointer(rebasing: buffer[..<used]))
+        used = 0
+    }
+
+    private func emit(_ bytes: UnsafeRawBufferPointer) throws {
+        if deflater != nil {
+            try deflate(bytes, finish: false)
+        } else {
+            try writeAll(bytes)
+        }
+    }
+
+    private func deflate(_ bytes: UnsafeRawBufferPointer, finish: Bool) throws {
+        guard let stream = deflater, let out = compressed else { return }
+        stream.pointee.next_in = UnsafeMutablePointer(mutating: bytes.baseAddress?.assumingMemoryBound(to: Bytef.self))
+        stream.pointee.avail_in = uInt(bytes.count)
+        while true {
+            stream.pointee.next_out = out.baseAddress!.assumingMemoryBound(to: Bytef.self)
+            stream.pointee.avail_out = uInt(out.count)
+            let code = CZlib.deflate(stream, finish ? Z_FINISH : Z_NO_FLUSH)
+            guard code == Z_OK || code == Z_STREAM_END || code == Z_BUF_ERROR else {
+                throw LogIOError.zlibFailure(path: path, operation: "deflate", zlibCode: code)
+            }
+            let produced = out.count - Int(stream.pointee.avail_out)
+            if produced > 0 { try writeAll(UnsafeRawBufferPointer(rebasing: out[..<produced])) }
+            if finish ? code == Z_STREAM_END : stream.pointee.avail_in == 0 && stream.pointee.avail_out > 0 { return }
+        }
+    }
+
+    private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < bytes.count {
+            #if canImport(Glibc)
+            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            #else
+            let n = Darwin.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            #endif
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw LogIOError.writeFailed(path: temporaryPath, errno: errno)
+            }
+            offset += n
+        }
+    }
+}
+
+/// Writes the decimal digits of `value` at `out` (room for 20 bytes) and returns their count.
+@inline(__always)
+public func formatInt(_ value: Int64, into out: UnsafeMutablePointer<UInt8>) -> Int {
+    var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch on the stack
+    return withUnsafeMutableBytes(of: &digits) { scratch -> Int in
+        var magnitude = value.magnitude
+        var i = 24
+        repeat {
+            i -= 1
+            scratch[i] = UInt8(truncatingIfNeeded: 48 + magnitude % 10)
+            magnitude /= 10
+        } while magnitude > 0
+        var n = 0
+        if value < 0 { out[0] = 45; n = 1 }
+        let count = 24 - i
+        UnsafeMutableRawPointer(out + n).copyMemory(from: scratch.baseAddress! + i, byteCount: count)
+        return n + count
+    }
+}

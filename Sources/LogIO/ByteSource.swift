@@ -1,0 +1,207 @@
+import CZlib
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A stream of bytes read in chunks: a plain file, or the decompressed content of a gzip file.
+public protocol ByteSource: AnyObject {
+    /// Fills up to `buffer.count` bytes and returns how many it wrote; 0 means the end.
+    /// - Parameter linesSoFar: the caller's count of complete lines, for error messages.
+    func read(into buffer: UnsafeMutableRawBufferPointer, linesSoFar: Int) throws -> Int
+    /// Bytes of the underlying file consumed so far (compressed bytes for gzip).
+    var fileBytesRead: Int64 { get }
+}
+
+/// An open file descriptor, closed when the owner goes away.
+final class FileHandleFD {
+    let fd: Int32
+    let path: String
+
+    init(path: String) throws {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw LogIOError.cannotOpen(path: path, errno: errno) }
+        self.fd = fd
+        self.path = path
+    }
+
+    /// Reads up to `count` bytes, retrying on EINTR; returns 0 at the end of the file.
+    func read(_ pointer: UnsafeMutableRawPointer, _ count: Int) throws -> Int {
+        while true {
+            #if canImport(Glibc)
+            let n = Glibc.read(fd, pointer, count)
+            #else
+            let n = Darwin.read(fd, pointer, count)
+            #endif
+            if n >= 0 { return n }
+            if errno == EINTR { continue }
+            throw LogIOError.readFailed(path: path, errno: errno)
+        }
+    }
+
+    deinit { close(fd) }
+}
+
+/// The bytes of a file as they are on disk.
+public final class PlainFileSource: ByteSource {
+    private let file: FileHandleFD
+    public private(set) var fileBytesRead: Int64 = 0
+
+    public init(path: String) throws {
+        file = try FileHandleFD(path: path)
+    }
+
+    /// Wraps a file that is already open (used after sniffing its first bytes).
+    init(file: FileHandleFD, prefix: [UInt8]) {
+        self.file = file
+        self.pending = prefix
+    }
+
+    private var pending: [UInt8] = []
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer, linesSoFar: Int) throws -> Int {
+        guard buffer.count > 0 else { return 0 }
+        if !pending.isEmpty {
+            let n = min(pending.count, buffer.count)
+            pending.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: n) }
+            pending.removeFirst(n)
+            fileBytesRead += Int64(n)
+            return n
+        }
+        let n = try file.read(buffer.baseAddress!, buffer.count)
+        fileBytesRead += Int64(n)
+        return n
+    }
+}
+
+/// The decompressed bytes of a gzip file of one or more members (as `cat a.gz b.gz`,
+/// pigz and bgzip write them). zlib's `inflate` stops at the end of each member, so
+/// the source resets it and goes on while the input holds another member.
+public final class GzipSource: ByteSource {
+    private let file: FileHandleFD
+    private var stream = z_stream()
+    private let input: UnsafeMutableRawBufferPointer
+    private var inputEnd = false
+    private var memberOpen = false
+    private var finished = false
+    public private(set) var fileBytesRead: Int64 = 0
+
+    public convenience init(path: String, inputBufferSize: Int = 256 * 1024) throws {
+        try self.init(file: FileHandleFD(path: path), prefix: [], inputBufferSize: inputBufferSize)
+    }
+
+    init(file: FileHandleFD, prefix: [UInt8], inputBufferSize: Int = 256 * 1024) throws {
+        self.file = file
+        input = .allocate(byteCount: max(inputBufferSize, 16), alignment: 16)
+        let code = czlib_inflateInit2(&stream, 15 + 16)
+        guard code == Z_OK else {
+            input.deallocate()
+            throw LogIOError.zlibFailure(path: file.path, operation: "inflateInit2", zlibCode: code)
+        }
+        prefix.withUnsafeBytes { input.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: prefix.count) }
+        stream.next_in = input.baseAddress!.assumingMemoryBound(to: Bytef.self)
+        stream.avail_in = uInt(prefix.count)
+        fileBytesRead = Int64(prefix.count)
+    }
+
+    deinit {
+        inflateEnd(&stream)
+        input.deallocate()
+    }
+
+    /// Compressed offset of the next byte zlib will consume.
+    private var consumedOffset: Int64 { fileBytesRead - Int64(stream.avail_in) }
+
+    /// Moves what is left of the input to the front and reads more; false at the end of the file.
+    private func refill() throws -> Bool {
+        if inputEnd { return false }
+        let left = Int(stream.avail_in)
+        if left > 0, let next = stream.next_in, UnsafeMutableRawPointer(next) != input.baseAddress! {
+            input.baseAddress!.copyMemory(from: next, byteCount: left)
+        }
+        let n = try file.read(input.baseAddress! + left, input.count - left)
+        if n == 0 { inputEnd = true }
+        fileBytesRead += Int64(n)
+        stream.next_in = input.baseAddress!.assumingMemoryBound(to: Bytef.self)
+        stream.avail_in = uInt(left + n)
+        return n > 0
+    }
+
+    /// After a member ends: true when another member follows, false at a clean end
+    /// (nothing, or zero padding), and an error for anything else.
+    private func nextMemberFollows(linesSoFar: Int) throws -> Bool {
+        while true {
+            if stream.avail_in < 2 && !inputEnd {
+                _ = try refill()
+                continue
+            }
+            if stream.avail_in == 0 { return false }
+            let p = stream.next_in!
+            if stream.avail_in >= 2 && p[0] == 0x1f && p[1] == 0x8b { return true }
+            // Zero padding after the last member is accepted (as gzip does); anything else is not.
+            var i = 0
+            while i < Int(stream.avail_in) && p[i] == 0 { i += 1 }
+            if i < Int(stream.avail_in) {
+                throw LogIOError.trailingGarbage(path: file.path, offset: consumedOffset + Int64(i), lastCompleteLine: linesSoFar)
+            }
+            stream.next_in = p + i
+            stream.avail_in = 0
+            if inputEnd { return false }
+        }
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer, linesSoFar: Int) throws -> Int {
+        guard buffer.count > 0, !finished else { return 0 }
+        stream.next_out = buffer.baseAddress!.assumingMemoryBound(to: Bytef.self)
+        stream.avail_out = uInt(min(buffer.count, Int(UInt32.max)))
+        let capacity = Int(stream.avail_out)
+        while stream.avail_out > 0 {
+            if !memberOpen {
+                if !(try nextMemberFollows(linesSoFar: linesSoFar)) {
+                    finished = true
+                    break
+                }
+                memberOpen = true
+            }
+            if try stream.avail_in == 0 && !refill() {
+                throw LogIOError.truncatedGzip(path: file.path, offset: fileBytesRead, lastCompleteLine: linesSoFar)
+            }
+            let code = inflate(&stream, Z_NO_FLUSH)
+            switch code {
+            case Z_OK:
+                continue
+            case Z_STREAM_END:
+                memberOpen = false
+                inflateReset(&stream)
+            case Z_BUF_ERROR:
+                // No progress possible: either output is full (loop ends) or input ran dry.
+                if stream.avail_out > 0 && stream.avail_in == 0 && inputEnd {
+                    throw LogIOError.truncatedGzip(path: file.path, offset: fileBytesRead, lastCompleteLine: linesSoFar)
+                }
+            default:
+                let detail = stream.msg.map { String(cString: $0) } ?? "no message"
+                throw LogIOError.corruptGzip(path: file.path, offset: consumedOffset, lastCompleteLine: linesSoFar,
+                                             zlibCode: code, detail: detail)
+            }
+        }
+        return capacity - Int(stream.avail_out)
+    }
+}
+
+/// Opens a file as a byte source, recognising gzip by its magic bytes (1f 8b), not its name.
+public func openByteSource(path: String) throws -> ByteSource {
+    let file = try FileHandleFD(path: path)
+    var magic = [UInt8](repeating: 0, count: 2)
+    var got = 0
+    while got < 2 {
+        let n = try magic.withUnsafeMutableBytes { try file.read($0.baseAddress! + got, 2 - got) }
+        if n == 0 { break }
+        got += n
+    }
+    let prefix = Array(magic[0..<got])
+    if got == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+        return try GzipSource(file: file, prefix: prefix)
+    }
+    return PlainFileSource(file: file, prefix: prefix)
+}

@@ -1,0 +1,2 @@
+// Scaffolding: the stage owner replaces this file.
+print("ctr-eval: not built yet")
