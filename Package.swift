@@ -31,7 +31,8 @@ let package = Package(
         ),
         .target(name: "LogIO", dependencies: ["CZlib"]),
         .target(name: "CommandSupport", dependencies: ["LogIO", argumentParser]),
-        .testTarget(name: "LogIOTests", dependencies: ["LogIO", "CZlib"]),
+        .target(name: "TestSupport", path: "Sources/TestSupport"),
+        .testTarget(name: "LogIOTests", dependencies: ["LogIO", "CZlib", "TestSupport"]),
 
         // MARK: - Ingest: raw logs -> validated rows, and synthetic logs
 
@@ -39,36 +40,36 @@ let package = Package(
         .target(name: "Synth", dependencies: ["LogIO"]),
         .executableTarget(name: "ctr-ingest", dependencies: ["Ingest", "CommandSupport", argumentParser]),
         .executableTarget(name: "ctr-synth", dependencies: ["Synth", "CommandSupport", argumentParser]),
-        .testTarget(name: "IngestTests", dependencies: ["Ingest", "Synth", "LogIO"]),
+        .testTarget(name: "IngestTests", dependencies: ["Ingest", "Synth", "LogIO", "TestSupport"]),
 
         // MARK: - Dataset: libffm text and the binary training cache (the hash/train contract)
 
         .target(name: "Dataset", dependencies: ["LogIO"]),
-        .testTarget(name: "DatasetTests", dependencies: ["Dataset", "LogIO"]),
+        .testTarget(name: "DatasetTests", dependencies: ["Dataset", "LogIO", "TestSupport"]),
 
         // MARK: - Featurize: rows -> hashed libffm features
 
         .target(name: "Featurize", dependencies: ["Ingest", "Dataset", "LogIO"]),
         .executableTarget(name: "ctr-hash", dependencies: ["Featurize", "CommandSupport", argumentParser]),
-        .testTarget(name: "FeaturizeTests", dependencies: ["Featurize", "Ingest", "Dataset", "LogIO"]),
+        .testTarget(name: "FeaturizeTests", dependencies: ["Featurize", "Ingest", "Dataset", "LogIO", "TestSupport"]),
 
         // MARK: - FFM: training and prediction
 
         .target(name: "FFM", dependencies: ["Dataset", "LogIO"]),
         .executableTarget(name: "ctr-train", dependencies: ["FFM", "CommandSupport", argumentParser]),
         .executableTarget(name: "ctr-predict", dependencies: ["FFM", "Featurize", "CommandSupport", argumentParser]),
-        .testTarget(name: "FFMTests", dependencies: ["FFM", "Dataset", "LogIO"]),
+        .testTarget(name: "FFMTests", dependencies: ["FFM", "Dataset", "LogIO", "TestSupport"]),
 
         // MARK: - Metrics: offline evaluation
 
         .target(name: "Metrics", dependencies: ["Dataset", "LogIO"]),
         .executableTarget(name: "ctr-eval", dependencies: ["Metrics", "CommandSupport", argumentParser]),
-        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "LogIO"]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "LogIO", "TestSupport"]),
 
         // MARK: - Pipeline: declarative runs of the stages above
 
         .target(name: "Pipeline", dependencies: ["Ingest", "Featurize", "FFM", "Metrics", "LogIO"]),
         .executableTarget(name: "ctr-pipeline", dependencies: ["Pipeline", "CommandSupport", argumentParser]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "LogIO"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "LogIO", "TestSupport"]),
     ]
 )
