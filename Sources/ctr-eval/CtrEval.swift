@@ -103,7 +103,7 @@ struct CtrEval: ParsableCommand {
         let inputs = EvalInputs(predictions: predictions, labels: labels!, groupBy: groupBy, weights: weights)
         let result = try EvalStage.run(params: params, inputs: inputs, outputs: EvalOutputs(json: json, html: html))
         print(result.table, terminator: "")
-        fflush(stdout)
+        fflush(nil)  // the table before any message on stderr
         if !common.quiet {
             for warning in result.report.warnings { printError("warning: \(warning)") }
             for path in [result.jsonPath, result.htmlPath].compactMap({ $0 }) { printError("wrote \(path)") }
