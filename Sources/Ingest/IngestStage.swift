@@ -83,32 +83,15 @@ public enum IngestStage {
         var bytesBefore: Int64 = 0
 
         for input in inputs {
-            let reader = try LineReader(path: input)
+            let reader = try RawLogReader(path: input, parser: parser, header: schema.header)
             var fileStats = InputStats(path: input)
-            while var line = try reader.next() {
-                if reader.lineNumber == 1 {
-                    if line.count >= 3 && line[0] == 0xEF && line[1] == 0xBB && line[2] == 0xBF {
-                        line = ByteSlice(rebasing: line[3...])
-                    }
-                    switch schema.header {
-                    case .present:
-                        guard parser.isHeader(line) else {
-                            throw IngestError.headerMismatch(path: input, message: parser.headerMismatch(line))
-                        }
-                        fileStats.headerLines = 1
-                        continue
-                    case .auto:
-                        if parser.isHeader(line) {
-                            fileStats.headerLines = 1
-                            continue
-                        }
-                    case .absent:
-                        break
-                    }
-                }
+            var bytesRead: Int64 = 0
+            while let line = try reader.next() {
                 fileStats.rowsRead += 1
                 if progress.live {
-                    progress.update(rows: stats.rowsRead + fileStats.rowsRead, bytes: bytesBefore + reader.fileBytesRead)
+                    // The byte count crosses threads (a lock): refresh it now and then.
+                    if fileStats.rowsRead & 4095 == 1 { bytesRead = reader.fileBytesRead }
+                    progress.update(rows: stats.rowsRead + fileStats.rowsRead, bytes: bytesBefore + bytesRead)
                 }
                 switch parser.parse(line) {
                 case .bad(let bad):
@@ -154,6 +137,7 @@ public enum IngestStage {
                 }
             }
             bytesBefore += reader.fileBytesRead
+            fileStats.headerLines = reader.headerLines
             if fileStats.rowsRead == 0 {
                 throw IngestError.emptyInput(path: input, headerOnly: fileStats.headerLines > 0)
             }
