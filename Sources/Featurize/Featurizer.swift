@@ -310,10 +310,13 @@ struct CompiledField {
     /// The index of a hashed token, or the rare index when it is not among the kept values.
     @inline(__always)
     func hashedIndex(_ token: UnsafeRawBufferPointer) -> UInt32 {
-        let h1 = Murmur3.hash32(token, seed: seed)
+        let h1: UInt32
         if let kept {
-            let h2 = Murmur3.hash32(token, seed: Token.secondSeed(seed))
-            if !kept.contains(UInt64(h1) << 32 | UInt64(h2)) { return rareIndex }
+            let (a, b) = Token.murmur3Pair(token, seed, Token.secondSeed(seed))
+            if !kept.contains(UInt64(a) << 32 | UInt64(b)) { return rareIndex }
+            h1 = a
+        } else {
+            h1 = Murmur3.hash32(token, seed: seed)
         }
         return shared ? h1 % hashedBins : offset &+ UInt32(ReservedSlot.count) &+ h1 % hashedBins
     }

@@ -107,19 +107,13 @@ final class HashRun {
 
     // MARK: - Counting the training split
 
-    /// Per field: its counter and simple tallies. Each is touched by one worker only.
-    final class FieldTally {
-        let counter: FieldCounter?
-        var missing = 0
-        var present = 0
-        var minimum = Double.infinity
-        var maximum = -Double.infinity
-        init(counter: FieldCounter?) { self.counter = counter }
-    }
-
     struct Tally {
-        var fields: [FieldTally]
+        /// Per field, in field order; nil when the field was not counted.
         var summaries: [FieldCountSummary?]
+        var missing: [Int]
+        var present: [Int]
+        var minimum: [Double]
+        var maximum: [Double]
         var rows: Int
         var ran: Bool
         var peakBytes: Int
@@ -148,39 +142,41 @@ final class HashRun {
     func countTrainingSplit(_ drafts: [FieldDraft]) throws -> Tally {
         let needsPass = drafts.contains { $0.counted || $0.transform == .scaled }
         let limits = exactLimits(drafts)
-        let tallies = drafts.indices.map { f -> FieldTally in
-            let d = drafts[f]
-            return FieldTally(counter: d.counted ? FieldCounter(threshold: d.threshold, exactLimit: limits[f],
-                                                                sketchWidthBits: HashRun.sketchWidthBits) : nil)
+        let counts = FieldCounts(drafts.indices.map { f in
+            FieldCount(counted: drafts[f].counted, threshold: drafts[f].threshold, exactLimit: limits[f],
+                       sketchWidthBits: HashRun.sketchWidthBits)
+        })
+        var rows = 0
+        if needsPass, let paths = source.files.first(where: { $0.split == .train })?.paths {
+            // Give each worker a share of the fields, heaviest first, to the least loaded worker.
+            func cost(_ d: FieldDraft) -> Int { d.counted ? (d.transform == .hash ? 4 : 3) : d.transform == .scaled ? 2 : 1 }
+            let n = min(workers, drafts.count)
+            var assignment = Array(repeating: [Int](), count: n)
+            var load = Array(repeating: 0, count: n)
+            for f in drafts.indices.sorted(by: { (cost(drafts[$0]), -$0) > (cost(drafts[$1]), -$1) }) {
+                let w = load.indices.min { (load[$0], $0) < (load[$1], $1) }!
+                assignment[w].append(f)
+                load[w] += cost(drafts[f])
+            }
+            let countWorkers = try (0..<n).map { w in
+                try CountWorker(fields: assignment[w].sorted(), drafts: drafts, counts: counts, source: source, countsRows: w == 0)
+            }
+            let slots = (0..<(n + 2)).map { _ in LineChunk(capacity: HashRun.chunkBytes + 4096) }
+            let pipeline = ChunkPipeline(slots: slots, workers: n, mode: .broadcast)
+            var files = FileSequence(paths: paths)
+            let meter = LogIO.Progress(label: "ctr-hash counting train", totalBytes: files.totalBytes, live: progress)
+            try pipeline.run(produce: { chunk in try files.fill(chunk, meter: meter) },
+                             process: { chunk, w in try countWorkers[w].process(chunk) },
+                             consume: { _ in },
+                             earliest: HashRun.earliestError)
+            rows = countWorkers[0].rows
+            if meter.live { meter.finish("counted \(LogIO.Progress.grouped(rows)) training rows") }
         }
-        guard needsPass, let paths = source.files.first(where: { $0.split == .train })?.paths else {
-            return Tally(fields: tallies, summaries: Array(repeating: nil, count: drafts.count), rows: 0, ran: false, peakBytes: 0)
-        }
-        // Give each worker a share of the fields, heaviest first, to the least loaded worker.
-        func cost(_ d: FieldDraft) -> Int { d.counted ? (d.transform == .hash ? 4 : 3) : d.transform == .scaled ? 2 : 1 }
-        let n = min(workers, drafts.count)
-        var assignment = Array(repeating: [Int](), count: n)
-        var load = Array(repeating: 0, count: n)
-        for f in drafts.indices.sorted(by: { (cost(drafts[$0]), -$0) > (cost(drafts[$1]), -$1) }) {
-            let w = load.indices.min { (load[$0], $0) < (load[$1], $1) }!
-            assignment[w].append(f)
-            load[w] += cost(drafts[f])
-        }
-        let countWorkers = try (0..<n).map { w in
-            try CountWorker(fields: assignment[w].sorted(), drafts: drafts, tallies: tallies, source: source, countsRows: w == 0)
-        }
-        let slots = (0..<(n + 2)).map { _ in LineChunk(capacity: HashRun.chunkBytes + 4096) }
-        let pipeline = ChunkPipeline(slots: slots, workers: n, mode: .broadcast)
-        var files = FileSequence(paths: paths)
-        let meter = LogIO.Progress(label: "ctr-hash counting train", totalBytes: files.totalBytes, live: progress)
-        try pipeline.run(produce: { chunk in try files.fill(chunk, meter: meter) },
-                         process: { chunk, w in try countWorkers[w].process(chunk) },
-                         consume: { _ in },
-                         earliest: HashRun.earliestError)
-        if meter.live { meter.finish("counted \(LogIO.Progress.grouped(countWorkers[0].rows)) training rows") }
-        let summaries = tallies.map { $0.counter?.summary() }
-        let peak = summaries.reduce(0) { $0 + ($1?.peakBytes ?? 0) }
-        return Tally(fields: tallies, summaries: summaries, rows: countWorkers[0].rows, ran: true, peakBytes: peak)
+        let fields = UnsafeBufferPointer(start: counts.fields, count: counts.count)
+        let summaries = fields.map { $0.summary() }
+        return Tally(summaries: summaries, missing: fields.map(\.missing), present: fields.map(\.present),
+                     minimum: fields.map(\.minimum), maximum: fields.map(\.maximum), rows: rows,
+                     ran: needsPass, peakBytes: summaries.reduce(0) { $0 + ($1?.peakBytes ?? 0) })
     }
 
     /// The error of the earliest line among the workers' first errors.
@@ -232,13 +228,12 @@ final class HashRun {
                 }
             }
             if let shared { bins = shared }
-            let tallyField = tally.fields[f]
             var minimum: Double?, maximum: Double?
             if d.transform == .scaled {
-                minimum = tallyField.present > 0 ? tallyField.minimum : 0
-                maximum = tallyField.present > 0 ? tallyField.maximum : 0
+                minimum = tally.present[f] > 0 ? tally.minimum[f] : 0
+                maximum = tally.present[f] > 0 ? tally.maximum[f] : 0
             }
-            let missingShare: Double? = tally.ran && tally.rows > 0 ? Double(tallyField.missing) / Double(tally.rows)
+            let missingShare: Double? = tally.ran && tally.rows > 0 ? Double(tally.missing[f]) / Double(tally.rows)
                 : source.stats?.columns[f].missingRate
             var rareShare: Double?
             if let s = summary, d.threshold > 0, let rare = s.rareOccurrences, s.occurrences > 0 {

@@ -44,9 +44,52 @@ enum Token {
     /// fieldSeed) places the value and h2 = Murmur3(bytes, ~fieldSeed) identifies it.
     @inline(__always)
     static func fingerprint(_ bytes: UnsafeRawBufferPointer, seed: UInt32) -> UInt64 {
-        let h1 = Murmur3.hash32(bytes, seed: seed)
-        let h2 = Murmur3.hash32(bytes, seed: secondSeed(seed))
+        let (h1, h2) = murmur3Pair(bytes, seed, secondSeed(seed))
         return UInt64(h1) << 32 | UInt64(h2)
+    }
+
+    /// MurmurHash3 x86_32 of the same bytes under two seeds, in one pass over the bytes:
+    /// equal to `(Murmur3.hash32(bytes, seed: s1), Murmur3.hash32(bytes, seed: s2))`.
+    @inline(__always)
+    static func murmur3Pair(_ bytes: UnsafeRawBufferPointer, _ s1: UInt32, _ s2: UInt32) -> (UInt32, UInt32) {
+        @inline(__always) func rotl(_ x: UInt32, _ r: UInt32) -> UInt32 { (x << r) | (x >> (32 - r)) }
+        @inline(__always) func mixK(_ k: UInt32) -> UInt32 { rotl(k &* 0xcc9e2d51, 15) &* 0x1b873593 }
+        @inline(__always) func mixH(_ h: UInt32, _ k: UInt32) -> UInt32 { rotl(h ^ k, 13) &* 5 &+ 0xe6546b64 }
+        @inline(__always) func final(_ h: UInt32) -> UInt32 {
+            var h = h
+            h ^= h >> 16
+            h = h &* 0x85ebca6b
+            h ^= h >> 13
+            h = h &* 0xc2b2ae35
+            return h ^ (h >> 16)
+        }
+        let n = bytes.count
+        var a = s1, b = s2
+        var i = 0
+        while i + 4 <= n {
+            let k = mixK(bytes.loadUnaligned(fromByteOffset: i, as: UInt32.self).littleEndian)
+            a = mixH(a, k)
+            b = mixH(b, k)
+            i += 4
+        }
+        var tail: UInt32 = 0
+        switch n & 3 {
+        case 3:
+            tail = UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16
+        case 2:
+            tail = UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8
+        case 1:
+            tail = UInt32(bytes[i])
+        default:
+            break
+        }
+        if n & 3 != 0 {
+            let k = mixK(tail)
+            a ^= k
+            b ^= k
+        }
+        let length = UInt32(truncatingIfNeeded: n)
+        return (final(a ^ length), final(b ^ length))
     }
 
     /// Tag bytes of numeric tokens (9 bytes: tag, then the 64-bit value little-endian).

@@ -67,79 +67,83 @@ final class CountWorker: @unchecked Sendable {
         let counted: Bool
     }
 
-    private let plans: [Plan]
-    private let tallies: [HashRun.FieldTally]
+    private let plans: UnsafeMutableBufferPointer<Plan>
+    private let counts: FieldCounts
     private let splitter: LineSplitter
     private let countsRows: Bool
     private let columnNames: [String]
     private(set) var rows = 0
 
-    init(fields: [Int], drafts: [HashRun.FieldDraft], tallies: [HashRun.FieldTally], source: InputSource, countsRows: Bool) throws {
-        plans = fields.map { f in
+    init(fields: [Int], drafts: [HashRun.FieldDraft], counts: FieldCounts, source: InputSource, countsRows: Bool) throws {
+        plans = .allocate(capacity: max(fields.count, 1))
+        _ = plans.initialize(from: fields.map { f in
             Plan(field: f, transform: drafts[f].transform, kind: drafts[f].kind, seed: drafts[f].seed, counted: drafts[f].counted)
-        }
-        self.tallies = fields.map { tallies[$0] }
+        })
+        self.counts = counts
         splitter = try LineSplitter(source: source)
         self.countsRows = countsRows
         columnNames = drafts.map(\.name)
+        planCount = fields.count
     }
+
+    private let planCount: Int
+
+    deinit { plans.deallocate() }
 
     func process(_ chunk: LineChunk) throws {
         let lineCount = chunk.lineCount
-        let planCount = plans.count
-        try plans.withUnsafeBufferPointer { plans in
-            try tallies.withUnsafeBufferPointer { tallies in
-                for i in 0..<lineCount {
-                    let line = chunk.line(i)
-                    let values: UnsafeBufferPointer<ByteSlice>
-                    switch splitter.split(line, firstOfFile: chunk.isFirstOfFile(i)) {
-                    case .row(_, let v): values = v
-                    case .header, .bad: continue
-                    case .invalid(let message):
-                        throw FeaturizeError.badRow(path: chunk.path, line: chunk.firstLine + i, detail: message)
+        let planCount = self.planCount
+        let plans = UnsafePointer(self.plans.baseAddress!)
+        let counts = self.counts.fields
+        var rows = 0
+        defer { if countsRows { self.rows += rows } }
+        for i in 0..<lineCount {
+            let values: UnsafeBufferPointer<ByteSlice>
+            switch splitter.split(chunk.line(i), firstOfFile: chunk.isFirstOfFile(i)) {
+            case .row(_, let v): values = v
+            case .header, .bad: continue
+            case .invalid(let message):
+                throw FeaturizeError.badRow(path: chunk.path, line: chunk.firstLine + i, detail: message)
+            }
+            rows += 1
+            for j in 0..<planCount {
+                let plan = plans[j]
+                let value = values[plan.field]
+                let count = counts + plan.field
+                if value.count == 0 {
+                    count.pointee.missing += 1
+                    continue
+                }
+                count.pointee.present += 1
+                switch plan.transform {
+                case .hash:
+                    if plan.counted {
+                        count.pointee.add(Token.fingerprint(UnsafeRawBufferPointer(value), seed: plan.seed))
                     }
-                    if countsRows { rows += 1 }
-                    for j in 0..<planCount {
-                        let plan = plans[j]
-                        let value = values[plan.field]
-                        let tally = tallies[j]
-                        if value.count == 0 {
-                            tally.missing += 1
-                            continue
-                        }
-                        tally.present += 1
-                        switch plan.transform {
-                        case .hash:
-                            if plan.counted {
-                                tally.counter!.add(Token.fingerprint(UnsafeRawBufferPointer(value), seed: plan.seed))
-                            }
-                        case .logSquare:
-                            let token: (tag: UInt8, bits: UInt64)
-                            if plan.kind == .integer {
-                                guard let v = ByteParsing.int64(value) else { throw badValue(chunk, i, plan, value) }
-                                token = Token.logSquare(int: v)
-                            } else {
-                                guard let v = ByteParsing.double(value), v.isFinite else { throw badValue(chunk, i, plan, value) }
-                                token = Token.logSquare(double: v)
-                            }
-                            if plan.counted {
-                                let fp = Token.withNumericToken(tag: token.tag, bits: token.bits) { Token.fingerprint($0, seed: plan.seed) }
-                                tally.counter!.add(fp)
-                            }
-                        case .scaled, .buckets:
-                            guard let v = CompiledField.number(value, plan.kind) else { throw badValue(chunk, i, plan, value) }
-                            if v < tally.minimum { tally.minimum = v }
-                            if v > tally.maximum { tally.maximum = v }
-                        }
+                case .logSquare:
+                    let token: (tag: UInt8, bits: UInt64)
+                    if plan.kind == .integer {
+                        guard let v = ByteParsing.int64(value) else { throw badValue(chunk, i, plan.field, plan.kind, value) }
+                        token = Token.logSquare(int: v)
+                    } else {
+                        guard let v = ByteParsing.double(value), v.isFinite else { throw badValue(chunk, i, plan.field, plan.kind, value) }
+                        token = Token.logSquare(double: v)
                     }
+                    if plan.counted {
+                        count.pointee.add(Token.withNumericToken(tag: token.tag, bits: token.bits) { Token.fingerprint($0, seed: plan.seed) })
+                    }
+                case .scaled, .buckets:
+                    guard let v = CompiledField.number(value, plan.kind) else { throw badValue(chunk, i, plan.field, plan.kind, value) }
+                    if v < count.pointee.minimum { count.pointee.minimum = v }
+                    if v > count.pointee.maximum { count.pointee.maximum = v }
                 }
             }
         }
     }
 
-    private func badValue(_ chunk: LineChunk, _ i: Int, _ plan: Plan, _ value: ByteSlice) -> FeaturizeError {
-        .badValue(path: chunk.path, line: chunk.firstLine + i, column: columnNames[plan.field], value: value.string,
-                  expected: plan.kind == .integer ? "a 64-bit integer" : "a finite number")
+    private func badValue(_ chunk: LineChunk, _ i: Int, _ field: Int, _ kind: ValueType, _ value: ByteSlice) -> FeaturizeError {
+        .badValue(path: chunk.path, line: chunk.firstLine + i, column: columnNames[field], value: value.string,
+                  expected: kind == .integer ? "a 64-bit integer" : "a finite number")
     }
 }
 
@@ -197,6 +201,8 @@ final class FeaturizeSlot: @unchecked Sendable {
     }
 
     @inline(__always)
+    func hasText(room n: Int, used: Int) -> Bool { used + n <= textCapacity }
+
     func reserveText(_ n: Int) {
         if textUsed + n > textCapacity {
             let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: max(textCapacity * 2, textUsed + n))
@@ -227,26 +233,41 @@ final class FeaturizeWorker: @unchecked Sendable {
         let fieldCount = featurizer.fieldCount
         slot.reset(lines: chunk.lineCount, fieldCount: fieldCount)
         let rowBound = LibffmText.rowBound(fieldCount: fieldCount)
+        let features = slot.features
+        let labels = slot.labels
+        // Locals in the loop, written back once: no exclusivity checks on class properties per row.
+        var rows = 0
+        var textUsed = 0
+        var text = slot.text
+        var headers = 0
+        defer {
+            slot.rows = rows
+            slot.textUsed = textUsed
+            slot.headers = headers
+        }
         for i in 0..<chunk.lineCount {
-            let line = chunk.line(i)
-            switch splitter.split(line, firstOfFile: chunk.isFirstOfFile(i)) {
+            switch splitter.split(chunk.line(i), firstOfFile: chunk.isFirstOfFile(i)) {
             case .row(let label, let values):
-                let out = slot.features + slot.rows * fieldCount
+                let out = features + rows * fieldCount
                 if let f = featurizer.featurize(values: values, into: out) {
                     let field = featurizer.spec.fields[f]
                     throw FeaturizeError.badValue(path: chunk.path, line: chunk.firstLine + i, column: field.name,
                                                   value: values[f].string,
                                                   expected: field.kind == .integer ? "a 64-bit integer" : "a finite number")
                 }
-                slot.labels[slot.rows] = label
-                slot.rows += 1
+                labels[rows] = label
+                rows += 1
                 if writeText {
-                    slot.reserveText(rowBound)
-                    slot.textUsed += LibffmText.format(label: label, features: out, count: fieldCount,
-                                                       prefixes: prefixes, into: slot.text + slot.textUsed)
+                    if !slot.hasText(room: rowBound, used: textUsed) {
+                        slot.textUsed = textUsed
+                        slot.reserveText(rowBound)
+                        text = slot.text
+                    }
+                    textUsed += LibffmText.format(label: label, features: out, count: fieldCount,
+                                                  prefixes: prefixes, into: text + textUsed)
                 }
             case .header:
-                slot.headers += 1
+                headers += 1
             case .bad(let reason, let message):
                 slot.badByReason[BadRowReason.allCases.firstIndex(of: reason)!] += 1
                 if slot.firstBad == nil { slot.firstBad = "\(chunk.path):\(chunk.firstLine + i): \(message)" }
