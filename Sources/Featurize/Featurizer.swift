@@ -170,6 +170,7 @@ public final class RowFeaturizer {
     private let parser: RowParser
     private let buffer: UnsafeMutableBufferPointer<Feature>
     private let rowValues: UnsafeMutableBufferPointer<ByteSlice>
+    private let offsets: UnsafeMutablePointer<UInt32>
 
     init(featurizer: Featurizer, labelMode: LabelMode) throws {
         self.featurizer = featurizer
@@ -180,11 +181,13 @@ public final class RowFeaturizer {
         }
         buffer = .allocate(capacity: featurizer.fieldCount)
         rowValues = .allocate(capacity: featurizer.fieldCount + 1)
+        offsets = .allocate(capacity: featurizer.fieldCount + 1)
     }
 
     deinit {
         buffer.deallocate()
         rowValues.deallocate()
+        offsets.deallocate()
     }
 
     private var features: UnsafeBufferPointer<Feature> { UnsafeBufferPointer(buffer) }
@@ -206,56 +209,21 @@ public final class RowFeaturizer {
 
     /// Featurizes a line of a ctr-ingest rows file (`label<TAB>v1…vn`).
     public func featurize(rowsLine line: ByteSlice) -> FeaturizedLine {
-        switch RowsLine.split(line, into: rowValues, expected: featurizer.fieldCount) {
-        case .failure(let message):
+        let n = featurizer.fieldCount
+        guard let base = line.baseAddress else { return .bad(message: "empty line; expected label<TAB>values") }
+        if let message = RowSplitter.split(base, start: 0, end: line.count, fieldCount: n, into: offsets) {
             return .bad(message: message)
-        case .success(let label):
-            let values = UnsafeBufferPointer(rebasing: rowValues[0..<featurizer.fieldCount])
-            if let f = featurizer.featurize(values: values, into: buffer.baseAddress!) {
-                return .bad(message: "column \(featurizer.spec.fields[f].name): cannot read \"\(values[f].string)\" "
-                    + "as \(featurizer.spec.fields[f].kind.rawValue)")
-            }
-            return .features(label: label, features: features)
         }
-    }
-}
-
-/// Splitting a rows-file line (`label<TAB>v1…vn`) into values without allocation.
-enum RowsLine {
-    enum Outcome {
-        case success(UInt8)
-        case failure(String)
-    }
-
-    /// Splits `line` into `values[0..<expected]` and returns the label, or why the line is bad.
-    @inline(__always)
-    static func split(_ line: ByteSlice, into values: UnsafeMutableBufferPointer<ByteSlice>, expected: Int) -> Outcome {
-        let n = line.count
-        guard n >= 1, let base = line.baseAddress else { return .failure("empty line; expected label<TAB>values") }
-        let label = base[0]
-        guard label == 48 || label == 49, n == 1 || base[1] == 9 else {
-            let end = memchr(base, 9, n).map { UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self) - base } ?? n
-            return .failure("found label \"\(ByteSlice(start: base, count: min(end, 40)).string)\"; expected 0 or 1 in the first field")
+        for f in 0..<n {
+            let start = Int(offsets[f])
+            rowValues[f] = ByteSlice(start: base + start, count: Int(offsets[f + 1]) - 1 - start)
         }
-        var start = 2
-        var count = 0
-        if n == 1 { return expected == 0 ? .success(label &- 48) : .failure("found 0 values after the label; expected \(expected) (tab-separated)") }
-        while true {
-            if let hit = memchr(base + start, 9, n - start) {
-                let at = UnsafeRawPointer(hit).assumingMemoryBound(to: UInt8.self) - base
-                if count < expected { values[count] = ByteSlice(start: base + start, count: at - start) }
-                count += 1
-                start = at + 1
-            } else {
-                if count < expected { values[count] = ByteSlice(start: base + start, count: n - start) }
-                count += 1
-                break
-            }
+        let values = UnsafeBufferPointer(rebasing: rowValues[0..<n])
+        if let f = featurizer.featurize(values: values, into: buffer.baseAddress!) {
+            return .bad(message: "column \(featurizer.spec.fields[f].name): cannot read \"\(values[f].string)\" "
+                + "as \(featurizer.spec.fields[f].kind.rawValue)")
         }
-        guard count == expected else {
-            return .failure("found \(count) values after the label; expected \(expected) (tab-separated)")
-        }
-        return .success(label &- 48)
+        return .features(label: base[0] &- 48, features: features)
     }
 }
 
@@ -275,6 +243,9 @@ struct CompiledField {
     let boundaryCount: Int
     let minimum: Double
     let maximum: Double
+    let logs = LogSquareTable.shared
+    /// `hashedBins - 1` when it is a power of two (then `h % hashedBins == h & hashedMask`), else 0.
+    let hashedMask: UInt32
     /// Precomputed indices of the special tokens.
     let missingIndex: UInt32
     let rareIndex: UInt32
@@ -299,6 +270,7 @@ struct CompiledField {
             missingIndex = UInt32(field.offset + ReservedSlot.missing)
             rareIndex = UInt32(field.offset + ReservedSlot.rare)
         }
+        hashedMask = hashedBins & (hashedBins &- 1) == 0 ? hashedBins &- 1 : 0
     }
 
     /// The hash of a special token in the shared space: Murmur3 of no bytes, seed fieldSeed + tag
@@ -318,7 +290,60 @@ struct CompiledField {
         } else {
             h1 = Murmur3.hash32(token, seed: seed)
         }
-        return shared ? h1 % hashedBins : offset &+ UInt32(ReservedSlot.count) &+ h1 % hashedBins
+        return shared ? reduce(h1) : offset &+ UInt32(ReservedSlot.count) &+ reduce(h1)
+    }
+
+    /// `h % hashedBins`, with a mask when the size is a power of two.
+    @inline(__always)
+    func reduce(_ h: UInt32) -> UInt32 { hashedMask != 0 ? h & hashedMask : h % hashedBins }
+
+    /// The features of a hashed field (transform `hash` with kept values) for rows
+    /// `rows` of a prepared chunk, written to `out[r * stride + field]`. Same results as
+    /// `feature(_:)`, but in groups of 16 whose kept-set slots are loaded together first
+    /// (independent loads the CPU overlaps) before the branchy lookups.
+    /// - Returns: a meaningless sum of the touched keys (store it, so the loads stay).
+    @inline(__always)
+    func keptHashBlock(chunk: LineChunk, field: Int, rows: Range<Int>, out: UnsafeMutablePointer<Feature>,
+                       stride: Int) -> UInt64 {
+        let kept = self.kept!
+        let fieldNumber = UInt32(field)
+        var fps: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                  UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var sink: UInt64 = 0
+        withUnsafeMutableBytes(of: &fps) { raw in
+            let fp = raw.baseAddress!.assumingMemoryBound(to: UInt64.self)
+            var r = rows.lowerBound
+            while r < rows.upperBound {
+                let n = min(16, rows.upperBound - r)
+                var missingMask: UInt32 = 0
+                for k in 0..<n {
+                    let value = chunk.value(r + k, field)
+                    if value.count == 0 {
+                        missingMask |= 1 << UInt32(k)
+                        fp[k] = 0
+                    } else {
+                        let (a, b) = Token.murmur3Pair(UnsafeRawBufferPointer(value), seed, Token.secondSeed(seed))
+                        fp[k] = UInt64(a) << 32 | UInt64(b)
+                    }
+                }
+                for k in 0..<n { sink &+= kept.keys[Int(truncatingIfNeeded: fp[k]) & kept.mask] }
+                for k in 0..<n {
+                    let index: UInt32
+                    if missingMask & (1 << UInt32(k)) != 0 {
+                        index = missingIndex
+                    } else if !kept.contains(fp[k]) {
+                        index = rareIndex
+                    } else {
+                        let h1 = UInt32(truncatingIfNeeded: fp[k] >> 32)
+                        index = shared ? reduce(h1) : offset &+ UInt32(ReservedSlot.count) &+ reduce(h1)
+                    }
+                    out[(r + k) * stride + field] = Feature(field: fieldNumber, index: index, value: 1)
+                }
+                r += n
+            }
+        }
+        return sink
     }
 
     /// The feature of one value: nil when a number does not parse.
@@ -332,7 +357,7 @@ struct CompiledField {
             let token: (tag: UInt8, bits: UInt64)
             if kind == .integer {
                 guard let v = ByteParsing.int64(value) else { return nil }
-                token = Token.logSquare(int: v)
+                token = logs.token(int: v)
             } else {
                 guard let v = ByteParsing.double(value), v.isFinite else { return nil }
                 token = Token.logSquare(double: v)

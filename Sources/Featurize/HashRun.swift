@@ -26,7 +26,9 @@ final class HashRun {
 
     func run() throws -> HashResult {
         let drafts = try makeDrafts()
+        let countStart = CPUClock.now()
         let tally = try countTrainingSplit(drafts)
+        let countEnd = CPUClock.now()
         var spec = try plan(drafts, tally)
         // Featurize through the same JSON a later ctr-predict will load, so training and
         // prediction cannot drift apart.
@@ -45,6 +47,10 @@ final class HashRun {
             if firstBad == nil { firstBad = out.firstBad }
             result.splits.append(out.summary)
         }
+        let featurizeEnd = CPUClock.now()
+        result.timings = HashResult.Timings(countWall: countEnd.wall - countStart.wall, countCPU: countEnd.cpu - countStart.cpu,
+                                            featurizeWall: featurizeEnd.wall - countEnd.wall,
+                                            featurizeCPU: featurizeEnd.cpu - countEnd.cpu)
         if source.format == .raw {
             let bad = badByReason.reduce(0, +)
             let read = result.splits.reduce(0) { $0 + $1.rows } + bad
@@ -144,7 +150,8 @@ final class HashRun {
         let limits = exactLimits(drafts)
         let counts = FieldCounts(drafts.indices.map { f in
             FieldCount(counted: drafts[f].counted, threshold: drafts[f].threshold, exactLimit: limits[f],
-                       sketchWidthBits: HashRun.sketchWidthBits)
+                       sketchWidthBits: HashRun.sketchWidthBits,
+                       integerTokens: drafts[f].transform == .logSquare && drafts[f].kind == .integer)
         })
         var rows = 0
         if needsPass, let paths = source.files.first(where: { $0.split == .train })?.paths {
@@ -158,14 +165,19 @@ final class HashRun {
                 assignment[w].append(f)
                 load[w] += cost(drafts[f])
             }
-            let countWorkers = try (0..<n).map { w in
-                try CountWorker(fields: assignment[w].sorted(), drafts: drafts, counts: counts, source: source, countsRows: w == 0)
+            let countWorkers = (0..<n).map { w in
+                CountWorker(fields: assignment[w].sorted(), drafts: drafts, counts: counts, countsRows: w == 0)
             }
+            let preparer = try RowPreparer(source: source)
             let slots = (0..<(n + 2)).map { _ in LineChunk(capacity: HashRun.chunkBytes + 4096) }
             let pipeline = ChunkPipeline(slots: slots, workers: n, mode: .broadcast)
             var files = FileSequence(paths: paths)
             let meter = LogIO.Progress(label: "ctr-hash counting train", totalBytes: files.totalBytes, live: progress)
-            try pipeline.run(produce: { chunk in try files.fill(chunk, meter: meter) },
+            try pipeline.run(produce: { chunk in
+                                guard try files.fill(chunk, meter: meter) else { return false }
+                                preparer.prepare(chunk)  // split once here, not once per worker
+                                return true
+                             },
                              process: { chunk, w in try countWorkers[w].process(chunk) },
                              consume: { _ in },
                              earliest: HashRun.earliestError)
@@ -326,17 +338,18 @@ final class HashRun {
             process: { slot, w in try featureWorkers[w].process(slot) },
             consume: { slot in
                 if let text { try text.write(UnsafeRawBufferPointer(start: slot.text, count: slot.textUsed)) }
+                let chunk = slot.chunk
                 if let cache {
                     for r in 0..<slot.rows {
-                        try cache.append(label: Float(slot.labels[r]),
+                        try cache.append(label: Float(chunk.labels[r]),
                                          features: UnsafeBufferPointer(start: slot.features + r * fieldCount, count: fieldCount))
                     }
                 }
                 rows += slot.rows
-                for r in 0..<slot.rows { clicks += Int(slot.labels[r]) }
-                headers += slot.headers
-                for (i, n) in slot.badByReason.enumerated() { bad[i] += n }
-                if firstBad == nil { firstBad = slot.firstBad }
+                for r in 0..<slot.rows { clicks += Int(chunk.labels[r]) }
+                headers += chunk.headers
+                for (i, n) in chunk.badByReason.enumerated() { bad[i] += n }
+                if firstBad == nil { firstBad = chunk.firstBad }
             })
         try text?.commit()
         _ = try cache?.finish()
@@ -391,5 +404,18 @@ struct FileSequence {
             doneBytes += reader!.fileBytesRead
             reader = nil
         }
+    }
+}
+
+/// Wall-clock and process CPU time, for the phase timings in the report.
+struct CPUClock {
+    var wall: Double
+    var cpu: Double
+
+    static func now() -> CPUClock {
+        var t = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+        let cpu = Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+        return CPUClock(wall: Double(DispatchTime.now().uptimeNanoseconds) / 1e9, cpu: cpu)
     }
 }

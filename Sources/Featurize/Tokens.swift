@@ -152,3 +152,27 @@ enum Token {
         return Int((x * 1_000_000).rounded(.toNearestOrEven))
     }
 }
+
+/// `floor(ln(v)^2)` for the integers below 4096, computed once with the same `log` as
+/// `Token.logSquare(int:)` (so equal to it by construction): most counts in click logs
+/// are small, and a table lookup is cheaper than a logarithm. Kept for the process's life.
+struct LogSquareTable: @unchecked Sendable {
+    static let shared = LogSquareTable()
+    static let limit: Int64 = 4096
+    let tokens: UnsafePointer<UInt16>
+
+    private init() {
+        let t = UnsafeMutablePointer<UInt16>.allocate(capacity: Int(LogSquareTable.limit))
+        for v in 0..<LogSquareTable.limit {
+            t[Int(v)] = UInt16(truncatingIfNeeded: Token.logSquare(int: v).bits)
+        }
+        tokens = UnsafePointer(t)
+    }
+
+    /// The same token as `Token.logSquare(int:)`.
+    @inline(__always)
+    func token(int v: Int64) -> (tag: UInt8, bits: UInt64) {
+        if v > 2 && v < LogSquareTable.limit { return (Token.logTag, UInt64(tokens[Int(v)])) }
+        return Token.logSquare(int: v)
+    }
+}

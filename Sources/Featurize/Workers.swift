@@ -3,61 +3,51 @@ import Foundation
 import Ingest
 import LogIO
 
-/// Splits the lines of a chunk into label and values: rows-file lines (`label<TAB>v1…vn`)
-/// or raw log lines through ctr-ingest's `RowParser`. One per worker thread.
-final class LineSplitter {
-    enum Outcome {
-        case row(label: UInt8, values: UnsafeBufferPointer<ByteSlice>)
-        /// A raw file's header line.
-        case header
-        /// A raw line that fails the schema: skipped and counted, like ctr-ingest's quarantine.
-        case bad(reason: BadRowReason, message: String)
-        /// A rows-file line that is malformed: an error (ctr-ingest never writes one).
-        case invalid(message: String)
-    }
-
-    private let format: InputSource.Format
+/// Turns a chunk's lines into prepared rows: rows-file lines split in place, raw log lines
+/// normalized through ctr-ingest's `RowParser`. One per thread (the parser has scratch memory).
+final class RowPreparer {
     private let fieldCount: Int
-    private let values: UnsafeMutableBufferPointer<ByteSlice>
     private let parser: RowParser?
 
     init(source: InputSource) throws {
-        format = source.format
         fieldCount = source.columns.count
-        values = .allocate(capacity: fieldCount + 1)
-        values.initialize(repeating: ByteSlice(start: nil, count: 0))
         parser = source.format == .raw ? try RowParser(schema: source.schema, labelMode: .required) : nil
     }
 
-    deinit { values.deallocate() }
-
-    @inline(__always)
-    func split(_ line: ByteSlice, firstOfFile: Bool) -> Outcome {
+    func prepare(_ chunk: LineChunk) {
         if let parser {
-            switch parser.parse(line) {
-            case .row(let row):
-                return .row(label: row.label ?? 0, values: row.values)
-            case .bad(let bad):
-                if firstOfFile && parser.isHeader(line) { return .header }
-                return .bad(reason: bad.reason, message: parser.message(for: bad))
-            }
-        }
-        switch RowsLine.split(line, into: values, expected: fieldCount) {
-        case .success(let label):
-            return .row(label: label, values: UnsafeBufferPointer(rebasing: values[0..<fieldCount]))
-        case .failure(let message):
-            return .invalid(message: message)
+            chunk.prepareRaw(parser: parser)
+        } else {
+            chunk.prepareRows(fieldCount: fieldCount)
         }
     }
 }
 
-extension LineChunk {
-    /// Whether line `i` is the first line of its file.
+/// The earliest problem found in a chunk: rows are processed field by field, so each field
+/// loop stops at its first error and the earliest row wins.
+struct FirstError {
+    var row = Int.max
+    var error: Error?
+
     @inline(__always)
-    func isFirstOfFile(_ i: Int) -> Bool { firstLine + i == 1 }
+    mutating func note(row: Int, _ make: () -> Error) {
+        if row < self.row {
+            self.row = row
+            error = make()
+        }
+    }
+
+    /// Starts from the chunk's malformed line, if any.
+    init(_ chunk: LineChunk) {
+        if let invalid = chunk.invalid {
+            row = invalid.row
+            error = FeaturizeError.badRow(path: chunk.path, line: chunk.firstLine + invalid.line, detail: invalid.message)
+        }
+    }
 }
 
-/// Counts the tokens of its share of the fields over every chunk of the training split.
+/// Counts the tokens of its share of the fields over every chunk of the training split,
+/// one field at a time over the chunk's rows.
 final class CountWorker: @unchecked Sendable {
     private struct Plan {
         let field: Int
@@ -67,104 +57,140 @@ final class CountWorker: @unchecked Sendable {
         let counted: Bool
     }
 
-    private let plans: UnsafeMutableBufferPointer<Plan>
+    private let plans: [Plan]
     private let counts: FieldCounts
-    private let splitter: LineSplitter
-    private let countsRows: Bool
     private let columnNames: [String]
     private(set) var rows = 0
+    private let countsRows: Bool
 
-    init(fields: [Int], drafts: [HashRun.FieldDraft], counts: FieldCounts, source: InputSource, countsRows: Bool) throws {
-        plans = .allocate(capacity: max(fields.count, 1))
-        _ = plans.initialize(from: fields.map { f in
+    init(fields: [Int], drafts: [HashRun.FieldDraft], counts: FieldCounts, countsRows: Bool) {
+        plans = fields.map { f in
             Plan(field: f, transform: drafts[f].transform, kind: drafts[f].kind, seed: drafts[f].seed, counted: drafts[f].counted)
-        })
+        }
         self.counts = counts
-        splitter = try LineSplitter(source: source)
         self.countsRows = countsRows
         columnNames = drafts.map(\.name)
-        planCount = fields.count
     }
 
-    private let planCount: Int
-
-    deinit { plans.deallocate() }
-
+    /// Counts a prepared chunk: field by field over blocks of rows (the block's lines stay
+    /// in cache across fields, each field's table across the block).
     func process(_ chunk: LineChunk) throws {
-        let lineCount = chunk.lineCount
-        let planCount = self.planCount
-        let plans = UnsafePointer(self.plans.baseAddress!)
-        let counts = self.counts.fields
-        var rows = 0
-        defer { if countsRows { self.rows += rows } }
-        for i in 0..<lineCount {
-            let values: UnsafeBufferPointer<ByteSlice>
-            switch splitter.split(chunk.line(i), firstOfFile: chunk.isFirstOfFile(i)) {
-            case .row(_, let v): values = v
-            case .header, .bad: continue
-            case .invalid(let message):
-                throw FeaturizeError.badRow(path: chunk.path, line: chunk.firstLine + i, detail: message)
-            }
-            rows += 1
-            for j in 0..<planCount {
-                let plan = plans[j]
-                let value = values[plan.field]
-                let count = counts + plan.field
-                if value.count == 0 {
-                    count.pointee.missing += 1
-                    continue
-                }
-                count.pointee.present += 1
-                switch plan.transform {
-                case .hash:
-                    if plan.counted {
-                        count.pointee.add(Token.fingerprint(UnsafeRawBufferPointer(value), seed: plan.seed))
+        var first = FirstError(chunk)
+        let rowCount = chunk.rowCount
+        if countsRows { rows += rowCount }
+        var blockStart = 0
+        while blockStart < min(rowCount, first.row) {
+            let blockEnd = min(rowCount, blockStart + FeaturizeWorker.blockRows)
+            for plan in plans { count(plan, blockStart..<blockEnd, chunk, &first) }
+            blockStart = blockEnd
+        }
+        if let error = first.error { throw error }
+    }
+
+    @inline(__always)
+    private func count(_ plan: Plan, _ rows: Range<Int>, _ chunk: LineChunk, _ first: inout FirstError) {
+            let count = counts.fields + plan.field
+            let limit = min(rows.upperBound, first.row)
+            var missing = 0
+            var r = rows.lowerBound
+            switch plan.transform {
+            case .hash:
+                // In groups: hash a group, touch the table slots of all of them (independent
+                // loads the CPU overlaps), then count them.
+                var group: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                            UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
+                    (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+                withUnsafeMutableBytes(of: &group) { raw in
+                    let fps = raw.baseAddress!.assumingMemoryBound(to: UInt64.self)
+                    while r < limit {
+                        let end = min(limit, r + 16)
+                        var m = 0
+                        while r < end {
+                            let value = chunk.value(r, plan.field)
+                            if value.count == 0 {
+                                missing += 1
+                            } else {
+                                fps[m] = Token.fingerprint(UnsafeRawBufferPointer(value), seed: plan.seed)
+                                m += 1
+                            }
+                            r += 1
+                        }
+                        guard plan.counted else { continue }
+                        count.pointee.touch(UnsafeBufferPointer(start: fps, count: m))
+                        for k in 0..<m { count.pointee.add(fps[k]) }
                     }
-                case .logSquare:
+                }
+            case .logSquare:
+                let logs = LogSquareTable.shared
+                while r < limit {
+                    let value = chunk.value(r, plan.field)
+                    r += 1
+                    if value.count == 0 {
+                        missing += 1
+                        continue
+                    }
                     let token: (tag: UInt8, bits: UInt64)
                     if plan.kind == .integer {
-                        guard let v = ByteParsing.int64(value) else { throw badValue(chunk, i, plan.field, plan.kind, value) }
-                        token = Token.logSquare(int: v)
+                        guard let v = ByteParsing.int64(value) else {
+                            first.note(row: r - 1) { badValue(chunk, r - 1, plan.field, plan.kind, value) }
+                            break
+                        }
+                        token = logs.token(int: v)
+                        if count.pointee.mode == .integerTokens {
+                            count.pointee.addInteger(v, token: token.bits) {
+                                Token.withNumericToken(tag: token.tag, bits: token.bits) { Token.fingerprint($0, seed: plan.seed) }
+                            }
+                            continue
+                        }
                     } else {
-                        guard let v = ByteParsing.double(value), v.isFinite else { throw badValue(chunk, i, plan.field, plan.kind, value) }
+                        guard let v = ByteParsing.double(value), v.isFinite else {
+                            first.note(row: r - 1) { badValue(chunk, r - 1, plan.field, plan.kind, value) }
+                            break
+                        }
                         token = Token.logSquare(double: v)
                     }
                     if plan.counted {
                         count.pointee.add(Token.withNumericToken(tag: token.tag, bits: token.bits) { Token.fingerprint($0, seed: plan.seed) })
                     }
-                case .scaled, .buckets:
-                    guard let v = CompiledField.number(value, plan.kind) else { throw badValue(chunk, i, plan.field, plan.kind, value) }
-                    if v < count.pointee.minimum { count.pointee.minimum = v }
-                    if v > count.pointee.maximum { count.pointee.maximum = v }
                 }
+            case .scaled, .buckets:
+                var lo = count.pointee.minimum, hi = count.pointee.maximum
+                while r < limit {
+                    let value = chunk.value(r, plan.field)
+                    r += 1
+                    if value.count == 0 {
+                        missing += 1
+                        continue
+                    }
+                    guard let v = CompiledField.number(value, plan.kind) else {
+                        first.note(row: r - 1) { badValue(chunk, r - 1, plan.field, plan.kind, value) }
+                        break
+                    }
+                    if v < lo { lo = v }
+                    if v > hi { hi = v }
+                }
+                count.pointee.minimum = lo
+                count.pointee.maximum = hi
             }
-        }
+            count.pointee.missing += missing
+            count.pointee.present += r - rows.lowerBound - missing
     }
 
-    private func badValue(_ chunk: LineChunk, _ i: Int, _ field: Int, _ kind: ValueType, _ value: ByteSlice) -> FeaturizeError {
-        .badValue(path: chunk.path, line: chunk.firstLine + i, column: columnNames[field], value: value.string,
+    private func badValue(_ chunk: LineChunk, _ r: Int, _ field: Int, _ kind: ValueType, _ value: ByteSlice) -> FeaturizeError {
+        .badValue(path: chunk.path, line: chunk.lineNumber(ofRow: r), column: columnNames[field], value: value.string,
                   expected: kind == .integer ? "a 64-bit integer" : "a finite number")
     }
 }
 
-/// A chunk of lines and what a worker made of them: libffm text, features and labels.
+/// A chunk of lines and what a worker made of them: features (row-major, one per field),
+/// labels in the chunk, libffm text.
 final class FeaturizeSlot: @unchecked Sendable {
     let chunk: LineChunk
-    var path: String {
-        get { chunk.path }
-        set { chunk.path = newValue }
-    }
     private(set) var text: UnsafeMutablePointer<UInt8>
     private var textCapacity: Int
     var textUsed = 0
     private(set) var features: UnsafeMutablePointer<Feature>
     private var featureCapacity: Int
-    private(set) var labels: UnsafeMutablePointer<UInt8>
-    private var labelCapacity: Int
-    var rows = 0
-    var headers = 0
-    var badByReason = Array(repeating: 0, count: BadRowReason.allCases.count)
-    var firstBad: String?
 
     init(capacity: Int) {
         chunk = LineChunk(capacity: capacity)
@@ -172,108 +198,100 @@ final class FeaturizeSlot: @unchecked Sendable {
         text = .allocate(capacity: textCapacity)
         featureCapacity = 1024
         features = .allocate(capacity: featureCapacity)
-        labelCapacity = 1024
-        labels = .allocate(capacity: labelCapacity)
     }
 
     deinit {
         text.deallocate()
         features.deallocate()
-        labels.deallocate()
     }
 
-    func reset(lines: Int, fieldCount: Int) {
-        rows = 0
-        textUsed = 0
-        headers = 0
-        firstBad = nil
-        for i in badByReason.indices { badByReason[i] = 0 }
-        if lines * fieldCount > featureCapacity {
+    var rows: Int { chunk.rowCount }
+
+    func reserveFeatures(_ n: Int) {
+        if n > featureCapacity {
             features.deallocate()
-            featureCapacity = lines * fieldCount
-            features = .allocate(capacity: featureCapacity)
-        }
-        if lines > labelCapacity {
-            labels.deallocate()
-            labelCapacity = lines
-            labels = .allocate(capacity: labelCapacity)
+            featureCapacity = n
+            features = .allocate(capacity: n)
         }
     }
-
-    @inline(__always)
-    func hasText(room n: Int, used: Int) -> Bool { used + n <= textCapacity }
 
     func reserveText(_ n: Int) {
-        if textUsed + n > textCapacity {
-            let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: max(textCapacity * 2, textUsed + n))
-            grown.update(from: text, count: textUsed)
+        if n > textCapacity {
             text.deallocate()
-            text = grown
-            textCapacity = max(textCapacity * 2, textUsed + n)
+            textCapacity = n
+            text = .allocate(capacity: n)
         }
     }
 }
 
-/// Featurizes chunks: one per worker thread.
+/// Featurizes chunks (one worker per thread): prepares the rows, computes the features
+/// field by field, then writes the libffm text row by row.
 final class FeaturizeWorker: @unchecked Sendable {
+    static let blockRows = 512
+    /// Receives the sums of touched keys (see `keptHashBlock`).
+    private(set) var sink: UInt64 = 0
     private let featurizer: Featurizer
-    private let splitter: LineSplitter
+    private let preparer: RowPreparer
     private let writeText: Bool
     private let prefixes: LibffmText.FieldPrefixes
 
     init(featurizer: Featurizer, source: InputSource, writeText: Bool) throws {
         self.featurizer = featurizer
-        splitter = try LineSplitter(source: source)
+        preparer = try RowPreparer(source: source)
         self.writeText = writeText
         prefixes = LibffmText.FieldPrefixes(fieldCount: featurizer.fieldCount)
     }
 
     func process(_ slot: FeaturizeSlot) throws {
         let chunk = slot.chunk
+        preparer.prepare(chunk)
         let fieldCount = featurizer.fieldCount
-        slot.reset(lines: chunk.lineCount, fieldCount: fieldCount)
-        let rowBound = LibffmText.rowBound(fieldCount: fieldCount)
+        var first = FirstError(chunk)
+        let rows = min(chunk.rowCount, first.row)
+        slot.reserveFeatures(rows * fieldCount)
         let features = slot.features
-        let labels = slot.labels
-        // Locals in the loop, written back once: no exclusivity checks on class properties per row.
-        var rows = 0
-        var textUsed = 0
-        var text = slot.text
-        var headers = 0
-        defer {
-            slot.rows = rows
-            slot.textUsed = textUsed
-            slot.headers = headers
-        }
-        for i in 0..<chunk.lineCount {
-            switch splitter.split(chunk.line(i), firstOfFile: chunk.isFirstOfFile(i)) {
-            case .row(let label, let values):
-                let out = features + rows * fieldCount
-                if let f = featurizer.featurize(values: values, into: out) {
-                    let field = featurizer.spec.fields[f]
-                    throw FeaturizeError.badValue(path: chunk.path, line: chunk.firstLine + i, column: field.name,
-                                                  value: values[f].string,
-                                                  expected: field.kind == .integer ? "a 64-bit integer" : "a finite number")
+        let fields = UnsafePointer(featurizer.fields.baseAddress!)
+        // Field by field over blocks of rows: the field's kept set stays in cache, and so
+        // does the block of output rows.
+        var blockStart = 0
+        while blockStart < rows {
+            let blockEnd = min(rows, blockStart + FeaturizeWorker.blockRows)
+            for f in 0..<fieldCount {
+                let field = fields + f
+                let fieldNumber = UInt32(f)
+                if field.pointee.transform == .hash && field.pointee.kept != nil {
+                    sink &+= field.pointee.keptHashBlock(chunk: chunk, field: f, rows: blockStart..<blockEnd,
+                                                         out: features, stride: fieldCount)
+                    continue
                 }
-                labels[rows] = label
-                rows += 1
-                if writeText {
-                    if !slot.hasText(room: rowBound, used: textUsed) {
-                        slot.textUsed = textUsed
-                        slot.reserveText(rowBound)
-                        text = slot.text
+                for r in blockStart..<blockEnd {
+                    let value = chunk.value(r, f)
+                    guard let (index, x) = field.pointee.feature(value) else {
+                        let spec = featurizer.spec.fields[f]
+                        first.note(row: r) {
+                            FeaturizeError.badValue(path: chunk.path, line: chunk.lineNumber(ofRow: r), column: spec.name,
+                                                    value: value.string,
+                                                    expected: spec.kind == .integer ? "a 64-bit integer" : "a finite number")
+                        }
+                        break
                     }
-                    textUsed += LibffmText.format(label: label, features: out, count: fieldCount,
-                                                  prefixes: prefixes, into: text + textUsed)
+                    features[r * fieldCount + f] = Feature(field: fieldNumber, index: index, value: x)
                 }
-            case .header:
-                headers += 1
-            case .bad(let reason, let message):
-                slot.badByReason[BadRowReason.allCases.firstIndex(of: reason)!] += 1
-                if slot.firstBad == nil { slot.firstBad = "\(chunk.path):\(chunk.firstLine + i): \(message)" }
-            case .invalid(let message):
-                throw FeaturizeError.badRow(path: chunk.path, line: chunk.firstLine + i, detail: message)
             }
+            blockStart = blockEnd
+        }
+        if let error = first.error { throw error }
+        slot.textUsed = 0
+        if writeText {
+            slot.reserveText(rows * LibffmText.rowBound(fieldCount: fieldCount))
+            let text = slot.text
+            var used = 0
+            let labels = chunk.labels
+            for r in 0..<rows {
+                used += LibffmText.format(label: labels[r], features: features + r * fieldCount, count: fieldCount,
+                                          prefixes: prefixes, into: text + used)
+            }
+            slot.textUsed = used
         }
     }
 }
