@@ -12,7 +12,7 @@ final class HashRun {
     let progress: Bool?
     let workers: Int
     /// Lines per chunk handed to a worker are about this many bytes.
-    static let chunkBytes = 1 << 20
+    let chunkBytes: Int
     /// Width of a field's count-min sketch once it overflows its exact share: 4 × 2^21 × 2 bytes = 16 MB.
     static let sketchWidthBits = 21
 
@@ -22,6 +22,7 @@ final class HashRun {
         self.outputDirectory = outputDirectory
         self.progress = progress
         workers = params.workerCount
+        chunkBytes = max(params.chunkBytes, 1)
     }
 
     func run() throws -> HashResult {
@@ -169,9 +170,9 @@ final class HashRun {
                 CountWorker(fields: assignment[w].sorted(), drafts: drafts, counts: counts, countsRows: w == 0)
             }
             let preparer = try RowPreparer(source: source)
-            let slots = (0..<(n + 2)).map { _ in LineChunk(capacity: HashRun.chunkBytes + 4096) }
+            let slots = (0..<(n + 2)).map { _ in LineChunk(capacity: chunkBytes + 4096) }
             let pipeline = ChunkPipeline(slots: slots, workers: n, mode: .broadcast)
-            var files = FileSequence(paths: paths)
+            var files = FileSequence(paths: paths, chunkBytes: chunkBytes)
             let meter = LogIO.Progress(label: "ctr-hash counting train", totalBytes: files.totalBytes, live: progress)
             try pipeline.run(produce: { chunk in
                                 guard try files.fill(chunk, meter: meter) else { return false }
@@ -326,9 +327,9 @@ final class HashRun {
         let featureWorkers = try (0..<workers).map { _ in
             try FeaturizeWorker(featurizer: featurizer, source: source, writeText: params.text)
         }
-        let slots = (0..<(workers + 2)).map { _ in FeaturizeSlot(capacity: HashRun.chunkBytes + 4096) }
+        let slots = (0..<(workers + 2)).map { _ in FeaturizeSlot(capacity: chunkBytes + 4096) }
         let pipeline = ChunkPipeline(slots: slots, workers: workers, mode: .ordered)
-        var files = FileSequence(paths: paths)
+        var files = FileSequence(paths: paths, chunkBytes: chunkBytes)
         let meter = LogIO.Progress(label: "ctr-hash \(split.rawValue)", totalBytes: files.totalBytes, live: progress)
         var rows = 0, clicks = 0, headers = 0
         var bad = Array(repeating: 0, count: BadRowReason.allCases.count)
@@ -370,8 +371,11 @@ struct FileSequence {
     private(set) var currentPath = ""
     private var linesRead = 0
 
-    init(paths: [String]) {
+    let chunkBytes: Int
+
+    init(paths: [String], chunkBytes: Int) {
         self.paths = paths
+        self.chunkBytes = chunkBytes
         var total: Int64 = 0
         for p in paths {
             var info = stat()
@@ -392,7 +396,7 @@ struct FileSequence {
                 currentPath = paths[index]
                 index += 1
             }
-            if try chunk.fill(from: reader!, target: HashRun.chunkBytes) {
+            if try chunk.fill(from: reader!, target: chunkBytes) {
                 chunk.path = currentPath
                 linesRead += chunk.lineCount
                 if meter.live {

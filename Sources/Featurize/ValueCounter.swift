@@ -232,7 +232,7 @@ struct FieldCount {
     var maximum = -Double.infinity
 
     /// Integer log-square tokens without a threshold: exact bitmaps of the tokens
-    /// `floor(ln(v)^2)` (at most 1,908 of them) and of the values -4093…2 kept as
+    /// `floor(ln(v)^2)` (1…1906 for 64-bit values) and of the values -4093…2 kept as
     /// themselves; a HyperLogLog only for values below -4093.
     private var tokenBits: UnsafeMutablePointer<UInt64>?
     static let logTokenWords = 32     // 2,048 bits
