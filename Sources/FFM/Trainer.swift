@@ -29,8 +29,7 @@ enum TrainingData {
     static func open(_ path: String, scratchDirectory: String, tag: String, log: (String) -> Void) throws -> CacheReader {
         if isCache(path) { return try CacheReader(path: path) }
         guard access(path, R_OK) == 0 else { throw LogIOError.cannotOpen(path: path, errno: errno) }
-        let name = (path as NSString).lastPathComponent
-        let scratch = (scratchDirectory as NSString).appendingPathComponent(".\(name).\(tag)-cache-\(getpid())")
+        let scratch = scratchDirectory + "/.\(lastPathComponent(path)).\(tag)-cache-\(getpid())"
         let started = Date()
         let info = try CacheWriter.convert(libffm: path, to: scratch)
         let reader: CacheReader
@@ -57,8 +56,8 @@ public enum TrainStage {
                            log: @escaping (String) -> Void = { printError($0) }) throws -> TrainResult {
         try params.validate()
         let say: (String) -> Void = params.quiet ? { _ in } : log
-        let output = params.output ?? ((trainingSet as NSString).lastPathComponent + ".model")
-        let outputDirectory = (output as NSString).deletingLastPathComponent
+        let output = params.output ?? (lastPathComponent(trainingSet) + ".model")
+        let outputDirectory = directoryPart(output)
         let scratchDirectory = outputDirectory.isEmpty ? "." : outputDirectory
 
         let train = try TrainingData.open(trainingSet, scratchDirectory: scratchDirectory, tag: "train", log: say)
@@ -75,7 +74,16 @@ public enum TrainStage {
         metadata.seed = params.seed
         if let featurizer = params.featurizer { metadata.featurizerHash = try fileHash(featurizer) }
 
-        // The model: fresh, or warm-started (grown to the data's sizes when needed).
+        // Weights exist only for indices that occur in training: one pass collects them.
+        let blockBytes = params.blockMb << 20
+        let trainBlocks = train.blocks(targetBytes: blockBytes)
+        var seen = try IndexSet(indexCount: n)
+        let touchStream = CacheBlockStream(reader: train, order: trainBlocks)
+        while let block = try touchStream.next() {
+            for f in block.allFeatures { seen.insert(Int(f.index)) }
+        }
+
+        // The model: fresh, or warm-started (grown to new indices and fields when needed).
         let model: FFMModel
         var startEpoch = 0
         if let initPath = params.initModel {
@@ -83,29 +91,30 @@ public enum TrainStage {
             try checkCompatible(loaded, with: params, path: initPath)
             n = max(n, loaded.indexCount)
             m = max(m, loaded.fieldCount)
-            model = (n == loaded.indexCount && m == loaded.fieldCount) ? loaded
-                : try loaded.resized(indexCount: n, fieldCount: m, seed: params.seed)
+            if n > seen.indexCount {
+                let wider = try IndexSet(indexCount: n)
+                seen.forEach { j, _ in wider.insert(j) }
+                seen = wider
+            }
+            loaded.indices.forEach { j, _ in seen.insert(j) }
+            seen.seal()
+            model = (seen.count == loaded.rowCount && n == loaded.indexCount && m == loaded.fieldCount) ? loaded
+                : try loaded.resized(to: seen, fieldCount: m, seed: params.seed)
             startEpoch = loadedMeta.epochs
             if metadata.featurizerHash == 0 { metadata.featurizerHash = loadedMeta.featurizerHash }
         } else {
-            model = try FFMModel(kind: params.model, indexCount: n, fieldCount: m, factors: params.factors,
-                                 normalization: !params.noNorm, linear: !params.noLinear)
-        }
-        // Weights exist only for indices that occur in training: one pass marks and initialises them.
-        let blockBytes = params.blockMb << 20
-        let trainBlocks = train.blocks(targetBytes: blockBytes)
-        let touchStream = CacheBlockStream(reader: train, order: trainBlocks)
-        while let block = try touchStream.next() {
-            for f in block.allFeatures { model.touch(Int(f.index), seed: params.seed) }
+            seen.seal()
+            model = try FFMModel(kind: params.model, fieldCount: m, factors: params.factors,
+                                 normalization: !params.noNorm, linear: !params.noLinear, indices: seen)
+            model.initialize(seed: params.seed)
         }
         say("\(params.model.rawValue): \(Progress.grouped(train.info.rowCount)) rows, n \(Progress.grouped(n)), m \(m), k \(params.factors), "
-            + "\(Progress.grouped(model.presentCount)) indices in training, "
-            + String(format: "%.1f MB of weights", Double(model.presentCount) * Double(model.rowStride * 4 + (model.hasLinear ? 8 : 0)) / 1e6)
+            + "\(Progress.grouped(model.rowCount)) indices in training, "
+            + String(format: "%.1f MB of weights", Double(model.rowCount) * Double(model.rowStride * 4 + (model.hasLinear ? 8 : 0)) / 1e6)
             + ", \(params.threads) thread\(params.threads == 1 ? "" : "s")")
 
         let patience = params.effectivePatience
-        let checkpoint = patience > 0 ? (scratchDirectory as NSString).appendingPathComponent(
-            ".\((output as NSString).lastPathComponent).best-\(getpid())") : nil
+        let checkpoint = patience > 0 ? scratchDirectory + "/.\(lastPathComponent(output)).best-\(getpid())" : nil
         defer { if let checkpoint { unlink(checkpoint) } }
 
         let engine = Engine(model: model, threads: params.threads, eta: Float(params.eta), lambda: Float(params.lambda))
@@ -168,7 +177,7 @@ public enum TrainStage {
             try ModelFile.save(model, metadata: metadata, to: output)
         }
         return TrainResult(modelPath: output, epochs: stats, bestEpoch: bestEpoch, rows: train.info.rowCount,
-                           indexCount: n, fieldCount: m, presentIndices: model.presentCount)
+                           indexCount: n, fieldCount: m, presentIndices: model.rowCount)
     }
 
     static func finite(_ row: EpochStats, _ model: FFMModel) throws -> Bool {
@@ -225,6 +234,7 @@ final class Engine: @unchecked Sendable {
     let eta: Float
     let lambda: Float
     let scratch: [Scratch]
+    let lookahead: [Scratch]
     private var order: UnsafeMutablePointer<Int32>
     private var orderCapacity = 0
 
@@ -234,6 +244,7 @@ final class Engine: @unchecked Sendable {
         self.eta = eta
         self.lambda = lambda
         scratch = (0..<threads).map { _ in Scratch() }
+        lookahead = (0..<threads).map { _ in Scratch() }
         order = .allocate(capacity: 1)
     }
 
@@ -273,22 +284,29 @@ final class Engine: @unchecked Sendable {
                 i -= 1
             }
             let model = self.model, eta = self.eta, lambda = self.lambda, order = self.order, threads = self.threads
-            let scratch = self.scratch
+            let scratch = self.scratch, lookahead = self.lookahead
             let shared = Unchecked(block)
             losses.withUnsafeMutableBufferPointer { lossBuffer in
                 let lossOut = Unchecked(lossBuffer.baseAddress!)
                 parallel { t in
                     let block = shared.value
-                    let s = scratch[t]
                     var sum: Double = 0
-                    for ii in (rows * t / threads)..<(rows * (t + 1) / threads) {
-                        let r = Int(order[ii])
-                        let row = block.row(r)
-                        model.prepare(row.features, into: s)
-                        let score = Double(model.score(s))
-                        sum += logLoss(score: score, label: row.label)
-                        let kappa = Float(lossGradient(score: score, label: row.label))
-                        model.update(s, kappa: kappa, eta: eta, lambda: lambda)
+                    // Two scratch buffers: the next row is prepared and its weights prefetched
+                    // while the current one is scored and updated.
+                    var current = scratch[t], next = lookahead[t]
+                    let start = rows * t / threads, end = rows * (t + 1) / threads
+                    if start < end { model.prepare(block.row(Int(order[start])).features, into: current) }
+                    for ii in start..<end {
+                        let label = block.label(Int(order[ii]))
+                        if ii + 1 < end {
+                            model.prepare(block.row(Int(order[ii + 1])).features, into: next)
+                            model.prefetch(next)
+                        }
+                        let score = Double(model.score(current))
+                        sum += logLoss(score: score, label: label)
+                        let kappa = Float(lossGradient(score: score, label: label))
+                        model.update(current, kappa: kappa, eta: eta, lambda: lambda)
+                        swap(&current, &next)
                     }
                     lossOut.value[t * 8] = sum
                 }
@@ -353,24 +371,36 @@ public func areaUnderCurve(scores: [Float], labels: [UInt8]) -> Double? {
 }
 
 extension FFMModel {
-    /// A copy with more indices and/or fields (warm start on data with new ones): existing
-    /// weights and accumulators are kept, new field vectors are initialised from the seed.
-    func resized(indexCount n: Int, fieldCount m: Int, seed: UInt64) throws -> FFMModel {
-        let grown = try FFMModel(kind: kind, indexCount: n, fieldCount: m, factors: factors,
-                                 normalization: normalization, linear: hasLinear)
+    /// A copy over a larger index set and/or more fields (warm start on data with new
+    /// ones): existing weights and accumulators are kept, new rows and new field vectors
+    /// are initialised from the seed.
+    func resized(to wider: IndexSet, fieldCount m: Int, seed: UInt64) throws -> FFMModel {
+        let grown = try FFMModel(kind: kind, fieldCount: m, factors: factors, normalization: normalization,
+                                 linear: hasLinear, indices: wider)
+        grown.initialize(seed: seed)
         grown.bias[0] = bias[0]
         grown.bias[1] = bias[1]
-        ModelFile.forEachPresentRun(self) { start, count in
-            for j in start..<(start + count) {
-                grown.touch(j, seed: seed)
-                if hasLinear {
-                    grown.linear[2 * j] = linear[2 * j]
-                    grown.linear[2 * j + 1] = linear[2 * j + 1]
-                }
-                let from = latent + j * rowStride, to = grown.latent + j * grown.rowStride
-                to.update(from: from, count: rowStride)  // old fields first; new fields keep their init
+        indices.forEach { j, r in
+            let g = wider.row(of: j)
+            if hasLinear {
+                grown.linear[2 * g] = linear[2 * r]
+                grown.linear[2 * g + 1] = linear[2 * r + 1]
             }
+            // Old fields first in the row; new fields keep their initial values.
+            (grown.latent + g * grown.rowStride).update(from: latent + r * rowStride, count: rowStride)
         }
         return grown
     }
+}
+
+/// The part of a path after its last `/` (the whole path without one).
+func lastPathComponent(_ path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return path }
+    return String(path[path.index(after: slash)...])
+}
+
+/// The part of a path before its last `/` ("" without one, "/" for a file in the root).
+func directoryPart(_ path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "" }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
 }
