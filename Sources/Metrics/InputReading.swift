@@ -108,6 +108,9 @@ func loadRows(_ inputs: EvalInputs, negKeepRate: Double?, keepLabels: Bool) thro
     let correct = keepRate != 1
     let models = predictionReaders.count
 
+    let keyBuffers = loaded.keys
+    let firstReader = predictionReaders[0], firstKeys = keyBuffers[0]
+    let labelBuffer = loaded.labels, weightBuffer = loaded.weights, segmentBuffer = loaded.segments
     var format = LabelFormat.plain
     var row = 0
     while let labelLine = try labelReader.next() {
@@ -120,17 +123,29 @@ func loadRows(_ inputs: EvalInputs, negKeepRate: Double?, keepLabels: Bool) thro
             throw EvalError.badLabel(path: inputs.labels, line: row, found: format.labelField(labelLine).string,
                                      format: format.expectation)
         }
-        for j in 0..<models {
-            let reader = predictionReaders[j]
-            guard let line = try reader.next() else {
-                throw EvalError.lineCountMismatch(path: reader.path, lines: row - 1,
+        // One model is the common case: locals, not array elements, so the loop does
+        // no reference counting per row.
+        if models == 1 {
+            guard let line = try firstReader.next() else {
+                throw EvalError.lineCountMismatch(path: firstReader.path, lines: row - 1,
                                                   otherPath: inputs.labels, otherLines: try totalLines(labelReader))
             }
-            var p = try parseProbability(line, path: reader.path, lineNumber: row)
+            var p = try parseProbability(line, path: firstReader.path, lineNumber: row)
             if correct { p = p / (p + (1 - p) / keepRate) }
-            loaded.keys[j].append(rowKey(probability: p, label: y))
+            firstKeys.append(rowKey(probability: p, label: y))
+        } else {
+            for j in 0..<models {
+                let reader = predictionReaders[j]
+                guard let line = try reader.next() else {
+                    throw EvalError.lineCountMismatch(path: reader.path, lines: row - 1,
+                                                      otherPath: inputs.labels, otherLines: try totalLines(labelReader))
+                }
+                var p = try parseProbability(line, path: reader.path, lineNumber: row)
+                if correct { p = p / (p + (1 - p) / keepRate) }
+                keyBuffers[j].append(rowKey(probability: p, label: y))
+            }
         }
-        loaded.labels?.append(y)
+        labelBuffer?.append(y)
         if let weightReader {
             guard let line = try weightReader.next() else {
                 throw EvalError.lineCountMismatch(path: weightReader.path, lines: row - 1,
@@ -139,7 +154,7 @@ func loadRows(_ inputs: EvalInputs, negKeepRate: Double?, keepLabels: Bool) thro
             guard let w = ByteParsing.double(line), w >= 0, w.isFinite else {
                 throw EvalError.badWeight(path: weightReader.path, line: row, found: line.string)
             }
-            loaded.weights!.append(w)
+            weightBuffer!.append(w)
         }
         if let segmentReader {
             guard let line = try segmentReader.next() else {
@@ -149,7 +164,7 @@ func loadRows(_ inputs: EvalInputs, negKeepRate: Double?, keepLabels: Bool) thro
             guard let id = loaded.segmentKeys.id(for: line) else {
                 throw EvalError.tooManySegments(path: segmentReader.path, line: row)
             }
-            loaded.segments!.append(id)
+            segmentBuffer!.append(id)
         }
     }
     // The labels ended: every other file must end here too.
