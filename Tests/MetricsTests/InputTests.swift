@@ -172,23 +172,28 @@ final class Scratch {
 
     @Test func radixSortMatchesStandardSort() {
         var rng = OracleGenerator.SplitMix64(state: 99)
-        for n in [0, 1, 2, 17, 1000, 50_000] {
+        for (n, levels) in [(0, 100), (1, 100), (2, 100), (17, 100), (47, 3), (1000, 100), (50_000, 100), (50_000, 1_000_000_000)] {
             let keys = RowBuffer<UInt64>()
             let payload = RowBuffer<UInt32>()
             var reference: [(UInt64, UInt32)] = []
             for i in 0..<n {
-                // Probabilities with ties, as keys: the shape ctr-eval sorts.
-                let p = (rng.uniform() * 100).rounded(.down) / 100
+                // Probabilities with ties (or nearly all distinct), as keys: what ctr-eval sorts.
+                let p = (rng.uniform() * Double(levels)).rounded(.down) / Double(levels)
                 let key = rowKey(probability: p, label: UInt8(rng.next() & 1))
                 keys.append(key)
                 payload.append(UInt32(i))
                 reference.append((key, UInt32(i)))
             }
+            let copy = RowBuffer<UInt64>()
+            for i in 0..<n { copy.append(keys.base[i]) }
             radixSort(keys: keys, payload: payload)
-            // Stable: equal keys keep their original order, as a stable sort does.
-            let sorted = reference.enumerated().sorted { ($0.element.0, $0.offset) < ($1.element.0, $1.offset) }.map(\.element)
-            #expect(Array(keys.buffer) == sorted.map(\.0))
-            #expect(Array(payload.buffer) == sorted.map(\.1))
+            radixSort(keys: copy, payload: nil)
+            let sorted = reference.sorted { $0.0 < $1.0 }.map(\.0)
+            #expect(Array(keys.buffer) == sorted)
+            #expect(Array(copy.buffer) == sorted)
+            // The payload followed its key (order among equal keys is free).
+            let pairs = zip(keys.buffer, payload.buffer).map { [$0, UInt64($1)] }.sorted { ($0[0], $0[1]) < ($1[0], $1[1]) }
+            #expect(pairs == reference.map { [$0.0, UInt64($0.1)] }.sorted { ($0[0], $0[1]) < ($1[0], $1[1]) })
         }
         // Keys differing only in high digits, and -0.0 ordering before every positive value.
         #expect(rowKey(probability: -0.0, label: 1) < rowKey(probability: 5e-324, label: 0))
