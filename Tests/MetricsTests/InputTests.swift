@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import Metrics
+import Dataset
 
 /// Files for one test, removed afterwards.
 final class Scratch {
@@ -95,24 +96,46 @@ final class Scratch {
         #expect(throws: EvalError.zeroTotalWeight(path: zero)) { try evaluate([p], good, weights: zero) }
     }
 
-    @Test func labelsFromRowsLibffmAndGzip() throws {
+    @Test func labelsFromRowsLibffmCacheAndGzip() throws {
         let s = try Scratch()
         let p = try s.file("p.txt", "0.9\n0.2\n0.4\n0.1\n")
         let plain = try evaluate([p], try s.file("y.txt", "1\n0\n1\n0\n"))
-        let rows = try evaluate([p], try s.file("rows.tsv", "1\t5\t\tab12\n0\t-3\tx\t\n1\t\t\t\n0\t1\t2\t3\n"))
-        let ffm = try evaluate([p], try s.file("data.ffm", "1 0:12:1 1:7:1\n0 0:3:1\n+1 1:2:0.5\n-1 0:1:1\n"))
+        let rows = try evaluate([p], try s.file("rows.tsv", "1\t12:30\t\tab12\n0\t-3\tx\t\n1\t\t\t\n0\t1\t2\t3\n"))
+        let libffmText = "1 0:12:1 1:7:1\n0 0:3:1\n+1\t1:2:0.5\n  -1 0:1:1\n"
+        let ffm = try evaluate([p], try s.file("data.ffm", libffmText))
+        let cachePath = s.dir.appendingPathComponent("data.cache").path
+        _ = try CacheWriter.convert(libffm: try s.file("data2.ffm", libffmText), to: cachePath)
+        let cache = try evaluate([p], cachePath)
         let gz = try evaluate([p], try s.gzip("y.gz", "1\n0\n1\n0\n"))
+        let ffmGz = try evaluate([p], try s.gzip("d.ffm.gz", libffmText))
         let floats = try evaluate([p], try s.file("yf.txt", "1.0\n0.0\n1\n0\n"))
         #expect(rows.labelsFormat == "rows")
         #expect(ffm.labelsFormat == "libffm")
+        #expect(ffmGz.labelsFormat == "libffm")
+        #expect(cache.labelsFormat == "cache")
         #expect(plain.labelsFormat == "plain")
-        for r in [plain, rows, ffm, gz, floats] {
+        for r in [plain, rows, ffm, cache, gz, ffmGz, floats] {
             #expect(r.models[0].metrics.positives == 2)
             #expect(r.models[0].metrics.auc == 1)
         }
-        // A rows file with a bad label names the field it read.
+        // A rows file with a bad label names the field it read; libffm errors come from Dataset.
         let bad = try s.file("bad.tsv", "1\ta\n5\tb\n0\tc\n1\td\n")
         #expect(throws: EvalError.badLabel(path: bad, line: 2, found: "5", format: LabelFormat.rows.expectation)) { try evaluate([p], bad) }
+        let badFFM = try s.file("bad.ffm", "1 0:1:1\n2 0:1:1\n0 0:1:1\n1 0:1:1\n")
+        #expect(throws: DatasetError.badLabel(path: badFFM, line: 2, token: "2")) { try evaluate([p], badFFM) }
+        // More labels in a cache than predictions: both counts named.
+        let three = try s.file("p3.txt", "0.9\n0.2\n0.4\n")
+        #expect(throws: EvalError.lineCountMismatch(path: three, lines: 3, otherPath: cachePath, otherLines: 4)) { try evaluate([three], cachePath) }
+    }
+
+    @Test(arguments: [
+        ("1", LabelFormat.plain), ("0.0", .plain), ("1\tabc\t3", .rows), ("1\t12:30:45\tx", .rows),
+        ("1 0:1:1 2:3:0.5", .libffm), ("0\t0:1:1\t2:3:1", .libffm), ("  1 0:1:1", .libffm), ("-1 3:4:5", .libffm),
+    ])
+    func sniffsTheLabelFormat(_ line: String, _ format: LabelFormat) {
+        var text = line
+        let found = text.withUTF8 { LabelFormat.sniff($0) }
+        #expect(found == format)
     }
 
     @Test func crlfAndMissingFinalNewlineAreAccepted() throws {
