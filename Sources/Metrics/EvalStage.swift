@@ -21,7 +21,11 @@ public enum EvalStage {
     /// - Throws: `EvalError` for bad input or options, `LogIOError` for files that cannot
     ///   be read or written.
     public static func run(params: EvalParams, inputs: EvalInputs, outputs: EvalOutputs = EvalOutputs()) throws -> EvalResult {
-        let report = try evaluate(params: params, inputs: inputs)
+        try write(try evaluate(params: params, inputs: inputs), params: params, outputs: outputs)
+    }
+
+    /// Writes the reports of an evaluation (atomically) and renders its table.
+    public static func write(_ report: EvalReport, params: EvalParams, outputs: EvalOutputs) throws -> EvalResult {
         if let path = outputs.json {
             try writeText(JSONReport.render(report), to: path)
         }
@@ -113,7 +117,7 @@ public enum EvalStage {
     }
 
     /// Base names of the prediction files, with their folder when two base names collide.
-    static func uniqueNames(_ paths: [String]) -> [String] {
+    public static func uniqueNames(_ paths: [String]) -> [String] {
         let base = paths.map { $0.split(separator: "/").last.map(String.init) ?? $0 }
         return base.enumerated().map { i, name in
             base.filter { $0 == name }.count > 1 ? paths[i] : name

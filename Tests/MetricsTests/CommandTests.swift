@@ -54,4 +54,35 @@ import TestSupport
         #expect(gone.status == 1)
         #expect(gone.stderr.contains("/nonexistent/p"))
     }
+
+    @Test func scoresAModelDirectlyLikeCtrPredict() throws {
+        let s = try Scratch()
+        var rng = OracleGenerator.SplitMix64(state: 11)
+        var lines: [String] = []
+        for _ in 0..<3000 {
+            let a = Int(rng.uniform() * 20), b = Int(rng.uniform() * 30)
+            let click = rng.uniform() < (a % 4 == 0 ? 0.3 : 0.05) + (b % 5 == 0 ? 0.1 : 0)
+            lines.append("\(click ? 1 : 0) 0:\(a):1 1:\(20 + b):1")
+        }
+        let train = try s.file("train.ffm", lines[..<2000].joined(separator: "\n") + "\n")
+        let test = try s.file("test.ffm", lines[2000...].joined(separator: "\n") + "\n")
+        let model = s.dir.appendingPathComponent("m.model").path
+        let trained = try TestSupport.run("ctr-train", ["-t", "4", "-k", "2", "--seed", "1", train, model])
+        try #require(trained.status == 0, "\(trained.stderr)")
+        let json = s.dir.appendingPathComponent("direct.json").path
+        let direct = try TestSupport.run("ctr-eval", ["--model", model, "--data", test, "--json", json])
+        #expect(direct.status == 0, "\(direct.stderr)")
+        let predictions = s.dir.appendingPathComponent("test.pred").path
+        let predicted = try TestSupport.run("ctr-predict", [test, model, predictions])
+        try #require(predicted.status == 0, "\(predicted.stderr)")
+        let twoStep = try TestSupport.run("ctr-eval", ["--predictions", predictions, "--labels", test, "--model-name", "m.model"])
+        #expect(twoStep.status == 0)
+        // Same scores, same labels: the same table (the header names the labels file either way).
+        #expect(direct.stdout == twoStep.stdout, "\(direct.stdout)\n---\n\(twoStep.stdout)")
+        #expect(direct.stdout.contains("(libffm)"))
+        let text = try String(contentsOfFile: json, encoding: .utf8)
+        #expect(text.contains("\"predictions\": \"\(model)\""))
+        let bad = try TestSupport.run("ctr-eval", ["--model", model])
+        #expect(bad.status != 0 && bad.stderr.contains("--data"))
+    }
 }
