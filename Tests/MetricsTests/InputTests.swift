@@ -166,6 +166,22 @@ final class Scratch {
         #expect(m.auc == 0.375)
     }
 
+    @Test func separatedClassesHaveNoFiniteRefit() throws {
+        let s = try Scratch()
+        let p = try s.file("p.txt", "0.1\n0.2\n0.3\n0.6\n0.7\n0.8\n")
+        let y = try s.file("y.txt", "0\n0\n0\n1\n1\n1\n")
+        let report = try evaluate([p], y)
+        let m = report.models[0].metrics
+        #expect(m.auc == 1)
+        #expect(m.calibrationSlope == nil && m.calibrationIntercept == nil)
+        #expect(report.warnings.contains { $0.contains("no finite solution") })
+        // Constant predictions: AUC ½, no refit, a warning.
+        let flat = try evaluate([try s.file("flat.txt", "0.2\n0.2\n0.2\n0.2\n0.2\n0.2\n")], y)
+        #expect(flat.models[0].metrics.auc == 0.5)
+        #expect(flat.models[0].metrics.calibrationSlope == nil)
+        #expect(flat.warnings.contains { $0.contains("predictions are equal") })
+    }
+
     @Test func paramsDecodeDefaultsAndRejectBadRanges() throws {
         let decoded = try JSONDecoder().decode(EvalParams.self, from: Data("{}".utf8))
         #expect(decoded == EvalParams())
