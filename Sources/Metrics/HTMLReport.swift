@@ -206,7 +206,8 @@ public enum HTMLReport {
         var entries: [(String, String)] = []
         for (i, model) in report.models.enumerated() {
             s += plot.polyline(model.curves.roc.map { ($0.fpr, $0.tpr) }, color: color(i))
-            entries.append(("\(model.name): AUC \(Format.fixed(model.metrics.auc, 4))", color(i)))
+            entries.append((model.curves.roc.isEmpty ? "\(model.name): no curve (one class only)"
+                            : "\(model.name): AUC \(Format.fixed(model.metrics.auc, 4))", color(i)))
         }
         s += legend(entries, plot: plot, corner: (plot.x(0.38), plot.y(0.22) - Double(entries.count - 1) * 16))
         s += "</svg>\n<figcaption>ROC curve; the dashed diagonal is a random ranking.</figcaption>\n</figure>\n"
