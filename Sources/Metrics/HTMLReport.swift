@@ -309,7 +309,7 @@ public enum HTMLReport {
             t += "<tr><th>segment</th><th class=\"n\">rows</th><th class=\"n\">positives</th><th class=\"n\">click rate</th>"
                 + "<th class=\"n\">AUC</th><th class=\"n\">log loss</th><th class=\"n\">calibration</th></tr>\n"
             for x in s.segments.prefix(shown) {
-                let m = x.metrics
+                let m = x
                 t += "<tr><td>\(escape(TextReport.shorten(x.key)))</td><td class=\"n\">\(Format.count(m.rows))</td>"
                     + "<td class=\"n\">\(Format.count(m.positives))</td><td class=\"n\">\(Format.fixed(m.clickRate))</td>"
                     + "<td class=\"n\">\(Format.fixed(m.auc))</td><td class=\"n\">\(Format.fixed(m.logloss))</td>"

@@ -178,7 +178,7 @@ final class LoadedRows {
     var labels: RowBuffer<UInt8>?
     var weights: RowBuffer<Double>?
     var segments: RowBuffer<UInt32>?
-    var segmentKeys = ByteInterner()
+    let segmentKeys = ByteInterner()
 }
 
 @inline(__always)
@@ -218,6 +218,7 @@ func loadRows(_ inputs: EvalInputs, negKeepRate: Double?, keepLabels: Bool) thro
     let keyBuffers = loaded.keys
     let firstReader = predictionReaders[0], firstKeys = keyBuffers[0]
     let labelBuffer = loaded.labels, weightBuffer = loaded.weights, segmentBuffer = loaded.segments
+    let segmentKeys = loaded.segmentKeys
     var row = 0
     while let y = try labelSource.next() {
         row += 1
@@ -259,7 +260,7 @@ func loadRows(_ inputs: EvalInputs, negKeepRate: Double?, keepLabels: Bool) thro
                 throw EvalError.lineCountMismatch(path: segmentReader.path, lines: row - 1,
                                                   otherPath: inputs.labels, otherLines: try labelSource.totalRows())
             }
-            guard let id = loaded.segmentKeys.id(for: line) else {
+            guard let id = segmentKeys.id(for: line) else {
                 throw EvalError.tooManySegments(path: segmentReader.path, line: row)
             }
             segmentBuffer!.append(id)
@@ -286,57 +287,73 @@ func loadRows(_ inputs: EvalInputs, negKeepRate: Double?, keepLabels: Bool) thro
 }
 
 /// Gives each distinct byte string (a segment key) a dense 32-bit id, storing each key
-/// once; looking up a known key allocates nothing.
-struct ByteInterner {
-    private var bytes: [UInt8] = []
-    private var offsets: [Int] = [0]
-    /// Open addressing: id + 1, 0 for empty.
-    private var table = [UInt32](repeating: 0, count: 1024)
-    private var hashes: [UInt32] = []
+/// once; looking up a known key allocates nothing and touches no Swift array.
+final class ByteInterner {
+    /// All keys' bytes back to back; key i is `bytes[offsets[i] ..< offsets[i + 1]]`.
+    private let bytes = RowBuffer<UInt8>()
+    private let offsets = RowBuffer<Int>()
+    private let hashes = RowBuffer<UInt32>()
+    /// Open addressing, linear probing: id + 1, 0 for an empty slot.
+    private var table: UnsafeMutablePointer<UInt32>
+    private var mask: Int
+
+    init() {
+        mask = 1023
+        table = .allocate(capacity: mask + 1)
+        table.initialize(repeating: 0, count: mask + 1)
+        offsets.append(0)
+    }
+
+    deinit { table.deallocate() }
 
     var count: Int { offsets.count - 1 }
 
     func key(_ id: Int) -> String {
-        String(decoding: bytes[offsets[id]..<offsets[id + 1]], as: UTF8.self)
+        let start = offsets.base[id]
+        return String(decoding: UnsafeBufferPointer(start: bytes.base + start, count: offsets.base[id + 1] - start), as: UTF8.self)
     }
 
-    /// The id of `key`, adding it when new; nil past 2³² − 1 keys.
-    mutating func id(for key: ByteSlice) -> UInt32? {
+    /// The id of `key`, adding it when new; nil past 2³² − 2 keys.
+    @inline(__always)
+    func id(for key: ByteSlice) -> UInt32? {
         let hash = Murmur3.hash32(key)
-        let mask = table.count - 1
         var slot = Int(hash) & mask
         while true {
             let entry = table[slot]
             if entry == 0 { break }
-            let id = Int(entry - 1)
-            if hashes[id] == hash && equals(id, key) { return UInt32(id) }
+            let id = Int(entry &- 1)
+            if hashes.base[id] == hash && equals(id, key) { return UInt32(id) }
             slot = (slot + 1) & mask
         }
         guard count < Int(UInt32.max) - 1 else { return nil }
         let id = count
-        bytes.append(contentsOf: key)
+        for b in key { bytes.append(b) }
         offsets.append(bytes.count)
         hashes.append(hash)
         table[slot] = UInt32(id + 1)
-        if count * 2 > table.count { rehash() }
+        if count * 2 > mask { grow() }
         return UInt32(id)
     }
 
+    @inline(__always)
     private func equals(_ id: Int, _ key: ByteSlice) -> Bool {
-        let start = offsets[id], length = offsets[id + 1] - start
+        let start = offsets.base[id], length = offsets.base[id + 1] - start
         guard length == key.count else { return false }
-        guard length > 0 else { return true }
-        return bytes.withUnsafeBufferPointer { memcmp($0.baseAddress! + start, key.baseAddress!, length) == 0 }
+        return length == 0 || memcmp(bytes.base + start, key.baseAddress!, length) == 0
     }
 
-    private mutating func rehash() {
-        var grown = [UInt32](repeating: 0, count: table.count * 2)
-        let mask = grown.count - 1
+    private func grow() {
+        let size = (mask + 1) * 2
+        let grown = UnsafeMutablePointer<UInt32>.allocate(capacity: size)
+        grown.initialize(repeating: 0, count: size)
+        let newMask = size - 1
         for id in 0..<count {
-            var slot = Int(hashes[id]) & mask
-            while grown[slot] != 0 { slot = (slot + 1) & mask }
+            var slot = Int(hashes.base[id]) & newMask
+            while grown[slot] != 0 { slot = (slot + 1) & newMask }
             grown[slot] = UInt32(id + 1)
         }
+        table.deallocate()
         table = grown
+        mask = newMask
     }
 }

@@ -241,7 +241,7 @@ final class Scratch {
     }
 
     @Test func interningGivesDenseStableIDs() {
-        var interner = ByteInterner()
+        let interner = ByteInterner()
         var ids: [UInt32] = []
         let keys = (0..<5000).map { "key-\($0 % 1700)" } + ["", "key-1"]
         for key in keys {

@@ -93,12 +93,12 @@ import TestSupport
         #expect(close(s.gauc, oracleGAUC, relative: 0, absolute: 1e-9), "gauc \(String(describing: s.gauc)) vs \(oracleGAUC)")
         for seg in s.segments {
             let e = try #require(oracleSegments[seg.key])
-            #expect(seg.metrics.rows == e.rows)
-            #expect(close(seg.metrics.auc, e.auc, relative: 0, absolute: 1e-9), "segment \(seg.key) auc")
-            #expect(close(seg.metrics.logloss, e.logloss), "segment \(seg.key) logloss")
+            #expect(seg.rows == e.rows)
+            #expect(close(seg.auc, e.auc, relative: 0, absolute: 1e-9), "segment \(seg.key) auc")
+            #expect(close(seg.logloss, e.logloss), "segment \(seg.key) logloss")
         }
         // Largest segments first.
-        #expect(zip(s.segments, s.segments.dropFirst()).allSatisfy { $0.metrics.rows >= $1.metrics.rows })
+        #expect(zip(s.segments, s.segments.dropFirst()).allSatisfy { $0.rows >= $1.rows })
         // Global metrics are unchanged by grouping.
         let single = oracleCases.first { $0.name == "random-10k" }!.expected
         #expect(close(report.models[0].metrics.auc, single.auc, relative: 0, absolute: 1e-9))
