@@ -402,7 +402,10 @@ public struct JSONParser {
         }
         let intDigits = digits()
         guard intDigits > 0 else { throw error("invalid number: expected a digit") }
-        if intDigits > 1, bytes[index - intDigits] == UInt8(ascii: "0") { throw error("invalid number: leading zero") }
+        if intDigits > 1, bytes[index - intDigits] == UInt8(ascii: "0") {
+            index -= intDigits
+            throw error("invalid number: leading zero")
+        }
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
             isInteger = false
             index += 1

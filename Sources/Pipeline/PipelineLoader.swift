@@ -512,7 +512,7 @@ private struct Validator {
                 slots.append((declared.first?.name ?? "", v, path))
             }
         }
-        if let kind {
+        if kind != nil {
             for slot in declared where slot.required && !slots.contains(where: { $0.slot == slot.name }) {
                 let where_ = declared.count == 1 ? path : JSONPath.join(path, slot.name)
                 if value == nil || declared.count > 1 {

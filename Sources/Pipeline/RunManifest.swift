@@ -130,7 +130,7 @@ public enum RunSummary {
                 // Text columns left-aligned, numbers right-aligned.
                 i < 2 ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
                       : String(repeating: " ", count: widths[i] - cell.count) + cell
-            }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+            }.joined(separator: "  ").trimmingTrailingSpaces()
         }
         let ran = report.stages.filter { $0.status == .ran }.count
         let skipped = report.stages.filter { $0.status == .skipped }.count
@@ -161,5 +161,13 @@ public enum RunSummary {
         let n = stages.filter { $0.status == .wouldRun }.count
         lines.append(n == 0 ? "Nothing to do: every stage is up to date." : "\(n) of \(stages.count) stage\(stages.count == 1 ? "" : "s") would run.")
         return lines.joined(separator: "\n")
+    }
+}
+
+extension String {
+    func trimmingTrailingSpaces() -> String {
+        var s = Substring(self)
+        while s.last == " " { s = s.dropLast() }
+        return String(s)
     }
 }

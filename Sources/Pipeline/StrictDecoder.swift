@@ -300,7 +300,7 @@ struct StrictKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         note(key, type)
         let value = try required(key)
         if type == Int8.self || type == Int16.self || type == UInt8.self || type == UInt16.self {
-            return try StrictScalar.integer(type as! any FixedWidthInteger.Type, value, codingPath + [key]) as! T
+            return try StrictScalar.anyInteger(type as! any FixedWidthInteger.Type, value, codingPath + [key]) as! T
         }
         return try StrictScalar.decode(type, value, codingPath + [key], recorder)
     }
@@ -377,7 +377,7 @@ struct StrictUnkeyedContainer: UnkeyedDecodingContainer {
     mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
         let (value, path) = try next()
         if type == Int8.self || type == Int16.self || type == UInt8.self || type == UInt16.self {
-            return try StrictScalar.integer(type as! any FixedWidthInteger.Type, value, path) as! T
+            return try StrictScalar.anyInteger(type as! any FixedWidthInteger.Type, value, path) as! T
         }
         return try StrictScalar.decode(type, value, path, recorder)
     }
@@ -407,15 +407,15 @@ struct StrictSingleValue: SingleValueDecodingContainer {
 
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
         if type == Int8.self || type == Int16.self || type == UInt8.self || type == UInt16.self {
-            return try StrictScalar.integer(type as! any FixedWidthInteger.Type, value, codingPath) as! T
+            return try StrictScalar.anyInteger(type as! any FixedWidthInteger.Type, value, codingPath) as! T
         }
         return try StrictScalar.decode(type, value, codingPath, recorder)
     }
 }
 
 extension StrictScalar {
-    static func integer(_ type: any FixedWidthInteger.Type, _ value: JSONValue, _ path: [CodingKey]) throws -> Any {
-        func go<I: FixedWidthInteger>(_ t: I.Type) throws -> Any { try integer(t, value, path) }
+    static func anyInteger(_ type: any FixedWidthInteger.Type, _ value: JSONValue, _ path: [CodingKey]) throws -> Any {
+        func go<I: FixedWidthInteger>(_ t: I.Type) throws -> Any { let i: I = try integer(t, value, path); return i }
         return try go(type)
     }
 }

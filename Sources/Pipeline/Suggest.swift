@@ -4,7 +4,7 @@ public enum Suggest {
     ///
     /// Case, `-` and `_` are ignored first, so `neg-keep-rate` and `neg_keep_rate`
     /// suggest `negKeepRate` (command-line flags are kebab-case, JSON keys camelCase);
-    /// otherwise the Levenshtein distance must be at most a third of the word's length
+    /// otherwise the edit distance must be at most a third of the word's length
     /// (at least 1, at most 3).
     public static func closest(to word: String, among candidates: [String]) -> String? {
         let normalized = normalize(word)
@@ -25,23 +25,27 @@ public enum Suggest {
         String(s.lowercased().filter { $0 != "-" && $0 != "_" })
     }
 
-    /// Levenshtein distance (insertions, deletions, substitutions each cost 1).
-    /// - Complexity: O(|a|·|b|) time, O(|b|) memory.
+    /// Edit distance counting insertions, deletions, substitutions and swaps of two
+    /// neighbouring characters as 1 each (optimal string alignment), so "widht" is one
+    /// edit from "width".
+    /// - Complexity: O(|a|·|b|) time and memory.
     public static func distance(_ a: String, _ b: String) -> Int {
         let a = Array(a.unicodeScalars), b = Array(b.unicodeScalars)
         if a.isEmpty { return b.count }
         if b.isEmpty { return a.count }
-        var previous = Array(0...b.count)
-        var current = [Int](repeating: 0, count: b.count + 1)
+        var d = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
+        for i in 0...a.count { d[i][0] = i }
+        for j in 0...b.count { d[0][j] = j }
         for i in 1...a.count {
-            current[0] = i
             for j in 1...b.count {
-                let substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)
-                current[j] = min(previous[j] + 1, current[j - 1] + 1, substitution)
+                let cost = a[i - 1] == b[j - 1] ? 0 : 1
+                d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] {
+                    d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+                }
             }
-            swap(&previous, &current)
         }
-        return previous[b.count]
+        return d[a.count][b.count]
     }
 
     /// " (did you mean \"x\"?)" or "".
