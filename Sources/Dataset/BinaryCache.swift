@@ -1,0 +1,295 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import LogIO
+
+#if _endian(big)
+#error("The binary cache is little-endian; big-endian hosts are not supported")
+#endif
+
+/// Layout constants of the SwiftCTR binary training cache (docs/FORMATS.md, "Binary cache").
+///
+/// ```
+/// header   64 bytes   "CTRCACHE", version, header size, feature size, reserved
+/// features 12 × F     Feature (field UInt32, index UInt32, value Float32), rows back to back
+/// labels   1 × R      UInt8 0/1, then zero bytes up to a multiple of 8
+/// offsets  8 × (R+1)  UInt64: row r's features are [offsets[r], offsets[r+1])
+/// groups   16 × G     per row group: first feature (UInt64), XXH64 of the group (UInt64)
+/// footer   128 bytes  counts, section offsets, checksums, "CTRCFOOT"
+/// ```
+public enum CacheFormat {
+    public static let version: UInt32 = 1
+    public static let headerSize = 64
+    public static let footerSize = 128
+    public static let headerMagic: StaticString = "CTRCACHE"
+    public static let footerMagic: StaticString = "CTRCFOOT"
+    public static let defaultRowGroupRows = 4096
+    static let featureSize = MemoryLayout<Feature>.stride
+}
+
+/// What a cache holds, from its footer.
+public struct CacheInfo: Equatable, Sendable {
+    public var rowCount: Int
+    public var featureCount: Int
+    /// Largest field + 1 (0 when there are no features): the `m` of an FFM.
+    public var fieldCount: Int
+    /// Largest index + 1 (0 when there are no features): the `n` of an FFM.
+    public var indexCount: Int
+    public var positives: Int
+    /// Most features in one row.
+    public var maxRowFeatures: Int
+    /// Rows per checksummed row group (the last group may be shorter).
+    public var rowGroupRows: Int
+    public var groupCount: Int { rowGroupRows == 0 ? 0 : (rowCount + rowGroupRows - 1) / rowGroupRows }
+
+    public init(rowCount: Int = 0, featureCount: Int = 0, fieldCount: Int = 0, indexCount: Int = 0,
+                positives: Int = 0, maxRowFeatures: Int = 0, rowGroupRows: Int = CacheFormat.defaultRowGroupRows) {
+        self.rowCount = rowCount
+        self.featureCount = featureCount
+        self.fieldCount = fieldCount
+        self.indexCount = indexCount
+        self.positives = positives
+        self.maxRowFeatures = maxRowFeatures
+        self.rowGroupRows = rowGroupRows
+    }
+
+    /// Byte offsets of the sections for these counts.
+    struct Layout {
+        let features: Int, labels: Int, offsets: Int, groups: Int, footer: Int, fileSize: Int
+    }
+
+    var layout: Layout {
+        let features = CacheFormat.headerSize
+        let labels = features + CacheFormat.featureSize * featureCount
+        let offsets = (labels + rowCount + 7) & ~7
+        let groups = offsets + 8 * (rowCount + 1)
+        let footer = groups + 16 * groupCount
+        return Layout(features: features, labels: labels, offsets: offsets, groups: groups, footer: footer,
+                      fileSize: footer + CacheFormat.footerSize)
+    }
+}
+
+// MARK: - Writing
+
+/// An unlinked scratch file: rows' labels and offsets wait here until the features are
+/// all written, so a writer's memory does not grow with the number of rows.
+final class SpillFile {
+    private let fd: Int32
+    private let name: String
+    private var buffer: UnsafeMutableRawBufferPointer
+    private var used = 0
+    private(set) var size = 0
+
+    init(beside path: String, tag: String) throws {
+        let slash = path.lastIndex(of: "/")
+        let dir = slash.map { String(path[...$0]) } ?? ""
+        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        name = "\(dir).\(base).\(tag)-\(getpid())"
+        fd = open(name, O_RDWR | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { throw LogIOError.cannotOpen(path: name, errno: errno) }
+        unlink(name)
+        buffer = .allocate(byteCount: 1 << 20, alignment: 64)
+    }
+
+    deinit {
+        close(fd)
+        buffer.deallocate()
+    }
+
+    func append(_ bytes: UnsafeRawBufferPointer) throws {
+        if used + bytes.count > buffer.count { try flush() }
+        if bytes.count > buffer.count {
+            try writeAll(bytes)
+        } else {
+            (buffer.baseAddress! + used).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            used += bytes.count
+        }
+        size += bytes.count
+    }
+
+    private func flush() throws {
+        guard used > 0 else { return }
+        try writeAll(UnsafeRawBufferPointer(rebasing: buffer[..<used]))
+        used = 0
+    }
+
+    private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw LogIOError.writeFailed(path: name, errno: errno)
+            }
+            done += n
+        }
+    }
+
+    /// Copies the whole content to `out`.
+    func copy(to out: AtomicFileWriter) throws {
+        try flush()
+        var offset = 0
+        while offset < size {
+            let n = pread(fd, buffer.baseAddress!, min(buffer.count, size - offset), off_t(offset))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw LogIOError.readFailed(path: name, errno: errno)
+            }
+            guard n > 0 else { throw LogIOError.readFailed(path: name, errno: EIO) }
+            try out.write(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
+            offset += n
+        }
+    }
+}
+
+/// Writes a binary cache one row at a time, atomically (the file appears on `finish()`).
+///
+/// Memory stays bounded whatever the number of rows: features stream to the file, labels
+/// and row offsets to unlinked scratch files beside it, one checksum per row group is kept.
+///
+/// ```swift
+/// let writer = try CacheWriter(path: "train.cache")
+/// try writer.append(label: 1, features: row)
+/// let info = try writer.finish()
+/// ```
+public final class CacheWriter {
+    public let path: String
+    private let out: AtomicFileWriter
+    private let labelSpill: SpillFile
+    private let offsetSpill: SpillFile
+    private let rowGroupRows: Int
+    private var info: CacheInfo
+    private var maxField: Int64 = -1
+    private var maxIndex: Int64 = -1
+    private var groupHash = XXHash64()
+    private var groupLabels: [UInt8] = []
+    private var groupOffsets: [UInt64] = []
+    private var groupTable: [UInt64] = []   // (first feature, checksum) pairs
+    private var finished = false
+
+    public init(path: String, rowGroupRows: Int = CacheFormat.defaultRowGroupRows) throws {
+        precondition(rowGroupRows > 0, "rowGroupRows must be positive")
+        self.path = path
+        self.rowGroupRows = rowGroupRows
+        info = CacheInfo(rowGroupRows: rowGroupRows)
+        out = try AtomicFileWriter(path: path)
+        labelSpill = try SpillFile(beside: path, tag: "labels")
+        offsetSpill = try SpillFile(beside: path, tag: "offsets")
+        groupLabels.reserveCapacity(rowGroupRows)
+        groupOffsets.reserveCapacity(rowGroupRows)
+        var header = [UInt8](repeating: 0, count: CacheFormat.headerSize)
+        header.withUnsafeMutableBytes { h in
+            h.copyMemory(from: UnsafeRawBufferPointer(start: CacheFormat.headerMagic.utf8Start, count: 8))
+            h.storeBytes(of: CacheFormat.version.littleEndian, toByteOffset: 8, as: UInt32.self)
+            h.storeBytes(of: UInt32(CacheFormat.headerSize).littleEndian, toByteOffset: 12, as: UInt32.self)
+            h.storeBytes(of: UInt32(CacheFormat.featureSize).littleEndian, toByteOffset: 16, as: UInt32.self)
+        }
+        try header.withUnsafeBytes { try out.write($0) }
+    }
+
+    /// Rows appended so far.
+    public var rowCount: Int { info.rowCount }
+
+    /// Appends one row; `label` must be 0 or 1.
+    public func append(label: Float, features: UnsafeBufferPointer<Feature>) throws {
+        guard label == 0 || label == 1 else { throw DatasetError.invalidLabel(path: path, row: info.rowCount + 1, label: label) }
+        precondition(!finished, "CacheWriter.append after finish")
+        if groupOffsets.isEmpty { groupTable.append(UInt64(info.featureCount)) }
+        groupLabels.append(label == 1 ? 1 : 0)
+        groupOffsets.append(UInt64(info.featureCount))
+        if features.count > 0 {
+            let bytes = UnsafeRawBufferPointer(features)
+            try out.write(bytes)
+            groupHash.update(bytes)
+            var mf = maxField, mi = maxIndex
+            for f in features {
+                if Int64(f.field) > mf { mf = Int64(f.field) }
+                if Int64(f.index) > mi { mi = Int64(f.index) }
+            }
+            maxField = mf
+            maxIndex = mi
+        }
+        info.rowCount += 1
+        info.featureCount += features.count
+        if label == 1 { info.positives += 1 }
+        if features.count > info.maxRowFeatures { info.maxRowFeatures = features.count }
+        if groupOffsets.count == rowGroupRows { try closeGroup() }
+    }
+
+    public func append(label: Float, features: [Feature]) throws {
+        try features.withUnsafeBufferPointer { try append(label: label, features: $0) }
+    }
+
+    public func append(_ row: Row) throws { try append(label: row.label, features: row.features) }
+
+    private func closeGroup() throws {
+        guard !groupOffsets.isEmpty else { return }
+        try groupLabels.withUnsafeBytes { b in
+            groupHash.update(b)
+            try labelSpill.append(b)
+        }
+        try groupOffsets.withUnsafeBytes { b in
+            groupHash.update(b)
+            try offsetSpill.append(b)
+        }
+        groupTable.append(groupHash.digest())
+        groupHash = XXHash64()
+        groupLabels.removeAll(keepingCapacity: true)
+        groupOffsets.removeAll(keepingCapacity: true)
+    }
+
+    /// Writes labels, offsets, the group table and the footer, and renames the file into place.
+    @discardableResult
+    public func finish() throws -> CacheInfo {
+        precondition(!finished, "CacheWriter.finish called twice")
+        finished = true
+        try closeGroup()
+        info.fieldCount = Int(maxField + 1)
+        info.indexCount = Int(maxIndex + 1)
+        try labelSpill.copy(to: out)
+        let layout = info.layout
+        let padding = layout.offsets - (layout.labels + info.rowCount)
+        if padding > 0 {
+            let zeros = [UInt8](repeating: 0, count: padding)
+            try zeros.withUnsafeBytes { try out.write($0) }
+        }
+        try offsetSpill.copy(to: out)
+        var end = UInt64(info.featureCount).littleEndian
+        try withUnsafeBytes(of: &end) { try out.write($0) }
+        let tableHash = groupTable.withUnsafeBytes { b -> UInt64 in
+            XXHash64.hash(b)
+        }
+        try groupTable.withUnsafeBytes { try out.write($0) }
+        var footer = [UInt8](repeating: 0, count: CacheFormat.footerSize)
+        footer.withUnsafeMutableBytes { f in
+            f.copyMemory(from: UnsafeRawBufferPointer(start: CacheFormat.footerMagic.utf8Start, count: 8))
+            f.storeBytes(of: CacheFormat.version.littleEndian, toByteOffset: 8, as: UInt32.self)
+            let values: [UInt64] = [UInt64(info.rowCount), UInt64(info.featureCount), UInt64(info.fieldCount),
+                                    UInt64(info.indexCount), UInt64(info.positives), UInt64(info.maxRowFeatures),
+                                    UInt64(info.rowGroupRows), UInt64(layout.features), UInt64(layout.labels),
+                                    UInt64(layout.offsets), UInt64(layout.groups), tableHash]
+            for (i, v) in values.enumerated() { f.storeBytes(of: v.littleEndian, toByteOffset: 16 + 8 * i, as: UInt64.self) }
+            let check = XXHash64.hash(UnsafeRawBufferPointer(rebasing: f[..<120]))
+            f.storeBytes(of: check.littleEndian, toByteOffset: 120, as: UInt64.self)
+        }
+        try footer.withUnsafeBytes { try out.write($0) }
+        precondition(out.bytesWritten == Int64(layout.fileSize), "cache layout mismatch")
+        try out.commit()
+        return info
+    }
+
+    /// Converts a libffm text file (plain or gzip) into a binary cache.
+    /// - Throws: `DatasetError` naming the file, line and token of the first malformed row.
+    @discardableResult
+    public static func convert(libffm input: String, to output: String, progress: Progress? = nil) throws -> CacheInfo {
+        let reader = try LibFFMReader(path: input)
+        let writer = try CacheWriter(path: output)
+        while let row = try reader.next() {
+            try writer.append(row)
+            progress?.update(rows: writer.rowCount, bytes: reader.fileBytesRead)
+        }
+        return try writer.finish()
+    }
+}

@@ -1,0 +1,396 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import LogIO
+
+/// Opens a binary cache: checks its header, footer and group table, then reads it in blocks
+/// of row groups (bounded memory, for data larger than RAM) or maps it whole.
+///
+/// Every block read is checked against its row groups' checksums and bounds (offsets in
+/// order, labels 0/1, fields and indices below the footer's counts), so a damaged file is
+/// an error, never a crash or silently wrong training data.
+public final class CacheReader: @unchecked Sendable {
+    public let path: String
+    public let info: CacheInfo
+    let fd: Int32
+    let fileSize: Int
+    /// Per group: first feature and checksum.
+    let groupFirstFeature: [UInt64]
+    let groupChecksum: [UInt64]
+
+    public init(path: String) throws {
+        self.path = path
+        let path = path
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw LogIOError.cannotOpen(path: path, errno: errno) }
+        self.fd = fd
+        do {
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { throw LogIOError.readFailed(path: path, errno: errno) }
+            let fileSize = Int(st.st_size)
+            self.fileSize = fileSize
+            let minimum = CacheFormat.headerSize + CacheFormat.footerSize
+            var header = [UInt8](repeating: 0, count: CacheFormat.headerSize)
+            let got = try header.withUnsafeMutableBytes { try CacheReader.readFully(fd, path, $0, at: 0, allowShort: true) }
+            guard got >= 8, header.withUnsafeBytes({ memcmp($0.baseAddress!, CacheFormat.headerMagic.utf8Start, 8) == 0 }) else {
+                throw DatasetError.notACache(path: path, detail: "the file does not start with \"CTRCACHE\"")
+            }
+            let version = header.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) }
+            guard version == CacheFormat.version else {
+                throw DatasetError.unsupportedCacheVersion(path: path, found: version, supported: CacheFormat.version)
+            }
+            guard fileSize >= minimum else {
+                throw DatasetError.corruptCache(path: path, detail: "\(fileSize) bytes is shorter than header and footer (\(minimum) bytes); truncated?")
+            }
+            let featureSize = header.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 16, as: UInt32.self)) }
+            guard featureSize == UInt32(CacheFormat.featureSize) else {
+                throw DatasetError.corruptCache(path: path, detail: "feature size \(featureSize), expected \(CacheFormat.featureSize)")
+            }
+            var footer = [UInt8](repeating: 0, count: CacheFormat.footerSize)
+            _ = try footer.withUnsafeMutableBytes { try CacheReader.readFully(fd, path, $0, at: fileSize - CacheFormat.footerSize) }
+            let footerOK = footer.withUnsafeBytes { f -> Bool in
+                memcmp(f.baseAddress!, CacheFormat.footerMagic.utf8Start, 8) == 0
+                    && XXHash64.hash(UnsafeRawBufferPointer(rebasing: f[..<120]))
+                        == UInt64(littleEndian: f.loadUnaligned(fromByteOffset: 120, as: UInt64.self))
+            }
+            guard footerOK else {
+                throw DatasetError.corruptCache(path: path, detail: "no valid footer at the end of the file (truncated or damaged)")
+            }
+            let v = footer.withUnsafeBytes { f in (0..<12).map { UInt64(littleEndian: f.loadUnaligned(fromByteOffset: 16 + 8 * $0, as: UInt64.self)) } }
+            // Sizes must be sane before any arithmetic on them.
+            let limit = UInt64(Int.max / 32)
+            guard v[0...6].allSatisfy({ $0 < limit }), v[6] > 0, v[2] <= UInt64(UInt32.max) + 1, v[3] <= UInt64(UInt32.max) + 1 else {
+                throw DatasetError.corruptCache(path: path, detail: "implausible counts in the footer")
+            }
+            let info = CacheInfo(rowCount: Int(v[0]), featureCount: Int(v[1]), fieldCount: Int(v[2]), indexCount: Int(v[3]),
+                                 positives: Int(v[4]), maxRowFeatures: Int(v[5]), rowGroupRows: Int(v[6]))
+            let layout = info.layout
+            guard layout.fileSize == fileSize, UInt64(layout.features) == v[7], UInt64(layout.labels) == v[8],
+                  UInt64(layout.offsets) == v[9], UInt64(layout.groups) == v[10] else {
+                throw DatasetError.corruptCache(path: path, detail: "the footer describes a \(layout.fileSize)-byte file, "
+                    + "the file has \(fileSize) bytes")
+            }
+            var table = [UInt64](repeating: 0, count: 2 * info.groupCount)
+            _ = try table.withUnsafeMutableBytes { try CacheReader.readFully(fd, path, $0, at: layout.groups) }
+            guard table.withUnsafeBytes({ XXHash64.hash($0) }) == v[11] else {
+                throw DatasetError.checksumMismatch(path: path, section: "the row group table")
+            }
+            groupFirstFeature = stride(from: 0, to: table.count, by: 2).map { UInt64(littleEndian: table[$0]) }
+            groupChecksum = stride(from: 1, to: table.count, by: 2).map { UInt64(littleEndian: table[$0]) }
+            var previous: UInt64 = 0
+            for first in groupFirstFeature {
+                guard first >= previous, first <= UInt64(info.featureCount) else {
+                    throw DatasetError.corruptCache(path: path, detail: "row group table out of order")
+                }
+                previous = first
+            }
+            self.info = info
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// Reads exactly `buffer.count` bytes at `offset` (fewer only with `allowShort`).
+    @discardableResult
+    static func readFully(_ fd: Int32, _ path: String, _ buffer: UnsafeMutableRawBufferPointer, at offset: Int,
+                          allowShort: Bool = false) throws -> Int {
+        var done = 0
+        while done < buffer.count {
+            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw LogIOError.readFailed(path: path, errno: errno)
+            }
+            if n == 0 {
+                if allowShort { return done }
+                throw DatasetError.corruptCache(path: path, detail: "the file ends at byte \(offset + done), "
+                    + "expected \(buffer.count - done) more bytes (truncated?)")
+            }
+            done += n
+        }
+        return done
+    }
+
+    /// Rows of group `g`.
+    public func rows(ofGroup g: Int) -> Range<Int> {
+        let start = g * info.rowGroupRows
+        return start..<min(start + info.rowGroupRows, info.rowCount)
+    }
+
+    /// Consecutive groups cut into blocks of about `targetBytes` of features each (at least one group per block).
+    public func blocks(targetBytes: Int) -> [Range<Int>] {
+        var result: [Range<Int>] = []
+        var start = 0
+        let g = info.groupCount
+        while start < g {
+            var end = start + 1
+            let base = groupFirstFeature[start]
+            while end < g && Int(groupFirstFeature[end] - base) * CacheFormat.featureSize < targetBytes { end += 1 }
+            result.append(start..<end)
+            start = end
+        }
+        return result
+    }
+
+    /// Reads row groups `groups` into `block`, checking checksums and bounds.
+    public func read(groups: Range<Int>, into block: CacheBlock) throws {
+        precondition(groups.lowerBound >= 0 && groups.upperBound <= info.groupCount, "group range out of bounds")
+        let layout = info.layout
+        let firstRow = groups.isEmpty ? 0 : rows(ofGroup: groups.lowerBound).lowerBound
+        let endRow = groups.isEmpty ? 0 : rows(ofGroup: groups.upperBound - 1).upperBound
+        let rowCount = endRow - firstRow
+        block.reserve(rows: rowCount, features: 0)
+        try CacheReader.readFully(fd, path, UnsafeMutableRawBufferPointer(start: block.offsets, count: 8 * (rowCount + 1)),
+                                  at: layout.offsets + 8 * firstRow)
+        try CacheReader.readFully(fd, path, UnsafeMutableRawBufferPointer(start: block.labels, count: rowCount),
+                                  at: layout.labels + firstRow)
+        let firstFeature = rowCount > 0 ? block.offsets[0] : 0
+        let endFeature = rowCount > 0 ? block.offsets[rowCount] : 0
+        guard rowCount == 0 || (firstFeature == groupFirstFeature[groups.lowerBound] && endFeature >= firstFeature
+                                && endFeature <= UInt64(info.featureCount)) else {
+            throw DatasetError.corruptCache(path: path, detail: "row offsets of rows \(firstRow)..<\(endRow) disagree with the group table")
+        }
+        let featureCount = Int(endFeature - firstFeature)
+        block.reserve(rows: rowCount, features: featureCount)
+        try CacheReader.readFully(fd, path, UnsafeMutableRawBufferPointer(start: block.features, count: featureCount * CacheFormat.featureSize),
+                                  at: layout.features + CacheFormat.featureSize * Int(firstFeature))
+        // Checksums per group, then bounds, then offsets made relative to the block.
+        for g in groups {
+            let r = rows(ofGroup: g)
+            let lo = Int(block.offsets[r.lowerBound - firstRow] - firstFeature)
+            let hi = Int(block.offsets[r.upperBound - firstRow] - firstFeature)
+            guard lo <= hi, hi <= featureCount else {
+                throw DatasetError.corruptCache(path: path, detail: "row offsets out of order in row group \(g)")
+            }
+            var h = XXHash64()
+            h.update(UnsafeRawBufferPointer(start: block.features + lo, count: (hi - lo) * CacheFormat.featureSize))
+            h.update(UnsafeRawBufferPointer(start: block.labels + (r.lowerBound - firstRow), count: r.count))
+            h.update(UnsafeRawBufferPointer(start: block.offsets + (r.lowerBound - firstRow), count: 8 * r.count))
+            guard h.digest() == groupChecksum[g] else {
+                throw DatasetError.checksumMismatch(path: path, section: "row group \(g) (rows \(r.lowerBound)..<\(r.upperBound))")
+            }
+        }
+        try CacheReader.validate(path: path, info: info, firstRow: firstRow, rowCount: rowCount, labels: block.labels,
+                                 offsets: block.offsets, features: block.features, firstFeature: firstFeature)
+        for i in 0...rowCount { block.offsets[i] -= firstFeature }
+        block.firstRow = firstRow
+        block.rowCount = rowCount
+        block.featureCount = featureCount
+    }
+
+    /// Offsets non-decreasing, labels 0/1, features within the footer's field and index counts.
+    static func validate(path: String, info: CacheInfo, firstRow: Int, rowCount: Int, labels: UnsafePointer<UInt8>,
+                         offsets: UnsafePointer<UInt64>, features: UnsafePointer<Feature>, firstFeature: UInt64) throws {
+        var bad = -1
+        for i in 0..<rowCount where offsets[i] > offsets[i + 1] || labels[i] > 1 {
+            bad = i
+            break
+        }
+        if bad >= 0 {
+            throw DatasetError.corruptCache(path: path, detail: "row \(firstRow + bad): offsets out of order or label not 0/1")
+        }
+        let count = Int(offsets[rowCount] - firstFeature)
+        let m = UInt32(truncatingIfNeeded: info.fieldCount), n = UInt32(truncatingIfNeeded: info.indexCount)
+        let fieldLimitOK = info.fieldCount <= Int(UInt32.max), indexLimitOK = info.indexCount <= Int(UInt32.max)
+        var outOfRange = false
+        for j in 0..<count {
+            let f = features[j]
+            outOfRange = outOfRange || (fieldLimitOK && f.field >= m) || (indexLimitOK && f.index >= n) || !f.value.isFinite
+        }
+        if outOfRange {
+            throw DatasetError.corruptCache(path: path, detail: "a feature in rows \(firstRow)..<\(firstRow + rowCount) "
+                + "is beyond the footer's field/index counts or not finite")
+        }
+    }
+
+    /// Reads every group once and checks it (what `map()` does with `verify: true`).
+    public func verify() throws {
+        let block = CacheBlock()
+        for range in blocks(targetBytes: 16 << 20) { try read(groups: range, into: block) }
+    }
+
+    /// Maps the whole file read-only. With `verify`, checks every group first (one pass).
+    public func map(verify: Bool = true) throws -> MappedCache {
+        if verify { try self.verify() }
+        return try MappedCache(reader: self)
+    }
+}
+
+/// Reusable buffers holding consecutive rows read from a cache.
+public final class CacheBlock {
+    /// First row's number in the file, and rows in the block.
+    public internal(set) var firstRow = 0
+    public internal(set) var rowCount = 0
+    public internal(set) var featureCount = 0
+    var labels: UnsafeMutablePointer<UInt8>
+    /// Row i's features are features[offsets[i] ..< offsets[i+1]] (relative to the block).
+    var offsets: UnsafeMutablePointer<UInt64>
+    var features: UnsafeMutablePointer<Feature>
+    private var rowCapacity = 0
+    private var featureCapacity = 0
+
+    public init() {
+        labels = .allocate(capacity: 1)
+        offsets = .allocate(capacity: 1)
+        features = .allocate(capacity: 1)
+    }
+
+    deinit {
+        labels.deallocate()
+        offsets.deallocate()
+        features.deallocate()
+    }
+
+    func reserve(rows: Int, features count: Int) {
+        if rows > rowCapacity {
+            labels.deallocate()
+            offsets.deallocate()
+            rowCapacity = max(rows, rowCapacity * 2)
+            labels = .allocate(capacity: rowCapacity)
+            offsets = .allocate(capacity: rowCapacity + 1)
+        }
+        if count > featureCapacity {
+            features.deallocate()
+            featureCapacity = max(count, featureCapacity + featureCapacity / 2)
+            features = .allocate(capacity: featureCapacity)
+        }
+    }
+
+    /// Row `i` of the block (0-based within the block).
+    @inline(__always)
+    public func row(_ i: Int) -> Row {
+        let lo = Int(offsets[i]), hi = Int(offsets[i + 1])
+        return Row(label: Float(labels[i]), features: UnsafeBufferPointer(start: features + lo, count: hi - lo))
+    }
+
+    /// Label of row `i` of the block.
+    @inline(__always)
+    public func label(_ i: Int) -> Float { Float(labels[i]) }
+
+    /// All features of the block, rows back to back.
+    public var allFeatures: UnsafeBufferPointer<Feature> { UnsafeBufferPointer(start: features, count: featureCount) }
+}
+
+/// A whole cache mapped read-only (the OS pages it in and out as needed).
+public final class MappedCache: @unchecked Sendable {
+    public let info: CacheInfo
+    public let path: String
+    private let base: UnsafeMutableRawPointer
+    private let size: Int
+    /// Labels (0/1), row offsets (rowCount + 1 entries) and features, straight from the file.
+    public let labels: UnsafeBufferPointer<UInt8>
+    public let offsets: UnsafeBufferPointer<UInt64>
+    public let features: UnsafeBufferPointer<Feature>
+
+    init(reader: CacheReader) throws {
+        info = reader.info
+        path = reader.path
+        size = reader.fileSize
+        guard let p = mmap(nil, size, PROT_READ, MAP_SHARED, reader.fd, 0), p != MAP_FAILED else {
+            throw LogIOError.readFailed(path: reader.path, errno: errno)
+        }
+        base = p
+        let layout = info.layout
+        labels = UnsafeBufferPointer(start: (base + layout.labels).assumingMemoryBound(to: UInt8.self), count: info.rowCount)
+        offsets = UnsafeBufferPointer(start: (base + layout.offsets).assumingMemoryBound(to: UInt64.self), count: info.rowCount + 1)
+        features = UnsafeBufferPointer(start: (base + layout.features).assumingMemoryBound(to: Feature.self), count: info.featureCount)
+    }
+
+    deinit { munmap(base, size) }
+
+    /// Row `i` of the file.
+    @inline(__always)
+    public func row(_ i: Int) -> Row {
+        let lo = Int(offsets[i]), hi = Int(offsets[i + 1])
+        return Row(label: Float(labels[i]), features: UnsafeBufferPointer(rebasing: features[lo..<hi]))
+    }
+}
+
+/// Delivers blocks of a cache in a given order, reading the next block on a background
+/// thread while the caller works on the current one (two blocks in memory at most).
+public final class CacheBlockStream {
+    private final class Shared: @unchecked Sendable {
+        let condition = NSCondition()
+        let reader: CacheReader
+        let order: [Range<Int>]
+        var free: [CacheBlock] = [CacheBlock(), CacheBlock()]
+        var filled: [CacheBlock] = []
+        var failure: Error?
+        var done = false
+        var stop = false
+
+        init(reader: CacheReader, order: [Range<Int>]) {
+            self.reader = reader
+            self.order = order
+        }
+
+        func produce() {
+            for range in order {
+                condition.lock()
+                while free.isEmpty && !stop { condition.wait() }
+                if stop { condition.unlock(); return }
+                let block = free.removeLast()
+                condition.unlock()
+                var error: Error?
+                do { try reader.read(groups: range, into: block) } catch let e { error = e }
+                condition.lock()
+                if let error {
+                    failure = error
+                    done = true
+                    condition.broadcast()
+                    condition.unlock()
+                    return
+                }
+                filled.append(block)
+                condition.broadcast()
+                condition.unlock()
+            }
+            condition.lock()
+            done = true
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
+    private let shared: Shared
+    private var current: CacheBlock?
+
+    /// - Parameter order: ranges of row groups (e.g. `reader.blocks(targetBytes:)`, shuffled), delivered in this order.
+    public init(reader: CacheReader, order: [Range<Int>]) {
+        shared = Shared(reader: reader, order: order)
+        let shared = self.shared
+        Thread { shared.produce() }.start()
+    }
+
+    deinit {
+        shared.condition.lock()
+        shared.stop = true
+        shared.condition.broadcast()
+        shared.condition.unlock()
+    }
+
+    /// The next block (valid until the next call), or nil after the last.
+    public func next() throws -> CacheBlock? {
+        let s = shared
+        s.condition.lock()
+        defer { s.condition.unlock() }
+        if let block = current {
+            s.free.append(block)
+            current = nil
+            s.condition.broadcast()
+        }
+        while s.filled.isEmpty && !s.done { s.condition.wait() }
+        if !s.filled.isEmpty {
+            current = s.filled.removeFirst()
+            return current
+        }
+        if let failure = s.failure { throw failure }
+        return nil
+    }
+}
