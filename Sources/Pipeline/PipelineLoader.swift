@@ -366,13 +366,14 @@ private struct Validator {
         }
 
         if let kind = d.kind {
+            d.inputs = draftInputs(kind: kind, value: value["inputs"], path: JSONPath.join(path, "inputs"))
+            let slots = Set(d.inputs.map(\.slot))
             let paramsPath = JSONPath.join(path, "params")
-            let params = checkParams(kind: kind, stage: name, entries: d.params, pathFor: { key in
+            let params = checkParams(kind: kind, stage: name, entries: d.params, slots: slots, pathFor: { key in
                 key.isEmpty ? paramsPath : d.paramPath[key] ?? JSONPath.join(paramsPath, key)
             })
-            d.outputs = params.map { kind.outputsFor($0) } ?? kind.defaultOutputs()
+            d.outputs = params.map { kind.outputsFor($0, slots) } ?? kind.defaultOutputs(inputs: slots)
             checkSweep(kind: kind, draft: d, path: JSONPath.join(path, "sweep"))
-            d.inputs = draftInputs(kind: kind, value: value["inputs"], path: JSONPath.join(path, "inputs"))
             d.outputOverrides = draftOutputs(kind: kind, value: value["outputs"], declared: d.outputs, path: JSONPath.join(path, "outputs"))
         } else {
             d.inputs = draftInputs(kind: nil, value: value["inputs"], path: JSONPath.join(path, "inputs"))
@@ -382,7 +383,7 @@ private struct Validator {
 
     /// Decodes a parameter object key by key (so every bad key is reported), then as a
     /// whole, then runs the kind's checks. Returns the decoded value when all is well.
-    mutating func checkParams(kind: StageKind, stage: String, entries: [(key: String, value: JSONValue)],
+    mutating func checkParams(kind: StageKind, stage: String, entries: [(key: String, value: JSONValue)], slots: Set<String>,
                               pathFor: (String) -> String, context: String = "") -> AnyParams? {
         let before = issues.count
         let keys = kind.parameterKeys
@@ -409,7 +410,7 @@ private struct Validator {
         guard issues.count == before else { return nil }
         do {
             let (params, _) = try kind.decode(.object(entries))
-            for problem in kind.checkParams(params) {
+            for problem in kind.checkParams(params, slots) {
                 let first = String(problem.key.split(separator: ".").first ?? "")
                 let p = first.isEmpty ? pathFor("") : pathFor(first) + problem.key.dropFirst(first.count)
                 issue(p, context + problem.message)
@@ -466,7 +467,7 @@ private struct Validator {
             let label = point.map { "\($0.key)=\(Validator.render($0.value))" }.joined(separator: ", ")
             var entries = d.params
             entries.append(contentsOf: point)
-            _ = checkParams(kind: kind, stage: d.name, entries: entries, pathFor: { key in
+            _ = checkParams(kind: kind, stage: d.name, entries: entries, slots: Set(d.inputs.map(\.slot)), pathFor: { key in
                 if let i = d.sweep.firstIndex(where: { $0.key == key }) {
                     let idx = d.sweep[i].values.firstIndex(of: point.first { $0.key == key }!.value) ?? 0
                     return JSONPath.join(JSONPath.join(path, key), index: idx)
@@ -739,7 +740,7 @@ private struct Validator {
                 let params = try! kind.decode(.object(entries)).0
                 let paramsJSON = (try? kind.encode(params)) ?? .object(entries)
                 let directory = workdir + "/" + name.replacingOccurrences(of: "/", with: "_")
-                let outputs = kind.outputsFor(params).map { decl -> ResolvedOutput in
+                let outputs = kind.outputsFor(params, Set(d.inputs.map(\.slot))).map { decl -> ResolvedOutput in
                     let written = decl.path == "." ? directory : directory + "/" + decl.path
                     return ResolvedOutput(name: decl.name, path: d.outputOverrides[decl.name]?.path ?? written,
                                           writtenAt: written, isDirectory: decl.isDirectory)

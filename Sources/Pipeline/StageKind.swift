@@ -128,10 +128,12 @@ public protocol PipelineStage: Sendable {
     /// Parameter keys the pipeline sets itself (output locations, ...), with why: a
     /// pipeline file setting them is an error.
     var reservedKeys: [String: String] { get }
-    /// What the stage writes for these parameters, relative to its folder.
-    func outputs(for params: Params) -> [OutputDecl]
-    /// Range and consistency checks, reported with the other validation errors.
-    func check(_ params: Params) -> [ParamIssue]
+    /// What the stage writes for these parameters and the input slots the pipeline fills,
+    /// relative to its folder.
+    func outputs(for params: Params, inputs: Set<String>) -> [OutputDecl]
+    /// Range and consistency checks (given the input slots the pipeline fills), reported
+    /// with the other validation errors.
+    func check(_ params: Params, inputs: Set<String>) -> [ParamIssue]
     /// Runs the stage in-process. It must write each declared output atomically.
     func run(_ context: StageContext<Params>) throws -> StageOutcome
 }
@@ -139,7 +141,7 @@ public protocol PipelineStage: Sendable {
 extension PipelineStage {
     public var version: Int { 1 }
     public var reservedKeys: [String: String] { [:] }
-    public func check(_ params: Params) -> [ParamIssue] { [] }
+    public func check(_ params: Params, inputs: Set<String>) -> [ParamIssue] { [] }
 }
 
 /// `any Sendable` holder for a decoded `Params` value of some stage kind.
@@ -161,8 +163,8 @@ public struct StageKind: Sendable {
 
     let decode: @Sendable (JSONValue) throws -> (AnyParams, DecodeRecorder)
     let encode: @Sendable (AnyParams) throws -> JSONValue
-    let outputsFor: @Sendable (AnyParams) -> [OutputDecl]
-    let checkParams: @Sendable (AnyParams) -> [ParamIssue]
+    let outputsFor: @Sendable (AnyParams, Set<String>) -> [OutputDecl]
+    let checkParams: @Sendable (AnyParams, Set<String>) -> [ParamIssue]
     let runStage: @Sendable (AnyParams, StageContext<AnyParams>) throws -> StageOutcome
 
     public init<S: PipelineStage>(_ stage: S) {
@@ -183,8 +185,8 @@ public struct StageKind: Sendable {
             return try parser.parse()
         }
         self.encode = encode
-        outputsFor = { stage.outputs(for: $0.value as! S.Params) }
-        checkParams = { stage.check($0.value as! S.Params) }
+        outputsFor = { stage.outputs(for: $0.value as! S.Params, inputs: $1) }
+        checkParams = { stage.check($0.value as! S.Params, inputs: $1) }
         runStage = { params, context in
             try stage.run(StageContext(stage: context.stage, params: params.value as! S.Params, inputs: context.inputs,
                                        directory: context.directory, outputs: context.outputs, quiet: context.quiet))
@@ -201,8 +203,10 @@ public struct StageKind: Sendable {
 
     func parameterType(_ key: String) -> ParamType? { parameters.first { $0.key == key }?.type }
 
-    func defaultOutputs() -> [OutputDecl] {
-        (try? decode(.object([]))).map { outputsFor($0.0) } ?? []
+    /// Outputs with default parameters and the given input slots (all of them by default).
+    func defaultOutputs(inputs: Set<String>? = nil) -> [OutputDecl] {
+        let slots = inputs ?? Set(inputSlots.map(\.name))
+        return (try? decode(.object([]))).map { outputsFor($0.0, slots) } ?? []
     }
 }
 

@@ -96,11 +96,11 @@ struct ConcatStage: PipelineStage {
     var inputSlots: [InputSlot] { [InputSlot("files", multiple: true, summary: "text files")] }
     var reservedKeys: [String: String] { ["out": "the pipeline puts outputs under workdir/<stage>/"] }
 
-    func outputs(for params: Params) -> [OutputDecl] {
+    func outputs(for params: Params, inputs: Set<String>) -> [OutputDecl] {
         [OutputDecl("out", path: "out.txt", summary: "the concatenation")]
     }
 
-    func check(_ params: Params) -> [ParamIssue] {
+    func check(_ params: Params, inputs: Set<String>) -> [ParamIssue] {
         var issues: [ParamIssue] = []
         if !(1...10).contains(params.repeat) { issues.append(ParamIssue("repeat", "expected an integer in 1...10, found \(params.repeat)")) }
         if !(0..<1).contains(params.ratio) { issues.append(ParamIssue("ratio", "expected a number in [0, 1), found \(params.ratio)")) }
@@ -145,11 +145,11 @@ struct ModelStage: PipelineStage {
         [InputSlot("train", summary: "training data"), InputSlot("valid", required: false, summary: "validation data")]
     }
 
-    func outputs(for params: Params) -> [OutputDecl] {
+    func outputs(for params: Params, inputs: Set<String>) -> [OutputDecl] {
         [OutputDecl("model", path: "model.txt", summary: "the model"), OutputDecl("log", path: "log.txt", summary: "per-epoch log")]
     }
 
-    func check(_ params: Params) -> [ParamIssue] {
+    func check(_ params: Params, inputs: Set<String>) -> [ParamIssue] {
         params.k >= 1 ? [] : [ParamIssue("k", "expected at least 1, found \(params.k)")]
     }
 
@@ -188,7 +188,7 @@ struct ScoreStage: PipelineStage {
         [InputSlot("models", multiple: true, summary: "models to compare"), InputSlot("labels", summary: "labels")]
     }
 
-    func outputs(for params: Params) -> [OutputDecl] {
+    func outputs(for params: Params, inputs: Set<String>) -> [OutputDecl] {
         [OutputDecl("metrics", path: "metrics.json", summary: "metrics"), OutputDecl("report", path: "report", isDirectory: true, summary: "a folder")]
     }
 
