@@ -83,32 +83,15 @@ public enum IngestStage {
         var bytesBefore: Int64 = 0
 
         for input in inputs {
-            let reader = try LineReader(path: input)
+            let reader = try RawLogReader(path: input, parser: parser, header: schema.header)
             var fileStats = InputStats(path: input)
-            while var line = try reader.next() {
-                if reader.lineNumber == 1 {
-                    if line.count >= 3 && line[0] == 0xEF && line[1] == 0xBB && line[2] == 0xBF {
-                        line = ByteSlice(rebasing: line[3...])
-                    }
-                    switch schema.header {
-                    case .present:
-                        guard parser.isHeader(line) else {
-                            throw IngestError.headerMismatch(path: input, message: parser.headerMismatch(line))
-                        }
-                        fileStats.headerLines = 1
-                        continue
-                    case .auto:
-                        if parser.isHeader(line) {
-                            fileStats.headerLines = 1
-                            continue
-                        }
-                    case .absent:
-                        break
-                    }
-                }
+            var bytesRead: Int64 = 0
+            while let line = try reader.next() {
                 fileStats.rowsRead += 1
                 if progress.live {
-                    progress.update(rows: stats.rowsRead + fileStats.rowsRead, bytes: bytesBefore + reader.fileBytesRead)
+                    // The byte count crosses threads (a lock): refresh it now and then.
+                    if fileStats.rowsRead & 4095 == 1 { bytesRead = reader.fileBytesRead }
+                    progress.update(rows: stats.rowsRead + fileStats.rowsRead, bytes: bytesBefore + bytesRead)
                 }
                 switch parser.parse(line) {
                 case .bad(let bad):
@@ -132,28 +115,29 @@ public enum IngestStage {
                     validClicks += Int(label)
                     if ordered {
                         if index & 1023 == 0 { checkpoints.append((primary.bytesWritten, validClicks - Int(label))) }
-                        try RowsFormat.write(label: label, values: row.values, to: primary)
+                        try RowsFormat.write(row, line: line, to: primary)
                         continue
                     }
                     let u = Double(Murmur3.hash32(UnsafeRawBufferPointer(line), seed: hashSeed))
                     if u < testBound {
-                        try RowsFormat.write(label: label, values: row.values, to: testWriter!)
+                        try RowsFormat.write(row, line: line, to: testWriter!)
                         stats.splits.test.rows += 1
                         stats.splits.test.clicks += Int(label)
                     } else if u < validBound {
-                        try RowsFormat.write(label: label, values: row.values, to: validWriter!)
+                        try RowsFormat.write(row, line: line, to: validWriter!)
                         stats.splits.valid.rows += 1
                         stats.splits.valid.clicks += Int(label)
                     } else if downsample && label == 0 && !keepNegative(index: index, seed: params.seed, rate: params.negKeepRate) {
                         stats.rowsDownsampled += 1
                     } else {
-                        try RowsFormat.write(label: label, values: row.values, to: primary)
+                        try RowsFormat.write(row, line: line, to: primary)
                         stats.splits.train.rows += 1
                         stats.splits.train.clicks += Int(label)
                     }
                 }
             }
             bytesBefore += reader.fileBytesRead
+            fileStats.headerLines = reader.headerLines
             if fileStats.rowsRead == 0 {
                 throw IngestError.emptyInput(path: input, headerOnly: fileStats.headerLines > 0)
             }
@@ -172,7 +156,7 @@ public enum IngestStage {
                                              quarantinePath: path(quarantineFileName))
         }
 
-        var finalWriters: [AtomicFileWriter] = []
+        var finalWriters: [Committable] = []
         var renameTrain = false
         if ordered {
             try primary.commit()
@@ -227,7 +211,7 @@ public enum IngestStage {
     private static func finishOrderedSplit(scratchPath: String, directory: String, params: IngestParams,
                                            rows: Int, clicks: Int, checkpoints: [(offset: Int64, clicks: Int)],
                                            path: (String) -> String, stats: inout IngestStats)
-        throws -> (writers: [AtomicFileWriter], renameScratchToTrain: Bool)
+        throws -> (writers: [Committable], renameScratchToTrain: Bool)
     {
         let testRows = Int((Double(rows) * params.test).rounded(.down))
         let validRows = Int((Double(rows) * params.valid).rounded(.down))
@@ -236,11 +220,9 @@ public enum IngestStage {
         let (trainEnd, trainClicks) = try file.locate(row: trainRows, rows: rows, clicks: clicks, checkpoints: checkpoints)
         let (validEnd, clicksBeforeTest) = try file.locate(row: trainRows + validRows, rows: rows, clicks: clicks, checkpoints: checkpoints)
 
-        let validWriter = try AtomicFileWriter(path: path(Split.valid.fileName))
-        try file.copy(from: trainEnd, to: validEnd, into: validWriter)
+        let validWriter = try file.copy(from: trainEnd, to: validEnd, into: path(Split.valid.fileName))
         stats.splits.valid = SplitCount(rows: validRows, clicks: clicksBeforeTest - trainClicks)
-        let testWriter = try AtomicFileWriter(path: path(Split.test.fileName))
-        try file.copy(from: validEnd, to: file.size, into: testWriter)
+        let testWriter = try file.copy(from: validEnd, to: file.size, into: path(Split.test.fileName))
         stats.splits.test = SplitCount(rows: testRows, clicks: clicks - clicksBeforeTest)
 
         if params.negKeepRate >= 1 {
@@ -332,17 +314,89 @@ private final class ScratchFile {
         return (offset, clicksBefore)
     }
 
-    func copy(from start: Int64, to end: Int64, into writer: AtomicFileWriter) throws {
+    /// Copies bytes [start, end) into a new file at a temporary name beside `path`
+    /// (in the kernel with sendfile on Linux), renamed into place by `commit()`.
+    func copy(from start: Int64, to end: Int64, into path: String) throws -> CopiedFile {
+        let target = try CopiedFile(path: path)
         var offset = start
+        #if os(Linux)
+        while offset < end {
+            var input = off_t(offset)
+            let n = sendfile(target.fd, fd, &input, Int(min(end - offset, 1 << 30)))
+            if n > 0 { offset += Int64(n); continue }
+            if n == 0 { throw LogIOError.readFailed(path: self.path, errno: EIO) }
+            if errno == EINTR { continue }
+            if errno == ENOSYS || errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP { break }
+            throw LogIOError.writeFailed(path: target.temporaryPath, errno: errno)
+        }
+        #endif
         while offset < end {
             let n = try read(at: offset, count: Int(min(Int64(buffer.count), end - offset)))
             guard n > 0 else { throw LogIOError.readFailed(path: path, errno: EIO) }
-            try writer.write(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
+            try target.write(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
             offset += Int64(n)
         }
+        return target
     }
 
     func truncate(to length: Int64) throws {
         guard ftruncate(fd, off_t(length)) == 0 else { throw LogIOError.writeFailed(path: path, errno: errno) }
+    }
+}
+
+/// Something renamed into place when the whole stage succeeds.
+protocol Committable: AnyObject {
+    func commit() throws
+}
+
+extension AtomicFileWriter: Committable {}
+
+/// A file filled by `ScratchFile.copy` under a temporary name (`.NAME.partial-PID`, as
+/// AtomicFileWriter names them), renamed to `path` by `commit()`, removed if never committed.
+final class CopiedFile: Committable {
+    let path: String
+    let temporaryPath: String
+    let fd: Int32
+    private var committed = false
+    private var closed = false
+
+    init(path: String) throws {
+        self.path = path
+        let slash = path.lastIndex(of: "/")
+        let dir = slash.map { String(path[...$0]) } ?? ""
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        temporaryPath = "\(dir).\(name).partial-\(getpid())"
+        fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw LogIOError.cannotOpen(path: temporaryPath, errno: errno) }
+    }
+
+    deinit {
+        if !closed { close(fd) }
+        if !committed { unlink(temporaryPath) }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < bytes.count {
+            #if canImport(Glibc)
+            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            #else
+            let n = Darwin.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            #endif
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw LogIOError.writeFailed(path: temporaryPath, errno: errno)
+            }
+            offset += n
+        }
+    }
+
+    func commit() throws {
+        closed = true
+        guard close(fd) == 0 else { throw LogIOError.writeFailed(path: temporaryPath, errno: errno) }
+        guard rename(temporaryPath, path) == 0 else {
+            throw LogIOError.renameFailed(from: temporaryPath, to: path, errno: errno)
+        }
+        committed = true
     }
 }

@@ -33,6 +33,22 @@ public enum RowsFormat {
     }
 }
 
+extension RowsFormat {
+    /// Appends a parsed row: the line itself when it already is in the rows format.
+    @inline(__always)
+    public static func write(_ row: ParsedRow, line: ByteSlice, to writer: AtomicFileWriter) throws {
+        if row.lineIsRowsFormat {
+            try writer.withFreeSpace(atLeast: line.count + 1) { out in
+                UnsafeMutableRawPointer(out).copyMemory(from: line.baseAddress!, byteCount: line.count)
+                out[line.count] = 10
+                return line.count + 1
+            }
+        } else {
+            try write(label: row.label ?? 0, values: row.values, to: writer)
+        }
+    }
+}
+
 /// One row of a rows file; `values` is valid until the reader's next `next()`.
 public struct RowsRecord {
     public let label: UInt8

@@ -168,7 +168,7 @@ struct Generator {
         // Calibrate the bias on rows from a separate stream, so the data rows do not depend on it.
         rng = Xoshiro256(seed: mix64(params.seed ^ 0xca11_b4a7e))
         var scores: [Double] = []
-        let calibrationRows = 20_000
+        let calibrationRows = min(20_000, max(2_000, params.rows))
         scores.reserveCapacity(calibrationRows)
         for i in 0..<calibrationRows {
             draw(index: i * max(params.rows, 1) / calibrationRows)
