@@ -1,0 +1,417 @@
+#!/usr/bin/env python3
+"""Helper of Benchmarks/run: the scikit-learn reference for ctr-eval, the tables and the JSON.
+
+    bench.py sklearn-eval PRED LABELS OUT.json   (appends its timing to OUT.json's "runs")
+    bench.py report WORK [--out results.json]
+
+`report` reads what Benchmarks/run left in WORK: meta.tsv (settings and machine),
+measurements.tsv (one line per measured command: size, name, wall s, peak RSS kB, CPU s,
+runs, load average before), and per size WORK/<rows>/ (rows/stats.json, eval.json,
+quality.json, sklearn.json, train-epochs.json, libffm/train.out, pipeline-work/manifest.json).
+Standard library only, so the report works without numpy or scikit-learn.
+"""
+import json
+import os
+import sys
+import time
+
+
+# ---------------------------------------------------------------------------------------------
+# scikit-learn reference for ctr-eval
+
+
+def sklearn_eval(pred_path, labels_path, out_path):
+    """Reads the same text files as ctr-eval and computes the metrics both compute: AUC, log
+    loss, calibration, average precision, Brier score, quantile reliability bins. The time
+    excludes the imports (reported apart), as the eval stage's own benchmark does."""
+    t0 = time.perf_counter()
+    import numpy as np
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+    try:
+        import pandas as pd
+    except ImportError:
+        pd = None
+    t1 = time.perf_counter()
+    if pd is not None:
+        reader = "pandas.read_csv"
+        p = pd.read_csv(pred_path, header=None, dtype=np.float64, engine="c").iloc[:, 0].to_numpy()
+        y = pd.read_csv(labels_path, header=None, dtype=np.int64, engine="c").iloc[:, 0].to_numpy()
+    else:
+        reader = "numpy.loadtxt"
+        p = np.loadtxt(pred_path, dtype=np.float64)
+        y = np.loadtxt(labels_path, dtype=np.int64)
+    out = {
+        "auc": float(roc_auc_score(y, p)),
+        "logloss": float(log_loss(y, p)),
+        "calibration": float(p.sum() / y.sum()),
+        "pr_auc": float(average_precision_score(y, p)),
+        "brier": float(brier_score_loss(y, p)),
+    }
+    prob_true, _ = calibration_curve(y, p, n_bins=10, strategy="quantile")
+    out["observed_rates"] = [float(r) for r in prob_true]
+    t2 = time.perf_counter()
+    previous = []
+    if os.path.exists(out_path):
+        with open(out_path) as f:
+            previous = json.load(f).get("runs", [])
+    out["runs"] = previous + [{"seconds": t2 - t1, "import_seconds": t1 - t0}]
+    out["seconds"] = min(r["seconds"] for r in out["runs"])
+    out["reader"] = reader
+    out["version"] = __import__("sklearn").__version__
+    with open(out_path, "w") as f:
+        json.dump(out, f, indent=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+
+
+def load_json(path):
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def read_meta(work):
+    meta = {}
+    with open(os.path.join(work, "meta.tsv")) as f:
+        for line in f:
+            key, _, value = line.rstrip("\n").partition("\t")
+            meta[key] = value
+    return meta
+
+
+def read_measurements(work):
+    """{rows: {name: {wall_s, peak_rss_mb, cpu_s, runs, loadavg}}}"""
+    result = {}
+    with open(os.path.join(work, "measurements.tsv")) as f:
+        for line in f:
+            size, name, wall, rss, cpu, runs, load = line.rstrip("\n").split("\t")
+            result.setdefault(int(size), {})[name] = {
+                "wall_s": float(wall),
+                "peak_rss_mb": int(rss) / 1024,
+                "cpu_s": float(cpu),
+                "runs": int(runs),
+                "loadavg_before": load,
+            }
+    return result
+
+
+def fmt_int(n):
+    return f"{n:,}"
+
+
+def fmt_s(s):
+    return f"{s:.2f}" if s < 100 else f"{s:.1f}"
+
+
+def fmt_rate(r):
+    return f"{r:,.0f}"
+
+
+def fmt_mb(mb):
+    return f"{mb:,.0f} MB" if mb >= 10 else f"{mb:.1f} MB"
+
+
+def table(headers, rows, align):
+    """Plain aligned text table; align is a string of 'l'/'r' per column."""
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows)]
+    def line(cells):
+        parts = [str(c).ljust(w) if a == "l" else str(c).rjust(w) for c, w, a in zip(cells, widths, align)]
+        return "  ".join(parts).rstrip()
+    out = [line(headers), "  ".join("-" * w for w in widths)]
+    out += [line(r) for r in rows]
+    return "\n".join(out)
+
+
+def size_report(work, meta, rows, m):
+    """Stages, references and quality for one size, as a dict (the JSON) and notes."""
+    d = os.path.join(work, str(rows))
+    stats = load_json(os.path.join(d, "rows", "stats.json"))
+    splits = stats["splits"]
+    epochs = int(meta["epochs"])
+    train_rows, test_rows = splits["train"]["rows"], splits["test"]["rows"]
+    stage_rows = {
+        "ingest": rows, "hash": rows, "train": train_rows * epochs, "train_text": train_rows * epochs,
+        "predict": test_rows, "eval": test_rows, "pipeline": rows,
+    }
+    stages = {}
+    for name in ["ingest", "hash", "train", "train_text", "predict", "eval", "pipeline"]:
+        if name not in m:
+            continue
+        s = dict(m[name])
+        s["rows"] = stage_rows[name]
+        s["rows_per_s"] = stage_rows[name] / s["wall_s"] if s["wall_s"] > 0 else None
+        stages[name] = s
+    refs = {}
+    for name in ["zcat", "ffm_train", "ffm_predict", "sklearn_eval"]:
+        if "ref_" + name in m:
+            refs[name] = dict(m["ref_" + name])
+    sk = load_json(os.path.join(d, "sklearn.json"))
+    if sk is not None and "sklearn_eval" in refs:
+        # Read + metrics, imports excluded; the process figure stays in the JSON.
+        refs["sklearn_eval"]["process_wall_s"] = refs["sklearn_eval"]["wall_s"]
+        refs["sklearn_eval"]["wall_s"] = sk["seconds"]
+        refs["sklearn_eval"]["import_s"] = min(r["import_seconds"] for r in sk["runs"])
+        refs["sklearn_eval"]["reader"] = sk["reader"]
+        refs["sklearn_eval"]["version"] = sk["version"]
+        ev = load_json(os.path.join(d, "eval.json"))
+        agree = all(abs(ev[k] - sk[k]) <= 1e-9 * max(1, abs(sk[k])) for k in ["auc", "logloss", "calibration", "pr_auc", "brier"])
+        rates = [b["observed_rate"] for b in ev["reliability"]["bins"]]
+        agree = agree and len(rates) == len(sk["observed_rates"]) and all(
+            abs(a - b) <= 1e-12 for a, b in zip(rates, sk["observed_rates"]))
+        refs["sklearn_eval"]["metrics_agree"] = agree
+    if "ffm_train" in refs:
+        out_path = os.path.join(d, "libffm", "train.out")
+        last = None
+        if os.path.exists(out_path):
+            for line in open(out_path):
+                parts = line.split()
+                if len(parts) >= 3 and parts[0].isdigit():
+                    last = parts
+        if last is not None:
+            refs["ffm_train"]["va_logloss_last_epoch"] = float(last[2])
+    # Our validation log loss after the same epochs (for the side-by-side with libffm).
+    ep = load_json(os.path.join(d, "train-epochs.json"))
+    if ep:
+        stages["train"]["va_logloss_last_epoch"] = ep[-1].get("vaLogLoss")
+        stages["train"]["epochs_run"] = len(ep)
+    ep_text = load_json(os.path.join(d, "train-text-epochs.json"))
+    if ep_text and "train_text" in stages:
+        stages["train_text"]["va_logloss_last_epoch"] = ep_text[-1].get("vaLogLoss")
+    manifest = load_json(os.path.join(d, "pipeline-work", "manifest.json"))
+    if manifest is not None and "pipeline" in stages:
+        stages["pipeline"]["manifest_stages"] = {
+            st.get("name"): {"status": st.get("status"), "seconds": st.get("seconds")}
+            for st in manifest.get("stages") or [] if isinstance(st, dict)
+        }
+        pm = load_json(os.path.join(d, "pipeline-work", "eval", "metrics.json"))
+        if pm is not None:
+            stages["pipeline"]["test_logloss"] = pm.get("logloss")
+            stages["pipeline"]["test_auc"] = pm.get("auc")
+
+    # Reference pairs: (stage, reference name, reference figures)
+    pairs = []
+    for stage, ref in [("ingest", "zcat"), ("hash", "zcat"), ("train", "ffm_train"), ("train_text", "ffm_train"),
+                       ("predict", "ffm_predict"), ("eval", "sklearn_eval")]:
+        if stage in stages and ref in refs:
+            stages[stage]["reference"] = ref
+            stages[stage]["time_ratio"] = stages[stage]["wall_s"] / refs[ref]["wall_s"]
+            stages[stage]["rss_ratio"] = (stages[stage]["peak_rss_mb"] / refs[ref]["peak_rss_mb"]
+                                          if ref != "zcat" else None)
+    if "pipeline" in stages:
+        parts = [s for s in ["ingest", "hash", "train", "predict", "eval"] if s in stages]
+        total = sum(stages[s]["wall_s"] for s in parts)
+        peak = max(stages[s]["peak_rss_mb"] for s in parts)
+        refs["stages_sum"] = {"wall_s": total, "peak_rss_mb": peak, "of": parts}
+        stages["pipeline"]["reference"] = "stages_sum"
+        stages["pipeline"]["time_ratio"] = stages["pipeline"]["wall_s"] / total
+        stages["pipeline"]["rss_ratio"] = stages["pipeline"]["peak_rss_mb"] / peak
+    if "ingest" in stages and "hash" in stages and "zcat" in refs:
+        w = stages["ingest"]["wall_s"] + stages["hash"]["wall_s"]
+        stages["ingest_hash"] = {"wall_s": w, "rows": rows, "rows_per_s": rows / w,
+                                 "peak_rss_mb": max(stages["ingest"]["peak_rss_mb"], stages["hash"]["peak_rss_mb"]),
+                                 "reference": "zcat", "time_ratio": w / refs["zcat"]["wall_s"], "rss_ratio": None}
+
+    # Model quality on the test split.
+    quality = None
+    q = load_json(os.path.join(d, "quality.json"))
+    if q is not None:
+        models = {mm["model"]: mm for mm in q["models"]}
+        pick = lambda mm: {k: mm.get(k) for k in ["logloss", "auc", "calibration", "ne", "ece", "calibration_slope"]}
+        quality = {name: pick(mm) for name, mm in models.items()}
+        bayes, const, ours = quality["bayes"]["logloss"], quality["constant"]["logloss"], quality["ctr-train"]["logloss"]
+        quality["gap_closed"] = (const - ours) / (const - bayes)
+        if "libffm" in quality:
+            quality["libffm"]["gap_closed"] = (const - quality["libffm"]["logloss"]) / (const - bayes)
+        quality["test_rows"] = q["rows"]
+        quality["test_click_rate"] = q["click_rate"]
+        quality["train_click_rate"] = splits["train"]["clicks"] / splits["train"]["rows"]
+        quality["test_rows_check"] = meta.get(f"label_check_{rows}", "")
+    synth = m.get("synth")
+    raw_bytes = os.path.getsize(os.path.join(d, "raw.tsv.gz")) if os.path.exists(os.path.join(d, "raw.tsv.gz")) else None
+    return {
+        "rows": rows, "gzip_bytes": raw_bytes, "splits": splits, "synth": synth,
+        "stages": stages, "references": refs, "quality": quality,
+    }
+
+
+STAGE_LABELS = {
+    "ingest": "ingest", "hash": "hash", "ingest_hash": "ingest + hash", "train": "train (cache)",
+    "train_text": "train (.ffm text)", "predict": "predict", "eval": "eval", "pipeline": "whole pipeline",
+}
+REF_LABELS = {
+    "zcat": "zcat > /dev/null", "ffm_train": "libffm ffm-train", "ffm_predict": "libffm ffm-predict",
+    "sklearn_eval": "scikit-learn", "stages_sum": "stages above, summed",
+}
+
+
+def main_table(meta, r):
+    stages, refs = r["stages"], r["references"]
+    epochs = int(meta["epochs"])
+    rows_out = []
+    for name in ["ingest", "hash", "ingest_hash", "train", "train_text", "predict", "eval", "pipeline"]:
+        if name not in stages:
+            continue
+        s = stages[name]
+        if name in ("train", "train_text"):
+            rows_cell = f"{fmt_int(s['rows'] // epochs)} x {epochs}"
+        else:
+            rows_cell = fmt_int(s["rows"])
+        ref = s.get("reference")
+        rf = refs.get(ref) if ref else None
+        rows_out.append([
+            STAGE_LABELS[name], rows_cell, fmt_s(s["wall_s"]), fmt_rate(s["rows_per_s"]),
+            fmt_mb(s["peak_rss_mb"]),
+            REF_LABELS.get(ref, "—") if rf else "(skipped)" if name in ("train", "train_text", "predict", "eval") else "—",
+            fmt_s(rf["wall_s"]) if rf else "", fmt_mb(rf["peak_rss_mb"]) if rf else "",
+            f"{s['time_ratio']:.2f}" if rf else "",
+            f"{s['rss_ratio']:.2f}" if rf and s.get("rss_ratio") is not None else "",
+        ])
+    return table(["stage", "rows", "wall s", "rows/s", "peak RSS", "reference", "ref wall s", "ref RSS",
+                  "time x", "RSS x"], rows_out, "lrrrrlrrrr")
+
+
+def quality_table(meta, r):
+    q = r["quality"]
+    lines = []
+    order = [("bayes", "Bayes-optimal (true probabilities)"), ("ctr-train", "ctr-train model"),
+             ("libffm", "libffm model (same settings)"), ("constant", "constant (train click rate)")]
+    rows_out = []
+    for key, label in order:
+        if key not in q:
+            continue
+        mm = q[key]
+        gap = (q["gap_closed"] if key == "ctr-train" else mm.get("gap_closed") if key == "libffm"
+               else 1.0 if key == "bayes" else 0.0)
+        rows_out.append([label, f"{mm['logloss']:.5f}", f"{mm['auc']:.5f}", f"{mm['calibration']:.4f}",
+                         f"{mm['ne']:.4f}", f"{100 * gap:.1f}%"])
+    lines.append(table(["predictor", "log loss", "AUC", "calibration", "NE", "gap closed"], rows_out, "lrrrrr"))
+    lines.append(f"gap closed = (constant log loss - model log loss) / (constant - Bayes-optimal); "
+                 f"train click rate {q['train_click_rate']:.5f}, test click rate {q['test_click_rate']:.5f}")
+    if q.get("test_rows_check"):
+        lines.append(q["test_rows_check"])
+    return "\n".join(lines)
+
+
+def scaling_table(small, big):
+    rs = big["rows"] / small["rows"]
+    rows_out = []
+    for name in ["ingest", "hash", "train", "predict", "eval", "pipeline"]:
+        if name not in small["stages"] or name not in big["stages"]:
+            continue
+        a, b = small["stages"][name], big["stages"][name]
+        rows_out.append([STAGE_LABELS[name], fmt_s(a["wall_s"]), fmt_s(b["wall_s"]), f"{b['wall_s'] / a['wall_s']:.2f}",
+                         fmt_mb(a["peak_rss_mb"]), fmt_mb(b["peak_rss_mb"]), f"{b['peak_rss_mb'] / a['peak_rss_mb']:.2f}"])
+    head = f"scaling: {fmt_int(small['rows'])} -> {fmt_int(big['rows'])} rows ({rs:g}x the rows; linear time is {rs:g}x, flat memory 1x)"
+    return head + "\n" + table(["stage", f"wall s @{fmt_int(small['rows'])}", f"wall s @{fmt_int(big['rows'])}", "time x",
+                                f"RSS @{fmt_int(small['rows'])}", f"RSS @{fmt_int(big['rows'])}", "RSS x"], rows_out, "lrrrrrr")
+
+
+def report(work, out_path):
+    meta = read_meta(work)
+    measurements = read_measurements(work)
+    sizes = [int(s) for s in meta["sizes"].split()]
+    main_rows = int(meta["rows"])
+    results = {size: size_report(work, meta, size, measurements.get(size, {})) for size in sizes}
+    main = results[main_rows]
+    text = []
+    gz = f", {main['gzip_bytes'] / 1e6:.0f} MB gzip" if main["gzip_bytes"] else ""
+    text.append(f"SwiftCTR benchmark: {fmt_int(main_rows)} Criteo-format rows from ctr-synth (seed {meta['seed']}{gz}); "
+                f"order split 80/10/10")
+    text.append(f"machine: {meta['cpu_model']}, nproc {meta['nproc']}, {meta['mem_gib']} GiB memory; "
+                f"load average {meta['load_start']} at start, {meta['load_end']} at end (shared machine)")
+    text.append(f"build: swift build -c release ({meta['swift_version']}), git {meta['git_rev']}")
+    text.append(f"model: FFM k={meta['factors']}, eta {meta['eta']}, lambda {meta['lambda']}, {meta['epochs']} epochs "
+                f"(fixed count, no early stopping; validation log loss and AUC computed every epoch), "
+                f"{meta['threads']} threads, {'no ' if meta['linear'] == '0' else ''}bias and linear terms; "
+                f"libffm gets the same k/eta/lambda/epochs/threads and the same validation file")
+    text.append(f"wall s: best of {meta['repeats']} runs (train, ffm-train and the pipeline: 1 run); "
+                f"peak RSS: the largest of those runs (GNU time)")
+    text.append("")
+    text.append(main_table(meta, main))
+    text.append("")
+    notes = []
+    notes.append("train rows = training rows x epochs; rows/s counts row-epochs. train (cache) reads ctr-hash's binary "
+                 "cache (the pipeline's path); train (.ffm text) reads the same text file as libffm (like for like).")
+    notes.append("zcat: peak RSS of a pipe buffer, no ratio. ingest + hash: the two stages back to back vs one zcat "
+                 "(the hash stage's target is <= 2.5x).")
+    sk = main["references"].get("sklearn_eval")
+    if sk:
+        notes.append(f"scikit-learn {sk['version']}: read both files ({sk['reader']}) + roc_auc_score, log_loss, "
+                     f"sum p / sum y, average_precision_score, brier_score_loss, calibration_curve; wall excludes "
+                     f"{sk['import_s']:.1f} s of imports (whole process {sk['process_wall_s']:.2f} s); "
+                     f"metrics agree with ctr-eval to 1e-9: {'yes' if sk['metrics_agree'] else 'NO'}")
+    if "ffm_train" in main["references"] and "va_logloss_last_epoch" in main["references"]["ffm_train"]:
+        ours = main["stages"]["train"].get("va_logloss_last_epoch")
+        theirs = main["references"]["ffm_train"]["va_logloss_last_epoch"]
+        text_ll = main["stages"].get("train_text", {}).get("va_logloss_last_epoch")
+        extra = f", from text {text_ll:.5f}" if text_ll is not None else ""
+        notes.append(f"validation log loss after {meta['epochs']} epochs: ctr-train {ours:.5f}{extra}; "
+                     f"libffm {theirs:.5f}")
+    if "pipeline" in main["stages"]:
+        notes.append("whole pipeline: ctr-pipeline run on a generated pipeline JSON with the same stages and "
+                     "parameters (fresh workdir, so every stage runs; its eval also writes the HTML report).")
+    for key in sorted(meta):
+        if key.startswith("skipped_"):
+            notes.append("skipped: " + meta[key])
+    text.extend("- " + n for n in notes)
+    if main["quality"]:
+        text.append("")
+        text.append(f"model quality on the test split ({fmt_int(main['quality']['test_rows'])} rows, "
+                    f"the last 10% of the stream)")
+        text.append(quality_table(meta, main))
+    if len(sizes) > 1:
+        text.append("")
+        text.append(scaling_table(results[sizes[0]], results[sizes[-1]]))
+    output = "\n".join(text)
+    print(output)
+    if out_path:
+        doc = {
+            "schema_version": 1,
+            "generated": meta["date"],
+            "command": meta["command"],
+            "machine": {"cpu_model": meta["cpu_model"], "nproc": int(meta["nproc"]), "mem_gib": float(meta["mem_gib"]),
+                        "load_start": meta["load_start"], "load_end": meta["load_end"]},
+            "build": {"swift_version": meta["swift_version"], "git_rev": meta["git_rev"], "configuration": "release"},
+            "settings": {k: meta[k] for k in ["seed", "factors", "eta", "lambda", "epochs", "threads", "repeats", "linear"]},
+            "skipped": [meta[k] for k in sorted(meta) if k.startswith("skipped_")],
+            "main_rows": main_rows,
+            "sizes": [results[s] for s in sizes],
+        }
+        if len(sizes) > 1:
+            a, b = results[sizes[0]], results[sizes[-1]]
+            doc["scaling"] = {
+                "rows": [a["rows"], b["rows"]],
+                "stages": {n: {"time_ratio": b["stages"][n]["wall_s"] / a["stages"][n]["wall_s"],
+                               "rss_ratio": b["stages"][n]["peak_rss_mb"] / a["stages"][n]["peak_rss_mb"]}
+                           for n in ["ingest", "hash", "train", "predict", "eval", "pipeline"]
+                           if n in a["stages"] and n in b["stages"]},
+            }
+        tmp = out_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(doc, f, indent=1)
+            f.write("\n")
+        os.replace(tmp, out_path)
+        print(f"\nresults written to {out_path}")
+
+
+def main(argv):
+    if len(argv) >= 1 and argv[0] == "sklearn-eval" and len(argv) == 4:
+        sklearn_eval(*argv[1:])
+    elif len(argv) >= 2 and argv[0] == "report":
+        out = None
+        if len(argv) == 4 and argv[2] == "--out":
+            out = argv[3]
+        elif len(argv) != 2:
+            sys.exit("usage: bench.py report WORK [--out results.json]")
+        report(argv[1], out)
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
