@@ -377,7 +377,11 @@ def report(work, out_path):
             "machine": {"cpu_model": meta["cpu_model"], "nproc": int(meta["nproc"]), "mem_gib": float(meta["mem_gib"]),
                         "load_start": meta["load_start"], "load_end": meta["load_end"]},
             "build": {"swift_version": meta["swift_version"], "git_rev": meta["git_rev"], "configuration": "release"},
-            "settings": {k: meta[k] for k in ["seed", "factors", "eta", "lambda", "epochs", "threads", "repeats", "linear"]},
+            "settings": {
+                **{k: int(meta[k]) for k in ["seed", "factors", "epochs", "threads", "repeats"]},
+                "eta": float(meta["eta"]), "lambda": float(meta["lambda"]), "linear_terms": meta["linear"] == "1",
+                "split": "order, valid 0.1, test 0.1", "epochs_mode": "fixed (no early stopping)",
+            },
             "skipped": [meta[k] for k in sorted(meta) if k.startswith("skipped_")],
             "main_rows": main_rows,
             "sizes": [results[s] for s in sizes],
