@@ -293,6 +293,14 @@ struct CompiledField {
         return shared ? reduce(h1) : offset &+ UInt32(ReservedSlot.count) &+ reduce(h1)
     }
 
+    /// `hashedIndex` of a numeric token (9 bytes: tag, value little-endian), computed in registers.
+    @inline(__always)
+    func numericIndex(tag: UInt8, bits: UInt64) -> UInt32 {
+        let (h1, h2) = Token.murmur3Numeric(tag: tag, bits: bits, seed, Token.secondSeed(seed))
+        if let kept, !kept.contains(UInt64(h1) << 32 | UInt64(h2)) { return rareIndex }
+        return shared ? reduce(h1) : offset &+ UInt32(ReservedSlot.count) &+ reduce(h1)
+    }
+
     /// `h % hashedBins`, with a mask when the size is a power of two.
     @inline(__always)
     func reduce(_ h: UInt32) -> UInt32 { hashedMask != 0 ? h & hashedMask : h % hashedBins }
@@ -356,13 +364,13 @@ struct CompiledField {
         case .logSquare:
             let token: (tag: UInt8, bits: UInt64)
             if kind == .integer {
-                guard let v = ByteParsing.int64(value) else { return nil }
+                guard let v = Token.int64(value) else { return nil }
                 token = logs.token(int: v)
             } else {
                 guard let v = ByteParsing.double(value), v.isFinite else { return nil }
                 token = Token.logSquare(double: v)
             }
-            return (Token.withNumericToken(tag: token.tag, bits: token.bits) { hashedIndex($0) }, 1)
+            return (numericIndex(tag: token.tag, bits: token.bits), 1)
         case .buckets:
             guard let v = CompiledField.number(value, kind) else { return nil }
             let b = Token.bucket(v, boundaries: UnsafeBufferPointer(start: boundaries, count: boundaryCount))
@@ -381,7 +389,7 @@ struct CompiledField {
     @inline(__always)
     static func number(_ value: ByteSlice, _ kind: ColumnKind) -> Double? {
         if kind == .integer {
-            guard let v = ByteParsing.int64(value) else { return nil }
+            guard let v = Token.int64(value) else { return nil }
             return Double(v)
         }
         guard let v = ByteParsing.double(value), v.isFinite else { return nil }

@@ -131,14 +131,14 @@ final class CountWorker: @unchecked Sendable {
                     }
                     let token: (tag: UInt8, bits: UInt64)
                     if plan.kind == .integer {
-                        guard let v = ByteParsing.int64(value) else {
+                        guard let v = Token.int64(value) else {
                             first.note(row: r - 1) { badValue(chunk, r - 1, plan.field, plan.kind, value) }
                             break
                         }
                         token = logs.token(int: v)
                         if count.pointee.mode == .integerTokens {
                             count.pointee.addInteger(v, token: token.bits) {
-                                Token.withNumericToken(tag: token.tag, bits: token.bits) { Token.fingerprint($0, seed: plan.seed) }
+                                Token.numericFingerprint(tag: token.tag, bits: token.bits, seed: plan.seed)
                             }
                             continue
                         }
@@ -150,7 +150,7 @@ final class CountWorker: @unchecked Sendable {
                         token = Token.logSquare(double: v)
                     }
                     if plan.counted {
-                        count.pointee.add(Token.withNumericToken(tag: token.tag, bits: token.bits) { Token.fingerprint($0, seed: plan.seed) })
+                        count.pointee.add(Token.numericFingerprint(tag: token.tag, bits: token.bits, seed: plan.seed))
                     }
                 }
             case .scaled, .buckets:
@@ -299,10 +299,12 @@ final class FeaturizeWorker: @unchecked Sendable {
 /// Formatting libffm text lines (`label field:index:value …\n`) straight into a buffer.
 /// Values use Dataset's `FloatText`, so the text reads back to the cached Float exactly.
 enum LibffmText {
-    /// `" f:"` for every field, 8 bytes per field (little-endian packed) and its length.
+    /// `" f:"` for every field (8 bytes per field, little-endian packed, and its length), and
+    /// the two-digit table, held where the hot loop can reach them without globals.
     struct FieldPrefixes {
         let packed: [UInt64]
         let lengths: [Int]
+        let pairs: [UInt8]
 
         init(fieldCount: Int) {
             var packed: [UInt64] = []
@@ -316,6 +318,12 @@ enum LibffmText {
             }
             self.packed = packed
             self.lengths = lengths
+            var pairs: [UInt8] = []
+            for i in 0..<100 {
+                pairs.append(UInt8(48 + i / 10))
+                pairs.append(UInt8(48 + i % 10))
+            }
+            self.pairs = pairs
         }
     }
 
@@ -330,27 +338,29 @@ enum LibffmText {
         var n = 1
         prefixes.packed.withUnsafeBufferPointer { packed in
             prefixes.lengths.withUnsafeBufferPointer { lengths in
-                for i in 0..<count {
-                    let feature = features[i]
-                    let f = Int(feature.field)
-                    if f < packed.count {
-                        UnsafeMutableRawPointer(out + n).storeBytes(of: packed[f].littleEndian, as: UInt64.self)
-                        n += lengths[f]
-                    } else {
-                        out[n] = 32
-                        n += 1
-                        n += formatInt(Int64(feature.field), into: out + n)
+                prefixes.pairs.withUnsafeBufferPointer { pairs in
+                    for i in 0..<count {
+                        let feature = features[i]
+                        let f = Int(feature.field)
+                        if f < packed.count {
+                            UnsafeMutableRawPointer(out + n).storeBytes(of: packed[f].littleEndian, as: UInt64.self)
+                            n += lengths[f]
+                        } else {
+                            out[n] = 32
+                            n += 1
+                            n += formatInt(Int64(feature.field), into: out + n)
+                            out[n] = 58
+                            n += 1
+                        }
+                        n += formatUInt32(feature.index, into: out + n, pairs: pairs.baseAddress!)
                         out[n] = 58
-                        n += 1
-                    }
-                    n += formatUInt32(feature.index, into: out + n)
-                    out[n] = 58
-                    if feature.value == 1 {
-                        out[n + 1] = 49
-                        n += 2
-                    } else {
-                        n += 1
-                        n += FloatText.format(feature.value, into: out + n)
+                        if feature.value == 1 {
+                            out[n + 1] = 49
+                            n += 2
+                        } else {
+                            n += 1
+                            n += FloatText.format(feature.value, into: out + n)
+                        }
                     }
                 }
             }
@@ -359,12 +369,32 @@ enum LibffmText {
         return n + 1
     }
 
+    /// Number of decimal digits of a UInt32 (1 for 0), without division.
+    @inline(__always)
+    static func digitCount(_ value: UInt32) -> Int {
+        if value < 10 { return 1 }
+        // floor(log10(2^bits)) from the bit length, corrected by one comparison.
+        let bits = 32 - value.leadingZeroBitCount
+        let t = (bits &* 1233) >> 12
+        let power: UInt32
+        switch t {
+        case 1: power = 10
+        case 2: power = 100
+        case 3: power = 1000
+        case 4: power = 10_000
+        case 5: power = 100_000
+        case 6: power = 1_000_000
+        case 7: power = 10_000_000
+        case 8: power = 100_000_000
+        default: power = 1_000_000_000
+        }
+        return value >= power ? t + 1 : t
+    }
+
     /// Decimal digits of a UInt32, two at a time.
     @inline(__always)
-    static func formatUInt32(_ value: UInt32, into out: UnsafeMutablePointer<UInt8>) -> Int {
-        var digits = 1
-        var v = value
-        while v >= 10 { v /= 10; digits += 1 }
+    static func formatUInt32(_ value: UInt32, into out: UnsafeMutablePointer<UInt8>, pairs: UnsafePointer<UInt8>) -> Int {
+        let digits = digitCount(value)
         var x = value
         var i = digits
         while x >= 100 {
@@ -382,13 +412,4 @@ enum LibffmText {
         }
         return digits
     }
-
-    nonisolated(unsafe) private static let pairs: UnsafeMutablePointer<UInt8> = {
-        let p = UnsafeMutablePointer<UInt8>.allocate(capacity: 200)
-        for i in 0..<100 {
-            p[2 * i] = 48 + UInt8(i / 10)
-            p[2 * i + 1] = 48 + UInt8(i % 10)
-        }
-        return p
-    }()
 }
