@@ -181,8 +181,9 @@ final class HashRun {
                              },
                              process: { chunk, w in try countWorkers[w].process(chunk) },
                              consume: { _ in },
-                             earliest: HashRun.earliestError)
+                             earliest: earliestError)
             rows = countWorkers[0].rows
+            for worker in countWorkers { worker.finish(rows: rows) }
             if meter.live { meter.finish("counted \(LogIO.Progress.grouped(rows)) training rows") }
         }
         let fields = UnsafeBufferPointer(start: counts.fields, count: counts.count)
@@ -192,16 +193,21 @@ final class HashRun {
                      ran: needsPass, peakBytes: summaries.reduce(0) { $0 + ($1?.peakBytes ?? 0) })
     }
 
-    /// The error of the earliest line among the workers' first errors.
-    static func earliestError(_ errors: [(sequence: Int, error: Error)]) -> Error? {
-        func line(_ e: Error) -> Int {
+    /// The error of the earliest line among the workers' first errors (on one line, the
+    /// first column): the same whatever the number of workers.
+    func earliestError(_ errors: [(sequence: Int, error: Error)]) -> Error? {
+        let columns = source.columns.map(\.name)
+        func place(_ e: Error) -> (Int, Int) {
             switch e as? FeaturizeError {
-            case let .badRow(_, line, _)?: return line
-            case let .badValue(_, line, _, _, _)?: return line
-            default: return 0
+            case let .badRow(_, line, _)?: return (line, -1)
+            case let .badValue(_, line, column, _, _)?: return (line, columns.firstIndex(of: column) ?? 0)
+            default: return (0, -1)
             }
         }
-        return errors.min { ($0.sequence, line($0.error)) < ($1.sequence, line($1.error)) }?.error
+        return errors.min { a, b in
+            let (la, ca) = place(a.error), (lb, cb) = place(b.error)
+            return (a.sequence, la, ca) < (b.sequence, lb, cb)
+        }?.error
     }
 
     // MARK: - Layout

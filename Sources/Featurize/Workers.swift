@@ -46,15 +46,18 @@ struct FirstError {
     }
 }
 
-/// Counts the tokens of its share of the fields over every chunk of the training split,
-/// one field at a time over the chunk's rows.
+/// Counts the tokens of its share of the fields over every chunk of the training split.
+///
+/// Per block of rows: first row by row (each line's bytes read once, in order) every value
+/// becomes a token fingerprint in a per-field buffer, then field by field the buffered
+/// fingerprints go into the field's table, their slots loaded together first.
 final class CountWorker: @unchecked Sendable {
     private struct Plan {
+        enum Work { case hashed, integerTokens, numericCounted, range, none }
         let field: Int
-        let transform: Transform
+        let work: Work
         let kind: ValueType
         let seed: UInt32
-        let counted: Bool
     }
 
     private let plans: [Plan]
@@ -62,118 +65,145 @@ final class CountWorker: @unchecked Sendable {
     private let columnNames: [String]
     private(set) var rows = 0
     private let countsRows: Bool
+    /// Per plan, a block of fingerprints (`blockRows` each), and how many are filled.
+    private let keys: UnsafeMutablePointer<UInt64>
+    private let filled: UnsafeMutablePointer<Int>
+    private let missing: UnsafeMutablePointer<Int>
+    private let minimum: UnsafeMutablePointer<Double>
+    private let maximum: UnsafeMutablePointer<Double>
+    static let blockRows = 512
 
     init(fields: [Int], drafts: [HashRun.FieldDraft], counts: FieldCounts, countsRows: Bool) {
         plans = fields.map { f in
-            Plan(field: f, transform: drafts[f].transform, kind: drafts[f].kind, seed: drafts[f].seed, counted: drafts[f].counted)
+            let d = drafts[f]
+            let work: Plan.Work
+            switch d.transform {
+            case .hash: work = d.counted ? .hashed : .none
+            case .logSquare:
+                if !d.counted {
+                    work = .range   // parsed for the errors only
+                } else if d.kind == .integer && counts.fields[f].mode == .integerTokens {
+                    work = .integerTokens
+                } else {
+                    work = .numericCounted
+                }
+            case .scaled, .buckets: work = .range
+            }
+            return Plan(field: f, work: work, kind: d.kind, seed: d.seed)
         }
         self.counts = counts
         self.countsRows = countsRows
         columnNames = drafts.map(\.name)
+        let n = max(fields.count, 1)
+        keys = .allocate(capacity: n * CountWorker.blockRows)
+        filled = .allocate(capacity: n)
+        missing = .allocate(capacity: n)
+        missing.initialize(repeating: 0, count: n)
+        minimum = .allocate(capacity: n)
+        minimum.initialize(repeating: .infinity, count: n)
+        maximum = .allocate(capacity: n)
+        maximum.initialize(repeating: -.infinity, count: n)
     }
 
-    /// Counts a prepared chunk: field by field over blocks of rows (the block's lines stay
-    /// in cache across fields, each field's table across the block).
+    deinit {
+        keys.deallocate()
+        filled.deallocate()
+        missing.deallocate()
+        minimum.deallocate()
+        maximum.deallocate()
+    }
+
+    /// Counts a prepared chunk.
     func process(_ chunk: LineChunk) throws {
         var first = FirstError(chunk)
-        let rowCount = chunk.rowCount
-        if countsRows { rows += rowCount }
-        var blockStart = 0
-        while blockStart < min(rowCount, first.row) {
-            let blockEnd = min(rowCount, blockStart + FeaturizeWorker.blockRows)
-            for plan in plans { count(plan, blockStart..<blockEnd, chunk, &first) }
-            blockStart = blockEnd
+        let rowCount = min(chunk.rowCount, first.row)
+        if countsRows { rows += chunk.rowCount }
+        let planCount = plans.count
+        let logs = LogSquareTable.shared
+        let fields = counts.fields
+        var failed = false
+        plans.withUnsafeBufferPointer { plans in
+            var blockStart = 0
+            while blockStart < rowCount && !failed {
+                let blockEnd = min(rowCount, blockStart + CountWorker.blockRows)
+                for j in 0..<planCount { filled[j] = 0 }
+                rows: for r in blockStart..<blockEnd {
+                    for j in 0..<planCount {
+                        let plan = plans[j]
+                        let value = chunk.value(r, plan.field)
+                        if value.count == 0 {
+                            missing[j] += 1
+                            continue
+                        }
+                        switch plan.work {
+                        case .hashed:
+                            keys[j * CountWorker.blockRows + filled[j]] = Token.fingerprint(UnsafeRawBufferPointer(value), seed: plan.seed)
+                            filled[j] += 1
+                        case .integerTokens:
+                            guard let v = Token.int64(value) else {
+                                first.note(row: r) { badValue(chunk, r, plan.field, plan.kind, value) }
+                                failed = true
+                                break rows
+                            }
+                            let token = logs.token(int: v)
+                            fields[plan.field].addInteger(v, token: token.bits) {
+                                Token.numericFingerprint(tag: token.tag, bits: token.bits, seed: plan.seed)
+                            }
+                        case .numericCounted:
+                            let token: (tag: UInt8, bits: UInt64)
+                            if plan.kind == .integer, let v = Token.int64(value) {
+                                token = logs.token(int: v)
+                            } else if plan.kind == .float, let v = ByteParsing.double(value), v.isFinite {
+                                token = Token.logSquare(double: v)
+                            } else {
+                                first.note(row: r) { badValue(chunk, r, plan.field, plan.kind, value) }
+                                failed = true
+                                break rows
+                            }
+                            keys[j * CountWorker.blockRows + filled[j]] = Token.numericFingerprint(tag: token.tag, bits: token.bits, seed: plan.seed)
+                            filled[j] += 1
+                        case .range:
+                            guard let v = CompiledField.number(value, plan.kind) else {
+                                first.note(row: r) { badValue(chunk, r, plan.field, plan.kind, value) }
+                                failed = true
+                                break rows
+                            }
+                            if v < minimum[j] { minimum[j] = v }
+                            if v > maximum[j] { maximum[j] = v }
+                        case .none:
+                            break
+                        }
+                    }
+                }
+                for j in 0..<planCount where filled[j] > 0 {
+                    let count = fields + plans[j].field
+                    let block = UnsafeBufferPointer(start: keys + j * CountWorker.blockRows, count: filled[j])
+                    // Load the slots of the whole block first (independent loads the CPU
+                    // overlaps), then count.
+                    var g = 0
+                    while g < block.count {
+                        let group = UnsafeBufferPointer(rebasing: block[g..<min(block.count, g + 16)])
+                        count.pointee.touch(group)
+                        for key in group { count.pointee.add(key) }
+                        g += 16
+                    }
+                }
+                blockStart = blockEnd
+            }
         }
         if let error = first.error { throw error }
     }
 
-    @inline(__always)
-    private func count(_ plan: Plan, _ rows: Range<Int>, _ chunk: LineChunk, _ first: inout FirstError) {
+    /// Moves the missing counts and numeric ranges into the shared field counts (call once,
+    /// after the last chunk).
+    func finish(rows: Int) {
+        for (j, plan) in plans.enumerated() {
             let count = counts.fields + plan.field
-            let limit = min(rows.upperBound, first.row)
-            var missing = 0
-            var r = rows.lowerBound
-            switch plan.transform {
-            case .hash:
-                // In groups: hash a group, touch the table slots of all of them (independent
-                // loads the CPU overlaps), then count them.
-                var group: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                            UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
-                    (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-                withUnsafeMutableBytes(of: &group) { raw in
-                    let fps = raw.baseAddress!.assumingMemoryBound(to: UInt64.self)
-                    while r < limit {
-                        let end = min(limit, r + 16)
-                        var m = 0
-                        while r < end {
-                            let value = chunk.value(r, plan.field)
-                            if value.count == 0 {
-                                missing += 1
-                            } else {
-                                fps[m] = Token.fingerprint(UnsafeRawBufferPointer(value), seed: plan.seed)
-                                m += 1
-                            }
-                            r += 1
-                        }
-                        guard plan.counted else { continue }
-                        count.pointee.touch(UnsafeBufferPointer(start: fps, count: m))
-                        for k in 0..<m { count.pointee.add(fps[k]) }
-                    }
-                }
-            case .logSquare:
-                let logs = LogSquareTable.shared
-                while r < limit {
-                    let value = chunk.value(r, plan.field)
-                    r += 1
-                    if value.count == 0 {
-                        missing += 1
-                        continue
-                    }
-                    let token: (tag: UInt8, bits: UInt64)
-                    if plan.kind == .integer {
-                        guard let v = Token.int64(value) else {
-                            first.note(row: r - 1) { badValue(chunk, r - 1, plan.field, plan.kind, value) }
-                            break
-                        }
-                        token = logs.token(int: v)
-                        if count.pointee.mode == .integerTokens {
-                            count.pointee.addInteger(v, token: token.bits) {
-                                Token.numericFingerprint(tag: token.tag, bits: token.bits, seed: plan.seed)
-                            }
-                            continue
-                        }
-                    } else {
-                        guard let v = ByteParsing.double(value), v.isFinite else {
-                            first.note(row: r - 1) { badValue(chunk, r - 1, plan.field, plan.kind, value) }
-                            break
-                        }
-                        token = Token.logSquare(double: v)
-                    }
-                    if plan.counted {
-                        count.pointee.add(Token.numericFingerprint(tag: token.tag, bits: token.bits, seed: plan.seed))
-                    }
-                }
-            case .scaled, .buckets:
-                var lo = count.pointee.minimum, hi = count.pointee.maximum
-                while r < limit {
-                    let value = chunk.value(r, plan.field)
-                    r += 1
-                    if value.count == 0 {
-                        missing += 1
-                        continue
-                    }
-                    guard let v = CompiledField.number(value, plan.kind) else {
-                        first.note(row: r - 1) { badValue(chunk, r - 1, plan.field, plan.kind, value) }
-                        break
-                    }
-                    if v < lo { lo = v }
-                    if v > hi { hi = v }
-                }
-                count.pointee.minimum = lo
-                count.pointee.maximum = hi
-            }
-            count.pointee.missing += missing
-            count.pointee.present += r - rows.lowerBound - missing
+            count.pointee.missing = missing[j]
+            count.pointee.present = rows - missing[j]
+            count.pointee.minimum = minimum[j]
+            count.pointee.maximum = maximum[j]
+        }
     }
 
     private func badValue(_ chunk: LineChunk, _ r: Int, _ field: Int, _ kind: ValueType, _ value: ByteSlice) -> FeaturizeError {
