@@ -258,20 +258,44 @@ final class FeaturizeSlot: @unchecked Sendable {
 /// field by field, then writes the libffm text row by row.
 final class FeaturizeWorker: @unchecked Sendable {
     static let blockRows = 512
-    /// Receives the sums of touched keys (see `keptHashBlock`).
+    /// Receives the sums of touched keys (see `SlotTable.touch`), so the loads stay.
     private(set) var sink: UInt64 = 0
     private let featurizer: Featurizer
     private let preparer: RowPreparer
     private let writeText: Bool
     private let prefixes: LibffmText.FieldPrefixes
+    /// Per field: its position among the fields with kept values (whose lookups are
+    /// deferred to a pass per field), or -1.
+    private let deferredPosition: [Int]
+    private let deferredFields: [Int]
+    /// Per deferred field, a block of fingerprints and whether each row had a value.
+    private let keys: UnsafeMutablePointer<UInt64>
+    private let present: UnsafeMutablePointer<Bool>
 
     init(featurizer: Featurizer, source: InputSource, writeText: Bool) throws {
         self.featurizer = featurizer
         preparer = try RowPreparer(source: source)
         self.writeText = writeText
         prefixes = LibffmText.FieldPrefixes(fieldCount: featurizer.fieldCount)
+        let fields = UnsafeBufferPointer(featurizer.fields)
+        deferredFields = fields.indices.filter { fields[$0].kept != nil }
+        var position = Array(repeating: -1, count: fields.count)
+        for (d, f) in deferredFields.enumerated() { position[f] = d }
+        deferredPosition = position
+        let n = max(deferredFields.count, 1) * FeaturizeWorker.blockRows
+        keys = .allocate(capacity: n)
+        present = .allocate(capacity: n)
     }
 
+    deinit {
+        keys.deallocate()
+        present.deallocate()
+    }
+
+    /// Featurizes a chunk. Per block of rows: row by row (each line's bytes read once, in
+    /// order) every feature is computed, except that fields with kept values only get
+    /// their fingerprints; then field by field those are looked up in the field's kept
+    /// set, the slots of a group loaded together first.
     func process(_ slot: FeaturizeSlot) throws {
         let chunk = slot.chunk
         preparer.prepare(chunk)
@@ -281,34 +305,48 @@ final class FeaturizeWorker: @unchecked Sendable {
         slot.reserveFeatures(rows * fieldCount)
         let features = slot.features
         let fields = UnsafePointer(featurizer.fields.baseAddress!)
-        // Field by field over blocks of rows: the field's kept set stays in cache, and so
-        // does the block of output rows.
-        var blockStart = 0
-        while blockStart < rows {
-            let blockEnd = min(rows, blockStart + FeaturizeWorker.blockRows)
-            for f in 0..<fieldCount {
-                let field = fields + f
-                let fieldNumber = UInt32(f)
-                if field.pointee.transform == .hash && field.pointee.kept != nil {
-                    sink &+= field.pointee.keptHashBlock(chunk: chunk, field: f, rows: blockStart..<blockEnd,
-                                                         out: features, stride: fieldCount)
-                    continue
-                }
-                for r in blockStart..<blockEnd {
-                    let value = chunk.value(r, f)
-                    guard let (index, x) = field.pointee.feature(value) else {
-                        let spec = featurizer.spec.fields[f]
-                        first.note(row: r) {
-                            FeaturizeError.badValue(path: chunk.path, line: chunk.lineNumber(ofRow: r), column: spec.name,
-                                                    value: value.string,
-                                                    expected: spec.kind == .integer ? "a 64-bit integer" : "a finite number")
+        let B = FeaturizeWorker.blockRows
+        var failed = false
+        deferredPosition.withUnsafeBufferPointer { deferredPosition in
+            var blockStart = 0
+            while blockStart < rows && !failed {
+                let blockEnd = min(rows, blockStart + B)
+                rows: for r in blockStart..<blockEnd {
+                    let out = features + r * fieldCount
+                    for f in 0..<fieldCount {
+                        let field = fields + f
+                        let value = chunk.value(r, f)
+                        let d = deferredPosition[f]
+                        if d >= 0 {
+                            let at = d * B + r - blockStart
+                            if value.count == 0 {
+                                present[at] = false
+                                out[f] = Feature(field: UInt32(f), index: field.pointee.missingIndex, value: 1)
+                            } else if let fp = field.pointee.fingerprint(value) {
+                                present[at] = true
+                                keys[at] = fp
+                            } else {
+                                noteBadValue(&first, chunk, r, f, value)
+                                failed = true
+                                break rows
+                            }
+                            continue
                         }
-                        break
+                        guard let (index, x) = field.pointee.feature(value) else {
+                            noteBadValue(&first, chunk, r, f, value)
+                            failed = true
+                            break rows
+                        }
+                        out[f] = Feature(field: UInt32(f), index: index, value: x)
                     }
-                    features[r * fieldCount + f] = Feature(field: fieldNumber, index: index, value: x)
                 }
+                let end = min(blockEnd, first.row)
+                for (d, f) in deferredFields.enumerated() where end > blockStart {
+                    sink &+= fields[f].resolveKept(keys: keys + d * B, present: present + d * B, count: end - blockStart,
+                                                   field: f, out: features + blockStart * fieldCount, stride: fieldCount)
+                }
+                blockStart = blockEnd
             }
-            blockStart = blockEnd
         }
         if let error = first.error { throw error }
         slot.textUsed = 0
@@ -322,6 +360,14 @@ final class FeaturizeWorker: @unchecked Sendable {
                                           prefixes: prefixes, into: text + used)
             }
             slot.textUsed = used
+        }
+    }
+
+    private func noteBadValue(_ first: inout FirstError, _ chunk: LineChunk, _ r: Int, _ f: Int, _ value: ByteSlice) {
+        let spec = featurizer.spec.fields[f]
+        first.note(row: r) {
+            FeaturizeError.badValue(path: chunk.path, line: chunk.lineNumber(ofRow: r), column: spec.name, value: value.string,
+                                    expected: spec.kind == .integer ? "a 64-bit integer" : "a finite number")
         }
     }
 }
