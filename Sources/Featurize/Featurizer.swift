@@ -293,55 +293,61 @@ struct CompiledField {
         return shared ? reduce(h1) : offset &+ UInt32(ReservedSlot.count) &+ reduce(h1)
     }
 
+    /// `hashedIndex` of a numeric token (9 bytes: tag, value little-endian), computed in registers.
+    @inline(__always)
+    func numericIndex(tag: UInt8, bits: UInt64) -> UInt32 {
+        let (h1, h2) = Token.murmur3Numeric(tag: tag, bits: bits, seed, Token.secondSeed(seed))
+        if let kept, !kept.contains(UInt64(h1) << 32 | UInt64(h2)) { return rareIndex }
+        return shared ? reduce(h1) : offset &+ UInt32(ReservedSlot.count) &+ reduce(h1)
+    }
+
     /// `h % hashedBins`, with a mask when the size is a power of two.
     @inline(__always)
     func reduce(_ h: UInt32) -> UInt32 { hashedMask != 0 ? h & hashedMask : h % hashedBins }
 
-    /// The features of a hashed field (transform `hash` with kept values) for rows
-    /// `rows` of a prepared chunk, written to `out[r * stride + field]`. Same results as
-    /// `feature(_:)`, but in groups of 16 whose kept-set slots are loaded together first
-    /// (independent loads the CPU overlaps) before the branchy lookups.
+    /// The fingerprint of a non-empty value of a field with kept values (`hash` or
+    /// `log-square`): nil when a number does not parse.
+    @inline(__always)
+    func fingerprint(_ value: ByteSlice) -> UInt64? {
+        if transform == .hash { return Token.fingerprint(UnsafeRawBufferPointer(value), seed: seed) }
+        let token: (tag: UInt8, bits: UInt64)
+        if kind == .integer {
+            guard let v = Token.int64(value) else { return nil }
+            token = logs.token(int: v)
+        } else {
+            guard let v = ByteParsing.double(value), v.isFinite else { return nil }
+            token = Token.logSquare(double: v)
+        }
+        return Token.numericFingerprint(tag: token.tag, bits: token.bits, seed: seed)
+    }
+
+    /// The features of `count` rows of a field with kept values from their fingerprints
+    /// (rows without a value are skipped: their missing feature is already written), into
+    /// `out[r * stride + field]`. The kept-set slots of each group of 16 are loaded
+    /// together first (independent loads the CPU overlaps), then looked up.
     /// - Returns: a meaningless sum of the touched keys (store it, so the loads stay).
     @inline(__always)
-    func keptHashBlock(chunk: LineChunk, field: Int, rows: Range<Int>, out: UnsafeMutablePointer<Feature>,
-                       stride: Int) -> UInt64 {
+    func resolveKept(keys: UnsafePointer<UInt64>, present: UnsafePointer<Bool>, count: Int, field: Int,
+                     out: UnsafeMutablePointer<Feature>, stride: Int) -> UInt64 {
         let kept = self.kept!
         let fieldNumber = UInt32(field)
-        var fps: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                  UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         var sink: UInt64 = 0
-        withUnsafeMutableBytes(of: &fps) { raw in
-            let fp = raw.baseAddress!.assumingMemoryBound(to: UInt64.self)
-            var r = rows.lowerBound
-            while r < rows.upperBound {
-                let n = min(16, rows.upperBound - r)
-                var missingMask: UInt32 = 0
-                for k in 0..<n {
-                    let value = chunk.value(r + k, field)
-                    if value.count == 0 {
-                        missingMask |= 1 << UInt32(k)
-                        fp[k] = 0
-                    } else {
-                        let (a, b) = Token.murmur3Pair(UnsafeRawBufferPointer(value), seed, Token.secondSeed(seed))
-                        fp[k] = UInt64(a) << 32 | UInt64(b)
-                    }
+        var g = 0
+        while g < count {
+            let end = min(count, g + 16)
+            for k in g..<end { sink &+= kept.keys[Int(truncatingIfNeeded: keys[k]) & kept.mask] }
+            for k in g..<end where present[k] {
+                let fp = keys[k]
+                let index: UInt32
+                if kept.contains(fp) {
+                    let h1 = UInt32(truncatingIfNeeded: fp >> 32)
+                    index = shared ? reduce(h1) : offset &+ UInt32(ReservedSlot.count) &+ reduce(h1)
+                } else {
+                    index = rareIndex
                 }
-                for k in 0..<n { sink &+= kept.keys[Int(truncatingIfNeeded: fp[k]) & kept.mask] }
-                for k in 0..<n {
-                    let index: UInt32
-                    if missingMask & (1 << UInt32(k)) != 0 {
-                        index = missingIndex
-                    } else if !kept.contains(fp[k]) {
-                        index = rareIndex
-                    } else {
-                        let h1 = UInt32(truncatingIfNeeded: fp[k] >> 32)
-                        index = shared ? reduce(h1) : offset &+ UInt32(ReservedSlot.count) &+ reduce(h1)
-                    }
-                    out[(r + k) * stride + field] = Feature(field: fieldNumber, index: index, value: 1)
-                }
-                r += n
+                out[k * stride + field] = Feature(field: fieldNumber, index: index, value: 1)
             }
+            g = end
         }
         return sink
     }
@@ -356,13 +362,13 @@ struct CompiledField {
         case .logSquare:
             let token: (tag: UInt8, bits: UInt64)
             if kind == .integer {
-                guard let v = ByteParsing.int64(value) else { return nil }
+                guard let v = Token.int64(value) else { return nil }
                 token = logs.token(int: v)
             } else {
                 guard let v = ByteParsing.double(value), v.isFinite else { return nil }
                 token = Token.logSquare(double: v)
             }
-            return (Token.withNumericToken(tag: token.tag, bits: token.bits) { hashedIndex($0) }, 1)
+            return (numericIndex(tag: token.tag, bits: token.bits), 1)
         case .buckets:
             guard let v = CompiledField.number(value, kind) else { return nil }
             let b = Token.bucket(v, boundaries: UnsafeBufferPointer(start: boundaries, count: boundaryCount))
@@ -381,7 +387,7 @@ struct CompiledField {
     @inline(__always)
     static func number(_ value: ByteSlice, _ kind: ColumnKind) -> Double? {
         if kind == .integer {
-            guard let v = ByteParsing.int64(value) else { return nil }
+            guard let v = Token.int64(value) else { return nil }
             return Double(v)
         }
         guard let v = ByteParsing.double(value), v.isFinite else { return nil }

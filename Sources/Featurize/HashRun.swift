@@ -172,7 +172,7 @@ final class HashRun {
             let preparer = try RowPreparer(source: source)
             let slots = (0..<(n + 2)).map { _ in LineChunk(capacity: chunkBytes + 4096) }
             let pipeline = ChunkPipeline(slots: slots, workers: n, mode: .broadcast)
-            var files = FileSequence(paths: paths, chunkBytes: chunkBytes)
+            var files = try FileSequence(paths: paths, chunkBytes: chunkBytes, rawSchema: source.format == .raw ? source.schema : nil)
             let meter = LogIO.Progress(label: "ctr-hash counting train", totalBytes: files.totalBytes, live: progress)
             try pipeline.run(produce: { chunk in
                                 guard try files.fill(chunk, meter: meter) else { return false }
@@ -181,8 +181,9 @@ final class HashRun {
                              },
                              process: { chunk, w in try countWorkers[w].process(chunk) },
                              consume: { _ in },
-                             earliest: HashRun.earliestError)
+                             earliest: earliestError)
             rows = countWorkers[0].rows
+            for worker in countWorkers { worker.finish(rows: rows) }
             if meter.live { meter.finish("counted \(LogIO.Progress.grouped(rows)) training rows") }
         }
         let fields = UnsafeBufferPointer(start: counts.fields, count: counts.count)
@@ -192,16 +193,21 @@ final class HashRun {
                      ran: needsPass, peakBytes: summaries.reduce(0) { $0 + ($1?.peakBytes ?? 0) })
     }
 
-    /// The error of the earliest line among the workers' first errors.
-    static func earliestError(_ errors: [(sequence: Int, error: Error)]) -> Error? {
-        func line(_ e: Error) -> Int {
+    /// The error of the earliest line among the workers' first errors (on one line, the
+    /// first column): the same whatever the number of workers.
+    func earliestError(_ errors: [(sequence: Int, error: Error)]) -> Error? {
+        let columns = source.columns.map(\.name)
+        func place(_ e: Error) -> (Int, Int) {
             switch e as? FeaturizeError {
-            case let .badRow(_, line, _)?: return line
-            case let .badValue(_, line, _, _, _)?: return line
-            default: return 0
+            case let .badRow(_, line, _)?: return (line, -1)
+            case let .badValue(_, line, column, _, _)?: return (line, columns.firstIndex(of: column) ?? 0)
+            default: return (0, -1)
             }
         }
-        return errors.min { ($0.sequence, line($0.error)) < ($1.sequence, line($1.error)) }?.error
+        return errors.min { a, b in
+            let (la, ca) = place(a.error), (lb, cb) = place(b.error)
+            return (a.sequence, la, ca) < (b.sequence, lb, cb)
+        }?.error
     }
 
     // MARK: - Layout
@@ -329,7 +335,7 @@ final class HashRun {
         }
         let slots = (0..<(workers + 2)).map { _ in FeaturizeSlot(capacity: chunkBytes + 4096) }
         let pipeline = ChunkPipeline(slots: slots, workers: workers, mode: .ordered)
-        var files = FileSequence(paths: paths, chunkBytes: chunkBytes)
+        var files = try FileSequence(paths: paths, chunkBytes: chunkBytes, rawSchema: source.format == .raw ? source.schema : nil)
         let meter = LogIO.Progress(label: "ctr-hash \(split.rawValue)", totalBytes: files.totalBytes, live: progress)
         var rows = 0, clicks = 0, headers = 0
         var bad = Array(repeating: 0, count: BadRowReason.allCases.count)
@@ -348,10 +354,10 @@ final class HashRun {
                 }
                 rows += slot.rows
                 for r in 0..<slot.rows { clicks += Int(chunk.labels[r]) }
-                headers += chunk.headers
                 for (i, n) in chunk.badByReason.enumerated() { bad[i] += n }
                 if firstBad == nil { firstBad = chunk.firstBad }
             })
+        headers = files.headerLines
         try text?.commit()
         _ = try cache?.finish()
         if meter.live { meter.finish("\(split.rawValue): \(LogIO.Progress.grouped(rows)) rows") }
@@ -361,21 +367,27 @@ final class HashRun {
     }
 }
 
-/// The files of one split read one after the other, in chunks of whole lines.
+/// The files of one split read one after the other, in chunks of whole lines: rows files
+/// through `LineReader`, raw logs through ctr-ingest's `RawLogReader`.
 struct FileSequence {
     let paths: [String]
+    let chunkBytes: Int
+    /// Raw logs: the parser whose schema says how headers look.
+    let rawParser: RowParser?
     private var index = 0
-    private var reader: LineReader?
+    private var rows: LineReader?
+    private var raw: RawLogReader?
     private var doneBytes: Int64 = 0
     let totalBytes: Int64
     private(set) var currentPath = ""
     private var linesRead = 0
+    /// Header lines skipped in the raw files.
+    private(set) var headerLines = 0
 
-    let chunkBytes: Int
-
-    init(paths: [String], chunkBytes: Int) {
+    init(paths: [String], chunkBytes: Int, rawSchema: Schema?) throws {
         self.paths = paths
         self.chunkBytes = chunkBytes
+        rawParser = try rawSchema.map { try RowParser(schema: $0) }
         var total: Int64 = 0
         for p in paths {
             var info = stat()
@@ -384,19 +396,25 @@ struct FileSequence {
         totalBytes = total
     }
 
-    var bytesRead: Int64 { doneBytes + (reader?.fileBytesRead ?? 0) }
+    var bytesRead: Int64 { doneBytes + (rows?.fileBytesRead ?? raw?.fileBytesRead ?? 0) }
 
     /// Fills `chunk` with the next lines of the current file (a chunk never spans two
     /// files); false when every file is done.
     mutating func fill(_ chunk: LineChunk, meter: LogIO.Progress) throws -> Bool {
         while true {
-            if reader == nil {
+            if rows == nil && raw == nil {
                 guard index < paths.count else { return false }
-                reader = try LineReader(path: paths[index])
                 currentPath = paths[index]
+                if let rawParser {
+                    raw = try RawLogReader(path: currentPath, parser: rawParser)
+                } else {
+                    rows = try LineReader(path: currentPath)
+                }
                 index += 1
             }
-            if try chunk.fill(from: reader!, target: chunkBytes) {
+            let filled = try rows.map { try chunk.fill(from: $0, target: chunkBytes) }
+                ?? chunk.fill(from: raw!, target: chunkBytes)
+            if filled {
                 chunk.path = currentPath
                 linesRead += chunk.lineCount
                 if meter.live {
@@ -405,8 +423,10 @@ struct FileSequence {
                 }
                 return true
             }
-            doneBytes += reader!.fileBytesRead
-            reader = nil
+            doneBytes += rows?.fileBytesRead ?? raw!.fileBytesRead
+            headerLines += raw?.headerLines ?? 0
+            rows = nil
+            raw = nil
         }
     }
 }

@@ -39,8 +39,7 @@ final class LineChunk: @unchecked Sendable {
     private var normalizedCapacity: Int
     /// The first malformed rows-file line (an error), as (row index it would have had, message).
     private(set) var invalid: (row: Int, line: Int, message: String)?
-    /// Raw logs: header lines skipped, bad lines by reason, the first bad line's message.
-    private(set) var headers = 0
+    /// Raw logs: bad lines by reason, the first bad line's message.
     private(set) var badByReason = Array(repeating: 0, count: BadRowReason.allCases.count)
     private(set) var firstBad: String?
 
@@ -87,13 +86,13 @@ final class LineChunk: @unchecked Sendable {
     }
 
     /// Appends lines from `reader` until about `target` bytes are held; false when the reader ended
-    /// before any line was added.
-    func fill(from reader: LineReader, target: Int) throws -> Bool {
+    /// before any line was added. Lines must be consecutive after the first one.
+    func fill<Source: LineSource>(from reader: Source, target: Int) throws -> Bool {
         used = 0
         lineCount = 0
         rowCount = 0
-        firstLine = reader.lineNumber + 1
         while used < target, let line = try reader.next() {
+            if lineCount == 0 { firstLine = reader.lineNumber }
             if used + line.count > capacity {
                 let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: max(capacity * 2, used + line.count))
                 grown.update(from: bytes, count: used)
@@ -136,7 +135,6 @@ final class LineChunk: @unchecked Sendable {
         self.fieldCount = fieldCount
         rowCount = 0
         invalid = nil
-        headers = 0
         firstBad = nil
         for i in badByReason.indices { badByReason[i] = 0 }
     }
@@ -161,8 +159,9 @@ final class LineChunk: @unchecked Sendable {
         }
     }
 
-    /// Prepares raw log lines: each is parsed and normalized by `parser` (as ctr-ingest
-    /// does) into a rows-file line; header lines and bad lines are counted and dropped.
+    /// Prepares raw log lines (headers already skipped by `RawLogReader`): each is parsed and
+    /// normalized by `parser` (as ctr-ingest does) into a rows-file line; bad lines are
+    /// counted and dropped.
     func prepareRaw(parser: RowParser) {
         let fieldCount = parser.outputColumns.count
         resetRows(fieldCount: fieldCount)
@@ -200,12 +199,8 @@ final class LineChunk: @unchecked Sendable {
                 o[fieldCount] = UInt32(at + 1)
                 rowCount += 1
             case .bad(let bad):
-                if firstLine + i == 1 && parser.isHeader(line) {
-                    headers += 1
-                } else {
-                    badByReason[BadRowReason.allCases.firstIndex(of: bad.reason)!] += 1
-                    if firstBad == nil { firstBad = "\(path):\(firstLine + i): \(parser.message(for: bad))" }
-                }
+                badByReason[BadRowReason.allCases.firstIndex(of: bad.reason)!] += 1
+                if firstBad == nil { firstBad = "\(path):\(firstLine + i): \(parser.message(for: bad))" }
             }
         }
         rowBytes = UnsafePointer(normalized)
@@ -263,3 +258,15 @@ enum RowSplitter {
         return nil
     }
 }
+
+/// What a chunk is filled from: a `LineReader` (rows files) or ctr-ingest's `RawLogReader`
+/// (raw logs: byte order mark and header handled as ctr-ingest does).
+protocol LineSource {
+    func next() throws -> ByteSlice?
+    /// 1-based line number of the line last returned.
+    var lineNumber: Int { get }
+    var fileBytesRead: Int64 { get }
+}
+
+extension LineReader: LineSource {}
+extension RawLogReader: LineSource {}

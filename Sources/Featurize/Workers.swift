@@ -46,15 +46,18 @@ struct FirstError {
     }
 }
 
-/// Counts the tokens of its share of the fields over every chunk of the training split,
-/// one field at a time over the chunk's rows.
+/// Counts the tokens of its share of the fields over every chunk of the training split.
+///
+/// Per block of rows: first row by row (each line's bytes read once, in order) every value
+/// becomes a token fingerprint in a per-field buffer, then field by field the buffered
+/// fingerprints go into the field's table, their slots loaded together first.
 final class CountWorker: @unchecked Sendable {
     private struct Plan {
+        enum Work { case hashed, integerTokens, numericCounted, range, none }
         let field: Int
-        let transform: Transform
+        let work: Work
         let kind: ValueType
         let seed: UInt32
-        let counted: Bool
     }
 
     private let plans: [Plan]
@@ -62,118 +65,145 @@ final class CountWorker: @unchecked Sendable {
     private let columnNames: [String]
     private(set) var rows = 0
     private let countsRows: Bool
+    /// Per plan, a block of fingerprints (`blockRows` each), and how many are filled.
+    private let keys: UnsafeMutablePointer<UInt64>
+    private let filled: UnsafeMutablePointer<Int>
+    private let missing: UnsafeMutablePointer<Int>
+    private let minimum: UnsafeMutablePointer<Double>
+    private let maximum: UnsafeMutablePointer<Double>
+    static let blockRows = 512
 
     init(fields: [Int], drafts: [HashRun.FieldDraft], counts: FieldCounts, countsRows: Bool) {
         plans = fields.map { f in
-            Plan(field: f, transform: drafts[f].transform, kind: drafts[f].kind, seed: drafts[f].seed, counted: drafts[f].counted)
+            let d = drafts[f]
+            let work: Plan.Work
+            switch d.transform {
+            case .hash: work = d.counted ? .hashed : .none
+            case .logSquare:
+                if !d.counted {
+                    work = .range   // parsed for the errors only
+                } else if d.kind == .integer && counts.fields[f].mode == .integerTokens {
+                    work = .integerTokens
+                } else {
+                    work = .numericCounted
+                }
+            case .scaled, .buckets: work = .range
+            }
+            return Plan(field: f, work: work, kind: d.kind, seed: d.seed)
         }
         self.counts = counts
         self.countsRows = countsRows
         columnNames = drafts.map(\.name)
+        let n = max(fields.count, 1)
+        keys = .allocate(capacity: n * CountWorker.blockRows)
+        filled = .allocate(capacity: n)
+        missing = .allocate(capacity: n)
+        missing.initialize(repeating: 0, count: n)
+        minimum = .allocate(capacity: n)
+        minimum.initialize(repeating: .infinity, count: n)
+        maximum = .allocate(capacity: n)
+        maximum.initialize(repeating: -.infinity, count: n)
     }
 
-    /// Counts a prepared chunk: field by field over blocks of rows (the block's lines stay
-    /// in cache across fields, each field's table across the block).
+    deinit {
+        keys.deallocate()
+        filled.deallocate()
+        missing.deallocate()
+        minimum.deallocate()
+        maximum.deallocate()
+    }
+
+    /// Counts a prepared chunk.
     func process(_ chunk: LineChunk) throws {
         var first = FirstError(chunk)
-        let rowCount = chunk.rowCount
-        if countsRows { rows += rowCount }
-        var blockStart = 0
-        while blockStart < min(rowCount, first.row) {
-            let blockEnd = min(rowCount, blockStart + FeaturizeWorker.blockRows)
-            for plan in plans { count(plan, blockStart..<blockEnd, chunk, &first) }
-            blockStart = blockEnd
+        let rowCount = min(chunk.rowCount, first.row)
+        if countsRows { rows += chunk.rowCount }
+        let planCount = plans.count
+        let logs = LogSquareTable.shared
+        let fields = counts.fields
+        var failed = false
+        plans.withUnsafeBufferPointer { plans in
+            var blockStart = 0
+            while blockStart < rowCount && !failed {
+                let blockEnd = min(rowCount, blockStart + CountWorker.blockRows)
+                for j in 0..<planCount { filled[j] = 0 }
+                rows: for r in blockStart..<blockEnd {
+                    for j in 0..<planCount {
+                        let plan = plans[j]
+                        let value = chunk.value(r, plan.field)
+                        if value.count == 0 {
+                            missing[j] += 1
+                            continue
+                        }
+                        switch plan.work {
+                        case .hashed:
+                            keys[j * CountWorker.blockRows + filled[j]] = Token.fingerprint(UnsafeRawBufferPointer(value), seed: plan.seed)
+                            filled[j] += 1
+                        case .integerTokens:
+                            guard let v = Token.int64(value) else {
+                                first.note(row: r) { badValue(chunk, r, plan.field, plan.kind, value) }
+                                failed = true
+                                break rows
+                            }
+                            let token = logs.token(int: v)
+                            fields[plan.field].addInteger(v, token: token.bits) {
+                                Token.numericFingerprint(tag: token.tag, bits: token.bits, seed: plan.seed)
+                            }
+                        case .numericCounted:
+                            let token: (tag: UInt8, bits: UInt64)
+                            if plan.kind == .integer, let v = Token.int64(value) {
+                                token = logs.token(int: v)
+                            } else if plan.kind == .float, let v = ByteParsing.double(value), v.isFinite {
+                                token = Token.logSquare(double: v)
+                            } else {
+                                first.note(row: r) { badValue(chunk, r, plan.field, plan.kind, value) }
+                                failed = true
+                                break rows
+                            }
+                            keys[j * CountWorker.blockRows + filled[j]] = Token.numericFingerprint(tag: token.tag, bits: token.bits, seed: plan.seed)
+                            filled[j] += 1
+                        case .range:
+                            guard let v = CompiledField.number(value, plan.kind) else {
+                                first.note(row: r) { badValue(chunk, r, plan.field, plan.kind, value) }
+                                failed = true
+                                break rows
+                            }
+                            if v < minimum[j] { minimum[j] = v }
+                            if v > maximum[j] { maximum[j] = v }
+                        case .none:
+                            break
+                        }
+                    }
+                }
+                for j in 0..<planCount where filled[j] > 0 {
+                    let count = fields + plans[j].field
+                    let block = UnsafeBufferPointer(start: keys + j * CountWorker.blockRows, count: filled[j])
+                    // Load the slots of the whole block first (independent loads the CPU
+                    // overlaps), then count.
+                    var g = 0
+                    while g < block.count {
+                        let group = UnsafeBufferPointer(rebasing: block[g..<min(block.count, g + 16)])
+                        count.pointee.touch(group)
+                        for key in group { count.pointee.add(key) }
+                        g += 16
+                    }
+                }
+                blockStart = blockEnd
+            }
         }
         if let error = first.error { throw error }
     }
 
-    @inline(__always)
-    private func count(_ plan: Plan, _ rows: Range<Int>, _ chunk: LineChunk, _ first: inout FirstError) {
+    /// Moves the missing counts and numeric ranges into the shared field counts (call once,
+    /// after the last chunk).
+    func finish(rows: Int) {
+        for (j, plan) in plans.enumerated() {
             let count = counts.fields + plan.field
-            let limit = min(rows.upperBound, first.row)
-            var missing = 0
-            var r = rows.lowerBound
-            switch plan.transform {
-            case .hash:
-                // In groups: hash a group, touch the table slots of all of them (independent
-                // loads the CPU overlaps), then count them.
-                var group: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                            UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
-                    (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-                withUnsafeMutableBytes(of: &group) { raw in
-                    let fps = raw.baseAddress!.assumingMemoryBound(to: UInt64.self)
-                    while r < limit {
-                        let end = min(limit, r + 16)
-                        var m = 0
-                        while r < end {
-                            let value = chunk.value(r, plan.field)
-                            if value.count == 0 {
-                                missing += 1
-                            } else {
-                                fps[m] = Token.fingerprint(UnsafeRawBufferPointer(value), seed: plan.seed)
-                                m += 1
-                            }
-                            r += 1
-                        }
-                        guard plan.counted else { continue }
-                        count.pointee.touch(UnsafeBufferPointer(start: fps, count: m))
-                        for k in 0..<m { count.pointee.add(fps[k]) }
-                    }
-                }
-            case .logSquare:
-                let logs = LogSquareTable.shared
-                while r < limit {
-                    let value = chunk.value(r, plan.field)
-                    r += 1
-                    if value.count == 0 {
-                        missing += 1
-                        continue
-                    }
-                    let token: (tag: UInt8, bits: UInt64)
-                    if plan.kind == .integer {
-                        guard let v = ByteParsing.int64(value) else {
-                            first.note(row: r - 1) { badValue(chunk, r - 1, plan.field, plan.kind, value) }
-                            break
-                        }
-                        token = logs.token(int: v)
-                        if count.pointee.mode == .integerTokens {
-                            count.pointee.addInteger(v, token: token.bits) {
-                                Token.withNumericToken(tag: token.tag, bits: token.bits) { Token.fingerprint($0, seed: plan.seed) }
-                            }
-                            continue
-                        }
-                    } else {
-                        guard let v = ByteParsing.double(value), v.isFinite else {
-                            first.note(row: r - 1) { badValue(chunk, r - 1, plan.field, plan.kind, value) }
-                            break
-                        }
-                        token = Token.logSquare(double: v)
-                    }
-                    if plan.counted {
-                        count.pointee.add(Token.withNumericToken(tag: token.tag, bits: token.bits) { Token.fingerprint($0, seed: plan.seed) })
-                    }
-                }
-            case .scaled, .buckets:
-                var lo = count.pointee.minimum, hi = count.pointee.maximum
-                while r < limit {
-                    let value = chunk.value(r, plan.field)
-                    r += 1
-                    if value.count == 0 {
-                        missing += 1
-                        continue
-                    }
-                    guard let v = CompiledField.number(value, plan.kind) else {
-                        first.note(row: r - 1) { badValue(chunk, r - 1, plan.field, plan.kind, value) }
-                        break
-                    }
-                    if v < lo { lo = v }
-                    if v > hi { hi = v }
-                }
-                count.pointee.minimum = lo
-                count.pointee.maximum = hi
-            }
-            count.pointee.missing += missing
-            count.pointee.present += r - rows.lowerBound - missing
+            count.pointee.missing = missing[j]
+            count.pointee.present = rows - missing[j]
+            count.pointee.minimum = minimum[j]
+            count.pointee.maximum = maximum[j]
+        }
     }
 
     private func badValue(_ chunk: LineChunk, _ r: Int, _ field: Int, _ kind: ValueType, _ value: ByteSlice) -> FeaturizeError {
@@ -228,20 +258,44 @@ final class FeaturizeSlot: @unchecked Sendable {
 /// field by field, then writes the libffm text row by row.
 final class FeaturizeWorker: @unchecked Sendable {
     static let blockRows = 512
-    /// Receives the sums of touched keys (see `keptHashBlock`).
+    /// Receives the sums of touched keys (see `SlotTable.touch`), so the loads stay.
     private(set) var sink: UInt64 = 0
     private let featurizer: Featurizer
     private let preparer: RowPreparer
     private let writeText: Bool
     private let prefixes: LibffmText.FieldPrefixes
+    /// Per field: its position among the fields with kept values (whose lookups are
+    /// deferred to a pass per field), or -1.
+    private let deferredPosition: [Int]
+    private let deferredFields: [Int]
+    /// Per deferred field, a block of fingerprints and whether each row had a value.
+    private let keys: UnsafeMutablePointer<UInt64>
+    private let present: UnsafeMutablePointer<Bool>
 
     init(featurizer: Featurizer, source: InputSource, writeText: Bool) throws {
         self.featurizer = featurizer
         preparer = try RowPreparer(source: source)
         self.writeText = writeText
         prefixes = LibffmText.FieldPrefixes(fieldCount: featurizer.fieldCount)
+        let fields = UnsafeBufferPointer(featurizer.fields)
+        deferredFields = fields.indices.filter { fields[$0].kept != nil }
+        var position = Array(repeating: -1, count: fields.count)
+        for (d, f) in deferredFields.enumerated() { position[f] = d }
+        deferredPosition = position
+        let n = max(deferredFields.count, 1) * FeaturizeWorker.blockRows
+        keys = .allocate(capacity: n)
+        present = .allocate(capacity: n)
     }
 
+    deinit {
+        keys.deallocate()
+        present.deallocate()
+    }
+
+    /// Featurizes a chunk. Per block of rows: row by row (each line's bytes read once, in
+    /// order) every feature is computed, except that fields with kept values only get
+    /// their fingerprints; then field by field those are looked up in the field's kept
+    /// set, the slots of a group loaded together first.
     func process(_ slot: FeaturizeSlot) throws {
         let chunk = slot.chunk
         preparer.prepare(chunk)
@@ -251,34 +305,48 @@ final class FeaturizeWorker: @unchecked Sendable {
         slot.reserveFeatures(rows * fieldCount)
         let features = slot.features
         let fields = UnsafePointer(featurizer.fields.baseAddress!)
-        // Field by field over blocks of rows: the field's kept set stays in cache, and so
-        // does the block of output rows.
-        var blockStart = 0
-        while blockStart < rows {
-            let blockEnd = min(rows, blockStart + FeaturizeWorker.blockRows)
-            for f in 0..<fieldCount {
-                let field = fields + f
-                let fieldNumber = UInt32(f)
-                if field.pointee.transform == .hash && field.pointee.kept != nil {
-                    sink &+= field.pointee.keptHashBlock(chunk: chunk, field: f, rows: blockStart..<blockEnd,
-                                                         out: features, stride: fieldCount)
-                    continue
-                }
-                for r in blockStart..<blockEnd {
-                    let value = chunk.value(r, f)
-                    guard let (index, x) = field.pointee.feature(value) else {
-                        let spec = featurizer.spec.fields[f]
-                        first.note(row: r) {
-                            FeaturizeError.badValue(path: chunk.path, line: chunk.lineNumber(ofRow: r), column: spec.name,
-                                                    value: value.string,
-                                                    expected: spec.kind == .integer ? "a 64-bit integer" : "a finite number")
+        let B = FeaturizeWorker.blockRows
+        var failed = false
+        deferredPosition.withUnsafeBufferPointer { deferredPosition in
+            var blockStart = 0
+            while blockStart < rows && !failed {
+                let blockEnd = min(rows, blockStart + B)
+                rows: for r in blockStart..<blockEnd {
+                    let out = features + r * fieldCount
+                    for f in 0..<fieldCount {
+                        let field = fields + f
+                        let value = chunk.value(r, f)
+                        let d = deferredPosition[f]
+                        if d >= 0 {
+                            let at = d * B + r - blockStart
+                            if value.count == 0 {
+                                present[at] = false
+                                out[f] = Feature(field: UInt32(f), index: field.pointee.missingIndex, value: 1)
+                            } else if let fp = field.pointee.fingerprint(value) {
+                                present[at] = true
+                                keys[at] = fp
+                            } else {
+                                noteBadValue(&first, chunk, r, f, value)
+                                failed = true
+                                break rows
+                            }
+                            continue
                         }
-                        break
+                        guard let (index, x) = field.pointee.feature(value) else {
+                            noteBadValue(&first, chunk, r, f, value)
+                            failed = true
+                            break rows
+                        }
+                        out[f] = Feature(field: UInt32(f), index: index, value: x)
                     }
-                    features[r * fieldCount + f] = Feature(field: fieldNumber, index: index, value: x)
                 }
+                let end = min(blockEnd, first.row)
+                for (d, f) in deferredFields.enumerated() where end > blockStart {
+                    sink &+= fields[f].resolveKept(keys: keys + d * B, present: present + d * B, count: end - blockStart,
+                                                   field: f, out: features + blockStart * fieldCount, stride: fieldCount)
+                }
+                blockStart = blockEnd
             }
-            blockStart = blockEnd
         }
         if let error = first.error { throw error }
         slot.textUsed = 0
@@ -294,15 +362,25 @@ final class FeaturizeWorker: @unchecked Sendable {
             slot.textUsed = used
         }
     }
+
+    private func noteBadValue(_ first: inout FirstError, _ chunk: LineChunk, _ r: Int, _ f: Int, _ value: ByteSlice) {
+        let spec = featurizer.spec.fields[f]
+        first.note(row: r) {
+            FeaturizeError.badValue(path: chunk.path, line: chunk.lineNumber(ofRow: r), column: spec.name, value: value.string,
+                                    expected: spec.kind == .integer ? "a 64-bit integer" : "a finite number")
+        }
+    }
 }
 
 /// Formatting libffm text lines (`label field:index:value …\n`) straight into a buffer.
 /// Values use Dataset's `FloatText`, so the text reads back to the cached Float exactly.
 enum LibffmText {
-    /// `" f:"` for every field, 8 bytes per field (little-endian packed) and its length.
+    /// `" f:"` for every field (8 bytes per field, little-endian packed, and its length), and
+    /// the two-digit table, held where the hot loop can reach them without globals.
     struct FieldPrefixes {
         let packed: [UInt64]
         let lengths: [Int]
+        let pairs: [UInt8]
 
         init(fieldCount: Int) {
             var packed: [UInt64] = []
@@ -316,6 +394,12 @@ enum LibffmText {
             }
             self.packed = packed
             self.lengths = lengths
+            var pairs: [UInt8] = []
+            for i in 0..<100 {
+                pairs.append(UInt8(48 + i / 10))
+                pairs.append(UInt8(48 + i % 10))
+            }
+            self.pairs = pairs
         }
     }
 
@@ -330,27 +414,29 @@ enum LibffmText {
         var n = 1
         prefixes.packed.withUnsafeBufferPointer { packed in
             prefixes.lengths.withUnsafeBufferPointer { lengths in
-                for i in 0..<count {
-                    let feature = features[i]
-                    let f = Int(feature.field)
-                    if f < packed.count {
-                        UnsafeMutableRawPointer(out + n).storeBytes(of: packed[f].littleEndian, as: UInt64.self)
-                        n += lengths[f]
-                    } else {
-                        out[n] = 32
-                        n += 1
-                        n += formatInt(Int64(feature.field), into: out + n)
+                prefixes.pairs.withUnsafeBufferPointer { pairs in
+                    for i in 0..<count {
+                        let feature = features[i]
+                        let f = Int(feature.field)
+                        if f < packed.count {
+                            UnsafeMutableRawPointer(out + n).storeBytes(of: packed[f].littleEndian, as: UInt64.self)
+                            n += lengths[f]
+                        } else {
+                            out[n] = 32
+                            n += 1
+                            n += formatInt(Int64(feature.field), into: out + n)
+                            out[n] = 58
+                            n += 1
+                        }
+                        n += formatUInt32(feature.index, into: out + n, pairs: pairs.baseAddress!)
                         out[n] = 58
-                        n += 1
-                    }
-                    n += formatUInt32(feature.index, into: out + n)
-                    out[n] = 58
-                    if feature.value == 1 {
-                        out[n + 1] = 49
-                        n += 2
-                    } else {
-                        n += 1
-                        n += FloatText.format(feature.value, into: out + n)
+                        if feature.value == 1 {
+                            out[n + 1] = 49
+                            n += 2
+                        } else {
+                            n += 1
+                            n += FloatText.format(feature.value, into: out + n)
+                        }
                     }
                 }
             }
@@ -359,12 +445,32 @@ enum LibffmText {
         return n + 1
     }
 
+    /// Number of decimal digits of a UInt32 (1 for 0), without division.
+    @inline(__always)
+    static func digitCount(_ value: UInt32) -> Int {
+        if value < 10 { return 1 }
+        // floor(log10(2^bits)) from the bit length, corrected by one comparison.
+        let bits = 32 - value.leadingZeroBitCount
+        let t = (bits &* 1233) >> 12
+        let power: UInt32
+        switch t {
+        case 1: power = 10
+        case 2: power = 100
+        case 3: power = 1000
+        case 4: power = 10_000
+        case 5: power = 100_000
+        case 6: power = 1_000_000
+        case 7: power = 10_000_000
+        case 8: power = 100_000_000
+        default: power = 1_000_000_000
+        }
+        return value >= power ? t + 1 : t
+    }
+
     /// Decimal digits of a UInt32, two at a time.
     @inline(__always)
-    static func formatUInt32(_ value: UInt32, into out: UnsafeMutablePointer<UInt8>) -> Int {
-        var digits = 1
-        var v = value
-        while v >= 10 { v /= 10; digits += 1 }
+    static func formatUInt32(_ value: UInt32, into out: UnsafeMutablePointer<UInt8>, pairs: UnsafePointer<UInt8>) -> Int {
+        let digits = digitCount(value)
         var x = value
         var i = digits
         while x >= 100 {
@@ -382,13 +488,4 @@ enum LibffmText {
         }
         return digits
     }
-
-    nonisolated(unsafe) private static let pairs: UnsafeMutablePointer<UInt8> = {
-        let p = UnsafeMutablePointer<UInt8>.allocate(capacity: 200)
-        for i in 0..<100 {
-            p[2 * i] = 48 + UInt8(i / 10)
-            p[2 * i + 1] = 48 + UInt8(i % 10)
-        }
-        return p
-    }()
 }

@@ -5,13 +5,15 @@ import LogIO
 import TestSupport
 @testable import Featurize
 
-/// A scratch folder holding files written from strings.
-struct Scratch {
+/// A scratch folder holding files written from strings, removed when the test is done.
+final class Scratch {
     let url: URL
 
     init(_ prefix: String = "featurize") throws {
         url = try TestSupport.makeTemporaryDirectory(prefix)
     }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
 
     func path(_ name: String) -> String { url.appendingPathComponent(name).path }
 

@@ -143,3 +143,34 @@ struct CountingTests {
         #expect(HashRun.expectedCollisionRate(distinct: 1, slots: 4) == 0)
     }
 }
+
+struct FastPathTests {
+    @Test func numericTokenHashInRegistersEqualsTheBytes() {
+        var rng = SeededGenerator(seed: 31)
+        for _ in 0..<2000 {
+            let tag = [Token.logTag, Token.intTag, Token.floatTag, Token.bucketTag][Int(rng.next() % 4)]
+            let bits = rng.next() >> (rng.next() % 64)
+            let (s1, s2) = (UInt32(truncatingIfNeeded: rng.next()), UInt32(truncatingIfNeeded: rng.next()))
+            let bytes = Token.withNumericToken(tag: tag, bits: bits) { Token.murmur3Pair($0, s1, s2) }
+            #expect(Token.murmur3Numeric(tag: tag, bits: bits, s1, s2) == bytes)
+        }
+    }
+
+    @Test func integerParsingEqualsByteParsing() {
+        var cases = ["0", "-0", "+7", "007", "-", "+", "", "12a", "-9223372036854775808", "9223372036854775807",
+                     "9223372036854775808", "123456789012345678", "-123456789012345678", "1234567890123456789", " 1", "1 "]
+        var rng = SeededGenerator(seed: 32)
+        for _ in 0..<1000 { cases.append(String(Int64(bitPattern: rng.next()) >> (rng.next() % 64))) }
+        for text in cases {
+            var t = text
+            t.withUTF8 { #expect(Token.int64($0) == ByteParsing.int64($0), "\"\(text)\"") }
+        }
+    }
+
+    @Test func digitCounts() {
+        for v: UInt32 in [0, 1, 9, 10, 99, 100, 999, 1000, 9999, 10_000, 99_999, 100_000, 999_999, 1_000_000,
+                          9_999_999, 10_000_000, 99_999_999, 100_000_000, 999_999_999, 1_000_000_000, .max] {
+            #expect(LibffmText.digitCount(v) == String(v).count, "\(v)")
+        }
+    }
+}
