@@ -228,10 +228,10 @@ public final class CacheBlock {
     public internal(set) var firstRow = 0
     public internal(set) var rowCount = 0
     public internal(set) var featureCount = 0
-    var labels: UnsafeMutablePointer<UInt8>
+    @usableFromInline var labels: UnsafeMutablePointer<UInt8>
     /// Row i's features are features[offsets[i] ..< offsets[i+1]] (relative to the block).
-    var offsets: UnsafeMutablePointer<UInt64>
-    var features: UnsafeMutablePointer<Feature>
+    @usableFromInline var offsets: UnsafeMutablePointer<UInt64>
+    @usableFromInline var features: UnsafeMutablePointer<Feature>
     private var rowCapacity = 0
     private var featureCapacity = 0
 
@@ -263,18 +263,24 @@ public final class CacheBlock {
     }
 
     /// Row `i` of the block (0-based within the block).
-    @inline(__always)
+    @inlinable @inline(__always)
     public func row(_ i: Int) -> Row {
         let lo = Int(offsets[i]), hi = Int(offsets[i + 1])
         return Row(label: Float(labels[i]), features: UnsafeBufferPointer(start: features + lo, count: hi - lo))
     }
 
     /// Label of row `i` of the block.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func label(_ i: Int) -> Float { Float(labels[i]) }
 
     /// All features of the block, rows back to back.
     public var allFeatures: UnsafeBufferPointer<Feature> { UnsafeBufferPointer(start: features, count: featureCount) }
+
+    /// The same features, writable: a consumer may rewrite them in place (e.g. map indices
+    /// to its own row numbers) before use; the next read into the block overwrites them.
+    public var mutableFeatures: UnsafeMutableBufferPointer<Feature> {
+        UnsafeMutableBufferPointer(start: features, count: featureCount)
+    }
 }
 
 /// A whole cache mapped read-only (the OS pages it in and out as needed).
@@ -319,15 +325,17 @@ public final class CacheBlockStream {
         let condition = NSCondition()
         let reader: CacheReader
         let order: [Range<Int>]
+        let transform: (@Sendable (CacheBlock) -> Void)?
         var free: [CacheBlock] = [CacheBlock(), CacheBlock()]
         var filled: [CacheBlock] = []
         var failure: Error?
         var done = false
         var stop = false
 
-        init(reader: CacheReader, order: [Range<Int>]) {
+        init(reader: CacheReader, order: [Range<Int>], transform: (@Sendable (CacheBlock) -> Void)?) {
             self.reader = reader
             self.order = order
+            self.transform = transform
         }
 
         func produce() {
@@ -338,7 +346,10 @@ public final class CacheBlockStream {
                 let block = free.removeLast()
                 condition.unlock()
                 var error: Error?
-                do { try reader.read(groups: range, into: block) } catch let e { error = e }
+                do {
+                    try reader.read(groups: range, into: block)
+                    transform?(block)
+                } catch let e { error = e }
                 condition.lock()
                 if let error {
                     failure = error
@@ -361,9 +372,11 @@ public final class CacheBlockStream {
     private let shared: Shared
     private var current: CacheBlock?
 
-    /// - Parameter order: ranges of row groups (e.g. `reader.blocks(targetBytes:)`, shuffled), delivered in this order.
-    public init(reader: CacheReader, order: [Range<Int>]) {
-        shared = Shared(reader: reader, order: order)
+    /// - Parameters:
+    ///   - order: ranges of row groups (e.g. `reader.blocks(targetBytes:)`, shuffled), delivered in this order.
+    ///   - transform: runs on the background thread on each block after it is read (and checked).
+    public init(reader: CacheReader, order: [Range<Int>], transform: (@Sendable (CacheBlock) -> Void)? = nil) {
+        shared = Shared(reader: reader, order: order, transform: transform)
         let shared = self.shared
         Thread { shared.produce() }.start()
     }

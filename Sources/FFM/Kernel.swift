@@ -87,8 +87,9 @@ extension FFMModel {
     /// and an index seen in training (the others contribute nothing, as unseen features).
     /// Values are scaled by `1/sqrt(Σx²)` with normalisation (so every |value| ≤ 1 and no
     /// product can overflow), clamped to ±1e6 without.
+    /// - Parameter remapped: the features' indices are already dense rows (`remap(_:)`).
     @inline(__always)
-    func prepare(_ features: UnsafeBufferPointer<Feature>, into s: Scratch) {
+    func prepare(_ features: UnsafeBufferPointer<Feature>, into s: Scratch, remapped: Bool = false) {
         s.reserve(features.count)
         var norm: Double = 0
         var c = 0
@@ -100,9 +101,15 @@ extension FFMModel {
         for f in features {
             // Normalisation uses every feature of the row, as libffm's R does.
             norm += Double(f.value) * Double(f.value)
-            guard allIndices || f.index < n, allFields || f.field < m else { continue }
-            let r = indices.row(of: Int(f.index))
-            guard r >= 0 else { continue }
+            let r: Int
+            if remapped {
+                guard f.index != UInt32.max else { continue }
+                r = Int(f.index)
+            } else {
+                guard allIndices || f.index < n, allFields || f.field < m else { continue }
+                r = indices.row(of: Int(f.index))
+                guard r >= 0 else { continue }
+            }
             s.rows[c] = latent + r * rowStride
             s.fieldOffsets[c] = isFFM ? Int(f.field) * fieldStride : 0
             s.values[c] = f.value
@@ -118,6 +125,24 @@ extension FFMModel {
             }
         }
         s.count = c
+    }
+
+    /// Whether `remap` can be used (row numbers must fit below the UInt32.max marker).
+    var canRemap: Bool { rowCount < Int(UInt32.max) }
+
+    /// Rewrites features in place: each index becomes its dense row, or UInt32.max for an
+    /// unusable feature (index not seen in training, field or index beyond the model).
+    /// Training runs this on the block reader's thread, off the critical path.
+    func remap(_ features: UnsafeMutableBufferPointer<Feature>) {
+        let n = UInt32(truncatingIfNeeded: min(indexCount, Int(UInt32.max)))
+        let m = UInt32(truncatingIfNeeded: min(fieldCount, Int(UInt32.max)))
+        let allIndices = indexCount > Int(UInt32.max), allFields = fieldCount > Int(UInt32.max)
+        for i in features.indices {
+            let f = features[i]
+            var r = -1
+            if (allIndices || f.index < n) && (allFields || f.field < m) { r = indices.row(of: Int(f.index)) }
+            features[i].index = r >= 0 ? UInt32(r) : UInt32.max
+        }
     }
 
     /// Asks the memory system for the latent rows of a prepared row ahead of use, so that

@@ -263,7 +263,10 @@ final class Engine: @unchecked Sendable {
     /// (each row's loss before its update, as libffm reports it).
     func trainEpoch(_ data: CacheReader, order blocks: [Range<Int>], rng: inout SplitMix64,
                     progress: (Int) -> Void) throws -> Double {
-        let stream = CacheBlockStream(reader: data, order: blocks)
+        let model = self.model
+        let remapped = model.canRemap
+        let stream = CacheBlockStream(reader: data, order: blocks,
+                                      transform: remapped ? model.remapTransform : nil)
         var total: Double = 0
         var done = 0
         var losses = [Double](repeating: 0, count: threads * 8)  // one cache line apart
@@ -283,7 +286,7 @@ final class Engine: @unchecked Sendable {
                 order[j] = x
                 i -= 1
             }
-            let model = self.model, eta = self.eta, lambda = self.lambda, order = self.order, threads = self.threads
+            let eta = self.eta, lambda = self.lambda, order = self.order, threads = self.threads
             let scratch = self.scratch, lookahead = self.lookahead
             let shared = Unchecked(block)
             losses.withUnsafeMutableBufferPointer { lossBuffer in
@@ -295,11 +298,11 @@ final class Engine: @unchecked Sendable {
                     // while the current one is scored and updated.
                     var current = scratch[t], next = lookahead[t]
                     let start = rows * t / threads, end = rows * (t + 1) / threads
-                    if start < end { model.prepare(block.row(Int(order[start])).features, into: current) }
+                    if start < end { model.prepare(block.row(Int(order[start])).features, into: current, remapped: remapped) }
                     for ii in start..<end {
                         let label = block.label(Int(order[ii]))
                         if ii + 1 < end {
-                            model.prepare(block.row(Int(order[ii + 1])).features, into: next)
+                            model.prepare(block.row(Int(order[ii + 1])).features, into: next, remapped: remapped)
                             model.prefetch(next)
                         }
                         let score = Double(model.score(current))
@@ -322,17 +325,20 @@ final class Engine: @unchecked Sendable {
     func scores(_ data: CacheReader, blockBytes: Int) throws -> (scores: [Float], labels: [UInt8]) {
         var scores = [Float](repeating: 0, count: data.info.rowCount)
         var labels = [UInt8](repeating: 0, count: data.info.rowCount)
-        let stream = CacheBlockStream(reader: data, order: data.blocks(targetBytes: blockBytes))
+        let model = self.model
+        let remapped = model.canRemap
+        let stream = CacheBlockStream(reader: data, order: data.blocks(targetBytes: blockBytes),
+                                      transform: remapped ? model.remapTransform : nil)
         while let block = try stream.next() {
             let rows = block.rowCount, first = block.firstRow
-            let model = self.model, threads = self.threads, scratch = self.scratch
+            let threads = self.threads, scratch = self.scratch
             let shared = Unchecked(block)
             scores.withUnsafeMutableBufferPointer { out in
                 let out = Unchecked(out.baseAddress!)
                 parallel { t in
                     let s = scratch[t]
                     for r in (rows * t / threads)..<(rows * (t + 1) / threads) {
-                        model.prepare(shared.value.row(r).features, into: s)
+                        model.prepare(shared.value.row(r).features, into: s, remapped: remapped)
                         out.value[first + r] = model.score(s)
                     }
                 }
@@ -371,6 +377,11 @@ public func areaUnderCurve(scores: [Float], labels: [UInt8]) -> Double? {
 }
 
 extension FFMModel {
+    /// `remap` as a block-stream transform.
+    var remapTransform: @Sendable (CacheBlock) -> Void {
+        { [self] block in remap(block.mutableFeatures) }
+    }
+
     /// A copy over a larger index set and/or more fields (warm start on data with new
     /// ones): existing weights and accumulators are kept, new rows and new field vectors
     /// are initialised from the seed.
