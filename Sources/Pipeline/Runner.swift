@@ -360,7 +360,7 @@ public final class PipelineRunner: @unchecked Sendable {
             report.status = .failed
             report.error = message
             report.seconds = elapsed(since: started)
-            say("[\(stage.name)] failed after \(formatSeconds(report.seconds)): \(message)")
+            say("[\(stage.name)] failed after \(formatSeconds(report.seconds))")
             return report
         }
         do {
