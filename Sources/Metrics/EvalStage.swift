@@ -21,9 +21,13 @@ public enum EvalStage {
     /// - Throws: `EvalError` for bad input or options, `LogIOError` for files that cannot
     ///   be read or written.
     public static func run(params: EvalParams, inputs: EvalInputs, outputs: EvalOutputs = EvalOutputs()) throws -> EvalResult {
-        let report = try evaluate(params: params, inputs: inputs)
+        try write(try evaluate(params: params, inputs: inputs), params: params, outputs: outputs)
+    }
+
+    /// Writes the reports of an evaluation (atomically) and renders its table.
+    public static func write(_ report: EvalReport, params: EvalParams, outputs: EvalOutputs) throws -> EvalResult {
         if let path = outputs.json {
-            try writeText(JSONReport.render(report), to: path)
+            try JSONReport.write(report, to: path)
         }
         if let path = outputs.html {
             try writeText(HTMLReport.render(report, segmentsShown: params.segmentsShown), to: path)
@@ -113,7 +117,7 @@ public enum EvalStage {
     }
 
     /// Base names of the prediction files, with their folder when two base names collide.
-    static func uniqueNames(_ paths: [String]) -> [String] {
+    public static func uniqueNames(_ paths: [String]) -> [String] {
         let base = paths.map { $0.split(separator: "/").last.map(String.init) ?? $0 }
         return base.enumerated().map { i, name in
             base.filter { $0 == name }.count > 1 ? paths[i] : name
@@ -217,9 +221,12 @@ func segmentMetrics(keys: RowBuffer<UInt64>, index: RowBuffer<UInt32>, segmentID
             gaucWeight += metrics.weightSum
             used += 1
         }
-        segments.append(SegmentMetrics(key: interner.key(k), metrics: metrics))
+        segments.append(SegmentMetrics(key: interner.key(k), rows: metrics.rows, positives: metrics.positives,
+                                       weightSum: metrics.weightSum, clickRate: metrics.clickRate,
+                                       meanPrediction: metrics.meanPrediction, auc: metrics.auc,
+                                       logloss: metrics.logloss, calibration: metrics.calibration))
     }
-    segments.sort { $0.metrics.rows != $1.metrics.rows ? $0.metrics.rows > $1.metrics.rows : $0.key < $1.key }
+    segments.sort { $0.rows != $1.rows ? $0.rows > $1.rows : $0.key < $1.key }
     return SegmentReport(path: path, segments: segments, gauc: gaucWeight > 0 ? gaucSum / gaucWeight : nil,
                          gaucSegments: used, gaucWeightFraction: totalWeight > 0 ? gaucWeight / totalWeight : 0)
 }

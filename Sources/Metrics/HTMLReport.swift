@@ -206,7 +206,8 @@ public enum HTMLReport {
         var entries: [(String, String)] = []
         for (i, model) in report.models.enumerated() {
             s += plot.polyline(model.curves.roc.map { ($0.fpr, $0.tpr) }, color: color(i))
-            entries.append(("\(model.name): AUC \(Format.fixed(model.metrics.auc, 4))", color(i)))
+            entries.append((model.curves.roc.isEmpty ? "\(model.name): no curve (one class only)"
+                            : "\(model.name): AUC \(Format.fixed(model.metrics.auc, 4))", color(i)))
         }
         s += legend(entries, plot: plot, corner: (plot.x(0.38), plot.y(0.22) - Double(entries.count - 1) * 16))
         s += "</svg>\n<figcaption>ROC curve; the dashed diagonal is a random ranking.</figcaption>\n</figure>\n"
@@ -308,7 +309,7 @@ public enum HTMLReport {
             t += "<tr><th>segment</th><th class=\"n\">rows</th><th class=\"n\">positives</th><th class=\"n\">click rate</th>"
                 + "<th class=\"n\">AUC</th><th class=\"n\">log loss</th><th class=\"n\">calibration</th></tr>\n"
             for x in s.segments.prefix(shown) {
-                let m = x.metrics
+                let m = x
                 t += "<tr><td>\(escape(TextReport.shorten(x.key)))</td><td class=\"n\">\(Format.count(m.rows))</td>"
                     + "<td class=\"n\">\(Format.count(m.positives))</td><td class=\"n\">\(Format.fixed(m.clickRate))</td>"
                     + "<td class=\"n\">\(Format.fixed(m.auc))</td><td class=\"n\">\(Format.fixed(m.logloss))</td>"

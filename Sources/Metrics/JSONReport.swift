@@ -1,3 +1,30 @@
+import LogIO
+
+/// Where rendered JSON goes: kept as a String, or streamed to a file in 1 MB pieces so a
+/// report with millions of segments never exists whole in memory.
+final class JSONOutput {
+    private(set) var text = ""
+    private let writer: AtomicFileWriter?
+
+    init(writer: AtomicFileWriter? = nil) { self.writer = writer }
+
+    @inline(__always)
+    func append(_ s: String) throws {
+        text += s
+        if let writer, text.utf8.count >= 1 << 20 {
+            try writer.write(text)
+            text = ""
+        }
+    }
+
+    func finish() throws {
+        if let writer {
+            try writer.write(text)
+            text = ""
+        }
+    }
+}
+
 /// A JSON value with keys kept in the order they were written (the schema's order).
 indirect enum JSONValue {
     case null
@@ -6,55 +33,71 @@ indirect enum JSONValue {
     case number(Double)
     case string(String)
     case array([JSONValue])
+    /// An array whose elements are made one at a time while writing.
+    case lazyArray(count: Int, element: (Int) -> JSONValue)
     case object([(String, JSONValue)])
 
     static func number(_ value: Double?) -> JSONValue { value.map { .number($0) } ?? .null }
     static func string(_ value: String?) -> JSONValue { value.map { .string($0) } ?? .null }
 
-    func render(indent: Int = 0, into out: inout String) {
+    var isContainer: Bool {
         switch self {
-        case .null: out += "null"
-        case let .bool(b): out += b ? "true" : "false"
-        case let .int(i): out += String(i)
-        case let .number(d):
-            // Shortest representation that reads back to the same Double; JSON has no NaN/inf.
-            out += d.isFinite ? "\(d)" : "null"
-        case let .string(s): JSONValue.quote(s, into: &out)
-        case let .array(items):
-            if items.isEmpty { out += "[]"; return }
-            let flat = items.allSatisfy { if case .object = $0 { return false } else if case .array = $0 { return false }; return true }
-            if flat {
-                out += "["
-                for (i, item) in items.enumerated() {
-                    if i > 0 { out += ", " }
-                    item.render(indent: indent, into: &out)
-                }
-                out += "]"
-                return
-            }
-            out += "[\n"
-            for (i, item) in items.enumerated() {
-                out += String(repeating: " ", count: indent + 2)
-                item.render(indent: indent + 2, into: &out)
-                out += i + 1 < items.count ? ",\n" : "\n"
-            }
-            out += String(repeating: " ", count: indent) + "]"
-        case let .object(fields):
-            if fields.isEmpty { out += "{}"; return }
-            out += "{\n"
-            for (i, (key, value)) in fields.enumerated() {
-                out += String(repeating: " ", count: indent + 2)
-                JSONValue.quote(key, into: &out)
-                out += ": "
-                value.render(indent: indent + 2, into: &out)
-                out += i + 1 < fields.count ? ",\n" : "\n"
-            }
-            out += String(repeating: " ", count: indent) + "}"
+        case .array, .lazyArray, .object: return true
+        default: return false
         }
     }
 
-    static func quote(_ s: String, into out: inout String) {
-        out += "\""
+    func render(indent: Int = 0, into out: JSONOutput) throws {
+        switch self {
+        case .null: try out.append("null")
+        case let .bool(b): try out.append(b ? "true" : "false")
+        case let .int(i): try out.append(String(i))
+        case let .number(d):
+            // Shortest representation that reads back to the same Double; JSON has no NaN/inf.
+            try out.append(d.isFinite ? "\(d)" : "null")
+        case let .string(s): try out.append(JSONValue.quote(s))
+        case let .array(items):
+            try JSONValue.renderArray(count: items.count, indent: indent, into: out,
+                                      flat: !items.contains { $0.isContainer }) { items[$0] }
+        case let .lazyArray(count, element):
+            try JSONValue.renderArray(count: count, indent: indent, into: out, flat: false, element)
+        case let .object(fields):
+            if fields.isEmpty { try out.append("{}"); return }
+            try out.append("{\n")
+            for (i, (key, value)) in fields.enumerated() {
+                try out.append(String(repeating: " ", count: indent + 2) + JSONValue.quote(key) + ": ")
+                try value.render(indent: indent + 2, into: out)
+                try out.append(i + 1 < fields.count ? ",\n" : "\n")
+            }
+            try out.append(String(repeating: " ", count: indent) + "}")
+        }
+    }
+
+    /// Scalars on one line; objects and arrays one per line.
+    private static func renderArray(count: Int, indent: Int, into out: JSONOutput, flat: Bool,
+                                    _ element: (Int) -> JSONValue) throws {
+        if count == 0 { try out.append("[]"); return }
+        if flat {
+            try out.append("[")
+            for i in 0..<count {
+                if i > 0 { try out.append(", ") }
+                try element(i).render(indent: indent, into: out)
+            }
+            try out.append("]")
+            return
+        }
+        try out.append("[\n")
+        let pad = String(repeating: " ", count: indent + 2)
+        for i in 0..<count {
+            try out.append(pad)
+            try element(i).render(indent: indent + 2, into: out)
+            try out.append(i + 1 < count ? ",\n" : "\n")
+        }
+        try out.append(String(repeating: " ", count: indent) + "]")
+    }
+
+    static func quote(_ s: String) -> String {
+        var out = "\""
         for u in s.unicodeScalars {
             switch u {
             case "\"": out += "\\\""
@@ -71,7 +114,7 @@ indirect enum JSONValue {
                 }
             }
         }
-        out += "\""
+        return out + "\""
     }
 }
 
@@ -80,10 +123,22 @@ public enum JSONReport {
     /// Version of the schema; bumped only when a key changes meaning or disappears.
     public static let schemaVersion = 1
 
+    /// The whole document as a String.
     public static func render(_ report: EvalReport) -> String {
-        var out = ""
-        document(report).render(into: &out)
-        return out + "\n"
+        let out = JSONOutput()
+        // An in-memory output never throws.
+        try! document(report).render(into: out)
+        return out.text + "\n"
+    }
+
+    /// Writes the document to `path` atomically, streaming (bounded memory).
+    public static func write(_ report: EvalReport, to path: String) throws {
+        let writer = try AtomicFileWriter(path: path)
+        let out = JSONOutput(writer: writer)
+        try document(report).render(into: out)
+        try out.append("\n")
+        try out.finish()
+        try writer.commit()
     }
 
     static func document(_ report: EvalReport) -> JSONValue {
@@ -180,9 +235,15 @@ public enum JSONReport {
             ("gauc_variant", .string(SegmentReport.gaucVariant)),
             ("gauc_segments", .int(s.gaucSegments)),
             ("gauc_weight_fraction", .number(s.gaucWeightFraction)),
-            ("list", .array(s.segments.map { seg in
-                .object([("key", .string(seg.key))] + metricFields(seg.metrics))
-            })),
+            ("list", .lazyArray(count: s.segments.count) { i in
+                let seg = s.segments[i]
+                return .object([
+                    ("key", .string(seg.key)), ("rows", .int(seg.rows)), ("positives", .int(seg.positives)),
+                    ("weight_sum", .number(seg.weightSum)), ("click_rate", .number(seg.clickRate)),
+                    ("mean_prediction", .number(seg.meanPrediction)), ("auc", .number(seg.auc)),
+                    ("logloss", .number(seg.logloss)), ("calibration", .number(seg.calibration)),
+                ])
+            }),
         ])
     }
 }

@@ -94,10 +94,19 @@ public struct Curves: Equatable, Sendable {
     }
 }
 
-/// Metrics of one segment (`--group-by`).
+/// Metrics of one segment (`--group-by`); compact, as there may be millions.
 public struct SegmentMetrics: Equatable, Sendable {
     public var key: String
-    public var metrics: BinaryMetrics
+    public var rows: Int
+    public var positives: Int
+    public var weightSum: Double
+    public var clickRate: Double
+    public var meanPrediction: Double
+    /// nil when the segment has one class only.
+    public var auc: Double?
+    public var logloss: Double
+    /// nil without positives.
+    public var calibration: Double?
 }
 
 /// Per-segment metrics and GAUC.

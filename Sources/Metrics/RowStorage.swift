@@ -53,83 +53,106 @@ final class RowBuffer<Element: BitwiseCopyable> {
     }
 
     var buffer: UnsafeMutableBufferPointer<Element> { UnsafeMutableBufferPointer(start: base, count: count) }
-
-    /// Exchanges contents with another buffer of the same length (after a sort pass).
-    func swapStorage(with other: RowBuffer<Element>) {
-        precondition(count == other.count)
-        (base, other.base) = (other.base, base)
-        (capacity, other.capacity) = (other.capacity, capacity)
-    }
 }
 
-/// Least-significant-digit radix sort of 64-bit keys (11-bit digits, at most 6 passes),
-/// carrying an optional parallel payload. Passes whose digit is the same for every key
-/// are skipped. Stable.
+/// In-place most-significant-digit radix sort (American flag sort, McIlroy, Bostic &
+/// McIlroy 1993) of 64-bit keys, carrying an optional parallel payload.
 ///
-/// - Parameters:
-///   - keys: the keys, sorted ascending on return.
-///   - payload: values that follow their keys (e.g. original row numbers), or nil.
-/// - Complexity: O(n) time; one scratch copy of the keys (and of the payload).
+/// In place, so sorting needs no second copy of the rows: the whole evaluation stays
+/// near 8 bytes per row. Levels whose digit is the same for every key (the exponent bits
+/// of probabilities, long runs of tied predictions) cost one counting pass and no moves.
+/// Not stable: rows with equal keys (same prediction and label) may change order.
+/// - Complexity: O(n · levels) time, levels ≤ 8; O(1) extra space (2 KB per level).
 func radixSort(keys: RowBuffer<UInt64>, payload: RowBuffer<UInt32>?) {
     let n = keys.count
     guard n > 1 else { return }
     if let payload { precondition(payload.count == n) }
-    let digitBits = 11
-    let radix = 1 << digitBits
-    let passes = 6
-    let histogram = UnsafeMutablePointer<Int>.allocate(capacity: radix * passes)
-    defer { histogram.deallocate() }
-    histogram.initialize(repeating: 0, count: radix * passes)
-    let mask = UInt64(radix - 1)
-    do {
-        let k = keys.base
-        for i in 0..<n {
-            let key = k[i]
-            histogram[Int(key & mask)] += 1
-            histogram[radix + Int((key >> 11) & mask)] += 1
-            histogram[2 * radix + Int((key >> 22) & mask)] += 1
-            histogram[3 * radix + Int((key >> 33) & mask)] += 1
-            histogram[4 * radix + Int((key >> 44) & mask)] += 1
-            histogram[5 * radix + Int(key >> 55)] += 1
+    // Counts and bucket cursors for each of the 8 levels, allocated once.
+    let scratch = UnsafeMutablePointer<Int>.allocate(capacity: 8 * 3 * 256)
+    defer { scratch.deallocate() }
+    americanFlagSort(keys.base, payload?.base, 0, n, shift: 56, scratch: scratch)
+}
+
+private func americanFlagSort(_ keys: UnsafeMutablePointer<UInt64>, _ payload: UnsafeMutablePointer<UInt32>?,
+                              _ lo: Int, _ hi: Int, shift: UInt64, scratch: UnsafeMutablePointer<Int>) {
+    let n = hi - lo
+    if n <= 48 {
+        insertionSort(keys, payload, lo, hi)
+        return
+    }
+    let counts = scratch, next = scratch + 256, end = scratch + 512
+    var shift = shift
+    // Find the first level at which the keys differ.
+    while true {
+        counts.initialize(repeating: 0, count: 256)
+        for i in lo..<hi { counts[Int((keys[i] >> shift) & 0xFF)] += 1 }
+        if counts[Int((keys[lo] >> shift) & 0xFF)] < n { break }
+        if shift == 0 { return }  // all keys equal
+        shift -= 8
+    }
+    var offset = lo
+    for d in 0..<256 {
+        next[d] = offset
+        offset += counts[d]
+        end[d] = offset
+    }
+    // Cycle each misplaced key into its bucket.
+    for b in 0..<256 {
+        while next[b] < end[b] {
+            var key = keys[next[b]]
+            var d = Int((key >> shift) & 0xFF)
+            if d == b {
+                next[b] += 1
+                continue
+            }
+            if let payload {
+                var value = payload[next[b]]
+                repeat {
+                    let at = next[d]
+                    next[d] = at + 1
+                    swap(&key, &keys[at])
+                    swap(&value, &payload[at])
+                    d = Int((key >> shift) & 0xFF)
+                } while d != b
+                payload[next[b]] = value
+            } else {
+                repeat {
+                    let at = next[d]
+                    next[d] = at + 1
+                    swap(&key, &keys[at])
+                    d = Int((key >> shift) & 0xFF)
+                } while d != b
+            }
+            keys[next[b]] = key
+            next[b] += 1
         }
     }
-    var keyScratch: RowBuffer<UInt64>?
-    var payloadScratch: RowBuffer<UInt32>?
-    for pass in 0..<passes {
-        let counts = histogram + pass * radix
-        let shift = UInt64(pass * digitBits)
-        // One digit value for every key: this pass would not move anything.
-        let first = Int((keys.base[0] >> shift) & mask)
-        if counts[first] == n { continue }
-        var offset = 0
-        for d in 0..<radix {
-            let c = counts[d]
-            counts[d] = offset
-            offset += c
+    guard shift > 0 else { return }
+    // Each bucket on the next digit. Deeper levels use the next slice of scratch, so this
+    // level's `end` (the bucket bounds) stays intact while they run.
+    var start = lo
+    for d in 0..<256 {
+        let stop = end[d]
+        if stop - start > 1 {
+            americanFlagSort(keys, payload, start, stop, shift: shift - 8, scratch: scratch + 768)
         }
-        if keyScratch == nil { keyScratch = RowBuffer(uninitializedCount: n) }
-        let source = keys.base, target = keyScratch!.base
-        if let payload {
-            if payloadScratch == nil { payloadScratch = RowBuffer(uninitializedCount: n) }
-            let ps = payload.base, pt = payloadScratch!.base
-            for i in 0..<n {
-                let key = source[i]
-                let d = Int((key >> shift) & mask)
-                let at = counts[d]
-                counts[d] = at + 1
-                target[at] = key
-                pt[at] = ps[i]
-            }
-            payload.swapStorage(with: payloadScratch!)
-        } else {
-            for i in 0..<n {
-                let key = source[i]
-                let d = Int((key >> shift) & mask)
-                let at = counts[d]
-                counts[d] = at + 1
-                target[at] = key
-            }
+        start = stop
+    }
+}
+
+@inline(__always)
+private func insertionSort(_ keys: UnsafeMutablePointer<UInt64>, _ payload: UnsafeMutablePointer<UInt32>?, _ lo: Int, _ hi: Int) {
+    guard hi - lo > 1 else { return }
+    for i in (lo + 1)..<hi {
+        let key = keys[i]
+        let value = payload?[i]
+        var j = i
+        while j > lo && keys[j - 1] > key {
+            keys[j] = keys[j - 1]
+            payload?[j] = payload![j - 1]
+            j -= 1
         }
-        keys.swapStorage(with: keyScratch!)
+        keys[j] = key
+        if let value { payload![j] = value }
     }
 }

@@ -374,18 +374,20 @@ func delongInterval(_ rows: ScoredRows, totals: Totals, auc: Double) -> AUCInter
 func logisticRefit(_ rows: ScoredRows, totals: Totals) -> (intercept: Double, slope: Double)? {
     guard totals.hasBothClasses, totals.distinct > 1 else { return nil }
     struct Step { var loglik = 0.0, g0 = 0.0, g1 = 0.0, h00 = 0.0, h01 = 0.0, h11 = 0.0 }
-    func evaluate(_ a: Double, _ b: Double) -> Step {
+    /// Gradient and Hessian at (a, b) — and the log-likelihood only when asked (it costs a
+    /// log1p per tie group and is needed only to damp an overshooting step).
+    func evaluate(_ a: Double, _ b: Double, loglik: Bool) -> Step {
         var s = Step()
         var groups = DescendingGroups(rows)
         while let g = groups.next() {
             let pc = clipProbability(g.score)
             let x = log(pc / (1 - pc))
             let eta = a + b * x
-            // log(1 + e^η) without overflow, and σ(η).
-            let softplus = max(eta, 0) + log1p(exp(-abs(eta)))
-            let mu = eta >= 0 ? 1 / (1 + exp(-eta)) : exp(eta) / (1 + exp(eta))
+            // σ(η) and log(1 + e^η) from one exponential, without overflow.
+            let e = exp(-abs(eta))
+            let mu = eta >= 0 ? 1 / (1 + e) : e / (1 + e)
             let w = g.weight
-            s.loglik += g.wPos * eta - w * softplus
+            if loglik { s.loglik += g.wPos * eta - w * (max(eta, 0) + log1p(e)) }
             let r = g.wPos - w * mu
             s.g0 += r
             s.g1 += r * x
@@ -397,28 +399,35 @@ func logisticRefit(_ rows: ScoredRows, totals: Totals) -> (intercept: Double, sl
         return s
     }
     var a = 0.0, b = 1.0
-    var current = evaluate(a, b)
+    var current = evaluate(a, b, loglik: false)
     for _ in 0..<100 {
         let det = current.h00 * current.h11 - current.h01 * current.h01
         guard det > 1e-300, det > 1e-13 * current.h00 * current.h11 else { return nil }
         let da = (current.h11 * current.g0 - current.h01 * current.g1) / det
         let db = (current.h00 * current.g1 - current.h01 * current.g0) / det
+        // Newton converges quadratically: after a step this small the remaining error is
+        // about its square (~1e-16), so take it without another pass over the rows.
+        if abs(da) <= 1e-8 * (1 + abs(a)) && abs(db) <= 1e-8 * (1 + abs(b)) {
+            return (a + da, b + db)
+        }
         var t = 1.0
-        var next = evaluate(a + da, b + db)
-        while next.loglik < current.loglik - 1e-12 * abs(current.loglik) {
-            t *= 0.5
-            // No step improves the likelihood: at the optimum to rounding.
-            if t < 1e-10 { return (a, b) }
-            next = evaluate(a + t * da, b + t * db)
+        var next = evaluate(a + da, b + db, loglik: false)
+        // The log-likelihood is concave: while its slope along the step is still ≥ 0 at the
+        // new point, it rose all the way. Otherwise compare values and halve as needed.
+        if next.g0 * da + next.g1 * db < 0 {
+            let base = evaluate(a, b, loglik: true).loglik
+            next = evaluate(a + da, b + db, loglik: true)
+            while next.loglik < base - 1e-12 * abs(base) {
+                t *= 0.5
+                // No step improves the likelihood: at the optimum to rounding.
+                if t < 1e-10 { return (a, b) }
+                next = evaluate(a + t * da, b + t * db, loglik: true)
+            }
         }
         a += t * da
         b += t * db
         current = next
         guard a.isFinite, b.isFinite, abs(b) < 1e6, abs(a) < 1e8 else { return nil }
-        // Newton converges quadratically: once a step is this small, the next would be ~1e-20.
-        if abs(t * da) <= 1e-10 * (1 + abs(a)) && abs(t * db) <= 1e-10 * (1 + abs(b)) {
-            return (a, b)
-        }
     }
     return nil
 }

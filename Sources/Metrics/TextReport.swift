@@ -125,7 +125,7 @@ public enum TextReport {
             var seg = AlignedTable()
             seg.add(["segment", "rows", "positives", "click rate", "auc", "logloss", "calibration"])
             for x in s.segments.prefix(segmentsShown) {
-                let m = x.metrics
+                let m = x
                 seg.add([shorten(x.key), Format.count(m.rows), Format.count(m.positives), Format.fixed(m.clickRate),
                          Format.fixed(m.auc), Format.fixed(m.logloss), Format.fixed(m.calibration, 4)])
             }

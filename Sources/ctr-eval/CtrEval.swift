@@ -3,6 +3,8 @@ import ArgumentParser
 import Glibc
 #endif
 import CommandSupport
+import FFM
+import Foundation
 import LogIO
 import Metrics
 
@@ -61,8 +63,8 @@ struct CtrEval: ParsableCommand {
     @Option(help: "Segments listed in the table and the HTML report, largest first (metrics.json holds all).")
     var segmentsShown: Int = 20
 
-    @Option(help: ArgumentHelp("Score --data with this FFM model instead of reading --predictions.", valueName: "file"))
-    var model: String?
+    @Option(help: ArgumentHelp("Score --data with this model file (ctr-train's) instead of reading --predictions. Repeat to compare models.", valueName: "file"))
+    var model: [String] = []
 
     @Option(help: ArgumentHelp("libffm data (text or binary cache) to score with --model; its labels are used.", valueName: "file"))
     var data: String?
@@ -71,12 +73,12 @@ struct CtrEval: ParsableCommand {
     var common: CommonOptions
 
     func validate() throws {
-        if model != nil || data != nil {
-            guard model != nil, data != nil else {
+        if !model.isEmpty || data != nil {
+            guard !model.isEmpty, data != nil else {
                 throw ValidationError("--model and --data go together: give both, or use --predictions with --labels.")
             }
-            guard predictions.isEmpty else {
-                throw ValidationError("--predictions cannot be combined with --model/--data.")
+            guard predictions.isEmpty, labels == nil else {
+                throw ValidationError("--predictions and --labels cannot be combined with --model/--data (the labels come from --data).")
             }
             return
         }
@@ -96,12 +98,31 @@ struct CtrEval: ParsableCommand {
     }
 
     func run() throws {
-        if model != nil {
-            throw StageFailure("--model/--data scoring needs the FFM module, which has not landed yet; "
-                + "run ctr-predict and pass its output with --predictions and --labels")
+        var params = self.params
+        var inputs: EvalInputs
+        var scored: [String] = []
+        defer { for path in scored { unlink(path) } }
+        if let data {
+            // Score with ctr-predict's own code into temporary files, then evaluate those
+            // against the labels of the same data; the correction stays with ctr-eval.
+            var predict = PredictParams()
+            predict.quiet = true
+            for (i, modelPath) in model.enumerated() {
+                let path = FileManager.default.temporaryDirectory
+                    .appendingPathComponent("ctr-eval-\(getpid())-\(i).pred").path
+                scored.append(path)
+                _ = try PredictStage.run(params: predict, input: data, model: modelPath, output: path)
+            }
+            if params.modelName.isEmpty { params.modelName = EvalStage.uniqueNames(model) }
+            inputs = EvalInputs(predictions: scored, labels: data, groupBy: groupBy, weights: weights)
+        } else {
+            inputs = EvalInputs(predictions: predictions, labels: labels!, groupBy: groupBy, weights: weights)
         }
-        let inputs = EvalInputs(predictions: predictions, labels: labels!, groupBy: groupBy, weights: weights)
-        let result = try EvalStage.run(params: params, inputs: inputs, outputs: EvalOutputs(json: json, html: html))
+        var report = try EvalStage.evaluate(params: params, inputs: inputs)
+        if data != nil {
+            for i in report.models.indices { report.models[i].predictionsPath = model[i] }
+        }
+        let result = try EvalStage.write(report, params: params, outputs: EvalOutputs(json: json, html: html))
         print(result.table, terminator: "")
         fflush(nil)  // the table before any message on stderr
         if !common.quiet {
