@@ -82,11 +82,11 @@ public struct LockFile: Codable, Equatable, Sendable {
 /// Encodes `value` as pretty JSON with sorted keys and writes it atomically.
 func writeJSON<T: Encodable>(_ value: T, to path: String) throws {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    let data = try encoder.encode(value)
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    // Re-indented by JSONValue: two spaces, short arrays on one line.
+    var parser = JSONParser(bytes: Array(try encoder.encode(value)))
     let writer = try AtomicFileWriter(path: path)
-    try data.withUnsafeBytes { try writer.write($0) }
-    try writer.write(byte: 10)
+    try writer.write(try parser.parse().text(pretty: true) + "\n")
     try writer.commit()
 }
 

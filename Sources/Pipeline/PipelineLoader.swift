@@ -92,7 +92,13 @@ public struct PipelineLoader: Sendable {
         var validator = Validator(registry: registry, positions: parser.positions, baseDirectory: baseDirectory)
         let resolved = validator.run(root: root, overrides: overrides, file: file)
         guard let resolved, validator.issues.isEmpty else {
-            throw PipelineError.invalid(file: file, issues: validator.issues)
+            // In file order; problems with command-line overrides (no position) first.
+            let ordered = validator.issues.enumerated().sorted { a, b in
+                let x = a.element.position.map { ($0.line, $0.column) } ?? (0, 0)
+                let y = b.element.position.map { ($0.line, $0.column) } ?? (0, 0)
+                return x != y ? x < y : a.offset < b.offset
+            }.map(\.element)
+            throw PipelineError.invalid(file: file, issues: ordered)
         }
         return resolved
     }

@@ -162,7 +162,8 @@ public final class PipelineRunner: @unchecked Sendable {
             reasons.append("new \(stage.kind.name) stage version: \(entry.kindVersion) -> \(stage.kind.version)")
         }
         reasons += PipelineRunner.parameterChanges(old: entry.params, new: stage.paramsJSON)
-        for upstream in pendingUpstreams { reasons.append("upstream \(upstream) will run (this stage is skipped then if its inputs come out unchanged)") }
+        // In a plan: runs unless the upstream outputs come out byte-identical.
+        if !pendingUpstreams.isEmpty { reasons.append("upstream \(pendingUpstreams.joined(separator: ", ")) will run") }
         if let inputs { reasons += PipelineRunner.inputChanges(old: entry.inputs, new: inputs) }
         for output in stage.outputs {
             guard let recorded = entry.outputs.first(where: { $0.name == output.name }) else {
@@ -360,7 +361,7 @@ public final class PipelineRunner: @unchecked Sendable {
             report.status = .failed
             report.error = message
             report.seconds = elapsed(since: started)
-            say("[\(stage.name)] failed after \(formatSeconds(report.seconds)): \(message)")
+            say("[\(stage.name)] failed after \(formatSeconds(report.seconds))")
             return report
         }
         do {

@@ -149,7 +149,15 @@ struct HashKind: PipelineStage {
         }
         params.config = context.path("config")
         let result = try HashStage.run(params: params, inputs: inputs, outputDirectory: context.directory, progress: false)
-        return StageOutcome(notes: context.quiet ? [] : [result.report()])
+        // ctr-hash's report without its per-field table (ranges are in featurizer.json).
+        var lines: [Substring] = []
+        var inTable = false
+        for line in result.report().split(separator: "\n") {
+            if line.hasPrefix("field ") { inTable = true; continue }
+            if inTable, line.contains("->") || line.hasPrefix("counting") { inTable = false }
+            if !inTable { lines.append(line) }
+        }
+        return StageOutcome(notes: context.quiet ? [] : lines.map(String.init))
     }
 }
 
