@@ -323,11 +323,14 @@ def scaling_table(small, big):
         if name not in small["stages"] or name not in big["stages"]:
             continue
         a, b = small["stages"][name], big["stages"][name]
+        cpu = cpu_ratio(b["cpu_s"], a["cpu_s"])
         rows_out.append([STAGE_LABELS[name], fmt_s(a["wall_s"]), fmt_s(b["wall_s"]), f"{b['wall_s'] / a['wall_s']:.2f}",
+                         fmt_s(a["cpu_s"]), fmt_s(b["cpu_s"]), f"{cpu:.2f}" if cpu is not None else "",
                          fmt_mb(a["peak_rss_mb"]), fmt_mb(b["peak_rss_mb"]), f"{b['peak_rss_mb'] / a['peak_rss_mb']:.2f}"])
-    head = f"scaling: {fmt_int(small['rows'])} -> {fmt_int(big['rows'])} rows ({rs:g}x the rows; linear time is {rs:g}x, flat memory 1x)"
-    return head + "\n" + table(["stage", f"wall s @{fmt_int(small['rows'])}", f"wall s @{fmt_int(big['rows'])}", "time x",
-                                f"RSS @{fmt_int(small['rows'])}", f"RSS @{fmt_int(big['rows'])}", "RSS x"], rows_out, "lrrrrrr")
+    sa, sb = fmt_int(small["rows"]), fmt_int(big["rows"])
+    head = f"scaling: {sa} -> {sb} rows ({rs:g}x the rows; linear time is {rs:g}x, flat memory 1x)"
+    return head + "\n" + table(["stage", f"wall s @{sa}", f"wall s @{sb}", "wall x", f"cpu s @{sa}", f"cpu s @{sb}", "cpu x",
+                                f"RSS @{sa}", f"RSS @{sb}", "RSS x"], rows_out, "lrrrrrrrrr")
 
 
 def report(work, out_path):
@@ -348,7 +351,7 @@ def report(work, out_path):
                 f"(fixed count, no early stopping; validation log loss and AUC computed every epoch), "
                 f"{meta['threads']} threads, {'no ' if meta['linear'] == '0' else ''}bias and linear terms; "
                 f"libffm gets the same k/eta/lambda/epochs/threads and the same validation file")
-    text.append(f"wall s: best of {meta['repeats']} runs (train, ffm-train and the pipeline: 1 run); "
+    text.append(f"wall s: best of {meta['repeats']} run{'' if meta['repeats'] == '1' else 's'} (train, ffm-train and the pipeline: 1 run); "
                 f"peak RSS: the largest of those runs (GNU time)")
     text.append("")
     text.append(main_table(meta, main))
@@ -413,6 +416,7 @@ def report(work, out_path):
             doc["scaling"] = {
                 "rows": [a["rows"], b["rows"]],
                 "stages": {n: {"time_ratio": b["stages"][n]["wall_s"] / a["stages"][n]["wall_s"],
+                               "cpu_ratio": cpu_ratio(b["stages"][n]["cpu_s"], a["stages"][n]["cpu_s"]),
                                "rss_ratio": b["stages"][n]["peak_rss_mb"] / a["stages"][n]["peak_rss_mb"]}
                            for n in ["ingest", "hash", "train", "predict", "eval", "pipeline"]
                            if n in a["stages"] and n in b["stages"]},
