@@ -147,6 +147,8 @@ import Glibc
         let lock = LockFile.load(workdir: killed.appendingPathComponent("work").path, pipeline: "small") { _ in }
         #expect(Set(lock.stages.keys) == ["ingest", "hash"])
         #expect(!FileManager.default.fileExists(atPath: killed.appendingPathComponent("work/train/model.bin").path))
+        // What the killed writer left under a temporary name is cleaned up by the next run.
+        try "partial".write(to: killed.appendingPathComponent("work/train/.model.bin.partial-99999"), atomically: false, encoding: .utf8)
 
         let resumed = try TestSupport.run("ctr-pipeline", ["run", "--quiet", killed.appendingPathComponent("p.json").path])
         #expect(resumed.status == 0, "\(resumed.stderr)")
@@ -164,5 +166,7 @@ import Glibc
         #expect(a.stages[2].outputs.first { $0.name == "model" }!.hash == b.stages[2].outputs.first { $0.name == "model" }!.hash)
         #expect(a.stages[3].outputs.map(\.hash) == b.stages[3].outputs.map(\.hash))
         #expect(resumed.stdout.contains("ingest   skipped"))
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: killed.appendingPathComponent("work/train").path)
+        #expect(!leftovers.contains { $0.contains(".partial-") }, "\(leftovers)")
     }
 }
