@@ -156,7 +156,7 @@ public enum IngestStage {
                                              quarantinePath: path(quarantineFileName))
         }
 
-        var finalWriters: [Committable] = []
+        var finalWriters: [AtomicFileWriter] = []
         var renameTrain = false
         if ordered {
             try primary.commit()
@@ -211,7 +211,7 @@ public enum IngestStage {
     private static func finishOrderedSplit(scratchPath: String, directory: String, params: IngestParams,
                                            rows: Int, clicks: Int, checkpoints: [(offset: Int64, clicks: Int)],
                                            path: (String) -> String, stats: inout IngestStats)
-        throws -> (writers: [Committable], renameScratchToTrain: Bool)
+        throws -> (writers: [AtomicFileWriter], renameScratchToTrain: Bool)
     {
         let testRows = Int((Double(rows) * params.test).rounded(.down))
         let validRows = Int((Double(rows) * params.valid).rounded(.down))
@@ -279,11 +279,7 @@ private final class ScratchFile {
     }
 
     private func read(at offset: Int64, count: Int) throws -> Int {
-        while true {
-            let n = pread(fd, buffer.baseAddress!, min(count, buffer.count), off_t(offset))
-            if n >= 0 { return n }
-            if errno != EINTR { throw LogIOError.readFailed(path: path, errno: errno) }
-        }
+        try FileIO.readFully(fd, UnsafeMutableRawBufferPointer(rebasing: buffer[..<min(count, buffer.count)]), at: offset, path: path)
     }
 
     /// Byte offset where valid row `row` starts, and the clicks before it.
@@ -314,89 +310,14 @@ private final class ScratchFile {
         return (offset, clicksBefore)
     }
 
-    /// Copies bytes [start, end) into a new file at a temporary name beside `path`
-    /// (in the kernel with sendfile on Linux), renamed into place by `commit()`.
-    func copy(from start: Int64, to end: Int64, into path: String) throws -> CopiedFile {
-        let target = try CopiedFile(path: path)
-        var offset = start
-        #if os(Linux)
-        while offset < end {
-            var input = off_t(offset)
-            let n = sendfile(target.fd, fd, &input, Int(min(end - offset, 1 << 30)))
-            if n > 0 { offset += Int64(n); continue }
-            if n == 0 { throw LogIOError.readFailed(path: self.path, errno: EIO) }
-            if errno == EINTR { continue }
-            if errno == ENOSYS || errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP { break }
-            throw LogIOError.writeFailed(path: target.temporaryPath, errno: errno)
-        }
-        #endif
-        while offset < end {
-            let n = try read(at: offset, count: Int(min(Int64(buffer.count), end - offset)))
-            guard n > 0 else { throw LogIOError.readFailed(path: path, errno: EIO) }
-            try target.write(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
-            offset += Int64(n)
-        }
+    /// Copies bytes [start, end) into a new file renamed into place by `commit()`.
+    func copy(from start: Int64, to end: Int64, into path: String) throws -> AtomicFileWriter {
+        let target = try AtomicFileWriter(path: path)
+        try target.append(fileDescriptor: fd, path: self.path, from: start, to: end)
         return target
     }
 
     func truncate(to length: Int64) throws {
         guard ftruncate(fd, off_t(length)) == 0 else { throw LogIOError.writeFailed(path: path, errno: errno) }
-    }
-}
-
-/// Something renamed into place when the whole stage succeeds.
-protocol Committable: AnyObject {
-    func commit() throws
-}
-
-extension AtomicFileWriter: Committable {}
-
-/// A file filled by `ScratchFile.copy` under a temporary name (`.NAME.partial-PID`, as
-/// AtomicFileWriter names them), renamed to `path` by `commit()`, removed if never committed.
-final class CopiedFile: Committable {
-    let path: String
-    let temporaryPath: String
-    let fd: Int32
-    private var committed = false
-    private var closed = false
-
-    init(path: String) throws {
-        self.path = path
-        let slash = path.lastIndex(of: "/")
-        let dir = slash.map { String(path[...$0]) } ?? ""
-        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        temporaryPath = "\(dir).\(name).partial-\(getpid())"
-        fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw LogIOError.cannotOpen(path: temporaryPath, errno: errno) }
-    }
-
-    deinit {
-        if !closed { close(fd) }
-        if !committed { unlink(temporaryPath) }
-    }
-
-    func write(_ bytes: UnsafeRawBufferPointer) throws {
-        var offset = 0
-        while offset < bytes.count {
-            #if canImport(Glibc)
-            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            #else
-            let n = Darwin.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            #endif
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw LogIOError.writeFailed(path: temporaryPath, errno: errno)
-            }
-            offset += n
-        }
-    }
-
-    func commit() throws {
-        closed = true
-        guard close(fd) == 0 else { throw LogIOError.writeFailed(path: temporaryPath, errno: errno) }
-        guard rename(temporaryPath, path) == 0 else {
-            throw LogIOError.renameFailed(from: temporaryPath, to: path, errno: errno)
-        }
-        committed = true
     }
 }

@@ -55,7 +55,7 @@ indirect enum JSONValue {
         case let .number(d):
             // Shortest representation that reads back to the same Double; JSON has no NaN/inf.
             try out.append(d.isFinite ? "\(d)" : "null")
-        case let .string(s): try out.append(JSONValue.quote(s))
+        case let .string(s): try out.append(JSONText.quoted(s))
         case let .array(items):
             try JSONValue.renderArray(count: items.count, indent: indent, into: out,
                                       flat: !items.contains { $0.isContainer }) { items[$0] }
@@ -65,7 +65,7 @@ indirect enum JSONValue {
             if fields.isEmpty { try out.append("{}"); return }
             try out.append("{\n")
             for (i, (key, value)) in fields.enumerated() {
-                try out.append(String(repeating: " ", count: indent + 2) + JSONValue.quote(key) + ": ")
+                try out.append(String(repeating: " ", count: indent + 2) + JSONText.quoted(key) + ": ")
                 try value.render(indent: indent + 2, into: out)
                 try out.append(i + 1 < fields.count ? ",\n" : "\n")
             }
@@ -94,27 +94,6 @@ indirect enum JSONValue {
             try out.append(i + 1 < count ? ",\n" : "\n")
         }
         try out.append(String(repeating: " ", count: indent) + "]")
-    }
-
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import LogIO
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -88,13 +89,13 @@ public final class ContentHasher: @unchecked Sendable {
         var files: [String] = []
         ContentHasher.listFiles(path, relative: "", into: &files)
         files.sort()
-        var h = XXH64()
+        var h = XXHash64()
         for file in files {
             guard let digest = try hash(path + "/" + file) else { continue }
             h.update(file)
             h.update("\0" + digest + "\n")
         }
-        return XXH64.hex(h.digest())
+        return XXHash64.hex(h.digest())
     }
 
     static func listFiles(_ directory: String, relative: String, into files: inout [String]) {
@@ -114,7 +115,7 @@ public final class ContentHasher: @unchecked Sendable {
         defer { close(fd) }
         let block = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
         defer { block.deallocate() }
-        var h = XXH64()
+        var h = XXHash64()
         while true {
             let n = read(fd, block.baseAddress!, block.count)
             if n < 0 {
@@ -124,6 +125,6 @@ public final class ContentHasher: @unchecked Sendable {
             if n == 0 { break }
             h.update(UnsafeRawBufferPointer(rebasing: block[..<n]))
         }
-        return XXH64.hex(h.digest())
+        return XXHash64.hex(h.digest())
     }
 }

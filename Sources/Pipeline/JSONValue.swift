@@ -1,3 +1,4 @@
+import LogIO
 /// A parsed JSON value that keeps object keys in file order, integers apart from
 /// doubles, and (through `JSONParser`) where each value sits in the source, so that
 /// pipeline errors can name both the JSON path and the line.
@@ -96,7 +97,7 @@ public enum JSONValue: Equatable, Sendable {
         case let .bool(b): out += b ? "true" : "false"
         case let .int(i): out += String(i)
         case let .double(d): out += d.isFinite ? JSONValue.format(d) : "null"
-        case let .string(s): JSONValue.writeString(s, into: &out)
+        case let .string(s): out += JSONText.quoted(s)
         case let .array(items):
             if items.isEmpty { out += "[]"; return }
             // Short arrays of scalars stay on one line even when pretty.
@@ -116,7 +117,7 @@ public enum JSONValue: Equatable, Sendable {
             for (i, entry) in ordered.enumerated() {
                 if i > 0 { out += "," }
                 if pretty { out += "\n" + String(repeating: "  ", count: indent + 1) }
-                JSONValue.writeString(entry.key, into: &out)
+                out += JSONText.quoted(entry.key)
                 out += pretty ? ": " : ":"
                 entry.value.write(into: &out, pretty: pretty, sortedKeys: sortedKeys, indent: indent + 1)
             }
@@ -134,27 +135,6 @@ public enum JSONValue: Equatable, Sendable {
 
     /// Shortest text that reads back as the same Double ("0.1", "2e-05", "4.0").
     public static func format(_ d: Double) -> String { "\(d)" }
-
-    static func writeString(_ s: String, into out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
-    }
 }
 
 extension JSONValue: Codable {

@@ -94,9 +94,9 @@ func writeJSON<T: Encodable>(_ value: T, to path: String) throws {
 /// parameters and the content hashes of its inputs slot by slot (paths are left out:
 /// moving an unchanged input does not re-run anything).
 func fingerprint(kind: StageKind, toolVersion: String, params: JSONValue, inputs: [InputHash]) -> String {
-    var h = XXH64()
+    var h = XXHash64()
     h.update("ctr-pipeline fingerprint 1\nkind=\(kind.name)\nkindVersion=\(kind.version)\ntool=\(toolVersion)\n")
     h.update("params=" + params.text(sortedKeys: true) + "\n")
     for input in inputs { h.update("input \(input.slot)=\(input.hash)\n") }
-    return XXH64.hex(h.digest())
+    return XXHash64.hex(h.digest())
 }

@@ -395,6 +395,7 @@ public final class PipelineRunner: @unchecked Sendable {
                 if lock.stages.removeValue(forKey: stage.name) != nil { try lock.save(workdir: pipeline.workdir) }
             }
             try FileManager.default.createDirectory(atPath: stage.directory, withIntermediateDirectories: true)
+            removeLeftoverPartials(in: stage.directory)
             var inputsBySlot: [String: [StageInput]] = [:]
             for (slot, items) in stage.inputs { inputsBySlot[slot] = items }
             var outputsByName: [String: String] = [:]
@@ -457,6 +458,15 @@ public final class PipelineRunner: @unchecked Sendable {
         var kept = lock.files.filter { entry in lock.stages.values.contains { $0.outputs.contains { $0.path == entry.key } } }
         for (path, hash) in hasher.usedEntries { kept[path] = hash }
         return kept
+    }
+
+    /// Deletes `.NAME.partial-PID` files (AtomicFileWriter's temporary names) that a killed
+    /// run left in the stage's own folder; a live writer of this stage cannot exist here.
+    private func removeLeftoverPartials(in directory: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        for name in names where name.hasPrefix(".") && name.contains(".partial-") {
+            try? FileManager.default.removeItem(atPath: directory + "/" + name)
+        }
     }
 
     /// Moves a finished output to its overridden location (rename; copy then rename

@@ -163,8 +163,8 @@ struct ModelStage: PipelineStage {
             throw FakeFailure(description: "simulated crash during training")
         }
         let data = try readText(context.path("train")!)
-        let h = XXH64.hash(data + "k=\(context.params.k) seed=\(context.params.seed) lambda=\(context.params.lambda)")
-        try writeAtomically("model \(XXH64.hex(h))\n", to: context.output("model"))
+        let h = XXHash64.hash(data + "k=\(context.params.k) seed=\(context.params.seed) lambda=\(context.params.lambda)")
+        try writeAtomically("model \(XXHash64.hex(h))\n", to: context.output("model"))
         try writeAtomically("epochs 3\n", to: context.output("log"))
         return StageOutcome()
     }
@@ -196,7 +196,7 @@ struct ScoreStage: PipelineStage {
         log.record(context.stage)
         var metrics: [ModelMetrics] = []
         for input in context.inputs["models"] ?? [] {
-            let h = XXH64.hash(try readText(input.path))
+            let h = XXHash64.hash(try readText(input.path))
             let auc = 0.5 + Double(h % 1000) / 2000
             metrics.append(ModelMetrics(model: input.stage ?? input.path, values: ["auc": auc, "logloss": 0.45, "ne": 0.9, "calibration": 1.0]))
         }

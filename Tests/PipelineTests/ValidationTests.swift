@@ -243,6 +243,12 @@ import Testing
         #expect(p.stage("a")!.paramsJSON["suffix"] == .string("?"))
         #expect(p.stage("m")!.paramsJSON["seed"] == .int(7))
         #expect(p.stage("n")!.paramsJSON["seed"] == .int(3))
+        let overridden = try s.load("""
+        {"version": 1, "name": "shared", "params": {"seed": 7}, "stages": {
+          "m": {"kind": "model", "inputs": {"train": "data/a.txt"}}
+        }}
+        """, overrides: ["params.seed=9"])
+        #expect(overridden.stage("m")!.paramsJSON["seed"] == .int(9))
         let issues = s.issues("""
         {"version": 1, "name": "shared", "params": {"sed": 7, "k": "four"}, "stages": {
           "m": {"kind": "model", "inputs": {"train": "data/a.txt"}}
