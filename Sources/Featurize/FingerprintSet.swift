@@ -1,5 +1,5 @@
 /// An immutable set of 64-bit fingerprints for lookups in the hot loop (the kept values of
-/// a field): open addressing, at most half full.
+/// a field): open addressing, at most 70% full.
 public final class FingerprintSet: @unchecked Sendable {
     /// The table without the class around it, for hot loops (no reference counting). Valid
     /// while the set lives.
@@ -30,7 +30,7 @@ public final class FingerprintSet: @unchecked Sendable {
         let s = Array(Set(members)).sorted()
         sorted = s
         var c = 16
-        while c < s.count * 2 { c <<= 1 }
+        while c * 7 < s.count * 10 { c <<= 1 }   // at most 70% full: small enough to stay in cache
         keys = .allocate(capacity: c)
         keys.initialize(repeating: 0, count: c)
         var zero = false
