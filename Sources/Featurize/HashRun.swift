@@ -13,8 +13,14 @@ final class HashRun {
     let workers: Int
     /// Lines per chunk handed to a worker are about this many bytes.
     let chunkBytes: Int
-    /// Width of a field's count-min sketch once it overflows its exact share: 4 × 2^21 × 2 bytes = 16 MB.
-    static let sketchWidthBits = 21
+    /// Width (log2) of a field's count-min sketch once it overflows its exact share of
+    /// `limit` values: about the memory of the table it replaces (4 rows of 2 × limit
+    /// 16-bit counters, 16 bytes per value), within 2^16…2^22 counters per row.
+    static func sketchWidthBits(limit: Int) -> Int {
+        var bits = 16
+        while bits < 22 && (1 << bits) < 2 * limit { bits += 1 }
+        return bits
+    }
 
     init(params: HashParams, source: InputSource, outputDirectory: String, progress: Bool?) {
         self.params = params
@@ -151,7 +157,7 @@ final class HashRun {
         let limits = exactLimits(drafts)
         let counts = FieldCounts(drafts.indices.map { f in
             FieldCount(counted: drafts[f].counted, threshold: drafts[f].threshold, exactLimit: limits[f],
-                       sketchWidthBits: HashRun.sketchWidthBits,
+                       sketchWidthBits: HashRun.sketchWidthBits(limit: limits[f]),
                        integerTokens: drafts[f].transform == .logSquare && drafts[f].kind == .integer)
         })
         var rows = 0
