@@ -74,6 +74,13 @@ final class HashRun {
         var data = try encoder.encode(spec)
         data.append(10)
         try data.withUnsafeBytes { try writer.write($0) }
+        // Every output is complete: rename them all into place (a failed run above leaves
+        // none of them, and no mix of old and new files).
+        for output in pending {
+            try output.text?.commit()
+            _ = try output.cache?.finish()
+        }
+        pending.removeAll()
         try writer.commit()
         result.featurizerPath = path
         result.spec = spec
@@ -324,6 +331,13 @@ final class HashRun {
 
     // MARK: - Featurizing a split
 
+    /// Finished outputs waiting to be renamed into place together.
+    struct PendingOutput {
+        let text: AtomicFileWriter?
+        let cache: CacheWriter?
+    }
+    private var pending: [PendingOutput] = []
+
     struct SplitOutcome {
         var summary: HashResult.SplitOutput
         var badByReason: [Int]
@@ -364,8 +378,8 @@ final class HashRun {
                 if firstBad == nil { firstBad = chunk.firstBad }
             })
         headers = files.headerLines
-        try text?.commit()
-        _ = try cache?.finish()
+        // Renamed into place only once every split is done (see `run`).
+        pending.append(PendingOutput(text: text, cache: cache))
         if meter.live { meter.finish("\(split.rawValue): \(LogIO.Progress.grouped(rows)) rows") }
         return SplitOutcome(summary: .init(split: split.rawValue, rows: rows, clicks: clicks, badRows: bad.reduce(0, +),
                                            headerLines: headers, textPath: textPath, cachePath: cachePath),
