@@ -1,0 +1,207 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Dataset
+
+/// One row's features prepared for the model: pointers to each feature's latent row, the
+/// offset of each feature's field inside a row, and the scaled values. Reused per thread,
+/// so the hot loops allocate nothing.
+final class Scratch {
+    private(set) var capacity = 0
+    var rows: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+    var fieldOffsets: UnsafeMutablePointer<Int>
+    var values: UnsafeMutablePointer<Float>
+    var indices: UnsafeMutablePointer<Int>
+    var count = 0
+
+    init(capacity: Int = 64) {
+        self.capacity = max(capacity, 1)
+        rows = .allocate(capacity: self.capacity)
+        fieldOffsets = .allocate(capacity: self.capacity)
+        values = .allocate(capacity: self.capacity)
+        indices = .allocate(capacity: self.capacity)
+    }
+
+    deinit {
+        rows.deallocate()
+        fieldOffsets.deallocate()
+        values.deallocate()
+        indices.deallocate()
+    }
+
+    func reserve(_ n: Int) {
+        guard n > capacity else { return }
+        rows.deallocate(); fieldOffsets.deallocate(); values.deallocate(); indices.deallocate()
+        capacity = max(n, capacity * 2)
+        rows = .allocate(capacity: capacity)
+        fieldOffsets = .allocate(capacity: capacity)
+        values = .allocate(capacity: capacity)
+        indices = .allocate(capacity: capacity)
+    }
+}
+
+/// Largest magnitude of a feature value used without instance normalisation: products
+/// of two values and their gradients then stay far inside the Float range.
+let unnormalizedValueLimit: Double = 1e6
+
+extension FFMModel {
+    /// Fills `scratch` with the usable features of a row: those with index < n, field < m
+    /// and an index seen in training (the rest contribute nothing, as unseen features).
+    /// Values are scaled by `1/sqrt(Σx²)` with normalisation (so every |value| ≤ 1 and no
+    /// product can overflow), clamped to ±1e6 without.
+    @inline(__always)
+    func prepare(_ features: UnsafeBufferPointer<Feature>, into s: Scratch) {
+        s.reserve(features.count)
+        var norm: Double = 0
+        var c = 0
+        let n = UInt32(truncatingIfNeeded: min(indexCount, Int(UInt32.max)))
+        let m = UInt32(truncatingIfNeeded: min(fieldCount, Int(UInt32.max)))
+        let allIndices = indexCount > Int(UInt32.max), allFields = fieldCount > Int(UInt32.max)
+        let isFFM = kind == .ffm
+        let fieldStride = 2 * kPad
+        for f in features {
+            // Normalisation uses every feature of the row, as libffm's R does.
+            norm += Double(f.value) * Double(f.value)
+            guard allIndices || f.index < n, allFields || f.field < m else { continue }
+            let j = Int(f.index)
+            guard isPresent(j) else { continue }
+            s.rows[c] = latent + j * rowStride
+            s.fieldOffsets[c] = isFFM ? Int(f.field) * fieldStride : 0
+            s.values[c] = Float(f.value)
+            s.indices[c] = j
+            c += 1
+        }
+        if normalization {
+            let scale = norm > 0 && norm.isFinite ? 1 / norm.squareRoot() : 0
+            for i in 0..<c { s.values[i] = Float(Double(s.values[i]) * scale) }
+        } else {
+            for i in 0..<c {
+                s.values[i] = Float(min(max(Double(s.values[i]), -unnormalizedValueLimit), unnormalizedValueLimit))
+            }
+        }
+        s.count = c
+    }
+
+    /// The score φ(x) (before the sigmoid) of a prepared row.
+    @inline(__always)
+    func score(_ s: Scratch) -> Float {
+        let count = s.count
+        var t: Float = 0
+        if hasLinear {
+            t = bias[0]
+            for i in 0..<count { t += linear[2 * s.indices[i]] * s.values[i] }
+        }
+        guard weightFields > 0, count > 1 else { return t }
+        let rows = s.rows, offsets = s.fieldOffsets, values = s.values
+        var acc = SIMD4<Float>.zero
+        if kPad == 4 {
+            for a in 0..<(count - 1) {
+                let ra = rows[a], fa = offsets[a]
+                var inner = SIMD4<Float>.zero
+                for b in (a + 1)..<count {
+                    let w1 = UnsafeRawPointer(ra + offsets[b]).load(as: SIMD4<Float>.self)
+                    let w2 = UnsafeRawPointer(rows[b] + fa).load(as: SIMD4<Float>.self)
+                    inner += w1 * w2 * values[b]
+                }
+                acc += inner * values[a]
+            }
+        } else {
+            for a in 0..<(count - 1) {
+                let ra = rows[a], fa = offsets[a]
+                var inner = SIMD4<Float>.zero
+                for b in (a + 1)..<count {
+                    let p1 = ra + offsets[b], p2 = rows[b] + fa
+                    var pair = SIMD4<Float>.zero
+                    var d = 0
+                    while d < kPad {
+                        pair += UnsafeRawPointer(p1 + 2 * d).load(as: SIMD4<Float>.self)
+                            * UnsafeRawPointer(p2 + 2 * d).load(as: SIMD4<Float>.self)
+                        d += 4
+                    }
+                    inner += pair * values[b]
+                }
+                acc += inner * values[a]
+            }
+        }
+        return t + acc.sum()
+    }
+
+    /// One AdaGrad step on a prepared row, libffm's update: for every pair, with
+    /// `v = x_a x_b` and `κ = ∂loss/∂φ`, `g1 = λ w1 + κ v w2`, `g2 = λ w2 + κ v w1`,
+    /// `G += g²`, `w -= η g / sqrt(G)`, in place, pair by pair. Linear terms:
+    /// `g = λ w + κ x`; bias: `g = κ` (not regularised).
+    @inline(__always)
+    func update(_ s: Scratch, kappa: Float, eta: Float, lambda: Float) {
+        let count = s.count
+        if hasLinear {
+            let gb = kappa
+            bias[1] += gb * gb
+            bias[0] -= eta * gb / bias[1].squareRoot()
+            for i in 0..<count {
+                let p = linear + 2 * s.indices[i]
+                let g = lambda * p[0] + kappa * s.values[i]
+                p[1] += g * g
+                p[0] -= eta * g / p[1].squareRoot()
+            }
+        }
+        guard weightFields > 0, count > 1 else { return }
+        let rows = s.rows, offsets = s.fieldOffsets, values = s.values
+        let l4 = SIMD4<Float>(repeating: lambda), e4 = SIMD4<Float>(repeating: eta)
+        for a in 0..<(count - 1) {
+            let ra = rows[a], fa = offsets[a]
+            let ka = kappa * values[a]
+            for b in (a + 1)..<count {
+                let p1 = ra + offsets[b], p2 = rows[b] + fa
+                let kv = SIMD4<Float>(repeating: ka * values[b])
+                var d = 0
+                while d < kPad {
+                    let q1 = UnsafeMutableRawPointer(p1 + 2 * d), q2 = UnsafeMutableRawPointer(p2 + 2 * d)
+                    var w1 = q1.load(as: SIMD4<Float>.self)
+                    var w2 = q2.load(as: SIMD4<Float>.self)
+                    var G1 = q1.load(fromByteOffset: 16, as: SIMD4<Float>.self)
+                    var G2 = q2.load(fromByteOffset: 16, as: SIMD4<Float>.self)
+                    let g1 = l4 * w1 + kv * w2
+                    let g2 = l4 * w2 + kv * w1
+                    G1 += g1 * g1
+                    G2 += g2 * g2
+                    w1 -= e4 * g1 / G1.squareRoot()
+                    w2 -= e4 * g2 / G2.squareRoot()
+                    q1.storeBytes(of: w1, as: SIMD4<Float>.self)
+                    q2.storeBytes(of: w2, as: SIMD4<Float>.self)
+                    q1.storeBytes(of: G1, toByteOffset: 16, as: SIMD4<Float>.self)
+                    q2.storeBytes(of: G2, toByteOffset: 16, as: SIMD4<Float>.self)
+                    d += 4
+                }
+            }
+        }
+    }
+}
+
+/// Log loss of score `t` for label `y` (0/1), computed without overflow:
+/// `log(1 + exp(-z))` with `z = ±t`.
+@inline(__always)
+func logLoss(score t: Double, label y: Float) -> Double {
+    let z = y > 0 ? t : -t
+    return z > 0 ? log1pExp(-z) : -z + log1pExp(z)
+}
+
+/// `log(1 + exp(x))` for x ≤ 0.
+@inline(__always)
+func log1pExp(_ x: Double) -> Double {
+    x < -40 ? exp(x) : log1p(exp(x))
+}
+
+/// ∂loss/∂t for label y (0/1): `σ(t) - y`, written to stay exact far into the tails.
+@inline(__always)
+func lossGradient(score t: Double, label y: Float) -> Double {
+    if y > 0 { return -1 / (1 + exp(t)) }
+    return 1 / (1 + exp(-t))
+}
+
+/// The sigmoid, without overflow.
+@inline(__always)
+public func sigmoid(_ t: Double) -> Double {
+    t >= 0 ? 1 / (1 + exp(-t)) : exp(t) / (1 + exp(t))
+}

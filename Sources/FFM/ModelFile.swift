@@ -1,0 +1,272 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import LogIO
+
+/// Facts about a model kept in its file beside the weights.
+public struct ModelMetadata: Equatable, Sendable {
+    public var eta: Double = 0
+    public var lambda: Double = 0
+    public var epochs = 0
+    /// The epoch these weights are from (the best one with early stopping), 0 if unknown.
+    public var bestEpoch = 0
+    public var seed: UInt64 = 0
+    /// XXH64 of the featurizer.json the training data was made with, 0 if none was given.
+    public var featurizerHash: UInt64 = 0
+    /// Validation log loss of these weights, NaN when there was no validation set.
+    public var validationLogLoss = Double.nan
+
+    public init() {}
+
+    public static func == (a: ModelMetadata, b: ModelMetadata) -> Bool {
+        a.eta == b.eta && a.lambda == b.lambda && a.epochs == b.epochs && a.bestEpoch == b.bestEpoch && a.seed == b.seed
+            && a.featurizerHash == b.featurizerHash
+            && (a.validationLogLoss == b.validationLogLoss || (a.validationLogLoss.isNaN && b.validationLogLoss.isNaN))
+    }
+}
+
+/// The model file (docs/FORMATS.md, "Model file"): a 128-byte header, the bitmap of
+/// indices seen in training, their linear and latent weights with AdaGrad accumulators,
+/// and an XXH64 trailer. Written atomically.
+public enum ModelFile {
+    public static let version: UInt32 = 1
+    static let headerSize = 128
+    static let trailerSize = 16
+    static let magic: StaticString = "CTRMODEL"
+    static let endMagic: StaticString = "CTRMEND\0"
+
+    /// Writes `model` to `path` (temporary name, then rename).
+    public static func save(_ model: FFMModel, metadata: ModelMetadata, to path: String) throws {
+        let out = try AtomicFileWriter(path: path, bufferSize: 4 << 20)
+        var hash = XXHash64()
+        func emit(_ bytes: UnsafeRawBufferPointer) throws {
+            hash.update(bytes)
+            try out.write(bytes)
+        }
+        let present = model.presentCount
+        var header = [UInt8](repeating: 0, count: headerSize)
+        header.withUnsafeMutableBytes { h in
+            h.copyMemory(from: UnsafeRawBufferPointer(start: magic.utf8Start, count: 8))
+            func put<T: FixedWidthInteger>(_ v: T, _ at: Int) { h.storeBytes(of: v.littleEndian, toByteOffset: at, as: T.self) }
+            put(version, 8)
+            put(UInt32(headerSize), 12)
+            put(model.kind.code, 16)
+            put(UInt32((model.normalization ? 1 : 0) | (model.hasLinear ? 2 : 0)), 20)
+            put(UInt64(model.indexCount), 24)
+            put(UInt64(model.fieldCount), 32)
+            put(UInt32(model.factors), 40)
+            put(UInt32(model.kPad), 44)
+            put(UInt64(model.weightFields), 48)
+            put(UInt64(present), 56)
+            put(metadata.eta.bitPattern, 64)
+            put(metadata.lambda.bitPattern, 72)
+            put(UInt32(metadata.epochs), 80)
+            put(UInt32(metadata.bestEpoch), 84)
+            put(metadata.seed, 88)
+            put(metadata.featurizerHash, 96)
+            put(model.bias[0].bitPattern, 104)
+            put(model.bias[1].bitPattern, 108)
+            put(metadata.validationLogLoss.bitPattern, 112)
+        }
+        try header.withUnsafeBytes { try emit($0) }
+        let words = (model.indexCount + 63) / 64
+        try emit(UnsafeRawBufferPointer(start: model.present, count: words * 8))
+        if model.hasLinear {
+            try forEachPresentRun(model) { start, count in
+                try emit(UnsafeRawBufferPointer(start: model.linear + 2 * start, count: count * 8))
+            }
+        }
+        if model.rowStride > 0 {
+            try forEachPresentRun(model) { start, count in
+                try emit(UnsafeRawBufferPointer(start: model.latent + start * model.rowStride, count: count * model.rowStride * 4))
+            }
+        }
+        var trailer = [UInt8](repeating: 0, count: trailerSize)
+        trailer.withUnsafeMutableBytes { t in
+            t.storeBytes(of: hash.digest().littleEndian, as: UInt64.self)
+            (t.baseAddress! + 8).copyMemory(from: endMagic.utf8Start, byteCount: 8)
+        }
+        try trailer.withUnsafeBytes { try out.write($0) }
+        try out.commit()
+    }
+
+    /// Calls `body` for each maximal run of consecutive present indices.
+    static func forEachPresentRun(_ model: FFMModel, _ body: (Int, Int) throws -> Void) rethrows {
+        var j = 0
+        let n = model.indexCount
+        while j < n {
+            if model.present[j >> 6] == 0 { j = (j | 63) + 1; continue }
+            guard model.isPresent(j) else { j += 1; continue }
+            var end = j + 1
+            while end < n && model.isPresent(end) { end += 1 }
+            try body(j, end - j)
+            j = end
+        }
+    }
+
+    /// Reads a model file.
+    /// - Throws: `FFMError.notAModel`, `.unsupportedModelVersion`, `.corruptModel` (truncated, checksum).
+    public static func load(_ path: String) throws -> (model: FFMModel, metadata: ModelMetadata) {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw LogIOError.cannotOpen(path: path, errno: errno) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw LogIOError.readFailed(path: path, errno: errno) }
+        let fileSize = Int(st.st_size)
+        var header = [UInt8](repeating: 0, count: headerSize)
+        let got = try header.withUnsafeMutableBytes { try readFully(fd, path, $0, at: 0, allowShort: true) }
+        guard got >= 8, header.withUnsafeBytes({ memcmp($0.baseAddress!, magic.utf8Start, 8) == 0 }) else {
+            throw FFMError.notAModel(path: path)
+        }
+        func get<T: FixedWidthInteger>(_ at: Int, _: T.Type) -> T {
+            header.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: T.self)) }
+        }
+        guard got >= 12 else { throw FFMError.corruptModel(path: path, detail: "the file ends inside the header (\(got) bytes)") }
+        let version = get(8, UInt32.self)
+        guard version == ModelFile.version else {
+            throw FFMError.unsupportedModelVersion(path: path, found: version, supported: ModelFile.version)
+        }
+        guard got == headerSize else {
+            throw FFMError.corruptModel(path: path, detail: "the file ends inside the header (\(got) of \(headerSize) bytes)")
+        }
+        guard let kind = ModelKind(code: get(16, UInt32.self)) else {
+            throw FFMError.corruptModel(path: path, detail: "unknown model kind \(get(16, UInt32.self))")
+        }
+        let flags = get(20, UInt32.self)
+        let n = get(24, UInt64.self), m = get(32, UInt64.self), k = get(40, UInt32.self), kPad = get(44, UInt32.self)
+        let weightFields = get(48, UInt64.self), present = get(56, UInt64.self)
+        guard n < 1 << 40, m < 1 << 32, k >= 1, k < 1 << 16, present <= n else {
+            throw FFMError.corruptModel(path: path, detail: "implausible sizes in the header (n \(n), m \(m), k \(k))")
+        }
+        let model = try FFMModel(kind: kind, indexCount: Int(n), fieldCount: Int(m), factors: Int(k),
+                                 normalization: flags & 1 != 0, linear: flags & 2 != 0)
+        guard model.kPad == Int(kPad), model.weightFields == Int(weightFields) else {
+            throw FFMError.corruptModel(path: path, detail: "inconsistent latent layout in the header")
+        }
+        let words = (model.indexCount + 63) / 64
+        let expected = headerSize + words * 8 + Int(present) * ((model.hasLinear ? 8 : 0) + model.rowStride * 4) + trailerSize
+        guard fileSize == expected else {
+            throw FFMError.corruptModel(path: path, detail: "the file has \(fileSize) bytes, its header describes \(expected) "
+                + (fileSize < expected ? "(truncated)" : "(trailing bytes)"))
+        }
+        var metadata = ModelMetadata()
+        metadata.eta = Double(bitPattern: get(64, UInt64.self))
+        metadata.lambda = Double(bitPattern: get(72, UInt64.self))
+        metadata.epochs = Int(get(80, UInt32.self))
+        metadata.bestEpoch = Int(get(84, UInt32.self))
+        metadata.seed = get(88, UInt64.self)
+        metadata.featurizerHash = get(96, UInt64.self)
+        metadata.validationLogLoss = Double(bitPattern: get(112, UInt64.self))
+        model.bias[0] = Float(bitPattern: get(104, UInt32.self))
+        model.bias[1] = Float(bitPattern: get(108, UInt32.self))
+
+        var hash = XXHash64()
+        header.withUnsafeBytes { hash.update($0) }
+        var offset = headerSize
+        let bitmap = UnsafeMutableRawBufferPointer(start: model.present, count: words * 8)
+        try readFully(fd, path, bitmap, at: offset)
+        hash.update(UnsafeRawBufferPointer(bitmap))
+        offset += words * 8
+        if (n & 63) != 0 && words > 0 && model.present[words - 1] >> (n & 63) != 0 {
+            throw FFMError.corruptModel(path: path, detail: "index bitmap has bits beyond n")
+        }
+        guard model.presentCount == Int(present) else {
+            throw FFMError.corruptModel(path: path, detail: "index bitmap disagrees with the header's count")
+        }
+        if model.hasLinear {
+            try forEachPresentRun(model) { start, count in
+                let dest = UnsafeMutableRawBufferPointer(start: model.linear + 2 * start, count: count * 8)
+                try readFully(fd, path, dest, at: offset)
+                hash.update(UnsafeRawBufferPointer(dest))
+                offset += dest.count
+            }
+        }
+        if model.rowStride > 0 {
+            try forEachPresentRun(model) { start, count in
+                // In pieces, so a huge run is hashed while still in cache.
+                var done = 0
+                while done < count {
+                    let piece = min(count - done, max(1, (8 << 20) / (model.rowStride * 4)))
+                    let dest = UnsafeMutableRawBufferPointer(start: model.latent + (start + done) * model.rowStride,
+                                                             count: piece * model.rowStride * 4)
+                    try readFully(fd, path, dest, at: offset)
+                    hash.update(UnsafeRawBufferPointer(dest))
+                    offset += dest.count
+                    done += piece
+                }
+            }
+        }
+        var trailer = [UInt8](repeating: 0, count: trailerSize)
+        _ = try trailer.withUnsafeMutableBytes { try readFully(fd, path, $0, at: offset) }
+        let ok = trailer.withUnsafeBytes { t in
+            UInt64(littleEndian: t.loadUnaligned(as: UInt64.self)) == hash.digest()
+                && memcmp(t.baseAddress! + 8, endMagic.utf8Start, 8) == 0
+        }
+        guard ok else { throw FFMError.corruptModel(path: path, detail: "checksum mismatch (the file is damaged)") }
+        try checkFinite(model, path: path)
+        return (model, metadata)
+    }
+
+    /// Weights and accumulators must be finite and accumulators positive.
+    static func checkFinite(_ model: FFMModel, path: String) throws {
+        var bad = !(model.bias[0].isFinite && model.bias[1] > 0 && model.bias[1].isFinite)
+        try forEachPresentRun(model) { start, count in
+            if model.hasLinear {
+                for j in start..<(start + count) {
+                    let w = model.linear[2 * j], g = model.linear[2 * j + 1]
+                    bad = bad || !w.isFinite || !(g > 0) || !g.isFinite
+                }
+            }
+            let row = model.latent + start * model.rowStride
+            for i in 0..<(count * model.rowStride) where !row[i].isFinite { bad = true; break }
+            if bad { throw FFMError.corruptModel(path: path, detail: "non-finite weights") }
+        }
+        if bad { throw FFMError.corruptModel(path: path, detail: "non-finite weights") }
+    }
+
+    @discardableResult
+    static func readFully(_ fd: Int32, _ path: String, _ buffer: UnsafeMutableRawBufferPointer, at offset: Int,
+                          allowShort: Bool = false) throws -> Int {
+        var done = 0
+        while done < buffer.count {
+            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw LogIOError.readFailed(path: path, errno: errno)
+            }
+            if n == 0 {
+                if allowShort { return done }
+                throw FFMError.corruptModel(path: path, detail: "the file ends at byte \(offset + done) (truncated)")
+            }
+            done += n
+        }
+        return done
+    }
+
+    /// A readable text dump: `#` header lines, then one line per bias, linear weight and latent vector.
+    public static func dump(_ model: FFMModel, metadata: ModelMetadata, write: (String) -> Void) {
+        write("# SwiftCTR model, format version \(version)")
+        write("# kind \(model.kind.rawValue)  n \(model.indexCount)  m \(model.fieldCount)  k \(model.factors)  "
+            + "normalization \(model.normalization)  linear \(model.hasLinear)")
+        write("# indices seen in training \(model.presentCount)")
+        write("# eta \(metadata.eta)  lambda \(metadata.lambda)  epochs \(metadata.epochs)  best epoch \(metadata.bestEpoch)  "
+            + "seed \(metadata.seed)  validation logloss \(metadata.validationLogLoss)")
+        write("# featurizer hash " + (metadata.featurizerHash == 0 ? "none" : String(metadata.featurizerHash, radix: 16)))
+        write("# lines: bias W | linear INDEX W | latent INDEX FIELD W1 ... Wk  (AdaGrad state not shown)")
+        if model.hasLinear { write("bias \(model.bias[0])") }
+        forEachPresentRun(model) { start, count in
+            for j in start..<(start + count) {
+                if model.hasLinear { write("linear \(j) \(model.linear[2 * j])") }
+                for f in 0..<model.weightFields {
+                    let v = model.latent + j * model.rowStride + f * 2 * model.kPad
+                    var line = "latent \(j) \(model.kind == .fm ? "*" : String(f))"
+                    for d in 0..<model.factors { line += " \(v[(d / 4) * 8 + d % 4])" }
+                    write(line)
+                }
+            }
+        }
+    }
+}
