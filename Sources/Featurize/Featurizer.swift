@@ -167,7 +167,9 @@ public enum FeaturizedLine {
 /// allocation per line.
 public final class RowFeaturizer {
     public let featurizer: Featurizer
-    private let parser: RowParser
+    /// The raw-line parser of the featurizer's schema (e.g. for `RawLogReader(path:parser:)`,
+    /// which skips headers and byte order marks as ctr-ingest does).
+    public let parser: RowParser
     private let buffer: UnsafeMutableBufferPointer<Feature>
     private let rowValues: UnsafeMutableBufferPointer<ByteSlice>
     private let offsets: UnsafeMutablePointer<UInt32>

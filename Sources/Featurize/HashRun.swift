@@ -13,8 +13,14 @@ final class HashRun {
     let workers: Int
     /// Lines per chunk handed to a worker are about this many bytes.
     let chunkBytes: Int
-    /// Width of a field's count-min sketch once it overflows its exact share: 4 × 2^21 × 2 bytes = 16 MB.
-    static let sketchWidthBits = 21
+    /// Width (log2) of a field's count-min sketch once it overflows its exact share of
+    /// `limit` values: about the memory of the table it replaces (4 rows of 2 × limit
+    /// 16-bit counters, 16 bytes per value), within 2^16…2^22 counters per row.
+    static func sketchWidthBits(limit: Int) -> Int {
+        var bits = 16
+        while bits < 22 && (1 << bits) < 2 * limit { bits += 1 }
+        return bits
+    }
 
     init(params: HashParams, source: InputSource, outputDirectory: String, progress: Bool?) {
         self.params = params
@@ -68,6 +74,13 @@ final class HashRun {
         var data = try encoder.encode(spec)
         data.append(10)
         try data.withUnsafeBytes { try writer.write($0) }
+        // Every output is complete: rename them all into place (a failed run above leaves
+        // none of them, and no mix of old and new files).
+        for output in pending {
+            try output.text?.commit()
+            _ = try output.cache?.finish()
+        }
+        pending.removeAll()
         try writer.commit()
         result.featurizerPath = path
         result.spec = spec
@@ -151,7 +164,7 @@ final class HashRun {
         let limits = exactLimits(drafts)
         let counts = FieldCounts(drafts.indices.map { f in
             FieldCount(counted: drafts[f].counted, threshold: drafts[f].threshold, exactLimit: limits[f],
-                       sketchWidthBits: HashRun.sketchWidthBits,
+                       sketchWidthBits: HashRun.sketchWidthBits(limit: limits[f]),
                        integerTokens: drafts[f].transform == .logSquare && drafts[f].kind == .integer)
         })
         var rows = 0
@@ -318,6 +331,13 @@ final class HashRun {
 
     // MARK: - Featurizing a split
 
+    /// Finished outputs waiting to be renamed into place together.
+    struct PendingOutput {
+        let text: AtomicFileWriter?
+        let cache: CacheWriter?
+    }
+    private var pending: [PendingOutput] = []
+
     struct SplitOutcome {
         var summary: HashResult.SplitOutput
         var badByReason: [Int]
@@ -358,8 +378,8 @@ final class HashRun {
                 if firstBad == nil { firstBad = chunk.firstBad }
             })
         headers = files.headerLines
-        try text?.commit()
-        _ = try cache?.finish()
+        // Renamed into place only once every split is done (see `run`).
+        pending.append(PendingOutput(text: text, cache: cache))
         if meter.live { meter.finish("\(split.rawValue): \(LogIO.Progress.grouped(rows)) rows") }
         return SplitOutcome(summary: .init(split: split.rawValue, rows: rows, clicks: clicks, badRows: bad.reduce(0, +),
                                            headerLines: headers, textPath: textPath, cachePath: cachePath),

@@ -445,26 +445,19 @@ enum LibffmText {
         return n + 1
     }
 
-    /// Number of decimal digits of a UInt32 (1 for 0), without division.
+    /// Powers of ten that fit a UInt32, by exponent.
+    private static let powersOfTen: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
+        (1, 10, 100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000)
+
+    /// Number of decimal digits of a UInt32 (1 for 0), without division or branches on the size.
     @inline(__always)
     static func digitCount(_ value: UInt32) -> Int {
-        if value < 10 { return 1 }
         // floor(log10(2^bits)) from the bit length, corrected by one comparison.
-        let bits = 32 - value.leadingZeroBitCount
+        let bits = 32 - (value | 1).leadingZeroBitCount
         let t = (bits &* 1233) >> 12
-        let power: UInt32
-        switch t {
-        case 1: power = 10
-        case 2: power = 100
-        case 3: power = 1000
-        case 4: power = 10_000
-        case 5: power = 100_000
-        case 6: power = 1_000_000
-        case 7: power = 10_000_000
-        case 8: power = 100_000_000
-        default: power = 1_000_000_000
-        }
-        return value >= power ? t + 1 : t
+        var powers = powersOfTen
+        let power = withUnsafeBytes(of: &powers) { $0.load(fromByteOffset: 4 * t, as: UInt32.self) }
+        return value >= power ? t + 1 : max(t, 1)
     }
 
     /// Decimal digits of a UInt32, two at a time.

@@ -52,6 +52,21 @@ struct BadInputTests {
         #expect(value == "\(rows)/train.tsv:21: column I1: found \"abc\", expected a 64-bit integer")
     }
 
+    @Test func aFailedRunLeavesThePreviousOutputsUntouched() throws {
+        let scratch = try Scratch("atomic")
+        let rows = try ingest(scratch, schema: "criteo", lines: criteoLines(count: 200, seed: 23), valid: 0.1, test: 0.1)
+        _ = try hash(rows: rows, out: scratch.path("out"))
+        let before = try FileManager.default.contentsOfDirectory(atPath: scratch.path("out")).sorted()
+        let train = scratch.data("out/train.ffm")
+        let featurizer = scratch.data("out/featurizer.json")
+        try "1\tbroken\n".write(toFile: rows + "/test.tsv", atomically: false, encoding: .utf8)
+        let text = Self.message { _ = try hash(rows: rows, out: scratch.path("out")) { $0.seed = 99 } }
+        #expect(text.hasPrefix("\(rows)/test.tsv:1: found 1 values after the label"))
+        // The new train and valid outputs were complete, but nothing was renamed into place.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path("out")).sorted() == before)
+        #expect(scratch.data("out/train.ffm") == train && scratch.data("out/featurizer.json") == featurizer)
+    }
+
     @Test func configThatDoesNotMatchTheSchema() throws {
         let scratch = try Scratch("config")
         let rows = try ingest(scratch, schema: "criteo", lines: criteoLines(count: 20, seed: 3))
