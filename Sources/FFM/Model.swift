@@ -238,3 +238,59 @@ public struct SplitMix64: RandomNumberGenerator {
         Int(UInt64(bound).multipliedFullWidth(by: next()).high)
     }
 }
+
+extension FFMModel {
+    /// Latent weight `d` of index `j` for field `f` (FM: any field), nil for an index without weights.
+    public func latentWeight(index j: Int, field f: Int, factor d: Int) -> Float? {
+        let r = indices.contains(j) ? indices.row(of: j) : -1
+        guard r >= 0, d < factors, weightFields > 0 else { return nil }
+        let wf = kind == .ffm ? f : 0
+        return latent[r * rowStride + wf * 2 * kPad + (d / 4) * 8 + d % 4]
+    }
+
+    /// Sets latent weight `d` of index `j` for field `f` (tests and tools).
+    public func setLatentWeight(index j: Int, field f: Int, factor d: Int, _ value: Float) {
+        let r = indices.row(of: j)
+        precondition(r >= 0 && d < factors && weightFields > 0)
+        let wf = kind == .ffm ? f : 0
+        latent[r * rowStride + wf * 2 * kPad + (d / 4) * 8 + d % 4] = value
+    }
+
+    /// Linear weight of index `j`, nil without linear terms or weights for `j`.
+    public func linearWeight(index j: Int) -> Float? {
+        guard hasLinear, indices.contains(j) else { return nil }
+        return linear[2 * indices.row(of: j)]
+    }
+
+    public func setLinearWeight(index j: Int, _ value: Float) {
+        precondition(hasLinear && indices.contains(j))
+        linear[2 * indices.row(of: j)] = value
+    }
+
+    /// AdaGrad accumulator of latent weight `d` of index `j` for field `f`.
+    public func latentAccumulator(index j: Int, field f: Int, factor d: Int) -> Float? {
+        let r = indices.contains(j) ? indices.row(of: j) : -1
+        guard r >= 0, d < factors, weightFields > 0 else { return nil }
+        let wf = kind == .ffm ? f : 0
+        return latent[r * rowStride + wf * 2 * kPad + (d / 4) * 8 + 4 + d % 4]
+    }
+
+    /// AdaGrad accumulator of the linear weight of index `j`.
+    public func linearAccumulator(index j: Int) -> Float? {
+        guard hasLinear, indices.contains(j) else { return nil }
+        return linear[2 * indices.row(of: j) + 1]
+    }
+}
+
+extension Predictor {
+    /// One AdaGrad step on one row (what training does per row), for tests and online use.
+    /// - Returns: the row's log loss before the step.
+    @discardableResult
+    public func train(_ features: UnsafeBufferPointer<Feature>, label: Float, eta: Float, lambda: Float) -> Double {
+        let s = Scratch()
+        model.prepare(features, into: s)
+        let t = Double(model.score(s))
+        model.update(s, kappa: Float(lossGradient(score: t, label: label)), eta: eta, lambda: lambda)
+        return logLoss(score: t, label: label)
+    }
+}
