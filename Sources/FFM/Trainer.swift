@@ -303,9 +303,10 @@ final class Engine: @unchecked Sendable {
                         let label = block.label(Int(order[ii]))
                         if ii + 1 < end {
                             model.prepare(block.row(Int(order[ii + 1])).features, into: next, remapped: remapped)
-                            model.prefetch(next)
+                        } else {
+                            next.count = 0
                         }
-                        let score = Double(model.score(current))
+                        let score = Double(model.score(current, prefetching: next))
                         sum += logLoss(score: score, label: label)
                         let kappa = Float(lossGradient(score: score, label: label))
                         model.update(current, kappa: kappa, eta: eta, lambda: lambda)
