@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Dataset
+import Dispatch
 
 /// The model kinds one trainer covers.
 public enum ModelKind: String, Codable, CaseIterable, Sendable {
@@ -186,8 +187,26 @@ public final class FFMModel: @unchecked Sendable {
     /// Initialises every row as libffm does: latent weights uniform in [0, 1/sqrt(k)],
     /// accumulators 1, linear weights 0. Row values come from a generator seeded by
     /// (seed, index), so they depend on neither the order nor the set of other indices.
-    public func initialize(seed: UInt64) {
-        indices.forEach { j, r in initializeRow(r, index: j, seed: seed) }
+    /// - Parameter threads: rows are independent, so several threads can fill them.
+    public func initialize(seed: UInt64, threads: Int = 1) {
+        let words = indices.words, parts = max(1, min(threads, words))
+        let work = { (part: Int) in
+            for w in (words * part / parts)..<(words * (part + 1) / parts) {
+                var word = self.indices.bits[w]
+                var r = Int(self.indices.ranks[w])
+                while word != 0 {
+                    self.initializeRow(r, index: w * 64 + word.trailingZeroBitCount, seed: seed)
+                    r += 1
+                    word &= word &- 1
+                }
+            }
+        }
+        if parts == 1 {
+            work(0)
+        } else {
+            let shared = Unchecked(work)
+            DispatchQueue.concurrentPerform(iterations: parts) { shared.value($0) }
+        }
         bias[0] = 0
         bias[1] = 1
     }
