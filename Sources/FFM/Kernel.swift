@@ -149,31 +149,45 @@ extension FFMModel {
     /// their cache misses overlap the work on the current row.
     @inline(__always)
     func prefetch(_ s: Scratch) {
-        let bytes = rowStride * 4
-        for c in 0..<s.count {
-            let base = UnsafeRawPointer(s.rows[c])
-            var offset = 0
-            while offset < bytes {
-                swiftctr_prefetch(base + offset)
-                offset &+= 64
-            }
+        for c in 0..<s.count { prefetchRow(s.rows[c]) }
+    }
+
+    @inline(__always)
+    func prefetchRow(_ row: UnsafeMutablePointer<Float>) {
+        let base = UnsafeRawPointer(row)
+        let bytes = rowStride &* 4
+        var offset = 0
+        while offset < bytes {
+            swiftctr_prefetch(base + offset)
+            offset &+= 64
         }
     }
 
     /// The score φ(x) (before the sigmoid) of a prepared row.
     @inline(__always)
-    func score(_ s: Scratch) -> Float {
+    func score(_ s: Scratch, prefetching next: Scratch? = nil) -> Float {
         let count = s.count
+        // The next row's weights are prefetched a row per outer iteration, so the requests
+        // spread over the work instead of queueing up at once.
+        var prefetched = 0
+        let toPrefetch = next?.count ?? 0
         var t: Float = 0
         if hasLinear {
             t = bias[0]
             for i in 0..<count { t += linear[2 * s.indices[i]] * s.values[i] }
         }
-        guard weightFields > 0, count > 1 else { return t }
+        guard weightFields > 0, count > 1 else {
+            if let next { prefetch(next) }
+            return t
+        }
         let rows = s.rows, offsets = s.fieldOffsets, values = s.values
         var acc = SIMD4<Float>.zero
         if kPad == 4 {
             for a in 0..<(count - 1) {
+                if prefetched < toPrefetch {
+                    prefetchRow(next!.rows[prefetched])
+                    prefetched += 1
+                }
                 let ra = rows[a], fa = offsets[a]
                 var inner = SIMD4<Float>.zero
                 for b in (a + 1)..<count {
@@ -185,6 +199,10 @@ extension FFMModel {
             }
         } else {
             for a in 0..<(count - 1) {
+                if prefetched < toPrefetch {
+                    prefetchRow(next!.rows[prefetched])
+                    prefetched += 1
+                }
                 let ra = rows[a], fa = offsets[a]
                 var inner = SIMD4<Float>.zero
                 for b in (a + 1)..<count {
@@ -200,6 +218,10 @@ extension FFMModel {
                 }
                 acc += inner * values[a]
             }
+        }
+        while prefetched < toPrefetch {
+            prefetchRow(next!.rows[prefetched])
+            prefetched += 1
         }
         return t + acc.sum()
     }

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Dataset
+import Dispatch
 
 /// The model kinds one trainer covers.
 public enum ModelKind: String, Codable, CaseIterable, Sendable {
@@ -186,8 +187,26 @@ public final class FFMModel: @unchecked Sendable {
     /// Initialises every row as libffm does: latent weights uniform in [0, 1/sqrt(k)],
     /// accumulators 1, linear weights 0. Row values come from a generator seeded by
     /// (seed, index), so they depend on neither the order nor the set of other indices.
-    public func initialize(seed: UInt64) {
-        indices.forEach { j, r in initializeRow(r, index: j, seed: seed) }
+    /// - Parameter threads: rows are independent, so several threads can fill them.
+    public func initialize(seed: UInt64, threads: Int = 1) {
+        let words = indices.words, parts = max(1, min(threads, words))
+        let work = { (part: Int) in
+            for w in (words * part / parts)..<(words * (part + 1) / parts) {
+                var word = self.indices.bits[w]
+                var r = Int(self.indices.ranks[w])
+                while word != 0 {
+                    self.initializeRow(r, index: w * 64 + word.trailingZeroBitCount, seed: seed)
+                    r += 1
+                    word &= word &- 1
+                }
+            }
+        }
+        if parts == 1 {
+            work(0)
+        } else {
+            let shared = Unchecked(work)
+            DispatchQueue.concurrentPerform(iterations: parts) { shared.value($0) }
+        }
         bias[0] = 0
         bias[1] = 1
     }
@@ -236,5 +255,61 @@ public struct SplitMix64: RandomNumberGenerator {
     @inline(__always)
     public mutating func next(below bound: Int) -> Int {
         Int(UInt64(bound).multipliedFullWidth(by: next()).high)
+    }
+}
+
+extension FFMModel {
+    /// Latent weight `d` of index `j` for field `f` (FM: any field), nil for an index without weights.
+    public func latentWeight(index j: Int, field f: Int, factor d: Int) -> Float? {
+        let r = indices.contains(j) ? indices.row(of: j) : -1
+        guard r >= 0, d < factors, weightFields > 0 else { return nil }
+        let wf = kind == .ffm ? f : 0
+        return latent[r * rowStride + wf * 2 * kPad + (d / 4) * 8 + d % 4]
+    }
+
+    /// Sets latent weight `d` of index `j` for field `f` (tests and tools).
+    public func setLatentWeight(index j: Int, field f: Int, factor d: Int, _ value: Float) {
+        let r = indices.row(of: j)
+        precondition(r >= 0 && d < factors && weightFields > 0)
+        let wf = kind == .ffm ? f : 0
+        latent[r * rowStride + wf * 2 * kPad + (d / 4) * 8 + d % 4] = value
+    }
+
+    /// Linear weight of index `j`, nil without linear terms or weights for `j`.
+    public func linearWeight(index j: Int) -> Float? {
+        guard hasLinear, indices.contains(j) else { return nil }
+        return linear[2 * indices.row(of: j)]
+    }
+
+    public func setLinearWeight(index j: Int, _ value: Float) {
+        precondition(hasLinear && indices.contains(j))
+        linear[2 * indices.row(of: j)] = value
+    }
+
+    /// AdaGrad accumulator of latent weight `d` of index `j` for field `f`.
+    public func latentAccumulator(index j: Int, field f: Int, factor d: Int) -> Float? {
+        let r = indices.contains(j) ? indices.row(of: j) : -1
+        guard r >= 0, d < factors, weightFields > 0 else { return nil }
+        let wf = kind == .ffm ? f : 0
+        return latent[r * rowStride + wf * 2 * kPad + (d / 4) * 8 + 4 + d % 4]
+    }
+
+    /// AdaGrad accumulator of the linear weight of index `j`.
+    public func linearAccumulator(index j: Int) -> Float? {
+        guard hasLinear, indices.contains(j) else { return nil }
+        return linear[2 * indices.row(of: j) + 1]
+    }
+}
+
+extension Predictor {
+    /// One AdaGrad step on one row (what training does per row), for tests and online use.
+    /// - Returns: the row's log loss before the step.
+    @discardableResult
+    public func train(_ features: UnsafeBufferPointer<Feature>, label: Float, eta: Float, lambda: Float) -> Double {
+        let s = Scratch()
+        model.prepare(features, into: s)
+        let t = Double(model.score(s))
+        model.update(s, kappa: Float(lossGradient(score: t, label: label)), eta: eta, lambda: lambda)
+        return logLoss(score: t, label: label)
     }
 }

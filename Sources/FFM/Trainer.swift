@@ -26,18 +26,35 @@ enum TrainingData {
         return n == 8 && withUnsafeBytes(of: &magic) { memcmp($0.baseAddress!, CacheFormat.headerMagic.utf8Start, 8) == 0 }
     }
 
-    static func open(_ path: String, scratchDirectory: String, tag: String, log: (String) -> Void) throws -> CacheReader {
-        if isCache(path) { return try CacheReader(path: path) }
+    /// - Returns: the reader, and for converted text the bitmap of indices that occur (a
+    ///   cache needs a pass to find them).
+    static func open(_ path: String, scratchDirectory: String, tag: String,
+                     log: (String) -> Void) throws -> (reader: CacheReader, indices: [UInt64]?) {
+        if isCache(path) { return (try CacheReader(path: path), nil) }
         guard access(path, R_OK) == 0 else { throw LogIOError.cannotOpen(path: path, errno: errno) }
         let scratch = scratchDirectory + "/.\(lastPathComponent(path)).\(tag)-cache-\(getpid())"
         let started = Date()
-        let info = try CacheWriter.convert(libffm: path, to: scratch)
+        var bits: [UInt64] = []
+        let info: CacheInfo
+        do {
+            let text = try LibFFMReader(path: path)
+            let writer = try CacheWriter(path: scratch)
+            while let row = try text.next() {
+                try writer.append(row)
+                for f in row.features {
+                    let w = Int(f.index >> 6)
+                    if w >= bits.count { bits.append(contentsOf: repeatElement(0, count: max(w + 1 - bits.count, bits.count))) }
+                    bits[w] |= 1 << UInt64(f.index & 63)
+                }
+            }
+            info = try writer.finish()
+        }
         let reader: CacheReader
         do { reader = try CacheReader(path: scratch) } catch { unlink(scratch); throw error }
         unlink(scratch)
         log(String(format: "%@: %@ rows, %@ features, read in %.1f s", path, Progress.grouped(info.rowCount),
                    Progress.grouped(info.featureCount), Date().timeIntervalSince(started)))
-        return reader
+        return (reader, bits)
     }
 }
 
@@ -60,10 +77,10 @@ public enum TrainStage {
         let outputDirectory = directoryPart(output)
         let scratchDirectory = outputDirectory.isEmpty ? "." : outputDirectory
 
-        let train = try TrainingData.open(trainingSet, scratchDirectory: scratchDirectory, tag: "train", log: say)
+        let (train, trainIndices) = try TrainingData.open(trainingSet, scratchDirectory: scratchDirectory, tag: "train", log: say)
         guard train.info.rowCount > 0 else { throw FFMError.emptyTrainingSet(path: trainingSet) }
         let valid = try params.validation.map {
-            try TrainingData.open($0, scratchDirectory: scratchDirectory, tag: "valid", log: say)
+            try TrainingData.open($0, scratchDirectory: scratchDirectory, tag: "valid", log: say).reader
         }
         var n = max(train.info.indexCount, valid?.info.indexCount ?? 0)
         var m = max(train.info.fieldCount, valid?.info.fieldCount ?? 0)
@@ -78,9 +95,13 @@ public enum TrainStage {
         let blockBytes = params.blockMb << 20
         let trainBlocks = train.blocks(targetBytes: blockBytes)
         var seen = try IndexSet(indexCount: n)
-        let touchStream = CacheBlockStream(reader: train, order: trainBlocks)
-        while let block = try touchStream.next() {
-            for f in block.allFeatures { seen.insert(Int(f.index)) }
+        if let trainIndices {
+            for w in 0..<min(trainIndices.count, seen.words) { seen.bits[w] = trainIndices[w] }
+        } else {
+            let touchStream = CacheBlockStream(reader: train, order: trainBlocks)
+            while let block = try touchStream.next() {
+                for f in block.allFeatures { seen.insert(Int(f.index)) }
+            }
         }
 
         // The model: fresh, or warm-started (grown to new indices and fields when needed).
@@ -106,7 +127,7 @@ public enum TrainStage {
             seen.seal()
             model = try FFMModel(kind: params.model, fieldCount: m, factors: params.factors,
                                  normalization: !params.noNorm, linear: !params.noLinear, indices: seen)
-            model.initialize(seed: params.seed)
+            model.initialize(seed: params.seed, threads: params.threads)
         }
         say("\(params.model.rawValue): \(Progress.grouped(train.info.rowCount)) rows, n \(Progress.grouped(n)), m \(m), k \(params.factors), "
             + "\(Progress.grouped(model.rowCount)) indices in training, "
@@ -303,9 +324,10 @@ final class Engine: @unchecked Sendable {
                         let label = block.label(Int(order[ii]))
                         if ii + 1 < end {
                             model.prepare(block.row(Int(order[ii + 1])).features, into: next, remapped: remapped)
-                            model.prefetch(next)
+                        } else {
+                            next.count = 0
                         }
-                        let score = Double(model.score(current))
+                        let score = Double(model.score(current, prefetching: next))
                         sum += logLoss(score: score, label: label)
                         let kappa = Float(lossGradient(score: score, label: label))
                         model.update(current, kappa: kappa, eta: eta, lambda: lambda)
@@ -331,15 +353,22 @@ final class Engine: @unchecked Sendable {
                                       transform: remapped ? model.remapTransform : nil)
         while let block = try stream.next() {
             let rows = block.rowCount, first = block.firstRow
-            let threads = self.threads, scratch = self.scratch
+            let threads = self.threads, scratch = self.scratch, lookahead = self.lookahead
             let shared = Unchecked(block)
             scores.withUnsafeMutableBufferPointer { out in
                 let out = Unchecked(out.baseAddress!)
                 parallel { t in
-                    let s = scratch[t]
-                    for r in (rows * t / threads)..<(rows * (t + 1) / threads) {
-                        model.prepare(shared.value.row(r).features, into: s, remapped: remapped)
-                        out.value[first + r] = model.score(s)
+                    var current = scratch[t], next = lookahead[t]
+                    let start = rows * t / threads, end = rows * (t + 1) / threads
+                    if start < end { model.prepare(shared.value.row(start).features, into: current, remapped: remapped) }
+                    for r in start..<end {
+                        if r + 1 < end {
+                            model.prepare(shared.value.row(r + 1).features, into: next, remapped: remapped)
+                        } else {
+                            next.count = 0
+                        }
+                        out.value[first + r] = model.score(current, prefetching: next)
+                        swap(&current, &next)
                     }
                 }
             }
