@@ -2,7 +2,7 @@
 """Helper of Benchmarks/run: the scikit-learn reference for ctr-eval, the tables and the JSON.
 
     bench.py sklearn-eval PRED LABELS OUT.json   (appends its timing to OUT.json's "runs")
-    bench.py report WORK [--out results.json]
+    bench.py report WORK [--out results.json] [--markdown]
 
 `report` reads what Benchmarks/run left in WORK: meta.tsv (settings and machine),
 measurements.tsv (one line per measured command: size, name, wall s, peak RSS kB, CPU s,
@@ -126,9 +126,18 @@ def fmt_mb(mb):
     return f"{mb:,.0f} MB" if mb >= 10 else f"{mb:.1f} MB"
 
 
+MARKDOWN = {"on": False}   # report --markdown: tables as Markdown (for the README)
+
+
 def table(headers, rows, align):
-    """Plain aligned text table; align is a string of 'l'/'r' per column."""
+    """Aligned text table (or a Markdown one); align is a string of 'l'/'r' per column."""
     widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows)]
+    if MARKDOWN["on"]:
+        def line(cells):
+            parts = [str(c).ljust(w) if a == "l" else str(c).rjust(w) for c, w, a in zip(cells, widths, align)]
+            return "| " + " | ".join(parts) + " |"
+        rule = "|" + "|".join(("-" * (w + 1) + ":") if a == "r" else ("-" * (w + 2)) for w, a in zip(widths, align)) + "|"
+        return "\n" + "\n".join([line(headers), rule] + [line(r) for r in rows]) + "\n"
     def line(cells):
         parts = [str(c).ljust(w) if a == "l" else str(c).rjust(w) for c, w, a in zip(cells, widths, align)]
         return "  ".join(parts).rstrip()
@@ -433,11 +442,15 @@ def main(argv):
     if len(argv) >= 1 and argv[0] == "sklearn-eval" and len(argv) == 4:
         sklearn_eval(*argv[1:])
     elif len(argv) >= 2 and argv[0] == "report":
+        args = argv[2:]
+        if "--markdown" in args:
+            MARKDOWN["on"] = True
+            args.remove("--markdown")
         out = None
-        if len(argv) == 4 and argv[2] == "--out":
-            out = argv[3]
-        elif len(argv) != 2:
-            sys.exit("usage: bench.py report WORK [--out results.json]")
+        if len(args) == 2 and args[0] == "--out":
+            out = args[1]
+        elif args:
+            sys.exit("usage: bench.py report WORK [--out results.json] [--markdown]")
         report(argv[1], out)
     else:
         sys.exit(__doc__)
