@@ -259,6 +259,11 @@ def size_report(work, meta, rows, m):
         quality["test_rows_check"] = meta.get(f"label_check_{rows}", "")
     synth = m.get("synth")
     raw_bytes = os.path.getsize(os.path.join(d, "raw.tsv.gz")) if os.path.exists(os.path.join(d, "raw.tsv.gz")) else None
+    size_of = lambda *parts: os.path.getsize(os.path.join(d, *parts)) if os.path.exists(os.path.join(d, *parts)) else None
+    if "train" in stages:
+        stages["train"]["model_bytes"] = size_of("model.bin")
+    if "ffm_train" in refs:
+        refs["ffm_train"]["model_bytes"] = size_of("libffm", "model")
     return {
         "rows": rows, "gzip_bytes": raw_bytes, "splits": splits, "synth": synth,
         "stages": stages, "references": refs, "quality": quality,
@@ -328,6 +333,7 @@ def quality_table(meta, r):
 def scaling_table(small, big):
     rs = big["rows"] / small["rows"]
     rows_out = []
+    ma, mb = small["stages"].get("train", {}).get("model_bytes"), big["stages"].get("train", {}).get("model_bytes")
     for name in ["ingest", "hash", "train", "predict", "eval", "pipeline"]:
         if name not in small["stages"] or name not in big["stages"]:
             continue
@@ -338,6 +344,8 @@ def scaling_table(small, big):
                          fmt_mb(a["peak_rss_mb"]), fmt_mb(b["peak_rss_mb"]), f"{b['peak_rss_mb'] / a['peak_rss_mb']:.2f}"])
     sa, sb = fmt_int(small["rows"]), fmt_int(big["rows"])
     head = f"scaling: {sa} -> {sb} rows ({rs:g}x the rows; linear time is {rs:g}x, flat memory 1x)"
+    if ma and mb:
+        head += f"; ctr-train's model file: {ma / 1e6:.0f} MB -> {mb / 1e6:.0f} MB (index ranges sized from the training vocabulary)"
     return head + "\n" + table(["stage", f"wall s @{sa}", f"wall s @{sb}", "wall x", f"cpu s @{sa}", f"cpu s @{sb}", "cpu x",
                                 f"RSS @{sa}", f"RSS @{sb}", "RSS x"], rows_out, "lrrrrrrrrr")
 
