@@ -1,61 +1,6 @@
 import Foundation
 import LogIO
 
-/// A block of whole lines copied out of a `LineReader`, with their line numbers.
-final class LineChunk: @unchecked Sendable {
-    private(set) var bytes: UnsafeMutablePointer<UInt8>
-    private var capacity: Int
-    private(set) var used = 0
-    /// Start of each line in `bytes`, plus one past the last line's end (its `\n` is not stored).
-    private(set) var starts: [Int] = [0]
-    /// File line number of the first line.
-    var firstLine = 0
-    /// Position in the stream (0, 1, 2, …).
-    var sequence = 0
-    /// The file the lines come from.
-    var path = ""
-
-    init(capacity: Int) {
-        self.capacity = capacity
-        bytes = .allocate(capacity: capacity)
-    }
-
-    deinit { bytes.deallocate() }
-
-    var lineCount: Int { starts.count - 1 }
-
-    func reset() {
-        used = 0
-        starts.removeAll(keepingCapacity: true)
-        starts.append(0)
-    }
-
-    @inline(__always)
-    func line(_ i: Int) -> ByteSlice {
-        ByteSlice(start: bytes + starts[i], count: starts[i + 1] - starts[i])
-    }
-
-    /// Appends lines from `reader` until about `target` bytes are held; false when the reader ended
-    /// before any line was added.
-    func fill(from reader: LineReader, target: Int) throws -> Bool {
-        reset()
-        firstLine = reader.lineNumber + 1
-        while used < target, let line = try reader.next() {
-            if used + line.count > capacity {
-                let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: max(capacity * 2, used + line.count))
-                grown.update(from: bytes, count: used)
-                bytes.deallocate()
-                bytes = grown
-                capacity = max(capacity * 2, used + line.count)
-            }
-            if line.count > 0 { (bytes + used).update(from: line.baseAddress!, count: line.count) }
-            used += line.count
-            starts.append(used)
-        }
-        return lineCount > 0
-    }
-}
-
 /// Runs work over a stream of chunks on worker threads, with bounded memory (a fixed pool
 /// of slots) and results that do not depend on the number of threads.
 ///

@@ -167,9 +167,12 @@ public enum FeaturizedLine {
 /// allocation per line.
 public final class RowFeaturizer {
     public let featurizer: Featurizer
-    private let parser: RowParser
+    /// The raw-line parser of the featurizer's schema (e.g. for `RawLogReader(path:parser:)`,
+    /// which skips headers and byte order marks as ctr-ingest does).
+    public let parser: RowParser
     private let buffer: UnsafeMutableBufferPointer<Feature>
     private let rowValues: UnsafeMutableBufferPointer<ByteSlice>
+    private let offsets: UnsafeMutablePointer<UInt32>
 
     init(featurizer: Featurizer, labelMode: LabelMode) throws {
         self.featurizer = featurizer
@@ -180,11 +183,13 @@ public final class RowFeaturizer {
         }
         buffer = .allocate(capacity: featurizer.fieldCount)
         rowValues = .allocate(capacity: featurizer.fieldCount + 1)
+        offsets = .allocate(capacity: featurizer.fieldCount + 1)
     }
 
     deinit {
         buffer.deallocate()
         rowValues.deallocate()
+        offsets.deallocate()
     }
 
     private var features: UnsafeBufferPointer<Feature> { UnsafeBufferPointer(buffer) }
@@ -206,56 +211,21 @@ public final class RowFeaturizer {
 
     /// Featurizes a line of a ctr-ingest rows file (`label<TAB>v1…vn`).
     public func featurize(rowsLine line: ByteSlice) -> FeaturizedLine {
-        switch RowsLine.split(line, into: rowValues, expected: featurizer.fieldCount) {
-        case .failure(let message):
+        let n = featurizer.fieldCount
+        guard let base = line.baseAddress else { return .bad(message: "empty line; expected label<TAB>values") }
+        if let message = RowSplitter.split(base, start: 0, end: line.count, fieldCount: n, into: offsets) {
             return .bad(message: message)
-        case .success(let label):
-            let values = UnsafeBufferPointer(rebasing: rowValues[0..<featurizer.fieldCount])
-            if let f = featurizer.featurize(values: values, into: buffer.baseAddress!) {
-                return .bad(message: "column \(featurizer.spec.fields[f].name): cannot read \"\(values[f].string)\" "
-                    + "as \(featurizer.spec.fields[f].kind.rawValue)")
-            }
-            return .features(label: label, features: features)
         }
-    }
-}
-
-/// Splitting a rows-file line (`label<TAB>v1…vn`) into values without allocation.
-enum RowsLine {
-    enum Outcome {
-        case success(UInt8)
-        case failure(String)
-    }
-
-    /// Splits `line` into `values[0..<expected]` and returns the label, or why the line is bad.
-    @inline(__always)
-    static func split(_ line: ByteSlice, into values: UnsafeMutableBufferPointer<ByteSlice>, expected: Int) -> Outcome {
-        let n = line.count
-        guard n >= 1, let base = line.baseAddress else { return .failure("empty line; expected label<TAB>values") }
-        let label = base[0]
-        guard label == 48 || label == 49, n == 1 || base[1] == 9 else {
-            let end = memchr(base, 9, n).map { UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self) - base } ?? n
-            return .failure("found label \"\(ByteSlice(start: base, count: min(end, 40)).string)\"; expected 0 or 1 in the first field")
+        for f in 0..<n {
+            let start = Int(offsets[f])
+            rowValues[f] = ByteSlice(start: base + start, count: Int(offsets[f + 1]) - 1 - start)
         }
-        var start = 2
-        var count = 0
-        if n == 1 { return expected == 0 ? .success(label &- 48) : .failure("found 0 values after the label; expected \(expected) (tab-separated)") }
-        while true {
-            if let hit = memchr(base + start, 9, n - start) {
-                let at = UnsafeRawPointer(hit).assumingMemoryBound(to: UInt8.self) - base
-                if count < expected { values[count] = ByteSlice(start: base + start, count: at - start) }
-                count += 1
-                start = at + 1
-            } else {
-                if count < expected { values[count] = ByteSlice(start: base + start, count: n - start) }
-                count += 1
-                break
-            }
+        let values = UnsafeBufferPointer(rebasing: rowValues[0..<n])
+        if let f = featurizer.featurize(values: values, into: buffer.baseAddress!) {
+            return .bad(message: "column \(featurizer.spec.fields[f].name): cannot read \"\(values[f].string)\" "
+                + "as \(featurizer.spec.fields[f].kind.rawValue)")
         }
-        guard count == expected else {
-            return .failure("found \(count) values after the label; expected \(expected) (tab-separated)")
-        }
-        return .success(label &- 48)
+        return .features(label: base[0] &- 48, features: features)
     }
 }
 
@@ -275,6 +245,9 @@ struct CompiledField {
     let boundaryCount: Int
     let minimum: Double
     let maximum: Double
+    let logs = LogSquareTable.shared
+    /// `hashedBins - 1` when it is a power of two (then `h % hashedBins == h & hashedMask`), else 0.
+    let hashedMask: UInt32
     /// Precomputed indices of the special tokens.
     let missingIndex: UInt32
     let rareIndex: UInt32
@@ -299,6 +272,7 @@ struct CompiledField {
             missingIndex = UInt32(field.offset + ReservedSlot.missing)
             rareIndex = UInt32(field.offset + ReservedSlot.rare)
         }
+        hashedMask = hashedBins & (hashedBins &- 1) == 0 ? hashedBins &- 1 : 0
     }
 
     /// The hash of a special token in the shared space: Murmur3 of no bytes, seed fieldSeed + tag
@@ -318,7 +292,66 @@ struct CompiledField {
         } else {
             h1 = Murmur3.hash32(token, seed: seed)
         }
-        return shared ? h1 % hashedBins : offset &+ UInt32(ReservedSlot.count) &+ h1 % hashedBins
+        return shared ? reduce(h1) : offset &+ UInt32(ReservedSlot.count) &+ reduce(h1)
+    }
+
+    /// `hashedIndex` of a numeric token (9 bytes: tag, value little-endian), computed in registers.
+    @inline(__always)
+    func numericIndex(tag: UInt8, bits: UInt64) -> UInt32 {
+        let (h1, h2) = Token.murmur3Numeric(tag: tag, bits: bits, seed, Token.secondSeed(seed))
+        if let kept, !kept.contains(UInt64(h1) << 32 | UInt64(h2)) { return rareIndex }
+        return shared ? reduce(h1) : offset &+ UInt32(ReservedSlot.count) &+ reduce(h1)
+    }
+
+    /// `h % hashedBins`, with a mask when the size is a power of two.
+    @inline(__always)
+    func reduce(_ h: UInt32) -> UInt32 { hashedMask != 0 ? h & hashedMask : h % hashedBins }
+
+    /// The fingerprint of a non-empty value of a field with kept values (`hash` or
+    /// `log-square`): nil when a number does not parse.
+    @inline(__always)
+    func fingerprint(_ value: ByteSlice) -> UInt64? {
+        if transform == .hash { return Token.fingerprint(UnsafeRawBufferPointer(value), seed: seed) }
+        let token: (tag: UInt8, bits: UInt64)
+        if kind == .integer {
+            guard let v = Token.int64(value) else { return nil }
+            token = logs.token(int: v)
+        } else {
+            guard let v = ByteParsing.double(value), v.isFinite else { return nil }
+            token = Token.logSquare(double: v)
+        }
+        return Token.numericFingerprint(tag: token.tag, bits: token.bits, seed: seed)
+    }
+
+    /// The features of `count` rows of a field with kept values from their fingerprints
+    /// (rows without a value are skipped: their missing feature is already written), into
+    /// `out[r * stride + field]`. The kept-set slots of each group of 16 are loaded
+    /// together first (independent loads the CPU overlaps), then looked up.
+    /// - Returns: a meaningless sum of the touched keys (store it, so the loads stay).
+    @inline(__always)
+    func resolveKept(keys: UnsafePointer<UInt64>, present: UnsafePointer<Bool>, count: Int, field: Int,
+                     out: UnsafeMutablePointer<Feature>, stride: Int) -> UInt64 {
+        let kept = self.kept!
+        let fieldNumber = UInt32(field)
+        var sink: UInt64 = 0
+        var g = 0
+        while g < count {
+            let end = min(count, g + 16)
+            for k in g..<end { sink &+= kept.keys[Int(truncatingIfNeeded: keys[k]) & kept.mask] }
+            for k in g..<end where present[k] {
+                let fp = keys[k]
+                let index: UInt32
+                if kept.contains(fp) {
+                    let h1 = UInt32(truncatingIfNeeded: fp >> 32)
+                    index = shared ? reduce(h1) : offset &+ UInt32(ReservedSlot.count) &+ reduce(h1)
+                } else {
+                    index = rareIndex
+                }
+                out[k * stride + field] = Feature(field: fieldNumber, index: index, value: 1)
+            }
+            g = end
+        }
+        return sink
     }
 
     /// The feature of one value: nil when a number does not parse.
@@ -331,13 +364,13 @@ struct CompiledField {
         case .logSquare:
             let token: (tag: UInt8, bits: UInt64)
             if kind == .integer {
-                guard let v = ByteParsing.int64(value) else { return nil }
-                token = Token.logSquare(int: v)
+                guard let v = Token.int64(value) else { return nil }
+                token = logs.token(int: v)
             } else {
                 guard let v = ByteParsing.double(value), v.isFinite else { return nil }
                 token = Token.logSquare(double: v)
             }
-            return (Token.withNumericToken(tag: token.tag, bits: token.bits) { hashedIndex($0) }, 1)
+            return (numericIndex(tag: token.tag, bits: token.bits), 1)
         case .buckets:
             guard let v = CompiledField.number(value, kind) else { return nil }
             let b = Token.bucket(v, boundaries: UnsafeBufferPointer(start: boundaries, count: boundaryCount))
@@ -356,7 +389,7 @@ struct CompiledField {
     @inline(__always)
     static func number(_ value: ByteSlice, _ kind: ColumnKind) -> Double? {
         if kind == .integer {
-            guard let v = ByteParsing.int64(value) else { return nil }
+            guard let v = Token.int64(value) else { return nil }
             return Double(v)
         }
         guard let v = ByteParsing.double(value), v.isFinite else { return nil }

@@ -126,6 +126,27 @@ public struct FieldSpec: Codable, Equatable, Sendable {
         case missingShare = "missing_share"
     }
 
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        kind = try c.decode(ColumnKind.self, forKey: .kind)
+        transform = try c.decode(Transform.self, forKey: .transform)
+        offset = try c.decode(Int.self, forKey: .offset)
+        bins = try c.decode(Int.self, forKey: .bins)
+        rareThreshold = try c.decodeIfPresent(Int.self, forKey: .rareThreshold) ?? 0
+        kept = try c.decodeIfPresent(String.self, forKey: .kept)
+        keptCount = try c.decodeIfPresent(Int.self, forKey: .keptCount)
+        boundaries = try c.decodeIfPresent([Double].self, forKey: .boundaries)
+        min = try c.decodeIfPresent(Double.self, forKey: .min)
+        max = try c.decodeIfPresent(Double.self, forKey: .max)
+        // Report only: optional when reading.
+        distinct = try c.decodeIfPresent(Int.self, forKey: .distinct) ?? 0
+        distinctExact = try c.decodeIfPresent(Bool.self, forKey: .distinctExact) ?? false
+        collisionRate = try c.decodeIfPresent(Double.self, forKey: .collisionRate)
+        rareShare = try c.decodeIfPresent(Double.self, forKey: .rareShare)
+        missingShare = try c.decodeIfPresent(Double.self, forKey: .missingShare)
+    }
+
     /// Base64 of the little-endian bytes of the fingerprints.
     static func encodeFingerprints(_ values: [UInt64]) -> String {
         var bytes = [UInt8]()

@@ -1,6 +1,6 @@
 /// An immutable set of 64-bit fingerprints for lookups in the hot loop (the kept values of
-/// a field): open addressing, at most half full.
-public final class FingerprintSet: @unchecked Sendable {
+/// a field): open addressing, at most 70% full.
+final class FingerprintSet: @unchecked Sendable {
     /// The table without the class around it, for hot loops (no reference counting). Valid
     /// while the set lives.
     struct Raw {
@@ -23,14 +23,14 @@ public final class FingerprintSet: @unchecked Sendable {
 
     private let keys: UnsafeMutablePointer<UInt64>
     let raw: Raw
-    /// The members, sorted ascending.
-    public let sorted: [UInt64]
+    /// Distinct members.
+    let count: Int
 
-    public init(_ members: [UInt64]) {
-        let s = Array(Set(members)).sorted()
-        sorted = s
+    init(_ members: [UInt64]) {
+        let s = Array(Set(members))
+        count = s.count
         var c = 16
-        while c < s.count * 2 { c <<= 1 }
+        while c * 7 < s.count * 10 { c <<= 1 }   // at most 70% full: small enough to stay in cache
         keys = .allocate(capacity: c)
         keys.initialize(repeating: 0, count: c)
         var zero = false
@@ -45,8 +45,7 @@ public final class FingerprintSet: @unchecked Sendable {
 
     deinit { keys.deallocate() }
 
-    public var count: Int { sorted.count }
 
     @inline(__always)
-    public func contains(_ key: UInt64) -> Bool { raw.contains(key) }
+    func contains(_ key: UInt64) -> Bool { raw.contains(key) }
 }

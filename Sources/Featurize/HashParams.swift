@@ -82,6 +82,9 @@ public struct HashParams: Codable, Equatable, Sendable {
     /// With `schema`: fail when bad rows / rows read exceeds this.
     public var maxBadFraction = 0.01
 
+    /// Bytes of lines per work chunk (not an option: tests make it small to get many chunks).
+    var chunkBytes = 1 << 20
+
     public init() {}
 
     public enum CodingKeys: String, CodingKey, CaseIterable {

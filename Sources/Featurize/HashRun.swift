@@ -12,9 +12,15 @@ final class HashRun {
     let progress: Bool?
     let workers: Int
     /// Lines per chunk handed to a worker are about this many bytes.
-    static let chunkBytes = 1 << 20
-    /// Width of a field's count-min sketch once it overflows its exact share: 4 × 2^21 × 2 bytes = 16 MB.
-    static let sketchWidthBits = 21
+    let chunkBytes: Int
+    /// Width (log2) of a field's count-min sketch once it overflows its exact share of
+    /// `limit` values: about the memory of the table it replaces (4 rows of 2 × limit
+    /// 16-bit counters, 16 bytes per value), within 2^16…2^22 counters per row.
+    static func sketchWidthBits(limit: Int) -> Int {
+        var bits = 16
+        while bits < 22 && (1 << bits) < 2 * limit { bits += 1 }
+        return bits
+    }
 
     init(params: HashParams, source: InputSource, outputDirectory: String, progress: Bool?) {
         self.params = params
@@ -22,11 +28,14 @@ final class HashRun {
         self.outputDirectory = outputDirectory
         self.progress = progress
         workers = params.workerCount
+        chunkBytes = max(params.chunkBytes, 1)
     }
 
     func run() throws -> HashResult {
         let drafts = try makeDrafts()
+        let countStart = CPUClock.now()
         let tally = try countTrainingSplit(drafts)
+        let countEnd = CPUClock.now()
         var spec = try plan(drafts, tally)
         // Featurize through the same JSON a later ctr-predict will load, so training and
         // prediction cannot drift apart.
@@ -45,6 +54,10 @@ final class HashRun {
             if firstBad == nil { firstBad = out.firstBad }
             result.splits.append(out.summary)
         }
+        let featurizeEnd = CPUClock.now()
+        result.timings = HashResult.Timings(countWall: countEnd.wall - countStart.wall, countCPU: countEnd.cpu - countStart.cpu,
+                                            featurizeWall: featurizeEnd.wall - countEnd.wall,
+                                            featurizeCPU: featurizeEnd.cpu - countEnd.cpu)
         if source.format == .raw {
             let bad = badByReason.reduce(0, +)
             let read = result.splits.reduce(0) { $0 + $1.rows } + bad
@@ -61,6 +74,13 @@ final class HashRun {
         var data = try encoder.encode(spec)
         data.append(10)
         try data.withUnsafeBytes { try writer.write($0) }
+        // Every output is complete: rename them all into place (a failed run above leaves
+        // none of them, and no mix of old and new files).
+        for output in pending {
+            try output.text?.commit()
+            _ = try output.cache?.finish()
+        }
+        pending.removeAll()
         try writer.commit()
         result.featurizerPath = path
         result.spec = spec
@@ -144,7 +164,8 @@ final class HashRun {
         let limits = exactLimits(drafts)
         let counts = FieldCounts(drafts.indices.map { f in
             FieldCount(counted: drafts[f].counted, threshold: drafts[f].threshold, exactLimit: limits[f],
-                       sketchWidthBits: HashRun.sketchWidthBits)
+                       sketchWidthBits: HashRun.sketchWidthBits(limit: limits[f]),
+                       integerTokens: drafts[f].transform == .logSquare && drafts[f].kind == .integer)
         })
         var rows = 0
         if needsPass, let paths = source.files.first(where: { $0.split == .train })?.paths {
@@ -158,18 +179,24 @@ final class HashRun {
                 assignment[w].append(f)
                 load[w] += cost(drafts[f])
             }
-            let countWorkers = try (0..<n).map { w in
-                try CountWorker(fields: assignment[w].sorted(), drafts: drafts, counts: counts, source: source, countsRows: w == 0)
+            let countWorkers = (0..<n).map { w in
+                CountWorker(fields: assignment[w].sorted(), drafts: drafts, counts: counts, countsRows: w == 0)
             }
-            let slots = (0..<(n + 2)).map { _ in LineChunk(capacity: HashRun.chunkBytes + 4096) }
+            let preparer = try RowPreparer(source: source)
+            let slots = (0..<(n + 2)).map { _ in LineChunk(capacity: chunkBytes + 4096) }
             let pipeline = ChunkPipeline(slots: slots, workers: n, mode: .broadcast)
-            var files = FileSequence(paths: paths)
+            var files = try FileSequence(paths: paths, chunkBytes: chunkBytes, rawSchema: source.format == .raw ? source.schema : nil)
             let meter = LogIO.Progress(label: "ctr-hash counting train", totalBytes: files.totalBytes, live: progress)
-            try pipeline.run(produce: { chunk in try files.fill(chunk, meter: meter) },
+            try pipeline.run(produce: { chunk in
+                                guard try files.fill(chunk, meter: meter) else { return false }
+                                preparer.prepare(chunk)  // split once here, not once per worker
+                                return true
+                             },
                              process: { chunk, w in try countWorkers[w].process(chunk) },
                              consume: { _ in },
-                             earliest: HashRun.earliestError)
+                             earliest: earliestError)
             rows = countWorkers[0].rows
+            for worker in countWorkers { worker.finish(rows: rows) }
             if meter.live { meter.finish("counted \(LogIO.Progress.grouped(rows)) training rows") }
         }
         let fields = UnsafeBufferPointer(start: counts.fields, count: counts.count)
@@ -179,16 +206,21 @@ final class HashRun {
                      ran: needsPass, peakBytes: summaries.reduce(0) { $0 + ($1?.peakBytes ?? 0) })
     }
 
-    /// The error of the earliest line among the workers' first errors.
-    static func earliestError(_ errors: [(sequence: Int, error: Error)]) -> Error? {
-        func line(_ e: Error) -> Int {
+    /// The error of the earliest line among the workers' first errors (on one line, the
+    /// first column): the same whatever the number of workers.
+    func earliestError(_ errors: [(sequence: Int, error: Error)]) -> Error? {
+        let columns = source.columns.map(\.name)
+        func place(_ e: Error) -> (Int, Int) {
             switch e as? FeaturizeError {
-            case let .badRow(_, line, _)?: return line
-            case let .badValue(_, line, _, _, _)?: return line
-            default: return 0
+            case let .badRow(_, line, _)?: return (line, -1)
+            case let .badValue(_, line, column, _, _)?: return (line, columns.firstIndex(of: column) ?? 0)
+            default: return (0, -1)
             }
         }
-        return errors.min { ($0.sequence, line($0.error)) < ($1.sequence, line($1.error)) }?.error
+        return errors.min { a, b in
+            let (la, ca) = place(a.error), (lb, cb) = place(b.error)
+            return (a.sequence, la, ca) < (b.sequence, lb, cb)
+        }?.error
     }
 
     // MARK: - Layout
@@ -299,6 +331,13 @@ final class HashRun {
 
     // MARK: - Featurizing a split
 
+    /// Finished outputs waiting to be renamed into place together.
+    struct PendingOutput {
+        let text: AtomicFileWriter?
+        let cache: CacheWriter?
+    }
+    private var pending: [PendingOutput] = []
+
     struct SplitOutcome {
         var summary: HashResult.SplitOutput
         var badByReason: [Int]
@@ -314,9 +353,9 @@ final class HashRun {
         let featureWorkers = try (0..<workers).map { _ in
             try FeaturizeWorker(featurizer: featurizer, source: source, writeText: params.text)
         }
-        let slots = (0..<(workers + 2)).map { _ in FeaturizeSlot(capacity: HashRun.chunkBytes + 4096) }
+        let slots = (0..<(workers + 2)).map { _ in FeaturizeSlot(capacity: chunkBytes + 4096) }
         let pipeline = ChunkPipeline(slots: slots, workers: workers, mode: .ordered)
-        var files = FileSequence(paths: paths)
+        var files = try FileSequence(paths: paths, chunkBytes: chunkBytes, rawSchema: source.format == .raw ? source.schema : nil)
         let meter = LogIO.Progress(label: "ctr-hash \(split.rawValue)", totalBytes: files.totalBytes, live: progress)
         var rows = 0, clicks = 0, headers = 0
         var bad = Array(repeating: 0, count: BadRowReason.allCases.count)
@@ -326,20 +365,21 @@ final class HashRun {
             process: { slot, w in try featureWorkers[w].process(slot) },
             consume: { slot in
                 if let text { try text.write(UnsafeRawBufferPointer(start: slot.text, count: slot.textUsed)) }
+                let chunk = slot.chunk
                 if let cache {
                     for r in 0..<slot.rows {
-                        try cache.append(label: Float(slot.labels[r]),
+                        try cache.append(label: Float(chunk.labels[r]),
                                          features: UnsafeBufferPointer(start: slot.features + r * fieldCount, count: fieldCount))
                     }
                 }
                 rows += slot.rows
-                for r in 0..<slot.rows { clicks += Int(slot.labels[r]) }
-                headers += slot.headers
-                for (i, n) in slot.badByReason.enumerated() { bad[i] += n }
-                if firstBad == nil { firstBad = slot.firstBad }
+                for r in 0..<slot.rows { clicks += Int(chunk.labels[r]) }
+                for (i, n) in chunk.badByReason.enumerated() { bad[i] += n }
+                if firstBad == nil { firstBad = chunk.firstBad }
             })
-        try text?.commit()
-        _ = try cache?.finish()
+        headers = files.headerLines
+        // Renamed into place only once every split is done (see `run`).
+        pending.append(PendingOutput(text: text, cache: cache))
         if meter.live { meter.finish("\(split.rawValue): \(LogIO.Progress.grouped(rows)) rows") }
         return SplitOutcome(summary: .init(split: split.rawValue, rows: rows, clicks: clicks, badRows: bad.reduce(0, +),
                                            headerLines: headers, textPath: textPath, cachePath: cachePath),
@@ -347,18 +387,27 @@ final class HashRun {
     }
 }
 
-/// The files of one split read one after the other, in chunks of whole lines.
+/// The files of one split read one after the other, in chunks of whole lines: rows files
+/// through `LineReader`, raw logs through ctr-ingest's `RawLogReader`.
 struct FileSequence {
     let paths: [String]
+    let chunkBytes: Int
+    /// Raw logs: the parser whose schema says how headers look.
+    let rawParser: RowParser?
     private var index = 0
-    private var reader: LineReader?
+    private var rows: LineReader?
+    private var raw: RawLogReader?
     private var doneBytes: Int64 = 0
     let totalBytes: Int64
     private(set) var currentPath = ""
     private var linesRead = 0
+    /// Header lines skipped in the raw files.
+    private(set) var headerLines = 0
 
-    init(paths: [String]) {
+    init(paths: [String], chunkBytes: Int, rawSchema: Schema?) throws {
         self.paths = paths
+        self.chunkBytes = chunkBytes
+        rawParser = try rawSchema.map { try RowParser(schema: $0) }
         var total: Int64 = 0
         for p in paths {
             var info = stat()
@@ -367,19 +416,25 @@ struct FileSequence {
         totalBytes = total
     }
 
-    var bytesRead: Int64 { doneBytes + (reader?.fileBytesRead ?? 0) }
+    var bytesRead: Int64 { doneBytes + (rows?.fileBytesRead ?? raw?.fileBytesRead ?? 0) }
 
     /// Fills `chunk` with the next lines of the current file (a chunk never spans two
     /// files); false when every file is done.
     mutating func fill(_ chunk: LineChunk, meter: LogIO.Progress) throws -> Bool {
         while true {
-            if reader == nil {
+            if rows == nil && raw == nil {
                 guard index < paths.count else { return false }
-                reader = try LineReader(path: paths[index])
                 currentPath = paths[index]
+                if let rawParser {
+                    raw = try RawLogReader(path: currentPath, parser: rawParser)
+                } else {
+                    rows = try LineReader(path: currentPath)
+                }
                 index += 1
             }
-            if try chunk.fill(from: reader!, target: HashRun.chunkBytes) {
+            let filled = try rows.map { try chunk.fill(from: $0, target: chunkBytes) }
+                ?? chunk.fill(from: raw!, target: chunkBytes)
+            if filled {
                 chunk.path = currentPath
                 linesRead += chunk.lineCount
                 if meter.live {
@@ -388,8 +443,23 @@ struct FileSequence {
                 }
                 return true
             }
-            doneBytes += reader!.fileBytesRead
-            reader = nil
+            doneBytes += rows?.fileBytesRead ?? raw!.fileBytesRead
+            headerLines += raw?.headerLines ?? 0
+            rows = nil
+            raw = nil
         }
+    }
+}
+
+/// Wall-clock and process CPU time, for the phase timings in the report.
+struct CPUClock {
+    var wall: Double
+    var cpu: Double
+
+    static func now() -> CPUClock {
+        var t = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+        let cpu = Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+        return CPUClock(wall: Double(DispatchTime.now().uptimeNanoseconds) / 1e9, cpu: cpu)
     }
 }

@@ -34,6 +34,12 @@ public struct HashResult: Sendable {
     public var countingBytes = 0
     public var seconds = 0.0
 
+    /// Wall and CPU seconds of the counting pass (training split) and of featurizing all splits.
+    public struct Timings: Sendable, Equatable {
+        public var countWall = 0.0, countCPU = 0.0, featurizeWall = 0.0, featurizeCPU = 0.0
+    }
+    public var timings = Timings()
+
     /// A table of the fields (range, distinct count, collision rate, rare and missing shares)
     /// and the split counts, for the terminal.
     public func report() -> String {
@@ -69,7 +75,9 @@ public struct HashResult: Sendable {
                          + "\(LogIO.Progress.grouped(c.info.indexCount)) indices")
         }
         if spec != nil {
-            lines.append(String(format: "counting memory: %.1f MB", Double(countingBytes) / 1e6))
+            lines.append(String(format: "counting memory: %.1f MB; counting %.2f s (CPU %.2f s), featurizing %.2f s (CPU %.2f s)",
+                                Double(countingBytes) / 1e6, timings.countWall, timings.countCPU,
+                                timings.featurizeWall, timings.featurizeCPU))
         }
         return lines.joined(separator: "\n")
     }

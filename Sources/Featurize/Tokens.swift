@@ -92,6 +92,55 @@ enum Token {
         return (final(a ^ length), final(b ^ length))
     }
 
+    /// MurmurHash3 x86_32 under two seeds of the 9 token bytes `tag, bits (little-endian)`,
+    /// without putting them in memory: equal to `murmur3Pair` of those bytes.
+    @inline(__always)
+    static func murmur3Numeric(tag: UInt8, bits: UInt64, _ s1: UInt32, _ s2: UInt32) -> (UInt32, UInt32) {
+        @inline(__always) func rotl(_ x: UInt32, _ r: UInt32) -> UInt32 { (x << r) | (x >> (32 - r)) }
+        @inline(__always) func mixK(_ k: UInt32) -> UInt32 { rotl(k &* 0xcc9e2d51, 15) &* 0x1b873593 }
+        @inline(__always) func mixH(_ h: UInt32, _ k: UInt32) -> UInt32 { rotl(h ^ k, 13) &* 5 &+ 0xe6546b64 }
+        @inline(__always) func final(_ h: UInt32) -> UInt32 {
+            var h = h ^ 9
+            h ^= h >> 16
+            h = h &* 0x85ebca6b
+            h ^= h >> 13
+            h = h &* 0xc2b2ae35
+            return h ^ (h >> 16)
+        }
+        let k0 = mixK(UInt32(tag) | UInt32(truncatingIfNeeded: bits) << 8)   // bytes 0…3
+        let k1 = mixK(UInt32(truncatingIfNeeded: bits >> 24))                  // bytes 4…7
+        let k2 = mixK(UInt32(truncatingIfNeeded: bits >> 56))                  // byte 8 (the tail)
+        return (final(mixH(mixH(s1, k0), k1) ^ k2), final(mixH(mixH(s2, k0), k1) ^ k2))
+    }
+
+    /// The fingerprint of a numeric token (see `fingerprint`).
+    @inline(__always)
+    static func numericFingerprint(tag: UInt8, bits: UInt64, seed: UInt32) -> UInt64 {
+        let (h1, h2) = murmur3Numeric(tag: tag, bits: bits, seed, secondSeed(seed))
+        return UInt64(h1) << 32 | UInt64(h2)
+    }
+
+    /// `ByteParsing.int64` with a fast path for up to 18 bytes (no overflow possible there).
+    @inline(__always)
+    static func int64(_ bytes: ByteSlice) -> Int64? {
+        let n = bytes.count
+        guard n > 0 && n <= 18 else { return ByteParsing.int64(bytes) }
+        var i = 0
+        let first = bytes[0]
+        if first == 45 || first == 43 {   // - +
+            i = 1
+            guard n > 1 else { return nil }
+        }
+        var v: Int64 = 0
+        while i < n {
+            let d = bytes[i] &- 48
+            guard d < 10 else { return nil }
+            v = v &* 10 &+ Int64(d)
+            i += 1
+        }
+        return first == 45 ? -v : v
+    }
+
     /// Tag bytes of numeric tokens (9 bytes: tag, then the 64-bit value little-endian).
     static let logTag: UInt8 = 0x4C    // "L": floor(ln(v)^2)
     static let intTag: UInt8 = 0x56    // "V": an integer value kept as itself
@@ -150,5 +199,29 @@ enum Token {
         if !(x > 0) { return 0 }
         if x >= 1 { return 1_000_000 }
         return Int((x * 1_000_000).rounded(.toNearestOrEven))
+    }
+}
+
+/// `floor(ln(v)^2)` for the integers below 4096, computed once with the same `log` as
+/// `Token.logSquare(int:)` (so equal to it by construction): most counts in click logs
+/// are small, and a table lookup is cheaper than a logarithm. Kept for the process's life.
+struct LogSquareTable: @unchecked Sendable {
+    static let shared = LogSquareTable()
+    static let limit: Int64 = 4096
+    let tokens: UnsafePointer<UInt16>
+
+    private init() {
+        let t = UnsafeMutablePointer<UInt16>.allocate(capacity: Int(LogSquareTable.limit))
+        for v in 0..<LogSquareTable.limit {
+            t[Int(v)] = UInt16(truncatingIfNeeded: Token.logSquare(int: v).bits)
+        }
+        tokens = UnsafePointer(t)
+    }
+
+    /// The same token as `Token.logSquare(int:)`.
+    @inline(__always)
+    func token(int v: Int64) -> (tag: UInt8, bits: UInt64) {
+        if v > 2 && v < LogSquareTable.limit { return (Token.logTag, UInt64(tokens[Int(v)])) }
+        return Token.logSquare(int: v)
     }
 }

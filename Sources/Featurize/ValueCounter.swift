@@ -62,6 +62,15 @@ struct SlotTable {
         }
     }
 
+    /// Loads the first slot of every key (and returns a meaningless sum): independent loads
+    /// the CPU overlaps, so that the inserts that follow find their slots in cache.
+    @inline(__always)
+    func touch(_ keys: UnsafeBufferPointer<UInt64>) -> UInt64 {
+        var sum: UInt64 = 0
+        for key in keys { sum &+= slots[Int(truncatingIfNeeded: key) & mask].key }
+        return sum
+    }
+
     /// The key's count, 0 when absent.
     @inline(__always)
     func count(of key: UInt64) -> UInt32 {
@@ -206,7 +215,7 @@ struct FieldCountSummary {
 /// kept; a frequent one is never dropped). With T = 0 only the distinct count is needed:
 /// a HyperLogLog. A value type over manual memory: the owner calls `release()`.
 struct FieldCount {
-    enum Mode { case none, exact, sketch, distinct }
+    enum Mode { case none, exact, sketch, distinct, integerTokens }
     let threshold: UInt32
     let exactLimit: Int
     let sketchWidthBits: Int
@@ -222,13 +231,30 @@ struct FieldCount {
     var minimum = Double.infinity
     var maximum = -Double.infinity
 
-    /// - Parameter counted: whether tokens are counted at all (else only the tallies).
-    init(counted: Bool, threshold: Int, exactLimit: Int, sketchWidthBits: Int) {
+    /// Integer log-square tokens without a threshold: exact bitmaps of the tokens
+    /// `floor(ln(v)^2)` (1…1906 for 64-bit values) and of the values -4093…2 kept as
+    /// themselves; a HyperLogLog only for values below -4093.
+    private var tokenBits: UnsafeMutablePointer<UInt64>?
+    static let logTokenWords = 32     // 2,048 bits
+    static let smallValueWords = 64   // 4,096 bits: values -4093…2
+    static let smallValueBase: Int64 = 4093
+
+    /// - Parameters:
+    ///   - counted: whether tokens are counted at all (else only the tallies).
+    ///   - integerTokens: an integer log-square field: count its distinct tokens with bitmaps
+    ///     (no hashing) when there is no threshold.
+    init(counted: Bool, threshold: Int, exactLimit: Int, sketchWidthBits: Int, integerTokens: Bool = false) {
         self.threshold = UInt32(threshold)
         self.exactLimit = max(exactLimit, 16)
         self.sketchWidthBits = sketchWidthBits
         if !counted {
             mode = .none
+        } else if threshold == 0 && integerTokens {
+            mode = .integerTokens
+            let words = FieldCount.logTokenWords + FieldCount.smallValueWords
+            tokenBits = .allocate(capacity: words)
+            tokenBits!.initialize(repeating: 0, count: words)
+            hll = HyperLogLog()
         } else if threshold > 0 {
             mode = .exact
             table = SlotTable(capacity: 1024)
@@ -239,10 +265,20 @@ struct FieldCount {
     }
 
     func release() {
+        tokenBits?.deallocate()
         table?.release()
         sketch?.release()
         hll?.release()
     }
+
+    /// Brings the table slots of `keys` into cache before they are added.
+    @inline(__always)
+    mutating func touch(_ keys: UnsafeBufferPointer<UInt64>) {
+        if mode == .exact || mode == .sketch { sink &+= table!.touch(keys) }
+    }
+
+    /// Where touched values go, so the loads are not optimized away.
+    private var sink: UInt64 = 0
 
     @inline(__always)
     mutating func add(_ key: UInt64) {
@@ -254,10 +290,26 @@ struct FieldCount {
         case .sketch:
             if table!.count(of: key) > 0 { return }
             if sketch!.add(key) >= threshold { table!.add(key) }
-        case .distinct:
+        case .distinct, .integerTokens:
             hll!.add(key)
         case .none:
             break
+        }
+    }
+
+    /// Counts an integer value's log-square token (mode `integerTokens`): a bit, or for
+    /// values below -4093 the HyperLogLog of `fingerprint()`.
+    @inline(__always)
+    mutating func addInteger(_ v: Int64, token: UInt64, fingerprint: () -> UInt64) {
+        occurrences &+= 1
+        let bits = tokenBits!
+        if v > 2 {
+            bits[Int(token >> 6)] |= 1 << (token & 63)
+        } else if v >= -FieldCount.smallValueBase {
+            let i = UInt64(v + FieldCount.smallValueBase)
+            bits[FieldCount.logTokenWords + Int(i >> 6)] |= 1 << (i & 63)
+        } else {
+            hll!.add(fingerprint())
         }
     }
 
@@ -302,6 +354,14 @@ struct FieldCount {
             let distinct = occurrences == 0 ? 0 : max(1, Int(hll!.estimate.rounded()))
             return FieldCountSummary(kept: [], distinct: distinct, exact: false, occurrences: occurrences,
                                      rareOccurrences: 0, usedSketch: false, peakBytes: 1 << HyperLogLog.bits)
+        case .integerTokens:
+            var exact = 0
+            for w in 0..<(FieldCount.logTokenWords + FieldCount.smallValueWords) { exact += tokenBits![w].nonzeroBitCount }
+            let estimate = hll!.estimate
+            let others = estimate < 0.5 ? 0 : max(1, Int(estimate.rounded()))
+            return FieldCountSummary(kept: [], distinct: exact + others, exact: others == 0, occurrences: occurrences,
+                                     rareOccurrences: 0, usedSketch: false,
+                                     peakBytes: (1 << HyperLogLog.bits) + 8 * (FieldCount.logTokenWords + FieldCount.smallValueWords))
         }
     }
 }

@@ -3,168 +3,224 @@ import Foundation
 import Ingest
 import LogIO
 
-/// Splits the lines of a chunk into label and values: rows-file lines (`label<TAB>v1…vn`)
-/// or raw log lines through ctr-ingest's `RowParser`. One per worker thread.
-final class LineSplitter {
-    enum Outcome {
-        case row(label: UInt8, values: UnsafeBufferPointer<ByteSlice>)
-        /// A raw file's header line.
-        case header
-        /// A raw line that fails the schema: skipped and counted, like ctr-ingest's quarantine.
-        case bad(reason: BadRowReason, message: String)
-        /// A rows-file line that is malformed: an error (ctr-ingest never writes one).
-        case invalid(message: String)
-    }
-
-    private let format: InputSource.Format
+/// Turns a chunk's lines into prepared rows: rows-file lines split in place, raw log lines
+/// normalized through ctr-ingest's `RowParser`. One per thread (the parser has scratch memory).
+final class RowPreparer {
     private let fieldCount: Int
-    private let values: UnsafeMutableBufferPointer<ByteSlice>
     private let parser: RowParser?
 
     init(source: InputSource) throws {
-        format = source.format
         fieldCount = source.columns.count
-        values = .allocate(capacity: fieldCount + 1)
-        values.initialize(repeating: ByteSlice(start: nil, count: 0))
         parser = source.format == .raw ? try RowParser(schema: source.schema, labelMode: .required) : nil
     }
 
-    deinit { values.deallocate() }
-
-    @inline(__always)
-    func split(_ line: ByteSlice, firstOfFile: Bool) -> Outcome {
+    func prepare(_ chunk: LineChunk) {
         if let parser {
-            switch parser.parse(line) {
-            case .row(let row):
-                return .row(label: row.label ?? 0, values: row.values)
-            case .bad(let bad):
-                if firstOfFile && parser.isHeader(line) { return .header }
-                return .bad(reason: bad.reason, message: parser.message(for: bad))
-            }
-        }
-        switch RowsLine.split(line, into: values, expected: fieldCount) {
-        case .success(let label):
-            return .row(label: label, values: UnsafeBufferPointer(rebasing: values[0..<fieldCount]))
-        case .failure(let message):
-            return .invalid(message: message)
+            chunk.prepareRaw(parser: parser)
+        } else {
+            chunk.prepareRows(fieldCount: fieldCount)
         }
     }
 }
 
-extension LineChunk {
-    /// Whether line `i` is the first line of its file.
+/// The earliest problem found in a chunk: rows are processed field by field, so each field
+/// loop stops at its first error and the earliest row wins.
+struct FirstError {
+    var row = Int.max
+    var error: Error?
+
     @inline(__always)
-    func isFirstOfFile(_ i: Int) -> Bool { firstLine + i == 1 }
+    mutating func note(row: Int, _ make: () -> Error) {
+        if row < self.row {
+            self.row = row
+            error = make()
+        }
+    }
+
+    /// Starts from the chunk's malformed line, if any.
+    init(_ chunk: LineChunk) {
+        if let invalid = chunk.invalid {
+            row = invalid.row
+            error = FeaturizeError.badRow(path: chunk.path, line: chunk.firstLine + invalid.line, detail: invalid.message)
+        }
+    }
 }
 
 /// Counts the tokens of its share of the fields over every chunk of the training split.
+///
+/// Per block of rows: first row by row (each line's bytes read once, in order) every value
+/// becomes a token fingerprint in a per-field buffer, then field by field the buffered
+/// fingerprints go into the field's table, their slots loaded together first.
 final class CountWorker: @unchecked Sendable {
     private struct Plan {
+        enum Work { case hashed, integerTokens, numericCounted, range, none }
         let field: Int
-        let transform: Transform
+        let work: Work
         let kind: ValueType
         let seed: UInt32
-        let counted: Bool
     }
 
-    private let plans: UnsafeMutableBufferPointer<Plan>
+    private let plans: [Plan]
     private let counts: FieldCounts
-    private let splitter: LineSplitter
-    private let countsRows: Bool
     private let columnNames: [String]
     private(set) var rows = 0
+    private let countsRows: Bool
+    /// Per plan, a block of fingerprints (`blockRows` each), and how many are filled.
+    private let keys: UnsafeMutablePointer<UInt64>
+    private let filled: UnsafeMutablePointer<Int>
+    private let missing: UnsafeMutablePointer<Int>
+    private let minimum: UnsafeMutablePointer<Double>
+    private let maximum: UnsafeMutablePointer<Double>
+    static let blockRows = 512
 
-    init(fields: [Int], drafts: [HashRun.FieldDraft], counts: FieldCounts, source: InputSource, countsRows: Bool) throws {
-        plans = .allocate(capacity: max(fields.count, 1))
-        _ = plans.initialize(from: fields.map { f in
-            Plan(field: f, transform: drafts[f].transform, kind: drafts[f].kind, seed: drafts[f].seed, counted: drafts[f].counted)
-        })
+    init(fields: [Int], drafts: [HashRun.FieldDraft], counts: FieldCounts, countsRows: Bool) {
+        plans = fields.map { f in
+            let d = drafts[f]
+            let work: Plan.Work
+            switch d.transform {
+            case .hash: work = d.counted ? .hashed : .none
+            case .logSquare:
+                if !d.counted {
+                    work = .range   // parsed for the errors only
+                } else if d.kind == .integer && counts.fields[f].mode == .integerTokens {
+                    work = .integerTokens
+                } else {
+                    work = .numericCounted
+                }
+            case .scaled, .buckets: work = .range
+            }
+            return Plan(field: f, work: work, kind: d.kind, seed: d.seed)
+        }
         self.counts = counts
-        splitter = try LineSplitter(source: source)
         self.countsRows = countsRows
         columnNames = drafts.map(\.name)
-        planCount = fields.count
+        let n = max(fields.count, 1)
+        keys = .allocate(capacity: n * CountWorker.blockRows)
+        filled = .allocate(capacity: n)
+        missing = .allocate(capacity: n)
+        missing.initialize(repeating: 0, count: n)
+        minimum = .allocate(capacity: n)
+        minimum.initialize(repeating: .infinity, count: n)
+        maximum = .allocate(capacity: n)
+        maximum.initialize(repeating: -.infinity, count: n)
     }
 
-    private let planCount: Int
+    deinit {
+        keys.deallocate()
+        filled.deallocate()
+        missing.deallocate()
+        minimum.deallocate()
+        maximum.deallocate()
+    }
 
-    deinit { plans.deallocate() }
-
+    /// Counts a prepared chunk.
     func process(_ chunk: LineChunk) throws {
-        let lineCount = chunk.lineCount
-        let planCount = self.planCount
-        let plans = UnsafePointer(self.plans.baseAddress!)
-        let counts = self.counts.fields
-        var rows = 0
-        defer { if countsRows { self.rows += rows } }
-        for i in 0..<lineCount {
-            let values: UnsafeBufferPointer<ByteSlice>
-            switch splitter.split(chunk.line(i), firstOfFile: chunk.isFirstOfFile(i)) {
-            case .row(_, let v): values = v
-            case .header, .bad: continue
-            case .invalid(let message):
-                throw FeaturizeError.badRow(path: chunk.path, line: chunk.firstLine + i, detail: message)
-            }
-            rows += 1
-            for j in 0..<planCount {
-                let plan = plans[j]
-                let value = values[plan.field]
-                let count = counts + plan.field
-                if value.count == 0 {
-                    count.pointee.missing += 1
-                    continue
+        var first = FirstError(chunk)
+        let rowCount = min(chunk.rowCount, first.row)
+        if countsRows { rows += chunk.rowCount }
+        let planCount = plans.count
+        let logs = LogSquareTable.shared
+        let fields = counts.fields
+        var failed = false
+        plans.withUnsafeBufferPointer { plans in
+            var blockStart = 0
+            while blockStart < rowCount && !failed {
+                let blockEnd = min(rowCount, blockStart + CountWorker.blockRows)
+                for j in 0..<planCount { filled[j] = 0 }
+                rows: for r in blockStart..<blockEnd {
+                    for j in 0..<planCount {
+                        let plan = plans[j]
+                        let value = chunk.value(r, plan.field)
+                        if value.count == 0 {
+                            missing[j] += 1
+                            continue
+                        }
+                        switch plan.work {
+                        case .hashed:
+                            keys[j * CountWorker.blockRows + filled[j]] = Token.fingerprint(UnsafeRawBufferPointer(value), seed: plan.seed)
+                            filled[j] += 1
+                        case .integerTokens:
+                            guard let v = Token.int64(value) else {
+                                first.note(row: r) { badValue(chunk, r, plan.field, plan.kind, value) }
+                                failed = true
+                                break rows
+                            }
+                            let token = logs.token(int: v)
+                            fields[plan.field].addInteger(v, token: token.bits) {
+                                Token.numericFingerprint(tag: token.tag, bits: token.bits, seed: plan.seed)
+                            }
+                        case .numericCounted:
+                            let token: (tag: UInt8, bits: UInt64)
+                            if plan.kind == .integer, let v = Token.int64(value) {
+                                token = logs.token(int: v)
+                            } else if plan.kind == .float, let v = ByteParsing.double(value), v.isFinite {
+                                token = Token.logSquare(double: v)
+                            } else {
+                                first.note(row: r) { badValue(chunk, r, plan.field, plan.kind, value) }
+                                failed = true
+                                break rows
+                            }
+                            keys[j * CountWorker.blockRows + filled[j]] = Token.numericFingerprint(tag: token.tag, bits: token.bits, seed: plan.seed)
+                            filled[j] += 1
+                        case .range:
+                            guard let v = CompiledField.number(value, plan.kind) else {
+                                first.note(row: r) { badValue(chunk, r, plan.field, plan.kind, value) }
+                                failed = true
+                                break rows
+                            }
+                            if v < minimum[j] { minimum[j] = v }
+                            if v > maximum[j] { maximum[j] = v }
+                        case .none:
+                            break
+                        }
+                    }
                 }
-                count.pointee.present += 1
-                switch plan.transform {
-                case .hash:
-                    if plan.counted {
-                        count.pointee.add(Token.fingerprint(UnsafeRawBufferPointer(value), seed: plan.seed))
+                for j in 0..<planCount where filled[j] > 0 {
+                    let count = fields + plans[j].field
+                    let block = UnsafeBufferPointer(start: keys + j * CountWorker.blockRows, count: filled[j])
+                    // Load the slots of the whole block first (independent loads the CPU
+                    // overlaps), then count.
+                    var g = 0
+                    while g < block.count {
+                        let group = UnsafeBufferPointer(rebasing: block[g..<min(block.count, g + 16)])
+                        count.pointee.touch(group)
+                        for key in group { count.pointee.add(key) }
+                        g += 16
                     }
-                case .logSquare:
-                    let token: (tag: UInt8, bits: UInt64)
-                    if plan.kind == .integer {
-                        guard let v = ByteParsing.int64(value) else { throw badValue(chunk, i, plan.field, plan.kind, value) }
-                        token = Token.logSquare(int: v)
-                    } else {
-                        guard let v = ByteParsing.double(value), v.isFinite else { throw badValue(chunk, i, plan.field, plan.kind, value) }
-                        token = Token.logSquare(double: v)
-                    }
-                    if plan.counted {
-                        count.pointee.add(Token.withNumericToken(tag: token.tag, bits: token.bits) { Token.fingerprint($0, seed: plan.seed) })
-                    }
-                case .scaled, .buckets:
-                    guard let v = CompiledField.number(value, plan.kind) else { throw badValue(chunk, i, plan.field, plan.kind, value) }
-                    if v < count.pointee.minimum { count.pointee.minimum = v }
-                    if v > count.pointee.maximum { count.pointee.maximum = v }
                 }
+                blockStart = blockEnd
             }
+        }
+        if let error = first.error { throw error }
+    }
+
+    /// Moves the missing counts and numeric ranges into the shared field counts (call once,
+    /// after the last chunk).
+    func finish(rows: Int) {
+        for (j, plan) in plans.enumerated() {
+            let count = counts.fields + plan.field
+            count.pointee.missing = missing[j]
+            count.pointee.present = rows - missing[j]
+            count.pointee.minimum = minimum[j]
+            count.pointee.maximum = maximum[j]
         }
     }
 
-    private func badValue(_ chunk: LineChunk, _ i: Int, _ field: Int, _ kind: ValueType, _ value: ByteSlice) -> FeaturizeError {
-        .badValue(path: chunk.path, line: chunk.firstLine + i, column: columnNames[field], value: value.string,
+    private func badValue(_ chunk: LineChunk, _ r: Int, _ field: Int, _ kind: ValueType, _ value: ByteSlice) -> FeaturizeError {
+        .badValue(path: chunk.path, line: chunk.lineNumber(ofRow: r), column: columnNames[field], value: value.string,
                   expected: kind == .integer ? "a 64-bit integer" : "a finite number")
     }
 }
 
-/// A chunk of lines and what a worker made of them: libffm text, features and labels.
+/// A chunk of lines and what a worker made of them: features (row-major, one per field),
+/// labels in the chunk, libffm text.
 final class FeaturizeSlot: @unchecked Sendable {
     let chunk: LineChunk
-    var path: String {
-        get { chunk.path }
-        set { chunk.path = newValue }
-    }
     private(set) var text: UnsafeMutablePointer<UInt8>
     private var textCapacity: Int
     var textUsed = 0
     private(set) var features: UnsafeMutablePointer<Feature>
     private var featureCapacity: Int
-    private(set) var labels: UnsafeMutablePointer<UInt8>
-    private var labelCapacity: Int
-    var rows = 0
-    var headers = 0
-    var badByReason = Array(repeating: 0, count: BadRowReason.allCases.count)
-    var firstBad: String?
 
     init(capacity: Int) {
         chunk = LineChunk(capacity: capacity)
@@ -172,108 +228,146 @@ final class FeaturizeSlot: @unchecked Sendable {
         text = .allocate(capacity: textCapacity)
         featureCapacity = 1024
         features = .allocate(capacity: featureCapacity)
-        labelCapacity = 1024
-        labels = .allocate(capacity: labelCapacity)
     }
 
     deinit {
         text.deallocate()
         features.deallocate()
-        labels.deallocate()
     }
 
-    func reset(lines: Int, fieldCount: Int) {
-        rows = 0
-        textUsed = 0
-        headers = 0
-        firstBad = nil
-        for i in badByReason.indices { badByReason[i] = 0 }
-        if lines * fieldCount > featureCapacity {
+    var rows: Int { chunk.rowCount }
+
+    func reserveFeatures(_ n: Int) {
+        if n > featureCapacity {
             features.deallocate()
-            featureCapacity = lines * fieldCount
-            features = .allocate(capacity: featureCapacity)
-        }
-        if lines > labelCapacity {
-            labels.deallocate()
-            labelCapacity = lines
-            labels = .allocate(capacity: labelCapacity)
+            featureCapacity = n
+            features = .allocate(capacity: n)
         }
     }
-
-    @inline(__always)
-    func hasText(room n: Int, used: Int) -> Bool { used + n <= textCapacity }
 
     func reserveText(_ n: Int) {
-        if textUsed + n > textCapacity {
-            let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: max(textCapacity * 2, textUsed + n))
-            grown.update(from: text, count: textUsed)
+        if n > textCapacity {
             text.deallocate()
-            text = grown
-            textCapacity = max(textCapacity * 2, textUsed + n)
+            textCapacity = n
+            text = .allocate(capacity: n)
         }
     }
 }
 
-/// Featurizes chunks: one per worker thread.
+/// Featurizes chunks (one worker per thread): prepares the rows, computes the features
+/// field by field, then writes the libffm text row by row.
 final class FeaturizeWorker: @unchecked Sendable {
+    static let blockRows = 512
+    /// Receives the sums of touched keys (see `SlotTable.touch`), so the loads stay.
+    private(set) var sink: UInt64 = 0
     private let featurizer: Featurizer
-    private let splitter: LineSplitter
+    private let preparer: RowPreparer
     private let writeText: Bool
     private let prefixes: LibffmText.FieldPrefixes
+    /// Per field: its position among the fields with kept values (whose lookups are
+    /// deferred to a pass per field), or -1.
+    private let deferredPosition: [Int]
+    private let deferredFields: [Int]
+    /// Per deferred field, a block of fingerprints and whether each row had a value.
+    private let keys: UnsafeMutablePointer<UInt64>
+    private let present: UnsafeMutablePointer<Bool>
 
     init(featurizer: Featurizer, source: InputSource, writeText: Bool) throws {
         self.featurizer = featurizer
-        splitter = try LineSplitter(source: source)
+        preparer = try RowPreparer(source: source)
         self.writeText = writeText
         prefixes = LibffmText.FieldPrefixes(fieldCount: featurizer.fieldCount)
+        let fields = UnsafeBufferPointer(featurizer.fields)
+        deferredFields = fields.indices.filter { fields[$0].kept != nil }
+        var position = Array(repeating: -1, count: fields.count)
+        for (d, f) in deferredFields.enumerated() { position[f] = d }
+        deferredPosition = position
+        let n = max(deferredFields.count, 1) * FeaturizeWorker.blockRows
+        keys = .allocate(capacity: n)
+        present = .allocate(capacity: n)
     }
 
+    deinit {
+        keys.deallocate()
+        present.deallocate()
+    }
+
+    /// Featurizes a chunk. Per block of rows: row by row (each line's bytes read once, in
+    /// order) every feature is computed, except that fields with kept values only get
+    /// their fingerprints; then field by field those are looked up in the field's kept
+    /// set, the slots of a group loaded together first.
     func process(_ slot: FeaturizeSlot) throws {
         let chunk = slot.chunk
+        preparer.prepare(chunk)
         let fieldCount = featurizer.fieldCount
-        slot.reset(lines: chunk.lineCount, fieldCount: fieldCount)
-        let rowBound = LibffmText.rowBound(fieldCount: fieldCount)
+        var first = FirstError(chunk)
+        let rows = min(chunk.rowCount, first.row)
+        slot.reserveFeatures(rows * fieldCount)
         let features = slot.features
-        let labels = slot.labels
-        // Locals in the loop, written back once: no exclusivity checks on class properties per row.
-        var rows = 0
-        var textUsed = 0
-        var text = slot.text
-        var headers = 0
-        defer {
-            slot.rows = rows
-            slot.textUsed = textUsed
-            slot.headers = headers
-        }
-        for i in 0..<chunk.lineCount {
-            switch splitter.split(chunk.line(i), firstOfFile: chunk.isFirstOfFile(i)) {
-            case .row(let label, let values):
-                let out = features + rows * fieldCount
-                if let f = featurizer.featurize(values: values, into: out) {
-                    let field = featurizer.spec.fields[f]
-                    throw FeaturizeError.badValue(path: chunk.path, line: chunk.firstLine + i, column: field.name,
-                                                  value: values[f].string,
-                                                  expected: field.kind == .integer ? "a 64-bit integer" : "a finite number")
-                }
-                labels[rows] = label
-                rows += 1
-                if writeText {
-                    if !slot.hasText(room: rowBound, used: textUsed) {
-                        slot.textUsed = textUsed
-                        slot.reserveText(rowBound)
-                        text = slot.text
+        let fields = UnsafePointer(featurizer.fields.baseAddress!)
+        let B = FeaturizeWorker.blockRows
+        var failed = false
+        deferredPosition.withUnsafeBufferPointer { deferredPosition in
+            var blockStart = 0
+            while blockStart < rows && !failed {
+                let blockEnd = min(rows, blockStart + B)
+                rows: for r in blockStart..<blockEnd {
+                    let out = features + r * fieldCount
+                    for f in 0..<fieldCount {
+                        let field = fields + f
+                        let value = chunk.value(r, f)
+                        let d = deferredPosition[f]
+                        if d >= 0 {
+                            let at = d * B + r - blockStart
+                            if value.count == 0 {
+                                present[at] = false
+                                out[f] = Feature(field: UInt32(f), index: field.pointee.missingIndex, value: 1)
+                            } else if let fp = field.pointee.fingerprint(value) {
+                                present[at] = true
+                                keys[at] = fp
+                            } else {
+                                noteBadValue(&first, chunk, r, f, value)
+                                failed = true
+                                break rows
+                            }
+                            continue
+                        }
+                        guard let (index, x) = field.pointee.feature(value) else {
+                            noteBadValue(&first, chunk, r, f, value)
+                            failed = true
+                            break rows
+                        }
+                        out[f] = Feature(field: UInt32(f), index: index, value: x)
                     }
-                    textUsed += LibffmText.format(label: label, features: out, count: fieldCount,
-                                                  prefixes: prefixes, into: text + textUsed)
                 }
-            case .header:
-                headers += 1
-            case .bad(let reason, let message):
-                slot.badByReason[BadRowReason.allCases.firstIndex(of: reason)!] += 1
-                if slot.firstBad == nil { slot.firstBad = "\(chunk.path):\(chunk.firstLine + i): \(message)" }
-            case .invalid(let message):
-                throw FeaturizeError.badRow(path: chunk.path, line: chunk.firstLine + i, detail: message)
+                let end = min(blockEnd, first.row)
+                for (d, f) in deferredFields.enumerated() where end > blockStart {
+                    sink &+= fields[f].resolveKept(keys: keys + d * B, present: present + d * B, count: end - blockStart,
+                                                   field: f, out: features + blockStart * fieldCount, stride: fieldCount)
+                }
+                blockStart = blockEnd
             }
+        }
+        if let error = first.error { throw error }
+        slot.textUsed = 0
+        if writeText {
+            slot.reserveText(rows * LibffmText.rowBound(fieldCount: fieldCount))
+            let text = slot.text
+            var used = 0
+            let labels = chunk.labels
+            for r in 0..<rows {
+                used += LibffmText.format(label: labels[r], features: features + r * fieldCount, count: fieldCount,
+                                          prefixes: prefixes, into: text + used)
+            }
+            slot.textUsed = used
+        }
+    }
+
+    private func noteBadValue(_ first: inout FirstError, _ chunk: LineChunk, _ r: Int, _ f: Int, _ value: ByteSlice) {
+        let spec = featurizer.spec.fields[f]
+        first.note(row: r) {
+            FeaturizeError.badValue(path: chunk.path, line: chunk.lineNumber(ofRow: r), column: spec.name, value: value.string,
+                                    expected: spec.kind == .integer ? "a 64-bit integer" : "a finite number")
         }
     }
 }
@@ -281,10 +375,12 @@ final class FeaturizeWorker: @unchecked Sendable {
 /// Formatting libffm text lines (`label field:index:value …\n`) straight into a buffer.
 /// Values use Dataset's `FloatText`, so the text reads back to the cached Float exactly.
 enum LibffmText {
-    /// `" f:"` for every field, 8 bytes per field (little-endian packed) and its length.
+    /// `" f:"` for every field (8 bytes per field, little-endian packed, and its length), and
+    /// the two-digit table, held where the hot loop can reach them without globals.
     struct FieldPrefixes {
         let packed: [UInt64]
         let lengths: [Int]
+        let pairs: [UInt8]
 
         init(fieldCount: Int) {
             var packed: [UInt64] = []
@@ -298,6 +394,12 @@ enum LibffmText {
             }
             self.packed = packed
             self.lengths = lengths
+            var pairs: [UInt8] = []
+            for i in 0..<100 {
+                pairs.append(UInt8(48 + i / 10))
+                pairs.append(UInt8(48 + i % 10))
+            }
+            self.pairs = pairs
         }
     }
 
@@ -312,27 +414,29 @@ enum LibffmText {
         var n = 1
         prefixes.packed.withUnsafeBufferPointer { packed in
             prefixes.lengths.withUnsafeBufferPointer { lengths in
-                for i in 0..<count {
-                    let feature = features[i]
-                    let f = Int(feature.field)
-                    if f < packed.count {
-                        UnsafeMutableRawPointer(out + n).storeBytes(of: packed[f].littleEndian, as: UInt64.self)
-                        n += lengths[f]
-                    } else {
-                        out[n] = 32
-                        n += 1
-                        n += formatInt(Int64(feature.field), into: out + n)
+                prefixes.pairs.withUnsafeBufferPointer { pairs in
+                    for i in 0..<count {
+                        let feature = features[i]
+                        let f = Int(feature.field)
+                        if f < packed.count {
+                            UnsafeMutableRawPointer(out + n).storeBytes(of: packed[f].littleEndian, as: UInt64.self)
+                            n += lengths[f]
+                        } else {
+                            out[n] = 32
+                            n += 1
+                            n += formatInt(Int64(feature.field), into: out + n)
+                            out[n] = 58
+                            n += 1
+                        }
+                        n += formatUInt32(feature.index, into: out + n, pairs: pairs.baseAddress!)
                         out[n] = 58
-                        n += 1
-                    }
-                    n += formatUInt32(feature.index, into: out + n)
-                    out[n] = 58
-                    if feature.value == 1 {
-                        out[n + 1] = 49
-                        n += 2
-                    } else {
-                        n += 1
-                        n += FloatText.format(feature.value, into: out + n)
+                        if feature.value == 1 {
+                            out[n + 1] = 49
+                            n += 2
+                        } else {
+                            n += 1
+                            n += FloatText.format(feature.value, into: out + n)
+                        }
                     }
                 }
             }
@@ -341,12 +445,25 @@ enum LibffmText {
         return n + 1
     }
 
+    /// Powers of ten that fit a UInt32, by exponent.
+    private static let powersOfTen: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
+        (1, 10, 100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000)
+
+    /// Number of decimal digits of a UInt32 (1 for 0), without division or branches on the size.
+    @inline(__always)
+    static func digitCount(_ value: UInt32) -> Int {
+        // floor(log10(2^bits)) from the bit length, corrected by one comparison.
+        let bits = 32 - (value | 1).leadingZeroBitCount
+        let t = (bits &* 1233) >> 12
+        var powers = powersOfTen
+        let power = withUnsafeBytes(of: &powers) { $0.load(fromByteOffset: 4 * t, as: UInt32.self) }
+        return value >= power ? t + 1 : max(t, 1)
+    }
+
     /// Decimal digits of a UInt32, two at a time.
     @inline(__always)
-    static func formatUInt32(_ value: UInt32, into out: UnsafeMutablePointer<UInt8>) -> Int {
-        var digits = 1
-        var v = value
-        while v >= 10 { v /= 10; digits += 1 }
+    static func formatUInt32(_ value: UInt32, into out: UnsafeMutablePointer<UInt8>, pairs: UnsafePointer<UInt8>) -> Int {
+        let digits = digitCount(value)
         var x = value
         var i = digits
         while x >= 100 {
@@ -364,13 +481,4 @@ enum LibffmText {
         }
         return digits
     }
-
-    nonisolated(unsafe) private static let pairs: UnsafeMutablePointer<UInt8> = {
-        let p = UnsafeMutablePointer<UInt8>.allocate(capacity: 200)
-        for i in 0..<100 {
-            p[2 * i] = 48 + UInt8(i / 10)
-            p[2 * i + 1] = 48 + UInt8(i % 10)
-        }
-        return p
-    }()
 }

@@ -68,6 +68,7 @@ public final class AtomicFileWriter {
             try flush()
             if bytes.count > buffer.count {
                 try emit(bytes)
+                bytesWritten += Int64(bytes.count)
                 return
             }
         }

@@ -15,13 +15,11 @@ struct Hash: ParsableCommand {
         discussion: """
             Forms:
               ctr-hash --rows DIR --out DIR [--bins auto|N] [--rare-threshold T] [--config FEATURES.json] [--seed S]
-              ctr-hash --schema criteo|avazu|SCHEMA.json --out DIR [--valid-file F] [--test-file F] TRAIN_FILE...
+              ctr-hash --schema NAME|SCHEMA.json --out DIR [--valid-file F] [--test-file F] TRAIN_FILE...
               ctr-hash --from-libffm --out DIR FILE.ffm...
 
-            Every row gets exactly one feature per field (fields numbered from 0 in schema order).
-            Each field owns the index range [offset, offset + bins): slot 0 is its missing token,
-            slot 1 its rare token, the rest hashed values (MurmurHash3 x86_32). Integer and float
-            columns use the Criteo winners' rule by default (v > 2 -> floor(ln(v)^2)).
+            Every row gets exactly one feature per field (fields numbered from 0 in schema order). Each field owns the index range [offset, offset + bins): slot 0 is its missing token, slot 1 its rare token, the rest hashed values (MurmurHash3 x86_32). Integer and float columns use the Criteo winners' rule by default (v > 2 becomes floor(ln(v)^2)).
+
             Output is byte-identical for the same input, options and seed, whatever --threads.
             """)
 

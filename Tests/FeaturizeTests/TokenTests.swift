@@ -1,0 +1,176 @@
+import Foundation
+import LogIO
+import Testing
+@testable import Featurize
+
+struct TokenTests {
+    @Test(arguments: [0, 1, 2, 3, 4, 5, 7, 8, 9, 13, 64, 1000])
+    func murmurPairEqualsTwoSingleHashes(length: Int) {
+        var rng = SeededGenerator(seed: UInt64(length))
+        let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        for (s1, s2) in [(UInt32(0), UInt32(1)), (0x9747b28c, ~0x9747b28c), (0xffffffff, 0)] {
+            let pair = bytes.withUnsafeBytes { Token.murmur3Pair($0, s1, s2) }
+            #expect(pair.0 == bytes.withUnsafeBytes { Murmur3.hash32($0, seed: s1) })
+            #expect(pair.1 == bytes.withUnsafeBytes { Murmur3.hash32($0, seed: s2) })
+        }
+    }
+
+    @Test func murmurPairMatchesPublishedVector() {
+        // "The quick brown fox jumps over the lazy dog", seed 0x9747b28c -> 0x2FA826CD (SMHasher).
+        var text = "The quick brown fox jumps over the lazy dog"
+        let pair = text.withUTF8 { Token.murmur3Pair(UnsafeRawBufferPointer($0), 0x9747b28c, 0) }
+        #expect(pair.0 == 0x2FA826CD)
+    }
+
+    @Test func criteoWinnersRuleForIntegers() {
+        // v > 2 -> floor(ln(v)^2): ln 3 = 1.0986 -> 1.21 -> 1; ln 10 = 2.3026 -> 5.30 -> 5;
+        // ln 100 -> 21.2 -> 21; ln 1000 -> 47.7 -> 47; ln 1e6 -> 190.9 -> 190; ln(2^63 - 1)^2 = 1906.9 -> 1906.
+        let cases: [(Int64, UInt8, Int64)] = [
+            (3, Token.logTag, 1), (10, Token.logTag, 5), (100, Token.logTag, 21), (1000, Token.logTag, 47),
+            (1_000_000, Token.logTag, 190), (Int64.max, Token.logTag, 1906),
+            (2, Token.intTag, 2), (1, Token.intTag, 1), (0, Token.intTag, 0), (-1, Token.intTag, -1),
+            (-3, Token.intTag, -3), (Int64.min, Token.intTag, Int64.min),
+        ]
+        for (v, tag, token) in cases {
+            let t = Token.logSquare(int: v)
+            #expect(t.tag == tag, "tag of \(v)")
+            #expect(Int64(bitPattern: t.bits) == token, "token of \(v)")
+        }
+    }
+
+    @Test func criteoWinnersRuleForFloats() {
+        #expect(Token.logSquare(double: 10.0) == (Token.logTag, 5))
+        #expect(Token.logSquare(double: 2.5) == (Token.logTag, 0))   // ln 2.5 = 0.916 -> 0.84 -> 0
+        #expect(Token.logSquare(double: 1.5) == (Token.floatTag, 1.5.bitPattern))
+        #expect(Token.logSquare(double: -0.0) == Token.logSquare(double: 0.0))
+        #expect(Token.logSquare(double: -7.25) == (Token.floatTag, (-7.25).bitPattern))
+    }
+
+    @Test func logSquareTableEqualsTheRule() {
+        let table = LogSquareTable.shared
+        for v in Int64(-10)...(LogSquareTable.limit + 10) {
+            #expect(table.token(int: v) == Token.logSquare(int: v), "v = \(v)")
+        }
+    }
+
+    @Test func buckets() {
+        let boundaries: [Double] = [0, 10, 100]
+        let cases: [(Double, Int)] = [(-5, 0), (0, 1), (9.99, 1), (10, 2), (50, 2), (100, 3), (1e9, 3)]
+        for (v, bucket) in cases {
+            #expect(boundaries.withUnsafeBufferPointer { Token.bucket(v, boundaries: $0) } == bucket, "v = \(v)")
+        }
+    }
+
+    @Test func scaledValuesAreClampedMillionths() {
+        #expect(Token.scaledMicros(5, min: 0, max: 10) == 500_000)
+        #expect(Token.scaledMicros(-1, min: 0, max: 10) == 0)
+        #expect(Token.scaledMicros(11, min: 0, max: 10) == 1_000_000)
+        #expect(Token.scaledMicros(1, min: 0, max: 3) == 333_333)
+        #expect(Token.scaledMicros(4, min: 4, max: 4) == 0)
+    }
+
+    @Test func fieldSeedIsMurmurOfTheName() {
+        #expect(Token.fieldSeed(name: "C1", seed: 7) == Murmur3.hash32("C1", seed: 7))
+    }
+}
+
+struct CountingTests {
+    @Test func exactCountsKeepValuesAtTheThreshold() {
+        var count = FieldCount(counted: true, threshold: 3, exactLimit: 1000, sketchWidthBits: 10)
+        defer { count.release() }
+        for (key, n) in [(UInt64(11), 3), (22, 2), (33, 5), (0, 4)] {
+            for _ in 0..<n { count.add(key) }
+        }
+        let s = count.summary()!
+        #expect(s.exact)
+        #expect(s.kept == [0, 11, 33])
+        #expect(s.distinct == 3)
+        #expect(s.occurrences == 14)
+        #expect(s.rareOccurrences == 2)
+    }
+
+    @Test func sketchAfterTheLimitNeverDropsAFrequentValue() {
+        // 2,000 distinct values over an exact limit of 100: the rest is counted in the sketch.
+        var count = FieldCount(counted: true, threshold: 5, exactLimit: 100, sketchWidthBits: 12)
+        defer { count.release() }
+        var rng = SeededGenerator(seed: 3)
+        var truth: [UInt64: Int] = [:]
+        for _ in 0..<20_000 {
+            let key = rng.next() % 2000 &* 0x9E37_79B9_7F4A_7C15 | 1
+            truth[key, default: 0] += 1
+            count.add(key)
+        }
+        let s = count.summary()!
+        #expect(s.usedSketch)
+        #expect(!s.exact)
+        let kept = Set(s.kept)
+        let frequent = truth.filter { $0.value >= 5 }.map(\.key)
+        #expect(frequent.allSatisfy { kept.contains($0) })
+        // One-sided error only, and small with a sketch much wider than the values.
+        #expect(kept.count >= frequent.count)
+        #expect(kept.count <= frequent.count + frequent.count / 10 + 5)
+    }
+
+    @Test func hyperLogLogIsWithinThreePercent() {
+        var count = FieldCount(counted: true, threshold: 0, exactLimit: 0, sketchWidthBits: 10)
+        defer { count.release() }
+        var rng = SeededGenerator(seed: 9)
+        for _ in 0..<100_000 { count.add(rng.next()) }
+        let d = count.summary()!.distinct
+        #expect(abs(d - 100_000) < 3_000)
+    }
+
+    @Test func integerTokensAreCountedExactly() {
+        var count = FieldCount(counted: true, threshold: 0, exactLimit: 0, sketchWidthBits: 10, integerTokens: true)
+        defer { count.release() }
+        var distinct = Set<String>()
+        for v: Int64 in [-3, -3, 0, 1, 2, 3, 4, 20, 21, 1000, 1001, 5_000_000_000] {
+            let t = Token.logSquare(int: v)
+            distinct.insert("\(t.tag)/\(t.bits)")
+            count.addInteger(v, token: t.bits) { 0 }
+        }
+        let s = count.summary()!
+        #expect(s.exact)
+        #expect(s.distinct == distinct.count)
+    }
+
+    @Test func collisionRates() {
+        // Slots from the high 32 bits: 0 and 4 share slot 0 of 4; 1 and 2 are alone.
+        let kept: [UInt64] = [0 << 32, 4 << 32, 1 << 32, 2 << 32]
+        #expect(HashRun.collisionRate(kept: kept, slots: 4) == 0.5)
+        #expect(HashRun.collisionRate(kept: kept, slots: 8) == 0)
+        #expect(abs(HashRun.expectedCollisionRate(distinct: 2, slots: 4) - 0.25) < 1e-12)
+        #expect(HashRun.expectedCollisionRate(distinct: 1, slots: 4) == 0)
+    }
+}
+
+struct FastPathTests {
+    @Test func numericTokenHashInRegistersEqualsTheBytes() {
+        var rng = SeededGenerator(seed: 31)
+        for _ in 0..<2000 {
+            let tag = [Token.logTag, Token.intTag, Token.floatTag, Token.bucketTag][Int(rng.next() % 4)]
+            let bits = rng.next() >> (rng.next() % 64)
+            let (s1, s2) = (UInt32(truncatingIfNeeded: rng.next()), UInt32(truncatingIfNeeded: rng.next()))
+            let bytes = Token.withNumericToken(tag: tag, bits: bits) { Token.murmur3Pair($0, s1, s2) }
+            #expect(Token.murmur3Numeric(tag: tag, bits: bits, s1, s2) == bytes)
+        }
+    }
+
+    @Test func integerParsingEqualsByteParsing() {
+        var cases = ["0", "-0", "+7", "007", "-", "+", "", "12a", "-9223372036854775808", "9223372036854775807",
+                     "9223372036854775808", "123456789012345678", "-123456789012345678", "1234567890123456789", " 1", "1 "]
+        var rng = SeededGenerator(seed: 32)
+        for _ in 0..<1000 { cases.append(String(Int64(bitPattern: rng.next()) >> (rng.next() % 64))) }
+        for text in cases {
+            var t = text
+            t.withUTF8 { #expect(Token.int64($0) == ByteParsing.int64($0), "\"\(text)\"") }
+        }
+    }
+
+    @Test func digitCounts() {
+        for v: UInt32 in [0, 1, 9, 10, 99, 100, 999, 1000, 9999, 10_000, 99_999, 100_000, 999_999, 1_000_000,
+                          9_999_999, 10_000_000, 99_999_999, 100_000_000, 999_999_999, 1_000_000_000, .max] {
+            #expect(LibffmText.digitCount(v) == String(v).count, "\(v)")
+        }
+    }
+}
