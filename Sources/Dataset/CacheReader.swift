@@ -289,7 +289,8 @@ public final class MappedCache: @unchecked Sendable {
     public let path: String
     private let base: UnsafeMutableRawPointer
     private let size: Int
-    /// Labels (0/1), row offsets (rowCount + 1 entries) and features, straight from the file.
+    /// Labels (0/1), row offsets (rowCount + 1 entries) and features, straight from the file;
+    /// valid only while this object is alive (keep a reference while using them).
     public let labels: UnsafeBufferPointer<UInt8>
     public let offsets: UnsafeBufferPointer<UInt64>
     public let features: UnsafeBufferPointer<Feature>
