@@ -64,8 +64,8 @@ let package = Package(
         // MARK: - Metrics: offline evaluation
 
         .target(name: "Metrics", dependencies: ["Dataset", "LogIO"]),
-        .executableTarget(name: "ctr-eval", dependencies: ["Metrics", "CommandSupport", argumentParser]),
-        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "LogIO", "TestSupport"]),
+        .executableTarget(name: "ctr-eval", dependencies: ["Metrics", "FFM", "CommandSupport", argumentParser]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Dataset", "FFM", "LogIO", "TestSupport"], exclude: ["oracle.py"]),
 
         // MARK: - Pipeline: declarative runs of the stages above
 

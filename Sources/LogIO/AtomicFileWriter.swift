@@ -14,7 +14,7 @@ import Darwin
 public final class AtomicFileWriter {
     public let path: String
     public let temporaryPath: String
-    private let fd: Int32
+    let fileDescriptor: Int32
     private var buffer: UnsafeMutableRawBufferPointer
     private var used = 0
     private var committed = false
@@ -30,8 +30,8 @@ public final class AtomicFileWriter {
         let dir = slash.map { String(path[...$0]) } ?? ""
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
         temporaryPath = "\(dir).\(name).partial-\(getpid())"
-        fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw LogIOError.cannotOpen(path: temporaryPath, errno: errno) }
+        fileDescriptor = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fileDescriptor >= 0 else { throw LogIOError.cannotOpen(path: temporaryPath, errno: errno) }
         buffer = .allocate(byteCount: max(bufferSize, 4096), alignment: 64)
         if gzip {
             let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
@@ -39,7 +39,7 @@ public final class AtomicFileWriter {
             let code = czlib_deflateInit2(stream, level, 15 + 16)
             guard code == Z_OK else {
                 stream.deallocate()
-                close(fd)
+                close(fileDescriptor)
                 unlink(temporaryPath)
                 buffer.deallocate()
                 throw LogIOError.zlibFailure(path: path, operation: "deflateInit2", zlibCode: code)
@@ -50,7 +50,7 @@ public final class AtomicFileWriter {
     }
 
     deinit {
-        if !closed { close(fd) }
+        if !closed { close(fileDescriptor) }
         if !committed { unlink(temporaryPath) }
         if let deflater {
             deflateEnd(deflater)
@@ -65,7 +65,7 @@ public final class AtomicFileWriter {
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard bytes.count > 0 else { return }
         if used + bytes.count > buffer.count {
-            try flushBuffer()
+            try flush()
             if bytes.count > buffer.count {
                 try emit(bytes)
                 return
@@ -88,7 +88,7 @@ public final class AtomicFileWriter {
 
     @inline(__always)
     public func write(byte: UInt8) throws {
-        if used == buffer.count { try flushBuffer() }
+        if used == buffer.count { try flush() }
         buffer.storeBytes(of: byte, toByteOffset: used, as: UInt8.self)
         used += 1
         bytesWritten += 1
@@ -96,7 +96,7 @@ public final class AtomicFileWriter {
 
     /// Appends the decimal digits of an integer without allocating.
     public func write(int value: Int64) throws {
-        if used + 20 > buffer.count { try flushBuffer() }
+        if used + 20 > buffer.count { try flush() }
         let base = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self) + used
         let n = formatInt(value, into: base)
         used += n
@@ -107,7 +107,7 @@ public final class AtomicFileWriter {
     /// it and returns how many bytes it wrote. For formatting without intermediate copies.
     public func withFreeSpace(atLeast capacity: Int, _ body: (UnsafeMutablePointer<UInt8>) throws -> Int) throws {
         if used + capacity > buffer.count {
-            try flushBuffer()
+            try flush()
             if capacity > buffer.count {
                 let grown = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 64)
                 buffer.deallocate()
@@ -122,17 +122,18 @@ public final class AtomicFileWriter {
     /// Writes everything out, closes the file and renames it to its final path.
     public func commit() throws {
         precondition(!committed, "AtomicFileWriter.commit() called twice for \(path)")
-        try flushBuffer()
+        try flush()
         if deflater != nil { try deflate(UnsafeRawBufferPointer(start: nil, count: 0), finish: true) }
         closed = true
-        guard close(fd) == 0 else { throw LogIOError.writeFailed(path: temporaryPath, errno: errno) }
+        guard close(fileDescriptor) == 0 else { throw LogIOError.writeFailed(path: temporaryPath, errno: errno) }
         guard rename(temporaryPath, path) == 0 else {
             throw LogIOError.renameFailed(from: temporaryPath, to: path, errno: errno)
         }
         committed = true
     }
 
-    private func flushBuffer() throws {
+    /// Hands the buffered bytes to the file (or to the compressor).
+    func flush() throws {
         guard used > 0 else { return }
         try emit(UnsafeRawBufferPointer(rebasing: buffer[..<used]))
         used = 0
@@ -164,19 +165,7 @@ public final class AtomicFileWriter {
     }
 
     private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
-        var offset = 0
-        while offset < bytes.count {
-            #if canImport(Glibc)
-            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            #else
-            let n = Darwin.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            #endif
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw LogIOError.writeFailed(path: temporaryPath, errno: errno)
-            }
-            offset += n
-        }
+        try FileIO.writeAll(fileDescriptor, bytes, path: temporaryPath)
     }
 }
 

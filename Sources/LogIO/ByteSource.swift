@@ -151,8 +151,27 @@ public final class GzipSource: ByteSource {
         }
     }
 
+    /// An error met after some output of the same call: that output is handed out first.
+    private var pendingError: LogIOError?
+
     public func read(into buffer: UnsafeMutableRawBufferPointer, linesSoFar: Int) throws -> Int {
+        if let error = pendingError {
+            pendingError = nil
+            finished = true
+            throw error.replacingLine(linesSoFar)
+        }
         guard buffer.count > 0, !finished else { return 0 }
+        do {
+            return try inflateInto(buffer, linesSoFar: linesSoFar)
+        } catch let error as LogIOError {
+            let produced = stream.next_out.map { UnsafeMutableRawPointer($0) - buffer.baseAddress! } ?? 0
+            guard produced > 0 else { finished = true; throw error }
+            pendingError = error
+            return produced
+        }
+    }
+
+    private func inflateInto(_ buffer: UnsafeMutableRawBufferPointer, linesSoFar: Int) throws -> Int {
         stream.next_out = buffer.baseAddress!.assumingMemoryBound(to: Bytef.self)
         stream.avail_out = uInt(min(buffer.count, Int(UInt32.max)))
         let capacity = Int(stream.avail_out)

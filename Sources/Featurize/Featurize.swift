@@ -1,2 +1,0 @@
-// Featurize module: Column transforms, stable hashing, rare values, featurizer spec: rows to libffm features.
-// Scaffolding: the stage owner replaces this file.

@@ -1,0 +1,392 @@
+import Dataset
+import Foundation
+import Ingest
+import LogIO
+
+/// Turns rows into features exactly as ctr-hash did for training, from a `featurizer.json`.
+///
+/// Immutable and thread-safe: share one `Featurizer` between threads, give each thread its
+/// own `RowFeaturizer` (which holds the raw-line parser and the output buffer).
+///
+/// ```swift
+/// let featurizer = try Featurizer(contentsOf: "hashed/featurizer.json")
+/// let row = try featurizer.makeRowFeaturizer()
+/// switch row.featurize(rawLine: line) {
+/// case .features(let label, let features): …   // one Feature per field
+/// case .bad(let message): …
+/// case .header: break
+/// }
+/// ```
+public final class Featurizer: @unchecked Sendable {
+    public let spec: FeaturizerSpec
+    /// Fields per row; every row gets exactly one feature per field.
+    public var fieldCount: Int { spec.fields.count }
+    /// Every index is below this (the `n` of an FFM).
+    public var indexCount: Int { spec.indexCount }
+
+    let fields: UnsafeMutableBufferPointer<CompiledField>
+    /// Owners of the memory the compiled fields point into.
+    private let keptSets: [FingerprintSet?]
+    private let boundaryStorage: UnsafeMutableBufferPointer<Double>
+
+    /// Loads and checks a featurizer.json.
+    public convenience init(contentsOf path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw FeaturizeError.missingFile(path: path, detail: "cannot read the featurizer file")
+        }
+        let spec: FeaturizerSpec
+        do {
+            spec = try JSONDecoder().decode(FeaturizerSpec.self, from: data)
+        } catch let error as DecodingError {
+            throw FeaturizeError(decodingError: error, path: path)
+        }
+        try self.init(spec: spec, source: path)
+    }
+
+    /// Compiles a spec. `source` names it in error messages.
+    public init(spec: FeaturizerSpec, source: String = "featurizer.json") throws {
+        func fail(_ detail: String) -> FeaturizeError { .badFeaturizer(path: source, detail: detail) }
+        guard spec.format == FeaturizerSpec.formatName else {
+            throw fail("format is \"\(spec.format)\"; expected \"\(FeaturizerSpec.formatName)\"")
+        }
+        guard spec.version == FeaturizerSpec.currentVersion else {
+            throw fail("version \(spec.version) is not supported (this build reads version \(FeaturizerSpec.currentVersion))")
+        }
+        guard spec.hash.function == FeaturizerSpec.hashFunctionName else {
+            throw fail("hash.function is \"\(spec.hash.function)\"; expected \"\(FeaturizerSpec.hashFunctionName)\"")
+        }
+        guard !spec.fields.isEmpty else { throw fail("fields is empty; expected one field per output column") }
+        guard spec.indexCount > 0, spec.indexCount <= Int(Int32.max) else {
+            throw fail("index_count \(spec.indexCount) is out of range; expected 1…\(Int32.max)")
+        }
+        self.spec = spec
+        var sets: [FingerprintSet?] = []
+        var allBoundaries: [Double] = []
+        var compiled: [CompiledField] = []
+        for (f, field) in spec.fields.enumerated() {
+            let path = "fields[\(f)] (\(field.name))"
+            guard field.bins >= 1, field.offset >= 0, field.offset + field.bins <= spec.indexCount else {
+                throw fail("\(path): range [\(field.offset), \(field.offset + field.bins)) is not inside [0, \(spec.indexCount))")
+            }
+            if spec.layout == .perField {
+                let least = field.transform == .scaled ? 2 : ReservedSlot.count + 1
+                guard field.bins >= least else { throw fail("\(path): bins \(field.bins) is below \(least)") }
+                if field.transform == .scaled && field.bins != 2 { throw fail("\(path): a scaled field has bins 2, found \(field.bins)") }
+            }
+            guard field.rareThreshold >= 0 else { throw fail("\(path): rare_threshold is negative") }
+            var set: FingerprintSet?
+            if field.rareThreshold > 0 {
+                guard let kept = field.decodedKept(), field.kept != nil else {
+                    throw fail("\(path): kept is missing or not base64 of 8-byte fingerprints (rare_threshold is \(field.rareThreshold))")
+                }
+                if let n = field.keptCount, n != kept.count {
+                    throw fail("\(path): kept_count is \(n) but kept holds \(kept.count) fingerprints")
+                }
+                set = FingerprintSet(kept)
+            }
+            sets.append(set)
+            let boundaryStart = allBoundaries.count
+            switch field.transform {
+            case .hash:
+                break
+            case .logSquare:
+                guard field.kind != .categorical else { throw fail("\(path): log-square needs an integer or float column") }
+            case .buckets:
+                guard field.kind != .categorical else { throw fail("\(path): buckets need an integer or float column") }
+                guard let b = field.boundaries, !b.isEmpty, zip(b, b.dropFirst()).allSatisfy({ $0 < $1 }),
+                      b.allSatisfy({ $0.isFinite }) else {
+                    throw fail("\(path): boundaries must be finite and strictly increasing")
+                }
+                if spec.layout == .perField && field.bins != ReservedSlot.count + b.count + 1 {
+                    throw fail("\(path): bins \(field.bins) does not match \(b.count) boundaries (expected \(ReservedSlot.count + b.count + 1))")
+                }
+                allBoundaries += b
+            case .scaled:
+                guard field.kind != .categorical else { throw fail("\(path): scaled needs an integer or float column") }
+                guard let lo = field.min, let hi = field.max, lo.isFinite, hi.isFinite, lo <= hi else {
+                    throw fail("\(path): a scaled field needs finite min <= max")
+                }
+            }
+            compiled.append(CompiledField(field: field, layout: spec.layout, seed: spec.hash.seed, set: set,
+                                          boundaryStart: boundaryStart))
+        }
+        keptSets = sets
+        boundaryStorage = .allocate(capacity: max(allBoundaries.count, 1))
+        _ = boundaryStorage.initialize(from: allBoundaries)
+        fields = .allocate(capacity: compiled.count)
+        _ = fields.initialize(from: compiled)
+        for f in 0..<compiled.count {
+            fields[f].boundaries = UnsafePointer(boundaryStorage.baseAddress! + compiled[f].boundaryStart)
+            if let set = sets[f] { fields[f].kept = set.raw }
+        }
+    }
+
+    deinit {
+        fields.deallocate()
+        boundaryStorage.deallocate()
+    }
+
+    /// The features of one row of normalized values (one per field, in field order; an empty
+    /// value is missing), written to `out[0..<fieldCount]`.
+    ///
+    /// - Returns: nil, or the number of the first field whose value does not parse as its
+    ///   column's type (integer or float); `out` is then incomplete.
+    /// - Complexity: O(total value bytes), no allocation.
+    @inline(__always)
+    public func featurize(values: UnsafeBufferPointer<ByteSlice>, into out: UnsafeMutablePointer<Feature>) -> Int? {
+        let n = fields.count
+        precondition(values.count >= n, "featurize: \(values.count) values for \(n) fields")
+        let fs = UnsafePointer(fields.baseAddress!)
+        for f in 0..<n {
+            guard let (index, value) = fs[f].feature(values[f]) else { return f }
+            out[f] = Feature(field: UInt32(truncatingIfNeeded: f), index: index, value: value)
+        }
+        return nil
+    }
+
+    /// A per-thread featurizer for raw log lines (parsed with the featurizer's schema) and
+    /// rows-file lines.
+    /// - Parameter labelMode: whether raw lines carry the label column (`.optional` accepts both).
+    public func makeRowFeaturizer(labelMode: LabelMode = .optional) throws -> RowFeaturizer {
+        try RowFeaturizer(featurizer: self, labelMode: labelMode)
+    }
+}
+
+/// What `RowFeaturizer` made of one line. `features` points into the row featurizer's
+/// buffer: valid until its next call.
+public enum FeaturizedLine {
+    /// The row's features; `label` is nil for a raw line without the label column.
+    case features(label: UInt8?, features: UnsafeBufferPointer<Feature>)
+    /// A header line of the raw schema (skip it).
+    case header
+    /// The line is not a valid row: why, naming the column and value.
+    case bad(message: String)
+}
+
+/// One thread's featurizer: parses lines and featurizes them into its own buffer with no
+/// allocation per line.
+public final class RowFeaturizer {
+    public let featurizer: Featurizer
+    private let parser: RowParser
+    private let buffer: UnsafeMutableBufferPointer<Feature>
+    private let rowValues: UnsafeMutableBufferPointer<ByteSlice>
+
+    init(featurizer: Featurizer, labelMode: LabelMode) throws {
+        self.featurizer = featurizer
+        parser = try RowParser(schema: featurizer.spec.schema, labelMode: labelMode)
+        guard parser.outputColumns.count == featurizer.fieldCount else {
+            throw FeaturizeError.badFeaturizer(path: "featurizer.json",
+                detail: "the schema has \(parser.outputColumns.count) output columns but there are \(featurizer.fieldCount) fields")
+        }
+        buffer = .allocate(capacity: featurizer.fieldCount)
+        rowValues = .allocate(capacity: featurizer.fieldCount + 1)
+    }
+
+    deinit {
+        buffer.deallocate()
+        rowValues.deallocate()
+    }
+
+    private var features: UnsafeBufferPointer<Feature> { UnsafeBufferPointer(buffer) }
+
+    /// Featurizes a raw log line in the featurizer's schema (the same parser as ctr-ingest).
+    public func featurize(rawLine line: ByteSlice) -> FeaturizedLine {
+        switch parser.parse(line) {
+        case .row(let row):
+            if let f = featurizer.featurize(values: row.values, into: buffer.baseAddress!) {
+                return .bad(message: "column \(featurizer.spec.fields[f].name): cannot read \"\(row.values[f].string)\" "
+                    + "as \(featurizer.spec.fields[f].kind.rawValue)")
+            }
+            return .features(label: row.label, features: features)
+        case .bad(let bad):
+            if parser.isHeader(line) { return .header }
+            return .bad(message: parser.message(for: bad))
+        }
+    }
+
+    /// Featurizes a line of a ctr-ingest rows file (`label<TAB>v1…vn`).
+    public func featurize(rowsLine line: ByteSlice) -> FeaturizedLine {
+        switch RowsLine.split(line, into: rowValues, expected: featurizer.fieldCount) {
+        case .failure(let message):
+            return .bad(message: message)
+        case .success(let label):
+            let values = UnsafeBufferPointer(rebasing: rowValues[0..<featurizer.fieldCount])
+            if let f = featurizer.featurize(values: values, into: buffer.baseAddress!) {
+                return .bad(message: "column \(featurizer.spec.fields[f].name): cannot read \"\(values[f].string)\" "
+                    + "as \(featurizer.spec.fields[f].kind.rawValue)")
+            }
+            return .features(label: label, features: features)
+        }
+    }
+}
+
+/// Splitting a rows-file line (`label<TAB>v1…vn`) into values without allocation.
+enum RowsLine {
+    enum Outcome {
+        case success(UInt8)
+        case failure(String)
+    }
+
+    /// Splits `line` into `values[0..<expected]` and returns the label, or why the line is bad.
+    @inline(__always)
+    static func split(_ line: ByteSlice, into values: UnsafeMutableBufferPointer<ByteSlice>, expected: Int) -> Outcome {
+        let n = line.count
+        guard n >= 1, let base = line.baseAddress else { return .failure("empty line; expected label<TAB>values") }
+        let label = base[0]
+        guard label == 48 || label == 49, n == 1 || base[1] == 9 else {
+            let end = memchr(base, 9, n).map { UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self) - base } ?? n
+            return .failure("found label \"\(ByteSlice(start: base, count: min(end, 40)).string)\"; expected 0 or 1 in the first field")
+        }
+        var start = 2
+        var count = 0
+        if n == 1 { return expected == 0 ? .success(label &- 48) : .failure("found 0 values after the label; expected \(expected) (tab-separated)") }
+        while true {
+            if let hit = memchr(base + start, 9, n - start) {
+                let at = UnsafeRawPointer(hit).assumingMemoryBound(to: UInt8.self) - base
+                if count < expected { values[count] = ByteSlice(start: base + start, count: at - start) }
+                count += 1
+                start = at + 1
+            } else {
+                if count < expected { values[count] = ByteSlice(start: base + start, count: n - start) }
+                count += 1
+                break
+            }
+        }
+        guard count == expected else {
+            return .failure("found \(count) values after the label; expected \(expected) (tab-separated)")
+        }
+        return .success(label &- 48)
+    }
+}
+
+/// A field ready for the hot loop: plain values and unowned pointers, no references.
+struct CompiledField {
+    let kind: ColumnKind
+    let transform: Transform
+    let shared: Bool
+    let offset: UInt32
+    /// Per-field: slots for hashed values (bins - 2); shared: the shared space size.
+    let hashedBins: UInt32
+    let seed: UInt32
+    let threshold: Int
+    var kept: FingerprintSet.Raw?
+    var boundaries: UnsafePointer<Double>?
+    let boundaryStart: Int
+    let boundaryCount: Int
+    let minimum: Double
+    let maximum: Double
+    /// Precomputed indices of the special tokens.
+    let missingIndex: UInt32
+    let rareIndex: UInt32
+
+    init(field: FieldSpec, layout: FeaturizerSpec.Layout, seed userSeed: UInt32, set: FingerprintSet?, boundaryStart: Int) {
+        kind = field.kind
+        transform = field.transform
+        shared = layout == .shared
+        offset = UInt32(field.offset)
+        seed = Token.fieldSeed(name: field.name, seed: userSeed)
+        threshold = field.rareThreshold
+        self.boundaryStart = boundaryStart
+        boundaryCount = field.boundaries?.count ?? 0
+        minimum = field.min ?? 0
+        maximum = field.max ?? 0
+        if shared {
+            hashedBins = UInt32(field.bins)
+            missingIndex = CompiledField.special(seed: seed, tag: 1) % hashedBins
+            rareIndex = CompiledField.special(seed: seed, tag: 2) % hashedBins
+        } else {
+            hashedBins = UInt32(field.bins - ReservedSlot.count)
+            missingIndex = UInt32(field.offset + ReservedSlot.missing)
+            rareIndex = UInt32(field.offset + ReservedSlot.rare)
+        }
+    }
+
+    /// The hash of a special token in the shared space: Murmur3 of no bytes, seed fieldSeed + tag
+    /// (1 missing, 2 rare, 3 the scaled value).
+    static func special(seed: UInt32, tag: UInt32) -> UInt32 {
+        Murmur3.hash32(UnsafeRawBufferPointer(start: nil, count: 0), seed: seed &+ tag)
+    }
+
+    /// The index of a hashed token, or the rare index when it is not among the kept values.
+    @inline(__always)
+    func hashedIndex(_ token: UnsafeRawBufferPointer) -> UInt32 {
+        let h1: UInt32
+        if let kept {
+            let (a, b) = Token.murmur3Pair(token, seed, Token.secondSeed(seed))
+            if !kept.contains(UInt64(a) << 32 | UInt64(b)) { return rareIndex }
+            h1 = a
+        } else {
+            h1 = Murmur3.hash32(token, seed: seed)
+        }
+        return shared ? h1 % hashedBins : offset &+ UInt32(ReservedSlot.count) &+ h1 % hashedBins
+    }
+
+    /// The feature of one value: nil when a number does not parse.
+    @inline(__always)
+    func feature(_ value: ByteSlice) -> (UInt32, Float)? {
+        if value.count == 0 { return (missingIndex, 1) }
+        switch transform {
+        case .hash:
+            return (hashedIndex(UnsafeRawBufferPointer(value)), 1)
+        case .logSquare:
+            let token: (tag: UInt8, bits: UInt64)
+            if kind == .integer {
+                guard let v = ByteParsing.int64(value) else { return nil }
+                token = Token.logSquare(int: v)
+            } else {
+                guard let v = ByteParsing.double(value), v.isFinite else { return nil }
+                token = Token.logSquare(double: v)
+            }
+            return (Token.withNumericToken(tag: token.tag, bits: token.bits) { hashedIndex($0) }, 1)
+        case .buckets:
+            guard let v = CompiledField.number(value, kind) else { return nil }
+            let b = Token.bucket(v, boundaries: UnsafeBufferPointer(start: boundaries, count: boundaryCount))
+            if shared {
+                return (Token.withNumericToken(tag: Token.bucketTag, bits: UInt64(b)) { Murmur3.hash32($0, seed: seed) } % hashedBins, 1)
+            }
+            return (offset &+ UInt32(ReservedSlot.count + b), 1)
+        case .scaled:
+            guard let v = CompiledField.number(value, kind) else { return nil }
+            let micros = Token.scaledMicros(v, min: minimum, max: maximum)
+            let index = shared ? CompiledField.special(seed: seed, tag: 3) % hashedBins : offset &+ 1
+            return (index, Float(Double(micros) / 1_000_000))
+        }
+    }
+
+    @inline(__always)
+    static func number(_ value: ByteSlice, _ kind: ColumnKind) -> Double? {
+        if kind == .integer {
+            guard let v = ByteParsing.int64(value) else { return nil }
+            return Double(v)
+        }
+        guard let v = ByteParsing.double(value), v.isFinite else { return nil }
+        return v
+    }
+}
+
+extension FeaturizeError {
+    /// A decoding error as a message with the JSON path.
+    init(decodingError error: DecodingError, path: String) {
+        func render(_ keys: [CodingKey]) -> String {
+            var out = ""
+            for key in keys {
+                if let i = key.intValue { out += "[\(i)]" } else { out += (out.isEmpty ? "" : ".") + key.stringValue }
+            }
+            return out
+        }
+        switch error {
+        case let .keyNotFound(key, context):
+            self = .badJSON(path: path, codingPath: render(context.codingPath + [key]), detail: "missing; expected a value for \"\(key.stringValue)\"")
+        case let .typeMismatch(type, context):
+            self = .badJSON(path: path, codingPath: render(context.codingPath), detail: "has the wrong type; expected \(type)")
+        case let .valueNotFound(type, context):
+            self = .badJSON(path: path, codingPath: render(context.codingPath), detail: "is null; expected \(type)")
+        case let .dataCorrupted(context):
+            var detail = context.debugDescription
+            if context.codingPath.isEmpty, let underlying = context.underlyingError { detail = "not valid JSON (\(underlying.localizedDescription))" }
+            self = .badJSON(path: path, codingPath: render(context.codingPath), detail: detail)
+        @unknown default:
+            self = .badJSON(path: path, codingPath: "", detail: "\(error)")
+        }
+    }
+}

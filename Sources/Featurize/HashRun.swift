@@ -1,0 +1,395 @@
+import Dataset
+import Foundation
+import Ingest
+import LogIO
+
+/// One ctr-hash run over rows or raw logs: count the training split, plan the layout,
+/// featurize every split, write featurizer.json.
+final class HashRun {
+    let params: HashParams
+    let source: InputSource
+    let outputDirectory: String
+    let progress: Bool?
+    let workers: Int
+    /// Lines per chunk handed to a worker are about this many bytes.
+    static let chunkBytes = 1 << 20
+    /// Width of a field's count-min sketch once it overflows its exact share: 4 × 2^21 × 2 bytes = 16 MB.
+    static let sketchWidthBits = 21
+
+    init(params: HashParams, source: InputSource, outputDirectory: String, progress: Bool?) {
+        self.params = params
+        self.source = source
+        self.outputDirectory = outputDirectory
+        self.progress = progress
+        workers = params.workerCount
+    }
+
+    func run() throws -> HashResult {
+        let drafts = try makeDrafts()
+        let tally = try countTrainingSplit(drafts)
+        var spec = try plan(drafts, tally)
+        // Featurize through the same JSON a later ctr-predict will load, so training and
+        // prediction cannot drift apart.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let featurizer = try Featurizer(spec: JSONDecoder().decode(FeaturizerSpec.self, from: encoder.encode(spec)),
+                                        source: "featurizer.json")
+        var result = HashResult(outputDirectory: outputDirectory)
+        result.countingBytes = tally.peakBytes
+        var badByReason: [Int] = Array(repeating: 0, count: BadRowReason.allCases.count)
+        var firstBad: String?
+        for (split, paths) in source.files {
+            if source.format == .raw && paths.isEmpty { continue }
+            let out = try featurizeSplit(split, paths: paths, featurizer: featurizer)
+            for (i, n) in out.badByReason.enumerated() { badByReason[i] += n }
+            if firstBad == nil { firstBad = out.firstBad }
+            result.splits.append(out.summary)
+        }
+        if source.format == .raw {
+            let bad = badByReason.reduce(0, +)
+            let read = result.splits.reduce(0) { $0 + $1.rows } + bad
+            for (i, reason) in BadRowReason.allCases.enumerated() where badByReason[i] > 0 {
+                result.badByReason[reason.rawValue] = badByReason[i]
+            }
+            if bad > 0 && Double(bad) > params.maxBadFraction * Double(read) {
+                throw FeaturizeError.tooManyBadRows(bad: bad, read: read, limit: params.maxBadFraction, firstExample: firstBad ?? "")
+            }
+        }
+        spec.trainRows = result.splits.first { $0.split == Split.train.rawValue }?.rows ?? 0
+        let path = HashStage.join(outputDirectory, "featurizer.json")
+        let writer = try AtomicFileWriter(path: path)
+        var data = try encoder.encode(spec)
+        data.append(10)
+        try data.withUnsafeBytes { try writer.write($0) }
+        try writer.commit()
+        result.featurizerPath = path
+        result.spec = spec
+        return result
+    }
+
+    // MARK: - Drafts: what each field will be, before counting
+
+    struct FieldDraft {
+        var name: String
+        var kind: ValueType
+        var transform: Transform
+        var threshold: Int
+        var bins: Int?
+        var boundaries: [Double]?
+        var seed: UInt32
+        /// Needs its tokens counted (rare threshold, or distinct count for auto bins).
+        var counted: Bool
+    }
+
+    func makeDrafts() throws -> [FieldDraft] {
+        var config: FeatureConfig?
+        if let path = params.config {
+            let c = try FeatureConfig.load(path: path)
+            try c.validate(columns: source.columns, schemaName: source.schema.name, source: path)
+            if params.sharedSpace != nil, let name = c.fields.keys.sorted().first(where: { c.fields[$0]?.bins != nil }) {
+                throw FeaturizeError.configMismatch(path: path, jsonPath: "fields.\(name).bins",
+                                                    detail: "per-field bins do not apply with --shared-space")
+            }
+            config = c
+        }
+        return source.columns.map { column in
+            let o = config?.fields[column.name]
+            let transform = o?.transform ?? (column.type == .categorical ? .hash : .logSquare)
+            let hashed = transform == .hash || transform == .logSquare
+            let threshold = hashed ? (o?.rareThreshold ?? (transform == .hash ? params.rareThreshold : 0)) : 0
+            let autoBins = params.sharedSpace == nil && o?.bins == nil && params.bins == .auto
+            return FieldDraft(name: column.name, kind: column.type, transform: transform, threshold: threshold,
+                              bins: o?.bins, boundaries: transform == .buckets ? o?.boundaries : nil,
+                              seed: Token.fieldSeed(name: column.name, seed: params.seed),
+                              counted: hashed && (threshold > 0 || autoBins))
+        }
+    }
+
+    // MARK: - Counting the training split
+
+    struct Tally {
+        /// Per field, in field order; nil when the field was not counted.
+        var summaries: [FieldCountSummary?]
+        var missing: [Int]
+        var present: [Int]
+        var minimum: [Double]
+        var maximum: [Double]
+        var rows: Int
+        var ran: Bool
+        var peakBytes: Int
+    }
+
+    /// Exact-count budget per counted field: the total limit shared out in proportion to
+    /// need (stats.json's distinct estimates when known), deterministically.
+    func exactLimits(_ drafts: [FieldDraft]) -> [Int] {
+        var limits = Array(repeating: 0, count: drafts.count)
+        let counted = drafts.indices.filter { drafts[$0].counted && drafts[$0].threshold > 0 }
+        guard !counted.isEmpty else { return limits }
+        func need(_ f: Int) -> Int {
+            guard let e = source.stats?.columns[f].distinctEstimate else { return Int.max }
+            return e + e / 8 + 1024
+        }
+        let order = counted.sorted { (need($0), $0) < (need($1), $1) }
+        var remaining = params.countLimit
+        for (i, f) in order.enumerated() {
+            let share = remaining / (order.count - i)
+            limits[f] = max(16, min(need(f), share))
+            remaining -= min(need(f), share)
+        }
+        return limits
+    }
+
+    func countTrainingSplit(_ drafts: [FieldDraft]) throws -> Tally {
+        let needsPass = drafts.contains { $0.counted || $0.transform == .scaled }
+        let limits = exactLimits(drafts)
+        let counts = FieldCounts(drafts.indices.map { f in
+            FieldCount(counted: drafts[f].counted, threshold: drafts[f].threshold, exactLimit: limits[f],
+                       sketchWidthBits: HashRun.sketchWidthBits)
+        })
+        var rows = 0
+        if needsPass, let paths = source.files.first(where: { $0.split == .train })?.paths {
+            // Give each worker a share of the fields, heaviest first, to the least loaded worker.
+            func cost(_ d: FieldDraft) -> Int { d.counted ? (d.transform == .hash ? 4 : 3) : d.transform == .scaled ? 2 : 1 }
+            let n = min(workers, drafts.count)
+            var assignment = Array(repeating: [Int](), count: n)
+            var load = Array(repeating: 0, count: n)
+            for f in drafts.indices.sorted(by: { (cost(drafts[$0]), -$0) > (cost(drafts[$1]), -$1) }) {
+                let w = load.indices.min { (load[$0], $0) < (load[$1], $1) }!
+                assignment[w].append(f)
+                load[w] += cost(drafts[f])
+            }
+            let countWorkers = try (0..<n).map { w in
+                try CountWorker(fields: assignment[w].sorted(), drafts: drafts, counts: counts, source: source, countsRows: w == 0)
+            }
+            let slots = (0..<(n + 2)).map { _ in LineChunk(capacity: HashRun.chunkBytes + 4096) }
+            let pipeline = ChunkPipeline(slots: slots, workers: n, mode: .broadcast)
+            var files = FileSequence(paths: paths)
+            let meter = LogIO.Progress(label: "ctr-hash counting train", totalBytes: files.totalBytes, live: progress)
+            try pipeline.run(produce: { chunk in try files.fill(chunk, meter: meter) },
+                             process: { chunk, w in try countWorkers[w].process(chunk) },
+                             consume: { _ in },
+                             earliest: HashRun.earliestError)
+            rows = countWorkers[0].rows
+            if meter.live { meter.finish("counted \(LogIO.Progress.grouped(rows)) training rows") }
+        }
+        let fields = UnsafeBufferPointer(start: counts.fields, count: counts.count)
+        let summaries = fields.map { $0.summary() }
+        return Tally(summaries: summaries, missing: fields.map(\.missing), present: fields.map(\.present),
+                     minimum: fields.map(\.minimum), maximum: fields.map(\.maximum), rows: rows,
+                     ran: needsPass, peakBytes: summaries.reduce(0) { $0 + ($1?.peakBytes ?? 0) })
+    }
+
+    /// The error of the earliest line among the workers' first errors.
+    static func earliestError(_ errors: [(sequence: Int, error: Error)]) -> Error? {
+        func line(_ e: Error) -> Int {
+            switch e as? FeaturizeError {
+            case let .badRow(_, line, _)?: return line
+            case let .badValue(_, line, _, _, _)?: return line
+            default: return 0
+            }
+        }
+        return errors.min { ($0.sequence, line($0.error)) < ($1.sequence, line($1.error)) }?.error
+    }
+
+    // MARK: - Layout
+
+    func plan(_ drafts: [FieldDraft], _ tally: Tally) throws -> FeaturizerSpec {
+        var fields: [FieldSpec] = []
+        var offset = 0
+        let shared = params.sharedSpace
+        var totalDistinct = 0
+        for (f, d) in drafts.enumerated() {
+            let summary = tally.summaries[f]
+            var distinct = 0
+            var exact = false
+            if let summary {
+                distinct = summary.distinct
+                exact = summary.exact
+            } else if let stats = source.stats, d.transform == .hash || d.transform == .logSquare {
+                distinct = stats.columns[f].distinctEstimate
+            } else if d.transform == .buckets {
+                distinct = (d.boundaries?.count ?? 0) + 1
+            } else if d.transform == .scaled {
+                distinct = 1
+                exact = true
+            }
+            totalDistinct += distinct
+            var bins: Int
+            switch d.transform {
+            case .scaled: bins = 2
+            case .buckets: bins = ReservedSlot.count + (d.boundaries?.count ?? 0) + 1
+            case .hash, .logSquare:
+                if let b = d.bins {
+                    bins = b
+                } else if case .fixed(let n) = params.bins {
+                    bins = n
+                } else {
+                    bins = ReservedSlot.count + min(params.maxBins, HashRun.nextPowerOfTwo(max(2 * distinct, 1)))
+                }
+            }
+            if let shared { bins = shared }
+            var minimum: Double?, maximum: Double?
+            if d.transform == .scaled {
+                minimum = tally.present[f] > 0 ? tally.minimum[f] : 0
+                maximum = tally.present[f] > 0 ? tally.maximum[f] : 0
+            }
+            let missingShare: Double? = tally.ran && tally.rows > 0 ? Double(tally.missing[f]) / Double(tally.rows)
+                : source.stats?.columns[f].missingRate
+            var rareShare: Double?
+            if let s = summary, d.threshold > 0, let rare = s.rareOccurrences, s.occurrences > 0 {
+                rareShare = Double(rare) / Double(s.occurrences)
+            } else if d.threshold == 0 && (d.transform == .hash || d.transform == .logSquare) {
+                rareShare = 0
+            }
+            let kept = d.threshold > 0 ? (summary?.kept ?? []) : nil
+            var collision: Double?
+            if shared == nil {
+                switch d.transform {
+                case .buckets, .scaled: collision = 0
+                case .hash, .logSquare:
+                    if let kept {
+                        collision = HashRun.collisionRate(kept: kept, slots: bins - ReservedSlot.count)
+                    } else if summary != nil || source.stats != nil {
+                        collision = HashRun.expectedCollisionRate(distinct: distinct, slots: bins - ReservedSlot.count)
+                    }
+                }
+            }
+            fields.append(FieldSpec(name: d.name, kind: d.kind, transform: d.transform, offset: shared == nil ? offset : 0,
+                                    bins: bins, rareThreshold: d.threshold, kept: kept, boundaries: d.boundaries,
+                                    min: minimum, max: maximum, distinct: distinct, distinctExact: exact,
+                                    collisionRate: collision, rareShare: rareShare, missingShare: missingShare))
+            offset += bins
+        }
+        if let shared {
+            // Every token of every field shares one space: the chance that a token meets another.
+            let rate = HashRun.expectedCollisionRate(distinct: totalDistinct + 2 * drafts.count, slots: shared)
+            for f in fields.indices { fields[f].collisionRate = rate }
+        }
+        let indexCount = shared ?? offset
+        guard indexCount <= Int(Int32.max) else {
+            throw FeaturizeError.indexSpaceTooLarge(total: indexCount, limit: Int(Int32.max))
+        }
+        return FeaturizerSpec(schema: source.schema, seed: params.seed, layout: shared == nil ? .perField : .shared,
+                              indexCount: indexCount, fields: fields, negKeepRate: source.stats?.negKeepRate ?? 1,
+                              trainRows: tally.rows)
+    }
+
+    static func nextPowerOfTwo(_ n: Int) -> Int {
+        var p = 1
+        while p < n { p <<= 1 }
+        return p
+    }
+
+    /// The fraction of kept values whose slot (h1 mod slots) holds another kept value: exact.
+    static func collisionRate(kept: [UInt64], slots: Int) -> Double {
+        guard kept.count > 1, slots > 0 else { return 0 }
+        var bySlot = [UInt32](repeating: 0, count: slots)
+        for fp in kept { bySlot[Int(UInt32(truncatingIfNeeded: fp >> 32) % UInt32(slots))] += 1 }
+        var colliding = 0
+        for c in bySlot where c > 1 { colliding += Int(c) }
+        return Double(colliding) / Double(kept.count)
+    }
+
+    /// The expected fraction of `distinct` uniformly hashed values that share a slot:
+    /// `1 - (1 - 1/slots)^(distinct - 1)`.
+    static func expectedCollisionRate(distinct: Int, slots: Int) -> Double {
+        guard distinct > 1, slots > 0 else { return 0 }
+        return 1 - exp(Double(distinct - 1) * log1p(-1 / Double(slots)))
+    }
+
+    // MARK: - Featurizing a split
+
+    struct SplitOutcome {
+        var summary: HashResult.SplitOutput
+        var badByReason: [Int]
+        var firstBad: String?
+    }
+
+    func featurizeSplit(_ split: Split, paths: [String], featurizer: Featurizer) throws -> SplitOutcome {
+        let textPath = params.text ? HashStage.join(outputDirectory, "\(split.rawValue).ffm") : nil
+        let cachePath = params.cache ? HashStage.join(outputDirectory, "\(split.rawValue).cache") : nil
+        let text = try textPath.map { try AtomicFileWriter(path: $0) }
+        let cache = try cachePath.map { try CacheWriter(path: $0) }
+        let fieldCount = featurizer.fieldCount
+        let featureWorkers = try (0..<workers).map { _ in
+            try FeaturizeWorker(featurizer: featurizer, source: source, writeText: params.text)
+        }
+        let slots = (0..<(workers + 2)).map { _ in FeaturizeSlot(capacity: HashRun.chunkBytes + 4096) }
+        let pipeline = ChunkPipeline(slots: slots, workers: workers, mode: .ordered)
+        var files = FileSequence(paths: paths)
+        let meter = LogIO.Progress(label: "ctr-hash \(split.rawValue)", totalBytes: files.totalBytes, live: progress)
+        var rows = 0, clicks = 0, headers = 0
+        var bad = Array(repeating: 0, count: BadRowReason.allCases.count)
+        var firstBad: String?
+        try pipeline.run(
+            produce: { slot in try files.fill(slot.chunk, meter: meter) },
+            process: { slot, w in try featureWorkers[w].process(slot) },
+            consume: { slot in
+                if let text { try text.write(UnsafeRawBufferPointer(start: slot.text, count: slot.textUsed)) }
+                if let cache {
+                    for r in 0..<slot.rows {
+                        try cache.append(label: Float(slot.labels[r]),
+                                         features: UnsafeBufferPointer(start: slot.features + r * fieldCount, count: fieldCount))
+                    }
+                }
+                rows += slot.rows
+                for r in 0..<slot.rows { clicks += Int(slot.labels[r]) }
+                headers += slot.headers
+                for (i, n) in slot.badByReason.enumerated() { bad[i] += n }
+                if firstBad == nil { firstBad = slot.firstBad }
+            })
+        try text?.commit()
+        _ = try cache?.finish()
+        if meter.live { meter.finish("\(split.rawValue): \(LogIO.Progress.grouped(rows)) rows") }
+        return SplitOutcome(summary: .init(split: split.rawValue, rows: rows, clicks: clicks, badRows: bad.reduce(0, +),
+                                           headerLines: headers, textPath: textPath, cachePath: cachePath),
+                            badByReason: bad, firstBad: firstBad)
+    }
+}
+
+/// The files of one split read one after the other, in chunks of whole lines.
+struct FileSequence {
+    let paths: [String]
+    private var index = 0
+    private var reader: LineReader?
+    private var doneBytes: Int64 = 0
+    let totalBytes: Int64
+    private(set) var currentPath = ""
+    private var linesRead = 0
+
+    init(paths: [String]) {
+        self.paths = paths
+        var total: Int64 = 0
+        for p in paths {
+            var info = stat()
+            if stat(p, &info) == 0 { total += Int64(info.st_size) }
+        }
+        totalBytes = total
+    }
+
+    var bytesRead: Int64 { doneBytes + (reader?.fileBytesRead ?? 0) }
+
+    /// Fills `chunk` with the next lines of the current file (a chunk never spans two
+    /// files); false when every file is done.
+    mutating func fill(_ chunk: LineChunk, meter: LogIO.Progress) throws -> Bool {
+        while true {
+            if reader == nil {
+                guard index < paths.count else { return false }
+                reader = try LineReader(path: paths[index])
+                currentPath = paths[index]
+                index += 1
+            }
+            if try chunk.fill(from: reader!, target: HashRun.chunkBytes) {
+                chunk.path = currentPath
+                linesRead += chunk.lineCount
+                if meter.live {
+                    // Progress looks at the clock once per 16k calls: one call per line read.
+                    for _ in 0..<chunk.lineCount { meter.update(rows: linesRead, bytes: bytesRead) }
+                }
+                return true
+            }
+            doneBytes += reader!.fileBytesRead
+            reader = nil
+        }
+    }
+}

@@ -1,0 +1,182 @@
+import Foundation
+import LogIO
+
+/// HyperLogLog distinct counting (Flajolet, Fusy, Gandouet, Meunier, "HyperLogLog: the
+/// analysis of a near-optimal cardinality estimation algorithm", AofA 2007) over 64-bit
+/// value hashes, with linear counting for small counts (Heule, Nunkesser, Hall, EDBT 2013):
+/// with 64-bit hashes no large-range correction is needed.
+public enum HyperLogLog {
+    /// 2^14 registers: standard error 1.04 / sqrt(16384) ≈ 0.8%.
+    public static let precision = 14
+    public static let registerCount = 1 << precision
+
+    /// Register index (top 14 bits) and rank (leading zeros of the other 50 bits, plus one).
+    @inline(__always)
+    public static func slot(_ hash: UInt64) -> (index: Int, rank: UInt8) {
+        let index = Int(hash >> UInt64(64 - precision))
+        let rest = (hash << UInt64(precision)) | (1 << UInt64(precision - 1))
+        return (index, UInt8(rest.leadingZeroBitCount + 1))
+    }
+
+    /// The cardinality estimate of a register array.
+    public static func estimate(_ registers: UnsafeBufferPointer<UInt8>) -> Double {
+        let m = Double(registers.count)
+        var sum = 0.0
+        var zeros = 0
+        for r in registers {
+            sum += 1 / Double(UInt64(1) << UInt64(r))
+            if r == 0 { zeros += 1 }
+        }
+        let alpha = 0.7213 / (1 + 1.079 / m)
+        let e = alpha * m * m / sum
+        if e <= 2.5 * m && zeros > 0 { return m * log(m / Double(zeros)) }
+        return e
+    }
+
+    /// A 64-bit hash of a value for distinct counting: values of up to 8 bytes are read as
+    /// one little-endian word (zero-padded) and mixed with their length by SplitMix64's
+    /// finalizer, a bijection, so short values never collide; longer values are folded 8
+    /// bytes at a time.
+    @inline(__always)
+    public static func hash(_ v: ByteSlice) -> UInt64 {
+        let n = v.count
+        let p = UnsafeRawPointer(v.baseAddress!)
+        let lengthTweak = UInt64(truncatingIfNeeded: n) &* 0x9E37_79B9_7F4A_7C15
+        if n == 8 { return mix(UInt64(littleEndian: p.loadUnaligned(as: UInt64.self)) ^ lengthTweak) }
+        if n < 8 {
+            var w: UInt64 = 0
+            for j in 0..<n { w |= UInt64(v[j]) << UInt64(8 * j) }
+            return mix(w ^ lengthTweak)
+        }
+        var h = lengthTweak
+        var i = 0
+        while i + 8 <= n {
+            h = mix(h ^ UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+            i += 8
+        }
+        var w: UInt64 = 0
+        var shift: UInt64 = 0
+        while i < n {
+            w |= UInt64(v[i]) << shift
+            shift += 8
+            i += 1
+        }
+        return mix(h ^ w ^ 0xFF)
+    }
+
+    @inline(__always)
+    static func mix(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Accumulates per output column: missing count, a HyperLogLog sketch, and min/max/mean of
+/// numeric columns. One flat allocation; `add` allocates nothing.
+final class ColumnStatisticsAccumulator {
+    let columns: [OutputColumn]
+    private let count: Int
+    private let isNumeric: UnsafeMutableBufferPointer<Bool>
+    private let isInteger: UnsafeMutableBufferPointer<Bool>
+    private let missing: UnsafeMutableBufferPointer<Int>
+    private let registers: UnsafeMutableBufferPointer<UInt8>
+    private let minimum: UnsafeMutableBufferPointer<Double>
+    private let maximum: UnsafeMutableBufferPointer<Double>
+    private let integerMinimum: UnsafeMutableBufferPointer<Int64>
+    private let integerMaximum: UnsafeMutableBufferPointer<Int64>
+    /// Neumaier-compensated sums of numeric values.
+    private let sum: UnsafeMutableBufferPointer<Double>
+    private let compensation: UnsafeMutableBufferPointer<Double>
+    private(set) var rows = 0
+
+    init(columns: [OutputColumn]) {
+        self.columns = columns
+        count = columns.count
+        let n = max(count, 1)
+        isNumeric = .allocate(capacity: n)
+        isInteger = .allocate(capacity: n)
+        isNumeric.initialize(repeating: false)
+        isInteger.initialize(repeating: false)
+        for (i, c) in columns.enumerated() {
+            isNumeric[i] = c.type != .categorical
+            isInteger[i] = c.type == .integer
+        }
+        missing = .allocate(capacity: n)
+        missing.initialize(repeating: 0)
+        registers = .allocate(capacity: n * HyperLogLog.registerCount)
+        registers.initialize(repeating: 0)
+        minimum = .allocate(capacity: n)
+        minimum.initialize(repeating: .infinity)
+        maximum = .allocate(capacity: n)
+        maximum.initialize(repeating: -.infinity)
+        integerMinimum = .allocate(capacity: n)
+        integerMinimum.initialize(repeating: .max)
+        integerMaximum = .allocate(capacity: n)
+        integerMaximum.initialize(repeating: .min)
+        sum = .allocate(capacity: n)
+        sum.initialize(repeating: 0)
+        compensation = .allocate(capacity: n)
+        compensation.initialize(repeating: 0)
+    }
+
+    deinit {
+        isNumeric.deallocate()
+        isInteger.deallocate()
+        missing.deallocate()
+        registers.deallocate()
+        minimum.deallocate()
+        maximum.deallocate()
+        integerMinimum.deallocate()
+        integerMaximum.deallocate()
+        sum.deallocate()
+        compensation.deallocate()
+    }
+
+    @inline(__always)
+    func add(_ row: ParsedRow) {
+        rows += 1
+        let regs = registers.baseAddress!
+        for i in 0..<count {
+            let v = row.values[i]
+            if v.count == 0 {
+                missing[i] += 1
+                continue
+            }
+            let (index, rank) = HyperLogLog.slot(HyperLogLog.hash(v))
+            let r = regs + (i &* HyperLogLog.registerCount &+ index)
+            if r.pointee < rank { r.pointee = rank }
+            if isNumeric[i] {
+                if isInteger[i] {
+                    let x = row.integers[i]
+                    if x < integerMinimum[i] { integerMinimum[i] = x }
+                    if x > integerMaximum[i] { integerMaximum[i] = x }
+                }
+                let x = row.numbers[i]
+                if x < minimum[i] { minimum[i] = x }
+                if x > maximum[i] { maximum[i] = x }
+                let s = sum[i]
+                let t = s + x
+                compensation[i] += abs(s) >= abs(x) ? (s - t) + x : (x - t) + s
+                sum[i] = t
+            }
+        }
+    }
+
+    func finish() -> [ColumnStats] {
+        columns.enumerated().map { i, column in
+            let present = rows - missing[i]
+            let distinct = HyperLogLog.estimate(UnsafeBufferPointer(rebasing: registers[(i * HyperLogLog.registerCount)..<((i + 1) * HyperLogLog.registerCount)]))
+            var stats = ColumnStats(name: column.name, type: column.type,
+                                    missingRate: rows > 0 ? Double(missing[i]) / Double(rows) : 0,
+                                    distinctEstimate: Int(distinct.rounded()))
+            if isNumeric[i] && present > 0 {
+                stats.min = isInteger[i] ? Double(integerMinimum[i]) : minimum[i]
+                stats.max = isInteger[i] ? Double(integerMaximum[i]) : maximum[i]
+                stats.mean = (sum[i] + compensation[i]) / Double(present)
+            }
+            return stats
+        }
+    }
+}

@@ -1,0 +1,323 @@
+import Foundation
+import LogIO
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What a successful ingest produced.
+public struct IngestResult: Sendable {
+    public let stats: IngestStats
+    public let outputDirectory: String
+    public let seconds: Double
+
+    /// The one-line summary ctr-ingest prints.
+    public var summary: String {
+        let g = Progress.grouped
+        let s = stats
+        let files = s.inputs.count == 1 ? "1 file" : "\(s.inputs.count) files"
+        let rate = seconds > 0 ? Double(s.rowsRead) / seconds : 0
+        return "ctr-ingest: read \(g(s.rowsRead)) rows from \(files) in \(String(format: "%.2f", seconds)) s "
+            + "(\(g(Int(rate))) rows/s): kept \(g(s.rowsKept)) (train \(g(s.splits.train.rows)), valid \(g(s.splits.valid.rows)), "
+            + "test \(g(s.splits.test.rows))), quarantined \(g(s.rowsQuarantined)), downsampled \(g(s.rowsDownsampled)) -> \(outputDirectory)"
+    }
+}
+
+/// ctr-ingest as a library call: raw logs in, validated rows, quarantine and stats.json out.
+public enum IngestStage {
+    public static let quarantineFileName = "quarantine.tsv"
+
+    /// Reads `inputs` in order, validates every line against the schema, writes
+    /// `train.tsv`, `valid.tsv`, `test.tsv`, `quarantine.tsv` and `stats.json` into
+    /// `outputDirectory` (created if needed), each renamed into place only on success.
+    ///
+    /// - Parameters:
+    ///   - quiet: print nothing; otherwise live progress when stderr is a terminal and a
+    ///     one-line summary at the end.
+    /// - Throws: `IngestError`, `SchemaError`, `LogIOError` (unreadable or corrupt input).
+    /// - Complexity: one pass over the inputs in bounded memory; with `--split order` the
+    ///   valid and test rows are copied once more at the end.
+    public static func run(params: IngestParams, inputs: [String], outputDirectory: String,
+                           quiet: Bool = false) throws -> IngestResult {
+        try params.validate()
+        guard !inputs.isEmpty else { throw IngestError.noInputs }
+        var schema = try Schema.resolve(params.schema)
+        if let header = params.header { schema.header = header }
+        let parser = try RowParser(schema: schema)
+        try makeDirectory(outputDirectory)
+        let directory = outputDirectory.hasSuffix("/") ? String(outputDirectory.dropLast()) : outputDirectory
+        func path(_ name: String) -> String { directory.isEmpty ? "/" + name : directory + "/" + name }
+
+        var totalBytes: Int64 = 0
+        for input in inputs {
+            var info = stat()
+            guard stat(input, &info) == 0 else { throw LogIOError.cannotOpen(path: input, errno: errno) }
+            totalBytes += Int64(info.st_size)
+        }
+        let progress = Progress(label: "ctr-ingest", totalBytes: totalBytes, live: quiet ? false : nil)
+
+        let ordered = params.split == .order
+        // With --split order the split points are known only at the end: all valid rows go
+        // to one scratch file, split by byte offsets afterwards (see finishOrderedSplit).
+        let scratchPath = path(".ctr-ingest-rows-\(getpid()).tsv")
+        defer { if ordered { unlink(scratchPath) } }
+        let primary = try AtomicFileWriter(path: ordered ? scratchPath : path(Split.train.fileName))
+        let validWriter = ordered ? nil : try AtomicFileWriter(path: path(Split.valid.fileName))
+        let testWriter = ordered ? nil : try AtomicFileWriter(path: path(Split.test.fileName))
+        let quarantine = try AtomicFileWriter(path: path(quarantineFileName))
+        let columns = ColumnStatisticsAccumulator(columns: parser.outputColumns)
+
+        var stats = IngestStats(schema: schema)
+        stats.negKeepRate = params.negKeepRate
+        stats.split = SplitSettings(mode: params.split, valid: params.valid, test: params.test, seed: params.seed)
+        var badByReason = [BadRowReason: Int]()
+        var validRows = 0
+        var validClicks = 0
+        /// Every 1024th valid row: the byte offset where it starts and the clicks before it.
+        var checkpoints: [(offset: Int64, clicks: Int)] = []
+        let downsample = params.negKeepRate < 1
+        let hashSeed = UInt32(truncatingIfNeeded: params.seed)
+        let testBound = params.test * 4294967296.0
+        let validBound = (params.test + params.valid) * 4294967296.0
+        var bytesBefore: Int64 = 0
+
+        for input in inputs {
+            let reader = try RawLogReader(path: input, parser: parser, header: schema.header)
+            var fileStats = InputStats(path: input)
+            var bytesRead: Int64 = 0
+            while let line = try reader.next() {
+                fileStats.rowsRead += 1
+                if progress.live {
+                    // The byte count crosses threads (a lock): refresh it now and then.
+                    if fileStats.rowsRead & 4095 == 1 { bytesRead = reader.fileBytesRead }
+                    progress.update(rows: stats.rowsRead + fileStats.rowsRead, bytes: bytesBefore + bytesRead)
+                }
+                switch parser.parse(line) {
+                case .bad(let bad):
+                    fileStats.rowsQuarantined += 1
+                    badByReason[bad.reason, default: 0] += 1
+                    try quarantine.write(input)
+                    try quarantine.write(byte: 9)
+                    try quarantine.write(int: Int64(reader.lineNumber))
+                    try quarantine.write(byte: 9)
+                    try quarantine.write(bad.reason.rawValue)
+                    try quarantine.write(byte: 9)
+                    try quarantine.write(parser.message(for: bad))
+                    try quarantine.write(byte: 9)
+                    try quarantine.write(line)
+                    try quarantine.write(byte: 10)
+                case .row(let row):
+                    columns.add(row)
+                    let label = row.label ?? 0
+                    let index = validRows
+                    validRows += 1
+                    validClicks += Int(label)
+                    if ordered {
+                        if index & 1023 == 0 { checkpoints.append((primary.bytesWritten, validClicks - Int(label))) }
+                        try RowsFormat.write(row, line: line, to: primary)
+                        continue
+                    }
+                    let u = Double(Murmur3.hash32(UnsafeRawBufferPointer(line), seed: hashSeed))
+                    if u < testBound {
+                        try RowsFormat.write(row, line: line, to: testWriter!)
+                        stats.splits.test.rows += 1
+                        stats.splits.test.clicks += Int(label)
+                    } else if u < validBound {
+                        try RowsFormat.write(row, line: line, to: validWriter!)
+                        stats.splits.valid.rows += 1
+                        stats.splits.valid.clicks += Int(label)
+                    } else if downsample && label == 0 && !keepNegative(index: index, seed: params.seed, rate: params.negKeepRate) {
+                        stats.rowsDownsampled += 1
+                    } else {
+                        try RowsFormat.write(row, line: line, to: primary)
+                        stats.splits.train.rows += 1
+                        stats.splits.train.clicks += Int(label)
+                    }
+                }
+            }
+            bytesBefore += reader.fileBytesRead
+            fileStats.headerLines = reader.headerLines
+            if fileStats.rowsRead == 0 {
+                throw IngestError.emptyInput(path: input, headerOnly: fileStats.headerLines > 0)
+            }
+            stats.rowsRead += fileStats.rowsRead
+            stats.rowsQuarantined += fileStats.rowsQuarantined
+            stats.headerLines += fileStats.headerLines
+            stats.inputs.append(fileStats)
+        }
+
+        stats.badByReason = Dictionary(uniqueKeysWithValues: BadRowReason.allCases.map { ($0.rawValue, badByReason[$0] ?? 0) })
+        if Double(stats.rowsQuarantined) > params.maxBadFraction * Double(stats.rowsRead) {
+            try quarantine.commit()
+            let reasons = BadRowReason.allCases.compactMap { r in badByReason[r].map { "\(r.rawValue) \($0)" } }
+            throw IngestError.tooManyBadRows(quarantined: stats.rowsQuarantined, read: stats.rowsRead,
+                                             maxFraction: params.maxBadFraction, byReason: reasons.joined(separator: ", "),
+                                             quarantinePath: path(quarantineFileName))
+        }
+
+        var finalWriters: [AtomicFileWriter] = []
+        var renameTrain = false
+        if ordered {
+            try primary.commit()
+            let result = try finishOrderedSplit(scratchPath: scratchPath, directory: directory, params: params,
+                                                rows: validRows, clicks: validClicks, checkpoints: checkpoints,
+                                                path: path, stats: &stats)
+            finalWriters = result.writers
+            renameTrain = result.renameScratchToTrain
+        } else {
+            finalWriters = [primary, validWriter!, testWriter!]
+        }
+
+        stats.columns = columns.finish()
+        stats.clickRate = validRows > 0 ? Double(validClicks) / Double(validRows) : 0
+        stats.rowsKept = stats.splits.train.rows + stats.splits.valid.rows + stats.splits.test.rows
+        precondition(stats.rowsRead == stats.rowsKept + stats.rowsQuarantined + stats.rowsDownsampled,
+                     "ingest accounting: rows_read \(stats.rowsRead) != kept \(stats.rowsKept) + quarantined \(stats.rowsQuarantined) + downsampled \(stats.rowsDownsampled)")
+
+        let statsWriter = try AtomicFileWriter(path: path(IngestStats.fileName))
+        try statsWriter.write(String(decoding: try stats.jsonData(), as: UTF8.self) + "\n")
+        // Take the old stats.json away first: while the files are renamed one by one there is
+        // no stats.json claiming a complete set.
+        unlink(path(IngestStats.fileName))
+        if renameTrain {
+            guard rename(scratchPath, path(Split.train.fileName)) == 0 else {
+                throw LogIOError.renameFailed(from: scratchPath, to: path(Split.train.fileName), errno: errno)
+            }
+        }
+        for writer in finalWriters { try writer.commit() }
+        try quarantine.commit()
+        try statsWriter.commit()
+
+        let result = IngestResult(stats: stats, outputDirectory: outputDirectory, seconds: progress.elapsed)
+        if !quiet { progress.finish(result.summary) }
+        return result
+    }
+
+    /// Whether training negative number `index` (0-based among valid rows) survives
+    /// downsampling: the index-th output of SplitMix64 seeded with `seed`, as a fraction
+    /// of 2^64 (top 53 bits), is below `rate`.
+    @inline(__always)
+    public static func keepNegative(index: Int, seed: UInt64, rate: Double) -> Bool {
+        var z = seed &+ (UInt64(index) &+ 1) &* 0x9E3779B97F4A7C15
+        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
+        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
+        z ^= z >> 31
+        return Double(z >> 11) * 0x1p-53 < rate
+    }
+
+    /// Splits the scratch file of all valid rows by position: valid and test are copied out,
+    /// train is the scratch file cut short (or, with downsampling, a filtered copy).
+    private static func finishOrderedSplit(scratchPath: String, directory: String, params: IngestParams,
+                                           rows: Int, clicks: Int, checkpoints: [(offset: Int64, clicks: Int)],
+                                           path: (String) -> String, stats: inout IngestStats)
+        throws -> (writers: [AtomicFileWriter], renameScratchToTrain: Bool)
+    {
+        let testRows = Int((Double(rows) * params.test).rounded(.down))
+        let validRows = Int((Double(rows) * params.valid).rounded(.down))
+        let trainRows = rows - validRows - testRows
+        let file = try ScratchFile(path: scratchPath)
+        let (trainEnd, trainClicks) = try file.locate(row: trainRows, rows: rows, clicks: clicks, checkpoints: checkpoints)
+        let (validEnd, clicksBeforeTest) = try file.locate(row: trainRows + validRows, rows: rows, clicks: clicks, checkpoints: checkpoints)
+
+        let validWriter = try file.copy(from: trainEnd, to: validEnd, into: path(Split.valid.fileName))
+        stats.splits.valid = SplitCount(rows: validRows, clicks: clicksBeforeTest - trainClicks)
+        let testWriter = try file.copy(from: validEnd, to: file.size, into: path(Split.test.fileName))
+        stats.splits.test = SplitCount(rows: testRows, clicks: clicks - clicksBeforeTest)
+
+        if params.negKeepRate >= 1 {
+            try file.truncate(to: trainEnd)
+            stats.splits.train = SplitCount(rows: trainRows, clicks: trainClicks)
+            return ([validWriter, testWriter], true)
+        }
+        let trainWriter = try AtomicFileWriter(path: path(Split.train.fileName))
+        let reader = try LineReader(path: scratchPath, prefetch: false)
+        var index = 0
+        while index < trainRows, let line = try reader.next() {
+            let positive = line.first == 49
+            if positive || keepNegative(index: index, seed: params.seed, rate: params.negKeepRate) {
+                try trainWriter.write(line)
+                try trainWriter.write(byte: 10)
+                stats.splits.train.rows += 1
+                stats.splits.train.clicks += positive ? 1 : 0
+            } else {
+                stats.rowsDownsampled += 1
+            }
+            index += 1
+        }
+        return ([trainWriter, validWriter, testWriter], false)
+    }
+
+    private static func makeDirectory(_ path: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw IngestError.cannotCreateDirectory(path: path, message: "\(error.localizedDescription)")
+        }
+    }
+}
+
+/// The scratch file of all valid rows, read back by byte offsets.
+private final class ScratchFile {
+    let path: String
+    let fd: Int32
+    let size: Int64
+    private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+
+    init(path: String) throws {
+        self.path = path
+        fd = open(path, O_RDWR)
+        guard fd >= 0 else { throw LogIOError.cannotOpen(path: path, errno: errno) }
+        var info = stat()
+        fstat(fd, &info)
+        size = Int64(info.st_size)
+    }
+
+    deinit {
+        close(fd)
+        buffer.deallocate()
+    }
+
+    private func read(at offset: Int64, count: Int) throws -> Int {
+        try FileIO.readFully(fd, UnsafeMutableRawBufferPointer(rebasing: buffer[..<min(count, buffer.count)]), at: offset, path: path)
+    }
+
+    /// Byte offset where valid row `row` starts, and the clicks before it.
+    func locate(row: Int, rows: Int, clicks: Int, checkpoints: [(offset: Int64, clicks: Int)]) throws -> (Int64, Int) {
+        if row >= rows { return (size, clicks) }
+        let checkpoint = checkpoints[row >> 10]
+        var offset = checkpoint.offset
+        var clicksBefore = checkpoint.clicks
+        var remaining = row & 1023
+        var atLineStart = true
+        while remaining > 0 {
+            let n = try read(at: offset, count: buffer.count)
+            guard n > 0 else { break }
+            let bytes = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            var i = 0
+            while i < n && remaining > 0 {
+                if atLineStart {
+                    if bytes[i] == 49 { clicksBefore += 1 }
+                    atLineStart = false
+                }
+                guard let hit = memchr(bytes + i, 10, n - i) else { i = n; break }
+                i = UnsafeRawPointer(bytes).distance(to: UnsafeRawPointer(hit)) + 1
+                remaining -= 1
+                atLineStart = true
+            }
+            offset += Int64(i)
+        }
+        return (offset, clicksBefore)
+    }
+
+    /// Copies bytes [start, end) into a new file renamed into place by `commit()`.
+    func copy(from start: Int64, to end: Int64, into path: String) throws -> AtomicFileWriter {
+        let target = try AtomicFileWriter(path: path)
+        try target.append(fileDescriptor: fd, path: self.path, from: start, to: end)
+        return target
+    }
+
+    func truncate(to length: Int64) throws {
+        guard ftruncate(fd, off_t(length)) == 0 else { throw LogIOError.writeFailed(path: path, errno: errno) }
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+
+/// What can go wrong in an evaluation; each message names the file and line, what was
+/// found and what was expected.
+public enum EvalError: Error, Equatable, CustomStringConvertible {
+    /// A prediction that is not a number, is NaN or lies outside [0, 1].
+    case badProbability(path: String, line: Int, found: String, reason: String)
+    /// A label that is not 0 or 1.
+    case badLabel(path: String, line: Int, found: String, format: String)
+    /// A weight that is not a finite number ≥ 0.
+    case badWeight(path: String, line: Int, found: String)
+    /// Two files that must have one line per row have different line counts.
+    case lineCountMismatch(path: String, lines: Int, otherPath: String, otherLines: Int)
+    /// No rows at all.
+    case emptyInput(path: String)
+    /// Every row has weight zero.
+    case zeroTotalWeight(path: String)
+    /// An option out of range.
+    case invalidParameter(name: String, value: String, expected: String)
+    /// A labels file in a format ctr-eval cannot read (yet).
+    case unsupportedLabels(path: String, detail: String)
+    /// More segment keys than the 32-bit segment ids hold.
+    case tooManySegments(path: String, line: Int)
+
+    public var description: String {
+        switch self {
+        case let .badProbability(path, line, found, reason):
+            return "\(path):\(line): \(reason): found \(EvalError.quote(found)); expected a probability in [0, 1]"
+        case let .badLabel(path, line, found, format):
+            return "\(path):\(line): bad label \(EvalError.quote(found)) (\(format)); expected 0 or 1"
+        case let .badWeight(path, line, found):
+            return "\(path):\(line): bad weight \(EvalError.quote(found)); expected a finite number ≥ 0"
+        case let .lineCountMismatch(path, lines, otherPath, otherLines):
+            return "line counts differ: \(path) has \(lines) lines but \(otherPath) has \(otherLines); "
+                + "expected one line per row in both"
+        case let .emptyInput(path):
+            return "\(path): no rows; expected at least one line"
+        case let .zeroTotalWeight(path):
+            return "\(path): every weight is 0; expected at least one positive weight"
+        case let .invalidParameter(name, value, expected):
+            return "\(name) \(value): expected \(expected)"
+        case let .unsupportedLabels(path, detail):
+            return "\(path): \(detail)"
+        case let .tooManySegments(path, line):
+            return "\(path):\(line): more than 4,294,967,295 distinct segment keys"
+        }
+    }
+
+    /// A bounded, quoted rendering of a bad field for messages.
+    static func quote(_ text: String) -> String {
+        var shown = text.count > 60 ? String(text.prefix(60)) + "…" : text
+        shown = shown.replacingOccurrences(of: "\\", with: "\\\\")
+            .replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\t", with: "\\t")
+        return "\"\(shown)\""
+    }
+}

@@ -1,0 +1,128 @@
+/// The JSON Schema (draft 2020-12) of pipeline files, generated from the registered
+/// stage kinds so it lists exactly the parameters the stages' Params structs decode.
+/// `docs/pipeline.schema.json` is this, for the standard stages (a test keeps them equal).
+public enum PipelineSchema {
+    public static func generate(registry: StageRegistry) -> JSONValue {
+        let identifier: JSONValue = .object([("type", .string("string")), ("pattern", .string("^[A-Za-z][A-Za-z0-9_-]*$"))])
+        let input: JSONValue = .object([
+            ("type", .string("string")), ("minLength", .int(1)),
+            ("description", .string("A path or glob relative to the pipeline file, or a reference ${stage.output}, optionally followed by /path/inside.")),
+        ])
+        var defs: [(key: String, value: JSONValue)] = [
+            ("input", input),
+            ("inputList", .object([("oneOf", .array([ref("input"), .object([("type", .string("array")), ("minItems", .int(1)), ("items", ref("input"))])]))])),
+        ]
+        var stageRefs: [JSONValue] = []
+        for name in registry.names {
+            let kind = registry[name]!
+            defs.append(("stage-" + name, stageSchema(kind)))
+            stageRefs.append(ref("stage-" + name))
+        }
+        defs.append(("stage", .object([
+            ("type", .string("object")),
+            ("required", .array([.string("kind")])),
+            ("properties", .object([("kind", .object([("enum", .array(registry.names.map { .string($0) }))]))])),
+            ("oneOf", .array(stageRefs)),
+        ])))
+        return .object([
+            ("$schema", .string("https://json-schema.org/draft/2020-12/schema")),
+            ("title", .string("SwiftCTR pipeline file")),
+            ("description", .string("Read by ctr-pipeline (format version \(PipelineLoader.formatVersion)); see docs/PIPELINES.md.")),
+            ("type", .string("object")),
+            ("required", .array([.string("version"), .string("name"), .string("stages")])),
+            ("additionalProperties", .bool(false)),
+            ("properties", .object([
+                ("version", .object([("const", .int(Int64(PipelineLoader.formatVersion)))])),
+                ("name", .object([("type", .string("string")), ("minLength", .int(1))])),
+                ("description", .object([("type", .string("string"))])),
+                ("workdir", .object([("type", .string("string")), ("minLength", .int(1)),
+                                     ("description", .string("Folder for outputs, the lock file and the manifest, relative to the pipeline file; default work/<name>."))])),
+                ("params", .object([("type", .string("object")),
+                                    ("description", .string("Parameters applied to every stage whose kind takes them; a stage's own params win."))])),
+                ("stages", .object([("type", .string("object")), ("minProperties", .int(1)), ("propertyNames", identifier),
+                                    ("additionalProperties", ref("stage"))])),
+            ])),
+            ("$defs", .object(defs)),
+        ])
+    }
+
+    static func ref(_ name: String) -> JSONValue { .object([("$ref", .string("#/$defs/" + name))]) }
+
+    static func typeSchema(_ type: ParamType) -> [(key: String, value: JSONValue)] {
+        switch type {
+        case .bool: return [("type", .string("boolean"))]
+        case .integer: return [("type", .string("integer"))]
+        case .number: return [("type", .string("number"))]
+        case .string: return [("type", .string("string"))]
+        case let .choice(values): return [("enum", .array(values.map { .string($0) }))]
+        case let .array(element): return [("type", .string("array")), ("items", .object(typeSchema(element)))]
+        case .other: return []
+        }
+    }
+
+    static func stageSchema(_ kind: StageKind) -> JSONValue {
+        var params: [(key: String, value: JSONValue)] = []
+        var sweep: [(key: String, value: JSONValue)] = []
+        for (key, type) in kind.parameters where kind.reservedKeys[key] == nil {
+            var schema = typeSchema(type)
+            if let d = kind.defaults[key] { schema.append(("default", d)) }
+            params.append((key, .object(schema)))
+            sweep.append((key, .object([("type", .string("array")), ("minItems", .int(1)), ("items", .object(typeSchema(type)))])))
+        }
+        let inputs: JSONValue
+        var slotProperties: [(key: String, value: JSONValue)] = []
+        for slot in kind.inputSlots {
+            let schema: JSONValue = slot.multiple ? ref("inputList") : ref("input")
+            slotProperties.append((slot.name, .object([("description", .string(slot.summary)), ("allOf", .array([schema]))])))
+        }
+        let slotObject: JSONValue = .object([
+            ("type", .string("object")), ("additionalProperties", .bool(false)), ("properties", .object(slotProperties)),
+            ("required", .array(kind.inputSlots.filter(\.required).map { .string($0.name) })),
+        ])
+        if kind.inputSlots.count == 1 {
+            inputs = .object([("oneOf", .array([kind.inputSlots[0].multiple ? ref("inputList") : ref("input"), slotObject]))])
+        } else {
+            inputs = slotObject
+        }
+        let outputs: JSONValue = .object([
+            ("type", .string("object")), ("additionalProperties", .bool(false)),
+            ("description", .string("Where to put outputs instead of workdir/<stage>/ (relative to the pipeline file).")),
+            ("properties", .object(kind.defaultOutputs().filter { $0.path != "." }.map { ($0.name, .object([("type", .string("string")), ("description", .string($0.summary))])) })),
+        ])
+        return .object([
+            ("description", .string(kind.summary)),
+            ("type", .string("object")),
+            ("required", .array([.string("kind")] + (kind.inputSlots.contains(where: \.required) ? [.string("inputs")] : []))),
+            ("additionalProperties", .bool(false)),
+            ("properties", .object([
+                ("kind", .object([("const", .string(kind.name))])),
+                ("description", .object([("type", .string("string"))])),
+                ("inputs", inputs),
+                ("params", .object([("type", .string("object")), ("additionalProperties", .bool(false)), ("properties", .object(params))])),
+                ("outputs", outputs),
+                ("sweep", .object([("type", .string("object")), ("minProperties", .int(1)), ("additionalProperties", .bool(false)), ("properties", .object(sweep))])),
+            ])),
+        ])
+    }
+
+    /// A plain-text description of each kind: slots, outputs, parameters with types and defaults.
+    public static func describe(registry: StageRegistry) -> String {
+        var lines: [String] = []
+        for name in registry.names {
+            let kind = registry[name]!
+            lines.append("\(name): \(kind.summary)")
+            lines.append("  inputs:")
+            for slot in kind.inputSlots {
+                lines.append("    \(slot.name)\(slot.required ? "" : " (optional)")\(slot.multiple ? " (several files)" : ""): \(slot.summary)")
+            }
+            lines.append("  outputs:")
+            for o in kind.defaultOutputs() { lines.append("    \(o.name) = \(o.path)\(o.isDirectory ? " (folder)" : ""): \(o.summary)") }
+            lines.append("  params:")
+            for (key, type) in kind.parameters where kind.reservedKeys[key] == nil {
+                lines.append("    \(key): \(type)" + (kind.defaults[key].map { ", default \($0.text())" } ?? ""))
+            }
+            lines.append("")
+        }
+        return lines.joined(separator: "\n")
+    }
+}

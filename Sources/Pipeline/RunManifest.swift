@@ -1,0 +1,173 @@
+import Foundation
+
+/// `workdir/manifest.json`, rewritten by every run: what ran, with which configuration,
+/// versions, hashes, timings and metrics — enough to tell later how a model was made.
+public struct RunManifest: Codable, Sendable {
+    public static let fileName = "manifest.json"
+
+    public struct ResolvedStageConfig: Codable, Sendable {
+        public var kind: String
+        public var base: String
+        public var variant: [String: JSONValue]
+        public var params: JSONValue
+        public var inputs: [String: [String]]
+        public var outputs: [String: String]
+        public var dependencies: [String]
+    }
+
+    public struct Options: Codable, Sendable {
+        public var force: [String]
+        public var from: [String]
+        public var only: [String]
+        public var jobs: Int
+    }
+
+    public struct Metric: Codable, Sendable {
+        public var stage: String
+        public var model: String
+        public var values: [String: Double?]
+    }
+
+    public var manifestVersion = 1
+    public var pipeline: String
+    public var file: String
+    public var workdir: String
+    public var toolVersion: String
+    public var gitRevision: String?
+    public var startedAt: String
+    public var seconds: Double
+    public var status: String
+    public var failure: String?
+    public var overrides: [String]
+    public var options: Options
+    /// Every stage instance as run: full parameters (defaults and overrides included),
+    /// input and output paths.
+    public var config: [String: ResolvedStageConfig]
+    public var stages: [StageReport]
+    /// The metrics every stage reported (eval's per model), final figures of the run.
+    public var metrics: [Metric]
+
+    init(pipeline: ResolvedPipeline, report: RunReport, startedAt: Date, options: RunOptions) {
+        self.pipeline = pipeline.name
+        file = pipeline.file
+        workdir = pipeline.workdir
+        toolVersion = options.toolVersion
+        gitRevision = RunManifest.gitRevision(near: URL(fileURLWithPath: pipeline.file).deletingLastPathComponent().path)
+        self.startedAt = ISO8601DateFormatter().string(from: startedAt)
+        seconds = report.seconds
+        status = report.succeeded ? "succeeded" : "failed"
+        failure = report.failure?.description
+        overrides = pipeline.overrides
+        self.options = Options(force: (options.forceAll ? ["*"] : []) + options.force, from: options.from,
+                               only: options.only, jobs: options.jobs)
+        var config: [String: ResolvedStageConfig] = [:]
+        for s in pipeline.stages {
+            var variant: [String: JSONValue] = [:]
+            for v in s.variant { variant[v.stage + "." + v.key] = v.value }
+            var inputs: [String: [String]] = [:]
+            for (slot, items) in s.inputs { inputs[slot] = items.map(\.path) }
+            var outputs: [String: String] = [:]
+            for o in s.outputs { outputs[o.name] = o.path }
+            config[s.name] = ResolvedStageConfig(kind: s.kind.name, base: s.base, variant: variant, params: s.paramsJSON,
+                                                 inputs: inputs, outputs: outputs, dependencies: s.dependencies)
+        }
+        self.config = config
+        stages = report.stages
+        metrics = report.metrics.map { Metric(stage: $0.stage, model: $0.metrics.model, values: $0.metrics.values) }
+    }
+
+    /// `git rev-parse HEAD` in the pipeline file's folder (with "-dirty" when tracked
+    /// files are modified), nil outside a repository or without git.
+    static func gitRevision(near directory: String) -> String? {
+        guard let head = git(["rev-parse", "HEAD"], in: directory), !head.isEmpty else { return nil }
+        let status = git(["status", "--porcelain", "--untracked-files=no"], in: directory) ?? ""
+        return status.isEmpty ? head : head + "-dirty"
+    }
+
+    private static func git(_ arguments: [String], in directory: String) -> String? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["git", "-C", directory] + arguments
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch { return nil }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { return nil }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// The table printed at the end of a run: stage, status, time and the eval metrics.
+public enum RunSummary {
+    public static let metricColumns: [(key: String, title: String)] = [
+        ("auc", "AUC"), ("logloss", "log loss"), ("ne", "NE"), ("calibration", "calibration"),
+    ]
+
+    public static func table(_ report: RunReport) -> String {
+        var rows: [[String]] = [["stage", "status", "time"] + metricColumns.map(\.title)]
+        func cells(_ m: ModelMetrics) -> [String] {
+            metricColumns.map { col in
+                guard let value = m.values[col.key] else { return "" }
+                return value.map { String(format: "%.5f", $0) } ?? "n/a"
+            }
+        }
+        for s in report.stages {
+            let time = s.status == .ran || s.status == .failed ? formatSeconds(s.seconds) : "-"
+            var row = [s.name, s.status.rawValue, time]
+            if s.metrics.count == 1 {
+                row += cells(s.metrics[0])
+                rows.append(row)
+            } else {
+                rows.append(row + metricColumns.map { _ in "" })
+                for m in s.metrics { rows.append(["  " + m.model, "", ""] + cells(m)) }
+            }
+        }
+        let widths = rows[0].indices.map { i in rows.map { $0[i].count }.max()! }
+        let lines = rows.map { row in
+            row.enumerated().map { i, cell in
+                // Text columns left-aligned, numbers right-aligned.
+                i < 2 ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                      : String(repeating: " ", count: widths[i] - cell.count) + cell
+            }.joined(separator: "  ").trimmingTrailingSpaces()
+        }
+        let ran = report.stages.filter { $0.status == .ran }.count
+        let skipped = report.stages.filter { $0.status == .skipped }.count
+        var footer = "\(ran) ran, \(skipped) skipped"
+        let failed = report.stages.filter { $0.status == .failed }.count
+        if failed > 0 { footer += ", \(failed) failed" }
+        footer += " in " + formatSeconds(report.seconds)
+        if let m = report.manifestPath { footer += "; manifest: " + display(m) }
+        return (lines + [footer]).joined(separator: "\n")
+    }
+
+    /// `plan` output: each stage with what would happen and why.
+    public static func plan(_ stages: [StageReport]) -> String {
+        let width = stages.map(\.name.count).max() ?? 0
+        var lines: [String] = []
+        for s in stages {
+            let name = s.name.padding(toLength: width, withPad: " ", startingAt: 0)
+            switch s.status {
+            case .wouldRun:
+                lines.append("\(name)  run   " + (s.reasons.first ?? ""))
+                for r in s.reasons.dropFirst() { lines.append(String(repeating: " ", count: width) + "        " + r) }
+            case .notSelected:
+                lines.append("\(name)  -     not selected (--only)")
+            default:
+                lines.append("\(name)  skip  up to date")
+            }
+        }
+        let n = stages.filter { $0.status == .wouldRun }.count
+        lines.append(n == 0 ? "Nothing to do: every stage is up to date." : "\(n) of \(stages.count) stage\(stages.count == 1 ? "" : "s") would run.")
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension String {
+    func trimmingTrailingSpaces() -> String {
+        var s = Substring(self)
+        while s.last == " " { s = s.dropLast() }
+        return String(s)
+    }
+}

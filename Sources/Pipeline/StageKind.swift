@@ -1,0 +1,228 @@
+import Foundation
+
+/// A named input of a stage kind, e.g. train's `train` and `valid`.
+public struct InputSlot: Equatable, Sendable {
+    public var name: String
+    public var required: Bool
+    /// Whether the slot takes several files (ingest's logs, eval's predictions). A
+    /// reference to a swept stage gathers all its variants into a multiple slot, and
+    /// expands the consuming stage once per variant in a single slot.
+    public var multiple: Bool
+    public var summary: String
+
+    public init(_ name: String, required: Bool = true, multiple: Bool = false, summary: String) {
+        self.name = name
+        self.required = required
+        self.multiple = multiple
+        self.summary = summary
+    }
+}
+
+/// An output a stage writes, referenced by other stages as `${stage.name}`.
+public struct OutputDecl: Equatable, Sendable {
+    public var name: String
+    /// Relative to the stage's directory; "." is the directory itself.
+    public var path: String
+    public var isDirectory: Bool
+    public var summary: String
+
+    public init(_ name: String, path: String, isDirectory: Bool = false, summary: String) {
+        self.name = name
+        self.path = path
+        self.isDirectory = isDirectory
+        self.summary = summary
+    }
+}
+
+/// One input file or folder handed to a stage.
+public struct StageInput: Equatable, Sendable {
+    /// Absolute path.
+    public var path: String
+    /// The stage instance that produced it, for `${stage.output}` references.
+    public var stage: String?
+    public var output: String?
+
+    public init(path: String, stage: String? = nil, output: String? = nil) {
+        self.path = path
+        self.stage = stage
+        self.output = output
+    }
+}
+
+/// A parameter problem found by a stage's own checks (ranges, combinations).
+public struct ParamIssue: Equatable, Sendable {
+    /// The parameter key (or "a.b" inside a nested object); "" for the whole object.
+    public var key: String
+    public var message: String
+
+    public init(_ key: String, _ message: String) {
+        self.key = key
+        self.message = message
+    }
+}
+
+/// Figures a stage reports (eval's metrics per model), shown in the summary table and
+/// written to the run manifest.
+public struct ModelMetrics: Codable, Equatable, Sendable {
+    public var model: String
+    /// Metric name -> value; nil when undefined (AUC of a one-class set).
+    public var values: [String: Double?]
+
+    public init(model: String, values: [String: Double?]) {
+        self.model = model
+        self.values = values
+    }
+}
+
+public struct StageOutcome: Sendable {
+    public var metrics: [ModelMetrics]
+    /// Lines for the run's log (e.g. "kept 45 000 rows").
+    public var notes: [String]
+
+    public init(metrics: [ModelMetrics] = [], notes: [String] = []) {
+        self.metrics = metrics
+        self.notes = notes
+    }
+}
+
+/// Everything a stage needs to run: its parameters, its inputs by slot, and where to
+/// write each declared output.
+public struct StageContext<Params: Sendable>: Sendable {
+    /// The stage instance's name, e.g. "train" or "train@k=8".
+    public let stage: String
+    public let params: Params
+    /// Inputs by slot name, in the order written in the pipeline (globs expanded in
+    /// natural order: day_2 before day_10).
+    public let inputs: [String: [StageInput]]
+    /// The stage's own folder (created before the run).
+    public let directory: String
+    /// Output name -> absolute path the stage must write it to.
+    public let outputs: [String: String]
+    public let quiet: Bool
+
+    public func paths(_ slot: String) -> [String] { inputs[slot]?.map(\.path) ?? [] }
+    public func path(_ slot: String) -> String? { inputs[slot]?.first?.path }
+    public func output(_ name: String) -> String {
+        guard let path = outputs[name] else { preconditionFailure("stage \(stage) has no declared output \(name)") }
+        return path
+    }
+}
+
+/// A kind of stage the pipeline can run. Each real stage (ingest, hash, train, predict,
+/// eval) conforms once, in `StandardStages.swift`; tests register fakes.
+///
+/// `Params` is the stage's own Codable parameter struct, the one its command line fills:
+/// the pipeline learns its keys and their types by decoding `{}` with a recording
+/// decoder, so unknown keys are rejected without listing them twice.
+public protocol PipelineStage: Sendable {
+    associatedtype Params: Codable & Sendable
+
+    /// The `kind` written in pipeline files.
+    var kind: String { get }
+    /// One line for `ctr-pipeline kinds` and the JSON Schema.
+    var summary: String { get }
+    /// Bump when the stage's behaviour changes in a way its parameters do not show;
+    /// part of the fingerprint, like the tool version.
+    var version: Int { get }
+    var inputSlots: [InputSlot] { get }
+    /// Parameter keys the pipeline sets itself (output locations, ...), with why: a
+    /// pipeline file setting them is an error.
+    var reservedKeys: [String: String] { get }
+    /// What the stage writes for these parameters and the input slots the pipeline fills,
+    /// relative to its folder.
+    func outputs(for params: Params, inputs: Set<String>) -> [OutputDecl]
+    /// Range and consistency checks (given the input slots the pipeline fills), reported
+    /// with the other validation errors.
+    func check(_ params: Params, inputs: Set<String>) -> [ParamIssue]
+    /// Runs the stage in-process. It must write each declared output atomically.
+    func run(_ context: StageContext<Params>) throws -> StageOutcome
+}
+
+extension PipelineStage {
+    public var version: Int { 1 }
+    public var reservedKeys: [String: String] { [:] }
+    public func check(_ params: Params, inputs: Set<String>) -> [ParamIssue] { [] }
+}
+
+/// `any Sendable` holder for a decoded `Params` value of some stage kind.
+struct AnyParams: Sendable {
+    let value: any Sendable
+}
+
+/// A type-erased `PipelineStage`, as the registry stores it.
+public struct StageKind: Sendable {
+    public let name: String
+    public let summary: String
+    public let version: Int
+    public let inputSlots: [InputSlot]
+    public let reservedKeys: [String: String]
+    /// The parameter keys in declaration order with their JSON types.
+    public let parameters: [(key: String, type: ParamType)]
+    /// The default parameters as canonical JSON.
+    public let defaults: JSONValue
+
+    let decode: @Sendable (JSONValue) throws -> (AnyParams, DecodeRecorder)
+    let encode: @Sendable (AnyParams) throws -> JSONValue
+    let outputsFor: @Sendable (AnyParams, Set<String>) -> [OutputDecl]
+    let checkParams: @Sendable (AnyParams, Set<String>) -> [ParamIssue]
+    let runStage: @Sendable (AnyParams, StageContext<AnyParams>) throws -> StageOutcome
+
+    public init<S: PipelineStage>(_ stage: S) {
+        name = stage.kind
+        summary = stage.summary
+        version = stage.version
+        inputSlots = stage.inputSlots
+        reservedKeys = stage.reservedKeys
+        decode = { json in
+            let (params, recorder) = try StrictDecoder.decode(S.Params.self, from: json)
+            return (AnyParams(value: params), recorder)
+        }
+        let encode: @Sendable (AnyParams) throws -> JSONValue = { params in
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let data = try encoder.encode(params.value as! S.Params)
+            var parser = JSONParser(bytes: Array(data))
+            return try parser.parse()
+        }
+        self.encode = encode
+        outputsFor = { stage.outputs(for: $0.value as! S.Params, inputs: $1) }
+        checkParams = { stage.check($0.value as! S.Params, inputs: $1) }
+        runStage = { params, context in
+            try stage.run(StageContext(stage: context.stage, params: params.value as! S.Params, inputs: context.inputs,
+                                       directory: context.directory, outputs: context.outputs, quiet: context.quiet))
+        }
+        // Probe: decoding {} asks for every key (the stage structs use decodeIfPresent).
+        let recorder = DecodeRecorder()
+        let probed = try? S.Params(from: StrictDecoder(value: .object([]), recorder: recorder))
+        let asked = recorder.queried[""] ?? [:]
+        parameters = (recorder.order[""] ?? []).map { ($0, asked[$0]!) }
+        defaults = probed.flatMap { try? encode(AnyParams(value: $0)) } ?? .object([])
+    }
+
+    public var parameterKeys: [String] { parameters.map(\.key) }
+
+    func parameterType(_ key: String) -> ParamType? { parameters.first { $0.key == key }?.type }
+
+    /// Outputs with default parameters and the given input slots (all of them by default).
+    func defaultOutputs(inputs: Set<String>? = nil) -> [OutputDecl] {
+        let slots = inputs ?? Set(inputSlots.map(\.name))
+        return (try? decode(.object([]))).map { outputsFor($0.0, slots) } ?? []
+    }
+}
+
+/// The stage kinds a pipeline may use, by name.
+public struct StageRegistry: Sendable {
+    public private(set) var kinds: [String: StageKind] = [:]
+    /// Kind names in registration order.
+    public private(set) var names: [String] = []
+
+    public init() {}
+
+    public mutating func register<S: PipelineStage>(_ stage: S) {
+        let kind = StageKind(stage)
+        if kinds[kind.name] == nil { names.append(kind.name) }
+        kinds[kind.name] = kind
+    }
+
+    public subscript(name: String) -> StageKind? { kinds[name] }
+}

@@ -1,0 +1,291 @@
+import Featurize
+import FFM
+import Foundation
+import Ingest
+import LogIO
+import Metrics
+
+/// The stage kinds `ctr-pipeline` runs: each adapts a stage library's Params struct and
+/// entry point (the same function its `ctr-*` executable calls) to `PipelineStage`.
+///
+/// File paths that the command lines take as options (a schema or features JSON, the
+/// validation set, the output folder, …) are input slots or outputs here, so that the
+/// pipeline resolves them against the pipeline file, hashes them into fingerprints and
+/// places outputs under the work directory; their parameter keys are reserved.
+extension StageRegistry {
+    public static var standard: StageRegistry {
+        var registry = StageRegistry()
+        registry.register(IngestKind())
+        registry.register(HashKind())
+        registry.register(TrainKind())
+        registry.register(PredictKind())
+        registry.register(EvalKind())
+        return registry
+    }
+}
+
+/// Turns a stage's own `validate()` error into an issue on the parameter its message
+/// names (`--neg-keep-rate` -> `negKeepRate`), or on the whole params object.
+func issues(from validate: () throws -> Void, keys: [String]) -> [ParamIssue] {
+    do {
+        try validate()
+        return []
+    } catch {
+        let message = String(describing: error)
+        var key = ""
+        if let range = message.range(of: "--") {
+            let flag = message[range.upperBound...].prefix { $0.isLetter || $0.isNumber || $0 == "-" }
+            var camel = ""
+            var upper = false
+            for c in flag {
+                if c == "-" { upper = true; continue }
+                camel.append(upper ? Character(c.uppercased()) : c)
+                upper = false
+            }
+            if keys.contains(camel) { key = camel }
+        }
+        return [ParamIssue(key, message)]
+    }
+}
+
+private let pipelineSetsIt = "the pipeline sets it"
+
+// MARK: - ingest
+
+struct IngestKind: PipelineStage {
+    var kind: String { "ingest" }
+    var summary: String { "Raw click logs -> validated train/valid/test rows, quarantine and stats.json (ctr-ingest)." }
+    var inputSlots: [InputSlot] {
+        [InputSlot("logs", multiple: true, summary: "raw log files (gzip or plain), read in the order given"),
+         InputSlot("schema", required: false, summary: "a schema JSON file (instead of a preset in params.schema)")]
+    }
+
+    func outputs(for params: IngestParams, inputs: Set<String>) -> [OutputDecl] {
+        [OutputDecl("rows", path: ".", isDirectory: true, summary: "the rows folder (what hash reads)"),
+         OutputDecl("train", path: Split.train.fileName, summary: "training rows"),
+         OutputDecl("valid", path: Split.valid.fileName, summary: "validation rows"),
+         OutputDecl("test", path: Split.test.fileName, summary: "test rows"),
+         OutputDecl("stats", path: IngestStats.fileName, summary: "row counts and column statistics"),
+         OutputDecl("quarantine", path: IngestStage.quarantineFileName, summary: "bad rows with file, line and reason")]
+    }
+
+    func check(_ params: IngestParams, inputs: Set<String>) -> [ParamIssue] {
+        var result = issues(from: params.validate, keys: IngestParams.CodingKeys.allCases.map(\.rawValue))
+        if !inputs.contains("schema"), !Schema.presetNames.contains(params.schema) {
+            result.append(ParamIssue("schema", "\"\(params.schema)\" is not a preset (\(Schema.presetNames.joined(separator: ", "))); "
+                                     + "give a schema JSON file as the input \"schema\" instead" + Suggest.hint(params.schema, Schema.presetNames)))
+        }
+        return result
+    }
+
+    func run(_ context: StageContext<IngestParams>) throws -> StageOutcome {
+        var params = context.params
+        if let schema = context.path("schema") { params.schema = schema }
+        let result = try IngestStage.run(params: params, inputs: context.paths("logs"), outputDirectory: context.directory,
+                                         quiet: true)
+        return StageOutcome(notes: context.quiet ? [] : [result.summary])
+    }
+}
+
+// MARK: - hash
+
+struct HashKind: PipelineStage {
+    var kind: String { "hash" }
+    var summary: String { "Rows (or raw logs) -> hashed libffm text, binary caches and featurizer.json (ctr-hash)." }
+    var inputSlots: [InputSlot] {
+        [InputSlot("rows", required: false, summary: "ctr-ingest's rows folder, e.g. ${ingest.rows}"),
+         InputSlot("train", required: false, multiple: true, summary: "raw logs of the training split (with params.schema)"),
+         InputSlot("valid", required: false, multiple: true, summary: "raw logs of the validation split (with params.schema)"),
+         InputSlot("test", required: false, multiple: true, summary: "raw logs of the test split (with params.schema)"),
+         InputSlot("config", required: false, summary: "a features config JSON file")]
+    }
+    var reservedKeys: [String: String] {
+        ["rows": "give the rows folder as the input \"rows\"",
+         "validFile": "give the raw validation logs as the input \"valid\"",
+         "testFile": "give the raw test logs as the input \"test\"",
+         "config": "give the features config as the input \"config\"",
+         "fromLibffm": "give libffm files straight to train, predict and eval"]
+    }
+
+    func splits(_ inputs: Set<String>) -> [String] {
+        inputs.contains("rows") ? ["train", "valid", "test"] : ["train"] + ["valid", "test"].filter { inputs.contains($0) }
+    }
+
+    func outputs(for params: HashParams, inputs: Set<String>) -> [OutputDecl] {
+        var result = [OutputDecl("dir", path: ".", isDirectory: true, summary: "the whole output folder"),
+                      OutputDecl("featurizer", path: "featurizer.json", summary: "how to featurize a raw row again")]
+        for split in splits(inputs) {
+            result.append(OutputDecl(split, path: split + (params.cache ? ".cache" : ".ffm"),
+                                     summary: "\(split) split: the binary cache (the libffm text with cache off)"))
+            if params.text { result.append(OutputDecl(split + "Text", path: split + ".ffm", summary: "\(split) split as libffm text")) }
+        }
+        return result
+    }
+
+    func check(_ params: HashParams, inputs: Set<String>) -> [ParamIssue] {
+        var result = issues(from: params.validate, keys: HashParams.CodingKeys.allCases.map(\.rawValue))
+        if inputs.contains("rows") {
+            if inputs.contains("train") || inputs.contains("valid") || inputs.contains("test") {
+                result.append(ParamIssue("", "give either the input \"rows\" (a ctr-ingest folder) or raw logs as \"train\"/\"valid\"/\"test\", not both"))
+            }
+            if params.schema != nil { result.append(ParamIssue("schema", "applies to raw logs (input \"train\"), not to a rows folder")) }
+        } else if inputs.contains("train") {
+            if params.schema == nil { result.append(ParamIssue("schema", "raw logs (input \"train\") need a schema: a preset such as \"criteo\"")) }
+        } else {
+            result.append(ParamIssue("", "needs the input \"rows\" (e.g. ${ingest.rows}) or raw logs as \"train\" with params.schema"))
+        }
+        return result
+    }
+
+    func run(_ context: StageContext<HashParams>) throws -> StageOutcome {
+        var params = context.params
+        var inputs: [String] = []
+        if let rows = context.path("rows") {
+            params.rows = rows
+        } else {
+            inputs = context.paths("train")
+            params.validFile = context.paths("valid")
+            params.testFile = context.paths("test")
+        }
+        params.config = context.path("config")
+        let result = try HashStage.run(params: params, inputs: inputs, outputDirectory: context.directory, progress: false)
+        // ctr-hash's report without its per-field table (ranges are in featurizer.json).
+        var lines: [Substring] = []
+        var inTable = false
+        for line in result.report().split(separator: "\n") {
+            if line.hasPrefix("field ") { inTable = true; continue }
+            if inTable, line.contains("->") || line.hasPrefix("counting") { inTable = false }
+            if !inTable { lines.append(line) }
+        }
+        return StageOutcome(notes: context.quiet ? [] : lines.map(String.init))
+    }
+}
+
+// MARK: - train
+
+struct TrainKind: PipelineStage {
+    var kind: String { "train" }
+    var summary: String { "Train a field-aware FM (or FM, LR) with AdaGrad; early stopping on the valid input (ctr-train)." }
+    var inputSlots: [InputSlot] {
+        [InputSlot("train", summary: "training data: binary cache or libffm text"),
+         InputSlot("valid", required: false, summary: "validation data (for the per-epoch table and early stopping)"),
+         InputSlot("init", required: false, summary: "a model file to warm-start from"),
+         InputSlot("featurizer", required: false, summary: "the featurizer.json the data was made with (its hash goes into the model)")]
+    }
+    var reservedKeys: [String: String] {
+        ["validation": "give the validation set as the input \"valid\"",
+         "initModel": "give the warm-start model as the input \"init\"",
+         "featurizer": "give it as the input \"featurizer\"",
+         "output": "the model is the output \"model\" (workdir/<stage>/model.bin)",
+         "logJson": "the per-epoch log is the output \"epochs\"",
+         "quiet": "use ctr-pipeline --quiet"]
+    }
+
+    func outputs(for params: TrainParams, inputs: Set<String>) -> [OutputDecl] {
+        [OutputDecl("model", path: "model.bin", summary: "the model file"),
+         OutputDecl("epochs", path: "epochs.json", summary: "per-epoch figures")]
+    }
+
+    func check(_ params: TrainParams, inputs: Set<String>) -> [ParamIssue] {
+        var p = params
+        // validate() wants a validation file for early stopping: the slot stands for it.
+        if inputs.contains("valid") { p.validation = "valid" }
+        return issues(from: p.validate, keys: TrainParams.CodingKeys.allCases.map(\.rawValue))
+    }
+
+    func run(_ context: StageContext<TrainParams>) throws -> StageOutcome {
+        var params = context.params
+        params.validation = context.path("valid")
+        params.initModel = context.path("init")
+        params.featurizer = context.path("featurizer")
+        params.output = context.output("model")
+        params.logJson = context.output("epochs")
+        params.quiet = context.quiet
+        let result = try TrainStage.run(params: params, trainingSet: context.path("train")!,
+                                        log: { line in printError("[\(context.stage)] " + line) })
+        var note = "trained on \(Progress.grouped(result.rows)) rows; kept epoch \(result.bestEpoch) of \(result.epochs.count)"
+        if let best = result.epochs.first(where: { $0.epoch == result.bestEpoch }), let loss = best.vaLogLoss {
+            note += String(format: " (va_logloss %.5f", loss) + (best.vaAUC.map { String(format: ", va_auc %.5f", $0) } ?? "") + ")"
+        }
+        return StageOutcome(notes: [note])
+    }
+}
+
+// MARK: - predict
+
+struct PredictKind: PipelineStage {
+    var kind: String { "predict" }
+    var summary: String { "Score data with a model: one probability per line (ctr-predict)." }
+    var inputSlots: [InputSlot] {
+        [InputSlot("data", summary: "binary cache or libffm text to score"),
+         InputSlot("model", summary: "a model file, e.g. ${train.model}")]
+    }
+    var reservedKeys: [String: String] {
+        ["featurizer": "raw-log prediction is not wired into pipelines; predict on hash's outputs",
+         "quiet": "use ctr-pipeline --quiet"]
+    }
+
+    func outputs(for params: PredictParams, inputs: Set<String>) -> [OutputDecl] {
+        [OutputDecl("predictions", path: "predictions.txt", summary: "one probability per line")]
+    }
+
+    func check(_ params: PredictParams, inputs: Set<String>) -> [ParamIssue] {
+        issues(from: params.validate, keys: PredictParams.CodingKeys.allCases.map(\.rawValue))
+    }
+
+    func run(_ context: StageContext<PredictParams>) throws -> StageOutcome {
+        var params = context.params
+        params.quiet = true
+        let result = try PredictStage.run(params: params, input: context.path("data")!, model: context.path("model")!,
+                                          output: context.output("predictions"), log: { _ in })
+        var note = "scored \(Progress.grouped(result.rows)) rows"
+        if let loss = result.logLoss { note += String(format: "; log loss %.5f", loss) }
+        return StageOutcome(notes: [note])
+    }
+}
+
+// MARK: - eval
+
+struct EvalKind: PipelineStage {
+    var kind: String { "eval" }
+    var summary: String { "AUC, log loss, NE, calibration, reliability: metrics.json and an HTML report (ctr-eval)." }
+    var inputSlots: [InputSlot] {
+        [InputSlot("predictions", multiple: true, summary: "prediction files, compared side by side (a swept predict gathers here)"),
+         InputSlot("labels", summary: "labels: 0/1 per line, a libffm file, a binary cache or a rows file"),
+         InputSlot("groupBy", required: false, summary: "segment keys, one per line (per-segment metrics, GAUC)"),
+         InputSlot("weights", required: false, summary: "row weights, one per line")]
+    }
+
+    func outputs(for params: EvalParams, inputs: Set<String>) -> [OutputDecl] {
+        [OutputDecl("metrics", path: "metrics.json", summary: "every metric, per model"),
+         OutputDecl("report", path: "report.html", summary: "self-contained HTML report")]
+    }
+
+    func check(_ params: EvalParams, inputs: Set<String>) -> [ParamIssue] {
+        issues(from: params.validate, keys: EvalParams.CodingKeys.allCases.map(\.rawValue))
+    }
+
+    func run(_ context: StageContext<EvalParams>) throws -> StageOutcome {
+        var params = context.params
+        let predictions = context.inputs["predictions"] ?? []
+        // Models are named after the stages that produced them (predict@k=8, ...).
+        if params.modelName.isEmpty, predictions.allSatisfy({ $0.stage != nil }) {
+            params.modelName = predictions.map { $0.stage! }
+        }
+        let inputs = EvalInputs(predictions: predictions.map(\.path), labels: context.path("labels")!,
+                                groupBy: context.path("groupBy"), weights: context.path("weights"))
+        let result = try EvalStage.run(params: params, inputs: inputs,
+                                       outputs: EvalOutputs(json: context.output("metrics"), html: context.output("report")))
+        let metrics = result.report.models.map { model -> ModelMetrics in
+            let m = model.metrics
+            return ModelMetrics(model: model.name, values: [
+                "auc": m.auc, "logloss": m.logloss, "ne": m.ne, "calibration": m.calibration,
+                "pr_auc": m.prAUC, "brier": m.brier, "ece": m.reliability?.ece,
+                "rows": Double(m.rows), "click_rate": m.clickRate,
+            ])
+        }
+        var notes = result.report.warnings.map { "warning: " + $0 }
+        if !context.quiet { notes.append("\n" + result.table) }
+        return StageOutcome(metrics: metrics, notes: notes)
+    }
+}

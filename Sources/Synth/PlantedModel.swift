@@ -1,0 +1,137 @@
+import Foundation
+
+/// SplitMix64's finalizer (Steele, Lea, Flood, "Fast splittable pseudorandom number
+/// generators", OOPSLA 2014): a strong 64-bit mix, used to derive weights from keys.
+@inline(__always)
+func mix64(_ x: UInt64) -> UInt64 {
+    var z = x &+ 0x9E3779B97F4A7C15
+    z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
+    z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
+    return z ^ (z >> 31)
+}
+
+/// xoshiro256** (Blackman, Vigna, 2018), seeded through SplitMix64: fast, deterministic.
+struct Xoshiro256 {
+    private var s0, s1, s2, s3: UInt64
+
+    init(seed: UInt64) {
+        var x = seed
+        func next() -> UInt64 { x &+= 0x9E3779B97F4A7C15; return mix64(x &- 0x9E3779B97F4A7C15) }
+        s0 = next(); s1 = next(); s2 = next(); s3 = next()
+    }
+
+    @inline(__always)
+    mutating func next() -> UInt64 {
+        let result = ((s1 &* 5) << 7 | (s1 &* 5) >> 57) &* 9
+        let t = s1 << 17
+        s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3
+        s2 ^= t
+        s3 = s3 << 45 | s3 >> 19
+        return result
+    }
+
+    /// Uniform in (0, 1).
+    @inline(__always)
+    mutating func uniform() -> Double { (Double(next() >> 11) + 0.5) * 0x1p-53 }
+}
+
+/// How one model field's values are drawn and written.
+struct FieldSpec {
+    enum Kind {
+        /// 8 lowercase hex digits derived from the rank (Criteo and Avazu ids).
+        case hex
+        /// A decimal number derived from the rank, `digits` long (Avazu's anonymised C14…).
+        case decimal(digits: Int)
+        /// A fixed list of tokens, most frequent first.
+        case list([String])
+        /// A count-like integer `rank - 1`; with probability `negativeRate` one of -1, -2, -3.
+        case integer(negativeRate: Double)
+        /// Filled from the timestamp (Avazu hour of day / day of week).
+        case derived
+    }
+    var name: String
+    var kind: Kind
+    /// Number of distinct values (ranks 1…vocabulary).
+    var vocabulary: Int
+    /// Zipf exponent: rank r has probability ∝ r^-s (continuous approximation).
+    var zipf: Double
+    var missingRate: Double
+    /// Standard deviation of the linear weights of this field.
+    var linearScale: Double
+}
+
+/// The planted ground truth: a field-aware factorization machine (Juan et al., RecSys 2016)
+///
+///     logit(x) = b + Σ_f w_f(x_f) + Σ_{(f,g) ∈ P} <v_{f,x_f,g}, v_{g,x_g,f}>
+///
+/// over the model fields' keys, with weights derived from the keys by hashing (nothing is
+/// stored, so vocabularies of millions cost no memory). P is a set of interacting field
+/// pairs: those interactions carry much of the signal, so a field-aware model beats a
+/// linear one. The key of a categorical value is its rank (0 = missing); of an integer
+/// value the Criteo bucket (`v > 2 ? floor(ln(v)^2) : v`), which ctr-hash applies too.
+struct PlantedModel {
+    static let latentDimension = 4
+    let seed: UInt64
+    let fieldCount: Int
+    let linearScales: [Double]
+    let pairs: [(Int, Int)]
+    let interactionScale: Double
+    var bias = 0.0
+
+    init(seed: UInt64, fields: [FieldSpec], interacting: [Int], interactionScale: Double) {
+        self.seed = mix64(seed ^ 0x5eed_f00d)
+        fieldCount = fields.count
+        linearScales = fields.map(\.linearScale)
+        var p: [(Int, Int)] = []
+        for i in 0..<interacting.count {
+            for j in (i + 1)..<interacting.count { p.append((interacting[i], interacting[j])) }
+        }
+        pairs = p
+        self.interactionScale = interactionScale
+    }
+
+    /// A 64-bit hash of (field, key, partner).
+    @inline(__always)
+    private func hash(_ field: Int, _ key: Int64, _ partner: Int) -> UInt64 {
+        mix64(mix64(seed ^ UInt64(field &* 64 &+ partner)) ^ UInt64(bitPattern: key))
+    }
+
+    /// Four uniforms in (-1, 1) from the four 16-bit parts of `h`.
+    @inline(__always)
+    private static func unit(_ h: UInt64, _ d: Int) -> Double {
+        (Double((h >> UInt64(16 * d)) & 0xFFFF) + 0.5) / 32768 - 1
+    }
+
+    /// The logit without the bias.
+    func score(_ keys: UnsafeBufferPointer<Int64>) -> Double {
+        var s = 0.0
+        for f in 0..<fieldCount {
+            // Sum of four uniforms: mean 0, variance 4/3; scaled to the field's sd.
+            let h = hash(f, keys[f], 63)
+            let g = PlantedModel.unit(h, 0) + PlantedModel.unit(h, 1) + PlantedModel.unit(h, 2) + PlantedModel.unit(h, 3)
+            s += g * 0.8660254037844386 * linearScales[f]
+        }
+        var interaction = 0.0
+        for (f, g) in pairs {
+            let a = hash(f, keys[f], g)
+            let b = hash(g, keys[g], f)
+            for d in 0..<PlantedModel.latentDimension {
+                interaction += PlantedModel.unit(a, d) * PlantedModel.unit(b, d)
+            }
+        }
+        return s + interaction * interactionScale
+    }
+
+    /// Sets the bias so that the mean click probability over `scores` is `rate` (bisection).
+    mutating func calibrate(scores: [Double], rate: Double) {
+        var lo = -30.0, hi = 30.0
+        for _ in 0..<100 {
+            let mid = (lo + hi) / 2
+            var mean = 0.0
+            for s in scores { mean += 1 / (1 + exp(-(s + mid))) }
+            mean /= Double(scores.count)
+            if mean < rate { lo = mid } else { hi = mid }
+        }
+        bias = (lo + hi) / 2
+    }
+}

@@ -1,0 +1,133 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+import CommandSupport
+import FFM
+import Foundation
+import LogIO
+import Metrics
+
+extension BinStrategy: ExpressibleByArgument {}
+
+@main
+struct CtrEval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ctr-eval",
+        abstract: "Evaluate click probabilities: AUC, log loss, NE, calibration, reliability, per-segment metrics.",
+        discussion: """
+        Reads one probability per line from each --predictions file and one label per row from --labels \
+        (one 0/1 per line, a ctr-ingest rows file or a libffm text file, recognised from the content; \
+        gzip or plain). Several --predictions files are compared side by side on the same labels, \
+        with DeLong's test against the first. Always prints a table; --json and --html write reports.
+
+        Examples:
+          ctr-eval --predictions test.pred --labels test.ffm --html report.html
+          ctr-eval --predictions a.pred --predictions b.pred --labels test.labels --json metrics.json
+          ctr-eval --predictions p --labels l --group-by site_ids.txt --neg-keep-rate 0.1
+        """)
+
+    @Option(help: ArgumentHelp("A predictions file: one probability in [0, 1] per line. Repeat to compare models.", valueName: "file"))
+    var predictions: [String] = []
+
+    @Option(help: ArgumentHelp("Labels: one 0/1 per line, a ctr-ingest rows file or a libffm text file.", valueName: "file"))
+    var labels: String?
+
+    @Option(help: ArgumentHelp("Write the metrics as JSON (schema in docs/FORMATS.md).", valueName: "file"))
+    var json: String?
+
+    @Option(help: ArgumentHelp("Write a self-contained HTML report (inline SVG charts).", valueName: "file"))
+    var html: String?
+
+    @Option(help: "Number of reliability bins.")
+    var bins: Int = 10
+
+    @Option(help: "Reliability bin placement: quantile (equal row counts; default) or uniform (equal widths on [0, 1]).")
+    var strategy: BinStrategy = .quantile
+
+    @Option(help: ArgumentHelp("Keep rate W of the negatives if they were downsampled: probabilities are corrected to p/(p+(1-p)/W) and negatives weigh 1/W.", valueName: "W"))
+    var negKeepRate: Double?
+
+    @Option(help: ArgumentHelp("Segment keys, one per row (e.g. a site or user id): per-segment metrics and GAUC.", valueName: "file"))
+    var groupBy: String?
+
+    @Option(help: ArgumentHelp("Row weights, one non-negative number per row.", valueName: "file"))
+    var weights: String?
+
+    @Option(help: ArgumentHelp("A display name for each --predictions file, in the same order (default: the file names).", valueName: "name"))
+    var modelName: [String] = []
+
+    @Option(help: "Title of the table and the HTML report.")
+    var title: String?
+
+    @Option(help: "Segments listed in the table and the HTML report, largest first (metrics.json holds all).")
+    var segmentsShown: Int = 20
+
+    @Option(help: ArgumentHelp("Score --data with this model file (ctr-train's) instead of reading --predictions. Repeat to compare models.", valueName: "file"))
+    var model: [String] = []
+
+    @Option(help: ArgumentHelp("libffm data (text or binary cache) to score with --model; its labels are used.", valueName: "file"))
+    var data: String?
+
+    @OptionGroup(title: "Common")
+    var common: CommonOptions
+
+    func validate() throws {
+        if !model.isEmpty || data != nil {
+            guard !model.isEmpty, data != nil else {
+                throw ValidationError("--model and --data go together: give both, or use --predictions with --labels.")
+            }
+            guard predictions.isEmpty, labels == nil else {
+                throw ValidationError("--predictions and --labels cannot be combined with --model/--data (the labels come from --data).")
+            }
+            return
+        }
+        guard !predictions.isEmpty else { throw ValidationError("Missing --predictions (or --model with --data).") }
+        guard labels != nil else { throw ValidationError("Missing --labels: the file holding the true 0/1 labels.") }
+    }
+
+    var params: EvalParams {
+        var p = EvalParams()
+        p.bins = bins
+        p.strategy = strategy
+        p.negKeepRate = negKeepRate
+        p.modelName = modelName
+        p.title = title
+        p.segmentsShown = segmentsShown
+        return p
+    }
+
+    func run() throws {
+        var params = self.params
+        var inputs: EvalInputs
+        var scored: [String] = []
+        defer { for path in scored { unlink(path) } }
+        if let data {
+            // Score with ctr-predict's own code into temporary files, then evaluate those
+            // against the labels of the same data; the correction stays with ctr-eval.
+            var predict = PredictParams()
+            predict.quiet = true
+            for (i, modelPath) in model.enumerated() {
+                let path = FileManager.default.temporaryDirectory
+                    .appendingPathComponent("ctr-eval-\(getpid())-\(i).pred").path
+                scored.append(path)
+                _ = try PredictStage.run(params: predict, input: data, model: modelPath, output: path)
+            }
+            if params.modelName.isEmpty { params.modelName = EvalStage.uniqueNames(model) }
+            inputs = EvalInputs(predictions: scored, labels: data, groupBy: groupBy, weights: weights)
+        } else {
+            inputs = EvalInputs(predictions: predictions, labels: labels!, groupBy: groupBy, weights: weights)
+        }
+        var report = try EvalStage.evaluate(params: params, inputs: inputs)
+        if data != nil {
+            for i in report.models.indices { report.models[i].predictionsPath = model[i] }
+        }
+        let result = try EvalStage.write(report, params: params, outputs: EvalOutputs(json: json, html: html))
+        print(result.table, terminator: "")
+        fflush(nil)  // the table before any message on stderr
+        if !common.quiet {
+            for warning in result.report.warnings { printError("warning: \(warning)") }
+            for path in [result.jsonPath, result.htmlPath].compactMap({ $0 }) { printError("wrote \(path)") }
+        }
+    }
+}

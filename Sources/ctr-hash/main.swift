@@ -1,2 +1,0 @@
-// Scaffolding: the stage owner replaces this file.
-print("ctr-hash: not built yet")

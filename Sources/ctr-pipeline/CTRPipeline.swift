@@ -1,0 +1,160 @@
+import ArgumentParser
+import CommandSupport
+import Foundation
+import LogIO
+import Pipeline
+
+@main
+struct CTRPipeline: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ctr-pipeline",
+        abstract: "Run a declarative SwiftCTR pipeline (ingest -> hash -> train -> predict -> eval), incrementally.",
+        discussion: """
+            A pipeline file names its stages, their inputs (files, globs or ${stage.output} \
+            references) and their parameters (the same ones as each stage's command line). \
+            `run` executes the stages in dependency order, skipping every stage whose \
+            fingerprint (kind, tool version, parameters, input content) matches the lock file \
+            and whose outputs are intact. See docs/PIPELINES.md.
+            """,
+        subcommands: [Run.self, Plan.self, Validate.self, Kinds.self, Schema.self]
+    )
+
+    /// `--force` takes an optional stage name, which ArgumentParser cannot express, so
+    /// `--force STAGE` and `--force=STAGE` become the hidden `--force-stage STAGE`.
+    static func main() {
+        main(CommandLineSupport.rewriteForce(Array(CommandLine.arguments.dropFirst())))
+    }
+}
+
+struct PipelineOptions: ParsableArguments {
+    @Argument(help: "The pipeline JSON file.")
+    var file: String
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a parameter: stage.param=value (or params.key=value for a shared one). Repeatable.", valueName: "stage.param=value"))
+    var overrides: [String] = []
+
+    func load() throws -> ResolvedPipeline {
+        do {
+            return try PipelineLoader(registry: .standard).load(file: file, overrides: overrides)
+        } catch let error as PipelineError {
+            throw StageFailure(error.description)
+        }
+    }
+}
+
+struct SelectionOptions: ParsableArguments {
+    @Flag(name: .customLong("force"), help: "Re-run every stage. `--force STAGE` (repeatable) re-runs just that stage.")
+    var forceAll = false
+
+    @Option(name: .customLong("force-stage"), help: ArgumentHelp("Re-run this stage (what `--force STAGE` becomes).", visibility: .hidden))
+    var force: [String] = []
+
+    @Option(help: ArgumentHelp("Re-run this stage and every stage downstream of it. Repeatable.", valueName: "stage"))
+    var from: [String] = []
+
+    @Option(help: ArgumentHelp("Consider only this stage (repeatable); others are left untouched, and its inputs from them must exist.", valueName: "stage"))
+    var only: [String] = []
+
+    func apply(to options: inout RunOptions) {
+        options.forceAll = forceAll
+        options.force = force
+        options.from = from
+        options.only = only
+    }
+}
+
+extension CTRPipeline {
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the pipeline, re-running only what changed.",
+            discussion: "Ends with a table of stages (ran / skipped / failed), times and eval metrics; writes WORKDIR/manifest.json. Exit status 1 when a stage fails."
+        )
+
+        @OptionGroup var pipeline: PipelineOptions
+        @OptionGroup(title: "Stage selection") var selection: SelectionOptions
+
+        @Option(name: [.customShort("j"), .long], help: "Run up to N independent stages at once.")
+        var jobs = 1
+
+        @Flag(name: .customLong("dry-run"), help: "Say what would run and why; run and write nothing (same as `plan`).")
+        var dryRun = false
+
+        @OptionGroup var common: CommonOptions
+
+        func validate() throws {
+            guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1, found \(jobs)") }
+        }
+
+        func run() throws {
+            let resolved = try pipeline.load()
+            var options = RunOptions()
+            selection.apply(to: &options)
+            options.jobs = jobs
+            options.dryRun = dryRun
+            options.quiet = common.quiet
+            do {
+                let runner = try PipelineRunner(pipeline: resolved, options: options)
+                let report = try runner.run()
+                if dryRun {
+                    print(RunSummary.plan(report.stages))
+                    return
+                }
+                print(RunSummary.table(report))
+                if let failure = report.failure { throw StageFailure(failure.description) }
+            } catch let error as PipelineError {
+                throw StageFailure(error.description)
+            }
+        }
+    }
+
+    struct Plan: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Say which stages would run and why (changed input or parameter, missing output, new tool version), without running anything."
+        )
+
+        @OptionGroup var pipeline: PipelineOptions
+        @OptionGroup(title: "Stage selection") var selection: SelectionOptions
+
+        func run() throws {
+            let resolved = try pipeline.load()
+            var options = RunOptions()
+            selection.apply(to: &options)
+            options.dryRun = true
+            do {
+                print(RunSummary.plan(try PipelineRunner(pipeline: resolved, options: options).plan()))
+            } catch let error as PipelineError {
+                throw StageFailure(error.description)
+            }
+        }
+    }
+
+    struct Validate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check a pipeline file (keys, types, ranges, references, cycles, inputs) and report every problem at once."
+        )
+
+        @OptionGroup var pipeline: PipelineOptions
+
+        func run() throws {
+            let resolved = try pipeline.load()
+            let names = resolved.stages.map(\.name)
+            print("\(pipeline.file): valid; \(names.count) stage\(names.count == 1 ? "" : "s") in order: \(names.joined(separator: ", "))")
+        }
+    }
+
+    struct Kinds: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the stage kinds with their inputs, outputs and parameters.")
+
+        func run() {
+            print(PipelineSchema.describe(registry: .standard))
+        }
+    }
+
+    struct Schema: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the JSON Schema of pipeline files (docs/pipeline.schema.json).")
+
+        func run() {
+            print(PipelineSchema.generate(registry: .standard).text(pretty: true))
+        }
+    }
+}

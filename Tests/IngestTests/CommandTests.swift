@@ -1,0 +1,117 @@
+import Foundation
+import Testing
+import LogIO
+import TestSupport
+@testable import Ingest
+@testable import Synth
+
+/// The built executables, end to end: exit codes, messages, files.
+struct CommandTests {
+    @Test func synthThenIngest() throws {
+        let w = try Workspace()
+        let log = w.url.appendingPathComponent("c.tsv.gz").path
+        let truth = w.url.appendingPathComponent("p.txt").path
+        let synth = try TestSupport.run("ctr-synth", ["--format", "criteo", "--rows", "3000", "--seed", "5", "--out", log, "--probabilities", truth])
+        #expect(synth.status == 0, "\(synth.stderr)")
+        #expect(synth.stderr.hasPrefix("ctr-synth: wrote 3,000 criteo rows to \(log)"))
+        let ingest = try TestSupport.run("ctr-ingest", ["--schema", "criteo", "--out", w.out, "--split", "hash", "--seed", "3",
+                                                        "--neg-keep-rate", "0.5", "--valid", "0.2", "--test", "0.1", log])
+        #expect(ingest.status == 0, "\(ingest.stderr)")
+        #expect(ingest.stderr.hasPrefix("ctr-ingest: read 3,000 rows from 1 file in "))
+        let s = try IngestStats.load(directory: w.out)
+        #expect(s.rowsRead == 3000 && s.rowsQuarantined == 0 && s.rowsDownsampled > 0)
+        #expect(s.split == SplitSettings(mode: .hash, valid: 0.2, test: 0.1, seed: 3))
+        #expect(s.negKeepRate == 0.5)
+        #expect(try String(contentsOfFile: truth, encoding: .utf8).split(separator: "\n").count == 3000)
+    }
+
+    @Test func badArgumentsAndBadInputsExitNonZero() throws {
+        let w = try Workspace()
+        let input = try w.file("a.tsv", criteoRows(10))
+        let badFraction = try TestSupport.run("ctr-ingest", ["--out", w.out, "--valid", "1.5", input])
+        #expect(badFraction.status != 0)
+        #expect(badFraction.stderr.contains("--valid is 1.5; expected a fraction in [0, 1)"), "\(badFraction.stderr)")
+        let noFiles = try TestSupport.run("ctr-ingest", ["--out", w.out])
+        #expect(noFiles.status != 0)
+        #expect(noFiles.stderr.contains("No input files"), "\(noFiles.stderr)")
+        let badSchema = try TestSupport.run("ctr-ingest", ["--schema", "critter", "--out", w.out, input])
+        #expect(badSchema.status == 1)
+        #expect(badSchema.stderr.contains("unknown schema \"critter\""), "\(badSchema.stderr)")
+        let missing = try TestSupport.run("ctr-ingest", ["--out", w.out, w.url.appendingPathComponent("nope.gz").path])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("nope.gz: cannot open: No such file or directory"), "\(missing.stderr)")
+        let wrongSchema = try TestSupport.run("ctr-ingest", ["--schema", "avazu", "--out", w.out, input])
+        #expect(wrongSchema.status == 1)
+        #expect(wrongSchema.stderr.contains("10 of 10 rows are bad (100%), more than --max-bad-fraction 0.01 allows: column_count 10"), "\(wrongSchema.stderr)")
+        #expect(w.outputNames == ["quarantine.tsv"])
+        let help = try TestSupport.run("ctr-ingest", ["--help"])
+        #expect(help.status == 0)
+        #expect(help.stdout.contains("--neg-keep-rate <W>"))
+    }
+}
+
+struct SynthTests {
+    func generate(_ configure: (inout SynthParams) -> Void, name: String, in w: Workspace) throws -> (Data, SynthSummary) {
+        var p = SynthParams()
+        configure(&p)
+        let path = w.url.appendingPathComponent(name).path
+        let summary = try Synth.run(params: p, output: path)
+        return (try Data(contentsOf: URL(fileURLWithPath: path)), summary)
+    }
+
+    @Test func deterministicForASeed() throws {
+        let w = try Workspace()
+        let (a, sa) = try generate({ $0.rows = 2000; $0.seed = 9 }, name: "a.tsv", in: w)
+        let (b, sb) = try generate({ $0.rows = 2000; $0.seed = 9 }, name: "b.tsv", in: w)
+        let (c, _) = try generate({ $0.rows = 2000; $0.seed = 10 }, name: "c.tsv", in: w)
+        #expect(a == b)
+        #expect(sa == sb)
+        #expect(a != c)
+    }
+
+    @Test func criteoLooksLikeCriteo() throws {
+        let w = try Workspace()
+        let (_, summary) = try generate({ $0.rows = 8_000; $0.seed = 3 }, name: "c.tsv", in: w)
+        #expect(abs(Double(summary.clicks) / 8_000 - 0.2) < 0.025)
+        #expect(summary.bayesLogLoss < 0.9 * summary.constantLogLoss)
+        var p = IngestParams()
+        p.maxBadFraction = 0
+        let s = try IngestStage.run(params: p, inputs: [w.url.appendingPathComponent("c.tsv").path], outputDirectory: w.out, quiet: true).stats
+        #expect(s.rowsKept == 8_000)
+        let columns = Dictionary(uniqueKeysWithValues: s.columns.map { ($0.name, $0) })
+        #expect(columns["I2"]!.min! < 0)                      // negative integers
+        #expect(columns["I1"]!.missingRate > 0.4)              // missing values
+        #expect(columns["C9"]!.distinctEstimate == 3)          // tiny vocabulary
+        #expect(columns["C3"]!.distinctEstimate > 2_000)       // huge vocabulary
+    }
+
+    @Test func avazuIngestsWithTheAvazuPreset() throws {
+        let w = try Workspace()
+        let (data, summary) = try generate({ $0.format = .avazu; $0.rows = 5000; $0.seed = 4 }, name: "a.csv.gz", in: w)
+        #expect(data.prefix(2) == Data([0x1f, 0x8b]))
+        #expect(abs(Double(summary.clicks) / 5000 - 0.17) < 0.025)
+        var p = IngestParams()
+        p.schema = "avazu"
+        p.maxBadFraction = 0
+        let s = try IngestStage.run(params: p, inputs: [w.url.appendingPathComponent("a.csv.gz").path], outputDirectory: w.out, quiet: true).stats
+        #expect(s.rowsKept == 5000 && s.headerLines == 1)
+        let columns = Dictionary(uniqueKeysWithValues: s.columns.map { ($0.name, $0) })
+        #expect(columns["hour_of_day"]!.distinctEstimate == 24)
+        #expect(columns["day_of_week"]!.distinctEstimate == 7)
+    }
+
+    @Test func probabilityFormat() {
+        var buffer = [UInt8](repeating: 0, count: 32)
+        let n = buffer.withUnsafeMutableBufferPointer { Synth.formatProbability(0.1234567890126, into: $0.baseAddress!) }
+        #expect(String(decoding: buffer[..<n], as: UTF8.self) == "0.123456789013\n")
+    }
+
+    @Test func paramsDecodeDefaults() throws {
+        #expect(try JSONDecoder().decode(SynthParams.self, from: Data("{}".utf8)) == SynthParams())
+        #expect(throws: SynthError.invalidParameter(flag: "--rows", message: "is 0; expected at least 1")) {
+            var p = SynthParams()
+            p.rows = 0
+            try p.validate()
+        }
+    }
+}
