@@ -221,7 +221,8 @@ public enum TrainStage {
         }
     }
 
-    static func fileHash(_ path: String) throws -> UInt64 {
+    /// XXH64 of a file's bytes: how a model records the featurizer.json it was trained with.
+    public static func fileHash(_ path: String) throws -> UInt64 {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw LogIOError.cannotOpen(path: path, errno: errno == 0 ? ENOENT : errno)
         }
