@@ -30,6 +30,8 @@ final class HotRows: @unchecked Sendable {
     /// Dense row of each slot, and slot of each row (-1 when not hot).
     let rowOfSlot: [Int]
     let slotOfRow: UnsafeMutablePointer<Int32>
+    /// One bit per row: hot or not.
+    let hotBits: UnsafeMutablePointer<UInt64>
     let slotStride: Int
     private let floatsPerReplica: Int
     private let storage: [UnsafeMutablePointer<Float>]
@@ -68,7 +70,13 @@ final class HotRows: @unchecked Sendable {
         rowOfSlot = rows
         slotOfRow = .allocate(capacity: model.rowCount)
         slotOfRow.initialize(repeating: -1, count: model.rowCount)
-        for (slot, r) in rows.enumerated() { slotOfRow[r] = Int32(slot) }
+        let words = (model.rowCount + 63) / 64
+        hotBits = .allocate(capacity: max(words, 1))
+        hotBits.initialize(repeating: 0, count: max(words, 1))
+        for (slot, r) in rows.enumerated() {
+            slotOfRow[r] = Int32(slot)
+            hotBits[r >> 6] |= 1 << UInt64(r & 63)
+        }
         slotStride = model.rowStride + 8
         floatsPerReplica = rows.count * slotStride + 8
         let floats = rows.count * (model.rowStride + 8) + 8
@@ -86,6 +94,7 @@ final class HotRows: @unchecked Sendable {
 
     deinit {
         slotOfRow.deallocate()
+        hotBits.deallocate()
         for p in storage { p.deallocate() }
         for p in snapshots { p.deallocate() }
     }

@@ -155,13 +155,15 @@ extension FFMModel {
         let n = UInt32(truncatingIfNeeded: min(indexCount, Int(UInt32.max)))
         let m = UInt32(truncatingIfNeeded: min(fieldCount, Int(UInt32.max)))
         let allIndices = indexCount > Int(UInt32.max), allFields = fieldCount > Int(UInt32.max)
+        let rowCount = self.rowCount, indices = self.indices
+        let hotBits = hot?.hotBits, slotOfRow = hot?.slotOfRow
         for i in features.indices {
             let f = features[i]
             var r = -1
             if (allIndices || f.index < n) && (allFields || f.field < m) { r = indices.row(of: Int(f.index)) }
-            if r >= 0, let hot {
-                let slot = hot.slotOfRow[r]
-                if slot >= 0 { r = rowCount + Int(slot) }
+            // A small bitmap answers "hot?" from L2; the slot table is read only for hot rows.
+            if r >= 0, let hotBits, hotBits[r >> 6] & (1 << UInt64(r & 63)) != 0 {
+                r = rowCount + Int(slotOfRow![r])
             }
             features[i].index = r >= 0 ? UInt32(r) : UInt32.max
         }
@@ -172,6 +174,20 @@ extension FFMModel {
     @inline(__always)
     func prefetch(_ s: Scratch) {
         for c in 0..<s.count { prefetchRow(s.rows[c]) }
+    }
+
+    /// Prefetches a row's features (rows are visited in shuffled order, so they are not
+    /// where the hardware prefetcher would look).
+    @inline(__always)
+    func prefetchFeatures(_ features: UnsafeBufferPointer<Feature>) {
+        guard let base = features.baseAddress else { return }
+        let raw = UnsafeRawPointer(base)
+        let bytes = features.count &* MemoryLayout<Feature>.stride
+        var offset = 0
+        while offset < bytes {
+            swiftctr_prefetch(raw + offset)
+            offset &+= 64
+        }
     }
 
     @inline(__always)
