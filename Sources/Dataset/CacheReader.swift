@@ -100,19 +100,10 @@ public final class CacheReader: @unchecked Sendable {
     @discardableResult
     static func readFully(_ fd: Int32, _ path: String, _ buffer: UnsafeMutableRawBufferPointer, at offset: Int,
                           allowShort: Bool = false) throws -> Int {
-        var done = 0
-        while done < buffer.count {
-            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw LogIOError.readFailed(path: path, errno: errno)
-            }
-            if n == 0 {
-                if allowShort { return done }
-                throw DatasetError.corruptCache(path: path, detail: "the file ends at byte \(offset + done), "
-                    + "expected \(buffer.count - done) more bytes (truncated?)")
-            }
-            done += n
+        let done = try FileIO.readFully(fd, buffer, at: Int64(offset), path: path)
+        if done < buffer.count && !allowShort {
+            throw DatasetError.corruptCache(path: path, detail: "the file ends at byte \(offset + done), "
+                + "expected \(buffer.count - done) more bytes (truncated?)")
         }
         return done
     }
@@ -289,7 +280,8 @@ public final class MappedCache: @unchecked Sendable {
     public let path: String
     private let base: UnsafeMutableRawPointer
     private let size: Int
-    /// Labels (0/1), row offsets (rowCount + 1 entries) and features, straight from the file.
+    /// Labels (0/1), row offsets (rowCount + 1 entries) and features, straight from the file;
+    /// valid only while this object is alive (keep a reference while using them).
     public let labels: UnsafeBufferPointer<UInt8>
     public let offsets: UnsafeBufferPointer<UInt64>
     public let features: UnsafeBufferPointer<Feature>

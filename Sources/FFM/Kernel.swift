@@ -49,32 +49,35 @@ final class Scratch {
     var rows: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
     var fieldOffsets: UnsafeMutablePointer<Int>
     var values: UnsafeMutablePointer<Float>
-    var indices: UnsafeMutablePointer<Int>
+    /// Each feature's (linear weight, accumulator) pair.
+    var linear: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
     var count = 0
+    /// The (bias, accumulator) pair this row reads and updates: the model's, or a thread's replica.
+    var bias: UnsafeMutablePointer<Float>?
 
     init(capacity: Int = 64) {
         self.capacity = max(capacity, 1)
         rows = .allocate(capacity: self.capacity)
         fieldOffsets = .allocate(capacity: self.capacity)
         values = .allocate(capacity: self.capacity)
-        indices = .allocate(capacity: self.capacity)
+        linear = .allocate(capacity: self.capacity)
     }
 
     deinit {
         rows.deallocate()
         fieldOffsets.deallocate()
         values.deallocate()
-        indices.deallocate()
+        linear.deallocate()
     }
 
     func reserve(_ n: Int) {
         guard n > capacity else { return }
-        rows.deallocate(); fieldOffsets.deallocate(); values.deallocate(); indices.deallocate()
+        rows.deallocate(); fieldOffsets.deallocate(); values.deallocate(); linear.deallocate()
         capacity = max(n, capacity * 2)
         rows = .allocate(capacity: capacity)
         fieldOffsets = .allocate(capacity: capacity)
         values = .allocate(capacity: capacity)
-        indices = .allocate(capacity: capacity)
+        linear = .allocate(capacity: capacity)
     }
 }
 
@@ -87,10 +90,15 @@ extension FFMModel {
     /// and an index seen in training (the others contribute nothing, as unseen features).
     /// Values are scaled by `1/sqrt(Σx²)` with normalisation (so every |value| ≤ 1 and no
     /// product can overflow), clamped to ±1e6 without.
-    /// - Parameter remapped: the features' indices are already dense rows (`remap(_:)`).
+    /// - Parameters:
+    ///   - remapped: the features' indices are already dense rows (`remap(_:)`).
+    ///   - replica: a thread's hot-row replica: remapped indices ≥ rowCount are its slots.
     @inline(__always)
-    func prepare(_ features: UnsafeBufferPointer<Feature>, into s: Scratch, remapped: Bool = false) {
+    func prepare(_ features: UnsafeBufferPointer<Feature>, into s: Scratch, remapped: Bool = false,
+                 replica: HotRows.Replica? = nil) {
         s.reserve(features.count)
+        s.bias = replica?.bias ?? bias
+        let rowCount = self.rowCount
         var norm: Double = 0
         var c = 0
         let n = UInt32(truncatingIfNeeded: min(indexCount, Int(UInt32.max)))
@@ -105,6 +113,15 @@ extension FFMModel {
             if remapped {
                 guard f.index != UInt32.max else { continue }
                 r = Int(f.index)
+                if let replica, r >= rowCount {
+                    let slot = replica.slots + (r - rowCount) * replica.slotStride
+                    s.rows[c] = slot
+                    s.fieldOffsets[c] = isFFM ? Int(f.field) * fieldStride : 0
+                    s.values[c] = f.value
+                    s.linear[c] = slot + rowStride
+                    c += 1
+                    continue
+                }
             } else {
                 guard allIndices || f.index < n, allFields || f.field < m else { continue }
                 r = indices.row(of: Int(f.index))
@@ -113,7 +130,7 @@ extension FFMModel {
             s.rows[c] = latent + r * rowStride
             s.fieldOffsets[c] = isFFM ? Int(f.field) * fieldStride : 0
             s.values[c] = f.value
-            s.indices[c] = r
+            s.linear[c] = linear + 2 * r
             c += 1
         }
         if normalization {
@@ -128,19 +145,26 @@ extension FFMModel {
     }
 
     /// Whether `remap` can be used (row numbers must fit below the UInt32.max marker).
-    var canRemap: Bool { rowCount < Int(UInt32.max) }
+    var canRemap: Bool { rowCount + HotRows.maximumSlots < Int(UInt32.max) }
 
     /// Rewrites features in place: each index becomes its dense row, or UInt32.max for an
     /// unusable feature (index not seen in training, field or index beyond the model).
     /// Training runs this on the block reader's thread, off the critical path.
-    func remap(_ features: UnsafeMutableBufferPointer<Feature>) {
+    /// With `hot`, indices of hot rows become `rowCount + slot` (a thread's replica slot).
+    func remap(_ features: UnsafeMutableBufferPointer<Feature>, hot: HotRows? = nil) {
         let n = UInt32(truncatingIfNeeded: min(indexCount, Int(UInt32.max)))
         let m = UInt32(truncatingIfNeeded: min(fieldCount, Int(UInt32.max)))
         let allIndices = indexCount > Int(UInt32.max), allFields = fieldCount > Int(UInt32.max)
+        let rowCount = self.rowCount, indices = self.indices
+        let hotBits = hot?.hotBits, slotOfRow = hot?.slotOfRow
         for i in features.indices {
             let f = features[i]
             var r = -1
             if (allIndices || f.index < n) && (allFields || f.field < m) { r = indices.row(of: Int(f.index)) }
+            // A small bitmap answers "hot?" from L2; the slot table is read only for hot rows.
+            if r >= 0, let hotBits, hotBits[r >> 6] & (1 << UInt64(r & 63)) != 0 {
+                r = rowCount + Int(slotOfRow![r])
+            }
             features[i].index = r >= 0 ? UInt32(r) : UInt32.max
         }
     }
@@ -150,6 +174,20 @@ extension FFMModel {
     @inline(__always)
     func prefetch(_ s: Scratch) {
         for c in 0..<s.count { prefetchRow(s.rows[c]) }
+    }
+
+    /// Prefetches a row's features (rows are visited in shuffled order, so they are not
+    /// where the hardware prefetcher would look).
+    @inline(__always)
+    func prefetchFeatures(_ features: UnsafeBufferPointer<Feature>) {
+        guard let base = features.baseAddress else { return }
+        let raw = UnsafeRawPointer(base)
+        let bytes = features.count &* MemoryLayout<Feature>.stride
+        var offset = 0
+        while offset < bytes {
+            swiftctr_prefetch(raw + offset)
+            offset &+= 64
+        }
     }
 
     @inline(__always)
@@ -173,8 +211,8 @@ extension FFMModel {
         let toPrefetch = next?.count ?? 0
         var t: Float = 0
         if hasLinear {
-            t = bias[0]
-            for i in 0..<count { t += linear[2 * s.indices[i]] * s.values[i] }
+            t = s.bias![0]
+            for i in 0..<count { t += s.linear[i][0] * s.values[i] }
         }
         guard weightFields > 0, count > 1 else {
             if let next { prefetch(next) }
@@ -234,11 +272,11 @@ extension FFMModel {
     func update(_ s: Scratch, kappa: Float, eta: Float, lambda: Float) {
         let count = s.count
         if hasLinear {
-            let gb = kappa
+            let gb = kappa, bias = s.bias!
             bias[1] += gb * gb
             bias[0] -= eta * gb / bias[1].squareRoot()
             for i in 0..<count {
-                let p = linear + 2 * s.indices[i]
+                let p = s.linear[i]
                 let g = lambda * p[0] + kappa * s.values[i]
                 p[1] += g * g
                 p[0] -= eta * g / p[1].squareRoot()

@@ -216,18 +216,9 @@ public enum ModelFile {
     @discardableResult
     static func readFully(_ fd: Int32, _ path: String, _ buffer: UnsafeMutableRawBufferPointer, at offset: Int,
                           allowShort: Bool = false) throws -> Int {
-        var done = 0
-        while done < buffer.count {
-            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw LogIOError.readFailed(path: path, errno: errno)
-            }
-            if n == 0 {
-                if allowShort { return done }
-                throw FFMError.corruptModel(path: path, detail: "the file ends at byte \(offset + done) (truncated)")
-            }
-            done += n
+        let done = try FileIO.readFully(fd, buffer, at: Int64(offset), path: path)
+        if done < buffer.count && !allowShort {
+            throw FFMError.corruptModel(path: path, detail: "the file ends at byte \(offset + done) (truncated)")
         }
         return done
     }

@@ -18,7 +18,11 @@ struct Unchecked<T>: @unchecked Sendable {
 /// beside `scratchDirectory` (deleted once open: the reader keeps it alive).
 enum TrainingData {
     static func isCache(_ path: String) -> Bool {
+        #if canImport(Glibc)
         let fd = Glibc.open(path, O_RDONLY)
+        #else
+        let fd = Darwin.open(path, O_RDONLY)
+        #endif
         guard fd >= 0 else { return false }
         defer { close(fd) }
         var magic = (UInt64(0))
@@ -139,6 +143,8 @@ public enum TrainStage {
         defer { if let checkpoint { unlink(checkpoint) } }
 
         let engine = Engine(model: model, threads: params.threads, eta: Float(params.eta), lambda: Float(params.lambda))
+        engine.hot = try HotRows.make(model: model, data: train, threads: params.threads)
+        if let hot = engine.hot { say("\(hot.count) frequent rows get per-thread copies, merged every \(HotRows.syncInterval) rows") }
         let live = !params.quiet && isatty(2) == 1
         say(valid == nil ? "iter   tr_logloss      seconds" : "iter   tr_logloss   va_logloss       va_auc      seconds")
 
@@ -215,7 +221,8 @@ public enum TrainStage {
         }
     }
 
-    static func fileHash(_ path: String) throws -> UInt64 {
+    /// XXH64 of a file's bytes: how a model records the featurizer.json it was trained with.
+    public static func fileHash(_ path: String) throws -> UInt64 {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw LogIOError.cannotOpen(path: path, errno: errno == 0 ? ENOENT : errno)
         }
@@ -256,6 +263,8 @@ final class Engine: @unchecked Sendable {
     let lambda: Float
     let scratch: [Scratch]
     let lookahead: [Scratch]
+    /// Per-thread copies of the most frequent rows (several threads only).
+    var hot: HotRows?
     private var order: UnsafeMutablePointer<Int32>
     private var orderCapacity = 0
 
@@ -284,10 +293,10 @@ final class Engine: @unchecked Sendable {
     /// (each row's loss before its update, as libffm reports it).
     func trainEpoch(_ data: CacheReader, order blocks: [Range<Int>], rng: inout SplitMix64,
                     progress: (Int) -> Void) throws -> Double {
-        let model = self.model
+        let model = self.model, hot = self.hot
         let remapped = model.canRemap
         let stream = CacheBlockStream(reader: data, order: blocks,
-                                      transform: remapped ? model.remapTransform : nil)
+                                      transform: remapped ? model.remapTransform(hot: hot) : nil)
         var total: Double = 0
         var done = 0
         var losses = [Double](repeating: 0, count: threads * 8)  // one cache line apart
@@ -319,11 +328,17 @@ final class Engine: @unchecked Sendable {
                     // while the current one is scored and updated.
                     var current = scratch[t], next = lookahead[t]
                     let start = rows * t / threads, end = rows * (t + 1) / threads
-                    if start < end { model.prepare(block.row(Int(order[start])).features, into: current, remapped: remapped) }
+                    let replica = hot?.replica(t)
+                    hot?.refresh(t)
+                    if start < end {
+                        model.prepare(block.row(Int(order[start])).features, into: current, remapped: remapped, replica: replica)
+                    }
                     for ii in start..<end {
                         let label = block.label(Int(order[ii]))
+                        if let hot, (ii - start) % HotRows.syncInterval == HotRows.syncInterval - 1 { hot.merge(t) }
+                        if ii + 2 < end { model.prefetchFeatures(block.row(Int(order[ii + 2])).features) }
                         if ii + 1 < end {
-                            model.prepare(block.row(Int(order[ii + 1])).features, into: next, remapped: remapped)
+                            model.prepare(block.row(Int(order[ii + 1])).features, into: next, remapped: remapped, replica: replica)
                         } else {
                             next.count = 0
                         }
@@ -333,6 +348,7 @@ final class Engine: @unchecked Sendable {
                         model.update(current, kappa: kappa, eta: eta, lambda: lambda)
                         swap(&current, &next)
                     }
+                    hot?.merge(t)
                     lossOut.value[t * 8] = sum
                 }
             }
@@ -350,7 +366,7 @@ final class Engine: @unchecked Sendable {
         let model = self.model
         let remapped = model.canRemap
         let stream = CacheBlockStream(reader: data, order: data.blocks(targetBytes: blockBytes),
-                                      transform: remapped ? model.remapTransform : nil)
+                                      transform: remapped ? model.remapTransform(hot: nil) : nil)
         while let block = try stream.next() {
             let rows = block.rowCount, first = block.firstRow
             let threads = self.threads, scratch = self.scratch, lookahead = self.lookahead
@@ -407,8 +423,8 @@ public func areaUnderCurve(scores: [Float], labels: [UInt8]) -> Double? {
 
 extension FFMModel {
     /// `remap` as a block-stream transform.
-    var remapTransform: @Sendable (CacheBlock) -> Void {
-        { [self] block in remap(block.mutableFeatures) }
+    func remapTransform(hot: HotRows?) -> @Sendable (CacheBlock) -> Void {
+        { [self] block in remap(block.mutableFeatures, hot: hot) }
     }
 
     /// A copy over a larger index set and/or more fields (warm start on data with new

@@ -165,3 +165,37 @@ import TestSupport
         #expect(corrupt.status != 0 && corrupt.stderr.contains("not a SwiftCTR model file"))
     }
 }
+
+@Suite struct RawLogPredictionTests {
+    func built(_ names: [String]) -> Bool {
+        names.allSatisfy { FileManager.default.isExecutableFile(atPath: TestSupport.productsDirectory.appendingPathComponent($0).path) }
+    }
+
+    @Test func rawLogsThroughTheFeaturizerMatchTheHashedFeatures() throws {
+        guard built(["ctr-synth", "ctr-hash", "ctr-train", "ctr-predict"]) else { return }
+        let dir = try TestSupport.makeTemporaryDirectory()
+        func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        for (name, rows, seed) in [("raw.tsv.gz", "1500", "1"), ("valid.tsv.gz", "400", "2")] {
+            let synth = try TestSupport.run("ctr-synth", ["--quiet", "--format", "criteo", "--rows", rows, "--seed", seed, "--out", path(name)])
+            #expect(synth.status == 0, "\(synth.stderr)")
+        }
+        let hash = try TestSupport.run("ctr-hash", ["--quiet", "--schema", "criteo", "--out", path("hashed"), "--bins", "512",
+                                                    "--valid-file", path("valid.tsv.gz"), path("raw.tsv.gz")])
+        #expect(hash.status == 0, "\(hash.stderr)")
+        let featurizer = path("hashed/featurizer.json")
+        let train = try TestSupport.run("ctr-train", ["--quiet", "-t", "2", "--featurizer", featurizer, path("hashed/train.cache"), path("model")])
+        #expect(train.status == 0, "\(train.stderr)")
+        // Raw validation logs featurized by ctr-predict score exactly as ctr-hash's valid.ffm.
+        let raw = try TestSupport.run("ctr-predict", ["-s", "2", "--featurizer", featurizer, path("valid.tsv.gz"), path("model"), path("p-raw")])
+        #expect(raw.status == 0, "\(raw.stderr)")
+        let hashed = try TestSupport.run("ctr-predict", [path("hashed/valid.ffm"), path("model"), path("p-ffm")])
+        #expect(hashed.status == 0, "\(hashed.stderr)")
+        #expect(try fileBytes(path("p-raw")) == fileBytes(path("p-ffm")))
+        #expect(raw.stdout == hashed.stdout && raw.stdout.hasPrefix("logloss = "))
+        // Another featurizer than the model's is refused.
+        let other = path("other.json")
+        try (String(contentsOfFile: featurizer, encoding: .utf8) + " ").write(toFile: other, atomically: false, encoding: .utf8)
+        let mismatch = try TestSupport.run("ctr-predict", ["--featurizer", other, path("valid.tsv.gz"), path("model"), path("p2")])
+        #expect(mismatch.status != 0 && mismatch.stderr.contains("hash differs"))
+    }
+}

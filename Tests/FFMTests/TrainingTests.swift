@@ -185,3 +185,52 @@ func readAllIndices(_ path: String) throws -> [Int] {
     while let row = try reader.next() { out += row.features.map { Int($0.index) } }
     return out
 }
+
+@Suite struct HotRowTests {
+    @Test func mergeAddsEachThreadsChanges() throws {
+        let model = try randomModel(kind: .ffm, fields: 2, factors: 4, indices: [0, 1, 2], indexCount: 3, linear: true)
+        let hot = HotRows(model: model, rows: [1], threads: 2)
+        let before = model.latentWeight(index: 1, field: 0, factor: 2)!
+        let linearBefore = model.linearWeight(index: 1)!
+        let biasBefore = model.bias[0]
+        hot.refresh(0)
+        hot.refresh(1)
+        let a = hot.replica(0), b = hot.replica(1)
+        // Field 0, factor 2 of slot 0 sits at float 2; the linear weight after the latent row.
+        a.slots[2] += 0.5
+        b.slots[2] -= 0.25
+        a.slots[model.rowStride] += 1
+        a.bias[0] += 2
+        b.bias[0] += 3
+        hot.merge(0)
+        hot.merge(1)
+        #expect(model.latentWeight(index: 1, field: 0, factor: 2)! == before + 0.5 - 0.25)
+        #expect(model.linearWeight(index: 1)! == linearBefore + 1)
+        #expect(model.bias[0] == biasBefore + 5)
+        // After a merge a replica holds the shared values again.
+        #expect(hot.replica(1).slots[2] == model.latentWeight(index: 1, field: 0, factor: 2)!)
+    }
+
+    @Test func frequentRowsAreChosenFromTheData() throws {
+        let problem = try Problem(rows: 2000, fields: 4, cardinality: 200)
+        let cache = problem.path("c")
+        try CacheWriter.convert(libffm: problem.train, to: cache)
+        let reader = try CacheReader(path: cache)
+        let set = try IndexSet(indexCount: reader.info.indexCount)
+        let mapped = try reader.map()
+        withExtendedLifetime(mapped) { mapped.features.forEach { set.insert(Int($0.index)) } }
+        set.seal()
+        let model = try FFMModel(kind: .ffm, fieldCount: 4, factors: 4, normalization: true, linear: true, indices: set)
+        #expect(try HotRows.make(model: model, data: reader, threads: 1) == nil)
+        let hot = try #require(try HotRows.make(model: model, data: reader, threads: 2))
+        #expect(hot.count > 0 && hot.count < set.count / 4)
+        // Each hot row occurs in at least 2% of rows.
+        for r in hot.rowOfSlot {
+            var j = -1
+            set.forEach { index, row in if row == r { j = index } }
+            let occurrences = mapped.features.filter { Int($0.index) == j }.count
+            #expect(Double(occurrences) >= 0.02 * Double(reader.info.rowCount))
+        }
+        withExtendedLifetime(mapped) {}
+    }
+}
