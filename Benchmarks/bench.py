@@ -86,18 +86,27 @@ def read_meta(work):
 
 
 def read_measurements(work):
-    """{rows: {name: {wall_s, peak_rss_mb, cpu_s, runs, loadavg}}}"""
+    """{rows: {name: {wall_s, peak_rss_mb, cpu_s, runs, loadavg_before}}}. A name measured
+    several times (training rounds) keeps its fastest wall time with that run's CPU time and
+    load, the largest peak RSS, and the total number of runs."""
     result = {}
     with open(os.path.join(work, "measurements.tsv")) as f:
         for line in f:
             size, name, wall, rss, cpu, runs, load = line.rstrip("\n").split("\t")
-            result.setdefault(int(size), {})[name] = {
+            new = {
                 "wall_s": float(wall),
                 "peak_rss_mb": int(rss) / 1024,
                 "cpu_s": float(cpu),
                 "runs": int(runs),
                 "loadavg_before": load,
             }
+            old = result.setdefault(int(size), {}).get(name)
+            if old is not None:
+                runs_total = old["runs"] + new["runs"]
+                peak = max(old["peak_rss_mb"], new["peak_rss_mb"])
+                new = dict(min(old, new, key=lambda m: m["wall_s"]))
+                new["runs"], new["peak_rss_mb"] = runs_total, peak
+            result[int(size)][name] = new
     return result
 
 
@@ -368,7 +377,9 @@ def report(work, out_path):
                 f"(fixed count, no early stopping; validation log loss and AUC computed every epoch), "
                 f"{meta['threads']} threads, {'no ' if meta['linear'] == '0' else ''}bias and linear terms; "
                 f"libffm gets the same k/eta/lambda/epochs/threads and the same validation file")
-    text.append(f"wall s: best of {meta['repeats']} run{'' if meta['repeats'] == '1' else 's'} (train, ffm-train and the pipeline: 1 run); "
+    tr = meta.get("train_repeats", "1")
+    text.append(f"wall s: best of {meta['repeats']} run{'' if meta['repeats'] == '1' else 's'} (training runs and the pipeline: "
+                f"{'1 run' if tr == '1' else 'best of ' + tr + ' rounds'}); "
                 f"peak RSS: the largest of those runs (GNU time)")
     text.append("")
     text.append(main_table(meta, main))
@@ -421,6 +432,7 @@ def report(work, out_path):
             "build": {"swift_version": meta["swift_version"], "git_rev": meta["git_rev"], "configuration": "release"},
             "settings": {
                 **{k: int(meta[k]) for k in ["seed", "factors", "epochs", "threads", "repeats"]},
+                "train_repeats": int(meta.get("train_repeats", "1")),
                 "eta": float(meta["eta"]), "lambda": float(meta["lambda"]), "linear_terms": meta["linear"] == "1",
                 "split": "order, valid 0.1, test 0.1", "epochs_mode": "fixed (no early stopping)",
             },
