@@ -55,7 +55,8 @@ let package = Package(
 
         // MARK: - FFM: training and prediction
 
-        .target(name: "FFM", dependencies: ["Dataset", "LogIO"]),
+        .systemLibrary(name: "CPrefetch"),
+        .target(name: "FFM", dependencies: ["Dataset", "LogIO", "CPrefetch"]),
         .executableTarget(name: "ctr-train", dependencies: ["FFM", "CommandSupport", argumentParser]),
         .executableTarget(name: "ctr-predict", dependencies: ["FFM", "Featurize", "CommandSupport", argumentParser]),
         .testTarget(name: "FFMTests", dependencies: ["FFM", "Dataset", "LogIO", "TestSupport"]),

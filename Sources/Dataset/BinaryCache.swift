@@ -116,31 +116,13 @@ final class SpillFile {
     }
 
     private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw LogIOError.writeFailed(path: name, errno: errno)
-            }
-            done += n
-        }
+        try FileIO.writeAll(fd, bytes, path: name)
     }
 
     /// Copies the whole content to `out`.
     func copy(to out: AtomicFileWriter) throws {
         try flush()
-        var offset = 0
-        while offset < size {
-            let n = pread(fd, buffer.baseAddress!, min(buffer.count, size - offset), off_t(offset))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw LogIOError.readFailed(path: name, errno: errno)
-            }
-            guard n > 0 else { throw LogIOError.readFailed(path: name, errno: EIO) }
-            try out.write(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
-            offset += n
-        }
+        try out.append(fileDescriptor: fd, path: name, from: 0, to: Int64(size))
     }
 }
 
@@ -275,7 +257,6 @@ public final class CacheWriter {
             f.storeBytes(of: check.littleEndian, toByteOffset: 120, as: UInt64.self)
         }
         try footer.withUnsafeBytes { try out.write($0) }
-        precondition(out.bytesWritten == Int64(layout.fileSize), "cache layout mismatch")
         try out.commit()
         return info
     }

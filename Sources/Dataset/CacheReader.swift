@@ -100,19 +100,10 @@ public final class CacheReader: @unchecked Sendable {
     @discardableResult
     static func readFully(_ fd: Int32, _ path: String, _ buffer: UnsafeMutableRawBufferPointer, at offset: Int,
                           allowShort: Bool = false) throws -> Int {
-        var done = 0
-        while done < buffer.count {
-            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw LogIOError.readFailed(path: path, errno: errno)
-            }
-            if n == 0 {
-                if allowShort { return done }
-                throw DatasetError.corruptCache(path: path, detail: "the file ends at byte \(offset + done), "
-                    + "expected \(buffer.count - done) more bytes (truncated?)")
-            }
-            done += n
+        let done = try FileIO.readFully(fd, buffer, at: Int64(offset), path: path)
+        if done < buffer.count && !allowShort {
+            throw DatasetError.corruptCache(path: path, detail: "the file ends at byte \(offset + done), "
+                + "expected \(buffer.count - done) more bytes (truncated?)")
         }
         return done
     }
@@ -228,10 +219,10 @@ public final class CacheBlock {
     public internal(set) var firstRow = 0
     public internal(set) var rowCount = 0
     public internal(set) var featureCount = 0
-    var labels: UnsafeMutablePointer<UInt8>
+    @usableFromInline var labels: UnsafeMutablePointer<UInt8>
     /// Row i's features are features[offsets[i] ..< offsets[i+1]] (relative to the block).
-    var offsets: UnsafeMutablePointer<UInt64>
-    var features: UnsafeMutablePointer<Feature>
+    @usableFromInline var offsets: UnsafeMutablePointer<UInt64>
+    @usableFromInline var features: UnsafeMutablePointer<Feature>
     private var rowCapacity = 0
     private var featureCapacity = 0
 
@@ -263,18 +254,24 @@ public final class CacheBlock {
     }
 
     /// Row `i` of the block (0-based within the block).
-    @inline(__always)
+    @inlinable @inline(__always)
     public func row(_ i: Int) -> Row {
         let lo = Int(offsets[i]), hi = Int(offsets[i + 1])
         return Row(label: Float(labels[i]), features: UnsafeBufferPointer(start: features + lo, count: hi - lo))
     }
 
     /// Label of row `i` of the block.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func label(_ i: Int) -> Float { Float(labels[i]) }
 
     /// All features of the block, rows back to back.
     public var allFeatures: UnsafeBufferPointer<Feature> { UnsafeBufferPointer(start: features, count: featureCount) }
+
+    /// The same features, writable: a consumer may rewrite them in place (e.g. map indices
+    /// to its own row numbers) before use; the next read into the block overwrites them.
+    public var mutableFeatures: UnsafeMutableBufferPointer<Feature> {
+        UnsafeMutableBufferPointer(start: features, count: featureCount)
+    }
 }
 
 /// A whole cache mapped read-only (the OS pages it in and out as needed).
@@ -283,7 +280,8 @@ public final class MappedCache: @unchecked Sendable {
     public let path: String
     private let base: UnsafeMutableRawPointer
     private let size: Int
-    /// Labels (0/1), row offsets (rowCount + 1 entries) and features, straight from the file.
+    /// Labels (0/1), row offsets (rowCount + 1 entries) and features, straight from the file;
+    /// valid only while this object is alive (keep a reference while using them).
     public let labels: UnsafeBufferPointer<UInt8>
     public let offsets: UnsafeBufferPointer<UInt64>
     public let features: UnsafeBufferPointer<Feature>
@@ -319,15 +317,17 @@ public final class CacheBlockStream {
         let condition = NSCondition()
         let reader: CacheReader
         let order: [Range<Int>]
+        let transform: (@Sendable (CacheBlock) -> Void)?
         var free: [CacheBlock] = [CacheBlock(), CacheBlock()]
         var filled: [CacheBlock] = []
         var failure: Error?
         var done = false
         var stop = false
 
-        init(reader: CacheReader, order: [Range<Int>]) {
+        init(reader: CacheReader, order: [Range<Int>], transform: (@Sendable (CacheBlock) -> Void)?) {
             self.reader = reader
             self.order = order
+            self.transform = transform
         }
 
         func produce() {
@@ -338,7 +338,10 @@ public final class CacheBlockStream {
                 let block = free.removeLast()
                 condition.unlock()
                 var error: Error?
-                do { try reader.read(groups: range, into: block) } catch let e { error = e }
+                do {
+                    try reader.read(groups: range, into: block)
+                    transform?(block)
+                } catch let e { error = e }
                 condition.lock()
                 if let error {
                     failure = error
@@ -361,9 +364,11 @@ public final class CacheBlockStream {
     private let shared: Shared
     private var current: CacheBlock?
 
-    /// - Parameter order: ranges of row groups (e.g. `reader.blocks(targetBytes:)`, shuffled), delivered in this order.
-    public init(reader: CacheReader, order: [Range<Int>]) {
-        shared = Shared(reader: reader, order: order)
+    /// - Parameters:
+    ///   - order: ranges of row groups (e.g. `reader.blocks(targetBytes:)`, shuffled), delivered in this order.
+    ///   - transform: runs on the background thread on each block after it is read (and checked).
+    public init(reader: CacheReader, order: [Range<Int>], transform: (@Sendable (CacheBlock) -> Void)? = nil) {
+        shared = Shared(reader: reader, order: order, transform: transform)
         let shared = self.shared
         Thread { shared.produce() }.start()
     }

@@ -11,6 +11,8 @@ public enum FFMError: Error, Equatable, CustomStringConvertible {
     /// A row at predict time has a field the model was not trained with.
     case fieldBeyondModel(path: String, row: Int, field: UInt32, modelFields: Int)
     case featurizerMismatch(model: String, featurizer: String)
+    /// A raw input line that cannot be featurized.
+    case badInputLine(path: String, line: Int, detail: String)
 
     public var description: String {
         switch self {
@@ -31,6 +33,8 @@ public enum FFMError: Error, Equatable, CustomStringConvertible {
         case let .fieldBeyondModel(path, row, field, modelFields):
             return "\(path): row \(row): field \(field) is beyond the model's \(modelFields) fields (0...\(modelFields - 1)); "
                 + "was the model trained on data with these fields?"
+        case let .badInputLine(path, line, detail):
+            return "\(path):\(line): \(detail)"
         case let .featurizerMismatch(model, featurizer):
             return "\(featurizer): this featurizer is not the one model \(model) was trained with (hash differs)"
         }

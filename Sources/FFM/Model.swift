@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Dataset
+import Dispatch
 
 /// The model kinds one trainer covers.
 public enum ModelKind: String, Codable, CaseIterable, Sendable {
@@ -38,13 +39,17 @@ final class PageMemory: @unchecked Sendable {
     let base: UnsafeMutableRawPointer
     let byteCount: Int
 
-    init(byteCount: Int) throws {
+    /// - Parameter hugePages: ask for 2 MB pages (fewer TLB misses on random access).
+    init(byteCount: Int, hugePages: Bool = false) throws {
         self.byteCount = max(byteCount, 1)
         guard let p = mmap(nil, self.byteCount, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
               p != MAP_FAILED else {
             throw FFMError.outOfMemory(bytes: byteCount)
         }
         base = p
+        #if os(Linux)
+        if hugePages && byteCount >= 4 << 20 { madvise(p, self.byteCount, 14 /* MADV_HUGEPAGE */) }
+        #endif
     }
 
     deinit { munmap(base, byteCount) }
@@ -52,16 +57,78 @@ final class PageMemory: @unchecked Sendable {
     func floats() -> UnsafeMutablePointer<Float> { base.assumingMemoryBound(to: Float.self) }
 }
 
+/// A set of feature indices as a bitmap with rank counts: which indices occur in
+/// training, and each one's row in the dense weight arrays (its rank among them).
+public final class IndexSet: @unchecked Sendable {
+    public let indexCount: Int
+    let words: Int
+    let bitsMemory: PageMemory
+    let rankMemory: PageMemory
+    let bits: UnsafeMutablePointer<UInt64>
+    let ranks: UnsafeMutablePointer<UInt64>
+    public private(set) var count = 0
+
+    /// An empty set of indices `0..<indexCount`; add with `insert`, then call `seal()`.
+    public init(indexCount: Int) throws {
+        self.indexCount = indexCount
+        words = (indexCount + 63) / 64
+        bitsMemory = try PageMemory(byteCount: words * 8)
+        rankMemory = try PageMemory(byteCount: words * 8)
+        bits = bitsMemory.base.assumingMemoryBound(to: UInt64.self)
+        ranks = rankMemory.base.assumingMemoryBound(to: UInt64.self)
+    }
+
+    @inline(__always)
+    public func insert(_ j: Int) { bits[j >> 6] |= 1 << UInt64(j & 63) }
+
+    @inline(__always)
+    public func contains(_ j: Int) -> Bool { j >= 0 && j < indexCount && bits[j >> 6] & (1 << UInt64(j & 63)) != 0 }
+
+    /// Computes the ranks; call after the last `insert`.
+    public func seal() {
+        var total: UInt64 = 0
+        for w in 0..<words {
+            ranks[w] = total
+            total += UInt64(bits[w].nonzeroBitCount)
+        }
+        count = Int(total)
+    }
+
+    /// The dense row of index `j`, or -1 when `j` is not in the set (or out of range).
+    @inline(__always)
+    public func row(of j: Int) -> Int {
+        let w = j >> 6
+        let word = bits[w]
+        let mask: UInt64 = 1 << UInt64(j & 63)
+        guard word & mask != 0 else { return -1 }
+        return Int(ranks[w]) + (word & (mask &- 1)).nonzeroBitCount
+    }
+
+    /// Calls `body(index, row)` for every index in the set, in increasing order.
+    public func forEach(_ body: (Int, Int) throws -> Void) rethrows {
+        var row = 0
+        for w in 0..<words where bits[w] != 0 {
+            var word = bits[w]
+            while word != 0 {
+                try body(w * 64 + word.trailingZeroBitCount, row)
+                row += 1
+                word &= word &- 1
+            }
+        }
+    }
+}
+
 /// The weights of an FFM, FM or LR model, with their AdaGrad accumulators.
 ///
-/// Layout (all offsets 64-bit): for feature index `j` and weight field `f`, the latent
-/// vector starts at `latent + j * rowStride + f * 2 * kPad`, stored as chunks of four:
-/// 4 weights then their 4 accumulators (as libffm), `kPad` = `k` rounded up to 4 (the
-/// padding weights stay 0). FM uses one weight field, LR none. Linear terms are pairs
-/// (weight, accumulator) per index; the bias is one pair.
+/// Weights exist only for the feature indices that occur in training (`indices`), stored
+/// densely in index order: an index's row is its rank among them. A feature whose index
+/// is not in the set contributes nothing to a score.
 ///
-/// Only indices that occur in training get initialised (`present`); the others stay zero
-/// and cost no memory, and a feature never seen in training contributes nothing.
+/// Layout (all offsets 64-bit): for row `r` and weight field `f`, the latent vector starts
+/// at `latent + r * rowStride + f * 2 * kPad`, in chunks of four: 4 weights then their 4
+/// AdaGrad accumulators (interleaved, as libffm), `kPad` = `k` rounded up to 4 (padding
+/// weights stay 0). FM keeps one weight field, LR none. Linear terms are (weight,
+/// accumulator) pairs per row; the bias is one pair.
 public final class FFMModel: @unchecked Sendable {
     public let kind: ModelKind
     /// Feature indices (`n`), fields (`m`) and latent factors (`k`).
@@ -73,22 +140,24 @@ public final class FFMModel: @unchecked Sendable {
     public let hasLinear: Bool
     /// Fields the latent vectors are kept per: `m` (FFM), 1 (FM) or 0 (LR).
     public let weightFields: Int
-    /// Floats per index in the latent block.
+    /// Floats per row in the latent block.
     public let rowStride: Int
+    /// The indices that have weights.
+    public let indices: IndexSet
     let latentMemory: PageMemory
     let linearMemory: PageMemory
-    let presentMemory: PageMemory
     let biasMemory: PageMemory
     public let latent: UnsafeMutablePointer<Float>
     public let linear: UnsafeMutablePointer<Float>
-    let present: UnsafeMutablePointer<UInt64>
     /// Bias weight at [0], its accumulator at [1].
     public let bias: UnsafeMutablePointer<Float>
 
-    public init(kind: ModelKind, indexCount: Int, fieldCount: Int, factors: Int, normalization: Bool, linear: Bool) throws {
-        precondition(indexCount >= 0 && fieldCount >= 0 && factors >= 1)
+    /// A model with (zero) weights for the indices of `indices` (sealed); call `initialize(seed:)` for a fresh start.
+    public init(kind: ModelKind, fieldCount: Int, factors: Int, normalization: Bool, linear: Bool, indices: IndexSet) throws {
+        precondition(fieldCount >= 0 && factors >= 1)
         self.kind = kind
-        self.indexCount = indexCount
+        self.indices = indices
+        indexCount = indices.indexCount
         self.fieldCount = fieldCount
         self.factors = factors
         kPad = (factors + 3) & ~3
@@ -100,41 +169,52 @@ public final class FFMModel: @unchecked Sendable {
         case .lr: weightFields = 0
         }
         rowStride = weightFields * kPad * 2
-        let (latentBytes, o1) = indexCount.multipliedReportingOverflow(by: rowStride * 4)
-        guard !o1, rowStride * 4 / 4 == rowStride else { throw FFMError.outOfMemory(bytes: Int.max) }
-        latentMemory = try PageMemory(byteCount: latentBytes)
-        linearMemory = try PageMemory(byteCount: hasLinear ? indexCount * 8 : 0)
-        presentMemory = try PageMemory(byteCount: (indexCount + 63) / 64 * 8)
+        let rows = indices.count
+        let (latentBytes, overflow) = rows.multipliedReportingOverflow(by: rowStride * 4)
+        guard !overflow else { throw FFMError.outOfMemory(bytes: Int.max) }
+        latentMemory = try PageMemory(byteCount: latentBytes, hugePages: true)
+        linearMemory = try PageMemory(byteCount: hasLinear ? rows * 8 : 0)
         biasMemory = try PageMemory(byteCount: 64)
         latent = latentMemory.floats()
         self.linear = linearMemory.floats()
-        present = presentMemory.base.assumingMemoryBound(to: UInt64.self)
         bias = biasMemory.floats()
         bias[1] = 1
     }
 
-    /// Bytes of weights and accumulators for the indices that occur.
-    public var presentCount: Int {
-        var c = 0
-        for w in 0..<(indexCount + 63) / 64 { c += present[w].nonzeroBitCount }
-        return c
+    /// Rows with weights (indices seen in training).
+    public var rowCount: Int { indices.count }
+
+    /// Initialises every row as libffm does: latent weights uniform in [0, 1/sqrt(k)],
+    /// accumulators 1, linear weights 0. Row values come from a generator seeded by
+    /// (seed, index), so they depend on neither the order nor the set of other indices.
+    /// - Parameter threads: rows are independent, so several threads can fill them.
+    public func initialize(seed: UInt64, threads: Int = 1) {
+        let words = indices.words, parts = max(1, min(threads, words))
+        let work = { (part: Int) in
+            for w in (words * part / parts)..<(words * (part + 1) / parts) {
+                var word = self.indices.bits[w]
+                var r = Int(self.indices.ranks[w])
+                while word != 0 {
+                    self.initializeRow(r, index: w * 64 + word.trailingZeroBitCount, seed: seed)
+                    r += 1
+                    word &= word &- 1
+                }
+            }
+        }
+        if parts == 1 {
+            work(0)
+        } else {
+            let shared = Unchecked(work)
+            DispatchQueue.concurrentPerform(iterations: parts) { shared.value($0) }
+        }
+        bias[0] = 0
+        bias[1] = 1
     }
 
-    @inline(__always)
-    public func isPresent(_ j: Int) -> Bool { present[j >> 6] & (1 << UInt64(j & 63)) != 0 }
-
-    @inline(__always)
-    func markPresent(_ j: Int) { present[j >> 6] |= 1 << UInt64(j & 63) }
-
-    /// Initialises index `j` if it is not yet: latent weights uniform in [0, 1/sqrt(k)]
-    /// from a generator seeded by (seed, j), so the result depends on neither order nor
-    /// threads; accumulators 1; linear weight 0.
-    func touch(_ j: Int, seed: UInt64) {
-        guard !isPresent(j) else { return }
-        markPresent(j)
+    func initializeRow(_ r: Int, index j: Int, seed: UInt64) {
         var rng = SplitMix64(seed: seed ^ (UInt64(j) &* 0xD1B5_4A32_D192_ED03))
         let coef = 1 / Float(factors).squareRoot()
-        let row = latent + j * rowStride
+        let row = latent + r * rowStride
         for f in 0..<weightFields {
             let v = row + f * 2 * kPad
             var d = 0
@@ -147,20 +227,8 @@ public final class FFMModel: @unchecked Sendable {
             }
         }
         if hasLinear {
-            linear[2 * j] = 0
-            linear[2 * j + 1] = 1
-        }
-    }
-
-    /// Marks every index of `bitmap` present, initialising the new ones.
-    func touchAll(_ bitmap: UnsafePointer<UInt64>, words: Int, seed: UInt64) {
-        for w in 0..<min(words, (indexCount + 63) / 64) where bitmap[w] != 0 {
-            var bits = bitmap[w] & ~present[w]
-            while bits != 0 {
-                let b = bits.trailingZeroBitCount
-                touch(w * 64 + b, seed: seed)
-                bits &= bits - 1
-            }
+            linear[2 * r] = 0
+            linear[2 * r + 1] = 1
         }
     }
 }
@@ -187,5 +255,61 @@ public struct SplitMix64: RandomNumberGenerator {
     @inline(__always)
     public mutating func next(below bound: Int) -> Int {
         Int(UInt64(bound).multipliedFullWidth(by: next()).high)
+    }
+}
+
+extension FFMModel {
+    /// Latent weight `d` of index `j` for field `f` (FM: any field), nil for an index without weights.
+    public func latentWeight(index j: Int, field f: Int, factor d: Int) -> Float? {
+        let r = indices.contains(j) ? indices.row(of: j) : -1
+        guard r >= 0, d < factors, weightFields > 0 else { return nil }
+        let wf = kind == .ffm ? f : 0
+        return latent[r * rowStride + wf * 2 * kPad + (d / 4) * 8 + d % 4]
+    }
+
+    /// Sets latent weight `d` of index `j` for field `f` (tests and tools).
+    public func setLatentWeight(index j: Int, field f: Int, factor d: Int, _ value: Float) {
+        let r = indices.row(of: j)
+        precondition(r >= 0 && d < factors && weightFields > 0)
+        let wf = kind == .ffm ? f : 0
+        latent[r * rowStride + wf * 2 * kPad + (d / 4) * 8 + d % 4] = value
+    }
+
+    /// Linear weight of index `j`, nil without linear terms or weights for `j`.
+    public func linearWeight(index j: Int) -> Float? {
+        guard hasLinear, indices.contains(j) else { return nil }
+        return linear[2 * indices.row(of: j)]
+    }
+
+    public func setLinearWeight(index j: Int, _ value: Float) {
+        precondition(hasLinear && indices.contains(j))
+        linear[2 * indices.row(of: j)] = value
+    }
+
+    /// AdaGrad accumulator of latent weight `d` of index `j` for field `f`.
+    public func latentAccumulator(index j: Int, field f: Int, factor d: Int) -> Float? {
+        let r = indices.contains(j) ? indices.row(of: j) : -1
+        guard r >= 0, d < factors, weightFields > 0 else { return nil }
+        let wf = kind == .ffm ? f : 0
+        return latent[r * rowStride + wf * 2 * kPad + (d / 4) * 8 + 4 + d % 4]
+    }
+
+    /// AdaGrad accumulator of the linear weight of index `j`.
+    public func linearAccumulator(index j: Int) -> Float? {
+        guard hasLinear, indices.contains(j) else { return nil }
+        return linear[2 * indices.row(of: j) + 1]
+    }
+}
+
+extension Predictor {
+    /// One AdaGrad step on one row (what training does per row), for tests and online use.
+    /// - Returns: the row's log loss before the step.
+    @discardableResult
+    public func train(_ features: UnsafeBufferPointer<Feature>, label: Float, eta: Float, lambda: Float) -> Double {
+        let s = Scratch()
+        model.prepare(features, into: s)
+        let t = Double(model.score(s))
+        model.update(s, kappa: Float(lossGradient(score: t, label: label)), eta: eta, lambda: lambda)
+        return logLoss(score: t, label: label)
     }
 }

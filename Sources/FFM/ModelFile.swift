@@ -46,7 +46,7 @@ public enum ModelFile {
             hash.update(bytes)
             try out.write(bytes)
         }
-        let present = model.presentCount
+        let present = model.rowCount
         var header = [UInt8](repeating: 0, count: headerSize)
         header.withUnsafeMutableBytes { h in
             h.copyMemory(from: UnsafeRawBufferPointer(start: magic.utf8Start, count: 8))
@@ -72,17 +72,12 @@ public enum ModelFile {
             put(metadata.validationLogLoss.bitPattern, 112)
         }
         try header.withUnsafeBytes { try emit($0) }
-        let words = (model.indexCount + 63) / 64
-        try emit(UnsafeRawBufferPointer(start: model.present, count: words * 8))
+        try emit(UnsafeRawBufferPointer(start: model.indices.bits, count: model.indices.words * 8))
         if model.hasLinear {
-            try forEachPresentRun(model) { start, count in
-                try emit(UnsafeRawBufferPointer(start: model.linear + 2 * start, count: count * 8))
-            }
+            try emit(UnsafeRawBufferPointer(start: model.linear, count: model.rowCount * 8))
         }
-        if model.rowStride > 0 {
-            try forEachPresentRun(model) { start, count in
-                try emit(UnsafeRawBufferPointer(start: model.latent + start * model.rowStride, count: count * model.rowStride * 4))
-            }
+        try forEachPiece(model) { start, count in
+            try emit(UnsafeRawBufferPointer(start: model.latent + start * model.rowStride, count: count * model.rowStride * 4))
         }
         var trailer = [UInt8](repeating: 0, count: trailerSize)
         trailer.withUnsafeMutableBytes { t in
@@ -93,17 +88,15 @@ public enum ModelFile {
         try out.commit()
     }
 
-    /// Calls `body` for each maximal run of consecutive present indices.
-    static func forEachPresentRun(_ model: FFMModel, _ body: (Int, Int) throws -> Void) rethrows {
-        var j = 0
-        let n = model.indexCount
-        while j < n {
-            if model.present[j >> 6] == 0 { j = (j | 63) + 1; continue }
-            guard model.isPresent(j) else { j += 1; continue }
-            var end = j + 1
-            while end < n && model.isPresent(end) { end += 1 }
-            try body(j, end - j)
-            j = end
+    /// Calls `body(firstRow, rows)` over all latent rows in pieces of about 8 MB.
+    static func forEachPiece(_ model: FFMModel, _ body: (Int, Int) throws -> Void) rethrows {
+        guard model.rowStride > 0 else { return }
+        let piece = max(1, (8 << 20) / (model.rowStride * 4))
+        var start = 0
+        while start < model.rowCount {
+            let count = min(piece, model.rowCount - start)
+            try body(start, count)
+            start += count
         }
     }
 
@@ -141,16 +134,32 @@ public enum ModelFile {
         guard n < 1 << 40, m < 1 << 32, k >= 1, k < 1 << 16, present <= n else {
             throw FFMError.corruptModel(path: path, detail: "implausible sizes in the header (n \(n), m \(m), k \(k))")
         }
-        let model = try FFMModel(kind: kind, indexCount: Int(n), fieldCount: Int(m), factors: Int(k),
-                                 normalization: flags & 1 != 0, linear: flags & 2 != 0)
-        guard model.kPad == Int(kPad), model.weightFields == Int(weightFields) else {
-            throw FFMError.corruptModel(path: path, detail: "inconsistent latent layout in the header")
-        }
-        let words = (model.indexCount + 63) / 64
-        let expected = headerSize + words * 8 + Int(present) * ((model.hasLinear ? 8 : 0) + model.rowStride * 4) + trailerSize
+        let indices = try IndexSet(indexCount: Int(n))
+        let words = indices.words
+        let expected = headerSize + words * 8 + Int(present) * ((flags & 2 != 0 || kind == .lr ? 8 : 0) + Int(weightFields) * Int(kPad) * 8)
+            + trailerSize
         guard fileSize == expected else {
             throw FFMError.corruptModel(path: path, detail: "the file has \(fileSize) bytes, its header describes \(expected) "
                 + (fileSize < expected ? "(truncated)" : "(trailing bytes)"))
+        }
+        var hash = XXHash64()
+        header.withUnsafeBytes { hash.update($0) }
+        var offset = headerSize
+        let bitmap = UnsafeMutableRawBufferPointer(start: indices.bits, count: words * 8)
+        try readFully(fd, path, bitmap, at: offset)
+        hash.update(UnsafeRawBufferPointer(bitmap))
+        offset += words * 8
+        if (n & 63) != 0 && words > 0 && indices.bits[words - 1] >> (n & 63) != 0 {
+            throw FFMError.corruptModel(path: path, detail: "index bitmap has bits beyond n")
+        }
+        indices.seal()
+        guard indices.count == Int(present) else {
+            throw FFMError.corruptModel(path: path, detail: "index bitmap disagrees with the header's count")
+        }
+        let model = try FFMModel(kind: kind, fieldCount: Int(m), factors: Int(k),
+                                 normalization: flags & 1 != 0, linear: flags & 2 != 0, indices: indices)
+        guard model.kPad == Int(kPad), model.weightFields == Int(weightFields) else {
+            throw FFMError.corruptModel(path: path, detail: "inconsistent latent layout in the header")
         }
         var metadata = ModelMetadata()
         metadata.eta = Double(bitPattern: get(64, UInt64.self))
@@ -163,41 +172,17 @@ public enum ModelFile {
         model.bias[0] = Float(bitPattern: get(104, UInt32.self))
         model.bias[1] = Float(bitPattern: get(108, UInt32.self))
 
-        var hash = XXHash64()
-        header.withUnsafeBytes { hash.update($0) }
-        var offset = headerSize
-        let bitmap = UnsafeMutableRawBufferPointer(start: model.present, count: words * 8)
-        try readFully(fd, path, bitmap, at: offset)
-        hash.update(UnsafeRawBufferPointer(bitmap))
-        offset += words * 8
-        if (n & 63) != 0 && words > 0 && model.present[words - 1] >> (n & 63) != 0 {
-            throw FFMError.corruptModel(path: path, detail: "index bitmap has bits beyond n")
-        }
-        guard model.presentCount == Int(present) else {
-            throw FFMError.corruptModel(path: path, detail: "index bitmap disagrees with the header's count")
-        }
         if model.hasLinear {
-            try forEachPresentRun(model) { start, count in
-                let dest = UnsafeMutableRawBufferPointer(start: model.linear + 2 * start, count: count * 8)
-                try readFully(fd, path, dest, at: offset)
-                hash.update(UnsafeRawBufferPointer(dest))
-                offset += dest.count
-            }
+            let dest = UnsafeMutableRawBufferPointer(start: model.linear, count: model.rowCount * 8)
+            try readFully(fd, path, dest, at: offset)
+            hash.update(UnsafeRawBufferPointer(dest))
+            offset += dest.count
         }
-        if model.rowStride > 0 {
-            try forEachPresentRun(model) { start, count in
-                // In pieces, so a huge run is hashed while still in cache.
-                var done = 0
-                while done < count {
-                    let piece = min(count - done, max(1, (8 << 20) / (model.rowStride * 4)))
-                    let dest = UnsafeMutableRawBufferPointer(start: model.latent + (start + done) * model.rowStride,
-                                                             count: piece * model.rowStride * 4)
-                    try readFully(fd, path, dest, at: offset)
-                    hash.update(UnsafeRawBufferPointer(dest))
-                    offset += dest.count
-                    done += piece
-                }
-            }
+        try forEachPiece(model) { start, count in
+            let dest = UnsafeMutableRawBufferPointer(start: model.latent + start * model.rowStride, count: count * model.rowStride * 4)
+            try readFully(fd, path, dest, at: offset)
+            hash.update(UnsafeRawBufferPointer(dest))
+            offset += dest.count
         }
         var trailer = [UInt8](repeating: 0, count: trailerSize)
         _ = try trailer.withUnsafeMutableBytes { try readFully(fd, path, $0, at: offset) }
@@ -213,35 +198,27 @@ public enum ModelFile {
     /// Weights and accumulators must be finite and accumulators positive.
     static func checkFinite(_ model: FFMModel, path: String) throws {
         var bad = !(model.bias[0].isFinite && model.bias[1] > 0 && model.bias[1].isFinite)
-        try forEachPresentRun(model) { start, count in
-            if model.hasLinear {
-                for j in start..<(start + count) {
-                    let w = model.linear[2 * j], g = model.linear[2 * j + 1]
-                    bad = bad || !w.isFinite || !(g > 0) || !g.isFinite
-                }
+        if model.hasLinear {
+            for r in 0..<model.rowCount {
+                let w = model.linear[2 * r], g = model.linear[2 * r + 1]
+                bad = bad || !w.isFinite || !(g > 0) || !g.isFinite
             }
-            let row = model.latent + start * model.rowStride
-            for i in 0..<(count * model.rowStride) where !row[i].isFinite { bad = true; break }
-            if bad { throw FFMError.corruptModel(path: path, detail: "non-finite weights") }
         }
-        if bad { throw FFMError.corruptModel(path: path, detail: "non-finite weights") }
+        let all = model.rowCount * model.rowStride
+        var i = 0
+        while i < all && !bad {
+            bad = !model.latent[i].isFinite
+            i += 1
+        }
+        if bad { throw FFMError.corruptModel(path: path, detail: "non-finite weights or accumulators") }
     }
 
     @discardableResult
     static func readFully(_ fd: Int32, _ path: String, _ buffer: UnsafeMutableRawBufferPointer, at offset: Int,
                           allowShort: Bool = false) throws -> Int {
-        var done = 0
-        while done < buffer.count {
-            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw LogIOError.readFailed(path: path, errno: errno)
-            }
-            if n == 0 {
-                if allowShort { return done }
-                throw FFMError.corruptModel(path: path, detail: "the file ends at byte \(offset + done) (truncated)")
-            }
-            done += n
+        let done = try FileIO.readFully(fd, buffer, at: Int64(offset), path: path)
+        if done < buffer.count && !allowShort {
+            throw FFMError.corruptModel(path: path, detail: "the file ends at byte \(offset + done) (truncated)")
         }
         return done
     }
@@ -251,21 +228,19 @@ public enum ModelFile {
         write("# SwiftCTR model, format version \(version)")
         write("# kind \(model.kind.rawValue)  n \(model.indexCount)  m \(model.fieldCount)  k \(model.factors)  "
             + "normalization \(model.normalization)  linear \(model.hasLinear)")
-        write("# indices seen in training \(model.presentCount)")
+        write("# indices seen in training \(model.rowCount)")
         write("# eta \(metadata.eta)  lambda \(metadata.lambda)  epochs \(metadata.epochs)  best epoch \(metadata.bestEpoch)  "
             + "seed \(metadata.seed)  validation logloss \(metadata.validationLogLoss)")
         write("# featurizer hash " + (metadata.featurizerHash == 0 ? "none" : String(metadata.featurizerHash, radix: 16)))
         write("# lines: bias W | linear INDEX W | latent INDEX FIELD W1 ... Wk  (AdaGrad state not shown)")
         if model.hasLinear { write("bias \(model.bias[0])") }
-        forEachPresentRun(model) { start, count in
-            for j in start..<(start + count) {
-                if model.hasLinear { write("linear \(j) \(model.linear[2 * j])") }
-                for f in 0..<model.weightFields {
-                    let v = model.latent + j * model.rowStride + f * 2 * model.kPad
-                    var line = "latent \(j) \(model.kind == .fm ? "*" : String(f))"
-                    for d in 0..<model.factors { line += " \(v[(d / 4) * 8 + d % 4])" }
-                    write(line)
-                }
+        model.indices.forEach { j, r in
+            if model.hasLinear { write("linear \(j) \(model.linear[2 * r])") }
+            for f in 0..<model.weightFields {
+                let v = model.latent + r * model.rowStride + f * 2 * model.kPad
+                var line = "latent \(j) \(model.kind == .fm ? "*" : String(f))"
+                for d in 0..<model.factors { line += " \(v[(d / 4) * 8 + d % 4])" }
+                write(line)
             }
         }
     }

@@ -77,6 +77,56 @@ public func correctForNegativeDownsampling(_ p: Double, keepRate w: Double) -> D
     w == 1 ? p : p / (p + (1 - p) / w)
 }
 
+/// Rows to score, one at a time: libffm text, a binary cache, or (in ctr-predict) raw logs
+/// through a featurizer. The features stay valid until the next call.
+public protocol PredictionInput: AnyObject {
+    /// The next row's label (nil when the input has none) and features; nil at the end.
+    func nextRow() throws -> (label: Float?, features: UnsafeBufferPointer<Feature>)?
+    /// The last row's number (1-based) for messages.
+    var rowNumber: Int { get }
+    /// The input's name for messages.
+    var name: String { get }
+}
+
+/// libffm text as prediction input.
+public final class LibFFMInput: PredictionInput {
+    private let reader: LibFFMReader
+    public init(path: String) throws { reader = try LibFFMReader(path: path) }
+    public func nextRow() throws -> (label: Float?, features: UnsafeBufferPointer<Feature>)? {
+        guard let row = try reader.next() else { return nil }
+        return (row.label, row.features)
+    }
+    public var rowNumber: Int { reader.lineNumber }
+    public var name: String { reader.path }
+}
+
+/// A binary cache as prediction input, read in blocks.
+public final class CacheInput: PredictionInput {
+    private let stream: CacheBlockStream
+    private var block: CacheBlock?
+    private var index = 0
+    public let name: String
+    public private(set) var rowNumber = 0
+
+    public init(path: String) throws {
+        let reader = try CacheReader(path: path)
+        name = path
+        stream = CacheBlockStream(reader: reader, order: reader.blocks(targetBytes: 16 << 20))
+    }
+
+    public func nextRow() throws -> (label: Float?, features: UnsafeBufferPointer<Feature>)? {
+        while block == nil || index == block!.rowCount {
+            guard let next = try stream.next() else { return nil }
+            block = next
+            index = 0
+        }
+        let row = block!.row(index)
+        index += 1
+        rowNumber += 1
+        return (row.label, row.features)
+    }
+}
+
 /// Prediction: `PredictStage.run` is what `ctr-predict` and ctr-pipeline call.
 public enum PredictStage {
     /// Writes one probability per line of `input` (libffm text, plain or gzip, or a binary cache) to `output`.
@@ -84,17 +134,34 @@ public enum PredictStage {
     ///   `DatasetError` for malformed input; model file errors.
     public static func run(params: PredictParams, input: String, model modelPath: String, output: String,
                            log: @escaping (String) -> Void = { printError($0) }) throws -> PredictResult {
-        try params.validate()
         if params.featurizer != nil {
             throw FFMError.invalidParameter(name: "--featurizer", value: params.featurizer!,
-                                            expected: "libffm or cache input (raw-log prediction needs the Featurize module, not yet available)")
+                                            expected: "no featurizer here: raw logs are featurized by ctr-predict (PredictStage.run(params:rows:...))")
         }
-        let (model, _) = try ModelFile.load(modelPath)
+        if TrainingData.isCache(input) {
+            return try run(params: params, rows: CacheInput(path: input), model: modelPath, output: output, log: log)
+        }
+        return try run(params: params, rows: LibFFMInput(path: input), model: modelPath, output: output, log: log)
+    }
+
+    /// Scores the rows of any input (e.g. raw logs featurized on the fly) and writes one
+    /// probability per line to `output`.
+    /// - Parameter featurizerHash: XXH64 of the featurizer.json that made the rows; checked
+    ///   against the one recorded in the model when both are known.
+    public static func run<Input: PredictionInput>(params: PredictParams, rows: Input, model modelPath: String, output: String,
+                                                   featurizerHash: UInt64? = nil,
+                                                   log: @escaping (String) -> Void = { printError($0) }) throws -> PredictResult {
+        try params.validate()
+        let (model, metadata) = try ModelFile.load(modelPath)
+        if let featurizerHash, metadata.featurizerHash != 0, metadata.featurizerHash != featurizerHash {
+            throw FFMError.featurizerMismatch(model: modelPath, featurizer: params.featurizer ?? "featurizer")
+        }
         let threads = params.threads == 0 ? ProcessInfo.processInfo.activeProcessorCount : params.threads
         let engine = Engine(model: model, threads: threads, eta: 0, lambda: 0)
         let out = try AtomicFileWriter(path: output)
         var result = PredictResult(rows: 0, logLoss: nil, unseenFeatures: 0, features: 0)
         var lossSum: Double = 0
+        var unlabelled = 0
         let batch = Batch()
         let w = params.negKeepRate
 
@@ -106,8 +173,13 @@ public enum PredictStage {
                 for r in 0..<batch.rows {
                     let t = Double(batch.scores[r])
                     let q = correctForNegativeDownsampling(sigmoid(t), keepRate: w)
-                    lossSum += w == 1 ? logLoss(score: t, label: batch.labels[r])
-                        : -naturalLog(min(max(batch.labels[r] > 0 ? q : 1 - q, Double.ulpOfOne), 1))
+                    let y = batch.labels[r]
+                    if y.isNaN {
+                        unlabelled += 1
+                    } else {
+                        lossSum += w == 1 ? logLoss(score: t, label: y)
+                            : -naturalLog(min(max(y > 0 ? q : 1 - q, Double.ulpOfOne), 1))
+                    }
                     n += FloatText.format(Float(q), into: base + n)
                     base[n] = 10
                     n += 1
@@ -120,42 +192,22 @@ public enum PredictStage {
         }
 
         let checkFields = model.kind == .ffm
-        if TrainingData.isCache(input) {
-            let reader = try CacheReader(path: input)
-            if checkFields && reader.info.fieldCount > model.fieldCount {
-                // Find the first offending row for the message.
-                let mapped = try reader.map()
-                for i in 0..<reader.info.rowCount {
-                    if let f = mapped.row(i).features.first(where: { Int($0.field) >= model.fieldCount }) {
-                        throw FFMError.fieldBeyondModel(path: input, row: i + 1, field: f.field, modelFields: model.fieldCount)
-                    }
-                }
+        let m = UInt32(truncatingIfNeeded: min(model.fieldCount, Int(UInt32.max)))
+        while let row = try rows.nextRow() {
+            if checkFields, let f = row.features.first(where: { $0.field >= m }) {
+                throw FFMError.fieldBeyondModel(path: rows.name, row: rows.rowNumber, field: f.field, modelFields: model.fieldCount)
             }
-            let stream = CacheBlockStream(reader: reader, order: reader.blocks(targetBytes: 16 << 20))
-            while let block = try stream.next() {
-                for r in 0..<block.rowCount {
-                    batch.append(block.row(r))
-                    if batch.rows == Batch.capacity { try flush() }
-                }
-            }
-        } else {
-            let reader = try LibFFMReader(path: input)
-            while let row = try reader.next() {
-                if checkFields, let f = row.features.first(where: { Int($0.field) >= model.fieldCount }) {
-                    throw FFMError.fieldBeyondModel(path: input, row: reader.lineNumber, field: f.field, modelFields: model.fieldCount)
-                }
-                batch.append(row)
-                if batch.rows == Batch.capacity { try flush() }
-            }
+            batch.append(label: row.label ?? .nan, features: row.features)
+            if batch.rows == Batch.capacity { try flush() }
         }
         try flush()
         try out.commit()
         result.features = batch.totalFeatures
-        if result.rows > 0 { result.logLoss = lossSum / Double(result.rows) }
+        if result.rows > 0 && unlabelled == 0 { result.logLoss = lossSum / Double(result.rows) }
         if !params.quiet {
             if let loss = result.logLoss { print(String(format: "logloss = %.5f", loss)) }
             if result.unseenFeatures > 0 {
-                log("\(input): \(Progress.grouped(result.unseenFeatures)) of \(Progress.grouped(result.features)) features "
+                log("\(rows.name): \(Progress.grouped(result.unseenFeatures)) of \(Progress.grouped(result.features)) features "
                     + "have indices not seen in training; they contribute nothing to the scores")
             }
         }
@@ -174,12 +226,12 @@ final class Batch {
     var unseen = [Int](repeating: 0, count: 1)
     var totalFeatures = 0
 
-    func append(_ row: Row) {
-        labels[rows] = row.label
-        features.append(contentsOf: row.features)
+    func append(label: Float, features row: UnsafeBufferPointer<Feature>) {
+        labels[rows] = label
+        features.append(contentsOf: row)
         rows += 1
         offsets[rows] = features.count
-        totalFeatures += row.features.count
+        totalFeatures += row.count
     }
 
     func clear() {

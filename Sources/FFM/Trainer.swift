@@ -18,7 +18,11 @@ struct Unchecked<T>: @unchecked Sendable {
 /// beside `scratchDirectory` (deleted once open: the reader keeps it alive).
 enum TrainingData {
     static func isCache(_ path: String) -> Bool {
+        #if canImport(Glibc)
         let fd = Glibc.open(path, O_RDONLY)
+        #else
+        let fd = Darwin.open(path, O_RDONLY)
+        #endif
         guard fd >= 0 else { return false }
         defer { close(fd) }
         var magic = (UInt64(0))
@@ -26,19 +30,35 @@ enum TrainingData {
         return n == 8 && withUnsafeBytes(of: &magic) { memcmp($0.baseAddress!, CacheFormat.headerMagic.utf8Start, 8) == 0 }
     }
 
-    static func open(_ path: String, scratchDirectory: String, tag: String, log: (String) -> Void) throws -> CacheReader {
-        if isCache(path) { return try CacheReader(path: path) }
+    /// - Returns: the reader, and for converted text the bitmap of indices that occur (a
+    ///   cache needs a pass to find them).
+    static func open(_ path: String, scratchDirectory: String, tag: String,
+                     log: (String) -> Void) throws -> (reader: CacheReader, indices: [UInt64]?) {
+        if isCache(path) { return (try CacheReader(path: path), nil) }
         guard access(path, R_OK) == 0 else { throw LogIOError.cannotOpen(path: path, errno: errno) }
-        let name = (path as NSString).lastPathComponent
-        let scratch = (scratchDirectory as NSString).appendingPathComponent(".\(name).\(tag)-cache-\(getpid())")
+        let scratch = scratchDirectory + "/.\(lastPathComponent(path)).\(tag)-cache-\(getpid())"
         let started = Date()
-        let info = try CacheWriter.convert(libffm: path, to: scratch)
+        var bits: [UInt64] = []
+        let info: CacheInfo
+        do {
+            let text = try LibFFMReader(path: path)
+            let writer = try CacheWriter(path: scratch)
+            while let row = try text.next() {
+                try writer.append(row)
+                for f in row.features {
+                    let w = Int(f.index >> 6)
+                    if w >= bits.count { bits.append(contentsOf: repeatElement(0, count: max(w + 1 - bits.count, bits.count))) }
+                    bits[w] |= 1 << UInt64(f.index & 63)
+                }
+            }
+            info = try writer.finish()
+        }
         let reader: CacheReader
         do { reader = try CacheReader(path: scratch) } catch { unlink(scratch); throw error }
         unlink(scratch)
         log(String(format: "%@: %@ rows, %@ features, read in %.1f s", path, Progress.grouped(info.rowCount),
                    Progress.grouped(info.featureCount), Date().timeIntervalSince(started)))
-        return reader
+        return (reader, bits)
     }
 }
 
@@ -57,14 +77,14 @@ public enum TrainStage {
                            log: @escaping (String) -> Void = { printError($0) }) throws -> TrainResult {
         try params.validate()
         let say: (String) -> Void = params.quiet ? { _ in } : log
-        let output = params.output ?? ((trainingSet as NSString).lastPathComponent + ".model")
-        let outputDirectory = (output as NSString).deletingLastPathComponent
+        let output = params.output ?? (lastPathComponent(trainingSet) + ".model")
+        let outputDirectory = directoryPart(output)
         let scratchDirectory = outputDirectory.isEmpty ? "." : outputDirectory
 
-        let train = try TrainingData.open(trainingSet, scratchDirectory: scratchDirectory, tag: "train", log: say)
+        let (train, trainIndices) = try TrainingData.open(trainingSet, scratchDirectory: scratchDirectory, tag: "train", log: say)
         guard train.info.rowCount > 0 else { throw FFMError.emptyTrainingSet(path: trainingSet) }
         let valid = try params.validation.map {
-            try TrainingData.open($0, scratchDirectory: scratchDirectory, tag: "valid", log: say)
+            try TrainingData.open($0, scratchDirectory: scratchDirectory, tag: "valid", log: say).reader
         }
         var n = max(train.info.indexCount, valid?.info.indexCount ?? 0)
         var m = max(train.info.fieldCount, valid?.info.fieldCount ?? 0)
@@ -75,7 +95,20 @@ public enum TrainStage {
         metadata.seed = params.seed
         if let featurizer = params.featurizer { metadata.featurizerHash = try fileHash(featurizer) }
 
-        // The model: fresh, or warm-started (grown to the data's sizes when needed).
+        // Weights exist only for indices that occur in training: one pass collects them.
+        let blockBytes = params.blockMb << 20
+        let trainBlocks = train.blocks(targetBytes: blockBytes)
+        var seen = try IndexSet(indexCount: n)
+        if let trainIndices {
+            for w in 0..<min(trainIndices.count, seen.words) { seen.bits[w] = trainIndices[w] }
+        } else {
+            let touchStream = CacheBlockStream(reader: train, order: trainBlocks)
+            while let block = try touchStream.next() {
+                for f in block.allFeatures { seen.insert(Int(f.index)) }
+            }
+        }
+
+        // The model: fresh, or warm-started (grown to new indices and fields when needed).
         let model: FFMModel
         var startEpoch = 0
         if let initPath = params.initModel {
@@ -83,32 +116,35 @@ public enum TrainStage {
             try checkCompatible(loaded, with: params, path: initPath)
             n = max(n, loaded.indexCount)
             m = max(m, loaded.fieldCount)
-            model = (n == loaded.indexCount && m == loaded.fieldCount) ? loaded
-                : try loaded.resized(indexCount: n, fieldCount: m, seed: params.seed)
+            if n > seen.indexCount {
+                let wider = try IndexSet(indexCount: n)
+                seen.forEach { j, _ in wider.insert(j) }
+                seen = wider
+            }
+            loaded.indices.forEach { j, _ in seen.insert(j) }
+            seen.seal()
+            model = (seen.count == loaded.rowCount && n == loaded.indexCount && m == loaded.fieldCount) ? loaded
+                : try loaded.resized(to: seen, fieldCount: m, seed: params.seed)
             startEpoch = loadedMeta.epochs
             if metadata.featurizerHash == 0 { metadata.featurizerHash = loadedMeta.featurizerHash }
         } else {
-            model = try FFMModel(kind: params.model, indexCount: n, fieldCount: m, factors: params.factors,
-                                 normalization: !params.noNorm, linear: !params.noLinear)
-        }
-        // Weights exist only for indices that occur in training: one pass marks and initialises them.
-        let blockBytes = params.blockMb << 20
-        let trainBlocks = train.blocks(targetBytes: blockBytes)
-        let touchStream = CacheBlockStream(reader: train, order: trainBlocks)
-        while let block = try touchStream.next() {
-            for f in block.allFeatures { model.touch(Int(f.index), seed: params.seed) }
+            seen.seal()
+            model = try FFMModel(kind: params.model, fieldCount: m, factors: params.factors,
+                                 normalization: !params.noNorm, linear: !params.noLinear, indices: seen)
+            model.initialize(seed: params.seed, threads: params.threads)
         }
         say("\(params.model.rawValue): \(Progress.grouped(train.info.rowCount)) rows, n \(Progress.grouped(n)), m \(m), k \(params.factors), "
-            + "\(Progress.grouped(model.presentCount)) indices in training, "
-            + String(format: "%.1f MB of weights", Double(model.presentCount) * Double(model.rowStride * 4 + (model.hasLinear ? 8 : 0)) / 1e6)
+            + "\(Progress.grouped(model.rowCount)) indices in training, "
+            + String(format: "%.1f MB of weights", Double(model.rowCount) * Double(model.rowStride * 4 + (model.hasLinear ? 8 : 0)) / 1e6)
             + ", \(params.threads) thread\(params.threads == 1 ? "" : "s")")
 
         let patience = params.effectivePatience
-        let checkpoint = patience > 0 ? (scratchDirectory as NSString).appendingPathComponent(
-            ".\((output as NSString).lastPathComponent).best-\(getpid())") : nil
+        let checkpoint = patience > 0 ? scratchDirectory + "/.\(lastPathComponent(output)).best-\(getpid())" : nil
         defer { if let checkpoint { unlink(checkpoint) } }
 
         let engine = Engine(model: model, threads: params.threads, eta: Float(params.eta), lambda: Float(params.lambda))
+        engine.hot = try HotRows.make(model: model, data: train, threads: params.threads)
+        if let hot = engine.hot { say("\(hot.count) frequent rows get per-thread copies, merged every \(HotRows.syncInterval) rows") }
         let live = !params.quiet && isatty(2) == 1
         say(valid == nil ? "iter   tr_logloss      seconds" : "iter   tr_logloss   va_logloss       va_auc      seconds")
 
@@ -168,7 +204,7 @@ public enum TrainStage {
             try ModelFile.save(model, metadata: metadata, to: output)
         }
         return TrainResult(modelPath: output, epochs: stats, bestEpoch: bestEpoch, rows: train.info.rowCount,
-                           indexCount: n, fieldCount: m, presentIndices: model.presentCount)
+                           indexCount: n, fieldCount: m, presentIndices: model.rowCount)
     }
 
     static func finite(_ row: EpochStats, _ model: FFMModel) throws -> Bool {
@@ -185,7 +221,8 @@ public enum TrainStage {
         }
     }
 
-    static func fileHash(_ path: String) throws -> UInt64 {
+    /// XXH64 of a file's bytes: how a model records the featurizer.json it was trained with.
+    public static func fileHash(_ path: String) throws -> UInt64 {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw LogIOError.cannotOpen(path: path, errno: errno == 0 ? ENOENT : errno)
         }
@@ -225,6 +262,9 @@ final class Engine: @unchecked Sendable {
     let eta: Float
     let lambda: Float
     let scratch: [Scratch]
+    let lookahead: [Scratch]
+    /// Per-thread copies of the most frequent rows (several threads only).
+    var hot: HotRows?
     private var order: UnsafeMutablePointer<Int32>
     private var orderCapacity = 0
 
@@ -234,6 +274,7 @@ final class Engine: @unchecked Sendable {
         self.eta = eta
         self.lambda = lambda
         scratch = (0..<threads).map { _ in Scratch() }
+        lookahead = (0..<threads).map { _ in Scratch() }
         order = .allocate(capacity: 1)
     }
 
@@ -252,7 +293,10 @@ final class Engine: @unchecked Sendable {
     /// (each row's loss before its update, as libffm reports it).
     func trainEpoch(_ data: CacheReader, order blocks: [Range<Int>], rng: inout SplitMix64,
                     progress: (Int) -> Void) throws -> Double {
-        let stream = CacheBlockStream(reader: data, order: blocks)
+        let model = self.model, hot = self.hot
+        let remapped = model.canRemap
+        let stream = CacheBlockStream(reader: data, order: blocks,
+                                      transform: remapped ? model.remapTransform(hot: hot) : nil)
         var total: Double = 0
         var done = 0
         var losses = [Double](repeating: 0, count: threads * 8)  // one cache line apart
@@ -272,24 +316,39 @@ final class Engine: @unchecked Sendable {
                 order[j] = x
                 i -= 1
             }
-            let model = self.model, eta = self.eta, lambda = self.lambda, order = self.order, threads = self.threads
-            let scratch = self.scratch
+            let eta = self.eta, lambda = self.lambda, order = self.order, threads = self.threads
+            let scratch = self.scratch, lookahead = self.lookahead
             let shared = Unchecked(block)
             losses.withUnsafeMutableBufferPointer { lossBuffer in
                 let lossOut = Unchecked(lossBuffer.baseAddress!)
                 parallel { t in
                     let block = shared.value
-                    let s = scratch[t]
                     var sum: Double = 0
-                    for ii in (rows * t / threads)..<(rows * (t + 1) / threads) {
-                        let r = Int(order[ii])
-                        let row = block.row(r)
-                        model.prepare(row.features, into: s)
-                        let score = Double(model.score(s))
-                        sum += logLoss(score: score, label: row.label)
-                        let kappa = Float(lossGradient(score: score, label: row.label))
-                        model.update(s, kappa: kappa, eta: eta, lambda: lambda)
+                    // Two scratch buffers: the next row is prepared and its weights prefetched
+                    // while the current one is scored and updated.
+                    var current = scratch[t], next = lookahead[t]
+                    let start = rows * t / threads, end = rows * (t + 1) / threads
+                    let replica = hot?.replica(t)
+                    hot?.refresh(t)
+                    if start < end {
+                        model.prepare(block.row(Int(order[start])).features, into: current, remapped: remapped, replica: replica)
                     }
+                    for ii in start..<end {
+                        let label = block.label(Int(order[ii]))
+                        if let hot, (ii - start) % HotRows.syncInterval == HotRows.syncInterval - 1 { hot.merge(t) }
+                        if ii + 2 < end { model.prefetchFeatures(block.row(Int(order[ii + 2])).features) }
+                        if ii + 1 < end {
+                            model.prepare(block.row(Int(order[ii + 1])).features, into: next, remapped: remapped, replica: replica)
+                        } else {
+                            next.count = 0
+                        }
+                        let score = Double(model.score(current, prefetching: next))
+                        sum += logLoss(score: score, label: label)
+                        let kappa = Float(lossGradient(score: score, label: label))
+                        model.update(current, kappa: kappa, eta: eta, lambda: lambda)
+                        swap(&current, &next)
+                    }
+                    hot?.merge(t)
                     lossOut.value[t * 8] = sum
                 }
             }
@@ -304,18 +363,28 @@ final class Engine: @unchecked Sendable {
     func scores(_ data: CacheReader, blockBytes: Int) throws -> (scores: [Float], labels: [UInt8]) {
         var scores = [Float](repeating: 0, count: data.info.rowCount)
         var labels = [UInt8](repeating: 0, count: data.info.rowCount)
-        let stream = CacheBlockStream(reader: data, order: data.blocks(targetBytes: blockBytes))
+        let model = self.model
+        let remapped = model.canRemap
+        let stream = CacheBlockStream(reader: data, order: data.blocks(targetBytes: blockBytes),
+                                      transform: remapped ? model.remapTransform(hot: nil) : nil)
         while let block = try stream.next() {
             let rows = block.rowCount, first = block.firstRow
-            let model = self.model, threads = self.threads, scratch = self.scratch
+            let threads = self.threads, scratch = self.scratch, lookahead = self.lookahead
             let shared = Unchecked(block)
             scores.withUnsafeMutableBufferPointer { out in
                 let out = Unchecked(out.baseAddress!)
                 parallel { t in
-                    let s = scratch[t]
-                    for r in (rows * t / threads)..<(rows * (t + 1) / threads) {
-                        model.prepare(shared.value.row(r).features, into: s)
-                        out.value[first + r] = model.score(s)
+                    var current = scratch[t], next = lookahead[t]
+                    let start = rows * t / threads, end = rows * (t + 1) / threads
+                    if start < end { model.prepare(shared.value.row(start).features, into: current, remapped: remapped) }
+                    for r in start..<end {
+                        if r + 1 < end {
+                            model.prepare(shared.value.row(r + 1).features, into: next, remapped: remapped)
+                        } else {
+                            next.count = 0
+                        }
+                        out.value[first + r] = model.score(current, prefetching: next)
+                        swap(&current, &next)
                     }
                 }
             }
@@ -353,24 +422,41 @@ public func areaUnderCurve(scores: [Float], labels: [UInt8]) -> Double? {
 }
 
 extension FFMModel {
-    /// A copy with more indices and/or fields (warm start on data with new ones): existing
-    /// weights and accumulators are kept, new field vectors are initialised from the seed.
-    func resized(indexCount n: Int, fieldCount m: Int, seed: UInt64) throws -> FFMModel {
-        let grown = try FFMModel(kind: kind, indexCount: n, fieldCount: m, factors: factors,
-                                 normalization: normalization, linear: hasLinear)
+    /// `remap` as a block-stream transform.
+    func remapTransform(hot: HotRows?) -> @Sendable (CacheBlock) -> Void {
+        { [self] block in remap(block.mutableFeatures, hot: hot) }
+    }
+
+    /// A copy over a larger index set and/or more fields (warm start on data with new
+    /// ones): existing weights and accumulators are kept, new rows and new field vectors
+    /// are initialised from the seed.
+    func resized(to wider: IndexSet, fieldCount m: Int, seed: UInt64) throws -> FFMModel {
+        let grown = try FFMModel(kind: kind, fieldCount: m, factors: factors, normalization: normalization,
+                                 linear: hasLinear, indices: wider)
+        grown.initialize(seed: seed)
         grown.bias[0] = bias[0]
         grown.bias[1] = bias[1]
-        ModelFile.forEachPresentRun(self) { start, count in
-            for j in start..<(start + count) {
-                grown.touch(j, seed: seed)
-                if hasLinear {
-                    grown.linear[2 * j] = linear[2 * j]
-                    grown.linear[2 * j + 1] = linear[2 * j + 1]
-                }
-                let from = latent + j * rowStride, to = grown.latent + j * grown.rowStride
-                to.update(from: from, count: rowStride)  // old fields first; new fields keep their init
+        indices.forEach { j, r in
+            let g = wider.row(of: j)
+            if hasLinear {
+                grown.linear[2 * g] = linear[2 * r]
+                grown.linear[2 * g + 1] = linear[2 * r + 1]
             }
+            // Old fields first in the row; new fields keep their initial values.
+            (grown.latent + g * grown.rowStride).update(from: latent + r * rowStride, count: rowStride)
         }
         return grown
     }
+}
+
+/// The part of a path after its last `/` (the whole path without one).
+func lastPathComponent(_ path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return path }
+    return String(path[path.index(after: slash)...])
+}
+
+/// The part of a path before its last `/` ("" without one, "/" for a file in the root).
+func directoryPart(_ path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "" }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
 }

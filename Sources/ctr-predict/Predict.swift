@@ -1,6 +1,7 @@
 import ArgumentParser
 import CommandSupport
 import FFM
+import Featurize
 import Foundation
 
 @main
@@ -10,13 +11,14 @@ struct Predict: ParsableCommand {
         abstract: "Write one click probability per input row with a model from ctr-train.",
         discussion: """
             A drop-in for libffm's ffm-predict: `ctr-predict test_file model_file output_file`. Input is \
-            libffm text (plain or gzip) or a binary cache. Prints `logloss = …` on stdout (the input has \
-            labels). Features with indices never seen in training contribute nothing; an FFM row with a \
+            libffm text (plain or gzip), a binary cache, or raw logs with --featurizer (featurized exactly \
+            as ctr-hash did for training). Prints `logloss = …` on stdout when every row has a label. Features with indices never seen in training contribute nothing; an FFM row with a \
             field beyond the model is an error.
 
             Examples:
               ctr-predict test.ffm model predictions.txt
               ctr-predict --input test.cache --model model --output p.txt --neg-keep-rate 0.1 -s 2
+              ctr-predict --featurizer hashed/featurizer.json day_7.gz model p.txt
             """)
 
     @Option(help: "Test set (instead of the first argument).")
@@ -69,7 +71,15 @@ struct Predict: ParsableCommand {
     func run() throws {
         let (input, model, output) = try resolved()
         do {
-            _ = try PredictStage.run(params: params, input: input, model: model, output: output)
+            if let featurizer {
+                var params = self.params
+                params.featurizer = featurizer
+                let rows = try RawLogInput(path: input, featurizer: Featurizer(contentsOf: featurizer))
+                _ = try PredictStage.run(params: params, rows: rows, model: model, output: output,
+                                         featurizerHash: TrainStage.fileHash(featurizer))
+            } else {
+                _ = try PredictStage.run(params: params, input: input, model: model, output: output)
+            }
         } catch let error as CustomStringConvertible & Error {
             throw StageFailure(error.description)
         }

@@ -1,1 +1,180 @@
+import Foundation
 import Testing
+import Dataset
+import LogIO
+import TestSupport
+@testable import FFM
+
+@Suite struct ScoreTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        let kind: ModelKind
+        let factors: Int
+        let linear: Bool
+        let normalization: Bool
+        var testDescription: String { "\(kind.rawValue) k=\(factors) linear=\(linear) norm=\(normalization)" }
+    }
+
+    static let cases: [Case] = [
+        Case(kind: .ffm, factors: 4, linear: false, normalization: true),
+        Case(kind: .ffm, factors: 3, linear: true, normalization: true),
+        Case(kind: .ffm, factors: 9, linear: true, normalization: false),
+        Case(kind: .fm, factors: 5, linear: true, normalization: true),
+        Case(kind: .fm, factors: 4, linear: false, normalization: false),
+        Case(kind: .lr, factors: 4, linear: true, normalization: true),
+    ]
+
+    @Test(arguments: cases)
+    func formulaMatchesNaive(_ c: Case) throws {
+        let indices = Array(stride(from: 0, to: 60, by: 2))  // odd indices have no weights
+        let model = try randomModel(kind: c.kind, fields: 5, factors: c.factors, indices: indices, indexCount: 64,
+                                    linear: c.linear, normalization: c.normalization)
+        let predictor = Predictor(model: model)
+        var rng = SplitMix64(seed: 17)
+        for _ in 0..<200 {
+            let count = rng.next(below: 9)
+            let features = (0..<count).map { _ in
+                Feature(field: UInt32(rng.next(below: 6)), index: UInt32(rng.next(below: 70)), value: rng.nextUnitFloat() * 2 - 0.5)
+            }
+            let expected = naiveScore(model, features)
+            let got = features.withUnsafeBufferPointer { predictor.score($0) }
+            #expect(abs(got - expected) <= 1e-4 * max(1, abs(expected)), "\(features)")
+        }
+    }
+
+    @Test func gradientMatchesFiniteDifferences() throws {
+        // One AdaGrad step from accumulators 1 adds g² to each accumulator, so g can be read
+        // back and compared with the derivative of the log loss taken numerically.
+        let model = try randomModel(kind: .ffm, fields: 3, factors: 4, indices: [1, 5, 9], indexCount: 10,
+                                    linear: true, normalization: false)
+        let features = [Feature(field: 0, index: 1, value: 1.5), Feature(field: 1, index: 5, value: -2),
+                        Feature(field: 2, index: 9, value: 0.75)]
+        let label: Float = 1
+        func loss() -> Double {
+            let t = features.withUnsafeBufferPointer { Predictor(model: model).score($0) }
+            return logLoss(score: t, label: label)
+        }
+        func numeric(_ get: () -> Float, _ set: (Float) -> Void) -> Double {
+            let w = get(), h: Float = 1e-2
+            set(w + h); let up = loss()
+            set(w - h); let down = loss()
+            set(w)
+            return (up - down) / Double(2 * h)
+        }
+        var expected: [String: Double] = [:]
+        expected["bias"] = numeric({ model.bias[0] }, { model.bias[0] = $0 })
+        for j in [1, 5, 9] { expected["linear \(j)"] = numeric({ model.linearWeight(index: j)! }, { model.setLinearWeight(index: j, $0) }) }
+        for (j, f) in [(1, 1), (5, 0), (9, 1), (5, 2)] {
+            for d in 0..<4 {
+                expected["latent \(j) \(f) \(d)"] = numeric({ model.latentWeight(index: j, field: f, factor: d)! },
+                                                             { model.setLatentWeight(index: j, field: f, factor: d, $0) })
+            }
+        }
+        let before = (bias: model.bias[0], w: model.latentWeight(index: 1, field: 1, factor: 0)!)
+        features.withUnsafeBufferPointer { _ = Predictor(model: model).train($0, label: label, eta: 0.1, lambda: 0) }
+        func analytic(_ accumulator: Float, _ after: Float, _ before: Float) -> Double {
+            let magnitude = Double(accumulator - 1).squareRoot()
+            return after < before ? magnitude : -magnitude
+        }
+        #expect(abs(analytic(model.bias[1], model.bias[0], before.bias) - expected["bias"]!) < 2e-3)
+        for j in [1, 5, 9] {
+            let g = Double(model.linearAccumulator(index: j)! - 1).squareRoot()
+            #expect(abs(g - abs(expected["linear \(j)"]!)) < 2e-3, "linear \(j)")
+        }
+        for (j, f) in [(1, 1), (5, 0), (9, 1), (5, 2)] {
+            for d in 0..<4 {
+                let g = Double(model.latentAccumulator(index: j, field: f, factor: d)! - 1).squareRoot()
+                #expect(abs(g - abs(expected["latent \(j) \(f) \(d)"]!)) < 3e-3 * max(1, g), "latent \(j) \(f) \(d)")
+            }
+        }
+        #expect(analytic(model.latentAccumulator(index: 1, field: 1, factor: 0)!, model.latentWeight(index: 1, field: 1, factor: 0)!, before.w)
+                    * expected["latent 1 1 0"]! > 0)
+    }
+
+    @Test func extremeValuesStayFinite() throws {
+        for normalization in [true, false] {
+            let model = try randomModel(kind: .ffm, fields: 4, factors: 4, indices: Array(0..<50), indexCount: 50,
+                                        linear: true, normalization: normalization)
+            let predictor = Predictor(model: model)
+            var rng = SplitMix64(seed: 5)
+            for round in 0..<60 {
+                let count = round % 20 == 0 ? 300 : 6
+                let features = (0..<count).map { i in
+                    Feature(field: UInt32(i % 4), index: UInt32(rng.next(below: 50)),
+                            value: [Float(1e30), -1e30, 3e38, 1e-30, 0, 7][rng.next(below: 6)])
+                }
+                features.withUnsafeBufferPointer { f in
+                    let loss = predictor.train(f, label: Float(round % 2), eta: 0.5, lambda: 0.01)
+                    #expect(!loss.isNaN)
+                    #expect(predictor.probability(f).isFinite)
+                }
+            }
+            try ModelFile.checkFinite(model, path: "memory")
+        }
+    }
+
+    @Test func logLossAndSigmoidAreStable() {
+        #expect(logLoss(score: 1000, label: 1) == 0)
+        #expect(abs(logLoss(score: -1000, label: 1) - 1000) < 1e-9)
+        #expect(abs(logLoss(score: 0, label: 0) - log(2.0)) < 1e-12)
+        #expect(sigmoid(-1000) == 0 && sigmoid(1000) == 1)
+        #expect(abs(lossGradient(score: 0.3, label: 1) - (sigmoid(0.3) - 1)) < 1e-12)
+    }
+
+    @Test func negativeDownsamplingCorrection() {
+        #expect(correctForNegativeDownsampling(0.5, keepRate: 1) == 0.5)
+        // Keeping 1 negative in 10: the odds shrink tenfold.
+        let q = correctForNegativeDownsampling(0.5, keepRate: 0.1)
+        #expect(abs(q - 1.0 / 11.0) < 1e-12)
+        let p = 0.2, w = 0.25
+        let corrected = correctForNegativeDownsampling(p, keepRate: w)
+        #expect(abs(corrected / (1 - corrected) - w * p / (1 - p)) < 1e-12)
+    }
+
+    @Test func aucAgainstPairCounting() {
+        var rng = SplitMix64(seed: 8)
+        let scores = (0..<300).map { _ in Float(rng.next(below: 20)) }  // many ties
+        let labels = (0..<300).map { _ in UInt8(rng.next(below: 3) == 0 ? 1 : 0) }
+        var wins = 0.0, pairs = 0.0
+        for i in 0..<300 where labels[i] == 1 {
+            for j in 0..<300 where labels[j] == 0 {
+                pairs += 1
+                wins += scores[i] > scores[j] ? 1 : (scores[i] == scores[j] ? 0.5 : 0)
+            }
+        }
+        #expect(abs(areaUnderCurve(scores: scores, labels: labels)! - wins / pairs) < 1e-12)
+        #expect(areaUnderCurve(scores: [1, 2], labels: [1, 1]) == nil)
+    }
+}
+
+@Suite struct ParamsTests {
+    @Test func emptyJSONDecodesToDefaults() throws {
+        let train = try JSONDecoder().decode(TrainParams.self, from: Data("{}".utf8))
+        #expect(train == TrainParams())
+        let predict = try JSONDecoder().decode(PredictParams.self, from: Data("{}".utf8))
+        #expect(predict == PredictParams())
+        let some = try JSONDecoder().decode(TrainParams.self, from: Data(#"{"factors": 8, "model": "fm", "noLinear": true}"#.utf8))
+        #expect(some.factors == 8 && some.model == .fm && some.noLinear && some.epochs == 15)
+        // Round trip and the key list.
+        let back = try JSONDecoder().decode(TrainParams.self, from: JSONEncoder().encode(some))
+        #expect(back == some)
+        #expect(TrainParams.CodingKeys.allCases.count == 18)
+    }
+
+    @Test func defaultsAreLibFFMs() {
+        let p = TrainParams()
+        #expect(p.lambda == 0.00002 && p.factors == 4 && p.epochs == 15 && p.eta == 0.2 && p.threads == 1)
+        #expect(!p.noNorm && !p.noLinear && p.model == .ffm)
+    }
+
+    @Test func invalidCombinationsNameTheFlag() {
+        #expect(throws: FFMError.invalidParameter(name: "--auto-stop", value: "", expected: "a validation set (-p FILE)")) {
+            try quietParams { $0.autoStop = true }.validate()
+        }
+        #expect(throws: FFMError.self) { try quietParams { $0.factors = 0 }.validate() }
+        #expect(throws: FFMError.self) { try quietParams { $0.eta = -1 }.validate() }
+        #expect(throws: FFMError.self) { try quietParams { $0.model = .lr; $0.noLinear = true }.validate() }
+        var p = PredictParams()
+        p.negKeepRate = 0
+        #expect(throws: FFMError.self) { try p.validate() }
+    }
+}

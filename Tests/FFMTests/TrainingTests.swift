@@ -1,0 +1,236 @@
+import Foundation
+import Testing
+import Dataset
+import LogIO
+import TestSupport
+@testable import FFM
+
+/// Files of a planted problem in a fresh folder.
+struct Problem {
+    let dir: URL
+    let train: String
+    let valid: String
+    let validRows: [(Float, [Feature])]
+
+    init(rows: Int = 2500, validRows: Int = 800, fields: Int = 5, cardinality: Int = 12, seed: UInt64 = 1) throws {
+        dir = try TestSupport.makeTemporaryDirectory("ffm-test")
+        let planted = PlantedData(fields: fields, cardinality: cardinality, seed: seed)
+        train = dir.appendingPathComponent("train.ffm").path
+        valid = dir.appendingPathComponent("valid.ffm").path
+        try writeLibFFM(planted.rows(rows, stream: 1), to: train)
+        self.validRows = planted.rows(validRows, stream: 2)
+        try writeLibFFM(self.validRows, to: valid)
+    }
+
+    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+}
+
+@Suite struct TrainingTests {
+    @Test(arguments: [ModelKind.ffm, .fm, .lr])
+    func plantedDataBeatsTheConstantPredictor(kind: ModelKind) throws {
+        let problem = try Problem()
+        let result = try TrainStage.run(params: quietParams {
+            $0.validation = problem.valid
+            $0.epochs = 6
+            $0.model = kind
+            $0.output = problem.path("m")
+        }, trainingSet: problem.train)
+        let constant = constantLogLoss(problem.validRows)
+        let best = result.epochs.compactMap(\.vaLogLoss).min()!
+        #expect(best < constant * (kind == .lr ? 0.97 : 0.93), "\(kind): \(best) vs constant \(constant)")
+        #expect(result.epochs.allSatisfy { $0.trLogLoss.isFinite && ($0.vaAUC ?? 0) > 0.6 })
+        let (model, metadata) = try ModelFile.load(problem.path("m"))
+        #expect(model.kind == kind)
+        #expect(model.weightFields == (kind == .ffm ? 5 : kind == .fm ? 1 : 0))
+        #expect(metadata.epochs == 6)
+        // ctr-predict's entry point agrees with the last epoch's validation figure.
+        let predicted = try PredictStage.run(params: PredictParams(), input: problem.valid, model: problem.path("m"),
+                                             output: problem.path("p.txt"), log: { _ in })
+        #expect(abs(predicted.logLoss! - result.epochs.last!.vaLogLoss!) < 1e-5)
+        let lines = try String(contentsOfFile: problem.path("p.txt"), encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == problem.validRows.count)
+        #expect(lines.allSatisfy { Double($0).map { $0 > 0 && $0 < 1 } ?? false })
+    }
+
+    @Test func oneThreadIsByteIdenticalForASeed() throws {
+        let problem = try Problem(rows: 1200)
+        for (name, seed) in [("a", 7), ("b", 7), ("c", 8)] {
+            _ = try TrainStage.run(params: quietParams {
+                $0.epochs = 3
+                $0.seed = UInt64(seed)
+                $0.output = problem.path(name)
+            }, trainingSet: problem.train)
+        }
+        #expect(try fileBytes(problem.path("a")) == fileBytes(problem.path("b")))
+        #expect(try fileBytes(problem.path("a")) != fileBytes(problem.path("c")))
+    }
+
+    @Test func hogwildThreadsTrainToo() throws {
+        let problem = try Problem(rows: 3000)
+        let result = try TrainStage.run(params: quietParams {
+            $0.epochs = 4
+            $0.threads = 3
+            $0.validation = problem.valid
+            $0.output = problem.path("m")
+        }, trainingSet: problem.train)
+        #expect(result.epochs.last!.vaLogLoss! < constantLogLoss(problem.validRows) * 0.95)
+    }
+
+    @Test func patienceKeepsTheBestEpoch() throws {
+        // Few rows, many values, a large step: validation loss turns up after a few epochs.
+        let problem = try Problem(rows: 300, validRows: 600, fields: 6, cardinality: 60, seed: 4)
+        let result = try TrainStage.run(params: quietParams {
+            $0.epochs = 30
+            $0.eta = 0.8
+            $0.lambda = 0
+            $0.patience = 2
+            $0.validation = problem.valid
+            $0.output = problem.path("m")
+        }, trainingSet: problem.train)
+        let losses = result.epochs.map { $0.vaLogLoss! }
+        let best = losses.indices.min { losses[$0] < losses[$1] }!
+        #expect(result.epochs.count < 30, "stopped early")
+        #expect(result.bestEpoch == best + 1)
+        #expect(result.epochs.count == result.bestEpoch + 2)
+        // The written model is the best epoch's: predicting gives its validation loss.
+        let predicted = try PredictStage.run(params: PredictParams(), input: problem.valid, model: problem.path("m"),
+                                             output: problem.path("p"), log: { _ in })
+        #expect(abs(predicted.logLoss! - losses[best]) < 1e-5)
+        #expect(try ModelFile.load(problem.path("m")).metadata.bestEpoch == best + 1)
+        // No checkpoint left behind.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: problem.dir.path).allSatisfy { !$0.hasPrefix(".") })
+    }
+
+    @Test func warmStartContinuesExactly() throws {
+        let problem = try Problem(rows: 1000)
+        _ = try TrainStage.run(params: quietParams { $0.epochs = 3; $0.output = problem.path("straight") }, trainingSet: problem.train)
+        _ = try TrainStage.run(params: quietParams { $0.epochs = 2; $0.output = problem.path("first") }, trainingSet: problem.train)
+        _ = try TrainStage.run(params: quietParams {
+            $0.epochs = 1
+            $0.initModel = problem.path("first")
+            $0.output = problem.path("resumed")
+        }, trainingSet: problem.train)
+        #expect(try fileBytes(problem.path("straight")) == fileBytes(problem.path("resumed")))
+    }
+
+    @Test func warmStartOnDataWithNewIndicesAndFields() throws {
+        let small = try Problem(rows: 500, fields: 4, cardinality: 10, seed: 2)
+        _ = try TrainStage.run(params: quietParams { $0.epochs = 2; $0.output = small.path("m") }, trainingSet: small.train)
+        let wider = try Problem(rows: 500, fields: 6, cardinality: 20, seed: 3)
+        let result = try TrainStage.run(params: quietParams {
+            $0.epochs = 1
+            $0.initModel = small.path("m")
+            $0.output = wider.path("m2")
+        }, trainingSet: wider.train)
+        let (old, _) = try ModelFile.load(small.path("m"))
+        let (grown, meta) = try ModelFile.load(wider.path("m2"))
+        #expect(grown.fieldCount == 6 && result.fieldCount == 6)
+        #expect(grown.rowCount >= old.rowCount)
+        #expect(meta.epochs == 3)
+        // An index only the old model knew keeps its weights.
+        let onlyOld = (0..<old.indexCount).first { old.indices.contains($0) && !Set((try? readAllIndices(wider.train)) ?? []).contains($0) }
+        if let j = onlyOld {
+            #expect(grown.latentWeight(index: j, field: 0, factor: 0) == old.latentWeight(index: j, field: 0, factor: 0))
+        }
+        // A mismatching kind is refused.
+        #expect(throws: FFMError.self) {
+            try TrainStage.run(params: quietParams { $0.model = .fm; $0.initModel = small.path("m"); $0.output = small.path("x") },
+                               trainingSet: small.train)
+        }
+    }
+
+    @Test func trainsFromTheBinaryCacheAsFromText() throws {
+        let problem = try Problem(rows: 800)
+        let cache = problem.path("train.cache")
+        try CacheWriter.convert(libffm: problem.train, to: cache)
+        _ = try TrainStage.run(params: quietParams { $0.epochs = 2; $0.output = problem.path("a"); $0.blockMb = 1 }, trainingSet: problem.train)
+        _ = try TrainStage.run(params: quietParams { $0.epochs = 2; $0.output = problem.path("b"); $0.blockMb = 1 }, trainingSet: cache)
+        #expect(try fileBytes(problem.path("a")) == fileBytes(problem.path("b")))
+    }
+
+    @Test func logJSONHasEveryEpoch() throws {
+        let problem = try Problem(rows: 400)
+        _ = try TrainStage.run(params: quietParams {
+            $0.epochs = 3
+            $0.validation = problem.valid
+            $0.logJson = problem.path("log.json")
+            $0.output = problem.path("m")
+        }, trainingSet: problem.train)
+        let stats = try JSONDecoder().decode([EpochStats].self, from: fileBytes(problem.path("log.json")))
+        #expect(stats.map(\.epoch) == [1, 2, 3])
+        #expect(stats.allSatisfy { $0.vaLogLoss != nil && $0.vaAUC != nil })
+    }
+
+    @Test func realSampleMatchesLibFFMsLevel() throws {
+        guard let data = TestSupport.sharedData else { return }
+        let train = data.appendingPathComponent("libffm/xlearn/small_train.txt").path
+        let test = data.appendingPathComponent("libffm/xlearn/small_test.txt").path
+        guard FileManager.default.fileExists(atPath: train), FileManager.default.fileExists(atPath: test) else { return }
+        let dir = try TestSupport.makeTemporaryDirectory()
+        let result = try TrainStage.run(params: quietParams {
+            $0.noLinear = true
+            $0.validation = test
+            $0.output = dir.appendingPathComponent("m").path
+        }, trainingSet: train)
+        // libffm's ffm-train with defaults reaches va_logloss 0.5427 on this pair after 15 epochs.
+        #expect(result.epochs.count == 15)
+        #expect(result.epochs.last!.vaLogLoss! < 0.56)
+        #expect(result.epochs.last!.trLogLoss < 0.49)
+    }
+}
+
+func readAllIndices(_ path: String) throws -> [Int] {
+    let reader = try LibFFMReader(path: path)
+    var out: [Int] = []
+    while let row = try reader.next() { out += row.features.map { Int($0.index) } }
+    return out
+}
+
+@Suite struct HotRowTests {
+    @Test func mergeAddsEachThreadsChanges() throws {
+        let model = try randomModel(kind: .ffm, fields: 2, factors: 4, indices: [0, 1, 2], indexCount: 3, linear: true)
+        let hot = HotRows(model: model, rows: [1], threads: 2)
+        let before = model.latentWeight(index: 1, field: 0, factor: 2)!
+        let linearBefore = model.linearWeight(index: 1)!
+        let biasBefore = model.bias[0]
+        hot.refresh(0)
+        hot.refresh(1)
+        let a = hot.replica(0), b = hot.replica(1)
+        // Field 0, factor 2 of slot 0 sits at float 2; the linear weight after the latent row.
+        a.slots[2] += 0.5
+        b.slots[2] -= 0.25
+        a.slots[model.rowStride] += 1
+        a.bias[0] += 2
+        b.bias[0] += 3
+        hot.merge(0)
+        hot.merge(1)
+        #expect(model.latentWeight(index: 1, field: 0, factor: 2)! == before + 0.5 - 0.25)
+        #expect(model.linearWeight(index: 1)! == linearBefore + 1)
+        #expect(model.bias[0] == biasBefore + 5)
+        // After a merge a replica holds the shared values again.
+        #expect(hot.replica(1).slots[2] == model.latentWeight(index: 1, field: 0, factor: 2)!)
+    }
+
+    @Test func frequentRowsAreChosenFromTheData() throws {
+        let problem = try Problem(rows: 2000, fields: 4, cardinality: 200)
+        let cache = problem.path("c")
+        try CacheWriter.convert(libffm: problem.train, to: cache)
+        let reader = try CacheReader(path: cache)
+        let set = try IndexSet(indexCount: reader.info.indexCount)
+        let mapped = try reader.map()
+        withExtendedLifetime(mapped) { mapped.features.forEach { set.insert(Int($0.index)) } }
+        set.seal()
+        let model = try FFMModel(kind: .ffm, fieldCount: 4, factors: 4, normalization: true, linear: true, indices: set)
+        #expect(try HotRows.make(model: model, data: reader, threads: 1) == nil)
+        let hot = try #require(try HotRows.make(model: model, data: reader, threads: 2))
+        #expect(hot.count > 0 && hot.count < set.count / 4)
+        // Each hot row occurs in at least 2% of rows.
+        for r in hot.rowOfSlot {
+            var j = -1
+            set.forEach { index, row in if row == r { j = index } }
+            let occurrences = mapped.features.filter { Int($0.index) == j }.count
+            #expect(Double(occurrences) >= 0.02 * Double(reader.info.rowCount))
+        }
+        withExtendedLifetime(mapped) {}
+    }
+}
