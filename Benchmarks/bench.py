@@ -406,8 +406,14 @@ def report(work, out_path):
         notes.append(f"validation log loss after {meta['epochs']} epochs: ctr-train {ours:.5f}{extra}; "
                      f"libffm {theirs:.5f}")
     if "pipeline" in main["stages"]:
+        pipe = main["stages"]["pipeline"]
+        inner = pipe.get("manifest_stages") or {}
+        inner_s = sum(v["seconds"] for v in inner.values() if isinstance(v.get("seconds"), (int, float)))
+        split = (f" Its manifest's stage times: " + ", ".join(f"{k} {v['seconds']:.1f} s" for k, v in inner.items()
+                                                           if isinstance(v.get("seconds"), (int, float)))
+                 + f" (sum {inner_s:.1f} s of {pipe['wall_s']:.1f} s)." if inner else "")
         notes.append("whole pipeline: ctr-pipeline run on a generated pipeline JSON with the same stages and "
-                     "parameters (fresh workdir, so every stage runs; its eval also writes the HTML report).")
+                     "parameters (fresh workdir, so every stage runs; its eval also writes the HTML report)." + split)
     for key in sorted(meta):
         if key.startswith("skipped_"):
             notes.append("skipped: " + meta[key])
