@@ -111,7 +111,8 @@ def read_measurements(work):
 
 
 def cpu_ratio(ours, theirs):
-    return ours / theirs if theirs > 0 else None
+    """None when either side is below GNU time's 0.01 s resolution can tell apart."""
+    return ours / theirs if ours >= 0.02 and theirs >= 0.02 else None
 
 
 def load1(figures):
