@@ -1,3 +1,4 @@
+import LogIO
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -230,31 +231,6 @@ public final class FFMModel: @unchecked Sendable {
             linear[2 * r] = 0
             linear[2 * r + 1] = 1
         }
-    }
-}
-
-/// SplitMix64 (Steele, Lea, Flood 2014): a small seeded generator, same stream on every platform.
-public struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-
-    @inline(__always)
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1) with 24 random bits.
-    @inline(__always)
-    public mutating func nextUnitFloat() -> Float { Float(next() >> 40) * 0x1p-24 }
-
-    /// Uniform in 0..<bound by multiply-shift (Lemire; bias below 2^-40 for the bounds used here).
-    @inline(__always)
-    public mutating func next(below bound: Int) -> Int {
-        Int(UInt64(bound).multipliedFullWidth(by: next()).high)
     }
 }
 

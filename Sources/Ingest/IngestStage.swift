@@ -199,10 +199,7 @@ public enum IngestStage {
     /// of 2^64 (top 53 bits), is below `rate`.
     @inline(__always)
     public static func keepNegative(index: Int, seed: UInt64, rate: Double) -> Bool {
-        var z = seed &+ (UInt64(index) &+ 1) &* 0x9E3779B97F4A7C15
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        z ^= z >> 31
+        let z = SplitMix64.mix(seed &+ (UInt64(index) &+ 1) &* SplitMix64.increment)
         return Double(z >> 11) * 0x1p-53 < rate
     }
 

@@ -86,34 +86,10 @@ public enum HTMLReport {
         var t = "<table>\n<tr><th>metric</th>"
         for (i, model) in report.models.enumerated() { t += "<th class=\"n\">\(legendName(model, i))</th>" }
         t += "</tr>\n"
-        func row(_ name: String, _ value: (ModelReport) -> String) {
-            t += "<tr><td>\(escape(name))</td>"
-            for model in report.models { t += "<td class=\"n\">\(escape(value(model)))</td>" }
+        for row in MetricRow.rows(report) {
+            t += "<tr><td>\(escape(row.label))</td>"
+            for value in row.values { t += "<td class=\"n\">\(escape(value))</td>" }
             t += "</tr>\n"
-        }
-        row("AUC") { Format.fixed($0.metrics.auc) }
-        row("AUC 95% CI (DeLong)") { Format.interval($0.metrics.aucInterval) }
-        row("log loss") { Format.fixed($0.metrics.logloss) }
-        row("NE") { Format.fixed($0.metrics.ne) }
-        row("RIG") { Format.fixed($0.metrics.rig) }
-        row("calibration Σp/Σy") { Format.fixed($0.metrics.calibration, 4) }
-        row("calibration slope") { Format.fixed($0.metrics.calibrationSlope, 4) }
-        row("calibration intercept") { Format.fixed($0.metrics.calibrationIntercept, 4) }
-        row("ECE") { Format.fixed($0.metrics.reliability?.ece) }
-        row("MCE") { Format.fixed($0.metrics.reliability?.mce) }
-        row("PR AUC (average precision)") { Format.fixed($0.metrics.prAUC) }
-        row("Brier") { Format.fixed($0.metrics.brier) }
-        row("mean prediction") { Format.fixed($0.metrics.meanPrediction) }
-        row("distinct predictions") { Format.count($0.metrics.distinctPredictions) }
-        if report.models.contains(where: { $0.segments != nil }) {
-            row("GAUC") { Format.fixed($0.segments?.gauc) }
-        }
-        if report.models.count > 1 {
-            let baseline = report.models[0].name
-            row("ΔAUC vs \(baseline)") { Format.signed($0.comparison?.deltaAUC) }
-            row("Δlog loss vs \(baseline)") { Format.signed($0.comparison?.deltaLogloss) }
-            row("DeLong z") { Format.fixed($0.comparison?.z, 3) }
-            row("DeLong p") { Format.general($0.comparison?.pValue) }
         }
         return t + "</table>\n"
     }

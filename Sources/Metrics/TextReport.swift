@@ -76,33 +76,7 @@ public enum TextReport {
 
         var table = AlignedTable()
         table.add(["metric"] + report.models.map(\.name))
-        func row(_ name: String, _ value: (ModelReport) -> String) {
-            table.add([name] + report.models.map(value))
-        }
-        row("auc") { Format.fixed($0.metrics.auc) }
-        row("auc 95% CI (DeLong)") { Format.interval($0.metrics.aucInterval) }
-        row("logloss") { Format.fixed($0.metrics.logloss) }
-        row("ne") { Format.fixed($0.metrics.ne) }
-        row("rig") { Format.fixed($0.metrics.rig) }
-        row("calibration Σp/Σy") { Format.fixed($0.metrics.calibration, 4) }
-        row("calibration slope") { Format.fixed($0.metrics.calibrationSlope, 4) }
-        row("calibration intercept") { Format.fixed($0.metrics.calibrationIntercept, 4) }
-        row("ece") { Format.fixed($0.metrics.reliability?.ece) }
-        row("mce") { Format.fixed($0.metrics.reliability?.mce) }
-        row("pr_auc") { Format.fixed($0.metrics.prAUC) }
-        row("brier") { Format.fixed($0.metrics.brier) }
-        row("mean prediction") { Format.fixed($0.metrics.meanPrediction) }
-        row("distinct predictions") { Format.count($0.metrics.distinctPredictions) }
-        if report.models.contains(where: { $0.segments != nil }) {
-            row("gauc") { Format.fixed($0.segments?.gauc) }
-        }
-        if report.models.count > 1 {
-            let baseline = report.models[0].name
-            row("Δauc vs \(baseline)") { Format.signed($0.comparison?.deltaAUC) }
-            row("Δlogloss vs \(baseline)") { Format.signed($0.comparison?.deltaLogloss) }
-            row("DeLong z") { Format.fixed($0.comparison?.z, 3) }
-            row("DeLong p") { Format.general($0.comparison?.pValue) }
-        }
+        for row in MetricRow.rows(report) { table.add([row.key] + row.values) }
         out += table.render()
 
         for model in report.models {

@@ -1,13 +1,11 @@
 import Foundation
+import LogIO
 
 /// SplitMix64's finalizer (Steele, Lea, Flood, "Fast splittable pseudorandom number
 /// generators", OOPSLA 2014): a strong 64-bit mix, used to derive weights from keys.
 @inline(__always)
 func mix64(_ x: UInt64) -> UInt64 {
-    var z = x &+ 0x9E3779B97F4A7C15
-    z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-    z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-    return z ^ (z >> 31)
+    SplitMix64.mix(x &+ SplitMix64.increment)
 }
 
 /// xoshiro256** (Blackman, Vigna, 2018), seeded through SplitMix64: fast, deterministic.

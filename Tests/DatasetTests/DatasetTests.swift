@@ -4,18 +4,6 @@ import LogIO
 import TestSupport
 @testable import Dataset
 
-/// A small seeded generator (SplitMix64) for reproducible test data.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 func write(_ text: String, to name: String, in dir: URL) throws -> String {
     let path = dir.appendingPathComponent(name).path
@@ -31,7 +19,7 @@ func readAll(_ path: String) throws -> [(Float, [Feature])] {
 }
 
 func randomRows(count: Int, seed: UInt64, maxFeatures: Int = 12) -> [(Float, [Feature])] {
-    var rng = SeededGenerator(seed: seed)
+    var rng = SplitMix64(seed: seed)
     return (0..<count).map { _ in
         let n = Int.random(in: 0...maxFeatures, using: &rng)
         let features = (0..<n).map { _ in
@@ -56,7 +44,7 @@ func randomRows(count: Int, seed: UInt64, maxFeatures: Int = 12) -> [(Float, [Fe
     }
 
     @Test func streamingEqualsOneShot() {
-        var rng = SeededGenerator(seed: 7)
+        var rng = SplitMix64(seed: 7)
         let bytes = (0..<1000).map { _ in UInt8.random(in: 0...255, using: &rng) }
         let whole = bytes.withUnsafeBytes { XXHash64.hash($0, seed: 42) }
         for piece in [1, 3, 7, 31, 32, 33, 100] {
@@ -198,7 +186,7 @@ func randomRows(count: Int, seed: UInt64, maxFeatures: Int = 12) -> [(Float, [Fe
     }
 
     @Test func valuesRoundTripExactly() throws {
-        var rng = SeededGenerator(seed: 11)
+        var rng = SplitMix64(seed: 11)
         var values: [Float] = [.greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude,
                                .leastNormalMagnitude, 1e-5, 3.0e9, 16_777_216, 0.1, 1.0 / 3.0]
         for _ in 0..<20_000 {

@@ -93,22 +93,10 @@ func libffm(_ label: Float, _ features: [Feature]) -> String {
     return text
 }
 
-/// A seeded generator (SplitMix64) for test data.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Criteo-format raw lines: skewed categorical values, missing values, negative integers.
 func criteoLines(count: Int, seed: UInt64) -> [String] {
-    var rng = SeededGenerator(seed: seed)
+    var rng = SplitMix64(seed: seed)
     var lines: [String] = []
     lines.reserveCapacity(count)
     for _ in 0..<count {

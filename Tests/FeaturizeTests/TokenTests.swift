@@ -6,7 +6,7 @@ import Testing
 struct TokenTests {
     @Test(arguments: [0, 1, 2, 3, 4, 5, 7, 8, 9, 13, 64, 1000])
     func murmurPairEqualsTwoSingleHashes(length: Int) {
-        var rng = SeededGenerator(seed: UInt64(length))
+        var rng = SplitMix64(seed: UInt64(length))
         let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) }
         for (s1, s2) in [(UInt32(0), UInt32(1)), (0x9747b28c, ~0x9747b28c), (0xffffffff, 0)] {
             let pair = bytes.withUnsafeBytes { Token.murmur3Pair($0, s1, s2) }
@@ -93,7 +93,7 @@ struct CountingTests {
         // 2,000 distinct values over an exact limit of 100: the rest is counted in the sketch.
         var count = FieldCount(counted: true, threshold: 5, exactLimit: 100, sketchWidthBits: 12)
         defer { count.release() }
-        var rng = SeededGenerator(seed: 3)
+        var rng = SplitMix64(seed: 3)
         var truth: [UInt64: Int] = [:]
         for _ in 0..<20_000 {
             let key = rng.next() % 2000 &* 0x9E37_79B9_7F4A_7C15 | 1
@@ -114,7 +114,7 @@ struct CountingTests {
     @Test func hyperLogLogIsWithinThreePercent() {
         var count = FieldCount(counted: true, threshold: 0, exactLimit: 0, sketchWidthBits: 10)
         defer { count.release() }
-        var rng = SeededGenerator(seed: 9)
+        var rng = SplitMix64(seed: 9)
         for _ in 0..<100_000 { count.add(rng.next()) }
         let d = count.summary()!.distinct
         #expect(abs(d - 100_000) < 3_000)
@@ -146,7 +146,7 @@ struct CountingTests {
 
 struct FastPathTests {
     @Test func numericTokenHashInRegistersEqualsTheBytes() {
-        var rng = SeededGenerator(seed: 31)
+        var rng = SplitMix64(seed: 31)
         for _ in 0..<2000 {
             let tag = [Token.logTag, Token.intTag, Token.floatTag, Token.bucketTag][Int(rng.next() % 4)]
             let bits = rng.next() >> (rng.next() % 64)
@@ -159,7 +159,7 @@ struct FastPathTests {
     @Test func integerParsingEqualsByteParsing() {
         var cases = ["0", "-0", "+7", "007", "-", "+", "", "12a", "-9223372036854775808", "9223372036854775807",
                      "9223372036854775808", "123456789012345678", "-123456789012345678", "1234567890123456789", " 1", "1 "]
-        var rng = SeededGenerator(seed: 32)
+        var rng = SplitMix64(seed: 32)
         for _ in 0..<1000 { cases.append(String(Int64(bitPattern: rng.next()) >> (rng.next() % 64))) }
         for text in cases {
             var t = text

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import LogIO
 import TestSupport
 @testable import Metrics
 
@@ -57,11 +58,11 @@ import TestSupport
 
     @Test func scoresAModelDirectlyLikeCtrPredict() throws {
         let s = try Scratch()
-        var rng = OracleGenerator.SplitMix64(state: 11)
+        var rng = SplitMix64(seed: 11)
         var lines: [String] = []
         for _ in 0..<3000 {
-            let a = Int(rng.uniform() * 20), b = Int(rng.uniform() * 30)
-            let click = rng.uniform() < (a % 4 == 0 ? 0.3 : 0.05) + (b % 5 == 0 ? 0.1 : 0)
+            let a = Int(rng.nextUnitDouble() * 20), b = Int(rng.nextUnitDouble() * 30)
+            let click = rng.nextUnitDouble() < (a % 4 == 0 ? 0.3 : 0.05) + (b % 5 == 0 ? 0.1 : 0)
             lines.append("\(click ? 1 : 0) 0:\(a):1 1:\(20 + b):1")
         }
         let train = try s.file("train.ffm", lines[..<2000].joined(separator: "\n") + "\n")

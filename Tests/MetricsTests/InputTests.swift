@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import LogIO
 import TestSupport
 @testable import Metrics
 import Dataset
@@ -210,14 +211,14 @@ final class Scratch {
     }
 
     @Test func radixSortMatchesStandardSort() {
-        var rng = OracleGenerator.SplitMix64(state: 99)
+        var rng = SplitMix64(seed: 99)
         for (n, levels) in [(0, 100), (1, 100), (2, 100), (17, 100), (47, 3), (1000, 100), (50_000, 100), (50_000, 1_000_000_000)] {
             let keys = RowBuffer<UInt64>()
             let payload = RowBuffer<UInt32>()
             var reference: [(UInt64, UInt32)] = []
             for i in 0..<n {
                 // Probabilities with ties (or nearly all distinct), as keys: what ctr-eval sorts.
-                let p = (rng.uniform() * Double(levels)).rounded(.down) / Double(levels)
+                let p = (rng.nextUnitDouble() * Double(levels)).rounded(.down) / Double(levels)
                 let key = rowKey(probability: p, label: UInt8(rng.next() & 1))
                 keys.append(key)
                 payload.append(UInt32(i))

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import LogIO
 @testable import Metrics
 
 /// Expected reliability bin (non-empty bins only, as scikit-learn's calibration_curve).
@@ -71,24 +72,13 @@ struct OracleComparison {
 
 /// SplitMix64 and the draws of oracle.py's `generate`, bit for bit (only +, −, ×, ÷, floor).
 enum OracleGenerator {
-    struct SplitMix64 {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func uniform() -> Double { Double(next() >> 11) * (1.0 / 9007199254740992.0) }
-    }
 
     static func make(seed: UInt64, count: Int)
         -> (a: [Double], b: [Double], labels: [UInt8], weights: [Double], segments: [String]) {
-        var rng = SplitMix64(state: seed)
+        var rng = SplitMix64(seed: seed)
         var a: [Double] = [], b: [Double] = [], y: [UInt8] = [], w: [Double] = [], s: [String] = []
         for _ in 0..<count {
-            let u = (0..<7).map { _ in rng.uniform() }
+            let u = (0..<7).map { _ in rng.nextUnitDouble() }
             let t = u[0] * u[0] * 0.4
             y.append(u[1] < t ? 1 : 0)
             var p = (t * (0.7 + 0.6 * u[2]) * 1000).rounded(.down) / 1000
