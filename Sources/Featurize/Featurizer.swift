@@ -314,7 +314,7 @@ struct CompiledField {
         if transform == .hash { return Token.fingerprint(UnsafeRawBufferPointer(value), seed: seed) }
         let token: (tag: UInt8, bits: UInt64)
         if kind == .integer {
-            guard let v = Token.int64(value) else { return nil }
+            guard let v = ByteParsing.int64(value) else { return nil }
             token = logs.token(int: v)
         } else {
             guard let v = ByteParsing.double(value), v.isFinite else { return nil }
@@ -364,7 +364,7 @@ struct CompiledField {
         case .logSquare:
             let token: (tag: UInt8, bits: UInt64)
             if kind == .integer {
-                guard let v = Token.int64(value) else { return nil }
+                guard let v = ByteParsing.int64(value) else { return nil }
                 token = logs.token(int: v)
             } else {
                 guard let v = ByteParsing.double(value), v.isFinite else { return nil }
@@ -389,7 +389,7 @@ struct CompiledField {
     @inline(__always)
     static func number(_ value: ByteSlice, _ kind: ColumnKind) -> Double? {
         if kind == .integer {
-            guard let v = Token.int64(value) else { return nil }
+            guard let v = ByteParsing.int64(value) else { return nil }
             return Double(v)
         }
         guard let v = ByteParsing.double(value), v.isFinite else { return nil }

@@ -120,27 +120,6 @@ enum Token {
         return UInt64(h1) << 32 | UInt64(h2)
     }
 
-    /// `ByteParsing.int64` with a fast path for up to 18 bytes (no overflow possible there).
-    @inline(__always)
-    static func int64(_ bytes: ByteSlice) -> Int64? {
-        let n = bytes.count
-        guard n > 0 && n <= 18 else { return ByteParsing.int64(bytes) }
-        var i = 0
-        let first = bytes[0]
-        if first == 45 || first == 43 {   // - +
-            i = 1
-            guard n > 1 else { return nil }
-        }
-        var v: Int64 = 0
-        while i < n {
-            let d = bytes[i] &- 48
-            guard d < 10 else { return nil }
-            v = v &* 10 &+ Int64(d)
-            i += 1
-        }
-        return first == 45 ? -v : v
-    }
-
     /// Tag bytes of numeric tokens (9 bytes: tag, then the 64-bit value little-endian).
     static let logTag: UInt8 = 0x4C    // "L": floor(ln(v)^2)
     static let intTag: UInt8 = 0x56    // "V": an integer value kept as itself

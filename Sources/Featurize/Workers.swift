@@ -140,7 +140,7 @@ final class CountWorker: @unchecked Sendable {
                             keys[j * CountWorker.blockRows + filled[j]] = Token.fingerprint(UnsafeRawBufferPointer(value), seed: plan.seed)
                             filled[j] += 1
                         case .integerTokens:
-                            guard let v = Token.int64(value) else {
+                            guard let v = ByteParsing.int64(value) else {
                                 first.note(row: r) { badValue(chunk, r, plan.field, plan.kind, value) }
                                 failed = true
                                 break rows
@@ -151,7 +151,7 @@ final class CountWorker: @unchecked Sendable {
                             }
                         case .numericCounted:
                             let token: (tag: UInt8, bits: UInt64)
-                            if plan.kind == .integer, let v = Token.int64(value) {
+                            if plan.kind == .integer, let v = ByteParsing.int64(value) {
                                 token = logs.token(int: v)
                             } else if plan.kind == .float, let v = ByteParsing.double(value), v.isFinite {
                                 token = Token.logSquare(double: v)

@@ -13,6 +13,22 @@ public enum ByteParsing {
         var i = 0
         let n = bytes.count
         guard n > 0 else { return nil }
+        if n <= 18 {
+            // At most 18 digits cannot overflow: no checks in the common case.
+            let first = bytes[0]
+            if first == 45 || first == 43 {  // - +
+                i = 1
+                guard n > 1 else { return nil }
+            }
+            var v: Int64 = 0
+            while i < n {
+                let d = bytes[i] &- 48
+                guard d < 10 else { return nil }
+                v = v &* 10 &+ Int64(d)
+                i += 1
+            }
+            return first == 45 ? -v : v
+        }
         var negative = false
         if bytes[0] == 45 || bytes[0] == 43 {  // - +
             negative = bytes[0] == 45

@@ -156,17 +156,6 @@ struct FastPathTests {
         }
     }
 
-    @Test func integerParsingEqualsByteParsing() {
-        var cases = ["0", "-0", "+7", "007", "-", "+", "", "12a", "-9223372036854775808", "9223372036854775807",
-                     "9223372036854775808", "123456789012345678", "-123456789012345678", "1234567890123456789", " 1", "1 "]
-        var rng = SplitMix64(seed: 32)
-        for _ in 0..<1000 { cases.append(String(Int64(bitPattern: rng.next()) >> (rng.next() % 64))) }
-        for text in cases {
-            var t = text
-            t.withUTF8 { #expect(Token.int64($0) == ByteParsing.int64($0), "\"\(text)\"") }
-        }
-    }
-
     @Test func digitCounts() {
         for v: UInt32 in [0, 1, 9, 10, 99, 100, 999, 1000, 9999, 10_000, 99_999, 100_000, 999_999, 1_000_000,
                           9_999_999, 10_000_000, 99_999_999, 100_000_000, 999_999_999, 1_000_000_000, .max] {

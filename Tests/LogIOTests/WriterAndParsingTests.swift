@@ -72,6 +72,19 @@ struct ByteParsingTests {
         }
     }
 
+    /// Both paths of `int64` (up to 18 bytes without overflow checks, longer with them)
+    /// against Swift's own parser, at every length and sign.
+    @Test func integersMatchSwiftsParser() {
+        var cases = ["0", "-0", "+7", "007", "-", "+", "", "12a", "123456789012345678", "-123456789012345678",
+                     "+12345678901234567", "1234567890123456789", "-1234567890123456789", "99999999999999999999"]
+        var rng = SplitMix64(seed: 32)
+        for _ in 0..<2000 { cases.append(String(Int64(bitPattern: rng.next()) >> (rng.next() % 64))) }
+        for text in cases {
+            let expected = text.hasPrefix("+") && text.count > 1 ? Int64(text.dropFirst()) : Int64(text)
+            #expect(Self.int64(text) == (text == "+" ? nil : expected), "\"\(text)\"")
+        }
+    }
+
     @Test func doublesAreCorrectlyRounded() {
         var rng = SplitMix64(seed: 42)
         for _ in 0..<20000 {
