@@ -312,15 +312,24 @@ struct CompiledField {
     @inline(__always)
     func fingerprint(_ value: ByteSlice) -> UInt64? {
         if transform == .hash { return Token.fingerprint(UnsafeRawBufferPointer(value), seed: seed) }
-        let token: (tag: UInt8, bits: UInt64)
+        guard let token = logSquareToken(value) else { return nil }
+        return Token.numericFingerprint(tag: token.tag, bits: token.bits, seed: seed)
+    }
+
+    @inline(__always)
+    func logSquareToken(_ value: ByteSlice) -> (tag: UInt8, bits: UInt64)? {
+        CompiledField.logSquareToken(value, kind, logs)
+    }
+
+    /// The log-square token of a number (the Criteo winners' rule): nil when it does not parse.
+    @inline(__always)
+    static func logSquareToken(_ value: ByteSlice, _ kind: ColumnKind, _ logs: LogSquareTable) -> (tag: UInt8, bits: UInt64)? {
         if kind == .integer {
             guard let v = ByteParsing.int64(value) else { return nil }
-            token = logs.token(int: v)
-        } else {
-            guard let v = ByteParsing.double(value), v.isFinite else { return nil }
-            token = Token.logSquare(double: v)
+            return logs.token(int: v)
         }
-        return Token.numericFingerprint(tag: token.tag, bits: token.bits, seed: seed)
+        guard let v = ByteParsing.double(value), v.isFinite else { return nil }
+        return Token.logSquare(double: v)
     }
 
     /// The features of `count` rows of a field with kept values from their fingerprints
@@ -362,14 +371,7 @@ struct CompiledField {
         case .hash:
             return (hashedIndex(UnsafeRawBufferPointer(value)), 1)
         case .logSquare:
-            let token: (tag: UInt8, bits: UInt64)
-            if kind == .integer {
-                guard let v = ByteParsing.int64(value) else { return nil }
-                token = logs.token(int: v)
-            } else {
-                guard let v = ByteParsing.double(value), v.isFinite else { return nil }
-                token = Token.logSquare(double: v)
-            }
+            guard let token = logSquareToken(value) else { return nil }
             return (numericIndex(tag: token.tag, bits: token.bits), 1)
         case .buckets:
             guard let v = CompiledField.number(value, kind) else { return nil }

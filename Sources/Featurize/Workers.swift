@@ -150,12 +150,7 @@ final class CountWorker: @unchecked Sendable {
                                 Token.numericFingerprint(tag: token.tag, bits: token.bits, seed: plan.seed)
                             }
                         case .numericCounted:
-                            let token: (tag: UInt8, bits: UInt64)
-                            if plan.kind == .integer, let v = ByteParsing.int64(value) {
-                                token = logs.token(int: v)
-                            } else if plan.kind == .float, let v = ByteParsing.double(value), v.isFinite {
-                                token = Token.logSquare(double: v)
-                            } else {
+                            guard let token = CompiledField.logSquareToken(value, plan.kind, logs) else {
                                 first.note(row: r) { badValue(chunk, r, plan.field, plan.kind, value) }
                                 failed = true
                                 break rows
