@@ -2,7 +2,7 @@
 import PackageDescription
 
 // SwiftCTR: one library per stage, thin `ctr-*` executables over them.
-// Each stage section below is owned by that stage; keep edits inside it.
+// docs/ARCHITECTURE.md draws the module graph.
 
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 
@@ -30,47 +30,50 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
         ),
         .target(name: "LogIO", dependencies: ["CZlib"]),
-        .target(name: "CommandSupport", dependencies: ["LogIO", argumentParser]),
+        // Parameters declared once (CLI options, pipeline JSON, checks), the reporter, the stage shape.
+        .target(name: "StageKit", dependencies: ["LogIO", argumentParser]),
+        .target(name: "CommandSupport", dependencies: ["StageKit", "LogIO", argumentParser]),
         .target(name: "TestSupport", path: "Sources/TestSupport"),
         .testTarget(name: "LogIOTests", dependencies: ["LogIO", "CZlib", "TestSupport"]),
+        .testTarget(name: "StageKitTests", dependencies: ["StageKit", "TestSupport", argumentParser]),
 
         // MARK: - Ingest: raw logs -> validated rows, and synthetic logs
 
-        .target(name: "Ingest", dependencies: ["LogIO"]),
-        .target(name: "Synth", dependencies: ["LogIO"]),
+        .target(name: "Ingest", dependencies: ["StageKit", "LogIO"]),
+        .target(name: "Synth", dependencies: ["StageKit", "LogIO"]),
         .executableTarget(name: "ctr-ingest", dependencies: ["Ingest", "CommandSupport", argumentParser]),
         .executableTarget(name: "ctr-synth", dependencies: ["Synth", "CommandSupport", argumentParser]),
-        .testTarget(name: "IngestTests", dependencies: ["Ingest", "Synth", "LogIO", "TestSupport"]),
+        .testTarget(name: "IngestTests", dependencies: ["StageKit", "Ingest", "Synth", "LogIO", "TestSupport"]),
 
         // MARK: - Dataset: libffm text and the binary training cache (the hash/train contract)
 
         .target(name: "Dataset", dependencies: ["LogIO"]),
-        .testTarget(name: "DatasetTests", dependencies: ["Dataset", "LogIO", "TestSupport"]),
+        .testTarget(name: "DatasetTests", dependencies: ["StageKit", "Dataset", "LogIO", "TestSupport"]),
 
         // MARK: - Featurize: rows -> hashed libffm features
 
-        .target(name: "Featurize", dependencies: ["Ingest", "Dataset", "LogIO"]),
+        .target(name: "Featurize", dependencies: ["StageKit", "Ingest", "Dataset", "LogIO"]),
         .executableTarget(name: "ctr-hash", dependencies: ["Featurize", "CommandSupport", argumentParser]),
-        .testTarget(name: "FeaturizeTests", dependencies: ["Featurize", "Ingest", "Dataset", "LogIO", "TestSupport"]),
+        .testTarget(name: "FeaturizeTests", dependencies: ["StageKit", "Featurize", "Ingest", "Dataset", "LogIO", "TestSupport"]),
 
-        // MARK: - FFM: training and prediction
+        // MARK: - FFM: training and prediction (from libffm text, caches or raw logs)
 
         .systemLibrary(name: "CPrefetch"),
-        .target(name: "FFM", dependencies: ["Dataset", "LogIO", "CPrefetch"]),
+        .target(name: "FFM", dependencies: ["StageKit", "Dataset", "Featurize", "Ingest", "Metrics", "LogIO", "CPrefetch"]),
         .executableTarget(name: "ctr-train", dependencies: ["FFM", "CommandSupport", argumentParser]),
-        .executableTarget(name: "ctr-predict", dependencies: ["FFM", "Featurize", "CommandSupport", argumentParser]),
-        .testTarget(name: "FFMTests", dependencies: ["FFM", "Dataset", "LogIO", "TestSupport"]),
+        .executableTarget(name: "ctr-predict", dependencies: ["FFM", "CommandSupport", argumentParser]),
+        .testTarget(name: "FFMTests", dependencies: ["StageKit", "Metrics", "FFM", "Dataset", "LogIO", "TestSupport"]),
 
         // MARK: - Metrics: offline evaluation
 
-        .target(name: "Metrics", dependencies: ["Dataset", "LogIO"]),
+        .target(name: "Metrics", dependencies: ["StageKit", "Dataset", "LogIO"]),
         .executableTarget(name: "ctr-eval", dependencies: ["Metrics", "FFM", "CommandSupport", argumentParser]),
-        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Dataset", "FFM", "LogIO", "TestSupport"], exclude: ["oracle.py"]),
+        .testTarget(name: "MetricsTests", dependencies: ["StageKit", "Metrics", "Dataset", "FFM", "LogIO", "TestSupport"], exclude: ["oracle.py"]),
 
         // MARK: - Pipeline: declarative runs of the stages above
 
-        .target(name: "Pipeline", dependencies: ["Ingest", "Featurize", "FFM", "Metrics", "LogIO"]),
+        .target(name: "Pipeline", dependencies: ["StageKit", "Ingest", "Featurize", "FFM", "Metrics", "LogIO"]),
         .executableTarget(name: "ctr-pipeline", dependencies: ["Pipeline", "CommandSupport", argumentParser]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "LogIO", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "StageKit", "LogIO", "TestSupport", argumentParser]),
     ]
 )

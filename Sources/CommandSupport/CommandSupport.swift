@@ -1,5 +1,6 @@
 import ArgumentParser
 import LogIO
+import StageKit
 
 /// Options every stage executable shares.
 public struct CommonOptions: ParsableArguments {
@@ -7,12 +8,25 @@ public struct CommonOptions: ParsableArguments {
     public var quiet = false
 
     public init() {}
+
+    /// Notes on stderr (none with --quiet), live progress when stderr is a terminal.
+    public var reporter: Reporter { Reporter(quiet: quiet) }
 }
 
-/// Turns a stage's error into ArgumentParser's error path: the message on stderr
-/// (`Error: …`, naming the file/line/key) and exit code 1. Errors from the stage
-/// libraries are all `CustomStringConvertible`, so the message is theirs, unchanged.
-public struct StageFailure: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
+/// A `ctr-*` executable over a stage: its parameters are an `@OptionGroup` of the
+/// stage's `StageParameters`, so each option is declared once, in the stage library, and
+/// checked (ranges, `check()`) when it is parsed.
+/// A thrown error reaches ArgumentParser, which prints `Error: <description>` (the
+/// stage errors name the file, line or key) and exits 1.
+public protocol StageCommand: ParsableCommand {
+    associatedtype Params: StageParameters
+    var params: Params { get }
+}
+
+extension StageCommand {
+    /// Reports problems found beyond the parameters' own checks (which ArgumentParser runs
+    /// on the option group), each naming its flag.
+    public func validateParams(_ problems: [ParamProblem]) throws {
+        if !problems.isEmpty { throw ValidationError(problems.map(Params.commandLineMessage).joined(separator: "\n")) }
+    }
 }

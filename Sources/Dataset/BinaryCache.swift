@@ -264,7 +264,7 @@ public final class CacheWriter {
     /// Converts a libffm text file (plain or gzip) into a binary cache.
     /// - Throws: `DatasetError` naming the file, line and token of the first malformed row.
     @discardableResult
-    public static func convert(libffm input: String, to output: String, progress: Progress? = nil) throws -> CacheInfo {
+    public static func convert(libffm input: String, to output: String, progress: ProgressMeter? = nil) throws -> CacheInfo {
         let reader = try LibFFMReader(path: input)
         let writer = try CacheWriter(path: output)
         while let row = try reader.next() {

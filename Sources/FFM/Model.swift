@@ -1,4 +1,5 @@
 import LogIO
+import StageKit
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -8,7 +9,7 @@ import Dataset
 import Dispatch
 
 /// The model kinds one trainer covers.
-public enum ModelKind: String, Codable, CaseIterable, Sendable {
+public enum ModelKind: String, Codable, CaseIterable, Sendable, ParameterChoice {
     /// Field-aware factorization machine (Juan et al., RecSys 2016): one latent vector per (feature, field).
     case ffm
     /// Factorization machine (Rendle, ICDM 2010): one latent vector per feature.
@@ -60,7 +61,7 @@ final class PageMemory: @unchecked Sendable {
 
 /// A set of feature indices as a bitmap with rank counts: which indices occur in
 /// training, and each one's row in the dense weight arrays (its rank among them).
-public final class IndexSet: @unchecked Sendable {
+public final class SeenIndices: @unchecked Sendable {
     public let indexCount: Int
     let words: Int
     let bitsMemory: PageMemory
@@ -144,7 +145,7 @@ public final class FFMModel: @unchecked Sendable {
     /// Floats per row in the latent block.
     public let rowStride: Int
     /// The indices that have weights.
-    public let indices: IndexSet
+    public let indices: SeenIndices
     let latentMemory: PageMemory
     let linearMemory: PageMemory
     let biasMemory: PageMemory
@@ -154,7 +155,7 @@ public final class FFMModel: @unchecked Sendable {
     public let bias: UnsafeMutablePointer<Float>
 
     /// A model with (zero) weights for the indices of `indices` (sealed); call `initialize(seed:)` for a fresh start.
-    public init(kind: ModelKind, fieldCount: Int, factors: Int, normalization: Bool, linear: Bool, indices: IndexSet) throws {
+    public init(kind: ModelKind, fieldCount: Int, factors: Int, normalization: Bool, linear: Bool, indices: SeenIndices) throws {
         precondition(fieldCount >= 0 && factors >= 1)
         self.kind = kind
         self.indices = indices

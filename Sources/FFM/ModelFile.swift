@@ -134,7 +134,7 @@ public enum ModelFile {
         guard n < 1 << 40, m < 1 << 32, k >= 1, k < 1 << 16, present <= n else {
             throw FFMError.corruptModel(path: path, detail: "implausible sizes in the header (n \(n), m \(m), k \(k))")
         }
-        let indices = try IndexSet(indexCount: Int(n))
+        let indices = try SeenIndices(indexCount: Int(n))
         let words = indices.words
         let expected = headerSize + words * 8 + Int(present) * ((flags & 2 != 0 || kind == .lr ? 8 : 0) + Int(weightFields) * Int(kPad) * 8)
             + trailerSize

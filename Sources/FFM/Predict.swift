@@ -3,44 +3,38 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import ArgumentParser
 import Dataset
+import Featurize
 import Foundation
 import LogIO
+import StageKit
 
-/// Every option of `ctr-predict`, named after its long flag.
-public struct PredictParams: Codable, Equatable, Sendable {
-    /// Keep rate w of negatives in the training data (`--neg-keep-rate`): probabilities are
-    /// corrected to `q = p / (p + (1 - p) / w)`; 1 = no correction.
-    public var negKeepRate: Double = 1
-    /// Scoring threads (`-s`, `--threads`); 0 = one per core. Output does not depend on it.
+/// Every parameter of `ctr-predict`, declared once (command line and pipeline `params`).
+/// Files are not parameters: see ``PredictInputs``.
+public struct PredictParams: StageParameters {
+    @Option("Negatives were kept with this rate in training: correct p to p / (p + (1 - p) / W).", in: .openClosed(0, 1))
+    public var negKeepRate = 1.0
+
+    @Option("Scoring threads (0 = one per core); the output does not depend on it.", short: "s", in: .closed(0, 1024))
     public var threads = 0
-    /// Raw logs in, featurised with this featurizer.json (`--featurizer`).
-    public var featurizer: String?
-    /// No output but errors (`--quiet`).
-    public var quiet = false
 
     public init() {}
+}
 
-    public enum CodingKeys: String, CodingKey, CaseIterable {
-        case negKeepRate, threads, featurizer, quiet
-    }
+/// The files ctr-predict reads.
+public struct PredictInputs: Sendable {
+    /// libffm text (plain or gzip), a binary cache, or raw logs (with `featurizer`).
+    public var data: String
+    public var model: String
+    /// Raw logs in: featurize them with this featurizer.json (from ctr-hash), exactly as
+    /// for training; its hash is checked against the one the model recorded.
+    public var featurizer: String?
 
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = PredictParams()
-        negKeepRate = try c.decodeIfPresent(Double.self, forKey: .negKeepRate) ?? d.negKeepRate
-        threads = try c.decodeIfPresent(Int.self, forKey: .threads) ?? d.threads
-        featurizer = try c.decodeIfPresent(String.self, forKey: .featurizer) ?? d.featurizer
-        quiet = try c.decodeIfPresent(Bool.self, forKey: .quiet) ?? d.quiet
-    }
-
-    public func validate() throws {
-        guard negKeepRate > 0, negKeepRate <= 1 else {
-            throw FFMError.invalidParameter(name: "--neg-keep-rate", value: "\(negKeepRate)", expected: "a keep rate in (0, 1]")
-        }
-        guard threads >= 0, threads <= 1024 else {
-            throw FFMError.invalidParameter(name: "-s/--threads", value: "\(threads)", expected: "0 (all cores) ... 1024")
-        }
+    public init(data: String, model: String, featurizer: String? = nil) {
+        self.data = data
+        self.model = model
+        self.featurizer = featurizer
     }
 }
 
@@ -128,33 +122,33 @@ public final class CacheInput: PredictionInput {
 }
 
 /// Prediction: `PredictStage.run` is what `ctr-predict` and ctr-pipeline call.
-public enum PredictStage {
-    /// Writes one probability per line of `input` (libffm text, plain or gzip, or a binary cache) to `output`.
+public enum PredictStage: Stage {
+    /// Writes one probability per row of `inputs.data` to `output`.
     /// - Throws: `FFMError.fieldBeyondModel` for an FFM row with a field the model does not have;
+    ///   `FFMError.featurizerMismatch` when the model was trained on another featurizer;
     ///   `DatasetError` for malformed input; model file errors.
-    public static func run(params: PredictParams, input: String, model modelPath: String, output: String,
-                           log: @escaping (String) -> Void = { printError($0) }) throws -> PredictResult {
-        if params.featurizer != nil {
-            throw FFMError.invalidParameter(name: "--featurizer", value: params.featurizer!,
-                                            expected: "no featurizer here: raw logs are featurized by ctr-predict (PredictStage.run(params:rows:...))")
+    public static func run(_ params: PredictParams, inputs: PredictInputs, outputs output: String,
+                           reporter: Reporter) throws -> PredictResult {
+        if let featurizer = inputs.featurizer {
+            let rows = try RawLogInput(path: inputs.data, featurizer: Featurizer(contentsOf: featurizer))
+            return try run(params, rows: rows, model: inputs.model, output: output, reporter: reporter,
+                           featurizer: (featurizer, try TrainStage.fileHash(featurizer)))
         }
-        if TrainingData.isCache(input) {
-            return try run(params: params, rows: CacheInput(path: input), model: modelPath, output: output, log: log)
+        if TrainingData.isCache(inputs.data) {
+            return try run(params, rows: CacheInput(path: inputs.data), model: inputs.model, output: output, reporter: reporter)
         }
-        return try run(params: params, rows: LibFFMInput(path: input), model: modelPath, output: output, log: log)
+        return try run(params, rows: LibFFMInput(path: inputs.data), model: inputs.model, output: output, reporter: reporter)
     }
 
-    /// Scores the rows of any input (e.g. raw logs featurized on the fly) and writes one
-    /// probability per line to `output`.
-    /// - Parameter featurizerHash: XXH64 of the featurizer.json that made the rows; checked
-    ///   against the one recorded in the model when both are known.
-    public static func run<Input: PredictionInput>(params: PredictParams, rows: Input, model modelPath: String, output: String,
-                                                   featurizerHash: UInt64? = nil,
-                                                   log: @escaping (String) -> Void = { printError($0) }) throws -> PredictResult {
-        try params.validate()
+    /// Scores the rows of any input and writes one probability per line to `output`.
+    /// - Parameter featurizer: the featurizer.json that made the rows and its XXH64, checked
+    ///   against the one recorded in the model when the model has one.
+    static func run<Input: PredictionInput>(_ params: PredictParams, rows: Input, model modelPath: String, output: String,
+                                            reporter: Reporter, featurizer: (path: String, hash: UInt64)? = nil) throws -> PredictResult {
+        try params.validated()
         let (model, metadata) = try ModelFile.load(modelPath)
-        if let featurizerHash, metadata.featurizerHash != 0, metadata.featurizerHash != featurizerHash {
-            throw FFMError.featurizerMismatch(model: modelPath, featurizer: params.featurizer ?? "featurizer")
+        if let featurizer, metadata.featurizerHash != 0, metadata.featurizerHash != featurizer.hash {
+            throw FFMError.featurizerMismatch(model: modelPath, featurizer: featurizer.path)
         }
         let threads = params.threads == 0 ? ProcessInfo.processInfo.activeProcessorCount : params.threads
         let engine = Engine(model: model, threads: threads, eta: 0, lambda: 0)
@@ -204,12 +198,9 @@ public enum PredictStage {
         try out.commit()
         result.features = batch.totalFeatures
         if result.rows > 0 && unlabelled == 0 { result.logLoss = lossSum / Double(result.rows) }
-        if !params.quiet {
-            if let loss = result.logLoss { print(String(format: "logloss = %.5f", loss)) }
-            if result.unseenFeatures > 0 {
-                log("\(rows.name): \(Progress.grouped(result.unseenFeatures)) of \(Progress.grouped(result.features)) features "
-                    + "have indices not seen in training; they contribute nothing to the scores")
-            }
+        if result.unseenFeatures > 0 {
+            reporter.note("\(rows.name): \(ProgressMeter.grouped(result.unseenFeatures)) of \(ProgressMeter.grouped(result.features)) features "
+                          + "have indices not seen in training; they contribute nothing to the scores")
         }
         return result
     }

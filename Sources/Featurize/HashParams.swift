@@ -1,10 +1,12 @@
+import ArgumentParser
 import Foundation
+import StageKit
 
-/// Every option of ctr-hash (the long flags, camelCased), for the CLI and pipeline files.
-/// Missing keys decode as the defaults of `init()`.
-public struct HashParams: Codable, Equatable, Sendable {
+/// Every parameter of ctr-hash, declared once: the command line's options and a
+/// pipeline file's `params` (keys camelCased). Start from `.defaults`.
+public struct HashParams: StageParameters {
     /// Size of the per-field ranges.
-    public enum Bins: Equatable, Sendable, Codable, CustomStringConvertible {
+    public enum Bins: Equatable, Sendable, CustomStringConvertible, ParameterValue {
         /// From the training split's distinct count after the rare threshold:
         /// `2 + min(maxBins, nextPowerOfTwo(2 × distinct))`.
         case auto
@@ -25,119 +27,94 @@ public struct HashParams: Codable, Equatable, Sendable {
             }
         }
 
-        public init(from decoder: Decoder) throws {
-            let c = try decoder.singleValueContainer()
-            if let n = try? c.decode(Int.self) {
-                self = .fixed(n)
-                return
+        public init?(argument: String) { self.init(argument) }
+
+        public static var parameterType: ParamType { .oneOf([.choice(["auto"]), .integer]) }
+
+        public init?(json: JSONValue) {
+            switch json {
+            case .string("auto"): self = .auto
+            case let .int(n): guard let n = Int(exactly: n) else { return nil }; self = .fixed(n)
+            default: return nil
             }
-            let text = try c.decode(String.self)
-            guard let bins = Bins(text) else {
-                throw DecodingError.dataCorruptedError(in: c, debugDescription: "found \"\(text)\"; expected \"auto\" or a whole number")
-            }
-            self = bins
         }
 
-        public func encode(to encoder: Encoder) throws {
-            var c = encoder.singleValueContainer()
+        public var json: JSONValue {
             switch self {
-            case .auto: try c.encode("auto")
-            case .fixed(let n): try c.encode(n)
+            case .auto: return .string("auto")
+            case .fixed(let n): return .int(Int64(n))
             }
         }
+
+        public var argument: String { description }
     }
 
-    /// ctr-ingest's output folder (train.tsv, valid.tsv, test.tsv, stats.json).
+    @Option("ctr-ingest's output folder (train.tsv, valid.tsv, test.tsv, stats.json).", value: "DIR")
     public var rows: String?
-    /// Raw logs instead of a rows folder: a schema preset or schema JSON path; the inputs
-    /// are the training split's raw files.
-    public var schema: String?
-    /// Raw files of the validation split (with `schema`).
-    public var validFile: [String] = []
-    /// Raw files of the test split (with `schema`).
-    public var testFile: [String] = []
-    /// Convert the inputs, libffm text files, into binary caches (nothing else is done).
-    public var fromLibffm = false
-    public var bins = Bins.auto
-    /// Upper bound of the hashed part of a field's range under `--bins auto`.
-    public var maxBins = 1 << 20
-    /// Categorical values seen fewer times than this in the training split map to the
-    /// field's rare token (0 disables).
-    public var rareThreshold = 10
-    /// A features config (per-field transforms, bins, thresholds).
-    public var config: String?
-    /// Seed of the hashes.
-    public var seed: UInt32 = 0
-    /// One hash space of this size shared by all fields (as the Criteo winners), instead of
-    /// per-field ranges.
-    public var sharedSpace: Int?
-    /// Distinct values counted exactly (over all fields) before counting falls back to a sketch.
-    public var countLimit = 8_000_000
-    /// Worker threads (0: one per core). The output does not depend on it.
-    public var threads = 0
-    /// Write the libffm text files (`--no-text` writes only the caches).
-    public var text = true
-    /// Write the binary caches (`--no-cache` writes only the text).
-    public var cache = true
-    /// With `schema`: fail when bad rows / rows read exceeds this.
-    public var maxBadFraction = 0.01
 
-    /// Bytes of lines per work chunk (not an option: tests make it small to get many chunks).
-    var chunkBytes = 1 << 20
+    @Option("Read raw logs instead: a schema preset (criteo, criteo-1tb, criteo-kaggle-csv, avazu) or a schema JSON file; the FILE arguments are the training split.", value: "NAME|FILE")
+    public var schema: String?
+
+    @Option("Raw log file of the validation split (with --schema; repeatable).", value: "FILE")
+    public var validFile: [String] = []
+
+    @Option("Raw log file of the test split (with --schema; repeatable).", value: "FILE")
+    public var testFile: [String] = []
+
+    @Flag("Convert the FILE arguments, libffm text files, into binary caches (DIR/NAME.cache).")
+    public var fromLibffm = false
+
+    @Option("Indices per hashed field: auto (next power of two >= 2 x distinct values in train, plus 2 reserved) or a number (including the 2 reserved).", value: "auto|N")
+    public var bins = Bins.auto
+
+    @Option("Cap of the hashed part of a field's range with --bins auto.", in: .closed(1, Double(1 << 30)), value: "N")
+    public var maxBins = 1 << 20
+
+    @Option("Categorical values seen fewer than T times in train map to the field's rare token (0: off).", in: .closed(0, Double(UInt16.max)), value: "T")
+    public var rareThreshold = 10
+
+    @Option("Features config: per-field transform (hash, log-square, buckets, scaled), bins, rare_threshold, boundaries.", value: "FEATURES.json")
+    public var config: String?
+
+    @Option("Seed of the hashes.", value: "S")
+    public var seed: UInt32 = 0
+
+    @Option("Hash every field into one shared space of N indices (as the Criteo winners) instead of per-field ranges.", in: .closed(1, Double(Int32.max)), value: "N")
+    public var sharedSpace: Int?
+
+    @Option("Distinct values counted exactly (all fields together) before counting switches to a count-min sketch per field; bounds counting memory.", in: .atLeast(1024), value: "N")
+    public var countLimit = 8_000_000
+
+    @Option("Worker threads (0: one per core). Does not change the output.", in: .closed(0, 256), value: "N")
+    public var threads = 0
+
+    @Flag("Write the libffm text files (--no-text: caches only).")
+    public var text = true
+
+    @Flag("Write the binary caches (--no-cache: libffm text only).")
+    public var cache = true
+
+    @Option("With --schema: fail when bad rows / rows read exceeds F.", in: .closed(0, 1), value: "F")
+    public var maxBadFraction = 0.01
 
     public init() {}
 
-    public enum CodingKeys: String, CodingKey, CaseIterable {
-        case rows, schema, validFile, testFile, fromLibffm, bins, maxBins, rareThreshold, config, seed
-        case sharedSpace, countLimit, threads, text, cache, maxBadFraction
-    }
-
-    public init(from decoder: Decoder) throws {
-        let d = HashParams()
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        rows = try c.decodeIfPresent(String.self, forKey: .rows) ?? d.rows
-        schema = try c.decodeIfPresent(String.self, forKey: .schema) ?? d.schema
-        validFile = try c.decodeIfPresent([String].self, forKey: .validFile) ?? d.validFile
-        testFile = try c.decodeIfPresent([String].self, forKey: .testFile) ?? d.testFile
-        fromLibffm = try c.decodeIfPresent(Bool.self, forKey: .fromLibffm) ?? d.fromLibffm
-        bins = try c.decodeIfPresent(Bins.self, forKey: .bins) ?? d.bins
-        maxBins = try c.decodeIfPresent(Int.self, forKey: .maxBins) ?? d.maxBins
-        rareThreshold = try c.decodeIfPresent(Int.self, forKey: .rareThreshold) ?? d.rareThreshold
-        config = try c.decodeIfPresent(String.self, forKey: .config) ?? d.config
-        seed = try c.decodeIfPresent(UInt32.self, forKey: .seed) ?? d.seed
-        sharedSpace = try c.decodeIfPresent(Int.self, forKey: .sharedSpace) ?? d.sharedSpace
-        countLimit = try c.decodeIfPresent(Int.self, forKey: .countLimit) ?? d.countLimit
-        threads = try c.decodeIfPresent(Int.self, forKey: .threads) ?? d.threads
-        text = try c.decodeIfPresent(Bool.self, forKey: .text) ?? d.text
-        cache = try c.decodeIfPresent(Bool.self, forKey: .cache) ?? d.cache
-        maxBadFraction = try c.decodeIfPresent(Double.self, forKey: .maxBadFraction) ?? d.maxBadFraction
-    }
-
-    /// Checks ranges and combinations; the error names the flag.
-    public func validate() throws {
-        func check(_ ok: Bool, _ flag: String, _ detail: String) throws {
-            if !ok { throw FeaturizeError.badOption(option: flag, detail: detail) }
+    public func check() -> [ParamProblem] {
+        var problems: [ParamProblem] = []
+        if case .fixed(let n) = bins, !(n >= ReservedSlot.count + 1 && n <= Int(Int32.max)) {
+            problems.append(ParamProblem("bins", "found \(n); expected \"auto\" or a number of indices per field from \(ReservedSlot.count + 1) (2 are reserved: missing, rare)"))
         }
-        if case .fixed(let n) = bins {
-            try check(n >= ReservedSlot.count + 1 && n <= Int(Int32.max), "--bins",
-                      "is \(n); expected \"auto\" or a number of indices per field from \(ReservedSlot.count + 1) (2 are reserved: missing, rare)")
+        if sharedSpace != nil && bins != .auto {
+            problems.append(ParamProblem(["sharedSpace", "bins"], "cannot be combined (the shared space is the one range)"))
         }
-        try check(maxBins >= 1 && maxBins <= 1 << 30, "--max-bins", "is \(maxBins); expected 1…\(1 << 30)")
-        try check(rareThreshold >= 0 && rareThreshold <= Int(UInt16.max), "--rare-threshold",
-                  "is \(rareThreshold); expected 0 (off) to \(UInt16.max)")
-        if let s = sharedSpace {
-            try check(s >= 1 && s <= Int(Int32.max), "--shared-space", "is \(s); expected 1…\(Int32.max)")
-            try check(bins == .auto, "--shared-space", "cannot be combined with --bins (the shared space is the one range)")
+        if !text && !cache { problems.append(ParamProblem(["text", "cache"], "both off leave nothing to write")) }
+        if [rows != nil, schema != nil, fromLibffm].filter({ $0 }).count > 1 {
+            problems.append(ParamProblem(["rows", "schema", "fromLibffm"], "choose one input form"))
         }
-        try check(countLimit >= 1024, "--count-limit", "is \(countLimit); expected at least 1024")
-        try check(threads >= 0 && threads <= 256, "--threads", "is \(threads); expected 0 (one per core) to 256")
-        try check(text || cache, "--no-text/--no-cache", "together leave nothing to write")
-        try check(maxBadFraction >= 0 && maxBadFraction <= 1, "--max-bad-fraction", "is \(maxBadFraction); expected a fraction in [0, 1]")
-        let modes = [rows != nil, schema != nil, fromLibffm].filter { $0 }.count
-        try check(modes <= 1, "--rows/--schema/--from-libffm", "choose one input form")
-        if schema == nil {
-            try check(validFile.isEmpty && testFile.isEmpty, "--valid-file/--test-file", "only apply to raw logs read with --schema")
+        if schema == nil && !(validFile.isEmpty && testFile.isEmpty) {
+            problems.append(ParamProblem(["validFile", "testFile"], "only apply to raw logs read with --schema"))
         }
+        return problems
     }
 
     /// Worker threads to use.

@@ -2,6 +2,7 @@ import Dataset
 import Foundation
 import Ingest
 import LogIO
+import StageKit
 
 /// One ctr-hash run over rows or raw logs: count the training split, plan the layout,
 /// featurize every split, write featurizer.json.
@@ -9,7 +10,7 @@ final class HashRun {
     let params: HashParams
     let source: InputSource
     let outputDirectory: String
-    let progress: Bool?
+    let reporter: Reporter
     let workers: Int
     /// Lines per chunk handed to a worker are about this many bytes.
     let chunkBytes: Int
@@ -22,13 +23,13 @@ final class HashRun {
         return bits
     }
 
-    init(params: HashParams, source: InputSource, outputDirectory: String, progress: Bool?) {
+    init(params: HashParams, source: InputSource, outputDirectory: String, reporter: Reporter, chunkBytes: Int) {
         self.params = params
         self.source = source
         self.outputDirectory = outputDirectory
-        self.progress = progress
+        self.reporter = reporter
         workers = params.workerCount
-        chunkBytes = max(params.chunkBytes, 1)
+        self.chunkBytes = max(chunkBytes, 1)
     }
 
     func run() throws -> HashResult {
@@ -186,7 +187,7 @@ final class HashRun {
             let slots = (0..<(n + 2)).map { _ in LineChunk(capacity: chunkBytes + 4096) }
             let pipeline = ChunkPipeline(slots: slots, workers: n, mode: .broadcast)
             var files = try FileSequence(paths: paths, chunkBytes: chunkBytes, rawSchema: source.format == .raw ? source.schema : nil)
-            let meter = LogIO.Progress(label: "ctr-hash counting train", totalBytes: files.totalBytes, live: progress)
+            let meter = reporter.meter("ctr-hash counting train", totalBytes: files.totalBytes)
             try pipeline.run(produce: { chunk in
                                 guard try files.fill(chunk, meter: meter) else { return false }
                                 preparer.prepare(chunk)  // split once here, not once per worker
@@ -197,7 +198,7 @@ final class HashRun {
                              earliest: earliestError)
             rows = countWorkers[0].rows
             for worker in countWorkers { worker.finish(rows: rows) }
-            if meter.live { meter.finish("counted \(LogIO.Progress.grouped(rows)) training rows") }
+            if meter.live { meter.finish("counted \(LogIO.ProgressMeter.grouped(rows)) training rows") }
         }
         let fields = UnsafeBufferPointer(start: counts.fields, count: counts.count)
         let summaries = fields.map { $0.summary() }
@@ -356,7 +357,7 @@ final class HashRun {
         let slots = (0..<(workers + 2)).map { _ in FeaturizeSlot(capacity: chunkBytes + 4096) }
         let pipeline = ChunkPipeline(slots: slots, workers: workers, mode: .ordered)
         var files = try FileSequence(paths: paths, chunkBytes: chunkBytes, rawSchema: source.format == .raw ? source.schema : nil)
-        let meter = LogIO.Progress(label: "ctr-hash \(split.rawValue)", totalBytes: files.totalBytes, live: progress)
+        let meter = reporter.meter("ctr-hash \(split.rawValue)", totalBytes: files.totalBytes)
         var rows = 0, clicks = 0, headers = 0
         var bad = Array(repeating: 0, count: BadRowReason.allCases.count)
         var firstBad: String?
@@ -380,7 +381,7 @@ final class HashRun {
         headers = files.headerLines
         // Renamed into place only once every split is done (see `run`).
         pending.append(PendingOutput(text: text, cache: cache))
-        if meter.live { meter.finish("\(split.rawValue): \(LogIO.Progress.grouped(rows)) rows") }
+        if meter.live { meter.finish("\(split.rawValue): \(LogIO.ProgressMeter.grouped(rows)) rows") }
         return SplitOutcome(summary: .init(split: split.rawValue, rows: rows, clicks: clicks, badRows: bad.reduce(0, +),
                                            headerLines: headers, textPath: textPath, cachePath: cachePath),
                             badByReason: bad, firstBad: firstBad)
@@ -420,7 +421,7 @@ struct FileSequence {
 
     /// Fills `chunk` with the next lines of the current file (a chunk never spans two
     /// files); false when every file is done.
-    mutating func fill(_ chunk: LineChunk, meter: LogIO.Progress) throws -> Bool {
+    mutating func fill(_ chunk: LineChunk, meter: ProgressMeter) throws -> Bool {
         while true {
             if rows == nil && raw == nil {
                 guard index < paths.count else { return false }
@@ -438,7 +439,7 @@ struct FileSequence {
                 chunk.path = currentPath
                 linesRead += chunk.lineCount
                 if meter.live {
-                    // Progress looks at the clock once per 16k calls: one call per line read.
+                    // ProgressMeter looks at the clock once per 16k calls: one call per line read.
                     for _ in 0..<chunk.lineCount { meter.update(rows: linesRead, bytes: bytesRead) }
                 }
                 return true

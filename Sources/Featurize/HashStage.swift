@@ -2,6 +2,7 @@ import Dataset
 import Foundation
 import Ingest
 import LogIO
+import StageKit
 
 /// What a ctr-hash run wrote.
 public struct HashResult: Sendable {
@@ -40,39 +41,41 @@ public struct HashResult: Sendable {
     }
     public var timings = Timings()
 
-    /// A table of the fields (range, distinct count, collision rate, rare and missing shares)
-    /// and the split counts, for the terminal.
-    public func report() -> String {
+    /// The split counts and, with `fieldTable`, a table of the fields (range, distinct
+    /// count, collision rate, rare and missing shares), for the terminal.
+    public func report(fieldTable: Bool = true) -> String {
         var lines: [String] = []
         if let spec {
-            lines.append("fields: \(spec.fields.count), indices: \(LogIO.Progress.grouped(spec.indexCount)) "
+            lines.append("fields: \(spec.fields.count), indices: \(LogIO.ProgressMeter.grouped(spec.indexCount)) "
                          + "(\(spec.layout.rawValue) layout, Murmur3 seed \(spec.hash.seed))")
-            func pad(_ s: String, _ n: Int, right: Bool = false) -> String {
-                s.count >= n ? s : (right ? String(repeating: " ", count: n - s.count) + s : s + String(repeating: " ", count: n - s.count))
-            }
-            func percent(_ x: Double?) -> String { x.map { String(format: "%.2f%%", 100 * $0) } ?? "-" }
-            lines.append(pad("field", 16) + pad("kind", 12) + pad("transform", 11) + pad("offset", 11, right: true)
-                         + pad("bins", 10, right: true) + pad("distinct", 11, right: true) + pad("collide", 9, right: true)
-                         + pad("rare", 9, right: true) + pad("missing", 9, right: true))
-            for f in spec.fields {
-                let distinct = (f.distinctExact ? "" : "~") + String(f.distinct)
-                lines.append(pad(f.name, 16) + pad(f.kind.rawValue, 12) + pad(f.transform.rawValue, 11)
-                             + pad(String(f.offset), 11, right: true) + pad(String(f.bins), 10, right: true)
-                             + pad(distinct, 11, right: true) + pad(percent(f.collisionRate), 9, right: true)
-                             + pad(percent(f.rareShare), 9, right: true) + pad(percent(f.missingShare), 9, right: true))
+            if fieldTable {
+                func pad(_ s: String, _ n: Int, right: Bool = false) -> String {
+                    s.count >= n ? s : (right ? String(repeating: " ", count: n - s.count) + s : s + String(repeating: " ", count: n - s.count))
+                }
+                func percent(_ x: Double?) -> String { x.map { String(format: "%.2f%%", 100 * $0) } ?? "-" }
+                lines.append(pad("field", 16) + pad("kind", 12) + pad("transform", 11) + pad("offset", 11, right: true)
+                             + pad("bins", 10, right: true) + pad("distinct", 11, right: true) + pad("collide", 9, right: true)
+                             + pad("rare", 9, right: true) + pad("missing", 9, right: true))
+                for f in spec.fields {
+                    let distinct = (f.distinctExact ? "" : "~") + String(f.distinct)
+                    lines.append(pad(f.name, 16) + pad(f.kind.rawValue, 12) + pad(f.transform.rawValue, 11)
+                                 + pad(String(f.offset), 11, right: true) + pad(String(f.bins), 10, right: true)
+                                 + pad(distinct, 11, right: true) + pad(percent(f.collisionRate), 9, right: true)
+                                 + pad(percent(f.rareShare), 9, right: true) + pad(percent(f.missingShare), 9, right: true))
+                }
             }
         }
         for s in splits {
-            var line = "\(s.split): \(LogIO.Progress.grouped(s.rows)) rows, \(LogIO.Progress.grouped(s.clicks)) clicks"
+            var line = "\(s.split): \(LogIO.ProgressMeter.grouped(s.rows)) rows, \(LogIO.ProgressMeter.grouped(s.clicks)) clicks"
             let outputs = [s.textPath, s.cachePath].compactMap { $0 }.map { ($0 as NSString).lastPathComponent }
             if !outputs.isEmpty { line += " -> " + outputs.joined(separator: ", ") }
             if s.badRows > 0 { line += " (\(s.badRows) bad rows skipped)" }
             lines.append(line)
         }
         for c in conversions {
-            lines.append("\(c.input) -> \(c.output): \(LogIO.Progress.grouped(c.info.rowCount)) rows, "
-                         + "\(LogIO.Progress.grouped(c.info.featureCount)) features, \(c.info.fieldCount) fields, "
-                         + "\(LogIO.Progress.grouped(c.info.indexCount)) indices")
+            lines.append("\(c.input) -> \(c.output): \(LogIO.ProgressMeter.grouped(c.info.rowCount)) rows, "
+                         + "\(LogIO.ProgressMeter.grouped(c.info.featureCount)) features, \(c.info.fieldCount) fields, "
+                         + "\(LogIO.ProgressMeter.grouped(c.info.indexCount)) indices")
         }
         if spec != nil {
             lines.append(String(format: "counting memory: %.1f MB; counting %.2f s (CPU %.2f s), featurizing %.2f s (CPU %.2f s)",
@@ -84,22 +87,28 @@ public struct HashResult: Sendable {
 }
 
 /// The ctr-hash stage: rows (or raw logs) in, libffm text, binary caches and featurizer.json out.
-public enum HashStage {
+public enum HashStage: Stage {
     /// Runs the stage.
     /// - Parameters:
     ///   - inputs: raw log files of the training split (with `params.schema`), libffm files
     ///     (with `params.fromLibffm`), or nothing / the rows folder (with `params.rows`).
     ///   - outputDirectory: created if needed; receives `train.ffm`, `train.cache`, … and
     ///     `featurizer.json`, each written atomically.
-    ///   - progress: live progress on stderr (default: when stderr is a terminal).
-    public static func run(params: HashParams, inputs: [String], outputDirectory: String,
-                           progress: Bool? = nil) throws -> HashResult {
-        try params.validate()
+    ///   - reporter: live progress meters.
+    public static func run(_ params: HashParams, inputs: [String], outputs outputDirectory: String,
+                           reporter: Reporter) throws -> HashResult {
+        try run(params, inputs: inputs, outputs: outputDirectory, reporter: reporter, chunkBytes: 1 << 20)
+    }
+
+    /// - Parameter chunkBytes: bytes of lines per work chunk (tests make it small to get many chunks).
+    static func run(_ params: HashParams, inputs: [String], outputs outputDirectory: String,
+                    reporter: Reporter, chunkBytes: Int) throws -> HashResult {
+        try params.validated()
         let started = DispatchTime.now().uptimeNanoseconds
         try createDirectory(outputDirectory)
         var result: HashResult
         if params.fromLibffm {
-            result = try convertLibffm(inputs: inputs, outputDirectory: outputDirectory, progress: progress)
+            result = try convertLibffm(inputs: inputs, outputDirectory: outputDirectory, reporter: reporter)
         } else {
             var params = params
             var inputs = inputs
@@ -108,13 +117,14 @@ public enum HashStage {
                 inputs = []
             }
             let source = try InputSource.make(params: params, inputs: inputs)
-            result = try HashRun(params: params, source: source, outputDirectory: outputDirectory, progress: progress).run()
+            result = try HashRun(params: params, source: source, outputDirectory: outputDirectory, reporter: reporter,
+                                 chunkBytes: chunkBytes).run()
         }
         result.seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         return result
     }
 
-    static func convertLibffm(inputs: [String], outputDirectory: String, progress: Bool?) throws -> HashResult {
+    static func convertLibffm(inputs: [String], outputDirectory: String, reporter: Reporter) throws -> HashResult {
         guard !inputs.isEmpty else {
             throw FeaturizeError.badOption(option: "--from-libffm", detail: "needs one or more libffm text files")
         }
@@ -133,7 +143,7 @@ public enum HashStage {
             }
             var info = stat()
             let size = stat(input, &info) == 0 ? Int64(info.st_size) : 0
-            let meter = LogIO.Progress(label: "ctr-hash \(name)", totalBytes: size, live: progress)
+            let meter = reporter.meter("ctr-hash \(name)", totalBytes: size)
             let cacheInfo = try CacheWriter.convert(libffm: input, to: output, progress: meter)
             result.conversions.append(.init(input: input, output: output, info: cacheInfo))
         }

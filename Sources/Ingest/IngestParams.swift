@@ -1,7 +1,9 @@
+import ArgumentParser
 import Foundation
+import StageKit
 
 /// How rows are assigned to train, valid and test.
-public enum SplitMode: String, Codable, CaseIterable, Sendable {
+public enum SplitMode: String, Codable, CaseIterable, Sendable, ParameterChoice {
     /// By position: the last `test` fraction of the valid rows (in input order) is the
     /// test split, the `valid` fraction before it the validation split (click logs are
     /// chronological, so this is a split by time).
@@ -11,60 +13,45 @@ public enum SplitMode: String, Codable, CaseIterable, Sendable {
     case hash
 }
 
-/// Every option of ctr-ingest (the long flags, camelCased), for the CLI and pipeline files.
-/// Missing keys decode as the defaults of `init()`.
-public struct IngestParams: Codable, Equatable, Sendable {
-    /// A preset (`criteo`, `criteo-1tb`, `criteo-kaggle-csv`, `avazu`) or a schema JSON path.
+/// Every parameter of ctr-ingest, declared once: the command line's options and a
+/// pipeline file's `params` (keys camelCased). Start from `.defaults`.
+public struct IngestParams: StageParameters {
+    @Option("criteo, criteo-1tb, criteo-kaggle-csv, avazu, or the path of a schema JSON file.")
     public var schema = "criteo"
-    /// Overrides the schema's header mode (`absent`, `present`, `auto`).
+
+    @Option("Override the schema's header mode: absent, present (the first line of each file must be the header) or auto (skipped when it is the header).")
     public var header: HeaderMode?
+
+    @Option("order: the last fractions of the input are valid and test (by time); hash: a seeded hash of each line picks its split.")
     public var split = SplitMode.order
-    /// Fraction of rows for the validation split.
+
+    @Option("Fraction of rows for the validation split.", in: .halfOpen(0, 1))
     public var valid = 0.1
-    /// Fraction of rows for the test split.
+
+    @Option("Fraction of rows for the test split.", in: .halfOpen(0, 1))
     public var test = 0.1
-    /// Seed of the hash split and of negative downsampling.
+
+    @Option("Seed of the hash split and of negative downsampling.", value: "N")
     public var seed: UInt64 = 0
-    /// Keep rate of negatives in the training split (1 keeps all).
+
+    @Option("Keep each negative of the training split with this probability (1 keeps all). Recorded in stats.json.", in: .openClosed(0, 1), value: "W")
     public var negKeepRate = 1.0
-    /// The stage fails when quarantined rows / rows read exceeds this.
+
+    @Option("Fail when more than this fraction of the rows is bad.", in: .closed(0, 1), value: "F")
     public var maxBadFraction = 0.01
 
     public init() {}
 
-    public enum CodingKeys: String, CodingKey, CaseIterable {
-        case schema, header, split, valid, test, seed, negKeepRate, maxBadFraction
-    }
-
-    public init(from decoder: Decoder) throws {
-        let d = IngestParams()
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        schema = try c.decodeIfPresent(String.self, forKey: .schema) ?? d.schema
-        header = try c.decodeIfPresent(HeaderMode.self, forKey: .header) ?? d.header
-        split = try c.decodeIfPresent(SplitMode.self, forKey: .split) ?? d.split
-        valid = try c.decodeIfPresent(Double.self, forKey: .valid) ?? d.valid
-        test = try c.decodeIfPresent(Double.self, forKey: .test) ?? d.test
-        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
-        negKeepRate = try c.decodeIfPresent(Double.self, forKey: .negKeepRate) ?? d.negKeepRate
-        maxBadFraction = try c.decodeIfPresent(Double.self, forKey: .maxBadFraction) ?? d.maxBadFraction
-    }
-
-    /// Checks ranges; the error names the flag.
-    public func validate() throws {
-        func check(_ ok: Bool, _ flag: String, _ message: String) throws {
-            if !ok { throw IngestError.invalidParameter(flag: flag, message: message) }
+    public func check() -> [ParamProblem] {
+        guard valid + test < 1 else {
+            return [ParamProblem(["valid", "test"], "sum to \(valid + test); expected less than 1 so that the training split is not empty")]
         }
-        try check(valid >= 0 && valid < 1, "--valid", "is \(valid); expected a fraction in [0, 1)")
-        try check(test >= 0 && test < 1, "--test", "is \(test); expected a fraction in [0, 1)")
-        try check(valid + test < 1, "--valid/--test", "sum to \(valid + test); expected less than 1 so that the training split is not empty")
-        try check(negKeepRate > 0 && negKeepRate <= 1, "--neg-keep-rate", "is \(negKeepRate); expected a rate in (0, 1]")
-        try check(maxBadFraction >= 0 && maxBadFraction <= 1, "--max-bad-fraction", "is \(maxBadFraction); expected a fraction in [0, 1]")
+        return []
     }
 }
 
 /// Errors of the ingest stage; each says where, what was found and what was expected.
 public enum IngestError: Error, Equatable, CustomStringConvertible {
-    case invalidParameter(flag: String, message: String)
     case noInputs
     /// A file with no data rows (`headerOnly` when it held just a header).
     case emptyInput(path: String, headerOnly: Bool)
@@ -75,8 +62,6 @@ public enum IngestError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .invalidParameter(flag, message):
-            return "\(flag) \(message)"
         case .noInputs:
             return "no input files; expected one or more raw log files (gzip or plain)"
         case let .emptyInput(path, headerOnly):

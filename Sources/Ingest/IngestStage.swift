@@ -1,5 +1,6 @@
 import Foundation
 import LogIO
+import StageKit
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -14,7 +15,7 @@ public struct IngestResult: Sendable {
 
     /// The one-line summary ctr-ingest prints.
     public var summary: String {
-        let g = Progress.grouped
+        let g = ProgressMeter.grouped
         let s = stats
         let files = s.inputs.count == 1 ? "1 file" : "\(s.inputs.count) files"
         let rate = seconds > 0 ? Double(s.rowsRead) / seconds : 0
@@ -25,22 +26,20 @@ public struct IngestResult: Sendable {
 }
 
 /// ctr-ingest as a library call: raw logs in, validated rows, quarantine and stats.json out.
-public enum IngestStage {
+public enum IngestStage: Stage {
     public static let quarantineFileName = "quarantine.tsv"
 
     /// Reads `inputs` in order, validates every line against the schema, writes
     /// `train.tsv`, `valid.tsv`, `test.tsv`, `quarantine.tsv` and `stats.json` into
     /// `outputDirectory` (created if needed), each renamed into place only on success.
     ///
-    /// - Parameters:
-    ///   - quiet: print nothing; otherwise live progress when stderr is a terminal and a
-    ///     one-line summary at the end.
+    /// Reports live progress on a terminal and a one-line summary at the end.
     /// - Throws: `IngestError`, `SchemaError`, `LogIOError` (unreadable or corrupt input).
     /// - Complexity: one pass over the inputs in bounded memory; with `--split order` the
     ///   valid and test rows are copied once more at the end.
-    public static func run(params: IngestParams, inputs: [String], outputDirectory: String,
-                           quiet: Bool = false) throws -> IngestResult {
-        try params.validate()
+    public static func run(_ params: IngestParams, inputs: [String], outputs outputDirectory: String,
+                           reporter: Reporter) throws -> IngestResult {
+        try params.validated()
         guard !inputs.isEmpty else { throw IngestError.noInputs }
         var schema = try Schema.resolve(params.schema)
         if let header = params.header { schema.header = header }
@@ -55,7 +54,7 @@ public enum IngestStage {
             guard stat(input, &info) == 0 else { throw LogIOError.cannotOpen(path: input, errno: errno) }
             totalBytes += Int64(info.st_size)
         }
-        let progress = Progress(label: "ctr-ingest", totalBytes: totalBytes, live: quiet ? false : nil)
+        let progress = reporter.meter("ctr-ingest", totalBytes: totalBytes)
 
         let ordered = params.split == .order
         // With --split order the split points are known only at the end: all valid rows go
@@ -190,7 +189,8 @@ public enum IngestStage {
         try statsWriter.commit()
 
         let result = IngestResult(stats: stats, outputDirectory: outputDirectory, seconds: progress.elapsed)
-        if !quiet { progress.finish(result.summary) }
+        progress.clear()
+        reporter.note(result.summary)
         return result
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import StageKit
 
 /// What a raw column holds and how ingest treats it.
 public enum ColumnType: String, Codable, CaseIterable, Sendable {
@@ -19,7 +20,7 @@ public enum ColumnType: String, Codable, CaseIterable, Sendable {
 }
 
 /// Whether the first line of each input file is a header.
-public enum HeaderMode: String, Codable, CaseIterable, Sendable {
+public enum HeaderMode: String, Codable, CaseIterable, Sendable, ParameterChoice {
     /// No header: every line is data.
     case absent
     /// The first line must be a header naming the schema's columns (ASCII case-insensitive);

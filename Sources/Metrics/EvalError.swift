@@ -15,8 +15,8 @@ public enum EvalError: Error, Equatable, CustomStringConvertible {
     case emptyInput(path: String)
     /// Every row has weight zero.
     case zeroTotalWeight(path: String)
-    /// An option out of range.
-    case invalidParameter(name: String, value: String, expected: String)
+    /// No predictions file to evaluate.
+    case noPredictions
     /// A labels file in a format ctr-eval cannot read (yet).
     case unsupportedLabels(path: String, detail: String)
     /// More segment keys than the 32-bit segment ids hold.
@@ -37,8 +37,8 @@ public enum EvalError: Error, Equatable, CustomStringConvertible {
             return "\(path): no rows; expected at least one line"
         case let .zeroTotalWeight(path):
             return "\(path): every weight is 0; expected at least one positive weight"
-        case let .invalidParameter(name, value, expected):
-            return "\(name) \(value): expected \(expected)"
+        case .noPredictions:
+            return "no predictions file; expected at least one"
         case let .unsupportedLabels(path, detail):
             return "\(path): \(detail)"
         case let .tooManySegments(path, line):

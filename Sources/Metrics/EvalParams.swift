@@ -1,5 +1,8 @@
+import ArgumentParser
+import StageKit
+
 /// How reliability bins are placed.
-public enum BinStrategy: String, Codable, CaseIterable, Sendable {
+public enum BinStrategy: String, Codable, CaseIterable, Sendable, ParameterChoice {
     /// Edges at the quantiles of the predictions (numpy's `percentile`, linear
     /// interpolation, as scikit-learn's `calibration_curve(strategy="quantile")`).
     case quantile
@@ -7,75 +10,40 @@ public enum BinStrategy: String, Codable, CaseIterable, Sendable {
     case uniform
 }
 
-/// Every option of ctr-eval that is not a file path: the same struct for the
-/// command line and for a pipeline file's `params` (keys are the long flags, camelCased).
+/// Every option of ctr-eval that is not a file path, declared once: the command line's
+/// options and a pipeline file's `params` (keys camelCased). Start from `.defaults`.
 ///
 /// File paths (`--predictions`, `--labels`, `--group-by`, `--weights`, `--json`, `--html`)
 /// are stage inputs and outputs: see ``EvalInputs`` and ``EvalOutputs``.
-public struct EvalParams: Codable, Equatable, Sendable {
-    /// Number of reliability bins (`--bins`), at least 1.
-    public var bins: Int
-    /// Reliability bin placement (`--strategy`).
-    public var strategy: BinStrategy
-    /// Keep rate W of negatives when the evaluated data was downsampled (`--neg-keep-rate`):
-    /// probabilities become `q = p / (p + (1 - p) / W)` and negatives weigh `1 / W`.
-    /// nil (or 1) means no correction.
+public struct EvalParams: StageParameters {
+    @Option("Number of reliability bins.", in: .closed(1, 10_000))
+    public var bins = 10
+
+    @Option("Reliability bin placement: quantile (equal row counts) or uniform (equal widths on [0, 1]).")
+    public var strategy = BinStrategy.quantile
+
+    /// Keep rate W of negatives when the evaluated data was downsampled: probabilities
+    /// become `q = p / (p + (1 - p) / W)` and negatives weigh `1 / W`. nil (or 1) means no correction.
+    @Option("Keep rate W of the negatives if they were downsampled: probabilities are corrected to p/(p+(1-p)/W) and negatives weigh 1/W.", in: .openClosed(0, 1), value: "W")
     public var negKeepRate: Double?
-    /// Display names of the models, one per predictions file, in order (`--model-name`);
-    /// empty means the files' base names.
-    public var modelName: [String]
-    /// Title of the HTML report and the terminal table (`--title`).
+
+    /// Display names of the models, one per predictions file, in order; empty means the files' base names.
+    @Option("A display name for each --predictions file, in the same order (default: the file names).", value: "name")
+    public var modelName: [String] = []
+
+    @Option("Title of the table and the HTML report.")
     public var title: String?
-    /// Segments listed in the terminal table and the HTML report, largest first
-    /// (`--segments-shown`); metrics.json always holds every segment.
-    public var segmentsShown: Int
 
-    public init() {
-        bins = 10
-        strategy = .quantile
-        negKeepRate = nil
-        modelName = []
-        title = nil
-        segmentsShown = 20
-    }
+    /// metrics.json always holds every segment.
+    @Option("Segments listed in the table and the HTML report, largest first (metrics.json holds all).", in: .atLeast(0))
+    public var segmentsShown = 20
 
-    public enum CodingKeys: String, CodingKey, CaseIterable {
-        case bins, strategy, negKeepRate, modelName, title, segmentsShown
-    }
+    public init() {}
 
-    /// Missing keys take the defaults of `EvalParams()`.
-    public init(from decoder: Decoder) throws {
-        let defaults = EvalParams()
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        bins = try c.decodeIfPresent(Int.self, forKey: .bins) ?? defaults.bins
-        strategy = try c.decodeIfPresent(BinStrategy.self, forKey: .strategy) ?? defaults.strategy
-        negKeepRate = try c.decodeIfPresent(Double.self, forKey: .negKeepRate) ?? defaults.negKeepRate
-        modelName = try c.decodeIfPresent([String].self, forKey: .modelName) ?? defaults.modelName
-        title = try c.decodeIfPresent(String.self, forKey: .title) ?? defaults.title
-        segmentsShown = try c.decodeIfPresent(Int.self, forKey: .segmentsShown) ?? defaults.segmentsShown
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(bins, forKey: .bins)
-        try c.encode(strategy, forKey: .strategy)
-        try c.encodeIfPresent(negKeepRate, forKey: .negKeepRate)
-        try c.encode(modelName, forKey: .modelName)
-        try c.encodeIfPresent(title, forKey: .title)
-        try c.encode(segmentsShown, forKey: .segmentsShown)
-    }
-
-    /// Checks the ranges of the values (the names are the command-line flags).
-    public func validate() throws {
-        guard bins >= 1 && bins <= 10_000 else {
-            throw EvalError.invalidParameter(name: "--bins", value: String(bins), expected: "an integer from 1 to 10000")
-        }
-        if let w = negKeepRate, !(w > 0 && w <= 1) {
-            throw EvalError.invalidParameter(name: "--neg-keep-rate", value: String(w), expected: "a keep rate in (0, 1]")
-        }
-        guard segmentsShown >= 0 else {
-            throw EvalError.invalidParameter(name: "--segments-shown", value: String(segmentsShown), expected: "0 or more")
-        }
+    /// One model name per predictions file, when names are given.
+    public func problems(predictionFiles: Int) -> [ParamProblem] {
+        guard !modelName.isEmpty, modelName.count != predictionFiles else { return [] }
+        return [ParamProblem("modelName", "given \(modelName.count) names; expected one per predictions file (\(predictionFiles))")]
     }
 }
 

@@ -1,4 +1,5 @@
 import LogIO
+import StageKit
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -15,13 +16,15 @@ public struct EvalResult: Sendable {
 }
 
 /// ctr-eval's entry point, called by the executable and in-process by ctr-pipeline.
-public enum EvalStage {
+public enum EvalStage: Stage {
     /// Evaluates the predictions against the labels, writes the requested reports
-    /// (atomically) and returns the metrics with the terminal table.
-    /// - Throws: `EvalError` for bad input or options, `LogIOError` for files that cannot
-    ///   be read or written.
-    public static func run(params: EvalParams, inputs: EvalInputs, outputs: EvalOutputs = EvalOutputs()) throws -> EvalResult {
-        try write(try evaluate(params: params, inputs: inputs), params: params, outputs: outputs)
+    /// (atomically) and returns the metrics with the terminal table; warnings go to the reporter.
+    /// - Throws: `EvalError` for bad input, `ParameterError` for bad parameters, `LogIOError`
+    ///   for files that cannot be read or written.
+    public static func run(_ params: EvalParams, inputs: EvalInputs, outputs: EvalOutputs, reporter: Reporter) throws -> EvalResult {
+        let result = try write(try evaluate(params: params, inputs: inputs), params: params, outputs: outputs)
+        for warning in result.report.warnings { reporter.note("warning: \(warning)") }
+        return result
     }
 
     /// Writes the reports of an evaluation (atomically) and renders its table.
@@ -36,21 +39,10 @@ public enum EvalStage {
                           jsonPath: outputs.json, htmlPath: outputs.html)
     }
 
-    /// Writes `metrics.json` and `report.html` into `outputDirectory`.
-    public static func run(params: EvalParams, inputs: EvalInputs, outputDirectory: String) throws -> EvalResult {
-        try run(params: params, inputs: inputs, outputs: .directory(outputDirectory))
-    }
-
     /// Computes every metric without writing anything.
     public static func evaluate(params: EvalParams, inputs: EvalInputs) throws -> EvalReport {
-        try params.validate()
-        guard !inputs.predictions.isEmpty else {
-            throw EvalError.invalidParameter(name: "--predictions", value: "(none)", expected: "at least one predictions file")
-        }
-        if !params.modelName.isEmpty && params.modelName.count != inputs.predictions.count {
-            throw EvalError.invalidParameter(name: "--model-name", value: "given \(params.modelName.count) times",
-                                             expected: "one name per --predictions file (\(inputs.predictions.count))")
-        }
+        try params.validated(params.problems() + params.problems(predictionFiles: inputs.predictions.count))
+        guard !inputs.predictions.isEmpty else { throw EvalError.noPredictions }
         let negKeepRate = params.negKeepRate.flatMap { $0 == 1 ? nil : $0 }
         let modelCount = inputs.predictions.count
         let needIndex = inputs.weights != nil || inputs.groupBy != nil || modelCount > 1

@@ -125,6 +125,46 @@ struct Totals {
     }
 }
 
+/// The unweighted AUC, exact in integers: twice the Mann-Whitney U statistic,
+/// Σ neg_g (2 pos_above + pos_g), accumulated over tie groups from the highest score down
+/// (ties count one half, as scikit-learn's `roc_auc_score`).
+struct ExactAUC {
+    private var twice: UInt64 = 0
+    private var positivesAbove: UInt64 = 0
+
+    @inline(__always)
+    mutating func add(_ g: TieGroup) {
+        twice &+= UInt64(g.negatives) &* (2 &* positivesAbove &+ UInt64(g.positives))
+        positivesAbove &+= UInt64(g.positives)
+    }
+
+    func value(_ totals: Totals) -> Double {
+        Double(twice) / (2 * Double(totals.positives) * Double(totals.rows - totals.positives))
+    }
+}
+
+/// ROC AUC of raw scores (any finite values, e.g. a model's margins), with ties counting
+/// one half; nil when the labels hold one class. ctr-train's per-epoch AUC: the same
+/// walk as ctr-eval's unweighted AUC.
+public func areaUnderCurve(scores: [Float], labels: [UInt8]) -> Double? {
+    let n = scores.count
+    let keys = RowBuffer<UInt64>(uninitializedCount: n)
+    for i in 0..<n {
+        // Float bits made to sort as the values do (-0.0 becomes +0.0).
+        let b = (scores[i] + 0).bitPattern
+        let ordered = b & 0x8000_0000 != 0 ? ~b : b | 0x8000_0000
+        keys.base[i] = UInt64(ordered) << 1 | UInt64(labels[i] > 0 ? 1 : 0)
+    }
+    radixSort(keys: keys, payload: nil)
+    let rows = ScoredRows(keys: UnsafePointer(keys.base), start: 0, end: n, index: nil, weights: nil, negativeWeight: 1)
+    let totals = Totals(rows)
+    guard totals.hasBothClasses else { return nil }
+    var auc = ExactAUC()
+    var groups = DescendingGroups(rows)
+    while let g = groups.next() { auc.add(g) }
+    return auc.value(totals)
+}
+
 /// Log loss clipping, as scikit-learn ≥ 1.5 for float64: eps = machine epsilon.
 let logLossEpsilon = Double.ulpOfOne
 
@@ -178,8 +218,7 @@ func computeMetrics(_ rows: ScoredRows, options: MetricOptions) -> (BinaryMetric
     let rocStep = 1.0 / Double(max(options.rocPoints, 1))
 
     var posAbove = 0.0, negAbove = 0.0
-    var posAboveCount: UInt64 = 0
-    var aucTwiceInt: UInt64 = 0      // Σ neg_g (2 pos_above + pos_g): exact without weights
+    var exactAUC = ExactAUC()
     var aucNumerator = 0.0           // Σ wNeg_g (posAbove + wPos_g / 2)
     var apSum = 0.0
     var lossSum = 0.0, brierSum = 0.0, predictionSum = 0.0
@@ -188,8 +227,7 @@ func computeMetrics(_ rows: ScoredRows, options: MetricOptions) -> (BinaryMetric
     while let g = groups.next() {
         let p = g.score
         if unweighted {
-            aucTwiceInt &+= UInt64(g.negatives) &* (2 &* posAboveCount &+ UInt64(g.positives))
-            posAboveCount &+= UInt64(g.positives)
+            exactAUC.add(g)
         } else {
             aucNumerator += g.wNeg * (posAbove + 0.5 * g.wPos)
         }
@@ -234,7 +272,7 @@ func computeMetrics(_ rows: ScoredRows, options: MetricOptions) -> (BinaryMetric
     }
     if bothClasses {
         let auc = unweighted
-            ? Double(aucTwiceInt) / (2 * Double(totals.positives) * Double(totals.rows - totals.positives))
+            ? exactAUC.value(totals)
             : aucNumerator / (totals.wPos * totals.wNeg)
         m.auc = auc
         m.prAUC = apSum / totals.wPos

@@ -20,7 +20,7 @@ enum Format {
         return String(format: "%.4f", value)
     }
 
-    static func count(_ n: Int) -> String { LogIO.Progress.grouped(n) }
+    static func count(_ n: Int) -> String { LogIO.ProgressMeter.grouped(n) }
 
     static func interval(_ ci: AUCInterval?) -> String {
         guard let ci else { return "—" }

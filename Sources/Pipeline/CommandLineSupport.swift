@@ -1,3 +1,4 @@
+import StageKit
 /// Command-line helpers of ctr-pipeline kept in the library so they can be tested.
 public enum CommandLineSupport {
     /// `--force` takes an optional stage name, which ArgumentParser cannot express:

@@ -1,4 +1,5 @@
 import Foundation
+import StageKit
 import LogIO
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+import StageKit
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

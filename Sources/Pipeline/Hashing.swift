@@ -1,3 +1,4 @@
+import StageKit
 import LogIO
 
 /// Fingerprints and content hashes use LogIO's XXH64 (`XXHash64`, streaming); these are

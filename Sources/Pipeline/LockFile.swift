@@ -1,4 +1,5 @@
 import Foundation
+import StageKit
 import LogIO
 
 /// The SwiftCTR release the fingerprints record: a new version re-runs every stage.

@@ -1,3 +1,4 @@
+import StageKit
 /// One problem found while validating a pipeline file, located by its JSON path.
 public struct ValidationIssue: Equatable, Sendable, CustomStringConvertible {
     /// JSON path, e.g. "stages.train.params.k"; "" for the whole file.

@@ -1,4 +1,5 @@
 import Foundation
+import StageKit
 
 /// One sweep coordinate of a stage instance: `stage`'s parameter `key` set to `value`.
 public struct SweepValue: Equatable, Sendable {
@@ -387,69 +388,42 @@ private struct Validator {
         return d
     }
 
-    /// Decodes a parameter object key by key (so every bad key is reported), then as a
-    /// whole, then runs the kind's checks. Returns the decoded value when all is well.
+    /// Decodes a parameter object (every bad key is reported, at its own path), then runs
+    /// the kind's checks that depend on the input slots. Returns the decoded value when all is well.
     mutating func checkParams(kind: StageKind, stage: String, entries: [(key: String, value: JSONValue)], slots: Set<String>,
                               pathFor: (String) -> String, context: String = "") -> AnyParams? {
         let before = issues.count
-        let keys = kind.parameterKeys
+        var valid: [(key: String, value: JSONValue)] = []
         for entry in entries {
             if let reason = kind.reservedKeys[entry.key] {
                 issue(pathFor(entry.key), "set by the pipeline, not in the file: \(reason)")
-                continue
-            }
-            guard keys.contains(entry.key) else {
-                var message = "unknown parameter \"\(entry.key)\" for a \(kind.name) stage" + Suggest.hint(entry.key, keys)
-                if Suggest.closest(to: entry.key, among: keys) == nil { message += "; its parameters are: " + keys.joined(separator: ", ") }
-                issue(pathFor(entry.key), message)
-                continue
-            }
-            do {
-                let (_, recorder) = try kind.decode(.object([entry]))
-                for unknown in recorder.unknownKeys() {
-                    issue(locate(unknown.path, pathFor) + "." + unknown.key, "unknown key \"\(unknown.key)\"" + Suggest.hint(unknown.key, unknown.known))
+            } else if !kind.parameterKeys.contains(entry.key) {
+                var message = "unknown parameter \"\(entry.key)\" for a \(kind.name) stage" + Suggest.hint(entry.key, kind.parameterKeys)
+                if Suggest.closest(to: entry.key, among: kind.parameterKeys) == nil {
+                    message += "; its parameters are: " + kind.parameterKeys.joined(separator: ", ")
                 }
-            } catch {
-                report(error, pathFor: pathFor, context: context)
+                issue(pathFor(entry.key), message)
+            } else {
+                valid.append(entry)
             }
         }
-        guard issues.count == before else { return nil }
-        do {
-            let (params, _) = try kind.decode(.object(entries))
-            for problem in kind.checkParams(params, slots) {
-                let first = String(problem.key.split(separator: ".").first ?? "")
-                let p = first.isEmpty ? pathFor("") : pathFor(first) + problem.key.dropFirst(first.count)
-                issue(p, context + problem.message)
-            }
-            return issues.count == before ? params : nil
-        } catch {
-            report(error, pathFor: pathFor, context: context)
+        switch kind.decode(valid) {
+        case let .failure(errors):
+            report(errors.problems, pathFor: pathFor, context: context)
             return nil
+        case let .success(params):
+            report(kind.checkParams(params, slots), pathFor: pathFor, context: context)
+            return issues.count == before ? params : nil
         }
     }
 
-    /// The full path of a recorder path ("key.sub[2]") whose first component is a parameter key.
-    func locate(_ relative: String, _ pathFor: (String) -> String) -> String {
-        let cut = relative.firstIndex { $0 == "." || $0 == "[" } ?? relative.endIndex
-        return pathFor(String(relative[..<cut])) + relative[cut...]
-    }
-
-    mutating func report(_ error: Error, pathFor: (String) -> String, context: String) {
-        let codingPath: [CodingKey]
-        let message: String
-        switch error {
-        case let DecodingError.typeMismatch(_, c), let DecodingError.valueNotFound(_, c), let DecodingError.dataCorrupted(c):
-            codingPath = c.codingPath
-            message = c.debugDescription
-        case let DecodingError.keyNotFound(key, c):
-            codingPath = c.codingPath + [key]
-            message = c.debugDescription.isEmpty ? "missing required key" : c.debugDescription
-        default:
-            codingPath = []
-            message = String(describing: error)
+    /// Each problem at the path of its first key (the params object for problems of the whole).
+    mutating func report(_ problems: [ParamProblem], pathFor: (String) -> String, context: String) {
+        for problem in problems {
+            var message = problem.message
+            if problem.keys.count > 1 { message = problem.keys.joined(separator: "/") + ": " + message }
+            issue(pathFor(problem.keys.first ?? "") + problem.subpath, context + message)
         }
-        let relative = JSONPath.string(codingPath)
-        issue(relative.isEmpty ? pathFor("") : locate(relative, pathFor), context + message)
     }
 
     mutating func checkSweep(kind: StageKind, draft d: DraftStage, path: String) {
@@ -463,8 +437,8 @@ private struct Validator {
             }
             for (i, v) in values.enumerated() {
                 let p = JSONPath.join(JSONPath.join(path, key), index: i)
-                do { _ = try kind.decode(.object([(key, v)])) } catch {
-                    report(error, pathFor: { k in k == key || k.isEmpty ? p : JSONPath.join(path, k) }, context: "")
+                if case let .failure(errors) = kind.decode([(key, v)]) {
+                    report(errors.problems, pathFor: { k in k == key || k.isEmpty ? p : JSONPath.join(path, k) }, context: "")
                 }
             }
         }
@@ -743,8 +717,8 @@ private struct Validator {
                 var entries = d.params
                 if let v = a[d.name] { entries.append(contentsOf: d.grid[v]) }
                 // Validation has decoded these exact parameters already.
-                let params = try! kind.decode(.object(entries)).0
-                let paramsJSON = (try? kind.encode(params)) ?? .object(entries)
+                let params = try! kind.decode(entries).get()
+                let paramsJSON = kind.encode(params)
                 let directory = workdir + "/" + name.replacingOccurrences(of: "/", with: "_")
                 let outputs = kind.outputsFor(params, Set(d.inputs.map(\.slot))).map { decl -> ResolvedOutput in
                     let written = decl.path == "." ? directory : directory + "/" + decl.path

@@ -1,3 +1,4 @@
+import StageKit
 /// The JSON Schema (draft 2020-12) of pipeline files, generated from the registered
 /// stage kinds so it lists exactly the parameters the stages' Params structs decode.
 /// `docs/pipeline.schema.json` is this, for the standard stages (a test keeps them equal).
@@ -56,18 +57,31 @@ public enum PipelineSchema {
         case .string: return [("type", .string("string"))]
         case let .choice(values): return [("enum", .array(values.map { .string($0) }))]
         case let .array(element): return [("type", .string("array")), ("items", .object(typeSchema(element)))]
+        case let .oneOf(types): return [("oneOf", .array(types.map { .object(typeSchema($0)) }))]
         case .other: return []
         }
     }
 
+    /// The type of a parameter with its range (`minimum`, `exclusiveMaximum`, …).
+    static func paramSchema(_ spec: ParamSpec) -> [(key: String, value: JSONValue)] {
+        var schema = typeSchema(spec.type)
+        if let b = spec.bounds {
+            if let l = b.lower { schema.append((b.lowerOpen ? "exclusiveMinimum" : "minimum", number(l))) }
+            if let u = b.upper { schema.append((b.upperOpen ? "exclusiveMaximum" : "maximum", number(u))) }
+        }
+        return schema
+    }
+
+    static func number(_ d: Double) -> JSONValue { d == d.rounded() && abs(d) < 1e15 ? .int(Int64(d)) : .double(d) }
+
     static func stageSchema(_ kind: StageKind) -> JSONValue {
         var params: [(key: String, value: JSONValue)] = []
         var sweep: [(key: String, value: JSONValue)] = []
-        for (key, type) in kind.parameters where kind.reservedKeys[key] == nil {
-            var schema = typeSchema(type)
-            if let d = kind.defaults[key] { schema.append(("default", d)) }
-            params.append((key, .object(schema)))
-            sweep.append((key, .object([("type", .string("array")), ("minItems", .int(1)), ("items", .object(typeSchema(type)))])))
+        for spec in kind.specs where kind.reservedKeys[spec.key] == nil {
+            let type = paramSchema(spec)
+            params.append((spec.key, .object([("description", .string(spec.fullHelp))] + type
+                                             + (kind.defaults[spec.key].map { [("default", $0)] } ?? []))))
+            sweep.append((spec.key, .object([("type", .string("array")), ("minItems", .int(1)), ("items", .object(type))])))
         }
         let inputs: JSONValue
         var slotProperties: [(key: String, value: JSONValue)] = []
@@ -118,8 +132,9 @@ public enum PipelineSchema {
             lines.append("  outputs:")
             for o in kind.defaultOutputs() { lines.append("    \(o.name) = \(o.path)\(o.isDirectory ? " (folder)" : ""): \(o.summary)") }
             lines.append("  params:")
-            for (key, type) in kind.parameters where kind.reservedKeys[key] == nil {
-                lines.append("    \(key): \(type)" + (kind.defaults[key].map { ", default \($0.text())" } ?? ""))
+            for spec in kind.specs where kind.reservedKeys[spec.key] == nil {
+                lines.append("    \(spec.key): \(spec.type)" + (kind.defaults[spec.key].map { ", default \($0.text())" } ?? "")
+                             + ". " + spec.fullHelp)
             }
             lines.append("")
         }

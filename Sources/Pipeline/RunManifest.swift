@@ -1,4 +1,5 @@
 import Foundation
+import StageKit
 
 /// `workdir/manifest.json`, rewritten by every run: what ran, with which configuration,
 /// versions, hashes, timings and metrics — enough to tell later how a model was made.

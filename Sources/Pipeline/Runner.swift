@@ -1,4 +1,5 @@
 import Foundation
+import StageKit
 import LogIO
 #if canImport(Glibc)
 import Glibc
@@ -400,8 +401,10 @@ public final class PipelineRunner: @unchecked Sendable {
             for (slot, items) in stage.inputs { inputsBySlot[slot] = items }
             var outputsByName: [String: String] = [:]
             for o in stage.outputs { outputsByName[o.name] = o.writtenAt }
+            let log = options.log, name = stage.name
+            let reporter = Reporter(quiet: options.quiet, live: false) { log("[\(name)] " + $0) }
             let context = StageContext(stage: stage.name, params: stage.params, inputs: inputsBySlot,
-                                       directory: stage.directory, outputs: outputsByName, quiet: options.quiet)
+                                       directory: stage.directory, outputs: outputsByName, reporter: reporter)
             let outcome: StageOutcome
             do {
                 outcome = try stage.kind.runStage(stage.params, context)
@@ -432,7 +435,7 @@ public final class PipelineRunner: @unchecked Sendable {
                 lock.files = pruneHashCache()
                 try lock.save(workdir: pipeline.workdir)
             }
-            for note in outcome.notes { say("[\(stage.name)] \(note)") }
+            for note in outcome.notes { reporter.note(note) }
             say("[\(stage.name)] done in \(formatSeconds(report.seconds))")
             return report
         } catch {

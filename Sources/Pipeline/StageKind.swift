@@ -1,4 +1,5 @@
 import Foundation
+import StageKit
 
 /// A named input of a stage kind, e.g. train's `train` and `valid`.
 public struct InputSlot: Equatable, Sendable {
@@ -49,18 +50,6 @@ public struct StageInput: Equatable, Sendable {
     }
 }
 
-/// A parameter problem found by a stage's own checks (ranges, combinations).
-public struct ParamIssue: Equatable, Sendable {
-    /// The parameter key (or "a.b" inside a nested object); "" for the whole object.
-    public var key: String
-    public var message: String
-
-    public init(_ key: String, _ message: String) {
-        self.key = key
-        self.message = message
-    }
-}
-
 /// Figures a stage reports (eval's metrics per model), shown in the summary table and
 /// written to the run manifest.
 public struct ModelMetrics: Codable, Equatable, Sendable {
@@ -98,7 +87,8 @@ public struct StageContext<Params: Sendable>: Sendable {
     public let directory: String
     /// Output name -> absolute path the stage must write it to.
     public let outputs: [String: String]
-    public let quiet: Bool
+    /// Notes go to the run's log, prefixed with the stage's name; nothing when quiet.
+    public let reporter: Reporter
 
     public func paths(_ slot: String) -> [String] { inputs[slot]?.map(\.path) ?? [] }
     public func path(_ slot: String) -> String? { inputs[slot]?.first?.path }
@@ -111,11 +101,10 @@ public struct StageContext<Params: Sendable>: Sendable {
 /// A kind of stage the pipeline can run. Each real stage (ingest, hash, train, predict,
 /// eval) conforms once, in `StandardStages.swift`; tests register fakes.
 ///
-/// `Params` is the stage's own Codable parameter struct, the one its command line fills:
-/// the pipeline learns its keys and their types by decoding `{}` with a recording
-/// decoder, so unknown keys are rejected without listing them twice.
+/// `Params` is the stage's own parameter struct, the one its command line fills: the
+/// pipeline reads its keys, types, defaults and ranges from the declarations.
 public protocol PipelineStage: Sendable {
-    associatedtype Params: Codable & Sendable
+    associatedtype Params: StageParameters
 
     /// The `kind` written in pipeline files.
     var kind: String { get }
@@ -131,9 +120,9 @@ public protocol PipelineStage: Sendable {
     /// What the stage writes for these parameters and the input slots the pipeline fills,
     /// relative to its folder.
     func outputs(for params: Params, inputs: Set<String>) -> [OutputDecl]
-    /// Range and consistency checks (given the input slots the pipeline fills), reported
-    /// with the other validation errors.
-    func check(_ params: Params, inputs: Set<String>) -> [ParamIssue]
+    /// Checks that depend on the input slots the pipeline fills (ranges and the params'
+    /// own `check()` run before), reported with the other validation errors.
+    func check(_ params: Params, inputs: Set<String>) -> [ParamProblem]
     /// Runs the stage in-process. It must write each declared output atomically.
     func run(_ context: StageContext<Params>) throws -> StageOutcome
 }
@@ -141,7 +130,7 @@ public protocol PipelineStage: Sendable {
 extension PipelineStage {
     public var version: Int { 1 }
     public var reservedKeys: [String: String] { [:] }
-    public func check(_ params: Params, inputs: Set<String>) -> [ParamIssue] { [] }
+    public func check(_ params: Params, inputs: Set<String>) -> [ParamProblem] { [] }
 }
 
 /// `any Sendable` holder for a decoded `Params` value of some stage kind.
@@ -156,15 +145,16 @@ public struct StageKind: Sendable {
     public let version: Int
     public let inputSlots: [InputSlot]
     public let reservedKeys: [String: String]
-    /// The parameter keys in declaration order with their JSON types.
-    public let parameters: [(key: String, type: ParamType)]
-    /// The default parameters as canonical JSON.
+    /// Every parameter in declaration order: key, type, default, range, help.
+    public let specs: [ParamSpec]
+    /// The default parameters as JSON.
     public let defaults: JSONValue
 
-    let decode: @Sendable (JSONValue) throws -> (AnyParams, DecodeRecorder)
-    let encode: @Sendable (AnyParams) throws -> JSONValue
+    /// Decodes parameter entries (missing keys take their defaults); problems are keyed.
+    let decode: @Sendable ([(key: String, value: JSONValue)]) -> Result<AnyParams, ParamErrors>
+    let encode: @Sendable (AnyParams) -> JSONValue
     let outputsFor: @Sendable (AnyParams, Set<String>) -> [OutputDecl]
-    let checkParams: @Sendable (AnyParams, Set<String>) -> [ParamIssue]
+    let checkParams: @Sendable (AnyParams, Set<String>) -> [ParamProblem]
     let runStage: @Sendable (AnyParams, StageContext<AnyParams>) throws -> StageOutcome
 
     public init<S: PipelineStage>(_ stage: S) {
@@ -173,40 +163,26 @@ public struct StageKind: Sendable {
         version = stage.version
         inputSlots = stage.inputSlots
         reservedKeys = stage.reservedKeys
-        decode = { json in
-            let (params, recorder) = try StrictDecoder.decode(S.Params.self, from: json)
-            return (AnyParams(value: params), recorder)
-        }
-        let encode: @Sendable (AnyParams) throws -> JSONValue = { params in
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            let data = try encoder.encode(params.value as! S.Params)
-            var parser = JSONParser(bytes: Array(data))
-            return try parser.parse()
-        }
-        self.encode = encode
+        specs = S.Params.specs
+        defaults = S.Params.defaults.encoded()
+        decode = { entries in S.Params.decode(entries).map { AnyParams(value: $0) } }
+        encode = { ($0.value as! S.Params).encoded() }
         outputsFor = { stage.outputs(for: $0.value as! S.Params, inputs: $1) }
         checkParams = { stage.check($0.value as! S.Params, inputs: $1) }
         runStage = { params, context in
             try stage.run(StageContext(stage: context.stage, params: params.value as! S.Params, inputs: context.inputs,
-                                       directory: context.directory, outputs: context.outputs, quiet: context.quiet))
+                                       directory: context.directory, outputs: context.outputs, reporter: context.reporter))
         }
-        // Probe: decoding {} asks for every key (the stage structs use decodeIfPresent).
-        let recorder = DecodeRecorder()
-        let probed = try? S.Params(from: StrictDecoder(value: .object([]), recorder: recorder))
-        let asked = recorder.queried[""] ?? [:]
-        parameters = (recorder.order[""] ?? []).map { ($0, asked[$0]!) }
-        defaults = probed.flatMap { try? encode(AnyParams(value: $0)) } ?? .object([])
     }
 
-    public var parameterKeys: [String] { parameters.map(\.key) }
+    public var parameterKeys: [String] { specs.map(\.key) }
 
-    func parameterType(_ key: String) -> ParamType? { parameters.first { $0.key == key }?.type }
+    func parameterType(_ key: String) -> ParamType? { specs.first { $0.key == key }?.type }
 
     /// Outputs with default parameters and the given input slots (all of them by default).
     func defaultOutputs(inputs: Set<String>? = nil) -> [OutputDecl] {
         let slots = inputs ?? Set(inputSlots.map(\.name))
-        return (try? decode(.object([]))).map { outputsFor($0.0, slots) } ?? []
+        return (try? decode([]).get()).map { outputsFor($0, slots) } ?? []
     }
 }
 

@@ -4,6 +4,7 @@ import Foundation
 import Ingest
 import LogIO
 import Metrics
+import StageKit
 
 /// The stage kinds `ctr-pipeline` runs: each adapts a stage library's Params struct and
 /// entry point (the same function its `ctr-*` executable calls) to `PipelineStage`.
@@ -24,32 +25,6 @@ extension StageRegistry {
     }
 }
 
-/// Turns a stage's own `validate()` error into an issue on the parameter its message
-/// names (`--neg-keep-rate` -> `negKeepRate`), or on the whole params object.
-func issues(from validate: () throws -> Void, keys: [String]) -> [ParamIssue] {
-    do {
-        try validate()
-        return []
-    } catch {
-        let message = String(describing: error)
-        var key = ""
-        if let range = message.range(of: "--") {
-            let flag = message[range.upperBound...].prefix { $0.isLetter || $0.isNumber || $0 == "-" }
-            var camel = ""
-            var upper = false
-            for c in flag {
-                if c == "-" { upper = true; continue }
-                camel.append(upper ? Character(c.uppercased()) : c)
-                upper = false
-            }
-            if keys.contains(camel) { key = camel }
-        }
-        return [ParamIssue(key, message)]
-    }
-}
-
-private let pipelineSetsIt = "the pipeline sets it"
-
 // MARK: - ingest
 
 struct IngestKind: PipelineStage {
@@ -69,10 +44,10 @@ struct IngestKind: PipelineStage {
          OutputDecl("quarantine", path: IngestStage.quarantineFileName, summary: "bad rows with file, line and reason")]
     }
 
-    func check(_ params: IngestParams, inputs: Set<String>) -> [ParamIssue] {
-        var result = issues(from: params.validate, keys: IngestParams.CodingKeys.allCases.map(\.rawValue))
+    func check(_ params: IngestParams, inputs: Set<String>) -> [ParamProblem] {
+        var result: [ParamProblem] = []
         if !inputs.contains("schema"), !Schema.presetNames.contains(params.schema) {
-            result.append(ParamIssue("schema", "\"\(params.schema)\" is not a preset (\(Schema.presetNames.joined(separator: ", "))); "
+            result.append(ParamProblem("schema", "\"\(params.schema)\" is not a preset (\(Schema.presetNames.joined(separator: ", "))); "
                                      + "give a schema JSON file as the input \"schema\" instead" + Suggest.hint(params.schema, Schema.presetNames)))
         }
         return result
@@ -81,9 +56,8 @@ struct IngestKind: PipelineStage {
     func run(_ context: StageContext<IngestParams>) throws -> StageOutcome {
         var params = context.params
         if let schema = context.path("schema") { params.schema = schema }
-        let result = try IngestStage.run(params: params, inputs: context.paths("logs"), outputDirectory: context.directory,
-                                         quiet: true)
-        return StageOutcome(notes: context.quiet ? [] : [result.summary])
+        let result = try IngestStage.run(params, inputs: context.paths("logs"), outputs: context.directory, reporter: context.reporter)
+        return StageOutcome(notes: [result.summary])
     }
 }
 
@@ -122,17 +96,17 @@ struct HashKind: PipelineStage {
         return result
     }
 
-    func check(_ params: HashParams, inputs: Set<String>) -> [ParamIssue] {
-        var result = issues(from: params.validate, keys: HashParams.CodingKeys.allCases.map(\.rawValue))
+    func check(_ params: HashParams, inputs: Set<String>) -> [ParamProblem] {
+        var result: [ParamProblem] = []
         if inputs.contains("rows") {
             if inputs.contains("train") || inputs.contains("valid") || inputs.contains("test") {
-                result.append(ParamIssue("", "give either the input \"rows\" (a ctr-ingest folder) or raw logs as \"train\"/\"valid\"/\"test\", not both"))
+                result.append(ParamProblem("", "give either the input \"rows\" (a ctr-ingest folder) or raw logs as \"train\"/\"valid\"/\"test\", not both"))
             }
-            if params.schema != nil { result.append(ParamIssue("schema", "applies to raw logs (input \"train\"), not to a rows folder")) }
+            if params.schema != nil { result.append(ParamProblem("schema", "applies to raw logs (input \"train\"), not to a rows folder")) }
         } else if inputs.contains("train") {
-            if params.schema == nil { result.append(ParamIssue("schema", "raw logs (input \"train\") need a schema: a preset such as \"criteo\"")) }
+            if params.schema == nil { result.append(ParamProblem("schema", "raw logs (input \"train\") need a schema: a preset such as \"criteo\"")) }
         } else {
-            result.append(ParamIssue("", "needs the input \"rows\" (e.g. ${ingest.rows}) or raw logs as \"train\" with params.schema"))
+            result.append(ParamProblem("", "needs the input \"rows\" (e.g. ${ingest.rows}) or raw logs as \"train\" with params.schema"))
         }
         return result
     }
@@ -148,16 +122,9 @@ struct HashKind: PipelineStage {
             params.testFile = context.paths("test")
         }
         params.config = context.path("config")
-        let result = try HashStage.run(params: params, inputs: inputs, outputDirectory: context.directory, progress: false)
-        // ctr-hash's report without its per-field table (ranges are in featurizer.json).
-        var lines: [Substring] = []
-        var inTable = false
-        for line in result.report().split(separator: "\n") {
-            if line.hasPrefix("field ") { inTable = true; continue }
-            if inTable, line.contains("->") || line.hasPrefix("counting") { inTable = false }
-            if !inTable { lines.append(line) }
-        }
-        return StageOutcome(notes: context.quiet ? [] : lines.map(String.init))
+        let result = try HashStage.run(params, inputs: inputs, outputs: context.directory, reporter: context.reporter)
+        // The per-field table is in featurizer.json; the log gets the counts.
+        return StageOutcome(notes: result.report(fieldTable: false).split(separator: "\n").map(String.init))
     }
 }
 
@@ -172,38 +139,22 @@ struct TrainKind: PipelineStage {
          InputSlot("init", required: false, summary: "a model file to warm-start from"),
          InputSlot("featurizer", required: false, summary: "the featurizer.json the data was made with (its hash goes into the model)")]
     }
-    var reservedKeys: [String: String] {
-        ["validation": "give the validation set as the input \"valid\"",
-         "initModel": "give the warm-start model as the input \"init\"",
-         "featurizer": "give it as the input \"featurizer\"",
-         "output": "the model is the output \"model\" (workdir/<stage>/model.bin)",
-         "logJson": "the per-epoch log is the output \"epochs\"",
-         "quiet": "use ctr-pipeline --quiet"]
-    }
-
     func outputs(for params: TrainParams, inputs: Set<String>) -> [OutputDecl] {
         [OutputDecl("model", path: "model.bin", summary: "the model file"),
          OutputDecl("epochs", path: "epochs.json", summary: "per-epoch figures")]
     }
 
-    func check(_ params: TrainParams, inputs: Set<String>) -> [ParamIssue] {
-        var p = params
-        // validate() wants a validation file for early stopping: the slot stands for it.
-        if inputs.contains("valid") { p.validation = "valid" }
-        return issues(from: p.validate, keys: TrainParams.CodingKeys.allCases.map(\.rawValue))
+    func check(_ params: TrainParams, inputs: Set<String>) -> [ParamProblem] {
+        params.inputProblems(hasValidation: inputs.contains("valid"))
     }
 
     func run(_ context: StageContext<TrainParams>) throws -> StageOutcome {
-        var params = context.params
-        params.validation = context.path("valid")
-        params.initModel = context.path("init")
-        params.featurizer = context.path("featurizer")
-        params.output = context.output("model")
-        params.logJson = context.output("epochs")
-        params.quiet = context.quiet
-        let result = try TrainStage.run(params: params, trainingSet: context.path("train")!,
-                                        log: { line in printError("[\(context.stage)] " + line) })
-        var note = "trained on \(Progress.grouped(result.rows)) rows; kept epoch \(result.bestEpoch) of \(result.epochs.count)"
+        let inputs = TrainInputs(train: context.path("train")!, valid: context.path("valid"), initModel: context.path("init"),
+                                 featurizer: context.path("featurizer"))
+        let result = try TrainStage.run(context.params, inputs: inputs,
+                                        outputs: TrainOutputs(model: context.output("model"), epochs: context.output("epochs")),
+                                        reporter: context.reporter)
+        var note = "trained on \(ProgressMeter.grouped(result.rows)) rows; kept epoch \(result.bestEpoch) of \(result.epochs.count)"
         if let best = result.epochs.first(where: { $0.epoch == result.bestEpoch }), let loss = best.vaLogLoss {
             note += String(format: " (va_logloss %.5f", loss) + (best.vaAUC.map { String(format: ", va_auc %.5f", $0) } ?? "") + ")"
         }
@@ -217,28 +168,20 @@ struct PredictKind: PipelineStage {
     var kind: String { "predict" }
     var summary: String { "Score data with a model: one probability per line (ctr-predict)." }
     var inputSlots: [InputSlot] {
-        [InputSlot("data", summary: "binary cache or libffm text to score"),
-         InputSlot("model", summary: "a model file, e.g. ${train.model}")]
-    }
-    var reservedKeys: [String: String] {
-        ["featurizer": "raw-log prediction is not wired into pipelines; predict on hash's outputs",
-         "quiet": "use ctr-pipeline --quiet"]
+        [InputSlot("data", summary: "binary cache or libffm text to score, or raw logs with a featurizer"),
+         InputSlot("model", summary: "a model file, e.g. ${train.model}"),
+         InputSlot("featurizer", required: false, summary: "raw logs in: hash's featurizer.json, e.g. ${hash.featurizer}")]
     }
 
     func outputs(for params: PredictParams, inputs: Set<String>) -> [OutputDecl] {
         [OutputDecl("predictions", path: "predictions.txt", summary: "one probability per line")]
     }
 
-    func check(_ params: PredictParams, inputs: Set<String>) -> [ParamIssue] {
-        issues(from: params.validate, keys: PredictParams.CodingKeys.allCases.map(\.rawValue))
-    }
-
     func run(_ context: StageContext<PredictParams>) throws -> StageOutcome {
-        var params = context.params
-        params.quiet = true
-        let result = try PredictStage.run(params: params, input: context.path("data")!, model: context.path("model")!,
-                                          output: context.output("predictions"), log: { _ in })
-        var note = "scored \(Progress.grouped(result.rows)) rows"
+        let inputs = PredictInputs(data: context.path("data")!, model: context.path("model")!, featurizer: context.path("featurizer"))
+        let result = try PredictStage.run(context.params, inputs: inputs, outputs: context.output("predictions"),
+                                          reporter: context.reporter)
+        var note = "scored \(ProgressMeter.grouped(result.rows)) rows"
         if let loss = result.logLoss { note += String(format: "; log loss %.5f", loss) }
         return StageOutcome(notes: [note])
     }
@@ -261,10 +204,6 @@ struct EvalKind: PipelineStage {
          OutputDecl("report", path: "report.html", summary: "self-contained HTML report")]
     }
 
-    func check(_ params: EvalParams, inputs: Set<String>) -> [ParamIssue] {
-        issues(from: params.validate, keys: EvalParams.CodingKeys.allCases.map(\.rawValue))
-    }
-
     func run(_ context: StageContext<EvalParams>) throws -> StageOutcome {
         var params = context.params
         let predictions = context.inputs["predictions"] ?? []
@@ -274,8 +213,9 @@ struct EvalKind: PipelineStage {
         }
         let inputs = EvalInputs(predictions: predictions.map(\.path), labels: context.path("labels")!,
                                 groupBy: context.path("groupBy"), weights: context.path("weights"))
-        let result = try EvalStage.run(params: params, inputs: inputs,
-                                       outputs: EvalOutputs(json: context.output("metrics"), html: context.output("report")))
+        let result = try EvalStage.run(params, inputs: inputs,
+                                       outputs: EvalOutputs(json: context.output("metrics"), html: context.output("report")),
+                                       reporter: context.reporter)
         let metrics = result.report.models.map { model -> ModelMetrics in
             let m = model.metrics
             return ModelMetrics(model: model.name, values: [
@@ -284,8 +224,6 @@ struct EvalKind: PipelineStage {
                 "rows": Double(m.rows), "click_rate": m.clickRate,
             ])
         }
-        var notes = result.report.warnings.map { "warning: " + $0 }
-        if !context.quiet { notes.append("\n" + result.table) }
-        return StageOutcome(metrics: metrics, notes: notes)
+        return StageOutcome(metrics: metrics, notes: ["\n" + result.table])
     }
 }

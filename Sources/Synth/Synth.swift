@@ -1,68 +1,42 @@
+import ArgumentParser
 import Foundation
 import LogIO
+import StageKit
 
 /// The raw layout ctr-synth writes.
-public enum SynthFormat: String, Codable, CaseIterable, Sendable {
+public enum SynthFormat: String, Codable, CaseIterable, Sendable, ParameterChoice {
     /// Criteo Kaggle `train.txt`: TSV, no header, label, I1…I13, C1…C26.
     case criteo
     /// Avazu `train.csv`: CSV with header, id, click, hour (YYMMDDHH), 21 categorical columns.
     case avazu
 }
 
-/// Every option of ctr-synth (long flags camelCased). Missing keys decode as defaults.
-public struct SynthParams: Codable, Equatable, Sendable {
+/// Every option of ctr-synth, declared once. Start from `.defaults`.
+public struct SynthParams: StageParameters {
+    @Option("criteo (TSV, 40 fields, no header) or avazu (CSV, 24 fields, header).")
     public var format = SynthFormat.criteo
+
+    @Option("Number of rows.", in: .atLeast(1), value: "N")
     public var rows = 10_000
+
+    @Option("Seed: the same seed gives the same output.", value: "N")
     public var seed: UInt64 = 1
-    /// Target mean click probability; default 0.2 (criteo) or 0.17 (avazu).
+
+    @Option("Mean click probability (default 0.2 for criteo, 0.17 for avazu).", in: .open(0, 1), value: "R")
     public var clickRate: Double?
-    /// Multiplies the pairwise interaction terms (0 leaves a purely linear truth).
+
+    @Option("Strength of the pairwise field interactions (0: a purely linear truth).", in: .atLeast(0), value: "X")
     public var interactionScale = 1.0
-    /// Days the Avazu `hour` column spans (rows are in time order).
+
+    @Option("Days the avazu hour column spans (rows are in time order).", in: .closed(1, 3650), value: "N")
     public var days = 10
-    /// gzip level 1–9 for `.gz` outputs.
+
+    @Option("gzip level (1-9) for outputs ending in .gz.", in: .closed(1, 9), value: "N")
     public var gzipLevel = 6
 
     public init() {}
 
-    public enum CodingKeys: String, CodingKey, CaseIterable {
-        case format, rows, seed, clickRate, interactionScale, days, gzipLevel
-    }
-
-    public init(from decoder: Decoder) throws {
-        let d = SynthParams()
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        format = try c.decodeIfPresent(SynthFormat.self, forKey: .format) ?? d.format
-        rows = try c.decodeIfPresent(Int.self, forKey: .rows) ?? d.rows
-        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
-        clickRate = try c.decodeIfPresent(Double.self, forKey: .clickRate) ?? d.clickRate
-        interactionScale = try c.decodeIfPresent(Double.self, forKey: .interactionScale) ?? d.interactionScale
-        days = try c.decodeIfPresent(Int.self, forKey: .days) ?? d.days
-        gzipLevel = try c.decodeIfPresent(Int.self, forKey: .gzipLevel) ?? d.gzipLevel
-    }
-
     public var resolvedClickRate: Double { clickRate ?? (format == .criteo ? 0.2 : 0.17) }
-
-    public func validate() throws {
-        func check(_ ok: Bool, _ flag: String, _ message: String) throws {
-            if !ok { throw SynthError.invalidParameter(flag: flag, message: message) }
-        }
-        try check(rows >= 1, "--rows", "is \(rows); expected at least 1")
-        try check(resolvedClickRate > 0 && resolvedClickRate < 1, "--click-rate", "is \(resolvedClickRate); expected a rate in (0, 1)")
-        try check(interactionScale >= 0 && interactionScale.isFinite, "--interaction-scale", "is \(interactionScale); expected a number >= 0")
-        try check(days >= 1 && days <= 3650, "--days", "is \(days); expected 1 to 3650")
-        try check(gzipLevel >= 1 && gzipLevel <= 9, "--gzip-level", "is \(gzipLevel); expected 1 to 9")
-    }
-}
-
-public enum SynthError: Error, Equatable, CustomStringConvertible {
-    case invalidParameter(flag: String, message: String)
-
-    public var description: String {
-        switch self {
-        case let .invalidParameter(flag, message): return "\(flag) \(message)"
-        }
-    }
 }
 
 /// What a run wrote, with the numbers that say how learnable it is.
@@ -94,7 +68,7 @@ public enum Synth {
     /// `probabilities` is given, each row's true click probability (one per line, same order).
     /// Deterministic for `params.seed`. Both files are written atomically.
     public static func run(params: SynthParams, output: String, probabilities: String? = nil) throws -> SynthSummary {
-        try params.validate()
+        try params.validated()
         var generator = Generator(params: params)
         let writer = try AtomicFileWriter(path: output, gzip: output.hasSuffix(".gz"), level: Int32(params.gzipLevel))
         let truth = try probabilities.map {

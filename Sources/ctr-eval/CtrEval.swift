@@ -8,10 +8,8 @@ import Foundation
 import LogIO
 import Metrics
 
-extension BinStrategy: ExpressibleByArgument {}
-
 @main
-struct CtrEval: ParsableCommand {
+struct CtrEval: StageCommand {
     static let configuration = CommandConfiguration(
         commandName: "ctr-eval",
         abstract: "Evaluate click probabilities: AUC, log loss, NE, calibration, reliability, per-segment metrics.",
@@ -39,29 +37,14 @@ struct CtrEval: ParsableCommand {
     @Option(help: ArgumentHelp("Write a self-contained HTML report (inline SVG charts).", valueName: "file"))
     var html: String?
 
-    @Option(help: "Number of reliability bins.")
-    var bins: Int = 10
-
-    @Option(help: "Reliability bin placement: quantile (equal row counts; default) or uniform (equal widths on [0, 1]).")
-    var strategy: BinStrategy = .quantile
-
-    @Option(help: ArgumentHelp("Keep rate W of the negatives if they were downsampled: probabilities are corrected to p/(p+(1-p)/W) and negatives weigh 1/W.", valueName: "W"))
-    var negKeepRate: Double?
+    @OptionGroup(title: "Evaluation options")
+    var params: EvalParams
 
     @Option(help: ArgumentHelp("Segment keys, one per row (e.g. a site or user id): per-segment metrics and GAUC.", valueName: "file"))
     var groupBy: String?
 
     @Option(help: ArgumentHelp("Row weights, one non-negative number per row.", valueName: "file"))
     var weights: String?
-
-    @Option(help: ArgumentHelp("A display name for each --predictions file, in the same order (default: the file names).", valueName: "name"))
-    var modelName: [String] = []
-
-    @Option(help: "Title of the table and the HTML report.")
-    var title: String?
-
-    @Option(help: "Segments listed in the table and the HTML report, largest first (metrics.json holds all).")
-    var segmentsShown: Int = 20
 
     @Option(help: ArgumentHelp("Score --data with this model file (ctr-train's) instead of reading --predictions. Repeat to compare models.", valueName: "file"))
     var model: [String] = []
@@ -86,17 +69,6 @@ struct CtrEval: ParsableCommand {
         guard labels != nil else { throw ValidationError("Missing --labels: the file holding the true 0/1 labels.") }
     }
 
-    var params: EvalParams {
-        var p = EvalParams()
-        p.bins = bins
-        p.strategy = strategy
-        p.negKeepRate = negKeepRate
-        p.modelName = modelName
-        p.title = title
-        p.segmentsShown = segmentsShown
-        return p
-    }
-
     func run() throws {
         var params = self.params
         var inputs: EvalInputs
@@ -105,13 +77,11 @@ struct CtrEval: ParsableCommand {
         if let data {
             // Score with ctr-predict's own code into temporary files, then evaluate those
             // against the labels of the same data; the correction stays with ctr-eval.
-            var predict = PredictParams()
-            predict.quiet = true
             for (i, modelPath) in model.enumerated() {
                 let path = FileManager.default.temporaryDirectory
                     .appendingPathComponent("ctr-eval-\(getpid())-\(i).pred").path
                 scored.append(path)
-                _ = try PredictStage.run(params: predict, input: data, model: modelPath, output: path)
+                _ = try PredictStage.run(.defaults, inputs: PredictInputs(data: data, model: modelPath), outputs: path, reporter: .silent)
             }
             if params.modelName.isEmpty { params.modelName = EvalStage.uniqueNames(model) }
             inputs = EvalInputs(predictions: scored, labels: data, groupBy: groupBy, weights: weights)
@@ -125,9 +95,8 @@ struct CtrEval: ParsableCommand {
         let result = try EvalStage.write(report, params: params, outputs: EvalOutputs(json: json, html: html))
         print(result.table, terminator: "")
         fflush(nil)  // the table before any message on stderr
-        if !common.quiet {
-            for warning in result.report.warnings { printError("warning: \(warning)") }
-            for path in [result.jsonPath, result.htmlPath].compactMap({ $0 }) { printError("wrote \(path)") }
-        }
+        let reporter = common.reporter
+        for warning in result.report.warnings { reporter.note("warning: \(warning)") }
+        for path in [result.jsonPath, result.htmlPath].compactMap({ $0 }) { reporter.note("wrote \(path)") }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CommandSupport
 import Foundation
+import StageKit
 import LogIO
 import Pipeline
 
@@ -34,11 +35,7 @@ struct PipelineOptions: ParsableArguments {
     var overrides: [String] = []
 
     func load() throws -> ResolvedPipeline {
-        do {
-            return try PipelineLoader(registry: .standard).load(file: file, overrides: overrides)
-        } catch let error as PipelineError {
-            throw StageFailure(error.description)
-        }
+        try PipelineLoader(registry: .standard).load(file: file, overrides: overrides)
     }
 }
 
@@ -92,18 +89,13 @@ extension CTRPipeline {
             options.jobs = jobs
             options.dryRun = dryRun
             options.quiet = common.quiet
-            do {
-                let runner = try PipelineRunner(pipeline: resolved, options: options)
-                let report = try runner.run()
-                if dryRun {
-                    print(RunSummary.plan(report.stages))
-                    return
-                }
-                print(RunSummary.table(report))
-                if let failure = report.failure { throw StageFailure(failure.description) }
-            } catch let error as PipelineError {
-                throw StageFailure(error.description)
+            let report = try PipelineRunner(pipeline: resolved, options: options).run()
+            if dryRun {
+                print(RunSummary.plan(report.stages))
+                return
             }
+            print(RunSummary.table(report))
+            if let failure = report.failure { throw failure }
         }
     }
 
@@ -120,11 +112,7 @@ extension CTRPipeline {
             var options = RunOptions()
             selection.apply(to: &options)
             options.dryRun = true
-            do {
-                print(RunSummary.plan(try PipelineRunner(pipeline: resolved, options: options).plan()))
-            } catch let error as PipelineError {
-                throw StageFailure(error.description)
-            }
+            print(RunSummary.plan(try PipelineRunner(pipeline: resolved, options: options).plan()))
         }
     }
 

@@ -1,11 +1,10 @@
 import ArgumentParser
 import CommandSupport
 import FFM
-import Featurize
 import Foundation
 
 @main
-struct Predict: ParsableCommand {
+struct Predict: StageCommand {
     static let configuration = CommandConfiguration(
         commandName: "ctr-predict",
         abstract: "Write one click probability per input row with a model from ctr-train.",
@@ -21,6 +20,9 @@ struct Predict: ParsableCommand {
               ctr-predict --featurizer hashed/featurizer.json day_7.gz model p.txt
             """)
 
+    @OptionGroup(title: "Prediction options")
+    var params: PredictParams
+
     @Option(help: "Test set (instead of the first argument).")
     var input: String?
 
@@ -30,29 +32,14 @@ struct Predict: ParsableCommand {
     @Option(name: [.customShort("o"), .long], help: "Output file (instead of the third argument).")
     var output: String?
 
-    @Option(name: .customLong("neg-keep-rate"), help: "Negatives were kept with this rate in training: correct p to p / (p + (1 - p) / W).")
-    var negKeepRate: Double = 1
-
-    @Option(name: [.customShort("s"), .long], help: "Scoring threads (0 = one per core); the output does not depend on it.")
-    var threads: Int = 0
-
     @Option(help: "Raw logs in: featurize them with this featurizer.json (from ctr-hash).")
     var featurizer: String?
 
-    @Flag(help: "Print nothing but errors.")
-    var quiet = false
+    @OptionGroup(title: "Common options")
+    var common: CommonOptions
 
     @Argument(help: "test_file model_file output_file (libffm's order).")
     var files: [String] = []
-
-    var params: PredictParams {
-        var p = PredictParams()
-        p.negKeepRate = negKeepRate
-        p.threads = threads
-        p.featurizer = featurizer
-        p.quiet = quiet
-        return p
-    }
 
     func resolved() throws -> (String, String, String) {
         var rest = files
@@ -70,18 +57,8 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         let (input, model, output) = try resolved()
-        do {
-            if let featurizer {
-                var params = self.params
-                params.featurizer = featurizer
-                let rows = try RawLogInput(path: input, featurizer: Featurizer(contentsOf: featurizer))
-                _ = try PredictStage.run(params: params, rows: rows, model: model, output: output,
-                                         featurizerHash: TrainStage.fileHash(featurizer))
-            } else {
-                _ = try PredictStage.run(params: params, input: input, model: model, output: output)
-            }
-        } catch let error as CustomStringConvertible & Error {
-            throw StageFailure(error.description)
-        }
+        let result = try PredictStage.run(params, inputs: PredictInputs(data: input, model: model, featurizer: featurizer),
+                                          outputs: output, reporter: common.reporter)
+        if let loss = result.logLoss, !common.quiet { print(String(format: "logloss = %.5f", loss)) }
     }
 }

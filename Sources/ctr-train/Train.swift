@@ -4,10 +4,8 @@ import FFM
 import Foundation
 import LogIO
 
-extension ModelKind: ExpressibleByArgument {}
-
 @main
-struct Train: ParsableCommand {
+struct Train: StageCommand {
     static let configuration = CommandConfiguration(
         commandName: "ctr-train",
         abstract: "Train a field-aware factorization machine (or FM / LR) with log loss and AdaGrad.",
@@ -22,44 +20,11 @@ struct Train: ParsableCommand {
               ctr-train --dump model
             """)
 
-    @Option(name: [.customShort("l"), .long], help: "L2 regularisation λ.")
-    var lambda: Double = 0.00002
-
-    @Option(name: [.customShort("k"), .long], help: "Number of latent factors.")
-    var factors: Int = 4
-
-    @Option(name: [.customShort("t"), .long], help: "Number of epochs (iterations).")
-    var epochs: Int = 15
-
-    @Option(name: [.customShort("r"), .long], help: "Learning rate η.")
-    var eta: Double = 0.2
-
-    @Option(name: [.customShort("s"), .long], help: "Number of threads (hogwild); 1 gives a byte-identical model for a seed.")
-    var threads: Int = 1
+    @OptionGroup(title: "Training options")
+    var params: TrainParams
 
     @Option(name: [.customShort("p"), .long], help: "Validation set (libffm text or cache): log loss and AUC per epoch.")
     var validation: String?
-
-    @Flag(help: "Print nothing but errors.")
-    var quiet = false
-
-    @Flag(name: .customLong("no-norm"), help: "Turn off instance-wise normalisation.")
-    var noNorm = false
-
-    @Flag(name: .customLong("auto-stop"), help: "Stop when validation log loss stops improving and keep the best epoch (= --patience 1).")
-    var autoStop = false
-
-    @Option(help: "Stop after this many epochs without validation improvement and keep the best epoch (0 = off).")
-    var patience: Int = 0
-
-    @Option(help: "Seed for the initial weights and the shuffles.")
-    var seed: UInt64 = 1
-
-    @Option(help: "Model kind: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var model: ModelKind = .ffm
-
-    @Flag(name: .customLong("no-linear"), help: "No bias and linear terms: exactly libffm's model.")
-    var noLinear = false
 
     @Option(name: .customLong("init-model"), help: "Warm start from this model file (same kind, k, normalisation, linear terms).")
     var initModel: String?
@@ -70,14 +35,14 @@ struct Train: ParsableCommand {
     @Option(help: "featurizer.json the data was made with; its hash is stored in the model and checked by ctr-predict.")
     var featurizer: String?
 
-    @Option(name: .customLong("block-mb"), help: "Megabytes of training data read per block (memory vs I/O granularity).")
-    var blockMb: Int = 32
-
     @Option(name: [.customShort("o"), .long], help: "Model file to write (or give it as the second argument).")
     var output: String?
 
     @Option(help: "Print a text dump of this model file and exit.")
     var dump: String?
+
+    @OptionGroup(title: "Common options")
+    var common: CommonOptions
 
     @Argument(help: "Training set: libffm text (plain or gzip) or binary cache.")
     var trainingSet: String?
@@ -88,50 +53,26 @@ struct Train: ParsableCommand {
     func validate() throws {
         if dump == nil && trainingSet == nil { throw ValidationError("missing the training set file") }
         if output != nil && modelFile != nil { throw ValidationError("give the model file either with -o or as the second argument, not both") }
-    }
-
-    var params: TrainParams {
-        var p = TrainParams()
-        p.lambda = lambda
-        p.factors = factors
-        p.epochs = epochs
-        p.eta = eta
-        p.threads = threads
-        p.validation = validation
-        p.quiet = quiet
-        p.noNorm = noNorm
-        p.autoStop = autoStop
-        p.patience = patience
-        p.seed = seed
-        p.model = model
-        p.noLinear = noLinear
-        p.initModel = initModel
-        p.logJson = logJson
-        p.featurizer = featurizer
-        p.output = output ?? modelFile
-        p.blockMb = blockMb
-        return p
+        try validateParams(params.inputProblems(hasValidation: validation != nil))
     }
 
     func run() throws {
-        do {
-            if let dump {
-                let (model, metadata) = try ModelFile.load(dump)
-                var out = ""
-                ModelFile.dump(model, metadata: metadata) { line in
-                    out += line
-                    out += "\n"
-                    if out.utf8.count > 1 << 16 {
-                        FileHandle.standardOutput.write(out.data(using: .utf8)!)
-                        out = ""
-                    }
+        if let dump {
+            let (model, metadata) = try ModelFile.load(dump)
+            var out = ""
+            ModelFile.dump(model, metadata: metadata) { line in
+                out += line
+                out += "\n"
+                if out.utf8.count > 1 << 16 {
+                    FileHandle.standardOutput.write(out.data(using: .utf8)!)
+                    out = ""
                 }
-                FileHandle.standardOutput.write(out.data(using: .utf8)!)
-                return
             }
-            _ = try TrainStage.run(params: params, trainingSet: trainingSet!)
-        } catch let error as CustomStringConvertible & Error {
-            throw StageFailure(error.description)
+            FileHandle.standardOutput.write(out.data(using: .utf8)!)
+            return
         }
+        let inputs = TrainInputs(train: trainingSet!, valid: validation, initModel: initModel, featurizer: featurizer)
+        _ = try TrainStage.run(params, inputs: inputs, outputs: TrainOutputs(model: output ?? modelFile, epochs: logJson),
+                               reporter: common.reporter)
     }
 }

@@ -1,4 +1,6 @@
 import Foundation
+import Metrics
+import StageKit
 import Testing
 import Dataset
 import LogIO
@@ -148,33 +150,35 @@ import TestSupport
 
 @Suite struct ParamsTests {
     @Test func emptyJSONDecodesToDefaults() throws {
-        let train = try JSONDecoder().decode(TrainParams.self, from: Data("{}".utf8))
-        #expect(train == TrainParams())
-        let predict = try JSONDecoder().decode(PredictParams.self, from: Data("{}".utf8))
-        #expect(predict == PredictParams())
-        let some = try JSONDecoder().decode(TrainParams.self, from: Data(#"{"factors": 8, "model": "fm", "noLinear": true}"#.utf8))
+        let train = try TrainParams.decode(.object([])).get()
+        #expect(train == TrainParams.defaults)
+        let predict = try PredictParams.decode(.object([])).get()
+        #expect(predict == PredictParams.defaults)
+        var parser = JSONParser(#"{"factors": 8, "model": "fm", "noLinear": true}"#)
+        let some = try TrainParams.decode(parser.parse()).get()
         #expect(some.factors == 8 && some.model == .fm && some.noLinear && some.epochs == 15)
-        // Round trip and the key list.
-        let back = try JSONDecoder().decode(TrainParams.self, from: JSONEncoder().encode(some))
+        // Round trip and the key list (files are inputs and outputs, not parameters).
+        let back = try TrainParams.decode(some.encoded()).get()
         #expect(back == some)
-        #expect(TrainParams.CodingKeys.allCases.count == 18)
+        #expect(TrainParams.specs.count == 12)
     }
 
     @Test func defaultsAreLibFFMs() {
-        let p = TrainParams()
+        let p = TrainParams.defaults
         #expect(p.lambda == 0.00002 && p.factors == 4 && p.epochs == 15 && p.eta == 0.2 && p.threads == 1)
         #expect(!p.noNorm && !p.noLinear && p.model == .ffm)
     }
 
-    @Test func invalidCombinationsNameTheFlag() {
-        #expect(throws: FFMError.invalidParameter(name: "--auto-stop", value: "", expected: "a validation set (-p FILE)")) {
-            try quietParams { $0.autoStop = true }.validate()
-        }
-        #expect(throws: FFMError.self) { try quietParams { $0.factors = 0 }.validate() }
-        #expect(throws: FFMError.self) { try quietParams { $0.eta = -1 }.validate() }
-        #expect(throws: FFMError.self) { try quietParams { $0.model = .lr; $0.noLinear = true }.validate() }
-        var p = PredictParams()
+    @Test func invalidCombinationsNameTheParameter() {
+        #expect(quietParams { $0.autoStop = true }.params.inputProblems(hasValidation: false)
+                == [ParamProblem("autoStop", "early stopping needs a validation set")])
+        #expect(TrainParams.commandLineMessage(ParamProblem("autoStop", "early stopping needs a validation set"))
+                == "--auto-stop: early stopping needs a validation set")
+        #expect(throws: ParameterError.self) { try quietParams { $0.factors = 0 }.params.validated() }
+        #expect(throws: ParameterError.self) { try quietParams { $0.eta = -1 }.params.validated() }
+        #expect(throws: ParameterError.self) { try quietParams { $0.model = .lr; $0.noLinear = true }.params.validated() }
+        var p = PredictParams.defaults
         p.negKeepRate = 0
-        #expect(throws: FFMError.self) { try p.validate() }
+        #expect(throws: ParameterError.self) { try p.validated() }
     }
 }

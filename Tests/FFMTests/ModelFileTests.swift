@@ -71,8 +71,8 @@ import TestSupport
     @Test func downsamplingCorrectionAppliesToEveryLine() throws {
         let problem = try Problem(rows: 600, validRows: 200)
         _ = try TrainStage.run(params: quietParams { $0.epochs = 2; $0.output = problem.path("m") }, trainingSet: problem.train)
-        _ = try PredictStage.run(params: PredictParams(), input: problem.valid, model: problem.path("m"), output: problem.path("p1"), log: { _ in })
-        var params = PredictParams()
+        _ = try PredictStage.run(params: PredictParams.defaults, input: problem.valid, model: problem.path("m"), output: problem.path("p1"), log: { _ in })
+        var params = PredictParams.defaults
         params.negKeepRate = 0.25
         params.threads = 3
         _ = try PredictStage.run(params: params, input: problem.valid, model: problem.path("m"), output: problem.path("p2"), log: { _ in })
@@ -92,7 +92,7 @@ import TestSupport
         try CacheWriter.convert(libffm: problem.valid, to: cache)
         var outputs: [Data] = []
         for (input, threads) in [(problem.valid, 1), (problem.valid, 4), (cache, 2)] {
-            var params = PredictParams()
+            var params = PredictParams.defaults
             params.threads = threads
             let out = problem.path("p-\(threads)")
             _ = try PredictStage.run(params: params, input: input, model: problem.path("m"), output: out, log: { _ in })
@@ -108,14 +108,14 @@ import TestSupport
         let beyond = problem.path("beyond.ffm")
         try "1 0:1:1 1:20:1\n0 0:2:1 4:3:1\n".write(toFile: beyond, atomically: false, encoding: .utf8)
         #expect(throws: FFMError.fieldBeyondModel(path: beyond, row: 2, field: 4, modelFields: 4)) {
-            try PredictStage.run(params: PredictParams(), input: beyond, model: problem.path("m"), output: problem.path("o"), log: { _ in })
+            try PredictStage.run(params: PredictParams.defaults, input: beyond, model: problem.path("m"), output: problem.path("o"), log: { _ in })
         }
         #expect(!FileManager.default.fileExists(atPath: problem.path("o")))
         // An index beyond the model is an unseen feature: scored without it, and counted.
         let unseen = problem.path("unseen.ffm")
         try "1 0:1:1 1:999999:1\n".write(toFile: unseen, atomically: false, encoding: .utf8)
         var notes: [String] = []
-        let result = try PredictStage.run(params: PredictParams(), input: unseen, model: problem.path("m"), output: problem.path("o2"),
+        let result = try PredictStage.run(params: PredictParams.defaults, input: unseen, model: problem.path("m"), output: problem.path("o2"),
                                           log: { notes.append($0) })
         #expect(result.unseenFeatures == 1 && result.rows == 1)
         #expect(notes.contains { $0.contains("not seen in training") })
@@ -126,7 +126,7 @@ import TestSupport
             try TrainStage.run(params: quietParams { $0.output = problem.path("m2") }, trainingSet: bad)
         }
         #expect(throws: DatasetError.self) {
-            try PredictStage.run(params: PredictParams(), input: bad, model: problem.path("m"), output: problem.path("o3"), log: { _ in })
+            try PredictStage.run(params: PredictParams.defaults, input: bad, model: problem.path("m"), output: problem.path("o3"), log: { _ in })
         }
         // An empty training file.
         let empty = problem.path("empty.ffm")
@@ -136,7 +136,7 @@ import TestSupport
         }
         // A model file that is not one.
         #expect(throws: FFMError.notAModel(path: problem.train)) {
-            try PredictStage.run(params: PredictParams(), input: problem.valid, model: problem.train, output: problem.path("o4"), log: { _ in })
+            try PredictStage.run(params: PredictParams.defaults, input: problem.valid, model: problem.train, output: problem.path("o4"), log: { _ in })
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: problem.dir.path).allSatisfy { !$0.hasPrefix(".") })
     }

@@ -2,6 +2,7 @@ import Foundation
 import Dataset
 import FFM
 import LogIO
+import StageKit
 import TestSupport
 
 /// Synthetic libffm data from a planted FFM (seeded): `fields` fields of `cardinality`
@@ -60,11 +61,50 @@ func constantLogLoss(_ rows: [(Float, [Feature])]) -> Double {
     return -(p * log(p) + (1 - p) * log(1 - p))
 }
 
-func quietParams(_ edit: (inout TrainParams) -> Void = { _ in }) -> TrainParams {
-    var p = TrainParams()
-    p.quiet = true
-    edit(&p)
-    return p
+/// A training call as the tests write it: the hyperparameters (reached through `$0.epochs`
+/// and so on) and the files.
+@dynamicMemberLookup
+struct TrainCall {
+    var params = TrainParams.defaults
+    var validation: String?
+    var initModel: String?
+    var logJson: String?
+    var featurizer: String?
+    var output: String?
+
+    subscript<T>(dynamicMember key: WritableKeyPath<TrainParams, T>) -> T {
+        get { params[keyPath: key] }
+        set { params[keyPath: key] = newValue }
+    }
+}
+
+func quietParams(_ edit: (inout TrainCall) -> Void = { _ in }) -> TrainCall {
+    var call = TrainCall()
+    edit(&call)
+    return call
+}
+
+extension TrainStage {
+    /// Trains quietly with the files of `call`.
+    static func run(params call: TrainCall, trainingSet: String) throws -> TrainResult {
+        try run(call.params, inputs: TrainInputs(train: trainingSet, valid: call.validation, initModel: call.initModel, featurizer: call.featurizer),
+                outputs: TrainOutputs(model: call.output, epochs: call.logJson), reporter: .silent)
+    }
+}
+
+/// A note receiver for tests (single-threaded use).
+struct TestLog: @unchecked Sendable {
+    let write: (String) -> Void
+}
+
+extension PredictStage {
+    /// Predicts `input` with `model` into `output`; notes go to `log`.
+    static func run(params: PredictParams, input: String, model: String, output: String,
+                    log: @escaping (String) -> Void) throws -> PredictResult {
+        let sink = TestLog(write: log)
+        return try run(params, inputs: PredictInputs(data: input, model: model), outputs: output,
+                       reporter: Reporter(quiet: false, live: false) { sink.write($0) })
+    }
 }
 
 func fileBytes(_ path: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: path)) }
@@ -72,7 +112,7 @@ func fileBytes(_ path: String) throws -> Data { try Data(contentsOf: URL(fileURL
 /// A model over the given indices with weights drawn from `seed` (linear and bias too).
 func randomModel(kind: ModelKind, fields: Int, factors: Int, indices: [Int], indexCount: Int, linear: Bool,
                  normalization: Bool = true, seed: UInt64 = 3) throws -> FFMModel {
-    let set = try IndexSet(indexCount: indexCount)
+    let set = try SeenIndices(indexCount: indexCount)
     for j in indices { set.insert(j) }
     set.seal()
     let model = try FFMModel(kind: kind, fieldCount: fields, factors: factors, normalization: normalization, linear: linear, indices: set)

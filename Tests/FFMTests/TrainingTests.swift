@@ -44,7 +44,7 @@ struct Problem {
         #expect(model.weightFields == (kind == .ffm ? 5 : kind == .fm ? 1 : 0))
         #expect(metadata.epochs == 6)
         // ctr-predict's entry point agrees with the last epoch's validation figure.
-        let predicted = try PredictStage.run(params: PredictParams(), input: problem.valid, model: problem.path("m"),
+        let predicted = try PredictStage.run(params: PredictParams.defaults, input: problem.valid, model: problem.path("m"),
                                              output: problem.path("p.txt"), log: { _ in })
         #expect(abs(predicted.logLoss! - result.epochs.last!.vaLogLoss!) < 1e-5)
         let lines = try String(contentsOfFile: problem.path("p.txt"), encoding: .utf8).split(separator: "\n")
@@ -93,7 +93,7 @@ struct Problem {
         #expect(result.bestEpoch == best + 1)
         #expect(result.epochs.count == result.bestEpoch + 2)
         // The written model is the best epoch's: predicting gives its validation loss.
-        let predicted = try PredictStage.run(params: PredictParams(), input: problem.valid, model: problem.path("m"),
+        let predicted = try PredictStage.run(params: PredictParams.defaults, input: problem.valid, model: problem.path("m"),
                                              output: problem.path("p"), log: { _ in })
         #expect(abs(predicted.logLoss! - losses[best]) < 1e-5)
         #expect(try ModelFile.load(problem.path("m")).metadata.bestEpoch == best + 1)
@@ -216,7 +216,7 @@ func readAllIndices(_ path: String) throws -> [Int] {
         let cache = problem.path("c")
         try CacheWriter.convert(libffm: problem.train, to: cache)
         let reader = try CacheReader(path: cache)
-        let set = try IndexSet(indexCount: reader.info.indexCount)
+        let set = try SeenIndices(indexCount: reader.info.indexCount)
         let mapped = try reader.map()
         withExtendedLifetime(mapped) { mapped.features.forEach { set.insert(Int($0.index)) } }
         set.seal()

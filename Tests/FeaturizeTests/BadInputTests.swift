@@ -2,6 +2,7 @@ import Dataset
 import Foundation
 import Ingest
 import LogIO
+import StageKit
 import Testing
 @testable import Featurize
 
@@ -37,18 +38,18 @@ struct BadInputTests {
         lines[30] = "1\tonly\ttwo"
         try (lines.joined(separator: "\n") + "\n").write(toFile: rows + "/train.tsv", atomically: false, encoding: .utf8)
         for threads in [1, 3] {
-            let text = Self.message { _ = try hash(rows: rows, out: scratch.path("out")) { $0.threads = threads; $0.chunkBytes = 900 } }
+            let text = Self.message { _ = try hash(rows: rows, out: scratch.path("out"), chunkBytes: 900) { $0.threads = threads } }
             #expect(text == "\(rows)/train.tsv:31: found 2 values after the label; expected 39 (tab-separated)")
         }
         lines = good
         lines[12] = "7" + lines[12].dropFirst()
         lines[20] = "1\tabc" + lines[20].drop { $0 != "\t" }.dropFirst().drop { $0 != "\t" }
         try (lines.joined(separator: "\n") + "\n").write(toFile: rows + "/train.tsv", atomically: false, encoding: .utf8)
-        let text = Self.message { _ = try hash(rows: rows, out: scratch.path("out")) { $0.chunkBytes = 900 } }
+        let text = Self.message { _ = try hash(rows: rows, out: scratch.path("out"), chunkBytes: 900) }
         #expect(text.hasPrefix("\(rows)/train.tsv:13: found label \"7\""))
         lines[12] = good[12]
         try (lines.joined(separator: "\n") + "\n").write(toFile: rows + "/train.tsv", atomically: false, encoding: .utf8)
-        let value = Self.message { _ = try hash(rows: rows, out: scratch.path("out")) { $0.chunkBytes = 900 } }
+        let value = Self.message { _ = try hash(rows: rows, out: scratch.path("out"), chunkBytes: 900) }
         #expect(value == "\(rows)/train.tsv:21: column I1: found \"abc\", expected a 64-bit integer")
     }
 
@@ -95,39 +96,42 @@ struct BadInputTests {
     }
 
     @Test func optionsOutOfRange() {
-        var p = HashParams()
+        var p = HashParams.defaults
         p.bins = .fixed(2)
-        #expect(Self.message { try p.validate() }.hasPrefix("--bins: is 2"))
-        p = HashParams()
+        #expect(Self.message { try p.validate() }.hasPrefix("--bins: found 2"))
+        p = HashParams.defaults
         p.rareThreshold = -1
         #expect(Self.message { try p.validate() }.hasPrefix("--rare-threshold"))
-        p = HashParams()
+        p = HashParams.defaults
         p.sharedSpace = 100
         p.bins = .fixed(10)
-        #expect(Self.message { try p.validate() }.contains("cannot be combined with --bins"))
-        p = HashParams()
+        #expect(Self.message { try p.validate() }.contains("--shared-space/--bins: cannot be combined"))
+        p = HashParams.defaults
         p.rows = "x"
         p.schema = "criteo"
         #expect(Self.message { try p.validate() }.contains("choose one input form"))
-        p = HashParams()
+        p = HashParams.defaults
         p.text = false
         p.cache = false
         #expect(Self.message { try p.validate() }.contains("nothing to write"))
-        #expect(Self.message { _ = try HashStage.run(params: HashParams(), inputs: [], outputDirectory: "/tmp/x-ctr-hash") }
+        #expect(Self.message { _ = try HashStage.run(HashParams.defaults, inputs: [], outputs: "/tmp/x-ctr-hash", reporter: .silent) }
                     .contains("expected --rows DIR"))
     }
 
     @Test func paramsDecodeMissingKeysAsDefaults() throws {
-        let empty = try JSONDecoder().decode(HashParams.self, from: Data("{}".utf8))
-        #expect(empty == HashParams())
-        let some = try JSONDecoder().decode(HashParams.self, from: Data(#"{"bins": 4096, "rareThreshold": 3, "seed": 9}"#.utf8))
-        #expect(some.bins == .fixed(4096) && some.rareThreshold == 3 && some.seed == 9 && some.maxBins == HashParams().maxBins)
-        let auto = try JSONDecoder().decode(HashParams.self, from: Data(#"{"bins": "auto"}"#.utf8))
+        func decode(_ text: String) throws -> HashParams {
+            var parser = JSONParser(text)
+            return try HashParams.decode(parser.parse()).get()
+        }
+        let empty = try decode("{}")
+        #expect(empty == HashParams.defaults)
+        let some = try decode(#"{"bins": 4096, "rareThreshold": 3, "seed": 9}"#)
+        #expect(some.bins == .fixed(4096) && some.rareThreshold == 3 && some.seed == 9 && some.maxBins == HashParams.defaults.maxBins)
+        let auto = try decode(#"{"bins": "auto"}"#)
         #expect(auto.bins == .auto)
-        #expect(caught { _ = try JSONDecoder().decode(HashParams.self, from: Data(#"{"bins": "many"}"#.utf8)) } != nil)
-        let encoded = try JSONEncoder().encode(some)
-        #expect(try JSONDecoder().decode(HashParams.self, from: encoded) == some)
-        #expect(HashParams.CodingKeys.allCases.map(\.rawValue).contains("sharedSpace"))
+        #expect(caught { _ = try decode(#"{"bins": "many"}"#) } != nil)
+        #expect(try HashParams.decode(some.encoded()).get() == some)
+        #expect(HashParams.specs.map(\.key).contains("sharedSpace"))
     }
 
     @Test func rawLogsWithTooManyBadRows() throws {
@@ -136,12 +140,12 @@ struct BadInputTests {
         lines[5] = "2" + lines[5].dropFirst()
         lines[9] = "0\t1\t2"
         let raw = try scratch.write("day.tsv", lines.joined(separator: "\n") + "\n")
-        var params = HashParams()
+        var params = HashParams.defaults
         params.schema = "criteo"
-        let text = Self.message { _ = try HashStage.run(params: params, inputs: [raw], outputDirectory: scratch.path("out"), progress: false) }
+        let text = Self.message { _ = try HashStage.run(params, inputs: [raw], outputs: scratch.path("out"), reporter: .silent) }
         #expect(text.contains("2 of 100 rows are bad") && text.contains("\(raw):6:"))
         params.maxBadFraction = 0.05
-        let result = try HashStage.run(params: params, inputs: [raw], outputDirectory: scratch.path("out"), progress: false)
+        let result = try HashStage.run(params, inputs: [raw], outputs: scratch.path("out"), reporter: .silent)
         #expect(result.splits[0].rows == 98 && result.splits[0].badRows == 2)
         #expect(result.badByReason == ["bad_label": 1, "column_count": 1])
         #expect(try scratch.lines("out/train.ffm").count == 98)
@@ -165,9 +169,9 @@ struct BadInputTests {
         let c = Self.libffmCases[i]
         let scratch = try Scratch("libffm")
         let input = try scratch.write("bad.ffm", c.text)
-        var params = HashParams()
+        var params = HashParams.defaults
         params.fromLibffm = true
-        let text = Self.message { _ = try HashStage.run(params: params, inputs: [input], outputDirectory: scratch.path("out"), progress: false) }
+        let text = Self.message { _ = try HashStage.run(params, inputs: [input], outputs: scratch.path("out"), reporter: .silent) }
         #expect(text.hasPrefix(scratch.path(c.expected.components(separatedBy: ":").first!)), "\(c.name): \(text)")
         #expect(text.contains(c.expected), "\(c.name): \(text)")
         #expect(!FileManager.default.fileExists(atPath: scratch.path("out/bad.cache")))
@@ -184,9 +188,9 @@ struct BadInputTests {
             f += 1
         }
         let input = try scratch.write("data.ffm", "-1 0:3:1 1:4:0.25\n" + long + "\n+1 2:7:1")
-        var params = HashParams()
+        var params = HashParams.defaults
         params.fromLibffm = true
-        let result = try HashStage.run(params: params, inputs: [input], outputDirectory: scratch.path("out"), progress: false)
+        let result = try HashStage.run(params, inputs: [input], outputs: scratch.path("out"), reporter: .silent)
         #expect(result.conversions.count == 1)
         #expect(result.conversions[0].output == scratch.path("out/data.cache"))
         let rows = try cacheRows(scratch.path("out/data.cache"))
@@ -200,9 +204,9 @@ struct BadInputTests {
         let scratch = try Scratch("reconvert")
         let rows = try ingest(scratch, schema: "criteo", lines: criteoLines(count: 300, seed: 15))
         _ = try hash(rows: rows, out: scratch.path("out")) { $0.config = try? scratch.write("c.json", #"{"fields": {"I2": {"transform": "scaled"}}}"#) }
-        var params = HashParams()
+        var params = HashParams.defaults
         params.fromLibffm = true
-        _ = try HashStage.run(params: params, inputs: [scratch.path("out/train.ffm")], outputDirectory: scratch.path("again"), progress: false)
+        _ = try HashStage.run(params, inputs: [scratch.path("out/train.ffm")], outputs: scratch.path("again"), reporter: .silent)
         #expect(scratch.data("again/train.cache") == scratch.data("out/train.cache"))
     }
 }

@@ -14,9 +14,8 @@ struct DeterminismTests {
         var reference: [Data]?
         for (threads, chunk) in [(1, 1 << 20), (1, 5000), (2, 3000), (3, 777), (4, 64 * 1024)] {
             let out = "out-\(threads)-\(chunk)"
-            _ = try hash(rows: rows, out: scratch.path(out)) {
+            _ = try hash(rows: rows, out: scratch.path(out), chunkBytes: chunk) {
                 $0.threads = threads
-                $0.chunkBytes = chunk
                 $0.rareThreshold = 3
             }
             let files = names.map { scratch.data("\(out)/\($0)") ?? Data() }
@@ -36,9 +35,8 @@ struct DeterminismTests {
         let rows = try ingest(scratch, schema: "criteo", lines: criteoLines(count: 2000, seed: 6))
         var outputs: [Data] = []
         for threads in [1, 2, 3] {
-            let result = try hash(rows: rows, out: scratch.path("out\(threads)")) {
+            let result = try hash(rows: rows, out: scratch.path("out\(threads)"), chunkBytes: 20_000) {
                 $0.threads = threads
-                $0.chunkBytes = 20_000
                 $0.countLimit = 1024   // far below the distinct values: every large field overflows
                 $0.rareThreshold = 2
             }

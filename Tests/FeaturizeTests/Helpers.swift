@@ -40,19 +40,19 @@ final class Scratch {
 func ingest(_ scratch: Scratch, schema: String, lines: [String], name: String = "rows", valid: Double = 0,
             test: Double = 0) throws -> String {
     let raw = try scratch.write("\(name).raw", lines.joined(separator: "\n") + "\n")
-    var params = IngestParams()
+    var params = IngestParams.defaults
     params.schema = schema
     params.valid = valid
     params.test = test
-    _ = try IngestStage.run(params: params, inputs: [raw], outputDirectory: scratch.path(name), quiet: true)
+    _ = try IngestStage.run(params, inputs: [raw], outputs: scratch.path(name), reporter: .silent)
     return scratch.path(name)
 }
 
-func hash(rows: String, out: String, _ configure: (inout HashParams) -> Void = { _ in }) throws -> HashResult {
-    var params = HashParams()
+func hash(rows: String, out: String, chunkBytes: Int = 1 << 20, _ configure: (inout HashParams) -> Void = { _ in }) throws -> HashResult {
+    var params = HashParams.defaults
     params.rows = rows
     configure(&params)
-    return try HashStage.run(params: params, inputs: [], outputDirectory: out, progress: false)
+    return try HashStage.run(params, inputs: [], outputs: out, reporter: .silent, chunkBytes: chunkBytes)
 }
 
 /// The error a throwing body raises (nil when it does not throw).

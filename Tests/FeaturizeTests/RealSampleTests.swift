@@ -31,10 +31,10 @@ struct RealSampleTests {
     func ingestThenHash(_ sample: Sample) throws {
         guard let data = TestSupport.sharedData else { return }
         let scratch = try Scratch("real")
-        var ingestParams = IngestParams()
+        var ingestParams = IngestParams.defaults
         ingestParams.schema = sample.schema
         let inputs = sample.files.map { data.appendingPathComponent($0).path }
-        let ingested = try IngestStage.run(params: ingestParams, inputs: inputs, outputDirectory: scratch.path("rows"), quiet: true)
+        let ingested = try IngestStage.run(ingestParams, inputs: inputs, outputs: scratch.path("rows"), reporter: .silent)
         #expect(ingested.stats.rowsKept == sample.rows)
         let result = try hash(rows: scratch.path("rows"), out: scratch.path("out"))
         let spec = try #require(result.spec)

@@ -1,4 +1,5 @@
 import Foundation
+import StageKit
 import Testing
 import LogIO
 import TestSupport
@@ -30,7 +31,11 @@ struct CommandTests {
         let input = try w.file("a.tsv", criteoRows(10))
         let badFraction = try TestSupport.run("ctr-ingest", ["--out", w.out, "--valid", "1.5", input])
         #expect(badFraction.status != 0)
-        #expect(badFraction.stderr.contains("--valid is 1.5; expected a fraction in [0, 1)"), "\(badFraction.stderr)")
+        #expect(badFraction.stderr.contains("--valid: found 1.5; expected a finite number in [0, 1)"), "\(badFraction.stderr)")
+        // A negative number is a value, and out of range.
+        let negative = try TestSupport.run("ctr-ingest", ["--out", w.out, "--valid", "-0.1", input])
+        #expect(negative.status != 0)
+        #expect(negative.stderr.contains("--valid: found -0.1; expected a finite number in [0, 1)"), "\(negative.stderr)")
         let noFiles = try TestSupport.run("ctr-ingest", ["--out", w.out])
         #expect(noFiles.status != 0)
         #expect(noFiles.stderr.contains("No input files"), "\(noFiles.stderr)")
@@ -52,7 +57,7 @@ struct CommandTests {
 
 struct SynthTests {
     func generate(_ configure: (inout SynthParams) -> Void, name: String, in w: Workspace) throws -> (Data, SynthSummary) {
-        var p = SynthParams()
+        var p = SynthParams.defaults
         configure(&p)
         let path = w.url.appendingPathComponent(name).path
         let summary = try Synth.run(params: p, output: path)
@@ -74,9 +79,9 @@ struct SynthTests {
         let (_, summary) = try generate({ $0.rows = 8_000; $0.seed = 3 }, name: "c.tsv", in: w)
         #expect(abs(Double(summary.clicks) / 8_000 - 0.2) < 0.025)
         #expect(summary.bayesLogLoss < 0.9 * summary.constantLogLoss)
-        var p = IngestParams()
+        var p = IngestParams.defaults
         p.maxBadFraction = 0
-        let s = try IngestStage.run(params: p, inputs: [w.url.appendingPathComponent("c.tsv").path], outputDirectory: w.out, quiet: true).stats
+        let s = try IngestStage.run(p, inputs: [w.url.appendingPathComponent("c.tsv").path], outputs: w.out, reporter: .silent).stats
         #expect(s.rowsKept == 8_000)
         let columns = Dictionary(uniqueKeysWithValues: s.columns.map { ($0.name, $0) })
         #expect(columns["I2"]!.min! < 0)                      // negative integers
@@ -90,10 +95,10 @@ struct SynthTests {
         let (data, summary) = try generate({ $0.format = .avazu; $0.rows = 5000; $0.seed = 4 }, name: "a.csv.gz", in: w)
         #expect(data.prefix(2) == Data([0x1f, 0x8b]))
         #expect(abs(Double(summary.clicks) / 5000 - 0.17) < 0.025)
-        var p = IngestParams()
+        var p = IngestParams.defaults
         p.schema = "avazu"
         p.maxBadFraction = 0
-        let s = try IngestStage.run(params: p, inputs: [w.url.appendingPathComponent("a.csv.gz").path], outputDirectory: w.out, quiet: true).stats
+        let s = try IngestStage.run(p, inputs: [w.url.appendingPathComponent("a.csv.gz").path], outputs: w.out, reporter: .silent).stats
         #expect(s.rowsKept == 5000 && s.headerLines == 1)
         let columns = Dictionary(uniqueKeysWithValues: s.columns.map { ($0.name, $0) })
         #expect(columns["hour_of_day"]!.distinctEstimate == 24)
@@ -107,11 +112,10 @@ struct SynthTests {
     }
 
     @Test func paramsDecodeDefaults() throws {
-        #expect(try JSONDecoder().decode(SynthParams.self, from: Data("{}".utf8)) == SynthParams())
-        #expect(throws: SynthError.invalidParameter(flag: "--rows", message: "is 0; expected at least 1")) {
-            var p = SynthParams()
-            p.rows = 0
-            try p.validate()
-        }
+        #expect(try SynthParams.decode(.object([])).get() == SynthParams.defaults)
+        var p = SynthParams.defaults
+        p.rows = 0
+        #expect(p.problems() == [ParamProblem("rows", "found 0; expected an integer >= 1")])
+        #expect(throws: ParameterError.self) { try p.validated() }
     }
 }

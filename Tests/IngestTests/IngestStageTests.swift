@@ -1,4 +1,5 @@
 import Foundation
+import StageKit
 import Testing
 import LogIO
 import TestSupport
@@ -41,7 +42,7 @@ func criteoRows(_ n: Int, label: (Int) -> Int = { $0 % 3 == 0 ? 1 : 0 }) -> Stri
 }
 
 func params(_ configure: (inout IngestParams) -> Void = { _ in }) -> IngestParams {
-    var p = IngestParams()
+    var p = IngestParams.defaults
     configure(&p)
     return p
 }
@@ -50,7 +51,7 @@ struct IngestStageTests {
     @Test func orderSplitTakesTheLastFractions() throws {
         let w = try Workspace()
         let input = try w.gzipFile("a.gz", criteoRows(100))
-        let result = try IngestStage.run(params: params(), inputs: [input], outputDirectory: w.out, quiet: true)
+        let result = try IngestStage.run(params(), inputs: [input], outputs: w.out, reporter: .silent)
         let s = result.stats
         #expect(s.rowsRead == 100 && s.rowsKept == 100 && s.rowsQuarantined == 0 && s.rowsDownsampled == 0)
         #expect(s.splits.train == SplitCount(rows: 80, clicks: 27))  // i % 3 == 0 for i < 80: 27
@@ -68,7 +69,7 @@ struct IngestStageTests {
         let w = try Workspace()
         let a = try w.file("a.tsv", criteoRows(7))
         let b = try w.file("b.tsv", criteoRows(3000))
-        let s = try IngestStage.run(params: params { $0.valid = 0.25; $0.test = 0.05 }, inputs: [a, b], outputDirectory: w.out, quiet: true).stats
+        let s = try IngestStage.run(params { $0.valid = 0.25; $0.test = 0.05 }, inputs: [a, b], outputs: w.out, reporter: .silent).stats
         #expect(s.splits.valid.rows == 751)  // floor(3007 * 0.25)
         #expect(s.splits.test.rows == 150)   // floor(3007 * 0.05)
         #expect(s.splits.train.rows == 2106)
@@ -85,8 +86,8 @@ struct IngestStageTests {
         let text = criteoRows(2000)
         let input = try w.file("a.tsv", text)
         let seed: UInt64 = 0x1_0000_0007  // only the low 32 bits reach the hash
-        let s = try IngestStage.run(params: params { $0.split = .hash; $0.seed = seed; $0.valid = 0.2; $0.test = 0.3 },
-                                    inputs: [input], outputDirectory: w.out, quiet: true).stats
+        let s = try IngestStage.run(params { $0.split = .hash; $0.seed = seed; $0.valid = 0.2; $0.test = 0.3 },
+                                    inputs: [input], outputs: w.out, reporter: .silent).stats
         var expected = [0, 0, 0]
         for line in text.split(separator: "\n") {
             let u = Double(Murmur3.hash32(String(line), seed: 7)) / 4294967296.0
@@ -96,8 +97,8 @@ struct IngestStageTests {
         #expect(abs(Double(expected[2]) / 2000 - 0.3) < 0.05)
         // The same seed gives the same files.
         let train = try w.lines("train.tsv")
-        let again = try IngestStage.run(params: params { $0.split = .hash; $0.seed = 7; $0.valid = 0.2; $0.test = 0.3 },
-                                        inputs: [input], outputDirectory: w.out, quiet: true).stats
+        let again = try IngestStage.run(params { $0.split = .hash; $0.seed = 7; $0.valid = 0.2; $0.test = 0.3 },
+                                        inputs: [input], outputs: w.out, reporter: .silent).stats
         #expect(again.splits == s.splits)
         #expect(try w.lines("train.tsv") == train)
     }
@@ -107,9 +108,9 @@ struct IngestStageTests {
         let w = try Workspace()
         let input = try w.file("a.tsv", criteoRows(1000))
         let p = params { $0.split = mode; $0.negKeepRate = 0.25; $0.seed = 11 }
-        let s = try IngestStage.run(params: p, inputs: [input], outputDirectory: w.out, quiet: true).stats
-        let full = try IngestStage.run(params: params { $0.split = mode; $0.seed = 11 }, inputs: [input],
-                                       outputDirectory: w.out + "-full", quiet: true).stats
+        let s = try IngestStage.run(p, inputs: [input], outputs: w.out, reporter: .silent).stats
+        let full = try IngestStage.run(params { $0.split = mode; $0.seed = 11 }, inputs: [input],
+                                       outputs: w.out + "-full", reporter: .silent).stats
         #expect(s.rowsRead == 1000)
         #expect(s.rowsRead == s.rowsKept + s.rowsQuarantined + s.rowsDownsampled)
         #expect(s.splits.valid == full.splits.valid)
@@ -145,8 +146,8 @@ struct IngestStageTests {
             0,0,NA,c,14102204
 
             """)
-        let s = try IngestStage.run(params: params { $0.schema = schema; $0.valid = 0; $0.test = 0 },
-                                    inputs: [input], outputDirectory: w.out, quiet: true).stats
+        let s = try IngestStage.run(params { $0.schema = schema; $0.valid = 0; $0.test = 0 },
+                                    inputs: [input], outputs: w.out, reporter: .silent).stats
         #expect(s.rowsRead == 5 && s.headerLines == 1 && s.clickRate == 0.4)
         #expect(s.schema.columns.map(\.name) == ["y", "n", "x", "c", "t"])
         let byName = Dictionary(uniqueKeysWithValues: s.columns.map { ($0.name, $0) })
@@ -183,7 +184,7 @@ struct IngestStageTests {
             "",
         ]
         let input = try w.file("a.tsv", good + bad.joined(separator: "\n") + "\n")
-        let s = try IngestStage.run(params: params { $0.maxBadFraction = 0.05 }, inputs: [input], outputDirectory: w.out, quiet: true).stats
+        let s = try IngestStage.run(params { $0.maxBadFraction = 0.05 }, inputs: [input], outputs: w.out, reporter: .silent).stats
         #expect(s.rowsRead == 305 && s.rowsKept == 300 && s.rowsQuarantined == 5)
         #expect(s.badByReason["bad_label"] == 1 && s.badByReason["bad_integer"] == 1 && s.badByReason["integer_out_of_range"] == 1)
         #expect(s.badByReason["column_count"] == 1 && s.badByReason["empty_line"] == 1 && s.badByReason["bad_float"] == 0)
@@ -200,26 +201,26 @@ struct IngestStageTests {
         let input = try w.file("a.tsv", criteoRows(98) + criteoLine(label: "x") + "\n" + criteoLine(label: "y") + "\n")
         #expect(throws: IngestError.tooManyBadRows(quarantined: 2, read: 100, maxFraction: 0.01, byReason: "bad_label 2",
                                                    quarantinePath: w.output("quarantine.tsv"))) {
-            try IngestStage.run(params: params(), inputs: [input], outputDirectory: w.out, quiet: true)
+            try IngestStage.run(params(), inputs: [input], outputs: w.out, reporter: .silent)
         }
         #expect(w.outputNames == ["quarantine.tsv"])
         #expect(try w.lines("quarantine.tsv").count == 2)
         // At exactly the limit it passes.
-        let s = try IngestStage.run(params: params { $0.maxBadFraction = 0.02 }, inputs: [input], outputDirectory: w.out, quiet: true).stats
+        let s = try IngestStage.run(params { $0.maxBadFraction = 0.02 }, inputs: [input], outputs: w.out, reporter: .silent).stats
         #expect(s.rowsQuarantined == 2)
     }
 
     @Test func aFailedRunLeavesNoSplitFileAndKeepsThePreviousOnes() throws {
         let w = try Workspace()
         let good = try w.gzipFile("good.gz", criteoRows(50))
-        _ = try IngestStage.run(params: params(), inputs: [good], outputDirectory: w.out, quiet: true)
+        _ = try IngestStage.run(params(), inputs: [good], outputs: w.out, reporter: .silent)
         let before = try w.lines("train.tsv")
         // A truncated gzip file after a good one: the run fails after writing rows.
         let whole = try Data(contentsOf: URL(fileURLWithPath: try w.gzipFile("big.gz", criteoRows(5000))))
         let truncated = w.url.appendingPathComponent("truncated.gz").path
         try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: truncated))
         do {
-            _ = try IngestStage.run(params: params(), inputs: [good, truncated], outputDirectory: w.out, quiet: true)
+            _ = try IngestStage.run(params(), inputs: [good, truncated], outputs: w.out, reporter: .silent)
             Issue.record("expected an error")
         } catch let error as LogIOError {
             guard case .truncatedGzip(let path, _, _) = error else { Issue.record("\(error)"); return }
@@ -233,7 +234,7 @@ struct IngestStageTests {
     @Test func fileWithoutGzipMagicNamedGzIsReadAsText() throws {
         let w = try Workspace()
         let input = try w.file("plain.gz", criteoRows(10))
-        let s = try IngestStage.run(params: params(), inputs: [input], outputDirectory: w.out, quiet: true).stats
+        let s = try IngestStage.run(params(), inputs: [input], outputs: w.out, reporter: .silent).stats
         #expect(s.rowsKept == 10)
     }
 
@@ -241,15 +242,15 @@ struct IngestStageTests {
         let w = try Workspace()
         let empty = try w.file("empty.tsv", "")
         #expect(throws: IngestError.emptyInput(path: empty, headerOnly: false)) {
-            try IngestStage.run(params: params(), inputs: [empty], outputDirectory: w.out, quiet: true)
+            try IngestStage.run(params(), inputs: [empty], outputs: w.out, reporter: .silent)
         }
         let header = try w.file("header.csv", Schema.avazu.columns.map(\.name).joined(separator: ",") + "\n")
         #expect(throws: IngestError.emptyInput(path: header, headerOnly: true)) {
-            try IngestStage.run(params: params { $0.schema = "avazu" }, inputs: [header], outputDirectory: w.out, quiet: true)
+            try IngestStage.run(params { $0.schema = "avazu" }, inputs: [header], outputs: w.out, reporter: .silent)
         }
         #expect(w.outputNames.isEmpty)
         #expect(throws: IngestError.noInputs) {
-            try IngestStage.run(params: params(), inputs: [], outputDirectory: w.out, quiet: true)
+            try IngestStage.run(params(), inputs: [], outputs: w.out, reporter: .silent)
         }
     }
 
@@ -259,14 +260,14 @@ struct IngestStageTests {
         let row = "1000009418151094273,1,14102100,1005,0,1fbe01fe,f3845767,28905ebd,ecad2386,7801e8d9,07d7df22,a99f214a,ddd2926e,44956a24,1,2,15706,320,50,1722,0,35,-1,79"
         let withHeader = try w.file("train.csv", header + "\r\n" + row + "\r\n" + row + "\r\n")
         let without = try w.file("dev.csv", row + "\n")
-        let s = try IngestStage.run(params: params { $0.schema = "avazu" }, inputs: [withHeader, without], outputDirectory: w.out, quiet: true).stats
+        let s = try IngestStage.run(params { $0.schema = "avazu" }, inputs: [withHeader, without], outputs: w.out, reporter: .silent).stats
         #expect(s.rowsRead == 3 && s.headerLines == 1 && s.rowsKept == 3)
         #expect(s.inputs.map(\.headerLines) == [1, 0])
         #expect(try w.lines("train.tsv").first == "1\t0\ttue\t1005\t0\t1fbe01fe\tf3845767\t28905ebd\tecad2386\t7801e8d9\t07d7df22\ta99f214a\tddd2926e\t44956a24\t1\t2\t15706\t320\t50\t1722\t0\t35\t-1\t79")
         // --header present: a file without it is an error naming the file and what was expected.
         do {
-            _ = try IngestStage.run(params: params { $0.schema = "avazu"; $0.header = .present }, inputs: [withHeader, without],
-                                    outputDirectory: w.out + "2", quiet: true)
+            _ = try IngestStage.run(params { $0.schema = "avazu"; $0.header = .present }, inputs: [withHeader, without],
+                                    outputs: w.out + "2", reporter: .silent)
             Issue.record("expected an error")
         } catch let error as IngestError {
             guard case .headerMismatch(let path, let message) = error else { Issue.record("\(error)"); return }
@@ -274,21 +275,20 @@ struct IngestStageTests {
             #expect(message == "header field 1 is \"1000009418151094273\"; expected \"id\" (expected header: \(header))")
         }
         // --header absent: the header line is data, and bad.
-        let s3 = try IngestStage.run(params: params { $0.schema = "avazu"; $0.header = .absent; $0.maxBadFraction = 0.5 },
-                                     inputs: [withHeader], outputDirectory: w.out + "3", quiet: true).stats
+        let s3 = try IngestStage.run(params { $0.schema = "avazu"; $0.header = .absent; $0.maxBadFraction = 0.5 },
+                                     inputs: [withHeader], outputs: w.out + "3", reporter: .silent).stats
         #expect(s3.rowsRead == 3 && s3.rowsQuarantined == 1 && s3.badByReason["bad_label"] == 1)
     }
 
     @Test func paramsDecodeDefaultsAndValidate() throws {
-        #expect(try JSONDecoder().decode(IngestParams.self, from: Data("{}".utf8)) == IngestParams())
-        let p = try JSONDecoder().decode(IngestParams.self, from: Data(#"{"schema": "avazu", "negKeepRate": 0.5, "split": "hash"}"#.utf8))
+        #expect(try IngestParams.decode(.object([])).get() == IngestParams.defaults)
+        var parser = JSONParser(#"{"schema": "avazu", "negKeepRate": 0.5, "split": "hash"}"#)
+        let p = try IngestParams.decode(parser.parse()).get()
         #expect(p.schema == "avazu" && p.negKeepRate == 0.5 && p.split == .hash && p.valid == 0.1)
-        #expect(IngestParams.CodingKeys.allCases.count == 8)
-        #expect(throws: IngestError.invalidParameter(flag: "--neg-keep-rate", message: "is 0.0; expected a rate in (0, 1]")) {
-            try params { $0.negKeepRate = 0 }.validate()
-        }
-        #expect(throws: IngestError.invalidParameter(flag: "--valid/--test", message: "sum to 1.0; expected less than 1 so that the training split is not empty")) {
-            try params { $0.valid = 0.5; $0.test = 0.5 }.validate()
-        }
+        #expect(IngestParams.specs.count == 8)
+        #expect(params { $0.negKeepRate = 0 }.problems() == [ParamProblem("negKeepRate", "found 0.0; expected a finite number in (0, 1]")])
+        #expect(params { $0.valid = 0.5; $0.test = 0.5 }.problems()
+                == [ParamProblem(["valid", "test"], "sum to 1.0; expected less than 1 so that the training split is not empty")])
+        #expect(throws: ParameterError.self) { try params { $0.negKeepRate = 0 }.validated() }
     }
 }

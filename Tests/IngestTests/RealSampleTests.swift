@@ -34,11 +34,11 @@ struct RealSampleTests {
     func realSampleRowCounts(_ sample: Sample) throws {
         guard let data = TestSupport.sharedData else { return }
         let w = try Workspace()
-        var p = IngestParams()
+        var p = IngestParams.defaults
         p.schema = sample.schema
         p.maxBadFraction = 0
-        let s = try IngestStage.run(params: p, inputs: sample.files.map { data.appendingPathComponent($0).path },
-                                    outputDirectory: w.out, quiet: true).stats
+        let s = try IngestStage.run(p, inputs: sample.files.map { data.appendingPathComponent($0).path },
+                                    outputs: w.out, reporter: .silent).stats
         #expect(s.rowsRead == sample.rows)
         #expect(s.rowsKept == sample.rows)
         #expect(s.rowsQuarantined == 0)
@@ -51,7 +51,7 @@ struct RealSampleTests {
         guard let data = TestSupport.sharedData else { return }
         let w = try Workspace()
         let input = data.appendingPathComponent("criteo/lapis-hong_wide-resdnn/dev.csv").path
-        _ = try IngestStage.run(params: IngestParams(), inputs: [input], outputDirectory: w.out, quiet: true)
+        _ = try IngestStage.run(IngestParams.defaults, inputs: [input], outputs: w.out, reporter: .silent)
         let rows = try ["train.tsv", "valid.tsv", "test.tsv"].map { try String(contentsOfFile: w.output($0), encoding: .utf8) }.joined()
         #expect(rows == (try String(contentsOfFile: input, encoding: .utf8)))
     }

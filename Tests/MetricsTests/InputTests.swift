@@ -1,4 +1,5 @@
 import Foundation
+import StageKit
 import Testing
 import LogIO
 import TestSupport
@@ -29,7 +30,7 @@ final class Scratch {
 }
 
 @Suite struct InputTests {
-    func evaluate(_ predictions: [String], _ labels: String, params: EvalParams = EvalParams(),
+    func evaluate(_ predictions: [String], _ labels: String, params: EvalParams = EvalParams.defaults,
                   weights: String? = nil, groupBy: String? = nil) throws -> EvalReport {
         try EvalStage.evaluate(params: params, inputs: EvalInputs(predictions: predictions, labels: labels,
                                                                   groupBy: groupBy, weights: weights))
@@ -152,7 +153,7 @@ final class Scratch {
         let s = try Scratch()
         let p = try s.file("p.txt", "0.5\n0.2\n0.5\n0.1\n")
         let y = try s.file("y.txt", "1\n0\n0\n1\n")
-        var params = EvalParams()
+        var params = EvalParams.defaults
         params.negKeepRate = 0.5
         let m = try evaluate([p], y, params: params).models[0].metrics
         // q = p / (p + (1 - p) / 0.5): 0.5 → 1/3, 0.2 → 1/9, 0.1 → 1/19; negatives weigh 2.
@@ -184,30 +185,32 @@ final class Scratch {
     }
 
     @Test func paramsDecodeDefaultsAndRejectBadRanges() throws {
-        let decoded = try JSONDecoder().decode(EvalParams.self, from: Data("{}".utf8))
-        #expect(decoded == EvalParams())
-        let custom = try JSONDecoder().decode(EvalParams.self, from: Data(#"{"bins": 20, "strategy": "uniform", "negKeepRate": 0.1}"#.utf8))
+        let decoded = try EvalParams.decode(.object([])).get()
+        #expect(decoded == EvalParams.defaults)
+        var parser = JSONParser(#"{"bins": 20, "strategy": "uniform", "negKeepRate": 0.1}"#)
+        let custom = try EvalParams.decode(parser.parse()).get()
         #expect(custom.bins == 20 && custom.strategy == .uniform && custom.negKeepRate == 0.1 && custom.segmentsShown == 20)
-        let roundTrip = try JSONDecoder().decode(EvalParams.self, from: JSONEncoder().encode(custom))
+        let roundTrip = try EvalParams.decode(custom.encoded()).get()
         #expect(roundTrip == custom)
-        #expect(Set(EvalParams.CodingKeys.allCases.map(\.rawValue)) == ["bins", "strategy", "negKeepRate", "modelName", "title", "segmentsShown"])
-        var p = EvalParams()
+        #expect(Set(EvalParams.specs.map(\.key)) == ["bins", "strategy", "negKeepRate", "modelName", "title", "segmentsShown"])
+        var p = EvalParams.defaults
         p.bins = 0
-        #expect(throws: EvalError.invalidParameter(name: "--bins", value: "0", expected: "an integer from 1 to 10000")) { try p.validate() }
-        p = EvalParams()
+        #expect(p.problems() == [ParamProblem("bins", "found 0; expected an integer from 1 to 10000")])
+        #expect(throws: ParameterError.self) { try p.validated() }
+        p = EvalParams.defaults
         p.negKeepRate = 1.5
-        #expect(throws: EvalError.self) { try p.validate() }
+        #expect(throws: ParameterError.self) { try p.validated() }
         p.negKeepRate = 0
-        #expect(throws: EvalError.self) { try p.validate() }
+        #expect(throws: ParameterError.self) { try p.validated() }
     }
 
     @Test func modelNamesMustMatchPredictionCount() throws {
         let s = try Scratch()
         let p = try s.file("p.txt", "0.5\n0.2\n")
         let y = try s.file("y.txt", "1\n0\n")
-        var params = EvalParams()
+        var params = EvalParams.defaults
         params.modelName = ["a", "b"]
-        #expect(throws: EvalError.self) { try evaluate([p], y, params: params) }
+        #expect(throws: ParameterError.self) { try evaluate([p], y, params: params) }
     }
 
     @Test func radixSortMatchesStandardSort() {

@@ -11,7 +11,7 @@ import TestSupport
         let dir = try TestSupport.makeTemporaryDirectory("eval-oracle")
         defer { try? FileManager.default.removeItem(at: dir) }
         let rows = c.input.rows
-        var params = EvalParams()
+        var params = EvalParams.defaults
         params.bins = c.bins
         params.strategy = c.strategy
         params.negKeepRate = c.negKeepRate
@@ -63,7 +63,7 @@ import TestSupport
         let data = OracleGenerator.make(seed: 20240601, count: 10000)
         let inputs = EvalInputs(predictions: [try writeLines(data.a, "a.txt", in: dir), try writeLines(data.b, "b.txt", in: dir)],
                                 labels: try writeLines(data.labels, "y.txt", in: dir))
-        var params = EvalParams()
+        var params = EvalParams.defaults
         params.modelName = ["A", "B"]
         let report = try EvalStage.evaluate(params: params, inputs: inputs)
         #expect(report.models.map(\.name) == ["A", "B"])
@@ -87,7 +87,7 @@ import TestSupport
         let inputs = EvalInputs(predictions: [try writeLines(data.a, "a.txt", in: dir)],
                                 labels: try writeLines(data.labels, "y.txt", in: dir),
                                 groupBy: try writeLines(data.segments, "g.txt", in: dir))
-        let report = try EvalStage.evaluate(params: EvalParams(), inputs: inputs)
+        let report = try EvalStage.evaluate(params: EvalParams.defaults, inputs: inputs)
         let s = try #require(report.models[0].segments)
         #expect(s.segments.count == oracleSegments.count)
         #expect(close(s.gauc, oracleGAUC, relative: 0, absolute: 1e-9), "gauc \(String(describing: s.gauc)) vs \(oracleGAUC)")
@@ -112,7 +112,7 @@ import TestSupport
                                 labels: try writeLines(data.labels, "y.txt", in: dir),
                                 groupBy: try writeLines(data.segments, "g.txt", in: dir),
                                 weights: try writeLines(data.weights, "w.txt", in: dir))
-        let report = try EvalStage.evaluate(params: EvalParams(), inputs: inputs)
+        let report = try EvalStage.evaluate(params: EvalParams.defaults, inputs: inputs)
         #expect(close(report.models[0].segments?.gauc, oracleWeightedGAUC, relative: 0, absolute: 1e-9))
         let single = oracleCases.first { $0.name == "random-3k-weighted" }!.expected
         #expect(close(report.models[0].metrics.auc, single.auc, relative: 0, absolute: 1e-9))

@@ -12,7 +12,7 @@ import TestSupport
         if models > 1 { predictions.append(try writeLines(data.b, "b.txt", in: s.dir)) }
         let inputs = EvalInputs(predictions: predictions, labels: try writeLines(labels, "y.txt", in: s.dir),
                                 groupBy: try writeLines(data.segments, "g.txt", in: s.dir))
-        return (inputs, try EvalStage.evaluate(params: EvalParams(), inputs: inputs))
+        return (inputs, try EvalStage.evaluate(params: EvalParams.defaults, inputs: inputs))
     }
 
     func parse(_ json: String) throws -> [String: Any] {
@@ -114,7 +114,7 @@ import TestSupport
         let (inputs, _) = try sample(s)
         let out = s.dir.appendingPathComponent("out").path
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let result = try EvalStage.run(params: EvalParams(), inputs: inputs, outputDirectory: out)
+        let result = try EvalStage.run(EvalParams.defaults, inputs: inputs, outputs: .directory(out), reporter: .silent)
         let files = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
         #expect(files == ["metrics.json", "report.html"])
         let json = try String(contentsOfFile: out + "/metrics.json", encoding: .utf8)
@@ -130,7 +130,7 @@ import TestSupport
         let s = try Scratch()
         let (inputs, _) = try sample(s, models: 2)
         let html = s.dir.appendingPathComponent("report.html").path
-        _ = try EvalStage.run(params: EvalParams(), inputs: inputs, outputs: EvalOutputs(html: html))
+        _ = try EvalStage.run(EvalParams.defaults, inputs: inputs, outputs: EvalOutputs(html: html), reporter: .silent)
         let png = s.dir.appendingPathComponent("report.png").path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: chromium)

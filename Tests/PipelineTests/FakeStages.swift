@@ -1,5 +1,7 @@
+import ArgumentParser
 import Foundation
 import LogIO
+import StageKit
 @testable import Pipeline
 
 /// Records which stages ran, and makes chosen stages fail, for the runner tests.
@@ -53,41 +55,28 @@ func writeAtomically(_ text: String, to path: String) throws {
 
 /// "concat": joins its input files (text), repeated `repeat` times, plus `suffix`.
 struct ConcatStage: PipelineStage {
-    enum Mode: String, Codable, CaseIterable, Sendable { case none, upper, lower }
+    enum Mode: String, CaseIterable, Sendable, ParameterChoice { case none, upper, lower }
 
-    struct Nested: Codable, Equatable, Sendable {
-        var width = 1
-        init() {}
-        init(from decoder: Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            width = try c.decodeIfPresent(Int.self, forKey: .width) ?? 1
-        }
-    }
-
-    struct Params: Codable, Equatable, Sendable {
+    struct Params: StageParameters {
+        @Option("Appended to the text.")
         var suffix = ""
+
+        @Option("Times the text is repeated.", in: .closed(1, 10))
         var `repeat` = 1
+
+        @Option("Case change.")
         var mode = Mode.none
+
+        @Option("A fraction.", in: .halfOpen(0, 1))
         var ratio = 0.5
+
+        @Option("Labels.")
         var tags: [String] = []
-        var layout = Nested()
+
+        @Option("Output (set by the pipeline).")
         var out: String?
 
         init() {}
-
-        enum CodingKeys: String, CodingKey, CaseIterable { case suffix, `repeat`, mode, ratio, tags, layout, out }
-
-        init(from decoder: Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            let d = Params()
-            suffix = try c.decodeIfPresent(String.self, forKey: .suffix) ?? d.suffix
-            `repeat` = try c.decodeIfPresent(Int.self, forKey: .repeat) ?? d.repeat
-            mode = try c.decodeIfPresent(Mode.self, forKey: .mode) ?? d.mode
-            ratio = try c.decodeIfPresent(Double.self, forKey: .ratio) ?? d.ratio
-            tags = try c.decodeIfPresent([String].self, forKey: .tags) ?? d.tags
-            layout = try c.decodeIfPresent(Nested.self, forKey: .layout) ?? d.layout
-            out = try c.decodeIfPresent(String.self, forKey: .out)
-        }
     }
 
     let log: StageLog
@@ -98,13 +87,6 @@ struct ConcatStage: PipelineStage {
 
     func outputs(for params: Params, inputs: Set<String>) -> [OutputDecl] {
         [OutputDecl("out", path: "out.txt", summary: "the concatenation")]
-    }
-
-    func check(_ params: Params, inputs: Set<String>) -> [ParamIssue] {
-        var issues: [ParamIssue] = []
-        if !(1...10).contains(params.repeat) { issues.append(ParamIssue("repeat", "expected an integer in 1...10, found \(params.repeat)")) }
-        if !(0..<1).contains(params.ratio) { issues.append(ParamIssue("ratio", "expected a number in [0, 1), found \(params.ratio)")) }
-        return issues
     }
 
     func run(_ context: StageContext<Params>) throws -> StageOutcome {
@@ -124,18 +106,17 @@ struct ConcatStage: PipelineStage {
 
 /// "model": a fake trainer; its output depends on the train input, k and seed.
 struct ModelStage: PipelineStage {
-    struct Params: Codable, Equatable, Sendable {
+    struct Params: StageParameters {
+        @Option("Factors.", in: .atLeast(1))
         var k = 4
+
+        @Option("Seed.")
         var seed = 1
+
+        @Option("L2.", in: .atLeast(0))
         var lambda = 0.00002
 
         init() {}
-        init(from decoder: Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            k = try c.decodeIfPresent(Int.self, forKey: .k) ?? 4
-            seed = try c.decodeIfPresent(Int.self, forKey: .seed) ?? 1
-            lambda = try c.decodeIfPresent(Double.self, forKey: .lambda) ?? 0.00002
-        }
     }
 
     let log: StageLog
@@ -147,10 +128,6 @@ struct ModelStage: PipelineStage {
 
     func outputs(for params: Params, inputs: Set<String>) -> [OutputDecl] {
         [OutputDecl("model", path: "model.txt", summary: "the model"), OutputDecl("log", path: "log.txt", summary: "per-epoch log")]
-    }
-
-    func check(_ params: Params, inputs: Set<String>) -> [ParamIssue] {
-        params.k >= 1 ? [] : [ParamIssue("k", "expected at least 1, found \(params.k)")]
     }
 
     func run(_ context: StageContext<Params>) throws -> StageOutcome {
@@ -172,13 +149,11 @@ struct ModelStage: PipelineStage {
 
 /// "score": a fake predict+eval; reports metrics derived from each model file.
 struct ScoreStage: PipelineStage {
-    struct Params: Codable, Equatable, Sendable {
+    struct Params: StageParameters {
+        @Option("Bins (0: the stage forgets its report folder).")
         var bins = 10
+
         init() {}
-        init(from decoder: Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            bins = try c.decodeIfPresent(Int.self, forKey: .bins) ?? 10
-        }
     }
 
     let log: StageLog

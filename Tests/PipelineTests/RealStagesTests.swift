@@ -1,4 +1,5 @@
 import Foundation
+import StageKit
 import LogIO
 import Testing
 import TestSupport

@@ -1,4 +1,5 @@
 import Foundation
+import StageKit
 import LogIO
 import Testing
 @testable import Pipeline
@@ -142,8 +143,11 @@ import Testing
         let schema = PipelineSchema.generate(registry: fakeRegistry(StageLog()))
         let concat = schema["$defs"]!["stage-concat"]!
         let params = concat["properties"]!["params"]!["properties"]!
-        #expect(params["repeat"] == .object([("type", .string("integer")), ("default", .int(1))]))
-        #expect(params["mode"] == .object([("enum", .array([.string("none"), .string("upper"), .string("lower")])), ("default", .string("none"))]))
+        #expect(params["repeat"] == .object([("description", .string("Times the text is repeated. Allowed: an integer from 1 to 10.")),
+                                              ("type", .string("integer")), ("minimum", .int(1)), ("maximum", .int(10)), ("default", .int(1))]))
+        #expect(params["ratio"]?["exclusiveMaximum"] == .int(1))
+        #expect(params["mode"] == .object([("description", .string("Case change.")),
+                                            ("enum", .array([.string("none"), .string("upper"), .string("lower")])), ("default", .string("none"))]))
         #expect(params["out"] == nil)  // reserved: set by the pipeline
         #expect(schema["$defs"]!["stage"]!["properties"]!["kind"]!["enum"] == .array([.string("concat"), .string("model"), .string("score")]))
         // The text reads back as the same value.

@@ -21,7 +21,7 @@ public enum Suggest {
         return nil
     }
 
-    static func normalize(_ s: String) -> String {
+    public static func normalize(_ s: String) -> String {
         String(s.lowercased().filter { $0 != "-" && $0 != "_" })
     }
 
@@ -49,7 +49,7 @@ public enum Suggest {
     }
 
     /// " (did you mean \"x\"?)" or "".
-    static func hint(_ word: String, _ candidates: [String]) -> String {
+    public static func hint(_ word: String, _ candidates: [String]) -> String {
         closest(to: word, among: candidates).map { " (did you mean \"\($0)\"?)" } ?? ""
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 
 /// Progress on stderr for long stages: a live line (rows/s, MB/s, percent of input bytes)
 /// only when stderr is a terminal, and a one-line summary at the end either way.
-public final class Progress {
+public final class ProgressMeter {
     public let label: String
     public let totalBytes: Int64
     public let live: Bool
@@ -32,7 +32,7 @@ public final class Progress {
         let seconds = max(elapsed, 1e-9)
         let percent = totalBytes > 0 ? 100 * Double(bytes) / Double(totalBytes) : 0
         let line = String(format: "\r%@: %@ rows  %.0f rows/s  %.1f MB/s  %.0f%%",
-                          label, Progress.grouped(rows), Double(rows) / seconds,
+                          label, ProgressMeter.grouped(rows), Double(rows) / seconds,
                           Double(bytes) / seconds / 1e6, percent)
         FileHandle.standardError.write(line.data(using: .utf8)!)
     }
@@ -42,6 +42,11 @@ public final class Progress {
         var text = summary + "\n"
         if live { text = "\r\u{1B}[K" + text }
         FileHandle.standardError.write(text.data(using: .utf8)!)
+    }
+
+    /// Clears the live line.
+    public func clear() {
+        if live { FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!) }
     }
 
     /// 1234567 → "1,234,567".

@@ -1,3 +1,4 @@
+import Foundation
 import LogIO
 /// A parsed JSON value that keeps object keys in file order, integers apart from
 /// doubles, and (through `JSONParser`) where each value sits in the source, so that
@@ -173,6 +174,11 @@ public struct SourcePosition: Equatable, Sendable, CustomStringConvertible {
     public var line: Int
     public var column: Int
     public var description: String { "\(line):\(column)" }
+
+    public init(line: Int, column: Int) {
+        self.line = line
+        self.column = column
+    }
 }
 
 /// A strict JSON parser (RFC 8259: no comments, no trailing commas) that records the

@@ -1,5 +1,4 @@
 import Dataset
-import FFM
 import Featurize
 import Ingest
 

@@ -1,0 +1,206 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Dataset
+import Foundation
+import LogIO
+import StageKit
+
+/// Training: `TrainStage.run` is what `ctr-train` and ctr-pipeline call.
+public enum TrainStage: Stage {
+    /// Trains a model on `inputs.train` (libffm text, plain or gzip, or a binary cache) and writes it.
+    ///
+    /// Each epoch visits the rows in a shuffled order from the seed (blocks of the cache in
+    /// shuffled order, rows shuffled within each block), `threads` threads updating the
+    /// shared weights without locks (hogwild). With a validation set, each epoch reports its
+    /// log loss and AUC; with patience, training stops after that many epochs without
+    /// improvement and the best epoch's weights (checkpointed to disk, not kept in memory)
+    /// become the model.
+    /// - Parameter reporter: receives the per-epoch table and notes; a live progress bar on a terminal.
+    public static func run(_ params: TrainParams, inputs: TrainInputs, outputs: TrainOutputs,
+                           reporter: Reporter) throws -> TrainResult {
+        try params.validated(params.problems() + params.inputProblems(hasValidation: inputs.valid != nil))
+        let output = outputs.model ?? (lastPathComponent(inputs.train) + ".model")
+        let outputDirectory = directoryPart(output)
+        let scratchDirectory = outputDirectory.isEmpty ? "." : outputDirectory
+
+        let (train, trainIndices) = try TrainingData.open(inputs.train, scratchDirectory: scratchDirectory, tag: "train",
+                                                          log: reporter.note)
+        guard train.info.rowCount > 0 else { throw FFMError.emptyTrainingSet(path: inputs.train) }
+        let valid = try inputs.valid.map {
+            try TrainingData.open($0, scratchDirectory: scratchDirectory, tag: "valid", log: reporter.note).reader
+        }
+        var metadata = ModelMetadata()
+        metadata.eta = params.eta
+        metadata.lambda = params.lambda
+        metadata.seed = params.seed
+        if let featurizer = inputs.featurizer { metadata.featurizerHash = try fileHash(featurizer) }
+
+        let blockBytes = params.blockMb << 20
+        let trainBlocks = train.blocks(targetBytes: blockBytes)
+        let start = try startingModel(params, initModel: inputs.initModel, train: train, trainIndices: trainIndices,
+                                      trainBlocks: trainBlocks, valid: valid, metadata: &metadata)
+        let model = start.model
+        reporter.note("\(params.model.rawValue): \(ProgressMeter.grouped(train.info.rowCount)) rows, n \(ProgressMeter.grouped(start.n)), m \(start.m), k \(params.factors), "
+            + "\(ProgressMeter.grouped(model.rowCount)) indices in training, "
+            + String(format: "%.1f MB of weights", Double(model.rowCount) * Double(model.rowStride * 4 + (model.hasLinear ? 8 : 0)) / 1e6)
+            + ", \(params.threads) thread\(params.threads == 1 ? "" : "s")")
+
+        let patience = params.effectivePatience
+        let checkpoint = patience > 0 ? scratchDirectory + "/.\(lastPathComponent(output)).best-\(getpid())" : nil
+        defer { if let checkpoint { unlink(checkpoint) } }
+
+        let engine = Engine(model: model, threads: params.threads, eta: Float(params.eta), lambda: Float(params.lambda))
+        engine.hot = try HotRows.make(model: model, data: train, threads: params.threads)
+        if let hot = engine.hot { reporter.note("\(hot.count) frequent rows get per-thread copies, merged every \(HotRows.syncInterval) rows") }
+        reporter.note(valid == nil ? "iter   tr_logloss      seconds" : "iter   tr_logloss   va_logloss       va_auc      seconds")
+
+        var stats: [EpochStats] = []
+        var best = (epoch: 0, loss: Double.infinity)
+        var sinceBest = 0
+        for epoch in 1...params.epochs {
+            let started = Date()
+            var rng = SplitMix64(seed: params.seed &+ 0x5851_F42D_4C95_7F2D &* UInt64(start.epochs + epoch))
+            var order = trainBlocks
+            order.shuffle(using: &rng)
+            let trLoss = try engine.trainEpoch(train, order: order, rng: &rng) { done in
+                if reporter.live { progressBar(epoch: epoch, fraction: Double(done) / Double(train.info.rowCount)) }
+            }
+            if reporter.live { FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!) }
+            var row = EpochStats(epoch: epoch, trLogLoss: trLoss, vaLogLoss: nil, vaAUC: nil, seconds: 0)
+            if let valid {
+                let (loss, auc) = try engine.evaluate(valid, blockBytes: blockBytes)
+                row.vaLogLoss = loss
+                row.vaAUC = auc
+            }
+            row.seconds = Date().timeIntervalSince(started)
+            stats.append(row)
+            reporter.note(formatRow(row))
+            if let path = outputs.epochs { try writeLog(stats, to: path) }
+            guard try finite(row, model) else { throw FFMError.invalidParameter(name: "training", value: "diverged",
+                                                                                   expected: "finite losses; lower -r/--eta") }
+            if let va = row.vaLogLoss, patience > 0 {
+                if va < best.loss {
+                    best = (epoch, va)
+                    sinceBest = 0
+                    metadata.epochs = start.epochs + epoch
+                    metadata.bestEpoch = start.epochs + epoch
+                    metadata.validationLogLoss = va
+                    try ModelFile.save(model, metadata: metadata, to: checkpoint!)
+                } else {
+                    sinceBest += 1
+                    if sinceBest >= patience {
+                        reporter.note("Early stop: no improvement for \(sinceBest) epoch\(sinceBest == 1 ? "" : "s"); "
+                            + "using the model of epoch \(best.epoch).")
+                        break
+                    }
+                }
+            }
+        }
+        var bestEpoch = stats.count
+        if patience > 0, best.epoch > 0 {
+            bestEpoch = best.epoch
+            // The checkpoint holds the best weights: move it into place (atomic rename).
+            guard rename(checkpoint!, output) == 0 else {
+                throw LogIOError.renameFailed(from: checkpoint!, to: output, errno: errno)
+            }
+        } else {
+            metadata.epochs = start.epochs + stats.count
+            metadata.bestEpoch = start.epochs + stats.count
+            metadata.validationLogLoss = stats.last?.vaLogLoss ?? .nan
+            try ModelFile.save(model, metadata: metadata, to: output)
+        }
+        return TrainResult(modelPath: output, epochs: stats, bestEpoch: bestEpoch, rows: train.info.rowCount,
+                           indexCount: start.n, fieldCount: start.m, presentIndices: model.rowCount)
+    }
+
+    /// The model training starts from: fresh over the indices seen in training, or a
+    /// warm start grown to new indices and fields. Weights exist only for indices that
+    /// occur in training (one pass over a cache collects them).
+    static func startingModel(_ params: TrainParams, initModel: String?, train: CacheReader, trainIndices: [UInt64]?,
+                              trainBlocks: [Range<Int>], valid: CacheReader?, metadata: inout ModelMetadata)
+        throws -> (model: FFMModel, n: Int, m: Int, epochs: Int) {
+        var n = max(train.info.indexCount, valid?.info.indexCount ?? 0)
+        var m = max(train.info.fieldCount, valid?.info.fieldCount ?? 0)
+        var seen = try SeenIndices(indexCount: n)
+        if let trainIndices {
+            for w in 0..<min(trainIndices.count, seen.words) { seen.bits[w] = trainIndices[w] }
+        } else {
+            let touchStream = CacheBlockStream(reader: train, order: trainBlocks)
+            while let block = try touchStream.next() {
+                for f in block.allFeatures { seen.insert(Int(f.index)) }
+            }
+        }
+        guard let initPath = initModel else {
+            seen.seal()
+            let model = try FFMModel(kind: params.model, fieldCount: m, factors: params.factors,
+                                     normalization: !params.noNorm, linear: !params.noLinear, indices: seen)
+            model.initialize(seed: params.seed, threads: params.threads)
+            return (model, n, m, 0)
+        }
+        let (loaded, loadedMeta) = try ModelFile.load(initPath)
+        try checkCompatible(loaded, with: params, path: initPath)
+        n = max(n, loaded.indexCount)
+        m = max(m, loaded.fieldCount)
+        if n > seen.indexCount {
+            let wider = try SeenIndices(indexCount: n)
+            seen.forEach { j, _ in wider.insert(j) }
+            seen = wider
+        }
+        loaded.indices.forEach { j, _ in seen.insert(j) }
+        seen.seal()
+        let model = (seen.count == loaded.rowCount && n == loaded.indexCount && m == loaded.fieldCount) ? loaded
+            : try loaded.resized(to: seen, fieldCount: m, seed: params.seed)
+        if metadata.featurizerHash == 0 { metadata.featurizerHash = loadedMeta.featurizerHash }
+        return (model, n, m, loadedMeta.epochs)
+    }
+
+    static func finite(_ row: EpochStats, _ model: FFMModel) throws -> Bool {
+        row.trLogLoss.isFinite && (row.vaLogLoss?.isFinite ?? true) && model.bias[0].isFinite
+    }
+
+    static func checkCompatible(_ model: FFMModel, with params: TrainParams, path: String) throws {
+        func fail(_ s: String) -> FFMError { .incompatibleInitModel(path: path, detail: s) }
+        guard model.kind == params.model else { throw fail("it is a \(model.kind.rawValue) model, training asks for --model \(params.model.rawValue)") }
+        guard model.factors == params.factors else { throw fail("it has k = \(model.factors), training asks for -k \(params.factors)") }
+        guard model.normalization == !params.noNorm else { throw fail("it was trained with\(model.normalization ? "" : "out") normalization; match --no-norm") }
+        guard model.hasLinear == (!params.noLinear || params.model == .lr) else {
+            throw fail("it was trained with\(model.hasLinear ? "" : "out") linear terms; match --no-linear")
+        }
+    }
+
+    /// XXH64 of a file's bytes: how a model records the featurizer.json it was trained with.
+    public static func fileHash(_ path: String) throws -> UInt64 {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw LogIOError.cannotOpen(path: path, errno: errno == 0 ? ENOENT : errno)
+        }
+        return data.withUnsafeBytes { XXHash64.hash($0) }
+    }
+
+    static func formatRow(_ r: EpochStats) -> String {
+        if let va = r.vaLogLoss {
+            let auc = r.vaAUC.map { String(format: "%13.5f", $0) } ?? String(repeating: " ", count: 10) + "n/a"
+            return String(format: "%4d %12.5f %12.5f", r.epoch, r.trLogLoss, va) + auc + String(format: " %12.1f", r.seconds)
+        }
+        return String(format: "%4d %12.5f %12.1f", r.epoch, r.trLogLoss, r.seconds)
+    }
+
+    static func progressBar(epoch: Int, fraction: Double) {
+        let width = 30
+        let filled = Int(fraction * Double(width))
+        let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
+        FileHandle.standardError.write(String(format: "\r%4d [%@] %3.0f%%", epoch, bar, fraction * 100).data(using: .utf8)!)
+    }
+
+    static func writeLog(_ stats: [EpochStats], to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(stats)
+        let out = try AtomicFileWriter(path: path)
+        try data.withUnsafeBytes { try out.write($0) }
+        try out.write(byte: 10)
+        try out.commit()
+    }
+}
