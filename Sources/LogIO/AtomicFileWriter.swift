@@ -19,7 +19,8 @@ public final class AtomicFileWriter {
     private var used = 0
     private var committed = false
     private var closed = false
-    private var deflater: UnsafeMutablePointer<z_stream>?
+    /// The gzip compressor (nil for plain output); it owns its zlib state.
+    private let deflater: ZStream?
     private var compressed: UnsafeMutableRawBufferPointer?
     /// Uncompressed bytes written so far.
     public private(set) var bytesWritten: Int64 = 0
@@ -30,32 +31,19 @@ public final class AtomicFileWriter {
         let dir = slash.map { String(path[...$0]) } ?? ""
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
         temporaryPath = "\(dir).\(name).partial-\(getpid())"
+        // What can throw comes before anything that must be released by hand: when the
+        // compressor or the open fails, nothing else is held (and deinit does not run,
+        // as not every stored property is set yet).
+        deflater = gzip ? try ZStream(deflateLevel: level, windowBits: 15 + 16, path: path) : nil
         fileDescriptor = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fileDescriptor >= 0 else { throw LogIOError.cannotOpen(path: temporaryPath, errno: errno) }
         buffer = .allocate(byteCount: max(bufferSize, 4096), alignment: 64)
-        if gzip {
-            let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
-            stream.initialize(to: z_stream())
-            let code = czlib_deflateInit2(stream, level, 15 + 16)
-            guard code == Z_OK else {
-                stream.deallocate()
-                close(fileDescriptor)
-                unlink(temporaryPath)
-                buffer.deallocate()
-                throw LogIOError.zlibFailure(path: path, operation: "deflateInit2", zlibCode: code)
-            }
-            deflater = stream
-            compressed = .allocate(byteCount: buffer.count, alignment: 64)
-        }
+        if gzip { compressed = .allocate(byteCount: buffer.count, alignment: 64) }
     }
 
     deinit {
         if !closed { close(fileDescriptor) }
         if !committed { unlink(temporaryPath) }
-        if let deflater {
-            deflateEnd(deflater)
-            deflater.deallocate()
-        }
         compressed?.deallocate()
         buffer.deallocate()
     }
@@ -124,7 +112,10 @@ public final class AtomicFileWriter {
     public func commit() throws {
         precondition(!committed, "AtomicFileWriter.commit() called twice for \(path)")
         try flush()
-        if deflater != nil { try deflate(UnsafeRawBufferPointer(start: nil, count: 0), finish: true) }
+        if let deflater {
+            try deflate(UnsafeRawBufferPointer(start: nil, count: 0), finish: true)
+            deflater.end()
+        }
         closed = true
         guard close(fileDescriptor) == 0 else { throw LogIOError.writeFailed(path: temporaryPath, errno: errno) }
         guard rename(temporaryPath, path) == 0 else {
@@ -149,13 +140,14 @@ public final class AtomicFileWriter {
     }
 
     private func deflate(_ bytes: UnsafeRawBufferPointer, finish: Bool) throws {
-        guard let stream = deflater, let out = compressed else { return }
+        guard let deflater, let out = compressed else { return }
+        let stream = deflater.stream
         stream.pointee.next_in = UnsafeMutablePointer(mutating: bytes.baseAddress?.assumingMemoryBound(to: Bytef.self))
         stream.pointee.avail_in = uInt(bytes.count)
         while true {
             stream.pointee.next_out = out.baseAddress!.assumingMemoryBound(to: Bytef.self)
             stream.pointee.avail_out = uInt(out.count)
-            let code = CZlib.deflate(stream, finish ? Z_FINISH : Z_NO_FLUSH)
+            let code = deflater.deflate(finish ? Z_FINISH : Z_NO_FLUSH)
             guard code == Z_OK || code == Z_STREAM_END || code == Z_BUF_ERROR else {
                 throw LogIOError.zlibFailure(path: path, operation: "deflate", zlibCode: code)
             }
