@@ -83,7 +83,9 @@ public final class GzipSource: ByteSource {
     /// Owns the zlib state; `stream` is its `z_stream`, valid as long as this source.
     private let inflater: ZStream
     private let stream: UnsafeMutablePointer<z_stream>
-    private let input: UnsafeMutableRawBufferPointer
+    private let inputStorage: ScratchBuffer
+    /// Compressed bytes read ahead of zlib.
+    private var input: UnsafeMutableRawBufferPointer { inputStorage.bytes }
     private var inputEnd = false
     private var memberOpen = false
     private var finished = false
@@ -95,18 +97,13 @@ public final class GzipSource: ByteSource {
 
     init(file: FileHandleFD, prefix: [UInt8], inputBufferSize: Int = 256 * 1024) throws {
         self.file = file
-        // The only step that can throw comes first: when it does, nothing else is held.
         inflater = try ZStream(inflateWindowBits: 15 + 16, path: file.path)
         stream = inflater.stream
-        input = .allocate(byteCount: max(inputBufferSize, 16), alignment: 16)
+        inputStorage = ScratchBuffer(byteCount: max(inputBufferSize, 16), alignment: 16)
         prefix.withUnsafeBytes { input.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: prefix.count) }
         stream.pointee.next_in = input.baseAddress!.assumingMemoryBound(to: Bytef.self)
         stream.pointee.avail_in = uInt(prefix.count)
         fileBytesRead = Int64(prefix.count)
-    }
-
-    deinit {
-        input.deallocate()
     }
 
     /// Compressed offset of the next byte zlib will consume.

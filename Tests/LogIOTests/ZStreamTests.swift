@@ -147,6 +147,28 @@ struct ZStreamTests {
         #expect(try LineReaderTests.readAll(LineReader(path: path)) == ["ok"])
     }
 
+    @Test func writerThatCannotOpenThrowsAndWriterBufferGrows() throws {
+        let dir = try TestSupport.makeTemporaryDirectory("zstream")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let missing = dir.appendingPathComponent("no/such/dir/out.gz").path
+        for gzip in [false, true] {
+            #expect(throws: LogIOError.self) { _ = try AtomicFileWriter(path: missing, gzip: gzip) }
+        }
+        // withFreeSpace beyond the buffer replaces it with a larger one, keeping what was written.
+        let path = dir.appendingPathComponent("grown.gz").path
+        let writer = try AtomicFileWriter(path: path, gzip: true, bufferSize: 16)
+        try writer.write("head\n")
+        try writer.withFreeSpace(atLeast: 100_000) { out in
+            for i in 0..<99_999 { out[i] = 97 + UInt8(i % 26) }
+            out[99_999] = 10
+            return 100_000
+        }
+        try writer.write("tail\n")
+        try writer.commit()
+        let lines = try LineReaderTests.readAll(LineReader(path: path, bufferSize: 5))
+        #expect(lines.count == 3 && lines[0] == "head" && lines[1].utf8.count == 99_999 && lines[2] == "tail")
+    }
+
     @Test(arguments: [Int32(0), 1, 6, 9])
     func writerAndReaderRoundTrip(level: Int32) throws {
         let dir = try TestSupport.makeTemporaryDirectory("zstream")
