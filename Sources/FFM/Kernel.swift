@@ -9,18 +9,6 @@ import Dataset
 import _Builtin_intrinsics.intel
 #endif
 
-/// Lane-wise square root and division that compile to single SSE instructions (the
-/// generic SIMD versions go lane by lane). IEEE-exact either way, so results do not
-/// depend on the path.
-@inline(__always)
-func squareRoot4(_ x: SIMD4<Float>) -> SIMD4<Float> {
-    #if arch(x86_64)
-    return _mm_sqrt_ps(x)
-    #else
-    return x.squareRoot()
-    #endif
-}
-
 /// `1/sqrt(x)`: SSE's estimate refined by one Newton step (relative error about 1e-7,
 /// against 4e-4 for the bare estimate libffm uses), four times cheaper than sqrt + div.
 @inline(__always)
@@ -29,15 +17,6 @@ func reciprocalSquareRoot4(_ x: SIMD4<Float>) -> SIMD4<Float> {
     return _mm_rsqrt_ps(x)
     #else
     return 1 / x.squareRoot()
-    #endif
-}
-
-@inline(__always)
-func divide4(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD4<Float> {
-    #if arch(x86_64)
-    return _mm_div_ps(a, b)
-    #else
-    return a / b
     #endif
 }
 
