@@ -1,3 +1,31 @@
+// The training and scoring kernel. Names used here (as in libffm's ffm.cpp):
+//
+//   n            feature indices the model covers (`indexCount`); a feature's index must be < n
+//   m            fields (`fieldCount`); a feature's field must be < m
+//   k            latent factors (`factors`)
+//   kPad         k rounded up to a multiple of 4 (one SIMD4); the padding weights stay 0
+//   weightFields latent vectors per row: m for FFM, 1 for FM, 0 for LR
+//   r, row       a dense row number: the rank of an index among those seen in training;
+//                in remapped features, r >= rowCount is slot r - rowCount of a thread's
+//                hot-row replica (HotRows)
+//   rowStride    floats per row of `latent`: weightFields * 2 * kPad. Row r's vector for
+//                field f starts at latent + r * rowStride + f * fieldStride
+//   fieldStride  2 * kPad: a vector is kPad / 4 chunks of 8 floats, 4 weights then their
+//                4 AdaGrad accumulators (interleaved as in libffm)
+//   d            latent factor, in steps of 4 (one chunk); its chunk is at float 2 * d
+//   slotStride   floats per replica slot: rowStride, then the linear pair padded to 8
+//   linear       (weight, accumulator) pairs, one per row; bias: one pair
+//   s, c         the current row's Scratch, and the count of its usable features
+//   a, b         positions in the row of the two features of a pair, a < b
+//   ra, fa       row pointer of feature a, and the offset of a's field inside a row
+//   p1, p2       w(a, field of b) and w(b, field of a): the two vectors a pair uses
+//   w1, w2       4 weights of p1 and p2; G1, G2 their accumulators; g1, g2 their gradients
+//   t            the score φ(x), before the sigmoid
+//   kappa (κ)    ∂loss/∂φ for the row; eta (η) learning rate; lambda (λ) L2 regularisation
+//   ka, kv       κ x_a and κ x_a x_b; l4, e4: λ and η in all 4 lanes
+//   acc, inner, pair  partial sums of the score: over all pairs; over b for one a; over d
+//                for one pair
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -9,35 +37,20 @@ import Dataset
 import _Builtin_intrinsics.intel
 #endif
 
-/// Lane-wise square root and division that compile to single SSE instructions (the
-/// generic SIMD versions go lane by lane). IEEE-exact either way, so results do not
-/// depend on the path.
-@inline(__always)
-func squareRoot4(_ x: SIMD4<Float>) -> SIMD4<Float> {
-    #if arch(x86_64)
-    return _mm_sqrt_ps(x)
-    #else
-    return x.squareRoot()
-    #endif
-}
-
-/// `1/sqrt(x)`: SSE's estimate refined by one Newton step (relative error about 1e-7,
-/// against 4e-4 for the bare estimate libffm uses), four times cheaper than sqrt + div.
+/// `1/sqrt(x)` per lane, for the AdaGrad step of the latent weights.
+///
+/// On x86_64 this is SSE's `rsqrtps` estimate as it comes, with no Newton refinement, as
+/// libffm does: relative error up to 1.5 × 2⁻¹² (about 4e-4), much cheaper than `sqrtps`
+/// and `divps`. The estimate is not an IEEE 754 operation and its bits differ between
+/// processor families (Intel and AMD give different values), so trained weights on
+/// x86_64 depend on the CPU family. On other architectures it is `1 / x.squareRoot()`,
+/// two correctly rounded operations, so results there differ from x86_64's too.
 @inline(__always)
 func reciprocalSquareRoot4(_ x: SIMD4<Float>) -> SIMD4<Float> {
     #if arch(x86_64)
     return _mm_rsqrt_ps(x)
     #else
     return 1 / x.squareRoot()
-    #endif
-}
-
-@inline(__always)
-func divide4(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD4<Float> {
-    #if arch(x86_64)
-    return _mm_div_ps(a, b)
-    #else
-    return a / b
     #endif
 }
 
@@ -266,8 +279,10 @@ extension FFMModel {
 
     /// One AdaGrad step on a prepared row, libffm's update: for every pair, with
     /// `v = x_a x_b` and `κ = ∂loss/∂φ`, `g1 = λ w1 + κ v w2`, `g2 = λ w2 + κ v w1`,
-    /// `G += g²`, `w -= η g / sqrt(G)`, in place, pair by pair. Linear terms:
-    /// `g = λ w + κ x`; bias: `g = κ` (not regularised).
+    /// `G += g²`, `w -= η g · rsqrt(G)`, in place, pair by pair, where rsqrt is
+    /// `reciprocalSquareRoot4` (an approximation on x86_64). Linear terms:
+    /// `g = λ w + κ x`; bias: `g = κ` (not regularised); both take `w -= η g / sqrt(G)`
+    /// with Float's correctly rounded square root and division.
     @inline(__always)
     func update(_ s: Scratch, kappa: Float, eta: Float, lambda: Float) {
         let count = s.count
@@ -329,7 +344,8 @@ func log1pExp(_ x: Double) -> Double {
     x < -40 ? exp(x) : log1p(exp(x))
 }
 
-/// ∂loss/∂t for label y (0/1): `σ(t) - y`, written to stay exact far into the tails.
+/// ∂loss/∂t for label y (0/1): `σ(t) - y`, written without the cancellation of
+/// `σ(t) - 1`, so it keeps its relative accuracy far into the tails.
 @inline(__always)
 func lossGradient(score t: Double, label y: Float) -> Double {
     if y > 0 { return -1 / (1 + exp(t)) }

@@ -15,12 +15,19 @@ public final class AtomicFileWriter {
     public let path: String
     public let temporaryPath: String
     let fileDescriptor: Int32
+    /// Owns the bytes of `buffer`; replaced (not freed by hand) when `withFreeSpace` needs more.
+    private var bufferStorage: ScratchBuffer { didSet { buffer = bufferStorage.bytes } }
+    /// `bufferStorage.bytes`, kept here so that the write paths read it without going
+    /// through `bufferStorage`. Uncompressed bytes not yet handed to the file or the
+    /// compressor are `buffer[..<used]`.
     private var buffer: UnsafeMutableRawBufferPointer
     private var used = 0
     private var committed = false
     private var closed = false
-    private var deflater: UnsafeMutablePointer<z_stream>?
-    private var compressed: UnsafeMutableRawBufferPointer?
+    /// The gzip compressor (nil for plain output); it owns its zlib state.
+    private let deflater: ZStream?
+    /// The compressor's output before it is written out (gzip only).
+    private let compressed: ScratchBuffer?
     /// Uncompressed bytes written so far.
     public private(set) var bytesWritten: Int64 = 0
 
@@ -30,34 +37,22 @@ public final class AtomicFileWriter {
         let dir = slash.map { String(path[...$0]) } ?? ""
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
         temporaryPath = "\(dir).\(name).partial-\(getpid())"
-        fileDescriptor = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fileDescriptor >= 0 else { throw LogIOError.cannotOpen(path: temporaryPath, errno: errno) }
-        buffer = .allocate(byteCount: max(bufferSize, 4096), alignment: 64)
-        if gzip {
-            let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
-            stream.initialize(to: z_stream())
-            let code = czlib_deflateInit2(stream, level, 15 + 16)
-            guard code == Z_OK else {
-                stream.deallocate()
-                close(fileDescriptor)
-                unlink(temporaryPath)
-                buffer.deallocate()
-                throw LogIOError.zlibFailure(path: path, operation: "deflateInit2", zlibCode: code)
-            }
-            deflater = stream
-            compressed = .allocate(byteCount: buffer.count, alignment: 64)
-        }
+        // Every resource is owned by an object that frees itself, except the file
+        // descriptor: it is stored last, once open, so that deinit (which closes it and
+        // removes the temporary file) runs only for a writer whose init succeeded.
+        deflater = gzip ? try ZStream(deflateLevel: level, windowBits: 15 + 16, path: path) : nil
+        let size = max(bufferSize, 4096)
+        bufferStorage = ScratchBuffer(byteCount: size, alignment: 64)
+        buffer = bufferStorage.bytes
+        compressed = gzip ? ScratchBuffer(byteCount: size, alignment: 64) : nil
+        let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw LogIOError.cannotOpen(path: temporaryPath, errno: errno) }
+        fileDescriptor = fd
     }
 
     deinit {
         if !closed { close(fileDescriptor) }
         if !committed { unlink(temporaryPath) }
-        if let deflater {
-            deflateEnd(deflater)
-            deflater.deallocate()
-        }
-        compressed?.deallocate()
-        buffer.deallocate()
     }
 
     /// Appends raw bytes.
@@ -110,9 +105,7 @@ public final class AtomicFileWriter {
         if used + capacity > buffer.count {
             try flush()
             if capacity > buffer.count {
-                let grown = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 64)
-                buffer.deallocate()
-                buffer = grown
+                bufferStorage = ScratchBuffer(byteCount: capacity, alignment: 64)
             }
         }
         let n = try body(buffer.baseAddress!.assumingMemoryBound(to: UInt8.self) + used)
@@ -124,7 +117,10 @@ public final class AtomicFileWriter {
     public func commit() throws {
         precondition(!committed, "AtomicFileWriter.commit() called twice for \(path)")
         try flush()
-        if deflater != nil { try deflate(UnsafeRawBufferPointer(start: nil, count: 0), finish: true) }
+        if let deflater {
+            try deflate(UnsafeRawBufferPointer(start: nil, count: 0), finish: true)
+            deflater.end()
+        }
         closed = true
         guard close(fileDescriptor) == 0 else { throw LogIOError.writeFailed(path: temporaryPath, errno: errno) }
         guard rename(temporaryPath, path) == 0 else {
@@ -149,13 +145,14 @@ public final class AtomicFileWriter {
     }
 
     private func deflate(_ bytes: UnsafeRawBufferPointer, finish: Bool) throws {
-        guard let stream = deflater, let out = compressed else { return }
+        guard let deflater, let out = compressed?.bytes else { return }
+        let stream = deflater.stream
         stream.pointee.next_in = UnsafeMutablePointer(mutating: bytes.baseAddress?.assumingMemoryBound(to: Bytef.self))
         stream.pointee.avail_in = uInt(bytes.count)
         while true {
             stream.pointee.next_out = out.baseAddress!.assumingMemoryBound(to: Bytef.self)
             stream.pointee.avail_out = uInt(out.count)
-            let code = CZlib.deflate(stream, finish ? Z_FINISH : Z_NO_FLUSH)
+            let code = deflater.deflate(finish ? Z_FINISH : Z_NO_FLUSH)
             guard code == Z_OK || code == Z_STREAM_END || code == Z_BUF_ERROR else {
                 throw LogIOError.zlibFailure(path: path, operation: "deflate", zlibCode: code)
             }

@@ -80,8 +80,12 @@ public final class PlainFileSource: ByteSource {
 /// the source resets it and goes on while the input holds another member.
 public final class GzipSource: ByteSource {
     private let file: FileHandleFD
-    private var stream = z_stream()
-    private let input: UnsafeMutableRawBufferPointer
+    /// Owns the zlib state; `stream` is its `z_stream`, valid as long as this source.
+    private let inflater: ZStream
+    private let stream: UnsafeMutablePointer<z_stream>
+    private let inputStorage: ScratchBuffer
+    /// Compressed bytes read ahead of zlib.
+    private var input: UnsafeMutableRawBufferPointer { inputStorage.bytes }
     private var inputEnd = false
     private var memberOpen = false
     private var finished = false
@@ -93,38 +97,30 @@ public final class GzipSource: ByteSource {
 
     init(file: FileHandleFD, prefix: [UInt8], inputBufferSize: Int = 256 * 1024) throws {
         self.file = file
-        input = .allocate(byteCount: max(inputBufferSize, 16), alignment: 16)
-        let code = czlib_inflateInit2(&stream, 15 + 16)
-        guard code == Z_OK else {
-            input.deallocate()
-            throw LogIOError.zlibFailure(path: file.path, operation: "inflateInit2", zlibCode: code)
-        }
+        inflater = try ZStream(inflateWindowBits: 15 + 16, path: file.path)
+        stream = inflater.stream
+        inputStorage = ScratchBuffer(byteCount: max(inputBufferSize, 16), alignment: 16)
         prefix.withUnsafeBytes { input.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: prefix.count) }
-        stream.next_in = input.baseAddress!.assumingMemoryBound(to: Bytef.self)
-        stream.avail_in = uInt(prefix.count)
+        stream.pointee.next_in = input.baseAddress!.assumingMemoryBound(to: Bytef.self)
+        stream.pointee.avail_in = uInt(prefix.count)
         fileBytesRead = Int64(prefix.count)
     }
 
-    deinit {
-        inflateEnd(&stream)
-        input.deallocate()
-    }
-
     /// Compressed offset of the next byte zlib will consume.
-    private var consumedOffset: Int64 { fileBytesRead - Int64(stream.avail_in) }
+    private var consumedOffset: Int64 { fileBytesRead - Int64(stream.pointee.avail_in) }
 
     /// Moves what is left of the input to the front and reads more; false at the end of the file.
     private func refill() throws -> Bool {
         if inputEnd { return false }
-        let left = Int(stream.avail_in)
-        if left > 0, let next = stream.next_in, UnsafeMutableRawPointer(next) != input.baseAddress! {
+        let left = Int(stream.pointee.avail_in)
+        if left > 0, let next = stream.pointee.next_in, UnsafeMutableRawPointer(next) != input.baseAddress! {
             input.baseAddress!.copyMemory(from: next, byteCount: left)
         }
         let n = try file.read(input.baseAddress! + left, input.count - left)
         if n == 0 { inputEnd = true }
         fileBytesRead += Int64(n)
-        stream.next_in = input.baseAddress!.assumingMemoryBound(to: Bytef.self)
-        stream.avail_in = uInt(left + n)
+        stream.pointee.next_in = input.baseAddress!.assumingMemoryBound(to: Bytef.self)
+        stream.pointee.avail_in = uInt(left + n)
         return n > 0
     }
 
@@ -132,21 +128,21 @@ public final class GzipSource: ByteSource {
     /// (nothing, or zero padding), and an error for anything else.
     private func nextMemberFollows(linesSoFar: Int) throws -> Bool {
         while true {
-            if stream.avail_in < 2 && !inputEnd {
+            if stream.pointee.avail_in < 2 && !inputEnd {
                 _ = try refill()
                 continue
             }
-            if stream.avail_in == 0 { return false }
-            let p = stream.next_in!
-            if stream.avail_in >= 2 && p[0] == 0x1f && p[1] == 0x8b { return true }
+            if stream.pointee.avail_in == 0 { return false }
+            let p = stream.pointee.next_in!
+            if stream.pointee.avail_in >= 2 && p[0] == 0x1f && p[1] == 0x8b { return true }
             // Zero padding after the last member is accepted (as gzip does); anything else is not.
             var i = 0
-            while i < Int(stream.avail_in) && p[i] == 0 { i += 1 }
-            if i < Int(stream.avail_in) {
+            while i < Int(stream.pointee.avail_in) && p[i] == 0 { i += 1 }
+            if i < Int(stream.pointee.avail_in) {
                 throw LogIOError.trailingGarbage(path: file.path, offset: consumedOffset + Int64(i), lastCompleteLine: linesSoFar)
             }
-            stream.next_in = p + i
-            stream.avail_in = 0
+            stream.pointee.next_in = p + i
+            stream.pointee.avail_in = 0
             if inputEnd { return false }
         }
     }
@@ -164,7 +160,7 @@ public final class GzipSource: ByteSource {
         do {
             return try inflateInto(buffer, linesSoFar: linesSoFar)
         } catch let error as LogIOError {
-            let produced = stream.next_out.map { UnsafeMutableRawPointer($0) - buffer.baseAddress! } ?? 0
+            let produced = stream.pointee.next_out.map { UnsafeMutableRawPointer($0) - buffer.baseAddress! } ?? 0
             guard produced > 0 else { finished = true; throw error }
             pendingError = error
             return produced
@@ -172,10 +168,10 @@ public final class GzipSource: ByteSource {
     }
 
     private func inflateInto(_ buffer: UnsafeMutableRawBufferPointer, linesSoFar: Int) throws -> Int {
-        stream.next_out = buffer.baseAddress!.assumingMemoryBound(to: Bytef.self)
-        stream.avail_out = uInt(min(buffer.count, Int(UInt32.max)))
-        let capacity = Int(stream.avail_out)
-        while stream.avail_out > 0 {
+        stream.pointee.next_out = buffer.baseAddress!.assumingMemoryBound(to: Bytef.self)
+        stream.pointee.avail_out = uInt(min(buffer.count, Int(UInt32.max)))
+        let capacity = Int(stream.pointee.avail_out)
+        while stream.pointee.avail_out > 0 {
             if !memberOpen {
                 if !(try nextMemberFollows(linesSoFar: linesSoFar)) {
                     finished = true
@@ -183,28 +179,28 @@ public final class GzipSource: ByteSource {
                 }
                 memberOpen = true
             }
-            if try stream.avail_in == 0 && !refill() {
+            if try stream.pointee.avail_in == 0 && !refill() {
                 throw LogIOError.truncatedGzip(path: file.path, offset: fileBytesRead, lastCompleteLine: linesSoFar)
             }
-            let code = inflate(&stream, Z_NO_FLUSH)
+            let code = inflater.inflate(Z_NO_FLUSH)
             switch code {
             case Z_OK:
                 continue
             case Z_STREAM_END:
                 memberOpen = false
-                inflateReset(&stream)
+                inflater.reset()
             case Z_BUF_ERROR:
                 // No progress possible: either output is full (loop ends) or input ran dry.
-                if stream.avail_out > 0 && stream.avail_in == 0 && inputEnd {
+                if stream.pointee.avail_out > 0 && stream.pointee.avail_in == 0 && inputEnd {
                     throw LogIOError.truncatedGzip(path: file.path, offset: fileBytesRead, lastCompleteLine: linesSoFar)
                 }
             default:
-                let detail = stream.msg.map { String(cString: $0) } ?? "no message"
+                let detail = inflater.message ?? "no message"
                 throw LogIOError.corruptGzip(path: file.path, offset: consumedOffset, lastCompleteLine: linesSoFar,
                                              zlibCode: code, detail: detail)
             }
         }
-        return capacity - Int(stream.avail_out)
+        return capacity - Int(stream.pointee.avail_out)
     }
 }
 

@@ -25,6 +25,10 @@ public final class LineReader {
     public let fileSize: Int64
 
     private let source: ByteSource
+    /// Owns the bytes; replaced (not freed by hand) when a line outgrows them.
+    private var storage: ScratchBuffer { didSet { buffer = storage.bytes } }
+    /// `storage.bytes`, kept here so that `next()` reads it without going through `storage`.
+    /// Bytes read and not yet handed out are `buffer[start..<end]`.
     private var buffer: UnsafeMutableRawBufferPointer
     private var start = 0   // first byte not yet handed out
     private var end = 0     // one past the last byte read
@@ -39,7 +43,8 @@ public final class LineReader {
         fileSize = stat(path, &info) == 0 ? Int64(info.st_size) : 0
         let raw = try openByteSource(path: path)
         source = prefetch ? PrefetchingSource(raw, chunkSize: max(bufferSize, 64 * 1024)) : raw
-        buffer = .allocate(byteCount: max(bufferSize, 1), alignment: 64)
+        storage = ScratchBuffer(byteCount: max(bufferSize, 1), alignment: 64)
+        buffer = storage.bytes
     }
 
     /// Reads from any byte source (tests use this with tiny buffers).
@@ -47,10 +52,9 @@ public final class LineReader {
         self.path = path
         self.source = source
         fileSize = 0
-        buffer = .allocate(byteCount: max(bufferSize, 1), alignment: 64)
+        storage = ScratchBuffer(byteCount: max(bufferSize, 1), alignment: 64)
+        buffer = storage.bytes
     }
-
-    deinit { buffer.deallocate() }
 
     /// Bytes of the file consumed so far (compressed bytes for gzip).
     public var fileBytesRead: Int64 { source.fileBytesRead }
@@ -90,10 +94,9 @@ public final class LineReader {
             end = pending
         }
         if end == buffer.count {
-            let grown = UnsafeMutableRawBufferPointer.allocate(byteCount: buffer.count * 2, alignment: 64)
-            grown.baseAddress!.copyMemory(from: buffer.baseAddress!, byteCount: end)
-            buffer.deallocate()
-            buffer = grown
+            let grown = ScratchBuffer(byteCount: buffer.count * 2, alignment: 64)
+            grown.bytes.baseAddress!.copyMemory(from: buffer.baseAddress!, byteCount: end)
+            storage = grown
         }
         let n = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[end...]), linesSoFar: lineNumber)
         if n == 0 { sourceDone = true }
