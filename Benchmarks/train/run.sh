@@ -9,7 +9,16 @@
 # Environment: ROWS (1600000), VALID_ROWS (200000), EPOCHS (5), THREADS (2), WORK (scratch
 # folder, /tmp/swiftctr-bench-train), SWIFTCTR_FLAGS (extra ctr-train flags), REPEAT (1):
 # runs of each tool, alternating; the fastest wall time of each is reported (on a shared
-# machine other processes slow down single runs at random).
+# machine other processes slow down single runs at random). BUILD_PATH: swift build's
+# --scratch-path (default: the package's .build).
+#
+# Data: the project's own tools. ctr-synth writes ROWS + VALID_ROWS Criteo-format rows
+# (seed 1, click rate 0.25) drawn from its planted field-aware model; the first ROWS are the
+# training rows, the rest the validation rows (same planted model). ctr-hash turns them into
+# libffm text: 39 fields, each its own index range, one feature per field, value 1.
+# --rare-threshold 2 --max-bins 160000 keep the index space near 1.35M at the default ROWS
+# (it grows with the rows: ctr-hash sizes each field's range from the training data). The
+# files are kept in WORK/data-ROWS-VALID_ROWS and reused.
 #
 # Measures whole-process wall time from the text files (conversion included, as
 # ffm-train converts to its .bin first), CPU time (user + sys), peak RSS and the last
@@ -27,17 +36,30 @@ WORK="${WORK:-/tmp/swiftctr-bench-train}"
 FLAGS=(-k 4 -s "$THREADS" -t "$EPOCHS" -r 0.2 -l 0.00002)
 mkdir -p "$WORK"
 
+BUILD=(swift build -c release --package-path "$ROOT" ${BUILD_PATH:+--scratch-path "$BUILD_PATH"})
 echo "building (release)..." >&2
-swift build -c release --package-path "$ROOT" --product ctr-train >&2
-swift build -c release --package-path "$ROOT/Benchmarks/train/SynthFFM" >&2
-BIN="$(swift build -c release --package-path "$ROOT" --show-bin-path)"
-SYNTH="$(swift build -c release --package-path "$ROOT/Benchmarks/train/SynthFFM" --show-bin-path)/synth-ffm"
+for product in ctr-synth ctr-hash ctr-train; do
+    "${BUILD[@]}" --product "$product" >&2
+done
+BIN="$("${BUILD[@]}" --show-bin-path)"
 
-TRAIN="$WORK/train-$ROWS.ffm"
-VALID="$WORK/valid-$VALID_ROWS.ffm"
-[ -s "$TRAIN" ] || "$SYNTH" "$ROWS" 1 "$TRAIN"
-[ -s "$VALID" ] || "$SYNTH" "$VALID_ROWS" 2 "$VALID"
-echo "data: $(wc -l < "$TRAIN") training rows ($(du -m "$TRAIN" | cut -f1) MB), $(wc -l < "$VALID") validation rows, 39 fields" >&2
+DATA="$WORK/data-$ROWS-$VALID_ROWS"
+TRAIN="$DATA/train.ffm"
+VALID="$DATA/valid.ffm"
+if [ ! -s "$TRAIN" ] || [ ! -s "$VALID" ] || [ ! -s "$DATA/hash.txt" ]; then
+    echo "making the data (ctr-synth, ctr-hash)..." >&2
+    rm -rf "$DATA" && mkdir -p "$DATA"
+    "$BIN/ctr-synth" --format criteo --rows "$((ROWS + VALID_ROWS))" --seed 1 --click-rate 0.25 --out "$DATA/raw.tsv"
+    head -n "$ROWS" "$DATA/raw.tsv" > "$DATA/train.tsv"
+    tail -n "+$((ROWS + 1))" "$DATA/raw.tsv" > "$DATA/valid.tsv"
+    rm "$DATA/raw.tsv"
+    "$BIN/ctr-hash" --schema criteo --valid-file "$DATA/valid.tsv" --out "$DATA" --no-cache --threads "$THREADS" \
+        --rare-threshold 2 --max-bins 160000 "$DATA/train.tsv" 2> "$DATA/hash.tmp" || { cat "$DATA/hash.tmp" >&2; exit 1; }
+    rm "$DATA/train.tsv" "$DATA/valid.tsv"
+    mv "$DATA/hash.tmp" "$DATA/hash.txt"  # last: marks the data complete
+fi
+echo "data: $(wc -l < "$TRAIN") training rows ($(du -m "$TRAIN" | cut -f1) MB), $(wc -l < "$VALID") validation rows," \
+    "$(awk '$1 == "fields:" { sub(",", "", $2); print $2 " fields in " $4 " indices"; exit }' "$DATA/hash.txt")" >&2
 
 # run NAME DIR COMMAND...: runs in DIR, keeps "wall cpu rss_kb va_logloss" of the fastest run so
 # far in $WORK/NAME.result
