@@ -13,6 +13,14 @@ public struct CommonOptions: ParsableArguments {
     public var reporter: Reporter { Reporter(quiet: quiet) }
 }
 
+/// `--out DIR`: the folder a stage writes its outputs into.
+public struct OutputFolder: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Output folder (created if needed).", valueName: "DIR"))
+    public var out: String
+
+    public init() {}
+}
+
 /// A `ctr-*` executable over a stage: its parameters are an `@OptionGroup` of the
 /// stage's `StageParameters`, so each option is declared once, in the stage library, and
 /// checked (ranges, `check()`) when it is parsed.

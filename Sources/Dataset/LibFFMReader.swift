@@ -56,6 +56,20 @@ public final class LibFFMReader {
     @inline(__always)
     private static func isBlank(_ byte: UInt8) -> Bool { byte == 32 || byte == 9 }
 
+    /// The decimal digits at `p[i...]` as a number (wrapping past 20 digits) and how many
+    /// there were; `i` moves past them.
+    @inline(__always)
+    private static func digits(_ p: UnsafePointer<UInt8>, _ n: Int, _ i: inout Int) -> (value: UInt64, count: Int) {
+        var value: UInt64 = 0
+        var count = 0
+        while i < n, p[i] &- 48 < 10 {
+            value = value &* 10 &+ UInt64(p[i] &- 48)
+            count += 1
+            i += 1
+        }
+        return (value, count)
+    }
+
     private func parse(_ line: ByteSlice) throws -> Row {
         let n = line.count
         guard n > 0, let p = line.baseAddress else { throw DatasetError.emptyLine(path: path, line: lineNumber) }
@@ -82,24 +96,13 @@ public final class LibFFMReader {
             column += 1
             let tokenStart = i
             // field
-            var field: UInt64 = 0
-            var digits = 0
-            while i < n, p[i] &- 48 < 10 {
-                field = field &* 10 &+ UInt64(p[i] &- 48)
-                digits += 1
-                i += 1
-            }
+            var (field, digits) = LibFFMReader.digits(p, n, &i)
             guard digits > 0, digits <= 10, field <= UInt64(UInt32.max), i < n, p[i] == 58 else {
                 throw badFeature(p, n, tokenStart, column, part: "field", digits: digits, at: i, value: field)
             }
             i += 1
-            var index: UInt64 = 0
-            digits = 0
-            while i < n, p[i] &- 48 < 10 {
-                index = index &* 10 &+ UInt64(p[i] &- 48)
-                digits += 1
-                i += 1
-            }
+            let index: UInt64
+            (index, digits) = LibFFMReader.digits(p, n, &i)
             guard digits > 0, digits <= 10, index <= UInt64(UInt32.max), i < n, p[i] == 58 else {
                 throw badFeature(p, n, tokenStart, column, part: "index", digits: digits, at: i, value: index)
             }

@@ -33,7 +33,7 @@ public enum IngestStage: Stage {
     /// `train.tsv`, `valid.tsv`, `test.tsv`, `quarantine.tsv` and `stats.json` into
     /// `outputDirectory` (created if needed), each renamed into place only on success.
     ///
-    /// Reports live progress on a terminal and a one-line summary at the end.
+    /// Reports live progress on a terminal; the caller says `result.summary`.
     /// - Throws: `IngestError`, `SchemaError`, `LogIOError` (unreadable or corrupt input).
     /// - Complexity: one pass over the inputs in bounded memory; with `--split order` the
     ///   valid and test rows are copied once more at the end.
@@ -190,7 +190,6 @@ public enum IngestStage: Stage {
 
         let result = IngestResult(stats: stats, outputDirectory: outputDirectory, seconds: progress.elapsed)
         progress.clear()
-        reporter.note(result.summary)
         return result
     }
 

@@ -62,14 +62,6 @@ public struct SchemaColumn: Codable, Equatable, Sendable {
         derivedNames = try c.decodeIfPresent([String].self, forKey: .derivedNames)
     }
 
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(name, forKey: .name)
-        try c.encode(type, forKey: .type)
-        try c.encodeIfPresent(missing, forKey: .missing)
-        try c.encodeIfPresent(derivedNames, forKey: .derivedNames)
-    }
-
     /// The output names of a `yymmddhh` column.
     public var resolvedDerivedNames: [String] {
         derivedNames ?? ["\(name)_hour_of_day", "\(name)_day_of_week"]
@@ -126,17 +118,6 @@ public struct Schema: Codable, Equatable, Sendable {
         quoting = try c.decodeIfPresent(Bool.self, forKey: .quoting) ?? false
         missing = try c.decodeIfPresent([String].self, forKey: .missing) ?? []
         columns = try c.decode([SchemaColumn].self, forKey: .columns)
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(version, forKey: .version)
-        try c.encode(name, forKey: .name)
-        try c.encode(delimiter, forKey: .delimiter)
-        try c.encode(header, forKey: .header)
-        try c.encode(quoting, forKey: .quoting)
-        try c.encode(missing, forKey: .missing)
-        try c.encode(columns, forKey: .columns)
     }
 
     /// The delimiter byte (validated by `validate()`).

@@ -41,14 +41,11 @@ func rowKey(probability p: Double, label: UInt8) -> UInt64 {
 /// Rows sharing one prediction value.
 struct TieGroup {
     var score: Double
-    var lower: Int
-    var upper: Int
-    var positives: Int
-    var negatives: Int
-    var wPos: Double
-    var wNeg: Double
-    var w2Pos: Double
-    var w2Neg: Double
+    /// Rows `lower..<upper` of the sorted keys.
+    var lower, upper: Int
+    var positives, negatives: Int
+    /// Weights of the positives and negatives, and of their squares (DeLong).
+    var wPos, wNeg, w2Pos, w2Neg: Double
     var weight: Double { wPos + wNeg }
 }
 

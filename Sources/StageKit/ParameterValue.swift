@@ -18,21 +18,11 @@ extension ParameterValue {
     public var number: Double? { nil }
 }
 
-extension Int: ParameterValue {
+/// Whole numbers: JSON integers that fit the type.
+extension ParameterValue where Self: FixedWidthInteger {
     public static var parameterType: ParamType { .integer }
     public init?(json: JSONValue) {
-        guard case let .int(i) = json, let v = Int(exactly: i) else { return nil }
-        self = v
-    }
-    public var json: JSONValue { .int(Int64(self)) }
-    public var argument: String { String(self) }
-    public var number: Double? { Double(self) }
-}
-
-extension UInt64: ParameterValue {
-    public static var parameterType: ParamType { .integer }
-    public init?(json: JSONValue) {
-        guard case let .int(i) = json, let v = UInt64(exactly: i) else { return nil }
+        guard case let .int(i) = json, let v = Self(exactly: i) else { return nil }
         self = v
     }
     public var json: JSONValue { Int64(exactly: self).map { .int($0) } ?? .double(Double(self)) }
@@ -40,16 +30,9 @@ extension UInt64: ParameterValue {
     public var number: Double? { Double(self) }
 }
 
-extension UInt32: ParameterValue {
-    public static var parameterType: ParamType { .integer }
-    public init?(json: JSONValue) {
-        guard case let .int(i) = json, let v = UInt32(exactly: i) else { return nil }
-        self = v
-    }
-    public var json: JSONValue { .int(Int64(self)) }
-    public var argument: String { String(self) }
-    public var number: Double? { Double(self) }
-}
+extension Int: ParameterValue {}
+extension UInt64: ParameterValue {}
+extension UInt32: ParameterValue {}
 
 extension Double: ParameterValue {
     public static var parameterType: ParamType { .number }

@@ -49,10 +49,9 @@ struct FieldSpec {
     }
     var name: String
     var kind: Kind
-    /// Number of distinct values (ranks 1…vocabulary).
-    var vocabulary: Int
-    /// Zipf exponent: rank r has probability ∝ r^-s (continuous approximation).
-    var zipf: Double
+    /// Number of distinct values (ranks 1…vocabulary), and the Zipf exponent: rank r has
+    /// probability ∝ r^-s (continuous approximation).
+    var vocabulary: Int, zipf: Double
     var missingRate: Double
     /// Standard deviation of the linear weights of this field.
     var linearScale: Double

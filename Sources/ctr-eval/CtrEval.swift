@@ -37,8 +37,7 @@ struct CtrEval: StageCommand {
     @Option(help: ArgumentHelp("Write a self-contained HTML report (inline SVG charts).", valueName: "file"))
     var html: String?
 
-    @OptionGroup(title: "Evaluation options")
-    var params: EvalParams
+    @OptionGroup(title: "Evaluation options") var params: EvalParams
 
     @Option(help: ArgumentHelp("Segment keys, one per row (e.g. a site or user id): per-segment metrics and GAUC.", valueName: "file"))
     var groupBy: String?
@@ -52,8 +51,7 @@ struct CtrEval: StageCommand {
     @Option(help: ArgumentHelp("libffm data (text or binary cache) to score with --model; its labels are used.", valueName: "file"))
     var data: String?
 
-    @OptionGroup(title: "Common")
-    var common: CommonOptions
+    @OptionGroup(title: "Common options") var common: CommonOptions
 
     func validate() throws {
         if !model.isEmpty || data != nil {

@@ -19,21 +19,18 @@ struct Hash: StageCommand {
             Output is byte-identical for the same input, options and seed, whatever --threads.
             """)
 
-    @OptionGroup(title: "Hash options")
-    var params: HashParams
+    @OptionGroup(title: "Hash options") var params: HashParams
 
-    @Option(name: .long, help: ArgumentHelp("Output folder (created if needed).", valueName: "DIR"))
-    var out: String
+    @OptionGroup var output: OutputFolder
 
-    @OptionGroup(title: "Common options")
-    var common: CommonOptions
+    @OptionGroup(title: "Common options") var common: CommonOptions
 
     @Argument(help: ArgumentHelp("Raw log files (with --schema) or libffm files (with --from-libffm).", valueName: "FILE"))
     var files: [String] = []
 
     func run() throws {
         let reporter = common.reporter
-        let result = try HashStage.run(params, inputs: files, outputs: out, reporter: reporter)
+        let result = try HashStage.run(params, inputs: files, outputs: output.out, reporter: reporter)
         reporter.note(result.report() + String(format: "\nctr-hash: done in %.2f s", result.seconds))
     }
 }

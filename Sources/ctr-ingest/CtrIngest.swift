@@ -17,14 +17,11 @@ struct CtrIngest: StageCommand {
             Example: ctr-ingest --schema criteo --out rows --valid 0.1 --test 0.1 day_0.gz day_1.gz
             """)
 
-    @OptionGroup(title: "Ingest options")
-    var params: IngestParams
+    @OptionGroup(title: "Ingest options") var params: IngestParams
 
-    @Option(name: .long, help: ArgumentHelp("Output folder (created if needed).", valueName: "DIR"))
-    var out: String
+    @OptionGroup var output: OutputFolder
 
-    @OptionGroup(title: "Common options")
-    var common: CommonOptions
+    @OptionGroup(title: "Common options") var common: CommonOptions
 
     @Argument(help: ArgumentHelp("Raw log files (gzip or plain), read in this order.", valueName: "FILE"))
     var files: [String] = []
@@ -34,6 +31,7 @@ struct CtrIngest: StageCommand {
     }
 
     func run() throws {
-        _ = try IngestStage.run(params, inputs: files, outputs: out, reporter: common.reporter)
+        let reporter = common.reporter
+        reporter.note(try IngestStage.run(params, inputs: files, outputs: output.out, reporter: reporter).summary)
     }
 }

@@ -20,8 +20,7 @@ struct Predict: StageCommand {
               ctr-predict --featurizer hashed/featurizer.json day_7.gz model p.txt
             """)
 
-    @OptionGroup(title: "Prediction options")
-    var params: PredictParams
+    @OptionGroup(title: "Prediction options") var params: PredictParams
 
     @Option(help: "Test set (instead of the first argument).")
     var input: String?
@@ -35,8 +34,7 @@ struct Predict: StageCommand {
     @Option(help: "Raw logs in: featurize them with this featurizer.json (from ctr-hash).")
     var featurizer: String?
 
-    @OptionGroup(title: "Common options")
-    var common: CommonOptions
+    @OptionGroup(title: "Common options") var common: CommonOptions
 
     @Argument(help: "test_file model_file output_file (libffm's order).")
     var files: [String] = []

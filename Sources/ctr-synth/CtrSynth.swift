@@ -20,8 +20,7 @@ struct CtrSynth: StageCommand {
             Example: ctr-synth --format criteo --rows 40000 --seed 7 --out criteo.tsv.gz
             """)
 
-    @OptionGroup(title: "Synthesis options")
-    var params: SynthParams
+    @OptionGroup(title: "Synthesis options") var params: SynthParams
 
     @Option(name: .long, help: ArgumentHelp("Output log file; gzip when the name ends in .gz.", valueName: "FILE"))
     var out: String
@@ -29,8 +28,7 @@ struct CtrSynth: StageCommand {
     @Option(name: .long, help: ArgumentHelp("Also write each row's true click probability, one per line.", valueName: "FILE"))
     var probabilities: String?
 
-    @OptionGroup(title: "Common options")
-    var common: CommonOptions
+    @OptionGroup(title: "Common options") var common: CommonOptions
 
     func run() throws {
         let started = Date()

@@ -20,8 +20,7 @@ struct Train: StageCommand {
               ctr-train --dump model
             """)
 
-    @OptionGroup(title: "Training options")
-    var params: TrainParams
+    @OptionGroup(title: "Training options") var params: TrainParams
 
     @Option(name: [.customShort("p"), .long], help: "Validation set (libffm text or cache): log loss and AUC per epoch.")
     var validation: String?
@@ -41,8 +40,7 @@ struct Train: StageCommand {
     @Option(help: "Print a text dump of this model file and exit.")
     var dump: String?
 
-    @OptionGroup(title: "Common options")
-    var common: CommonOptions
+    @OptionGroup(title: "Common options") var common: CommonOptions
 
     @Argument(help: "Training set: libffm text (plain or gzip) or binary cache.")
     var trainingSet: String?
