@@ -51,7 +51,7 @@ final class Engine: @unchecked Sendable {
 
     /// One pass of AdaGrad updates over the blocks in `order`; returns the mean training log loss
     /// (each row's loss before its update, as libffm reports it).
-    func trainEpoch(_ data: CacheReader, order blocks: [Range<Int>], rng: inout SplitMix64,
+    func trainEpoch(_ data: CacheReader, order blocks: [Range<Int>], shuffle: Bool = true, rng: inout SplitMix64,
                     progress: (Int) -> Void) throws -> Double {
         let model = self.model, hot = self.hot
         let remapped = model.canRemap
@@ -68,7 +68,7 @@ final class Engine: @unchecked Sendable {
                 order = .allocate(capacity: orderCapacity)
             }
             for i in 0..<rows { order[i] = Int32(i) }
-            var i = rows - 1
+            var i = shuffle ? rows - 1 : 0
             while i > 0 {
                 let j = rng.next(below: i + 1)
                 let x = order[i]

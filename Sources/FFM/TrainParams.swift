@@ -32,6 +32,9 @@ public struct TrainParams: StageParameters {
     @Option("Seed for the initial weights and the shuffles.")
     public var seed: UInt64 = 1
 
+    @Flag("Visit the rows in file order every epoch instead of shuffling them (libffm's --no-rand).")
+    public var noRand = false
+
     @Option("Model kind.")
     public var model = ModelKind.ffm
 

@@ -64,8 +64,8 @@ public enum TrainStage: Stage {
             let started = Date()
             var rng = SplitMix64(seed: params.seed &+ 0x5851_F42D_4C95_7F2D &* UInt64(start.epochs + epoch))
             var order = trainBlocks
-            order.shuffle(using: &rng)
-            let trLoss = try engine.trainEpoch(train, order: order, rng: &rng) { done in
+            if !params.noRand { order.shuffle(using: &rng) }
+            let trLoss = try engine.trainEpoch(train, order: order, shuffle: !params.noRand, rng: &rng) { done in
                 if reporter.live { progressBar(epoch: epoch, fraction: Double(done) / Double(train.info.rowCount)) }
             }
             if reporter.live { FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!) }

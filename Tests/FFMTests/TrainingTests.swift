@@ -1,4 +1,5 @@
 import Foundation
+import StageKit
 import Testing
 import Dataset
 import LogIO
@@ -111,6 +112,20 @@ struct Problem {
             $0.output = problem.path("resumed")
         }, trainingSet: problem.train)
         #expect(try fileBytes(problem.path("straight")) == fileBytes(problem.path("resumed")))
+    }
+
+    @Test func noRandVisitsRowsInFileOrder() throws {
+        let problem = try Problem(rows: 1000)
+        for name in ["a", "b"] {
+            _ = try TrainStage.run(params: quietParams { $0.epochs = 2; $0.noRand = true; $0.output = problem.path(name) },
+                                   trainingSet: problem.train)
+        }
+        _ = try TrainStage.run(params: quietParams { $0.epochs = 2; $0.output = problem.path("shuffled") }, trainingSet: problem.train)
+        #expect(try fileBytes(problem.path("a")) == fileBytes(problem.path("b")))
+        #expect(try fileBytes(problem.path("a")) != fileBytes(problem.path("shuffled")))
+        // The same declaration is the command-line flag and the pipeline key.
+        #expect(try TrainParams.parse(["--no-rand"]).noRand)
+        #expect(try TrainParams.decode(.object([("noRand", .bool(true))])).get().noRand)
     }
 
     @Test func warmStartOnDataWithNewIndicesAndFields() throws {
