@@ -3,7 +3,8 @@
 #include <zlib.h>
 
 /// `inflateInit2` is a macro in zlib.h, which Swift cannot call: wrap it.
-/// windowBits 15 + 32 makes zlib detect a gzip or zlib header automatically.
+/// windowBits as zlib takes them: 15 + 16 reads a gzip wrapper only (LogIO's reader),
+/// 15 + 32 detects a gzip or zlib header.
 static inline int czlib_inflateInit2(z_streamp strm, int windowBits) {
     return inflateInit2(strm, windowBits);
 }
