@@ -74,6 +74,6 @@ let package = Package(
 
         .target(name: "Pipeline", dependencies: ["StageKit", "Ingest", "Featurize", "FFM", "Metrics", "LogIO"]),
         .executableTarget(name: "ctr-pipeline", dependencies: ["Pipeline", "CommandSupport", argumentParser]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "StageKit", "LogIO", "TestSupport", argumentParser]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "StageKit", "Ingest", "Featurize", "FFM", "Metrics", "LogIO", "TestSupport", argumentParser]),
     ]
 )

@@ -52,6 +52,29 @@ import Glibc
         return try PipelineRunner(pipeline: resolved, options: options).run()
     }
 
+    /// Predict on raw logs with hash's featurizer gives the very predictions of predict on
+    /// hash's cache of the same rows (ingest's test split is the last 20% of the lines).
+    @Test func predictFromRawLogsInAPipeline() throws {
+        let dir = try makeScratchDirectory()
+        let slice = try Self.criteoSlice(rows: 1000, in: dir)
+        let lines = try String(contentsOfFile: slice, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        try (lines[800..<1000].joined(separator: "\n") + "\n").write(toFile: dir.appendingPathComponent("test-raw.tsv").path,
+                                                                   atomically: true, encoding: .utf8)
+        var text = Self.pipeline(epochs: 2)
+        text = text.replacingOccurrences(of: #""eval": {"#, with: """
+            "predictRaw": {"kind": "predict", "inputs": {"data": "test-raw.tsv", "model": "${train.model}", "featurizer": "${hash.featurizer}"}},
+                "eval": {
+            """)
+        let file = dir.appendingPathComponent("p.json").path
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        let report = try run(file)
+        #expect(report.succeeded, "\(report.failure.map(String.init(describing:)) ?? "")")
+        let fromCache = try String(contentsOfFile: dir.appendingPathComponent("work/predict/predictions.txt").path, encoding: .utf8)
+        let fromRaw = try String(contentsOfFile: dir.appendingPathComponent("work/predictRaw/predictions.txt").path, encoding: .utf8)
+        #expect(fromCache.split(separator: "\n").count == 200)
+        #expect(fromRaw == fromCache)
+    }
+
     @Test func realStagesRunSkipAndRerunWhatChanged() throws {
         let dir = try makeScratchDirectory()
         _ = try Self.criteoSlice(rows: 1000, in: dir)
