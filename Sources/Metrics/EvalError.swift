@@ -15,6 +15,9 @@ public enum EvalError: Error, Equatable, CustomStringConvertible {
     case emptyInput(path: String)
     /// Every row has weight zero.
     case zeroTotalWeight(path: String)
+    /// A weight (or the weights' sum) too large or too small for the sums and products the
+    /// metrics take (their squares, products of class totals) to stay finite and nonzero.
+    case weightOutOfRange(path: String, line: Int?, found: String)
     /// No predictions file to evaluate.
     case noPredictions
     /// A labels file in a format ctr-eval cannot read (yet).
@@ -37,6 +40,14 @@ public enum EvalError: Error, Equatable, CustomStringConvertible {
             return "\(path): no rows; expected at least one line"
         case let .zeroTotalWeight(path):
             return "\(path): every weight is 0; expected at least one positive weight"
+        case let .weightOutOfRange(path, line, found):
+            let limits = "0 or a weight from \(EvalError.weightRange.lowerBound) to \(EvalError.weightRange.upperBound)"
+            guard let line else {
+                return "\(path): the weights sum to \(found); expected a sum of at most \(EvalError.weightRange.upperBound) "
+                    + "(only ratios of weights matter: rescale them)"
+            }
+            return "\(path):\(line): weight \(EvalError.quote(found)) is out of range; expected \(limits) "
+                + "(only ratios of weights matter: rescale them)"
         case .noPredictions:
             return "no predictions file; expected at least one"
         case let .unsupportedLabels(path, detail):
@@ -45,6 +56,10 @@ public enum EvalError: Error, Equatable, CustomStringConvertible {
             return "\(path):\(line): more than 4,294,967,295 distinct segment keys"
         }
     }
+
+    /// Positive weights and their sum must lie here, so that squares and products of sums
+    /// neither overflow nor vanish.
+    static let weightRange: ClosedRange<Double> = 1e-150...1e150
 
     /// A bounded, quoted rendering of a bad field for messages.
     static func quote(_ text: String) -> String {

@@ -253,6 +253,9 @@ func loadRows(_ inputs: EvalInputs, negKeepRate: Double?, keepLabels: Bool) thro
             guard let w = ByteParsing.double(line), w >= 0, w.isFinite else {
                 throw EvalError.badWeight(path: weightReader.path, line: row, found: line.string)
             }
+            guard w == 0 || EvalError.weightRange.contains(w) else {
+                throw EvalError.weightOutOfRange(path: weightReader.path, line: row, found: line.string)
+            }
             weightBuffer!.append(w)
         }
         if let segmentReader {
@@ -282,6 +285,9 @@ func loadRows(_ inputs: EvalInputs, negKeepRate: Double?, keepLabels: Bool) thro
         var total = 0.0
         for i in 0..<row { total += weights.base[i] }
         guard total > 0 else { throw EvalError.zeroTotalWeight(path: inputs.weights!) }
+        guard total <= EvalError.weightRange.upperBound else {
+            throw EvalError.weightOutOfRange(path: inputs.weights!, line: nil, found: "\(total)")
+        }
     }
     return loaded
 }

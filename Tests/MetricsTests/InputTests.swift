@@ -98,6 +98,29 @@ final class Scratch {
         #expect(throws: EvalError.zeroTotalWeight(path: zero)) { try evaluate([p], good, weights: zero) }
     }
 
+    /// Extreme weights: refused with the line and the range, never all-null metrics; within
+    /// the range, scaling every weight changes no metric.
+    @Test func extremeWeightsAreRefusedOrExact() throws {
+        let s = try Scratch()
+        let p = try s.file("p.txt", "0.1\n0.7\n0.3\n0.6\n")
+        let y = try s.file("y.txt", "0\n1\n1\n0\n")
+        let huge = try s.file("huge.txt", "1e308\n1e308\n1e308\n1e308\n")
+        #expect(throws: EvalError.weightOutOfRange(path: huge, line: 1, found: "1e308")) { try evaluate([p], y, weights: huge) }
+        let tiny = try s.file("tiny.txt", "1e-320\n1e-320\n1e-320\n1e-320\n")
+        #expect(throws: EvalError.weightOutOfRange(path: tiny, line: 1, found: "1e-320")) { try evaluate([p], y, weights: tiny) }
+        let sum = try s.file("sum.txt", "1e150\n1e150\n1\n1\n")
+        #expect(throws: EvalError.weightOutOfRange(path: sum, line: nil, found: "\(2e150 + 2)")) { try evaluate([p], y, weights: sum) }
+        #expect(EvalError.weightOutOfRange(path: "w", line: 3, found: "1e308").description
+                == "w:3: weight \"1e308\" is out of range; expected 0 or a weight from 1e-150 to 1e+150 (only ratios of weights matter: rescale them)")
+        let plain = try evaluate([p], y).models[0].metrics
+        for scale in ["1e-140", "1e140"] {
+            let w = try s.file("w\(scale).txt", String(repeating: scale + "\n", count: 4))
+            let m = try evaluate([p], y, weights: w).models[0].metrics
+            #expect(m.auc == plain.auc && m.auc == 0.75)
+            #expect(abs(m.logloss - plain.logloss) < 1e-12 && abs(m.calibration! - plain.calibration!) < 1e-12)
+        }
+    }
+
     @Test func labelsFromRowsLibffmCacheAndGzip() throws {
         let s = try Scratch()
         let p = try s.file("p.txt", "0.9\n0.2\n0.4\n0.1\n")
