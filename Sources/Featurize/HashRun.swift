@@ -43,7 +43,7 @@ final class HashRun {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let featurizer = try Featurizer(spec: JSONDecoder().decode(FeaturizerSpec.self, from: encoder.encode(spec)),
-                                        source: "featurizer.json")
+                                        source: HashStage.join(outputDirectory, "featurizer.json"))
         var result = HashResult(outputDirectory: outputDirectory)
         result.countingBytes = tally.peakBytes
         var badByReason: [Int] = Array(repeating: 0, count: BadRowReason.allCases.count)
@@ -75,11 +75,13 @@ final class HashRun {
         var data = try encoder.encode(spec)
         data.append(10)
         try data.withUnsafeBytes { try writer.write($0) }
+        // The caches record exactly these featurizer.json bytes, as ctr-train --featurizer would.
+        let featurizerHash = data.withUnsafeBytes { XXHash64.hash($0) }
         // Every output is complete: rename them all into place (a failed run above leaves
         // none of them, and no mix of old and new files).
         for output in pending {
             try output.text?.commit()
-            _ = try output.cache?.finish()
+            _ = try output.cache?.finish(featurizerHash: featurizerHash)
         }
         pending.removeAll()
         try writer.commit()

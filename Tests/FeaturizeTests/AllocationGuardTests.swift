@@ -58,3 +58,26 @@ struct AllocationGuardTests {
         #expect("\(error.map { "\($0)" } ?? "")".hasPrefix("the feature layout needs"))
     }
 }
+
+/// Messages about a featurizer name the file it came from, not a fixed "featurizer.json".
+struct FeaturizerSourceTests {
+    @Test func aFeaturizerWhoseSchemaDisagreesNamesItsFile() throws {
+        let scratch = try Scratch("fsource")
+        let rows = try ingest(scratch, schema: "criteo", lines: criteoLines(count: 30, seed: 5))
+        _ = try hash(rows: rows, out: scratch.path("out")) { $0.bins = .fixed(16) }
+        // One schema column fewer than the featurizer's fields.
+        var json = try #require(JSONSerialization.jsonObject(with: scratch.data("out/featurizer.json")!) as? [String: Any])
+        var schema = try #require(json["schema"] as? [String: Any])
+        var columns = try #require(schema["columns"] as? [Any])
+        columns.removeLast()
+        schema["columns"] = columns
+        json["schema"] = schema
+        let path = scratch.path("edited-featurizer.json")
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: path))
+        let featurizer = try Featurizer(contentsOf: path)
+        #expect(featurizer.source == path)
+        let error = caught { _ = try featurizer.makeRowFeaturizer() }
+        #expect(error as? FeaturizeError == .badFeaturizer(path: path,
+            detail: "the schema has 38 output columns but there are 39 fields"))
+    }
+}

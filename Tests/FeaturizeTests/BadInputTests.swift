@@ -209,6 +209,7 @@ struct BadInputTests {
         var params = HashParams.defaults
         params.fromLibffm = true
         _ = try HashStage.run(params, inputs: [scratch.path("out/train.ffm")], outputs: scratch.path("again"), reporter: .silent)
-        #expect(scratch.data("again/train.cache") == scratch.data("out/train.cache"))
+        // Equal but for the featurizer hash, which text does not carry.
+        #expect(withoutFeaturizerHash(scratch.data("again/train.cache")) == withoutFeaturizerHash(scratch.data("out/train.cache")))
     }
 }
