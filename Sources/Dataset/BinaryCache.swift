@@ -17,10 +17,12 @@ import LogIO
 /// labels   1 × R      UInt8 0/1, then zero bytes up to a multiple of 8
 /// offsets  8 × (R+1)  UInt64: row r's features are [offsets[r], offsets[r+1])
 /// groups   16 × G     per row group: first feature (UInt64), XXH64 of the group (UInt64)
-/// footer   128 bytes  counts, section offsets, checksums, "CTRCFOOT"
+/// footer   128 bytes  counts, section offsets, featurizer hash, checksums, "CTRCFOOT"
 /// ```
 public enum CacheFormat {
-    public static let version: UInt32 = 1
+    /// Version 2 records the featurizer hash in the footer; version 1 (readable) has zero there.
+    public static let version: UInt32 = 2
+    public static let oldestReadableVersion: UInt32 = 1
     public static let headerSize = 64
     public static let footerSize = 128
     public static let headerMagic: StaticString = "CTRCACHE"
@@ -42,6 +44,9 @@ public struct CacheInfo: Equatable, Sendable {
     public var maxRowFeatures: Int
     /// Rows per checksummed row group (the last group may be shorter).
     public var rowGroupRows: Int
+    /// XXH64 of the featurizer.json the rows were made with (ctr-hash), 0 when unknown
+    /// (libffm conversions, version 1 caches).
+    public var featurizerHash: UInt64 = 0
     public var groupCount: Int { rowGroupRows == 0 ? 0 : (rowCount + rowGroupRows - 1) / rowGroupRows }
 
     public init(rowCount: Int = 0, featureCount: Int = 0, fieldCount: Int = 0, indexCount: Int = 0,
@@ -223,10 +228,12 @@ public final class CacheWriter {
     }
 
     /// Writes labels, offsets, the group table and the footer, and renames the file into place.
+    /// - Parameter featurizerHash: XXH64 of the featurizer.json the rows were made with, 0 if none.
     @discardableResult
-    public func finish() throws -> CacheInfo {
+    public func finish(featurizerHash: UInt64 = 0) throws -> CacheInfo {
         precondition(!finished, "CacheWriter.finish called twice")
         finished = true
+        info.featurizerHash = featurizerHash
         try closeGroup()
         info.fieldCount = Int(maxField + 1)
         info.indexCount = Int(maxIndex + 1)
@@ -253,6 +260,7 @@ public final class CacheWriter {
                                     UInt64(info.rowGroupRows), UInt64(layout.features), UInt64(layout.labels),
                                     UInt64(layout.offsets), UInt64(layout.groups), tableHash]
             for (i, v) in values.enumerated() { f.storeBytes(of: v.littleEndian, toByteOffset: 16 + 8 * i, as: UInt64.self) }
+            f.storeBytes(of: featurizerHash.littleEndian, toByteOffset: 112, as: UInt64.self)
             let check = XXHash64.hash(UnsafeRawBufferPointer(rebasing: f[..<120]))
             f.storeBytes(of: check.littleEndian, toByteOffset: 120, as: UInt64.self)
         }

@@ -39,7 +39,7 @@ public final class CacheReader: @unchecked Sendable {
                 throw DatasetError.notACache(path: path, detail: "the file does not start with \"CTRCACHE\"")
             }
             let version = header.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) }
-            guard version == CacheFormat.version else {
+            guard version >= CacheFormat.oldestReadableVersion && version <= CacheFormat.version else {
                 throw DatasetError.unsupportedCacheVersion(path: path, found: version, supported: CacheFormat.version)
             }
             guard fileSize >= minimum else {
@@ -59,14 +59,22 @@ public final class CacheReader: @unchecked Sendable {
             guard footerOK else {
                 throw DatasetError.corruptCache(path: path, detail: "no valid footer at the end of the file (truncated or damaged)")
             }
+            let footerVersion = footer.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) }
+            guard footerVersion == version else {
+                throw DatasetError.corruptCache(path: path, detail: "the header says format version \(version), the footer \(footerVersion)")
+            }
             let v = footer.withUnsafeBytes { f in (0..<12).map { UInt64(littleEndian: f.loadUnaligned(fromByteOffset: 16 + 8 * $0, as: UInt64.self)) } }
             // Sizes must be sane before any arithmetic on them.
             let limit = UInt64(Int.max / 32)
             guard v[0...6].allSatisfy({ $0 < limit }), v[6] > 0, v[2] <= UInt64(UInt32.max) + 1, v[3] <= UInt64(UInt32.max) + 1 else {
                 throw DatasetError.corruptCache(path: path, detail: "implausible counts in the footer")
             }
-            let info = CacheInfo(rowCount: Int(v[0]), featureCount: Int(v[1]), fieldCount: Int(v[2]), indexCount: Int(v[3]),
+            var info = CacheInfo(rowCount: Int(v[0]), featureCount: Int(v[1]), fieldCount: Int(v[2]), indexCount: Int(v[3]),
                                  positives: Int(v[4]), maxRowFeatures: Int(v[5]), rowGroupRows: Int(v[6]))
+            // Version 1 has zero at footer byte 112: the featurizer is unknown.
+            if version >= 2 {
+                info.featurizerHash = footer.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 112, as: UInt64.self)) }
+            }
             let layout = info.layout
             guard layout.fileSize == fileSize, UInt64(layout.features) == v[7], UInt64(layout.labels) == v[8],
                   UInt64(layout.offsets) == v[9], UInt64(layout.groups) == v[10] else {

@@ -63,7 +63,7 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
         case let .notACache(path, detail):
             return "\(path): not a SwiftCTR binary cache: \(detail)"
         case let .unsupportedCacheVersion(path, found, supported):
-            return "\(path): binary cache format version \(found) is not supported (this build reads version \(supported)); "
+            return "\(path): binary cache format version \(found) is not supported (this build reads versions \(CacheFormat.oldestReadableVersion) to \(supported)); "
                 + "re-create the cache from the libffm text"
         case let .corruptCache(path, detail):
             return "\(path): corrupt binary cache: \(detail)"

@@ -1,7 +1,14 @@
+import LogIO
+
 /// Errors of training, prediction and model files. Each says what was found, what was
 /// expected and where.
 public enum FFMError: Error, Equatable, CustomStringConvertible {
     case outOfMemory(bytes: Int)
+    /// The weights of a model of this shape do not fit in memory (`bytes` nil: more than `Int.max`).
+    case modelTooLarge(kind: ModelKind, factors: Int, fields: Int, indices: Int, bytes: Int?, available: Int)
+    /// Two files of one run carry different featurizer hashes (XXH64 of featurizer.json):
+    /// a cache against a model, a featurizer or another cache.
+    case cacheFeaturizerMismatch(cache: String, cacheHash: UInt64, other: String, otherHash: UInt64, otherRole: String)
     case notAModel(path: String)
     case unsupportedModelVersion(path: String, found: UInt32, supported: UInt32)
     case corruptModel(path: String, detail: String)
@@ -17,7 +24,21 @@ public enum FFMError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .outOfMemory(bytes):
-            return "cannot allocate \(bytes) bytes for the model; reduce -k or the number of feature indices"
+            return "cannot allocate \(MemoryBudget.describe(bytes)) for the model, more than \(MemoryBudget.machineDescription); "
+                + "reduce -k or the number of feature indices"
+        case let .modelTooLarge(kind, factors, fields, indices, bytes, available):
+            let shape: String
+            switch kind {
+            case .ffm: shape = "-k/--factors \(factors) with \(ProgressMeter.grouped(fields)) fields and "
+            case .fm: shape = "-k/--factors \(factors) with "
+            case .lr: shape = ""
+            }
+            return "\(kind.rawValue) model: \(shape)\(ProgressMeter.grouped(indices)) feature indices needs "
+                + "\(MemoryBudget.describe(bytes)) of weights, more than this machine's \(MemoryBudget.describe(available)) of memory; "
+                + "expected a smaller model: lower -k/--factors, or fewer fields or indices (ctr-hash --bins, --max-bins, --rare-threshold)"
+        case let .cacheFeaturizerMismatch(cache, cacheHash, other, otherHash, otherRole):
+            return "\(cache): this cache was made with featurizer \(hex(cacheHash)), but \(otherRole) \(other) has featurizer "
+                + "\(hex(otherHash)) (featurizer hash: XXH64 of featurizer.json); expected files from the same ctr-hash run"
         case let .notAModel(path):
             return "\(path): not a SwiftCTR model file (expected it to start with \"CTRMODEL\")"
         case let .unsupportedModelVersion(path, found, supported):
@@ -40,3 +61,6 @@ public enum FFMError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
+
+/// A featurizer hash as ctr-train --dump prints it.
+func hex(_ hash: UInt64) -> String { String(hash, radix: 16) }

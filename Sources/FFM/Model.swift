@@ -44,6 +44,7 @@ final class PageMemory: @unchecked Sendable {
     /// - Parameter hugePages: ask for 2 MB pages (fewer TLB misses on random access).
     init(byteCount: Int, hugePages: Bool = false) throws {
         self.byteCount = max(byteCount, 1)
+        guard MemoryBudget.fits(byteCount) else { throw FFMError.outOfMemory(bytes: byteCount) }
         guard let p = mmap(nil, self.byteCount, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
               p != MAP_FAILED else {
             throw FFMError.outOfMemory(bytes: byteCount)
@@ -172,10 +173,17 @@ public final class FFMModel: @unchecked Sendable {
         }
         rowStride = weightFields * kPad * 2
         let rows = indices.count
-        let (latentBytes, overflow) = rows.multipliedReportingOverflow(by: rowStride * 4)
-        guard !overflow else { throw FFMError.outOfMemory(bytes: Int.max) }
+        // Sized with overflow checks against the machine before anything is allocated.
+        let linearBytes = linear || kind == .lr ? rows * 8 : 0
+        let latentBytes = MemoryBudget.product([rows, weightFields, kPad, 2, 4])
+        let sum = latentBytes?.addingReportingOverflow(linearBytes)
+        let total = sum.flatMap { $0.overflow ? nil : $0.partialValue }
+        guard let latentBytes, MemoryBudget.fits(total) else {
+            throw FFMError.modelTooLarge(kind: kind, factors: factors, fields: fieldCount, indices: rows, bytes: total,
+                                         available: MemoryBudget.physicalBytes)
+        }
         latentMemory = try PageMemory(byteCount: latentBytes, hugePages: true)
-        linearMemory = try PageMemory(byteCount: hasLinear ? rows * 8 : 0)
+        linearMemory = try PageMemory(byteCount: linearBytes)
         biasMemory = try PageMemory(byteCount: 64)
         latent = latentMemory.floats()
         self.linear = linearMemory.floats()

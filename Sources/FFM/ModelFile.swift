@@ -37,6 +37,8 @@ public enum ModelFile {
     static let trailerSize = 16
     static let magic: StaticString = "CTRMODEL"
     static let endMagic: StaticString = "CTRMEND\0"
+    /// The largest k a model file may have (ctr-train's -k allows 1...4096).
+    static let maxFactors: UInt32 = 1 << 16
 
     /// Writes `model` to `path` (temporary name, then rename).
     public static func save(_ model: FFMModel, metadata: ModelMetadata, to path: String) throws {
@@ -125,23 +127,10 @@ public enum ModelFile {
         guard got == headerSize else {
             throw FFMError.corruptModel(path: path, detail: "the file ends inside the header (\(got) of \(headerSize) bytes)")
         }
-        guard let kind = ModelKind(code: get(16, UInt32.self)) else {
-            throw FFMError.corruptModel(path: path, detail: "unknown model kind \(get(16, UInt32.self))")
-        }
-        let flags = get(20, UInt32.self)
-        let n = get(24, UInt64.self), m = get(32, UInt64.self), k = get(40, UInt32.self), kPad = get(44, UInt32.self)
-        let weightFields = get(48, UInt64.self), present = get(56, UInt64.self)
-        guard n < 1 << 40, m < 1 << 32, k >= 1, k < 1 << 16, present <= n else {
-            throw FFMError.corruptModel(path: path, detail: "implausible sizes in the header (n \(n), m \(m), k \(k))")
-        }
-        let indices = try SeenIndices(indexCount: Int(n))
-        let words = indices.words
-        let expected = headerSize + words * 8 + Int(present) * ((flags & 2 != 0 || kind == .lr ? 8 : 0) + Int(weightFields) * Int(kPad) * 8)
-            + trailerSize
-        guard fileSize == expected else {
-            throw FFMError.corruptModel(path: path, detail: "the file has \(fileSize) bytes, its header describes \(expected) "
-                + (fileSize < expected ? "(truncated)" : "(trailing bytes)"))
-        }
+        let layout = try checkHeader(header, path: path, fileSize: fileSize)
+        let kind = layout.kind, flags = layout.flags, n = layout.n, m = layout.m, k = layout.k
+        let present = layout.present, words = layout.words
+        let indices = try SeenIndices(indexCount: n)
         var hash = XXHash64()
         header.withUnsafeBytes { hash.update($0) }
         var offset = headerSize
@@ -149,18 +138,15 @@ public enum ModelFile {
         try readFully(fd, path, bitmap, at: offset)
         hash.update(UnsafeRawBufferPointer(bitmap))
         offset += words * 8
-        if (n & 63) != 0 && words > 0 && indices.bits[words - 1] >> (n & 63) != 0 {
+        if (n & 63) != 0 && words > 0 && indices.bits[words - 1] >> UInt64(n & 63) != 0 {
             throw FFMError.corruptModel(path: path, detail: "index bitmap has bits beyond n")
         }
         indices.seal()
-        guard indices.count == Int(present) else {
+        guard indices.count == present else {
             throw FFMError.corruptModel(path: path, detail: "index bitmap disagrees with the header's count")
         }
-        let model = try FFMModel(kind: kind, fieldCount: Int(m), factors: Int(k),
+        let model = try FFMModel(kind: kind, fieldCount: m, factors: k,
                                  normalization: flags & 1 != 0, linear: flags & 2 != 0, indices: indices)
-        guard model.kPad == Int(kPad), model.weightFields == Int(weightFields) else {
-            throw FFMError.corruptModel(path: path, detail: "inconsistent latent layout in the header")
-        }
         var metadata = ModelMetadata()
         metadata.eta = Double(bitPattern: get(64, UInt64.self))
         metadata.lambda = Double(bitPattern: get(72, UInt64.self))
@@ -193,6 +179,84 @@ public enum ModelFile {
         guard ok else { throw FFMError.corruptModel(path: path, detail: "checksum mismatch (the file is damaged)") }
         try checkFinite(model, path: path)
         return (model, metadata)
+    }
+
+    /// The sizes a header describes, checked.
+    struct HeaderLayout {
+        let kind: ModelKind
+        let flags: UInt32
+        let n: Int, m: Int, k: Int, present: Int, words: Int
+    }
+
+    /// Checks every field of a header (version already checked) before anything is
+    /// allocated: ranges, consistency between fields, and the file size the header implies,
+    /// computed without overflow, against the real one.
+    /// - Throws: `FFMError.corruptModel` naming the field, what it holds and what was expected.
+    static func checkHeader(_ header: [UInt8], path: String, fileSize: Int) throws -> HeaderLayout {
+        func get<T: FixedWidthInteger>(_ at: Int, _: T.Type) -> T {
+            header.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: T.self)) }
+        }
+        func fail(_ detail: String) -> FFMError { .corruptModel(path: path, detail: "header " + detail) }
+        let size = get(12, UInt32.self)
+        guard size == UInt32(headerSize) else { throw fail("size (bytes 12-15) is \(size); expected \(headerSize)") }
+        let code = get(16, UInt32.self)
+        guard let kind = ModelKind(code: code) else {
+            throw fail("model kind (bytes 16-19) is \(code); expected 0 (ffm), 1 (fm) or 2 (lr)")
+        }
+        let flags = get(20, UInt32.self)
+        guard flags & ~3 == 0, kind != .lr || flags & 2 != 0 else {
+            throw fail("flags (bytes 20-23) are \(flags); expected bit 0 (normalization) and bit 1 (linear terms) only, "
+                + "bit 1 set for lr")
+        }
+        // Indices and fields are UInt32 in features, so n and m are at most 2^32.
+        let maxCount = UInt64(UInt32.max) + 1
+        let n = get(24, UInt64.self), m = get(32, UInt64.self)
+        guard n <= maxCount else { throw fail("index count n (bytes 24-31) is \(n); expected at most \(maxCount)") }
+        guard m <= maxCount else { throw fail("field count m (bytes 32-39) is \(m); expected at most \(maxCount)") }
+        let k = get(40, UInt32.self), kPad = get(44, UInt32.self)
+        guard k >= 1 && k <= maxFactors else { throw fail("factor count k (bytes 40-43) is \(k); expected 1...\(maxFactors)") }
+        guard kPad == (k + 3) & ~3 else {
+            throw fail("padded factor count (bytes 44-47) is \(kPad); expected \((k + 3) & ~3) for k = \(k)")
+        }
+        let weightFields = get(48, UInt64.self)
+        let expectedFields: UInt64 = kind == .ffm ? m : kind == .fm ? 1 : 0
+        guard weightFields == expectedFields else {
+            throw fail("weight-field count (bytes 48-55) is \(weightFields); expected \(expectedFields) for a "
+                + "\(kind.rawValue) model with m = \(m)")
+        }
+        let present = get(56, UInt64.self)
+        guard present <= n else {
+            throw fail("count of indices with weights (bytes 56-63) is \(present); expected at most n = \(n)")
+        }
+        for (at, name) in [(64, "eta (bytes 64-71)"), (72, "lambda (bytes 72-79)")] {
+            let v = Double(bitPattern: get(at, UInt64.self))
+            guard v.isFinite && v >= 0 else { throw fail("\(name) is \(v); expected a finite number >= 0") }
+        }
+        let epochs = get(80, UInt32.self), best = get(84, UInt32.self)
+        guard best <= epochs else {
+            throw fail("best epoch (bytes 84-87) is \(best); expected at most the \(epochs) epochs trained (bytes 80-83)")
+        }
+        let loss = Double(bitPattern: get(112, UInt64.self))
+        guard loss.isNaN || (loss.isFinite && loss >= 0) else {
+            throw fail("validation log loss (bytes 112-119) is \(loss); expected NaN (none) or a finite number >= 0")
+        }
+        guard get(120, UInt64.self) == 0 else { throw fail("bytes 120-127 are not zero") }
+        // The file size the header implies, in UInt64 with overflow checks: n, m < 2^33, so
+        // only the products can overflow.
+        let words = (n + 63) / 64
+        let linearBytes: UInt64 = flags & 2 != 0 || kind == .lr ? 8 : 0
+        let (latentRow, o1) = weightFields.multipliedReportingOverflow(by: UInt64(kPad) * 8)
+        let (rowBytes, o2) = latentRow.addingReportingOverflow(linearBytes)
+        let (weights, o3) = rowBytes.multipliedReportingOverflow(by: present)
+        let (body, o4) = weights.addingReportingOverflow(UInt64(headerSize) + words * 8 + UInt64(trailerSize))
+        guard !(o1 || o2 || o3 || o4) else {
+            throw fail("describes more than 2^64 bytes of weights (n \(n), m \(m), k \(k), \(present) indices with weights)")
+        }
+        guard body == UInt64(fileSize) else {
+            throw fail("describes a file of \(body) bytes (n \(n), m \(m), k \(k), \(present) indices with weights); "
+                + "the file has \(fileSize) bytes " + (UInt64(fileSize) < body ? "(truncated)" : "(trailing bytes)"))
+        }
+        return HeaderLayout(kind: kind, flags: flags, n: Int(n), m: Int(m), k: Int(k), present: Int(present), words: Int(words))
     }
 
     /// Weights and accumulators must be finite and accumulators positive.

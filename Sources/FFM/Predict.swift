@@ -101,10 +101,13 @@ public final class CacheInput: PredictionInput {
     private var index = 0
     public let name: String
     public private(set) var rowNumber = 0
+    /// XXH64 of the featurizer.json the cache was made with, 0 when unknown.
+    public let featurizerHash: UInt64
 
     public init(path: String) throws {
         let reader = try CacheReader(path: path)
         name = path
+        featurizerHash = reader.info.featurizerHash
         stream = CacheBlockStream(reader: reader, order: reader.blocks(targetBytes: 16 << 20))
     }
 
@@ -135,20 +138,29 @@ public enum PredictStage: Stage {
                            featurizer: (featurizer, try TrainStage.fileHash(featurizer)))
         }
         if TrainingData.isCache(inputs.data) {
-            return try run(params, rows: CacheInput(path: inputs.data), model: inputs.model, output: output, reporter: reporter)
+            let cache = try CacheInput(path: inputs.data)
+            return try run(params, rows: cache, model: inputs.model, output: output, reporter: reporter,
+                           cacheFeaturizerHash: cache.featurizerHash)
         }
         return try run(params, rows: LibFFMInput(path: inputs.data), model: inputs.model, output: output, reporter: reporter)
     }
 
     /// Scores the rows of any input and writes one probability per line to `output`.
-    /// - Parameter featurizer: the featurizer.json that made the rows and its XXH64, checked
-    ///   against the one recorded in the model when the model has one.
+    /// - Parameters:
+    ///   - featurizer: the featurizer.json that made the rows and its XXH64, checked
+    ///     against the one recorded in the model when the model has one.
+    ///   - cacheFeaturizerHash: a cache's featurizer hash, checked the same way (0: unknown).
     static func run<Input: PredictionInput>(_ params: PredictParams, rows: Input, model modelPath: String, output: String,
-                                            reporter: Reporter, featurizer: (path: String, hash: UInt64)? = nil) throws -> PredictResult {
+                                            reporter: Reporter, featurizer: (path: String, hash: UInt64)? = nil,
+                                            cacheFeaturizerHash: UInt64 = 0) throws -> PredictResult {
         try params.validated()
         let (model, metadata) = try ModelFile.load(modelPath)
         if let featurizer, metadata.featurizerHash != 0, metadata.featurizerHash != featurizer.hash {
             throw FFMError.featurizerMismatch(model: modelPath, featurizer: featurizer.path)
+        }
+        if cacheFeaturizerHash != 0, metadata.featurizerHash != 0, metadata.featurizerHash != cacheFeaturizerHash {
+            throw FFMError.cacheFeaturizerMismatch(cache: rows.name, cacheHash: cacheFeaturizerHash, other: modelPath,
+                                                   otherHash: metadata.featurizerHash, otherRole: "the model")
         }
         let threads = params.threads == 0 ? ProcessInfo.processInfo.activeProcessorCount : params.threads
         let engine = Engine(model: model, threads: threads, eta: 0, lambda: 0)

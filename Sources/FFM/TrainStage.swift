@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Dataset
+import Featurize
 import Foundation
 import LogIO
 import StageKit
@@ -36,7 +37,9 @@ public enum TrainStage: Stage {
         metadata.eta = params.eta
         metadata.lambda = params.lambda
         metadata.seed = params.seed
-        if let featurizer = inputs.featurizer { metadata.featurizerHash = try fileHash(featurizer) }
+        metadata.featurizerHash = try featurizerHash(featurizer: inputs.featurizer,
+                                                     caches: [(inputs.train, train.info.featurizerHash)]
+                                                         + [inputs.valid.map { ($0, valid!.info.featurizerHash) }].compactMap { $0 })
 
         let blockBytes = params.blockMb << 20
         let trainBlocks = train.blocks(targetBytes: blockBytes)
@@ -169,6 +172,29 @@ public enum TrainStage: Stage {
         guard model.hasLinear == (!params.noLinear || params.model == .lr) else {
             throw fail("it was trained with\(model.hasLinear ? "" : "out") linear terms; match --no-linear")
         }
+    }
+
+    /// The featurizer hash the model records: that of `--featurizer` (which must be a
+    /// featurizer.json), else the training cache's (ctr-hash records it; 0 when unknown).
+    /// Every known one must agree, so a model never mixes data of two ctr-hash runs.
+    /// - Throws: `FFMError.cacheFeaturizerMismatch` naming both files.
+    static func featurizerHash(featurizer: String?, caches: [(path: String, hash: UInt64)]) throws -> UInt64 {
+        var reference: (path: String, hash: UInt64, role: String)?
+        if let featurizer {
+            _ = try Featurizer(contentsOf: featurizer)
+            reference = (featurizer, try fileHash(featurizer), "the featurizer")
+        }
+        for cache in caches where cache.hash != 0 {
+            guard let known = reference else {
+                reference = (cache.path, cache.hash, "the training cache")
+                continue
+            }
+            guard known.hash == cache.hash else {
+                throw FFMError.cacheFeaturizerMismatch(cache: cache.path, cacheHash: cache.hash, other: known.path,
+                                                       otherHash: known.hash, otherRole: known.role)
+            }
+        }
+        return reference?.hash ?? 0
     }
 
     /// XXH64 of a file's bytes: how a model records the featurizer.json it was trained with.

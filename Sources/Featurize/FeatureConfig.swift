@@ -123,8 +123,8 @@ public struct FeatureConfig: Codable, Equatable, Sendable {
                 if transform == .buckets || transform == .scaled {
                     throw fail("\(path).bins", "does not apply to the \(transform.rawValue) transform (its range size is fixed)")
                 }
-                guard bins >= ReservedSlot.count + 1 else {
-                    throw fail("\(path).bins", "found \(bins); expected at least \(ReservedSlot.count + 1) (2 reserved slots: missing, rare)")
+                guard HashParams.fixedBins.contains(bins) else {
+                    throw fail("\(path).bins", "found \(bins); expected \(HashParams.fixedBinsExpectation), as for --bins")
                 }
             }
             if let t = o.rareThreshold {

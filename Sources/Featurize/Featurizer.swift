@@ -19,6 +19,8 @@ import LogIO
 /// ```
 public final class Featurizer: @unchecked Sendable {
     public let spec: FeaturizerSpec
+    /// The file the spec came from, for messages.
+    public let source: String
     /// Fields per row; every row gets exactly one feature per field.
     public var fieldCount: Int { spec.fields.count }
     /// Every index is below this (the `n` of an FFM).
@@ -60,6 +62,7 @@ public final class Featurizer: @unchecked Sendable {
             throw fail("index_count \(spec.indexCount) is out of range; expected 1…\(Int32.max)")
         }
         self.spec = spec
+        self.source = source
         var sets: [FingerprintSet?] = []
         var allBoundaries: [Double] = []
         var compiled: [CompiledField] = []
@@ -178,7 +181,7 @@ public final class RowFeaturizer {
         self.featurizer = featurizer
         parser = try RowParser(schema: featurizer.spec.schema, labelMode: labelMode)
         guard parser.outputColumns.count == featurizer.fieldCount else {
-            throw FeaturizeError.badFeaturizer(path: "featurizer.json",
+            throw FeaturizeError.badFeaturizer(path: featurizer.source,
                 detail: "the schema has \(parser.outputColumns.count) output columns but there are \(featurizer.fieldCount) fields")
         }
         buffer = .allocate(capacity: featurizer.fieldCount)

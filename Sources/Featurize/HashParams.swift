@@ -101,8 +101,8 @@ public struct HashParams: StageParameters {
 
     public func check() -> [ParamProblem] {
         var problems: [ParamProblem] = []
-        if case .fixed(let n) = bins, !(n >= ReservedSlot.count + 1 && n <= Int(Int32.max)) {
-            problems.append(ParamProblem("bins", "found \(n); expected \"auto\" or a number of indices per field from \(ReservedSlot.count + 1) (2 are reserved: missing, rare)"))
+        if case .fixed(let n) = bins, !HashParams.fixedBins.contains(n) {
+            problems.append(ParamProblem("bins", "found \(n); expected \"auto\" or \(HashParams.fixedBinsExpectation)"))
         }
         if sharedSpace != nil && bins != .auto {
             problems.append(ParamProblem(["sharedSpace", "bins"], "cannot be combined (the shared space is the one range)"))
@@ -116,6 +116,13 @@ public struct HashParams: StageParameters {
         }
         return problems
     }
+
+    /// A field's fixed number of indices, on the command line (`--bins N`) and in a features
+    /// config (`"bins"`): 2 reserved slots and at least one hashed one, within libffm's
+    /// 32-bit signed indices.
+    public static let fixedBins = (ReservedSlot.count + 1)...Int(Int32.max)
+    static let fixedBinsExpectation = "a number of indices per field from \(fixedBins.lowerBound) to \(fixedBins.upperBound) "
+        + "(2 are reserved: missing, rare)"
 
     /// Worker threads to use.
     var workerCount: Int { threads > 0 ? threads : max(1, ProcessInfo.processInfo.activeProcessorCount) }

@@ -43,7 +43,7 @@ final class HashRun {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let featurizer = try Featurizer(spec: JSONDecoder().decode(FeaturizerSpec.self, from: encoder.encode(spec)),
-                                        source: "featurizer.json")
+                                        source: HashStage.join(outputDirectory, "featurizer.json"))
         var result = HashResult(outputDirectory: outputDirectory)
         result.countingBytes = tally.peakBytes
         var badByReason: [Int] = Array(repeating: 0, count: BadRowReason.allCases.count)
@@ -75,11 +75,13 @@ final class HashRun {
         var data = try encoder.encode(spec)
         data.append(10)
         try data.withUnsafeBytes { try writer.write($0) }
+        // The caches record exactly these featurizer.json bytes, as ctr-train --featurizer would.
+        let featurizerHash = data.withUnsafeBytes { XXHash64.hash($0) }
         // Every output is complete: rename them all into place (a failed run above leaves
         // none of them, and no mix of old and new files).
         for output in pending {
             try output.text?.commit()
-            _ = try output.cache?.finish()
+            _ = try output.cache?.finish(featurizerHash: featurizerHash)
         }
         pending.removeAll()
         try writer.commit()
@@ -160,9 +162,34 @@ final class HashRun {
         return limits
     }
 
+    /// Bytes a `SlotTable` may take per value while growing (at most 3/4 full, old and new
+    /// slots side by side during a resize, 16-byte slots).
+    static let bytesPerCountedValue = 64
+
+    /// Most memory the counting tables of fields with these exact-count limits may take:
+    /// the slot tables and, once a field overflows its limit, its count-min sketch (nil: more
+    /// than `Int.max`).
+    static func countingBytes(limits: [Int]) -> Int? {
+        var total = 0
+        for limit in limits where limit > 0 {
+            guard let table = MemoryBudget.product([limit + 1, bytesPerCountedValue]) else { return nil }
+            let sketch = (CountMinSketch.depth << sketchWidthBits(limit: limit)) * 2
+            let (sum, overflow) = total.addingReportingOverflow(table + sketch)
+            if overflow { return nil }
+            total = sum
+        }
+        return total
+    }
+
     func countTrainingSplit(_ drafts: [FieldDraft]) throws -> Tally {
         let needsPass = drafts.contains { $0.counted || $0.transform == .scaled }
         let limits = exactLimits(drafts)
+        let budget = HashRun.countingBytes(limits: limits)
+        guard MemoryBudget.fits(budget) else {
+            throw FeaturizeError.badOption(option: "--count-limit", detail: "found \(params.countLimit), which lets the exact "
+                + "counting tables grow to \(MemoryBudget.describe(budget)), more than \(MemoryBudget.machineDescription); "
+                + "expected a lower --count-limit (a value counted exactly takes up to \(HashRun.bytesPerCountedValue) bytes)")
+        }
         let counts = FieldCounts(drafts.indices.map { f in
             FieldCount(counted: drafts[f].counted, threshold: drafts[f].threshold, exactLimit: limits[f],
                        sketchWidthBits: HashRun.sketchWidthBits(limit: limits[f]),
@@ -314,12 +341,28 @@ final class HashRun {
     }
 
     /// The fraction of kept values whose slot (h1 mod slots) holds another kept value: exact.
+    /// Memory follows the kept values, not the range: a field of 2^31 bins counts per slot
+    /// only when the table is small next to them, else sorts the slots of the kept values.
     static func collisionRate(kept: [UInt64], slots: Int) -> Double {
         guard kept.count > 1, slots > 0 else { return 0 }
-        var bySlot = [UInt32](repeating: 0, count: slots)
-        for fp in kept { bySlot[Int(UInt32(truncatingIfNeeded: fp >> 32) % UInt32(slots))] += 1 }
+        func slot(_ fp: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: fp >> 32) % UInt32(truncatingIfNeeded: slots) }
         var colliding = 0
-        for c in bySlot where c > 1 { colliding += Int(c) }
+        if slots <= max(1 << 20, 4 * kept.count) {
+            var bySlot = [UInt32](repeating: 0, count: slots)
+            for fp in kept { bySlot[Int(slot(fp))] += 1 }
+            for c in bySlot where c > 1 { colliding += Int(c) }
+        } else {
+            let sorted = kept.map(slot).sorted()
+            var run = 1
+            for i in 1...sorted.count {
+                if i < sorted.count && sorted[i] == sorted[i - 1] {
+                    run += 1
+                } else {
+                    if run > 1 { colliding += run }
+                    run = 1
+                }
+            }
+        }
         return Double(colliding) / Double(kept.count)
     }
 

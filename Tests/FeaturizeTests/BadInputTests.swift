@@ -78,7 +78,9 @@ struct BadInputTests {
             (#"{"fields": {"I1": {"transform": "buckets"}}}"#, "fields.I1.boundaries: is missing"),
             (#"{"fields": {"I1": {"transform": "buckets", "boundaries": [5, 1]}}}"#, "fields.I1.boundaries[1]: found 1.0; expected finite boundaries in strictly increasing order"),
             (#"{"fields": {"I1": {"boundaries": [1, 2]}}}"#, "fields.I1.boundaries: only applies to the buckets transform"),
-            (#"{"fields": {"C1": {"bins": 2}}}"#, "fields.C1.bins: found 2; expected at least 3"),
+            (#"{"fields": {"C1": {"bins": 2}}}"#, "fields.C1.bins: found 2; expected a number of indices per field from 3 to 2147483647"),
+            (#"{"fields": {"C1": {"bins": 1099511627776}}}"#,
+             "fields.C1.bins: found 1099511627776; expected a number of indices per field from 3 to 2147483647 (2 are reserved: missing, rare), as for --bins"),
             (#"{"fields": {"C1": {"rare_treshold": 2}}}"#, "\"rare_treshold\" is not a known field setting key; did you mean \"rare_threshold\"?"),
             (#"{"fields": {"C1": {"transform": "onehot"}}}"#, "fields.C1.transform"),
             (#"{"version": 2}"#, "version 2 is not supported"),
@@ -207,6 +209,7 @@ struct BadInputTests {
         var params = HashParams.defaults
         params.fromLibffm = true
         _ = try HashStage.run(params, inputs: [scratch.path("out/train.ffm")], outputs: scratch.path("again"), reporter: .silent)
-        #expect(scratch.data("again/train.cache") == scratch.data("out/train.cache"))
+        // Equal but for the featurizer hash, which text does not carry.
+        #expect(withoutFeaturizerHash(scratch.data("again/train.cache")) == withoutFeaturizerHash(scratch.data("out/train.cache")))
     }
 }

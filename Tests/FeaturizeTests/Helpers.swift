@@ -84,6 +84,15 @@ func cacheRows(_ path: String) throws -> [(label: Float, features: [Feature])] {
     }
 }
 
+/// A cache's bytes with the featurizer hash and the footer checksum over it zeroed: what
+/// a cache converted from libffm text (featurizer unknown) shares with ctr-hash's.
+func withoutFeaturizerHash(_ data: Data?) -> Data? {
+    guard var bytes = data, bytes.count >= CacheFormat.footerSize else { return nil }
+    let footer = bytes.count - CacheFormat.footerSize
+    bytes.replaceSubrange((footer + 112)..<bytes.count, with: [UInt8](repeating: 0, count: 16))
+    return bytes
+}
+
 /// The libffm text of a row, as ctr-hash writes it.
 func libffm(_ label: Float, _ features: [Feature]) -> String {
     var text = label == 1 ? "1" : "0"
