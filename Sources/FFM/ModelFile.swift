@@ -38,9 +38,9 @@ public enum ModelFile {
     static let magic: StaticString = "CTRMODEL"
     static let endMagic: StaticString = "CTRMEND\0"
 
-    /// Writes `model` to `path` (temporary name, then rename).
-    public static func save(_ model: FFMModel, metadata: ModelMetadata, to path: String) throws {
-        let out = try AtomicFileWriter(path: path, bufferSize: 4 << 20)
+    /// Writes `model` to `path` (temporary name, then rename; with `group`, renamed by the group's commit).
+    public static func save(_ model: FFMModel, metadata: ModelMetadata, to path: String, group: CommitGroup? = nil) throws {
+        let out = try AtomicFileWriter(path: path, bufferSize: 4 << 20, group: group)
         var hash = XXHash64()
         func emit(_ bytes: UnsafeRawBufferPointer) throws {
             hash.update(bytes)
