@@ -191,9 +191,10 @@ public enum TemporaryFiles {
         return removeStale(in: directory, prefix: ".\(name).partial-")
     }
 
-    /// Removes files in `directory` named `prefix` + a process id + `suffix` whose process
-    /// is gone (`kill(pid, 0)` fails with ESRCH): what a killed run left. Files of live
-    /// processes, and of this one, stay. Returns the names removed.
+    /// Removes files in `directory` named `prefix` + a process id + `suffix` (or that name's
+    /// own `.partial-PID`, `.` + name + `.partial-` + digits) whose process is gone
+    /// (`kill(pid, 0)` fails with ESRCH): what a killed run left. Files of live processes,
+    /// and of this one, stay. Returns the names removed.
     ///
     /// Process ids are those of this machine and PID namespace: a folder shared with
     /// another machine or container may hold a live writer's file that looks stale here.
@@ -207,8 +208,16 @@ public enum TemporaryFiles {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
             }
-            guard name.count > prefix.count + suffix.count, name.hasPrefix(prefix), name.hasSuffix(suffix) else { continue }
-            let digits = name.dropFirst(prefix.count).dropLast(suffix.count)
+            var rest = Substring(name)
+            if name.hasPrefix("." + prefix) {
+                // A killed writer's partial of the file itself: ".PREFIX<pid>SUFFIX.partial-<digits>".
+                guard let mark = name.range(of: ".partial-", options: .backwards),
+                      !name[mark.upperBound...].isEmpty, name[mark.upperBound...].allSatisfy({ $0.isASCII && $0.isNumber })
+                else { continue }
+                rest = name[name.index(after: name.startIndex)..<mark.lowerBound]
+            }
+            guard rest.count > prefix.count + suffix.count, rest.hasPrefix(prefix), rest.hasSuffix(suffix) else { continue }
+            let digits = rest.dropFirst(prefix.count).dropLast(suffix.count)
             guard digits.allSatisfy({ $0.isASCII && $0.isNumber }), let pid = Int32(digits), pid > 0, pid != me else { continue }
             guard kill(pid, 0) != 0 && errno == ESRCH else { continue }
             let path = directory.isEmpty ? name : (directory.hasSuffix("/") ? directory + name : directory + "/" + name)

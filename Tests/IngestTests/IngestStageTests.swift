@@ -240,7 +240,8 @@ struct IngestStageTests {
         try FileManager.default.createDirectory(atPath: w.out, withIntermediateDirectories: true)
         let dead = try TestSupport.deadProcessID()
         let live = getppid()
-        let stale = [".train.tsv.partial-\(dead)", ".stats.json.partial-\(dead)", ".ctr-ingest-rows-\(dead).tsv"]
+        let stale = [".train.tsv.partial-\(dead)", ".stats.json.partial-\(dead)", ".ctr-ingest-rows-\(dead).tsv",
+                     "..ctr-ingest-rows-\(dead).tsv.partial-\(dead)"]
         let kept = [".train.tsv.partial-\(live)", ".other.tsv.partial-\(dead)", ".train.tsv.partial-x\(dead)"]
         for name in stale + kept { try Data("junk".utf8).write(to: URL(fileURLWithPath: w.output(name))) }
         let input = try w.file("a.tsv", criteoRows(50))
