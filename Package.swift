@@ -29,7 +29,9 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
         ),
-        .target(name: "LogIO", dependencies: ["CZlib"]),
+        // The signal-time cleanup of temporary files (async-signal-safe, so in C).
+        .target(name: "CTemporaryFiles"),
+        .target(name: "LogIO", dependencies: ["CZlib", "CTemporaryFiles"]),
         // Parameters declared once (CLI options, pipeline JSON, checks), the reporter, the stage shape.
         .target(name: "StageKit", dependencies: ["LogIO", argumentParser]),
         .target(name: "CommandSupport", dependencies: ["StageKit", "LogIO", argumentParser]),

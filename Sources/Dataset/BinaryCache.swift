@@ -131,7 +131,8 @@ final class SpillFile {
     }
 }
 
-/// Writes a binary cache one row at a time, atomically (the file appears on `finish()`).
+/// Writes a binary cache one row at a time, atomically (the file appears on `finish()`,
+/// or on the commit of the `CommitGroup` it was given).
 ///
 /// Memory stays bounded whatever the number of rows: features stream to the file, labels
 /// and row offsets to unlinked scratch files beside it, one checksum per row group is kept.
@@ -156,12 +157,13 @@ public final class CacheWriter {
     private var groupTable: [UInt64] = []   // (first feature, checksum) pairs
     private var finished = false
 
-    public init(path: String, rowGroupRows: Int = CacheFormat.defaultRowGroupRows) throws {
+    /// - Parameter group: the stage's commit point (`finish()` then leaves the rename to it).
+    public init(path: String, rowGroupRows: Int = CacheFormat.defaultRowGroupRows, group: CommitGroup? = nil) throws {
         precondition(rowGroupRows > 0, "rowGroupRows must be positive")
         self.path = path
         self.rowGroupRows = rowGroupRows
         info = CacheInfo(rowGroupRows: rowGroupRows)
-        out = try AtomicFileWriter(path: path)
+        out = try AtomicFileWriter(path: path, group: group)
         labelSpill = try SpillFile(beside: path, tag: "labels")
         offsetSpill = try SpillFile(beside: path, tag: "offsets")
         groupLabels.reserveCapacity(rowGroupRows)
@@ -270,11 +272,13 @@ public final class CacheWriter {
     }
 
     /// Converts a libffm text file (plain or gzip) into a binary cache.
+    /// - Parameter group: publish with the group's commit instead of at once.
     /// - Throws: `DatasetError` naming the file, line and token of the first malformed row.
     @discardableResult
-    public static func convert(libffm input: String, to output: String, progress: ProgressMeter? = nil) throws -> CacheInfo {
+    public static func convert(libffm input: String, to output: String, progress: ProgressMeter? = nil,
+                               group: CommitGroup? = nil) throws -> CacheInfo {
         let reader = try LibFFMReader(path: input)
-        let writer = try CacheWriter(path: output)
+        let writer = try CacheWriter(path: output, group: group)
         while let row = try reader.next() {
             try writer.append(row)
             progress?.update(rows: writer.rowCount, bytes: reader.fileBytesRead)

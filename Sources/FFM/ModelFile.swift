@@ -40,9 +40,9 @@ public enum ModelFile {
     /// The largest k a model file may have (ctr-train's -k allows 1...4096).
     static let maxFactors: UInt32 = 1 << 16
 
-    /// Writes `model` to `path` (temporary name, then rename).
-    public static func save(_ model: FFMModel, metadata: ModelMetadata, to path: String) throws {
-        let out = try AtomicFileWriter(path: path, bufferSize: 4 << 20)
+    /// Writes `model` to `path` (temporary name, then rename; with `group`, renamed by the group's commit).
+    public static func save(_ model: FFMModel, metadata: ModelMetadata, to path: String, group: CommitGroup? = nil) throws {
+        let out = try AtomicFileWriter(path: path, bufferSize: 4 << 20, group: group)
         var hash = XXHash64()
         func emit(_ bytes: UnsafeRawBufferPointer) throws {
             hash.update(bytes)

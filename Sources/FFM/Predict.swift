@@ -164,7 +164,8 @@ public enum PredictStage: Stage {
         }
         let threads = params.threads == 0 ? ProcessInfo.processInfo.activeProcessorCount : params.threads
         let engine = Engine(model: model, threads: threads, eta: 0, lambda: 0)
-        let out = try AtomicFileWriter(path: output)
+        let published = CommitGroup()
+        let out = try AtomicFileWriter(path: output, group: published)
         var result = PredictResult(rows: 0, logLoss: nil, unseenFeatures: 0, features: 0)
         var lossSum: Double = 0
         var unlabelled = 0
@@ -208,6 +209,7 @@ public enum PredictStage: Stage {
         }
         try flush()
         try out.commit()
+        try published.commit()
         result.features = batch.totalFeatures
         if result.rows > 0 && unlabelled == 0 { result.logLoss = lossSum / Double(result.rows) }
         if result.unseenFeatures > 0 {

@@ -52,8 +52,11 @@ public enum TrainStage: Stage {
             + ", \(params.threads) thread\(params.threads == 1 ? "" : "s")")
 
         let patience = params.effectivePatience
-        let checkpoint = patience > 0 ? scratchDirectory + "/.\(lastPathComponent(output)).best-\(getpid())" : nil
-        defer { if let checkpoint { unlink(checkpoint) } }
+        let checkpointPrefix = ".\(lastPathComponent(output)).best-"
+        if patience > 0 { TemporaryFiles.removeStale(in: scratchDirectory, prefix: checkpointPrefix) }
+        let checkpoint = patience > 0 ? scratchDirectory + "/" + checkpointPrefix + "\(getpid())" : nil
+        let checkpointRegistration = checkpoint.map { TemporaryFiles.register($0) }
+        defer { if let checkpoint { unlink(checkpoint); checkpointRegistration?.release() } }
 
         let engine = Engine(model: model, threads: params.threads, eta: Float(params.eta), lambda: Float(params.lambda))
         engine.hot = try HotRows.make(model: model, data: train, threads: params.threads)
@@ -81,7 +84,6 @@ public enum TrainStage: Stage {
             row.seconds = Date().timeIntervalSince(started)
             stats.append(row)
             reporter.note(formatRow(row))
-            if let path = outputs.epochs { try writeLog(stats, to: path) }
             guard try finite(row, model) else { throw FFMError.invalidParameter(name: "training", value: "diverged",
                                                                                    expected: "finite losses; lower -r/--eta") }
             if let va = row.vaLogLoss, patience > 0 {
@@ -102,19 +104,22 @@ public enum TrainStage: Stage {
                 }
             }
         }
+        // One commit point: the epochs log (if asked for) and the model appear together,
+        // the model last (the completeness marker).
+        let published = CommitGroup()
+        if let path = outputs.epochs { try writeLog(stats, to: path, group: published) }
         var bestEpoch = stats.count
         if patience > 0, best.epoch > 0 {
             bestEpoch = best.epoch
-            // The checkpoint holds the best weights: move it into place (atomic rename).
-            guard rename(checkpoint!, output) == 0 else {
-                throw LogIOError.renameFailed(from: checkpoint!, to: output, errno: errno)
-            }
+            // The checkpoint holds the best weights (written atomically, fsynced): it becomes the model.
+            try published.add(temporary: checkpoint!, as: output, synced: true)
         } else {
             metadata.epochs = start.epochs + stats.count
             metadata.bestEpoch = start.epochs + stats.count
             metadata.validationLogLoss = stats.last?.vaLogLoss ?? .nan
-            try ModelFile.save(model, metadata: metadata, to: output)
+            try ModelFile.save(model, metadata: metadata, to: output, group: published)
         }
+        try published.commit()
         return TrainResult(modelPath: output, epochs: stats, bestEpoch: bestEpoch, rows: train.info.rowCount,
                            indexCount: start.n, fieldCount: start.m, presentIndices: model.rowCount)
     }
@@ -220,11 +225,11 @@ public enum TrainStage: Stage {
         FileHandle.standardError.write(String(format: "\r%4d [%@] %3.0f%%", epoch, bar, fraction * 100).data(using: .utf8)!)
     }
 
-    static func writeLog(_ stats: [EpochStats], to path: String) throws {
+    static func writeLog(_ stats: [EpochStats], to path: String, group: CommitGroup) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(stats)
-        let out = try AtomicFileWriter(path: path)
+        let out = try AtomicFileWriter(path: path, group: group)
         try data.withUnsafeBytes { try out.write($0) }
         try out.write(byte: 10)
         try out.commit()

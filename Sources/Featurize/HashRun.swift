@@ -71,20 +71,21 @@ final class HashRun {
         }
         spec.trainRows = result.splits.first { $0.split == Split.train.rawValue }?.rows ?? 0
         let path = HashStage.join(outputDirectory, "featurizer.json")
-        let writer = try AtomicFileWriter(path: path)
         var data = try encoder.encode(spec)
         data.append(10)
-        try data.withUnsafeBytes { try writer.write($0) }
         // The caches record exactly these featurizer.json bytes, as ctr-train --featurizer would.
         let featurizerHash = data.withUnsafeBytes { XXHash64.hash($0) }
-        // Every output is complete: rename them all into place (a failed run above leaves
-        // none of them, and no mix of old and new files).
+        // Every output is complete: rename them all into place together (a failed run above
+        // leaves none of them), featurizer.json last: it is the completeness marker.
         for output in pending {
             try output.text?.commit()
             _ = try output.cache?.finish(featurizerHash: featurizerHash)
         }
         pending.removeAll()
+        let writer = try AtomicFileWriter(path: path, group: outputs)
+        try data.withUnsafeBytes { try writer.write($0) }
         try writer.commit()
+        try outputs.commit()
         result.featurizerPath = path
         result.spec = spec
         return result
@@ -381,6 +382,8 @@ final class HashRun {
         let cache: CacheWriter?
     }
     private var pending: [PendingOutput] = []
+    /// The run's one commit point (featurizer.json last).
+    private let outputs = CommitGroup()
 
     struct SplitOutcome {
         var summary: HashResult.SplitOutput
@@ -391,8 +394,8 @@ final class HashRun {
     func featurizeSplit(_ split: Split, paths: [String], featurizer: Featurizer) throws -> SplitOutcome {
         let textPath = params.text ? HashStage.join(outputDirectory, "\(split.rawValue).ffm") : nil
         let cachePath = params.cache ? HashStage.join(outputDirectory, "\(split.rawValue).cache") : nil
-        let text = try textPath.map { try AtomicFileWriter(path: $0) }
-        let cache = try cachePath.map { try CacheWriter(path: $0) }
+        let text = try textPath.map { try AtomicFileWriter(path: $0, group: outputs) }
+        let cache = try cachePath.map { try CacheWriter(path: $0, group: outputs) }
         let fieldCount = featurizer.fieldCount
         let featureWorkers = try (0..<workers).map { _ in
             try FeaturizeWorker(featurizer: featurizer, source: source, writeText: params.text)

@@ -130,6 +130,8 @@ public enum HashStage: Stage {
         }
         var result = HashResult(outputDirectory: outputDirectory)
         var used = Set<String>()
+        // All or nothing: every cache waits for the last conversion to succeed.
+        let outputs = CommitGroup()
         for input in inputs {
             var name = (input as NSString).lastPathComponent
             if name.hasSuffix(".gz") { name.removeLast(3) }
@@ -144,9 +146,10 @@ public enum HashStage: Stage {
             var info = stat()
             let size = stat(input, &info) == 0 ? Int64(info.st_size) : 0
             let meter = reporter.meter("ctr-hash \(name)", totalBytes: size)
-            let cacheInfo = try CacheWriter.convert(libffm: input, to: output, progress: meter)
+            let cacheInfo = try CacheWriter.convert(libffm: input, to: output, progress: meter, group: outputs)
             result.conversions.append(.init(input: input, output: output, info: cacheInfo))
         }
+        try outputs.commit()
         return result
     }
 

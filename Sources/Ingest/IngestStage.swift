@@ -28,10 +28,16 @@ public struct IngestResult: Sendable {
 /// ctr-ingest as a library call: raw logs in, validated rows, quarantine and stats.json out.
 public enum IngestStage: Stage {
     public static let quarantineFileName = "quarantine.tsv"
+    /// Where a run that failed for `--max-bad-fraction` leaves its bad rows: outside the
+    /// set of outputs, so the previous run's files stay a consistent set.
+    public static let failedQuarantineFileName = "quarantine.failed.tsv"
 
     /// Reads `inputs` in order, validates every line against the schema, writes
     /// `train.tsv`, `valid.tsv`, `test.tsv`, `quarantine.tsv` and `stats.json` into
-    /// `outputDirectory` (created if needed), each renamed into place only on success.
+    /// `outputDirectory` (created if needed), all renamed into place together only on
+    /// success, `stats.json` last (a folder with stats.json holds a complete set). A run that
+    /// fails for `--max-bad-fraction` changes none of them and leaves its bad rows in
+    /// `quarantine.failed.tsv`.
     ///
     /// Reports live progress on a terminal; the caller says `result.summary`.
     /// - Throws: `IngestError`, `SchemaError`, `LogIOError` (unreadable or corrupt input).
@@ -59,11 +65,20 @@ public enum IngestStage: Stage {
         let ordered = params.split == .order
         // With --split order the split points are known only at the end: all valid rows go
         // to one scratch file, split by byte offsets afterwards (see finishOrderedSplit).
-        let scratchPath = path(".ctr-ingest-rows-\(getpid()).tsv")
-        defer { if ordered { unlink(scratchPath) } }
-        let primary = try AtomicFileWriter(path: ordered ? scratchPath : path(Split.train.fileName))
-        let validWriter = ordered ? nil : try AtomicFileWriter(path: path(Split.valid.fileName))
-        let testWriter = ordered ? nil : try AtomicFileWriter(path: path(Split.test.fileName))
+        let scratchPrefix = ".ctr-ingest-rows-"
+        // What runs killed with SIGKILL left (SIGINT and SIGTERM remove their own).
+        TemporaryFiles.removeStale(in: directory.isEmpty ? "/" : directory, prefix: scratchPrefix, suffix: ".tsv")
+        for name in Split.allCases.map(\.fileName) + [quarantineFileName, failedQuarantineFileName, IngestStats.fileName] {
+            TemporaryFiles.removeStalePartials(of: path(name))
+        }
+        let scratchPath = path(scratchPrefix + "\(getpid()).tsv")
+        let scratchRegistration = ordered ? TemporaryFiles.register(scratchPath) : nil
+        defer { if ordered { unlink(scratchPath); scratchRegistration?.release() } }
+        // The one commit point: every output waits here until the run has succeeded.
+        let outputs = CommitGroup()
+        let primary = try AtomicFileWriter(path: ordered ? scratchPath : path(Split.train.fileName), group: ordered ? nil : outputs)
+        let validWriter = ordered ? nil : try AtomicFileWriter(path: path(Split.valid.fileName), group: outputs)
+        let testWriter = ordered ? nil : try AtomicFileWriter(path: path(Split.test.fileName), group: outputs)
         let quarantine = try AtomicFileWriter(path: path(quarantineFileName))
         let columns = ColumnStatisticsAccumulator(columns: parser.outputColumns)
 
@@ -148,25 +163,24 @@ public enum IngestStage: Stage {
 
         stats.badByReason = Dictionary(uniqueKeysWithValues: BadRowReason.allCases.map { ($0.rawValue, badByReason[$0] ?? 0) })
         if Double(stats.rowsQuarantined) > params.maxBadFraction * Double(stats.rowsRead) {
-            try quarantine.commit()
+            let failed = CommitGroup()
+            try quarantine.commit(into: failed, as: path(failedQuarantineFileName))
+            try failed.commit()
             let reasons = BadRowReason.allCases.compactMap { r in badByReason[r].map { "\(r.rawValue) \($0)" } }
             throw IngestError.tooManyBadRows(quarantined: stats.rowsQuarantined, read: stats.rowsRead,
                                              maxFraction: params.maxBadFraction, byReason: reasons.joined(separator: ", "),
-                                             quarantinePath: path(quarantineFileName))
+                                             quarantinePath: path(failedQuarantineFileName))
         }
 
-        var finalWriters: [AtomicFileWriter] = []
-        var renameTrain = false
         if ordered {
             try primary.commit()
-            let result = try finishOrderedSplit(scratchPath: scratchPath, directory: directory, params: params,
-                                                rows: validRows, clicks: validClicks, checkpoints: checkpoints,
-                                                path: path, stats: &stats)
-            finalWriters = result.writers
-            renameTrain = result.renameScratchToTrain
+            try finishOrderedSplit(scratchPath: scratchPath, directory: directory, params: params,
+                                   rows: validRows, clicks: validClicks, checkpoints: checkpoints,
+                                   path: path, stats: &stats, outputs: outputs)
         } else {
-            finalWriters = [primary, validWriter!, testWriter!]
+            for writer in [primary, validWriter!, testWriter!] { try writer.commit() }
         }
+        try quarantine.commit(into: outputs, as: path(quarantineFileName))
 
         stats.columns = columns.finish()
         stats.clickRate = validRows > 0 ? Double(validClicks) / Double(validRows) : 0
@@ -174,19 +188,13 @@ public enum IngestStage: Stage {
         precondition(stats.rowsRead == stats.rowsKept + stats.rowsQuarantined + stats.rowsDownsampled,
                      "ingest accounting: rows_read \(stats.rowsRead) != kept \(stats.rowsKept) + quarantined \(stats.rowsQuarantined) + downsampled \(stats.rowsDownsampled)")
 
-        let statsWriter = try AtomicFileWriter(path: path(IngestStats.fileName))
+        // stats.json is the completeness marker: added last, so the old one goes first and
+        // the new one appears last (CommitGroup.commit).
+        let statsWriter = try AtomicFileWriter(path: path(IngestStats.fileName), group: outputs)
         try statsWriter.write(String(decoding: try stats.jsonData(), as: UTF8.self) + "\n")
-        // Take the old stats.json away first: while the files are renamed one by one there is
-        // no stats.json claiming a complete set.
-        unlink(path(IngestStats.fileName))
-        if renameTrain {
-            guard rename(scratchPath, path(Split.train.fileName)) == 0 else {
-                throw LogIOError.renameFailed(from: scratchPath, to: path(Split.train.fileName), errno: errno)
-            }
-        }
-        for writer in finalWriters { try writer.commit() }
-        try quarantine.commit()
         try statsWriter.commit()
+        try outputs.commit()
+        unlink(path(failedQuarantineFileName))
 
         let result = IngestResult(stats: stats, outputDirectory: outputDirectory, seconds: progress.elapsed)
         progress.clear()
@@ -206,8 +214,8 @@ public enum IngestStage: Stage {
     /// train is the scratch file cut short (or, with downsampling, a filtered copy).
     private static func finishOrderedSplit(scratchPath: String, directory: String, params: IngestParams,
                                            rows: Int, clicks: Int, checkpoints: [(offset: Int64, clicks: Int)],
-                                           path: (String) -> String, stats: inout IngestStats)
-        throws -> (writers: [AtomicFileWriter], renameScratchToTrain: Bool)
+                                           path: (String) -> String, stats: inout IngestStats,
+                                           outputs: CommitGroup) throws
     {
         let testRows = Int((Double(rows) * params.test).rounded(.down))
         let validRows = Int((Double(rows) * params.valid).rounded(.down))
@@ -224,9 +232,13 @@ public enum IngestStage: Stage {
         if params.negKeepRate >= 1 {
             try file.truncate(to: trainEnd)
             stats.splits.train = SplitCount(rows: trainRows, clicks: trainClicks)
-            return ([validWriter, testWriter], true)
+            // The scratch file cut short is train.tsv.
+            try outputs.add(temporary: scratchPath, as: path(Split.train.fileName))
+            try validWriter.commit(into: outputs, as: validWriter.path)
+            try testWriter.commit(into: outputs, as: testWriter.path)
+            return
         }
-        let trainWriter = try AtomicFileWriter(path: path(Split.train.fileName))
+        let trainWriter = try AtomicFileWriter(path: path(Split.train.fileName), group: outputs)
         let reader = try LineReader(path: scratchPath, prefetch: false)
         var index = 0
         while index < trainRows, let line = try reader.next() {
@@ -241,7 +253,7 @@ public enum IngestStage: Stage {
             }
             index += 1
         }
-        return ([trainWriter, validWriter, testWriter], false)
+        for writer in [trainWriter, validWriter, testWriter] { try writer.commit(into: outputs, as: writer.path) }
     }
 
     private static func makeDirectory(_ path: String) throws {

@@ -10,11 +10,24 @@ import Darwin
 /// an interrupted stage never leaves a file that looks complete; a writer dropped
 /// without `commit()` removes its temporary file.
 ///
+/// `commit()` fsyncs the file before the rename and its folder after it, so a power loss
+/// cannot publish an empty or partial file. With a `CommitGroup`, `commit()` only
+/// finishes the file (written, fsynced, closed) and the group renames it together with
+/// the stage's other outputs.
+///
+/// Temporary files do not outlive the process: SIGINT, SIGTERM and SIGHUP remove the
+/// live writers' (see `TemporaryFiles`), and opening `.NAME.partial-PID` first removes
+/// any `.NAME.partial-OTHER` whose process is gone (a run killed with SIGKILL).
+///
 /// With `gzip: true` the content is compressed (one gzip member).
 public final class AtomicFileWriter {
     public let path: String
     public let temporaryPath: String
     let fileDescriptor: Int32
+    /// Renames the file on its commit instead of `commit()` (nil: `commit()` renames).
+    private let group: CommitGroup?
+    /// Unlinks the temporary file if a signal ends the process.
+    private let registration: TemporaryFiles.Registration
     /// Owns the bytes of `buffer`; replaced (not freed by hand) when `withFreeSpace` needs more.
     private var bufferStorage: ScratchBuffer { didSet { buffer = bufferStorage.bytes } }
     /// `bufferStorage.bytes`, kept here so that the write paths read it without going
@@ -31,12 +44,17 @@ public final class AtomicFileWriter {
     /// Uncompressed bytes written so far.
     public private(set) var bytesWritten: Int64 = 0
 
-    public init(path: String, gzip: Bool = false, level: Int32 = 6, bufferSize: Int = 1 << 20) throws {
+    /// - Parameter group: the stage's commit point; `commit()` then leaves the rename to it.
+    public init(path: String, gzip: Bool = false, level: Int32 = 6, bufferSize: Int = 1 << 20,
+                group: CommitGroup? = nil) throws {
         self.path = path
+        self.group = group
         let slash = path.lastIndex(of: "/")
         let dir = slash.map { String(path[...$0]) } ?? ""
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
         temporaryPath = "\(dir).\(name).partial-\(getpid())"
+        TemporaryFiles.removeStalePartials(of: path)
+        registration = TemporaryFiles.register(temporaryPath)
         // Every resource is owned by an object that frees itself, except the file
         // descriptor: it is stored last, once open, so that deinit (which closes it and
         // removes the temporary file) runs only for a writer whose init succeeded.
@@ -113,20 +131,42 @@ public final class AtomicFileWriter {
         bytesWritten += Int64(n)
     }
 
-    /// Writes everything out, closes the file and renames it to its final path.
+    /// Writes everything out, fsyncs and closes the file, and renames it to its final path
+    /// (then fsyncs the folder); with a group, hands the finished file to the group instead.
     public func commit() throws {
-        precondition(!committed, "AtomicFileWriter.commit() called twice for \(path)")
+        try finish()
+        if let group {
+            group.adopt(temporary: temporaryPath, as: path, registration: registration)
+            committed = true
+            return
+        }
+        guard rename(temporaryPath, path) == 0 else {
+            throw LogIOError.renameFailed(from: temporaryPath, to: path, errno: errno)
+        }
+        committed = true
+        registration.release()
+        try Durability.syncDirectory(containing: path)
+    }
+
+    /// Finishes the file and hands it to `group` to be renamed to `finalPath` (not
+    /// necessarily `path`: ctr-ingest publishes a failed run's quarantine under another name).
+    public func commit(into group: CommitGroup, as finalPath: String) throws {
+        try finish()
+        group.adopt(temporary: temporaryPath, as: finalPath, registration: registration)
+        committed = true
+    }
+
+    /// Writes everything out, fsyncs and closes the file.
+    private func finish() throws {
+        precondition(!committed && !closed, "AtomicFileWriter committed twice for \(path)")
         try flush()
         if let deflater {
             try deflate(UnsafeRawBufferPointer(start: nil, count: 0), finish: true)
             deflater.end()
         }
+        try Durability.sync(fileDescriptor, path: temporaryPath)
         closed = true
         guard close(fileDescriptor) == 0 else { throw LogIOError.writeFailed(path: temporaryPath, errno: errno) }
-        guard rename(temporaryPath, path) == 0 else {
-            throw LogIOError.renameFailed(from: temporaryPath, to: path, errno: errno)
-        }
-        committed = true
     }
 
     /// Hands the buffered bytes to the file (or to the compressor).

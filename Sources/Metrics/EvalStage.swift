@@ -27,14 +27,17 @@ public enum EvalStage: Stage {
         return result
     }
 
-    /// Writes the reports of an evaluation (atomically) and renders its table.
+    /// Writes the reports of an evaluation and renders its table. The reports appear
+    /// together or not at all (one `CommitGroup`), the JSON last: it is the completeness marker.
     public static func write(_ report: EvalReport, params: EvalParams, outputs: EvalOutputs) throws -> EvalResult {
-        if let path = outputs.json {
-            try JSONReport.write(report, to: path)
-        }
+        let published = CommitGroup()
         if let path = outputs.html {
-            try writeText(HTMLReport.render(report, segmentsShown: params.segmentsShown), to: path)
+            try writeText(HTMLReport.render(report, segmentsShown: params.segmentsShown), to: path, group: published)
         }
+        if let path = outputs.json {
+            try JSONReport.write(report, to: path, group: published)
+        }
+        try published.commit()
         return EvalResult(report: report, table: TextReport.render(report, segmentsShown: params.segmentsShown),
                           jsonPath: outputs.json, htmlPath: outputs.html)
     }
@@ -117,8 +120,8 @@ public enum EvalStage: Stage {
     }
 }
 
-private func writeText(_ text: String, to path: String) throws {
-    let writer = try AtomicFileWriter(path: path)
+private func writeText(_ text: String, to path: String, group: CommitGroup) throws {
+    let writer = try AtomicFileWriter(path: path, group: group)
     try writer.write(text)
     try writer.commit()
 }

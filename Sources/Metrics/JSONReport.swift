@@ -110,9 +110,10 @@ public enum JSONReport {
         return out.text + "\n"
     }
 
-    /// Writes the document to `path` atomically, streaming (bounded memory).
-    public static func write(_ report: EvalReport, to path: String) throws {
-        let writer = try AtomicFileWriter(path: path)
+    /// Writes the document to `path` atomically, streaming (bounded memory); with `group`,
+    /// it appears on the group's commit.
+    public static func write(_ report: EvalReport, to path: String, group: CommitGroup? = nil) throws {
+        let writer = try AtomicFileWriter(path: path, group: group)
         let out = JSONOutput(writer: writer)
         try document(report).render(into: out)
         try out.append("\n")

@@ -70,9 +70,11 @@ public enum Synth {
     public static func run(params: SynthParams, output: String, probabilities: String? = nil) throws -> SynthSummary {
         try params.validated()
         var generator = Generator(params: params)
-        let writer = try AtomicFileWriter(path: output, gzip: output.hasSuffix(".gz"), level: Int32(params.gzipLevel))
+        // Both files appear together (the logs last) or not at all.
+        let published = CommitGroup()
+        let writer = try AtomicFileWriter(path: output, gzip: output.hasSuffix(".gz"), level: Int32(params.gzipLevel), group: published)
         let truth = try probabilities.map {
-            try AtomicFileWriter(path: $0, gzip: $0.hasSuffix(".gz"), level: Int32(params.gzipLevel))
+            try AtomicFileWriter(path: $0, gzip: $0.hasSuffix(".gz"), level: Int32(params.gzipLevel), group: published)
         }
         if params.format == .avazu { try writer.write(Generator.avazuHeader + "\n") }
         var clicks = 0
@@ -87,8 +89,9 @@ public enum Synth {
                 try truth.withFreeSpace(atLeast: 32) { formatProbability(p, into: $0) }
             }
         }
-        try writer.commit()
         try truth?.commit()
+        try writer.commit()
+        try published.commit()
         let n = Double(params.rows)
         let rate = Double(clicks) / n
         let constant = rate <= 0 || rate >= 1 ? 0 : -(rate * log(rate) + (1 - rate) * log(1 - rate))

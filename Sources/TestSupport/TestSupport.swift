@@ -66,3 +66,57 @@ public enum TestSupport {
                          stderr: String(decoding: errData, as: UTF8.self))
     }
 }
+
+extension TestSupport {
+    /// The id of a process that has ended (a `true` run and waited for): what a run killed
+    /// with SIGKILL leaves in the names of its temporary files.
+    public static func deadProcessID() throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "exit 0"]
+        try process.run()
+        process.waitUntilExit()
+        return process.processIdentifier
+    }
+
+    /// Starts a built executable with its output discarded, SIGINT and SIGTERM unblocked and
+    /// at their default disposition (a test thread may block them, and a child inherits
+    /// that); returns its process id. Wait for it with `waitForExit`.
+    public static func start(_ executable: String, _ arguments: [String]) throws -> pid_t {
+        let path = productsDirectory.appendingPathComponent(executable).path
+        #if canImport(Glibc)
+        var attributes = posix_spawnattr_t()
+        var actions = posix_spawn_file_actions_t()
+        #else
+        var attributes: posix_spawnattr_t?
+        var actions: posix_spawn_file_actions_t?
+        #endif
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for s in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&defaults, s) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd in Int32(0)...2 { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0) }
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+        var pid: pid_t = 0
+        let code = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+        guard code == 0 else { throw POSIXError(POSIXErrorCode(rawValue: code) ?? .EIO) }
+        return pid
+    }
+
+    /// Waits for a process started by `start`: its exit code, or the signal that ended it.
+    public static func waitForExit(_ pid: pid_t) -> (exitCode: Int32?, signal: Int32?) {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        if status & 0x7f == 0 { return ((status >> 8) & 0xff, nil) }
+        return (nil, status & 0x7f)
+    }
+}

@@ -176,6 +176,34 @@ struct Problem {
         #expect(stats.allSatisfy { $0.vaLogLoss != nil && $0.vaAUC != nil })
     }
 
+    /// Issue 12, item 5: the epochs log appears with the model or not at all; it used to be
+    /// left (rewritten after every epoch) when the model could not be written.
+    @Test func logJSONIsPublishedOnlyWithTheModel() throws {
+        let problem = try Problem(rows: 400)
+        let cache = problem.path("train.cache")
+        try CacheWriter.convert(libffm: problem.train, to: cache)
+        #expect(throws: LogIOError.self) {
+            try TrainStage.run(params: quietParams {
+                $0.epochs = 2
+                $0.logJson = problem.path("log.json")
+                $0.output = problem.path("missing/folder/m")
+            }, trainingSet: cache)
+        }
+        #expect(!FileManager.default.fileExists(atPath: problem.path("log.json")))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: problem.path("")).filter { $0.hasPrefix(".") } == [])
+        // With early stopping the checkpoint becomes the model, in the same commit as the log.
+        _ = try TrainStage.run(params: quietParams {
+            $0.epochs = 3
+            $0.patience = 1
+            $0.validation = problem.valid
+            $0.logJson = problem.path("log.json")
+            $0.output = problem.path("m")
+        }, trainingSet: cache)
+        #expect(FileManager.default.fileExists(atPath: problem.path("m")))
+        #expect(try JSONDecoder().decode([EpochStats].self, from: fileBytes(problem.path("log.json"))).count >= 2)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: problem.path("")).filter { $0.hasPrefix(".") } == [])
+    }
+
     @Test func realSampleMatchesLibFFMsLevel() throws {
         guard let data = TestSupport.sharedData else { return }
         let train = data.appendingPathComponent("libffm/xlearn/small_train.txt").path

@@ -202,6 +202,31 @@ struct BadInputTests {
         #expect(rows[2].label == 1 && rows[2].features == [Feature(field: 2, index: 7, value: 1)])
     }
 
+    /// Issue 12, item 4: `--from-libffm` publishes every cache or none; a failure in a later
+    /// input (a bad line, two inputs with the same base name) used to leave the earlier caches.
+    @Test func libffmConversionIsAllOrNothing() throws {
+        let scratch = try Scratch("libffm-atomic")
+        let good = try scratch.write("a.ffm", "1 0:1:1\n0 1:2:1\n")
+        let bad = try scratch.write("b.ffm", "1 0:1:1\n0 1:2\n")
+        let twin = try scratch.write("other/a.ffm", "1 0:1:1\n")
+        var params = HashParams.defaults
+        params.fromLibffm = true
+        let out = scratch.path("out")
+        let badLine = Self.message { _ = try HashStage.run(params, inputs: [good, bad], outputs: out, reporter: .silent) }
+        #expect(badLine.hasPrefix("\(bad):2:"), "\(badLine)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out) == [])
+        let sameName = Self.message { _ = try HashStage.run(params, inputs: [good, twin], outputs: out, reporter: .silent) }
+        #expect(sameName.contains("two inputs would both be converted to \(out)/a.cache"), "\(sameName)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out) == [])
+        // A success publishes both; a later failure leaves them as they were.
+        _ = try HashStage.run(params, inputs: [good], outputs: out, reporter: .silent)
+        let before = scratch.data("out/a.cache")
+        #expect(before != nil)
+        _ = Self.message { _ = try HashStage.run(params, inputs: [twin, bad], outputs: out, reporter: .silent) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out) == ["a.cache"])
+        #expect(scratch.data("out/a.cache") == before)
+    }
+
     @Test func convertsOurOwnTextBackToTheSameCache() throws {
         let scratch = try Scratch("reconvert")
         let rows = try ingest(scratch, schema: "criteo", lines: criteoLines(count: 300, seed: 15))

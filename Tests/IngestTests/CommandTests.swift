@@ -48,7 +48,7 @@ struct CommandTests {
         let wrongSchema = try TestSupport.run("ctr-ingest", ["--schema", "avazu", "--out", w.out, input])
         #expect(wrongSchema.status == 1)
         #expect(wrongSchema.stderr.contains("10 of 10 rows are bad (100%), more than --max-bad-fraction 0.01 allows: column_count 10"), "\(wrongSchema.stderr)")
-        #expect(w.outputNames == ["quarantine.tsv"])
+        #expect(w.outputNames == ["quarantine.failed.tsv"])
         let help = try TestSupport.run("ctr-ingest", ["--help"])
         #expect(help.status == 0)
         #expect(help.stdout.contains("--neg-keep-rate <W>"))
@@ -117,5 +117,27 @@ struct SynthTests {
         p.rows = 0
         #expect(p.problems() == [ParamProblem("rows", "found 0; expected an integer >= 1")])
         #expect(throws: ParameterError.self) { try p.validated() }
+    }
+}
+
+/// Issue 12, item 12: SIGINT and SIGTERM remove the temporary files of the live writers.
+struct SignalCleanupTests {
+    @Test(arguments: [SIGTERM, SIGINT])
+    func aSignalledIngestLeavesNoTemporaryFiles(signal: Int32) throws {
+        let w = try Workspace()
+        // Enough rows that the run is still reading when the signal comes.
+        let input = try w.file("big.tsv", String(repeating: criteoRows(1000), count: 600))
+        for split in ["order", "hash"] {
+            try? FileManager.default.removeItem(atPath: w.out)
+            let pid = try TestSupport.start("ctr-ingest", ["--schema", "criteo", "--split", split, "--out", w.out, input])
+            // Wait until the run has opened its temporary files.
+            let deadline = Date().addingTimeInterval(60)
+            while !w.outputNames.contains(where: { $0.contains(".partial-") }) && Date() < deadline { usleep(2000) }
+            #expect(!w.outputNames.contains("stats.json"), "ctr-ingest ended before it could be signalled")
+            kill(pid, signal)
+            let end = TestSupport.waitForExit(pid)
+            #expect(end.signal == signal, "\(split): \(end)")
+            #expect(w.outputNames == [], "\(split)")
+        }
     }
 }

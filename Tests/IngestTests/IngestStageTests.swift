@@ -196,18 +196,57 @@ struct IngestStageTests {
         #expect(quarantine[4] == "\(input)\t305\tempty_line\tempty line; expected 40 fields separated by tab\t")
     }
 
-    @Test func tooManyBadRowsFailsAndKeepsOnlyTheQuarantine() throws {
+    @Test func tooManyBadRowsFailsAndKeepsOnlyTheFailedQuarantine() throws {
         let w = try Workspace()
         let input = try w.file("a.tsv", criteoRows(98) + criteoLine(label: "x") + "\n" + criteoLine(label: "y") + "\n")
         #expect(throws: IngestError.tooManyBadRows(quarantined: 2, read: 100, maxFraction: 0.01, byReason: "bad_label 2",
-                                                   quarantinePath: w.output("quarantine.tsv"))) {
+                                                   quarantinePath: w.output("quarantine.failed.tsv"))) {
             try IngestStage.run(params(), inputs: [input], outputs: w.out, reporter: .silent)
         }
-        #expect(w.outputNames == ["quarantine.tsv"])
-        #expect(try w.lines("quarantine.tsv").count == 2)
-        // At exactly the limit it passes.
+        #expect(w.outputNames == ["quarantine.failed.tsv"])
+        #expect(try w.lines("quarantine.failed.tsv").count == 2)
+        // At exactly the limit it passes, and the failed run's bad rows are gone.
         let s = try IngestStage.run(params { $0.maxBadFraction = 0.02 }, inputs: [input], outputs: w.out, reporter: .silent).stats
         #expect(s.rowsQuarantined == 2)
+        #expect(w.outputNames == ["quarantine.tsv", "stats.json", "test.tsv", "train.tsv", "valid.tsv"])
+    }
+
+    /// Issue 12, item 5: a run failing past --max-bad-fraction used to publish quarantine.tsv
+    /// beside the previous run's stats.json and splits.
+    @Test func tooManyBadRowsLeavesThePreviousRunsOutputsUntouched() throws {
+        for split in [SplitMode.order, .hash] {
+            let w = try Workspace()
+            let good = try w.file("good.tsv", criteoRows(100) + criteoLine(label: "z") + "\n")
+            _ = try IngestStage.run(params { $0.split = split }, inputs: [good], outputs: w.out, reporter: .silent)
+            let names = ["quarantine.tsv", "stats.json", "test.tsv", "train.tsv", "valid.tsv"]
+            let before = try names.map { try Data(contentsOf: URL(fileURLWithPath: w.output($0))) }
+            let bad = try w.file("bad.tsv", criteoRows(50) + String(repeating: criteoLine(label: "x") + "\n", count: 10))
+            #expect(throws: IngestError.self) {
+                try IngestStage.run(params { $0.split = split }, inputs: [bad], outputs: w.out, reporter: .silent)
+            }
+            #expect(w.outputNames == ["quarantine.failed.tsv"] + names)
+            let after = try names.map { try Data(contentsOf: URL(fileURLWithPath: w.output($0))) }
+            #expect(after == before, "\(split)")
+            #expect(try w.lines("quarantine.tsv").count == 1)
+            #expect(try w.lines("quarantine.failed.tsv").count == 10)
+        }
+    }
+
+    /// Issue 12, item 12: a run killed with SIGKILL leaves `.NAME.partial-PID` (and, with
+    /// --split order, its scratch file); the next run removes those whose process is gone
+    /// and keeps those of live processes.
+    @Test func stalePartialsOfDeadProcessesAreRemovedByTheNextRun() throws {
+        let w = try Workspace()
+        try FileManager.default.createDirectory(atPath: w.out, withIntermediateDirectories: true)
+        let dead = try TestSupport.deadProcessID()
+        let live = getppid()
+        let stale = [".train.tsv.partial-\(dead)", ".stats.json.partial-\(dead)", ".ctr-ingest-rows-\(dead).tsv",
+                     "..ctr-ingest-rows-\(dead).tsv.partial-\(dead)"]
+        let kept = [".train.tsv.partial-\(live)", ".other.tsv.partial-\(dead)", ".train.tsv.partial-x\(dead)"]
+        for name in stale + kept { try Data("junk".utf8).write(to: URL(fileURLWithPath: w.output(name))) }
+        let input = try w.file("a.tsv", criteoRows(50))
+        _ = try IngestStage.run(params(), inputs: [input], outputs: w.out, reporter: .silent)
+        #expect(w.outputNames == (kept + ["quarantine.tsv", "stats.json", "test.tsv", "train.tsv", "valid.tsv"]).sorted())
     }
 
     @Test func aFailedRunLeavesNoSplitFileAndKeepsThePreviousOnes() throws {

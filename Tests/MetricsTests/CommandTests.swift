@@ -24,6 +24,28 @@ import TestSupport
         #expect(r.stderr.contains("wrote \(json)"))
     }
 
+    /// Issue 12, item 5: the reports appear together or not at all; metrics.json used to be
+    /// published when report.html could not be written.
+    @Test func aReportThatCannotBeWrittenLeavesNeither() throws {
+        let s = try Scratch()
+        let p = try s.file("p.txt", "0.9\n0.2\n0.4\n0.1\n")
+        let y = try s.file("y.txt", "1\n0\n1\n0\n")
+        let json = s.dir.appendingPathComponent("m.json").path
+        let html = s.dir.appendingPathComponent("r.html").path
+        let nowhere = s.dir.appendingPathComponent("missing/folder/r").path
+        let noHTML = try TestSupport.run("ctr-eval", ["--predictions", p, "--labels", y, "--json", json, "--html", nowhere + ".html"])
+        #expect(noHTML.status == 1, "\(noHTML.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: json))
+        let noJSON = try TestSupport.run("ctr-eval", ["--predictions", p, "--labels", y, "--json", nowhere + ".json", "--html", html])
+        #expect(noJSON.status == 1, "\(noJSON.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: html))
+        // A previous run's metrics.json stays as it was.
+        try Data("old".utf8).write(to: URL(fileURLWithPath: json))
+        _ = try TestSupport.run("ctr-eval", ["--predictions", p, "--labels", y, "--json", json, "--html", nowhere + ".html"])
+        #expect(try String(contentsOfFile: json, encoding: .utf8) == "old")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.dir.path).sorted() == ["m.json", "p.txt", "y.txt"])
+    }
+
     @Test func oneClassWarnsAndExitsZero() throws {
         let s = try Scratch()
         let p = try s.file("p.txt", "0.9\n0.2\n0.4\n")
