@@ -77,7 +77,7 @@ public enum IngestError: Error, Equatable, CustomStringConvertible {
         case let .badStats(path, message, position):
             return "\(path)\(position.map { ":\($0)" } ?? ""): \(message)"
         case let .cannotCreateDirectory(path, message):
-            return "\(path): cannot create the output folder: \(message)"
+            return "\(path.isEmpty ? "\"\"" : path): cannot create the output folder: \(message)"
         }
     }
 }
