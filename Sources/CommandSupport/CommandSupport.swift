@@ -19,6 +19,10 @@ public struct OutputFolder: ParsableArguments {
     public var out: String
 
     public init() {}
+
+    public func validate() throws {
+        if out.isEmpty { throw ValidationError("--out: found an empty path; expected the folder to write the outputs into") }
+    }
 }
 
 /// A `ctr-*` executable over a stage: its parameters are an `@OptionGroup` of the

@@ -1,5 +1,6 @@
 import Foundation
 import Ingest
+import StageKit
 
 /// A features config (`--config FEATURES.json`): per-field choices that override the
 /// command-line defaults. Format in docs/FORMATS.md ("featurizer.json", features config).
@@ -74,15 +75,17 @@ public struct FeatureConfig: Codable, Equatable, Sendable {
         fields = try c.decodeIfPresent([String: FieldOverride].self, forKey: .fields) ?? [:]
     }
 
-    /// Reads a config file.
+    /// Reads a config file with the strict reader (no duplicate keys, trailing commas or
+    /// comments; integers written as integers).
+    /// - Throws: `FeaturizeError.badJSON` naming the file, line:column and JSON path.
     public static func load(path: String) throws -> FeatureConfig {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw FeaturizeError.missingFile(path: path, detail: "cannot read the features config")
         }
         do {
-            return try JSONDecoder().decode(FeatureConfig.self, from: data)
-        } catch let error as DecodingError {
-            throw FeaturizeError(decodingError: error, path: path)
+            return try StrictJSONDocument(data: data).decode(FeatureConfig.self)
+        } catch let problem as JSONInputProblem {
+            throw FeaturizeError.badJSON(path: path, codingPath: problem.jsonPath, detail: problem.message, position: problem.position)
         }
     }
 

@@ -1,3 +1,5 @@
+import StageKit
+
 /// Errors of the hashing stage and of featurizing rows. Each says where (file and line,
 /// or JSON path), what was found and what was expected.
 public enum FeaturizeError: Error, Equatable, CustomStringConvertible {
@@ -5,8 +7,8 @@ public enum FeaturizeError: Error, Equatable, CustomStringConvertible {
     case missingStats(directory: String)
     /// A required input file is absent.
     case missingFile(path: String, detail: String)
-    /// A JSON file does not decode: the coding path and what was wrong.
-    case badJSON(path: String, codingPath: String, detail: String)
+    /// A JSON file does not decode: the coding path, what was wrong, and line:column when known.
+    case badJSON(path: String, codingPath: String, detail: String, position: SourcePosition? = nil)
     /// The features config does not fit the schema of the rows (unknown column, wrong kind, ...).
     case configMismatch(path: String, jsonPath: String, detail: String)
     /// A rows-file line that does not have the schema's shape.
@@ -29,7 +31,9 @@ public enum FeaturizeError: Error, Equatable, CustomStringConvertible {
                 + "(train.tsv, valid.tsv, test.tsv and stats.json)"
         case let .missingFile(path, detail):
             return "\(path): \(detail)"
-        case let .badJSON(path, codingPath, detail):
+        case let .badJSON(path, codingPath, detail, position?):
+            return "\(path):\(position): " + (codingPath.isEmpty ? "" : "at \(codingPath): ") + detail
+        case let .badJSON(path, codingPath, detail, nil):
             return "\(path): at \(codingPath.isEmpty ? "the top level" : codingPath): \(detail)"
         case let .configMismatch(path, jsonPath, detail):
             return "\(path): at \(jsonPath): \(detail)"

@@ -154,10 +154,8 @@ public enum HashStage: Stage {
     }
 
     static func createDirectory(_ path: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw FeaturizeError.missingFile(path: path, detail: "cannot create the output folder: \(error.localizedDescription)")
+        if let why = FileIO.createFolder(path) {
+            throw FeaturizeError.missingFile(path: path.isEmpty ? "\"\"" : path, detail: "cannot create the output folder: \(why)")
         }
     }
 

@@ -57,7 +57,8 @@ public enum IngestError: Error, Equatable, CustomStringConvertible {
     case emptyInput(path: String, headerOnly: Bool)
     case headerMismatch(path: String, message: String)
     case tooManyBadRows(quarantined: Int, read: Int, maxFraction: Double, byReason: String, quarantinePath: String)
-    case badStats(path: String, message: String)
+    /// A stats.json that cannot be read; `position` (line:column) when known.
+    case badStats(path: String, message: String, position: SourcePosition? = nil)
     case cannotCreateDirectory(path: String, message: String)
 
     public var description: String {
@@ -73,10 +74,10 @@ public enum IngestError: Error, Equatable, CustomStringConvertible {
             let fraction = read > 0 ? Double(quarantined) / Double(read) : 1
             return "\(quarantined) of \(read) rows are bad (\(String(format: "%.4g", fraction * 100))%), more than --max-bad-fraction "
                 + "\(maxFraction) allows: \(byReason). Is --schema right? The bad rows are in \(quarantinePath)"
-        case let .badStats(path, message):
-            return "\(path): \(message)"
+        case let .badStats(path, message, position):
+            return "\(path)\(position.map { ":\($0)" } ?? ""): \(message)"
         case let .cannotCreateDirectory(path, message):
-            return "\(path): cannot create the output folder: \(message)"
+            return "\(path.isEmpty ? "\"\"" : path): cannot create the output folder: \(message)"
         }
     }
 }

@@ -257,11 +257,7 @@ public enum IngestStage: Stage {
     }
 
     private static func makeDirectory(_ path: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw IngestError.cannotCreateDirectory(path: path, message: "\(error.localizedDescription)")
-        }
+        if let why = FileIO.createFolder(path) { throw IngestError.cannotCreateDirectory(path: path, message: why) }
     }
 }
 

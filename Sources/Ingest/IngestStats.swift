@@ -1,4 +1,5 @@
 import Foundation
+import StageKit
 
 /// Rows and clicks of one split.
 public struct SplitCount: Codable, Equatable, Sendable {
@@ -175,23 +176,22 @@ public struct IngestStats: Codable, Equatable, Sendable {
         try load(path: directory.hasSuffix("/") ? directory + fileName : directory + "/" + fileName)
     }
 
-    /// Reads a stats.json file.
-    /// - Throws: `IngestError.badStats` naming the file and JSON path.
+    /// Reads a stats.json file with the strict JSON reader.
+    /// - Throws: `IngestError.badStats` naming the file, line:column and JSON path.
     public static func load(path: String) throws -> IngestStats {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw IngestError.badStats(path: path, message: "cannot read the file (expected the stats.json ctr-ingest writes)")
         }
         do {
-            let stats = try JSONDecoder().decode(IngestStats.self, from: data)
+            let document = try StrictJSONDocument(data: data)
+            let stats = try document.decode(IngestStats.self)
             guard stats.formatVersion == currentFormatVersion else {
-                throw IngestError.badStats(path: path, message: "format_version \(stats.formatVersion) is not supported (expected \(currentFormatVersion))")
+                throw JSONInputProblem(jsonPath: "format_version", position: document.position(of: "format_version"),
+                                       message: "found \(stats.formatVersion); expected \(currentFormatVersion) (the format this build reads)")
             }
             return stats
-        } catch let error as DecodingError {
-            if case let .invalid(_, jsonPath, message) = SchemaError(decodingError: error, source: path) {
-                throw IngestError.badStats(path: path, message: "\(jsonPath) \(message)")
-            }
-            throw IngestError.badStats(path: path, message: "\(error)")
+        } catch let problem as JSONInputProblem {
+            throw IngestError(problem, path: path)
         }
     }
 
@@ -200,5 +200,13 @@ public struct IngestStats: Codable, Equatable, Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return try encoder.encode(self)
+    }
+}
+
+extension IngestError {
+    /// A stats.json problem from the strict JSON reader.
+    init(_ problem: JSONInputProblem, path: String) {
+        let message = problem.jsonPath.isEmpty ? problem.message : "\(problem.jsonPath): \(problem.message)"
+        self = .badStats(path: path, message: message, position: problem.position)
     }
 }

@@ -210,19 +210,22 @@ public struct Schema: Codable, Equatable, Sendable {
         return try decode(data, source: path)
     }
 
-    /// Decodes and validates schema JSON; errors name `source` and the JSON path.
+    /// Decodes and validates schema JSON with the strict reader (no duplicate keys,
+    /// trailing commas or comments); errors name `source`, line:column and the JSON path.
     public static func decode(_ data: Data, source: String = "schema") throws -> Schema {
         let schema: Schema
+        let document: StrictJSONDocument
         do {
-            schema = try JSONDecoder().decode(Schema.self, from: data)
-        } catch let error as DecodingError {
-            throw SchemaError(decodingError: error, source: source)
-        } catch let error as SchemaError {
-            throw error
-        } catch {
-            throw SchemaError.invalid(source: source, jsonPath: "$", message: "is not valid JSON: \(error)")
+            document = try StrictJSONDocument(data: data)
+            schema = try document.decode(Schema.self)
+        } catch let problem as JSONInputProblem {
+            throw SchemaError(problem, source: source)
         }
-        try schema.validate(source: source)
+        do {
+            try schema.validate(source: source)
+        } catch let SchemaError.invalid(source, jsonPath, message, nil) {
+            throw SchemaError.invalid(source: source, jsonPath: jsonPath, message: message, position: document.position(of: jsonPath))
+        }
         return schema
     }
 
@@ -283,7 +286,8 @@ public struct Schema: Codable, Equatable, Sendable {
 public enum SchemaError: Error, Equatable, CustomStringConvertible {
     case unknownPreset(name: String, known: [String])
     case cannotRead(path: String)
-    case invalid(source: String, jsonPath: String, message: String)
+    /// At `jsonPath` ("$" for the whole file), starting at `position` when known.
+    case invalid(source: String, jsonPath: String, message: String, position: SourcePosition? = nil)
 
     public var description: String {
         switch self {
@@ -291,63 +295,16 @@ public enum SchemaError: Error, Equatable, CustomStringConvertible {
             return "unknown schema \"\(name)\": expected a preset (\(known.joined(separator: ", "))) or the path of a schema JSON file"
         case let .cannotRead(path):
             return "\(path): cannot read the schema file"
-        case let .invalid(source, path, message):
-            return "\(source): \(path) \(message)"
+        case let .invalid(source, path, message, position):
+            let location = position.map { "\(source):\($0)" } ?? source
+            return path == "$" ? "\(location): \(message)" : "\(location): \(path) \(message)"
         }
     }
 
-    init(decodingError: DecodingError, source: String) {
-        func path(_ keys: [CodingKey]) -> String {
-            var out = ""
-            for key in keys {
-                if let i = key.intValue { out += "[\(i)]" } else { out += (out.isEmpty ? "" : ".") + key.stringValue }
-            }
-            return out.isEmpty ? "$" : out
-        }
-        switch decodingError {
-        case let .keyNotFound(key, context):
-            let p = path(context.codingPath + [key])
-            self = .invalid(source: source, jsonPath: p, message: "is missing; expected a value for \"\(key.stringValue)\"")
-        case let .typeMismatch(type, context):
-            self = .invalid(source: source, jsonPath: path(context.codingPath),
-                            message: "has the wrong type; expected \(Self.typeName(type))")
-        case let .valueNotFound(type, context):
-            self = .invalid(source: source, jsonPath: path(context.codingPath),
-                            message: "is null; expected \(Self.typeName(type))")
-        case let .dataCorrupted(context):
-            var message = context.debugDescription
-            if let underlying = context.underlyingError as? SchemaError, case let .invalid(_, _, m) = underlying { message = m }
-            if context.codingPath.isEmpty, !(context.underlyingError is SchemaError) {
-                let detail = context.underlyingError.map { " (\($0))" } ?? ""
-                message = "is not valid JSON" + detail
-            }
-            for (typeName, choices) in [("ColumnType", ColumnType.allCases.map(\.rawValue)),
-                                        ("HeaderMode", HeaderMode.allCases.map(\.rawValue))] {
-                let prefix = "Cannot initialize \(typeName) from invalid String value "
-                if message.hasPrefix(prefix) {
-                    var value = String(message.dropFirst(prefix.count))
-                    if !value.hasPrefix("\"") { value = "\"" + value + "\"" }
-                    message = "found \(value); expected one of " + choices.map { "\"\($0)\"" }.joined(separator: ", ")
-                }
-            }
-            self = .invalid(source: source, jsonPath: path(context.codingPath), message: message)
-        @unknown default:
-            self = .invalid(source: source, jsonPath: "$", message: "\(decodingError)")
-        }
-    }
-
-    private static func typeName(_ type: Any.Type) -> String {
-        switch type {
-        case is String.Type: return "a string"
-        case is Int.Type: return "an integer"
-        case is Bool.Type: return "true or false"
-        case is Double.Type: return "a number"
-        default:
-            let name = "\(type)"
-            if name.hasPrefix("Array") { return "an array" }
-            if name.hasPrefix("Dictionary") { return "an object" }
-            return name
-        }
+    /// A problem from the strict JSON reader.
+    init(_ problem: JSONInputProblem, source: String) {
+        self = .invalid(source: source, jsonPath: problem.jsonPath.isEmpty ? "$" : problem.jsonPath,
+                        message: problem.message, position: problem.position)
     }
 }
 

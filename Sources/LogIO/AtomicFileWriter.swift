@@ -64,7 +64,7 @@ public final class AtomicFileWriter {
         buffer = bufferStorage.bytes
         compressed = gzip ? ScratchBuffer(byteCount: size, alignment: 64) : nil
         let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw LogIOError.cannotOpen(path: temporaryPath, errno: errno) }
+        guard fd >= 0 else { throw LogIOError.cannotOpen(path: path, errno: errno) }
         fileDescriptor = fd
     }
 
@@ -203,7 +203,7 @@ public final class AtomicFileWriter {
     }
 
     private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
-        try FileIO.writeAll(fileDescriptor, bytes, path: temporaryPath)
+        try FileIO.writeAll(fileDescriptor, bytes, path: path)
     }
 }
 

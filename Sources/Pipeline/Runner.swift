@@ -265,7 +265,9 @@ public final class PipelineRunner: @unchecked Sendable {
             let stages = try plan()
             return RunReport(pipeline: pipeline.name, stages: stages, seconds: elapsed(since: started), failure: nil, manifestPath: nil)
         }
-        try FileManager.default.createDirectory(atPath: pipeline.workdir, withIntermediateDirectories: true)
+        if let why = FileIO.createFolder(pipeline.workdir) {
+            throw PipelineError.io(path: pipeline.workdir, message: "cannot create the pipeline's work directory (\"workdir\"): \(why)")
+        }
         let processLock = try WorkdirLock(workdir: pipeline.workdir)
         defer { processLock.release() }
 
@@ -495,10 +497,11 @@ public final class PipelineRunner: @unchecked Sendable {
 /// An exclusive `flock` on `workdir/.ctr-pipeline.running`, so two runs never write the
 /// same work directory at once. The kernel releases it when the process dies.
 final class WorkdirLock {
+    static let fileName = ".ctr-pipeline.running"
     private var fd: Int32
 
     init(workdir: String) throws {
-        fd = open(workdir + "/.ctr-pipeline.running", O_RDWR | O_CREAT, 0o644)
+        fd = open(workdir + "/" + WorkdirLock.fileName, O_RDWR | O_CREAT, 0o644)
         guard fd >= 0 else { throw PipelineError.io(path: workdir, message: "cannot create the run lock: \(String(cString: strerror(errno)))") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)

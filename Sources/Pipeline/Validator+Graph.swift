@@ -78,10 +78,27 @@ extension Validator {
     mutating func checkSweepConsumers(_ drafts: [DraftStage]) {
         for d in drafts {
             for (key, values) in d.sweep {
-                for (i, v) in values.enumerated() where values[..<i].contains(v) {
-                    issue(JSONPath.join(JSONPath.join(JSONPath.join(JSONPath.join("stages", d.name), "sweep"), key), index: i), "duplicate sweep value \(v.text())")
+                // Values bucketed by their text with numbers as doubles (1 and 1.0 are equal), then compared exactly.
+                var seen: [String: [JSONValue]] = [:]
+                for (i, v) in values.enumerated() {
+                    let bucket = Validator.numbersAsDoubles(v).text(sortedKeys: true)
+                    if seen[bucket, default: []].contains(v) {
+                        issue(JSONPath.join(JSONPath.join(JSONPath.join(JSONPath.join("stages", d.name), "sweep"), key), index: i), "duplicate sweep value \(v.text())")
+                    } else {
+                        seen[bucket, default: []].append(v)
+                    }
                 }
             }
+        }
+    }
+
+    static func numbersAsDoubles(_ v: JSONValue) -> JSONValue {
+        switch v {
+        case let .int(i): return .double(Double(i))
+        case let .double(d): return .double(d == 0 ? 0 : d)
+        case let .array(items): return .array(items.map(numbersAsDoubles))
+        case let .object(entries): return .object(entries.map { ($0.key, numbersAsDoubles($0.value)) })
+        default: return v
         }
     }
 }

@@ -13,7 +13,8 @@ extension Validator {
             }
             let lhs = String(flag[..<eq]), raw = String(flag[flag.index(after: eq)...])
             let parts = lhs.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-            guard parts.count >= 2, parts.allSatisfy({ !$0.isEmpty }) else {
+            // A value nests at most as deep as the parser allows (setting it recurses per part).
+            guard parts.count >= 2, parts.count <= JSONParser.maxDepth - 3, parts.allSatisfy({ !$0.isEmpty }) else {
                 issues.append(ValidationIssue(path: label, message: "expected stage.param=value (or params.key=value for a shared parameter), found \"\(lhs)\""))
                 continue
             }

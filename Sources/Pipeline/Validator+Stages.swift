@@ -105,7 +105,7 @@ extension Validator {
                 valid.append(entry)
             }
         }
-        switch kind.decode(valid) {
+        switch decode(kind, valid) {
         case let .failure(errors):
             report(errors.problems, pathFor: pathFor, context: context)
             return nil
@@ -127,32 +127,66 @@ extension Validator {
     mutating func checkSweep(kind: StageKind, draft d: DraftStage, path: String) {
         guard !d.sweep.isEmpty else { return }
         let before = issues.count
-        for (key, values) in d.sweep {
+        var valid = Set<String>()
+        for (key, _) in d.sweep {
             if let reason = kind.reservedKeys[key] { issue(JSONPath.join(path, key), "set by the pipeline: \(reason)"); continue }
             guard kind.parameterKeys.contains(key) else {
                 issue(JSONPath.join(path, key), "unknown parameter \"\(key)\" for a \(kind.name) stage" + Suggest.hint(key, kind.parameterKeys))
                 continue
             }
+            valid.insert(key)
+        }
+        let slots = Set(d.inputs.map(\.slot))
+        if issues.count == before {
+            guard let count = Validator.gridSize(d.sweep), count <= Validator.maxInstances else {
+                let sizes = d.sweep.map { "\($0.values.count) \($0.key)" }.joined(separator: " × ")
+                issue(path, "the sweep has \(Validator.gridSize(d.sweep).map(String.init) ?? "too many") variants (\(sizes)); "
+                      + "expected at most \(Validator.maxInstances)")
+                return
+            }
+            // Usually every point is fine: one decode each (kept for the expansion), no more.
+            let paramsKnown = d.params.allSatisfy { kind.reservedKeys[$0.key] == nil && kind.parameterKeys.contains($0.key) }
+            if paramsKnown, d.grid.allSatisfy({ point in
+                guard case let .success(params) = decode(kind, d.params + point) else { return false }
+                return kind.checkParams(params, slots).isEmpty
+            }) { return }
+        }
+        // Otherwise: each value's own problems at its path, then those of the points.
+        for (key, values) in d.sweep where valid.contains(key) {
             for (i, v) in values.enumerated() {
                 let p = JSONPath.join(JSONPath.join(path, key), index: i)
-                if case let .failure(errors) = kind.decode([(key, v)]) {
+                if case let .failure(errors) = decode(kind, [(key, v)]) {
                     report(errors.problems, pathFor: { k in k == key || k.isEmpty ? p : JSONPath.join(path, k) }, context: "")
                 }
             }
         }
         guard issues.count == before else { return }
-        for point in d.grid {
+        // Each point's value indices, so that a problem finds its value's path without a search.
+        let sweepIndex = Dictionary(d.sweep.enumerated().map { ($1.key, $0) }, uniquingKeysWith: { a, _ in a })
+        var strides = [Int](repeating: 1, count: d.sweep.count)
+        for j in d.sweep.indices.reversed().dropFirst() { strides[j] = strides[j + 1] * d.sweep[j + 1].values.count }
+        for (n, point) in d.grid.enumerated() {
             let label = point.map { "\($0.key)=\(Validator.render($0.value))" }.joined(separator: ", ")
             var entries = d.params
             entries.append(contentsOf: point)
-            _ = checkParams(kind: kind, stage: d.name, entries: entries, slots: Set(d.inputs.map(\.slot)), pathFor: { key in
-                if let i = d.sweep.firstIndex(where: { $0.key == key }) {
-                    let idx = d.sweep[i].values.firstIndex(of: point.first { $0.key == key }!.value) ?? 0
-                    return JSONPath.join(JSONPath.join(path, key), index: idx)
+            _ = checkParams(kind: kind, stage: d.name, entries: entries, slots: slots, pathFor: { key in
+                if let j = sweepIndex[key] {
+                    return JSONPath.join(JSONPath.join(path, key), index: n / strides[j] % d.sweep[j].values.count)
                 }
                 return d.paramPath[key] ?? path
             }, context: "with \(label): ")
         }
+    }
+
+    /// The number of points of a sweep's grid; nil past Int's range.
+    static func gridSize(_ sweep: [(key: String, values: [JSONValue])]) -> Int? {
+        var count = 1
+        for (_, values) in sweep {
+            let (product, overflow) = count.multipliedReportingOverflow(by: values.count)
+            if overflow { return nil }
+            count = product
+        }
+        return count
     }
 
     static func cartesian(_ sweep: [(key: String, values: [JSONValue])]) -> [[(key: String, value: JSONValue)]] {

@@ -34,12 +34,20 @@ struct Instance {
 /// stages (kind, parameters, sweeps), files (inputs, globs, outputs), the graph
 /// (references, order), and expansion (sweep instances, output conflicts).
 struct Validator {
+    /// The most stage instances a pipeline may expand into (sweeps multiply them).
+    static let maxInstances = 10_000
+
     let registry: StageRegistry
     let positions: [String: SourcePosition]
     let baseDirectory: String
     var issues: [ValidationIssue] = []
+    /// `issues` as text, so that a repeated problem is reported once without a scan.
+    private var reported = Set<String>()
     /// JSON paths set by --set, with the flag that set them.
     var overridden: [String: String] = [:]
+    /// Decoded parameters by kind and entries: a sweep's instances (and the stages
+    /// downstream of it) decode the same entries again, and each decode is costly.
+    private var decoded: [String: Result<AnyParams, ParamErrors>] = [:]
 
     init(registry: StageRegistry, positions: [String: SourcePosition], baseDirectory: String) {
         self.registry = registry
@@ -60,7 +68,15 @@ struct Validator {
             }
         }
         let new = ValidationIssue(path: path, message: message, position: position, origin: origin)
-        if !issues.contains(new) { issues.append(new) }
+        if reported.insert("\(new.position.map(\.description) ?? "")\u{0}\(new)").inserted { issues.append(new) }
+    }
+
+    mutating func decode(_ kind: StageKind, _ entries: [(key: String, value: JSONValue)]) -> Result<AnyParams, ParamErrors> {
+        let key = kind.name + "\u{0}" + JSONValue.object(entries).text()
+        if let known = decoded[key] { return known }
+        let result = kind.decode(entries)
+        decoded[key] = result
+        return result
     }
 
     mutating func unknownKey(_ path: String, _ key: String, known: [String], what: String = "key") {
@@ -143,8 +159,8 @@ struct Validator {
         let order = topologicalOrder(drafts)
         checkSweepConsumers(drafts)
         guard issues.isEmpty, let order else { return nil }
-        let stages = expand(drafts: drafts, order: order, workdir: workdir)
-        checkOutputs(stages, drafts: drafts, workdir: workdir)
+        guard let stages = expand(drafts: drafts, order: order, workdir: workdir) else { return nil }
+        checkOutputs(stages, drafts: drafts, workdir: workdir, file: file)
         guard issues.isEmpty else { return nil }
         return ResolvedPipeline(file: file, name: name, workdir: workdir, stages: stages, spec: spec, overrides: overrides)
     }

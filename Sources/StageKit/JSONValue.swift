@@ -183,8 +183,13 @@ public struct SourcePosition: Equatable, Sendable, CustomStringConvertible {
 
 /// A strict JSON parser (RFC 8259: no comments, no trailing commas) that records the
 /// source position of every value by its JSON path, and rejects duplicate keys (which
-/// a map-based decoder would silently resolve to one of them).
+/// a map-based decoder would silently resolve to one of them). Arrays and objects may
+/// nest at most `maxDepth` levels, so neither the parser nor anything recursive over the
+/// values it returns (`text()`, `==`, decoding) can run out of stack.
 public struct JSONParser {
+    /// The deepest nesting of arrays and objects accepted (the top-level value is level 1).
+    public static let maxDepth = 256
+
     public struct SyntaxError: Error, Equatable, CustomStringConvertible {
         public var position: SourcePosition
         public var message: String
@@ -195,8 +200,12 @@ public struct JSONParser {
     private var index = 0
     private var line = 1
     private var lineStart = 0
+    private var depth = 0
     /// Where each value starts, by JSON path ("" for the root, "stages.train.params.k").
     public private(set) var positions: [String: SourcePosition] = [:]
+    /// Integers outside Int64's range (`.double` in the value) as written, by JSON path,
+    /// so that a decoder can still read a UInt64 exactly.
+    public private(set) var wideIntegers: [String: String] = [:]
 
     public init(_ text: String) { bytes = Array(text.utf8) }
     public init(bytes: [UInt8]) { self.bytes = bytes }
@@ -240,7 +249,7 @@ public struct JSONParser {
         case UInt8(ascii: "t"): try expectWord("true"); return .bool(true)
         case UInt8(ascii: "f"): try expectWord("false"); return .bool(false)
         case UInt8(ascii: "n"): try expectWord("null"); return .null
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber(path: path)
         case UInt8(ascii: "/"): throw error("comments are not allowed in JSON")
         default:
             throw error("unexpected character '\(Character(Unicode.Scalar(bytes[index])))'; expected a value")
@@ -259,8 +268,18 @@ public struct JSONParser {
         path.isEmpty ? key : path + "." + key
     }
 
-    private mutating func parseObject(path: String) throws -> JSONValue {
+    /// Enters an array or object at the current position; throws past `maxDepth`.
+    private mutating func enterContainer() throws {
+        depth += 1
+        guard depth <= JSONParser.maxDepth else {
+            throw error("arrays and objects nested more than \(JSONParser.maxDepth) levels deep; expected at most \(JSONParser.maxDepth)")
+        }
         index += 1
+    }
+
+    private mutating func parseObject(path: String) throws -> JSONValue {
+        try enterContainer()
+        defer { depth -= 1 }
         var entries: [(key: String, value: JSONValue)] = []
         var seen = Set<String>()
         skipWhitespace()
@@ -269,7 +288,7 @@ public struct JSONParser {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
                 if index < bytes.count, bytes[index] == UInt8(ascii: "}") { throw error("trailing comma before '}'") }
-                throw error("expected a key in double quotes")
+                throw error(index < bytes.count ? "expected a key in double quotes" : "unexpected end of the file; expected a key in double quotes")
             }
             let keyPosition = position
             let key = try parseString()
@@ -290,7 +309,8 @@ public struct JSONParser {
     }
 
     private mutating func parseArray(path: String) throws -> JSONValue {
-        index += 1
+        try enterContainer()
+        defer { depth -= 1 }
         var items: [JSONValue] = []
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array([]) }
@@ -377,7 +397,7 @@ public struct JSONParser {
         return v
     }
 
-    private mutating func parseNumber() throws -> JSONValue {
+    private mutating func parseNumber(path: String) throws -> JSONValue {
         let start = index
         var isInteger = true
         if bytes[index] == UInt8(ascii: "-") { index += 1 }
@@ -406,6 +426,7 @@ public struct JSONParser {
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         if isInteger, let i = Int64(text) { return .int(i) }
         guard let d = Double(text), d.isFinite else { throw error("number \(text) is out of range") }
+        if isInteger { wideIntegers[path] = text }
         return .double(d)
     }
 }

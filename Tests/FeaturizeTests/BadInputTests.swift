@@ -85,6 +85,14 @@ struct BadInputTests {
             (#"{"fields": {"C1": {"transform": "onehot"}}}"#, "fields.C1.transform"),
             (#"{"version": 2}"#, "version 2 is not supported"),
             (#"{"feilds": {}}"#, "did you mean \"fields\"?"),
+            // Read by the strict reader: the line:column, the JSON path, what was found and expected.
+            (#"{"fields": {"C1": {"bins": 1.5}}}"#, ":1:28: at fields.C1.bins: found a number (1.5); expected an integer"),
+            (#"{"fields": {"I1": {"transform": "sqrt"}}}"#,
+             ":1:33: at fields.I1.transform: found \"sqrt\"; expected one of \"hash\", \"log-square\", \"buckets\", \"scaled\""),
+            (#"{"fields": {"I1": {"transform": "scaeld"}}}"#, "(did you mean \"scaled\"?)"),
+            (#"{"fields": {"C1": {"bins": 100, "bins": 200}}}"#, ":1:33: invalid JSON: duplicate key \"bins\" in fields.C1"),
+            ("{\"fields\": {\"C1\": {\"bins\": 100},\n}}", ":2:1: invalid JSON: trailing comma before '}'"),
+            (#"{"fields": {"C1": {"bins": 100}}} // bins"#, ":1:35: invalid JSON: unexpected text after the end of the JSON value"),
         ]
         for (i, (json, expected)) in cases.enumerated() {
             let config = try scratch.write("config\(i).json", json)

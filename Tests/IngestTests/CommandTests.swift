@@ -26,6 +26,23 @@ struct CommandTests {
         #expect(try String(contentsOfFile: truth, encoding: .utf8).split(separator: "\n").count == 3000)
     }
 
+    @Test func outputFolderProblemsSayWhat() throws {
+        let w = try Workspace()
+        let input = try w.file("a.tsv", criteoRows(10))
+        // `--out ''` was ": cannot create the output folder".
+        let empty = try TestSupport.run("ctr-ingest", ["--out", "", input])
+        #expect(empty.status == 64)
+        #expect(empty.stderr.contains("--out: found an empty path; expected the folder to write the outputs into"), "\(empty.stderr)")
+        let file = try w.file("taken", "x")
+        let onFile = try TestSupport.run("ctr-ingest", ["--out", file, input])
+        #expect(onFile.status == 1)
+        #expect(onFile.stderr.contains("\(file): cannot create the output folder: it is a file, not a folder"), "\(onFile.stderr)")
+        #expect(throws: IngestError.cannotCreateDirectory(path: "", message: "the path is empty; expected the name of a folder")) {
+            _ = try IngestStage.run(params(), inputs: [input], outputs: "", reporter: .silent)
+        }
+        #expect(IngestError.cannotCreateDirectory(path: "", message: "m").description == "\"\": cannot create the output folder: m")
+    }
+
     @Test func badArgumentsAndBadInputsExitNonZero() throws {
         let w = try Workspace()
         let input = try w.file("a.tsv", criteoRows(10))

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import LogIO
+import StageKit
 import TestSupport
 @testable import Ingest
 
@@ -75,8 +76,28 @@ struct RowsFileTests {
             _ = try IngestStats.load(directory: dir.path)
             Issue.record("expected an error")
         } catch let error as IngestError {
-            #expect(error.description.hasPrefix("\(url.path): "), "\(error)")
-            #expect(error.description.contains("is missing"), "\(error)")
+            #expect(error.description == "\(url.path):1:1: rows_read: is missing; expected a value for \"rows_read\"")
         }
+        // Not JSON: the line and column, not just "$ is not valid JSON".
+        try write("{\n  \"format_version\": 1,\n  \"rows_read\": 1,\n", to: url)
+        #expect(throws: IngestError.badStats(path: url.path, message: "invalid JSON: unexpected end of the file; expected a key in double quotes",
+                                             position: SourcePosition(line: 4, column: 1))) {
+            _ = try IngestStats.load(path: url.path)
+        }
+        var stats = IngestStats(schema: .criteo)
+        stats.split.seed = UInt64.max
+        var text = String(decoding: try stats.jsonData(), as: UTF8.self)
+        // 64-bit seeds read back exactly through the strict reader.
+        try write(text, to: url)
+        #expect(try IngestStats.load(path: url.path) == stats)
+        text = text.replacingOccurrences(of: "\"rows_kept\" : 0", with: "\"rows_kept\" : 0.5")
+        try write(text, to: url)
+        let message = caughtDescription { _ = try IngestStats.load(path: url.path) }
+        #expect(message.hasPrefix("\(url.path):"), "\(message)")
+        #expect(message.hasSuffix(": rows_kept: found a number (0.5); expected an integer"), "\(message)")
+    }
+
+    func caughtDescription(_ body: () throws -> Void) -> String {
+        do { try body(); return "no error" } catch { return "\(error)" }
     }
 }

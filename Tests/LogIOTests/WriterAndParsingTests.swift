@@ -30,6 +30,30 @@ struct AtomicFileWriterTests {
         #expect(!FileManager.default.fileExists(atPath: temporary))
     }
 
+    @Test func errorsNameTheOutputPathNotTheTemporaryFile() throws {
+        let dir = try TestSupport.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("missing-folder/out.txt").path
+        #expect(throws: LogIOError.cannotOpen(path: path, errno: ENOENT)) { _ = try AtomicFileWriter(path: path) }
+        do {
+            _ = try AtomicFileWriter(path: path)
+        } catch {
+            #expect(!"\(error)".contains(".partial-"), "\(error)")
+        }
+    }
+
+    @Test func createFolderSaysWhyNot() throws {
+        let dir = try TestSupport.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("file.txt").path
+        try "x".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(FileIO.createFolder(dir.appendingPathComponent("a/b").path) == nil)
+        #expect(FileIO.createFolder(dir.appendingPathComponent("a/b").path) == nil)
+        #expect(FileIO.createFolder("") == "the path is empty; expected the name of a folder")
+        #expect(FileIO.createFolder(file) == "it is a file, not a folder")
+        #expect(FileIO.createFolder(file + "/sub/deeper") == "\(file) is a file, not a folder")
+    }
+
     @Test func gzipOutputReadsBackThroughGunzipAndLineReader() throws {
         let dir = try TestSupport.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

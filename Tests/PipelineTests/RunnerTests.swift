@@ -291,6 +291,16 @@ import Testing
         #expect(try s.run(chainPipeline).succeeded)
     }
 
+    @Test func aWorkdirThatIsAFileIsNamed() throws {
+        // Was "NSCocoaErrorDomain Code=516".
+        let s = try Scratch()
+        try s.write("work", "not a folder\n")
+        #expect(throws: PipelineError.io(path: s.path("work"), message: "cannot create the pipeline's work directory (\"workdir\"): it is a file, not a folder")) {
+            _ = try s.run(chainPipeline)
+        }
+        #expect(try String(contentsOfFile: s.path("work"), encoding: .utf8) == "not a folder\n")
+    }
+
     @Test func aForeignOrCorruptLockFileIsIgnoredWithAWarning() throws {
         let s = try Scratch()
         _ = try s.run(chainPipeline)

@@ -198,6 +198,80 @@ import Testing
         #expect(issues[1].message.contains("would overwrite \(s.path("data/a.txt")), an input of stage a"))
     }
 
+    @Test func outputsMayNotOverwriteThePipelineTheLockTheManifestOrInputs() throws {
+        let s = try Scratch()
+        try s.write("data/sub/x.txt", "x\n")
+        // Each of these validated, and the run overwrote the file.
+        let issues = s.issues("""
+        {"version": 1, "name": "self", "workdir": "w", "stages": {
+          "a": {"kind": "concat", "inputs": "data/a.txt", "outputs": {"out": "pipeline.json"}},
+          "b": {"kind": "concat", "inputs": "data/a.txt", "outputs": {"out": "w/ctr-pipeline.lock.json"}},
+          "c": {"kind": "concat", "inputs": "data/a.txt", "outputs": {"out": "w/manifest.json"}},
+          "d": {"kind": "concat", "inputs": "data/b.txt", "outputs": {"out": "data/b.txt"}},
+          "e": {"kind": "concat", "inputs": "data/sub", "outputs": {"out": "data/sub/e.txt"}},
+          "f": {"kind": "concat", "inputs": "data/a.txt", "outputs": {"out": "w"}}
+        }}
+        """)
+        let byPath = Dictionary(issues.map { ($0.path, $0.message) }, uniquingKeysWith: { a, b in a + " | " + b })
+        let expectedPaths: Set<String> = ["stages.a.outputs.out", "stages.b.outputs.out", "stages.c.outputs.out",
+                                          "stages.d.outputs.out", "stages.e.outputs.out", "stages.f.outputs.out"]
+        #expect(Set(issues.map(\.path)) == expectedPaths)
+        #expect(byPath["stages.a.outputs.out"] == "output \"out\" of stage a (\(s.path("pipeline.json"))) would overwrite the pipeline file \(s.path("pipeline.json")); choose another path")
+        #expect(byPath["stages.b.outputs.out"]?.contains("would overwrite the pipeline's lock file \(s.path("w/ctr-pipeline.lock.json"))") == true)
+        #expect(byPath["stages.c.outputs.out"]?.contains("would overwrite the run manifest \(s.path("w/manifest.json"))") == true)
+        #expect(byPath["stages.d.outputs.out"] == "output \"out\" of stage d would overwrite \(s.path("data/b.txt")), an input of stage d")
+        #expect(byPath["stages.e.outputs.out"] == "output \"out\" of stage e would write inside \(s.path("data/sub")), an input of stage e")
+        #expect(byPath["stages.f.outputs.out"]?.contains("would replace the folder holding the pipeline's lock file") == true)
+        // The positions point at the override in the file.
+        #expect(issues.first { $0.path == "stages.a.outputs.out" }?.position == SourcePosition(line: 2, column: 70))
+    }
+
+    @Test func deeplyNestedPipelineJSONIsASyntaxError() throws {
+        let s = try Scratch()
+        try s.write("n.json", String(repeating: "[", count: 40_000))
+        #expect(throws: PipelineError.syntax(file: s.path("n.json"), position: SourcePosition(line: 1, column: 257),
+                                             message: "arrays and objects nested more than 256 levels deep; expected at most 256")) {
+            try PipelineLoader(registry: s.registry).load(file: s.path("n.json"))
+        }
+        let deep = "join." + Array(repeating: "x", count: 100_000).joined(separator: ".") + "=1"
+        let issues = s.issues(chainPipeline, overrides: [deep])
+        #expect(issues.count == 1 && issues[0].message.hasPrefix("expected stage.param=value"), "\(issues.map(\.message))")
+    }
+
+    @Test func largeSweepsValidateInLinearTimeAndAreCapped() throws {
+        let s = try Scratch()
+        func pipeline(_ count: Int) -> String {
+            let values = (1...count).map(String.init).joined(separator: ", ")
+            return """
+            {"version": 1, "name": "big", "workdir": "w", "stages": {
+              "join": {"kind": "concat", "inputs": ["data/a.txt", "data/b.txt"]},
+              "model": {"kind": "model", "inputs": {"train": "${join.out}"}, "sweep": {"k": [\(values)]}},
+              "predict": {"kind": "model", "inputs": {"train": "${model.model}"}},
+              "score": {"kind": "score", "inputs": {"models": "${predict.model}", "labels": "data/b.txt"}}
+            }}
+            """
+        }
+        // 1,000 variants took 4.7 s and 8,000 did not finish in 300 s (release build).
+        let clock = ContinuousClock()
+        var p: ResolvedPipeline?
+        let elapsed = try clock.measure { p = try s.load(pipeline(2000)) }
+        #expect(p?.stages.count == 4002)
+        #expect(p?.stage("predict@k=1999")?.inputs[0].items.map(\.stage) == ["model@k=1999"])
+        #expect(p?.stage("score")?.inputs[0].items.count == 2000)
+        #expect(elapsed < .seconds(10), "\(elapsed)")
+
+        // Past 10,000 instances: one clear error, nothing expanded.
+        let issues = s.issues(pipeline(6000))
+        #expect(issues.map(\.path) == ["stages.predict"])
+        #expect(issues.first?.message == "stage predict would run as 6000 instances (its sweep times the variants of the swept stages it reads), 12001 in the pipeline; expected at most 10000 in all")
+        let grid = s.issues("""
+        {"version": 1, "name": "grid", "stages": {
+          "m": {"kind": "model", "inputs": {"train": "data/a.txt"}, "sweep": {"k": [\((1...200).map(String.init).joined(separator: ","))], "seed": [\((1...100).map(String.init).joined(separator: ","))]}}
+        }}
+        """)
+        #expect(grid.map(\.description) == ["stages.m.sweep: the sweep has 20000 variants (200 k × 100 seed); expected at most 10000"])
+    }
+
     @Test func allErrorsAtOnceInOneMessage() throws {
         let s = try Scratch()
         try s.write("pipeline.json", """
