@@ -258,7 +258,7 @@ import Testing
         #expect(p?.stages.count == 4002)
         #expect(p?.stage("predict@k=1999")?.inputs[0].items.map(\.stage) == ["model@k=1999"])
         #expect(p?.stage("score")?.inputs[0].items.count == 2000)
-        #expect(elapsed < .seconds(10), "\(elapsed)")
+        #expect(elapsed < .seconds(30), "\(elapsed)")  // a guard against quadratic growth, not a speed target
 
         // Past 10,000 instances: one clear error, nothing expanded.
         let issues = s.issues(pipeline(6000))
