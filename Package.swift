@@ -35,7 +35,7 @@ let package = Package(
         // Parameters declared once (CLI options, pipeline JSON, checks), the reporter, the stage shape.
         .target(name: "StageKit", dependencies: ["LogIO", argumentParser]),
         .target(name: "CommandSupport", dependencies: ["StageKit", "LogIO", argumentParser]),
-        .target(name: "TestSupport", path: "Sources/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Dataset", "LogIO"], path: "Sources/TestSupport"),
         .testTarget(name: "LogIOTests", dependencies: ["LogIO", "CZlib", "TestSupport"]),
         .testTarget(name: "StageKitTests", dependencies: ["StageKit", "TestSupport", argumentParser]),
 

@@ -4,19 +4,6 @@ import LogIO
 import TestSupport
 @testable import Dataset
 
-/// Rewrites a cache as format version 1 wrote it: version 1 in header and footer, zero
-/// where version 2 keeps the featurizer hash, the footer checksum recomputed.
-func downgradeToVersion1(_ path: String, to out: String) throws {
-    var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-    let footer = bytes.count - CacheFormat.footerSize
-    bytes[8] = 1
-    bytes[footer + 8] = 1
-    for i in 112..<120 { bytes[footer + i] = 0 }
-    let check = bytes[footer..<(footer + 120)].withUnsafeBytes { XXHash64.hash($0) }
-    for i in 0..<8 { bytes[footer + 120 + i] = UInt8(truncatingIfNeeded: check >> (8 * UInt64(i))) }
-    try Data(bytes).write(to: URL(fileURLWithPath: out))
-}
-
 @Suite struct CacheVersionTests {
     func cache(in dir: URL, name: String, featurizerHash: UInt64) throws -> (String, [(Float, [Feature])]) {
         let rows = randomRows(count: 30, seed: 8)
@@ -51,7 +38,7 @@ func downgradeToVersion1(_ path: String, to out: String) throws {
         let dir = try TestSupport.makeTemporaryDirectory()
         let (path, rows) = try cache(in: dir, name: "a.cache", featurizerHash: 77)
         let old = dir.appendingPathComponent("old.cache").path
-        try downgradeToVersion1(path, to: old)
+        try TestSupport.downgradeCacheToVersion1(path, to: old)
         let reader = try CacheReader(path: old)
         #expect(reader.info.featurizerHash == 0)
         #expect(reader.info.rowCount == 30)

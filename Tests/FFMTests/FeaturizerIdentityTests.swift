@@ -17,18 +17,6 @@ import TestSupport
         try writer.finish(featurizerHash: featurizerHash)
     }
 
-    /// Rewrites a cache as format version 1 wrote it (no featurizer hash).
-    func downgradeToVersion1(_ path: String, to out: String) throws {
-        var bytes = [UInt8](try fileBytes(path))
-        let footer = bytes.count - CacheFormat.footerSize
-        bytes[8] = 1
-        bytes[footer + 8] = 1
-        for i in 112..<120 { bytes[footer + i] = 0 }
-        let check = bytes[footer..<(footer + 120)].withUnsafeBytes { XXHash64.hash($0) }
-        for i in 0..<8 { bytes[footer + 120 + i] = UInt8(truncatingIfNeeded: check >> (8 * UInt64(i))) }
-        try Data(bytes).write(to: URL(fileURLWithPath: out))
-    }
-
     func predict(_ data: String, _ model: String, _ output: String) throws -> PredictResult {
         try PredictStage.run(.defaults, inputs: PredictInputs(data: data, model: model), outputs: output, reporter: .silent)
     }
@@ -40,7 +28,7 @@ import TestSupport
         try writeCache(planted.rows(300, stream: 1), to: cacheA, featurizerHash: Self.hashA)
         try writeCache(problem.validRows, to: problem.path("valid-a.cache"), featurizerHash: Self.hashA)
         try writeCache(problem.validRows, to: cacheB, featurizerHash: Self.hashB)
-        try downgradeToVersion1(cacheB, to: old)
+        try TestSupport.downgradeCacheToVersion1(cacheB, to: old)
         let model = problem.path("m")
         _ = try TrainStage.run(params: quietParams { $0.epochs = 1; $0.output = model }, trainingSet: cacheA)
         // Trained without --featurizer, the model records the training cache's featurizer.
@@ -75,7 +63,7 @@ import TestSupport
         }
         // An old validation cache (hash 0) goes with any.
         let oldValid = problem.path("valid-old.cache")
-        try downgradeToVersion1(validB, to: oldValid)
+        try TestSupport.downgradeCacheToVersion1(validB, to: oldValid)
         _ = try TrainStage.run(params: quietParams { $0.epochs = 1; $0.validation = oldValid; $0.output = problem.path("m") },
                                trainingSet: cacheA)
         #expect(try ModelFile.load(problem.path("m")).metadata.featurizerHash == Self.hashA)
