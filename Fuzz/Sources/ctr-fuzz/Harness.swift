@@ -210,17 +210,19 @@ func fuzzPipeline(_ data: UnsafeBufferPointer<UInt8>, _ scratch: Scratch) throws
     _ = try pipelineLoader.load(text: text, file: scratch.directory + "/pipeline.json", baseDirectory: scratch.directory)
 }
 
-/// A tiny raw log in the criteo schema that the features-config harness hashes.
+/// A tiny raw log in the criteo schema that the features-config harness hashes: twelve
+/// rows, each categorical column with three values that repeat (so that rare-value counting
+/// keeps several), one missing value per row.
 let criteoLines: String = {
     var lines: [String] = []
-    for r in 0..<6 {
+    for r in 0..<12 {
         var fields: [String] = [String(r % 2)]
         for c in 0..<13 {
             let value: Int = (r * 7 + c * 3) % 50 - 2
             fields.append(c == r ? "" : String(value))
         }
         for c in 0..<26 {
-            let value: Int = (r * 31 + c * 17) % 5 + 0x68fd1e64
+            let value: Int = (r * 31 + c * 17) % 3 + 0x68fd1e64
             fields.append(c == r + 1 ? "" : String(value, radix: 16))
         }
         lines.append(fields.joined(separator: "\t"))
@@ -229,7 +231,7 @@ let criteoLines: String = {
 }()
 
 /// Featurize's features config (`ctr-hash --config`): loaded, then used by a whole hash
-/// run over six criteo rows, where its bins and boundaries size the fields.
+/// run over twelve criteo rows, where its bins and boundaries size the fields.
 func fuzzFeaturesConfig(_ data: UnsafeBufferPointer<UInt8>, _ scratch: Scratch) throws {
     let config = scratch.write(data, name: "features.json")
     let log = scratch.write(criteoLines, name: "train.txt")
@@ -344,7 +346,7 @@ func fixModel(_ b: inout [UInt8]) {
 
 /// Writes valid seed inputs made with the project's own writers (CTR_FUZZ_MAKE_SEEDS=DIR):
 /// caches, models, the preset schemas, and featurizer.json files from hash runs over the
-/// six criteo rows of `criteoLines`. The other seeds are written by hand in Fuzz/corpus.
+/// twelve criteo rows of `criteoLines`. The other seeds are written by hand in Fuzz/corpus.
 func makeSeeds(in dir: String) throws {
     let fm = FileManager.default
     for sub in ["cache", "model", "schema", "featurizer"] {
