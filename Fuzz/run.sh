@@ -16,9 +16,13 @@ fuzz=$(pwd)
 root=$(cd .. && pwd)
 
 # Every harness: lines rows-criteo rows-avazu libffm cache model pipeline features-config
-# schema featurizer. Left out until their fixes land (issue #12): model (a damaged header
-# traps in ModelFile.swift), pipeline (deeply nested JSON overflows the stack) and
-# features-config (huge "bins" allocate terabytes).
+# schema featurizer. Three are left out of the default list until the fixes of issue #12
+# land, because they crash on known bugs (inputs in Fuzz/crashes-known/TARGET):
+#   model            a damaged header traps in ModelFile.load (ModelFile.swift:139, the
+#                    weight-field count; found by the fuzzer within a minute)
+#   pipeline         deeply nested JSON overflows the stack in the JSON parser
+#   features-config  huge "bins" allocate terabytes (HashRun.collisionRate, HashRun.swift:319)
+# Once fixed: add the target here and move its crashes-known inputs into Fuzz/corpus/TARGET.
 default_targets="lines rows-criteo rows-avazu libffm cache schema featurizer"
 targets=${FUZZ_TARGETS:-$default_targets}
 seconds=${FUZZ_SECONDS:-20}

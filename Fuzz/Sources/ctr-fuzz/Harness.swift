@@ -128,15 +128,37 @@ func forEachLine(_ data: UnsafeBufferPointer<UInt8>, _ body: (ByteSlice) -> Void
 
 // MARK: - Harnesses
 
-/// LogIO's line reader (plain or gzip, sniffed as every stage does), with the default
-/// buffer and with a tiny one that splits every line across reads.
+/// LogIO's line reader (plain or gzip, sniffed as every stage does): as the stages open it
+/// (1 MB buffer, decompressing on a prefetch thread), and with a tiny buffer that splits
+/// every line across reads. Both must return the same lines, or both fail.
 func fuzzLines(_ data: UnsafeBufferPointer<UInt8>, _ scratch: Scratch) throws {
     let path = scratch.write(data, name: "input")
-    for bufferSize in [1 << 20, 7] {
-        let reader = LineReader(source: try openByteSource(path: path), path: path, bufferSize: bufferSize)
-        var bytes = 0
-        while let line = try reader.next() { bytes &+= line.count }
-        _ = bytes
+    let readers = [
+        { try LineReader(path: path, prefetch: true) },
+        { LineReader(source: try openByteSource(path: path), path: path, bufferSize: 7) },
+    ]
+    var outcomes: [Result<(lines: Int, hash: UInt64), Error>] = []
+    for open in readers {
+        outcomes.append(Result {
+            let reader = try open()
+            var hash = XXHash64(), lines = 0
+            while let line = try reader.next() {
+                hash.update(UnsafeRawBufferPointer(line))
+                hash.update(UnsafeRawBufferPointer(start: nil, count: 0))
+                var length = UInt64(line.count)
+                withUnsafeBytes(of: &length) { hash.update($0) }
+                lines += 1
+            }
+            return (lines, hash.digest())
+        })
+    }
+    switch (outcomes[0], outcomes[1]) {
+    case (.success(let a), .success(let b)):
+        precondition(a == b, "line readers disagree: \(a.lines) lines with the 1 MB buffer, \(b.lines) with 7 bytes")
+    case (.failure(let error), .failure):
+        throw error
+    case (.success, .failure(let error)), (.failure(let error), .success):
+        preconditionFailure("only one line reader failed: \(error)")
     }
 }
 
@@ -311,7 +333,7 @@ func fixCache(_ b: inout [UInt8]) {
     let rows = v[0], perGroup = v[6]
     let limit = UInt64(n)
     fixGroups: if perGroup > 0, rows < limit, v[10] < limit, v[9] < limit, v[8] < limit, v[7] < limit {
-        let groups = Int((rows + perGroup - 1) / perGroup), table = Int(v[10])
+        let groups = rows == 0 ? 0 : Int((rows - 1) / perGroup + 1), table = Int(v[10])
         guard table + 16 * groups <= footer else { break fixGroups }
         let offsets = Int(v[9]), labels = Int(v[8]), features = Int(v[7])
         guard offsets + 8 * (Int(rows) + 1) <= n, labels + Int(rows) <= n else { break fixGroups }
