@@ -31,14 +31,17 @@ scratch=${FUZZ_SCRATCH:-$root/.build-fuzz}
 
 echo "building the harnesses in $scratch"
 build=(swift build --package-path "$fuzz" --scratch-path "$scratch" -Xswiftc -sanitize=fuzzer,address)
+build_log=$(mktemp)
+status=0
+"${build[@]}" > "$build_log" 2>&1 || status=$?
 # The linker's "Cannot export local symbol '__asan_…'" warnings are noise.
-"${build[@]}" 2>&1 | grep -v "Cannot export local symbol" || true
-[ "${PIPESTATUS[0]}" -eq 0 ] || { echo "building the harnesses failed"; exit 1; }
+grep -v "Cannot export local symbol" "$build_log" || true
+rm -f "$build_log"
+[ "$status" -eq 0 ] || { echo "building the harnesses failed (exit $status)"; exit 1; }
 bin="$("${build[@]}" --show-bin-path)/ctr-fuzz"
 [ -x "$bin" ] || { echo "no harness binary at $bin"; exit 1; }
 
 export LSAN_OPTIONS="suppressions=$fuzz/lsan.supp:print_suppressions=0"
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}detect_stack_use_after_return=0"
 # A Swift trap then ends in a plain SIGILL that libFuzzer reports with a symbolized stack;
 # the Swift runtime's own backtracer reads memory in ways AddressSanitizer reports instead.
 export SWIFT_BACKTRACE=enable=no
