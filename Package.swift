@@ -17,6 +17,8 @@ let package = Package(
         .executable(name: "ctr-predict", targets: ["ctr-predict"]),
         .executable(name: "ctr-eval", targets: ["ctr-eval"]),
         .executable(name: "ctr-pipeline", targets: ["ctr-pipeline"]),
+        // The stage libraries, for packages that build on them (Fuzz/ depends on it by path).
+        .library(name: "SwiftCTRLibraries", targets: ["LogIO", "StageKit", "Ingest", "Dataset", "Featurize", "FFM", "Pipeline"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -162,11 +162,13 @@ public final class CacheReader: @unchecked Sendable {
         // Checksums per group, then bounds, then offsets made relative to the block.
         for g in groups {
             let r = rows(ofGroup: g)
-            let lo = Int(block.offsets[r.lowerBound - firstRow] - firstFeature)
-            let hi = Int(block.offsets[r.upperBound - firstRow] - firstFeature)
-            guard lo <= hi, hi <= featureCount else {
+            // Checked before any arithmetic: a damaged offset (not yet checksummed) may lie
+            // outside the block's features.
+            let start = block.offsets[r.lowerBound - firstRow], end = block.offsets[r.upperBound - firstRow]
+            guard firstFeature <= start, start <= end, end <= endFeature else {
                 throw DatasetError.corruptCache(path: path, detail: "row offsets out of order in row group \(g)")
             }
+            let lo = Int(start - firstFeature), hi = Int(end - firstFeature)
             var h = XXHash64()
             h.update(UnsafeRawBufferPointer(start: block.features + lo, count: (hi - lo) * CacheFormat.featureSize))
             h.update(UnsafeRawBufferPointer(start: block.labels + (r.lowerBound - firstRow), count: r.count))

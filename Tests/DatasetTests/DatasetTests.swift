@@ -341,6 +341,30 @@ func randomRows(count: Int, seed: UInt64, maxFeatures: Int = 12) -> [(Float, [Fe
         #expect(throws: DatasetError.self) { try readEverything(tiny) }
     }
 
+    /// Found by review of the fuzzing harness (Fuzz/, target cache): an offset damaged in a
+    /// later row group of a block that does not start at group 0 trapped (UInt64 underflow in
+    /// `read(groups:into:)`) before the group's checksum was checked.
+    @Test func damagedOffsetInsideABlockIsAnError() throws {
+        let dir = try TestSupport.makeTemporaryDirectory()
+        let rows = (0..<6).map { r in (Float(r % 2), [Feature(field: 0, index: UInt32(r), value: 1)]) }
+        let (path, info) = try makeCache(rows, in: dir, groupRows: 2)
+        #expect(info.groupCount == 3)
+        // Row 4 (the end of group 1, the start of group 2) now starts at feature 0, before the
+        // first feature of the block that starts at group 1 (feature 2).
+        let bad = try damaged(path) { bytes in
+            for i in 0..<8 { bytes[info.layout.offsets + 8 * 4 + i] = 0 }
+        }
+        let reader = try CacheReader(path: bad)
+        #expect(throws: DatasetError.corruptCache(path: bad, detail: "row offsets out of order in row group 1")) {
+            try reader.read(groups: 1..<3, into: CacheBlock())
+        }
+        #expect(throws: DatasetError.corruptCache(path: bad, detail: "row offsets out of order in row group 1")) {
+            try reader.verify()
+        }
+        let stream = CacheBlockStream(reader: reader, order: [2..<3, 1..<3])
+        #expect(throws: DatasetError.self) { while try stream.next() != nil {} }
+    }
+
     @Test func realSampleConverts() throws {
         guard let data = TestSupport.sharedData else { return }
         let path = data.appendingPathComponent("libffm/xlearn/small_test.txt").path
