@@ -15,15 +15,10 @@ cd "$(dirname "$0")"
 fuzz=$(pwd)
 root=$(cd .. && pwd)
 
-# Every harness: lines rows-criteo rows-avazu libffm cache model pipeline features-config
-# schema featurizer. Three are left out of the default list until the fixes of issue #12
-# land, because they crash on known bugs (inputs in Fuzz/crashes-known/TARGET):
-#   model            a damaged header traps in ModelFile.load (ModelFile.swift:139, the
-#                    weight-field count; found by the fuzzer within a minute)
-#   pipeline         deeply nested JSON overflows the stack in the JSON parser
-#   features-config  huge "bins" allocate terabytes (HashRun.collisionRate, HashRun.swift:319)
-# Once fixed: add the target here and move its crashes-known inputs into Fuzz/corpus/TARGET.
-default_targets="lines rows-criteo rows-avazu libffm cache schema featurizer"
+# Every harness. The inputs that crashed model, pipeline and features-config before the fixes
+# of issue #12 (a damaged model header, 40,000 nested brackets, "bins" of 2^31 and 2^40) are
+# in their corpus as known-*: every run replays them first.
+default_targets="lines rows-criteo rows-avazu libffm cache model pipeline features-config schema featurizer"
 targets=${FUZZ_TARGETS:-$default_targets}
 seconds=${FUZZ_SECONDS:-20}
 jobs=${FUZZ_JOBS:-2}
