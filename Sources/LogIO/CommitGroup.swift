@@ -205,9 +205,10 @@ public enum TemporaryFiles {
         let me = getpid()
         var removed: [String] = []
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
+            // The name in place, up to its NUL: readdir's entry may be shorter than
+            // `dirent` (d_reclen), so the whole d_name array must not be copied.
+            let name = String(cString: (UnsafeRawPointer(entry) + MemoryLayout<dirent>.offset(of: \dirent.d_name)!)
+                .assumingMemoryBound(to: CChar.self))
             var rest = Substring(name)
             if name.hasPrefix("." + prefix) {
                 // A killed writer's partial of the file itself: ".PREFIX<pid>SUFFIX.partial-<digits>".
