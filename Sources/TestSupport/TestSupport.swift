@@ -39,10 +39,13 @@ public enum TestSupport {
     }
 
     /// Runs a built executable (e.g. "ctr-ingest") and collects its exit status and output.
-    public static func run(_ executable: String, _ arguments: [String], stdin: Data? = nil) throws -> Execution {
+    /// - Parameter directory: the working directory (default: the test's), for relative paths.
+    public static func run(_ executable: String, _ arguments: [String], stdin: Data? = nil,
+                           in directory: String? = nil) throws -> Execution {
         let process = Process()
         process.executableURL = productsDirectory.appendingPathComponent(executable)
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

@@ -72,6 +72,38 @@ struct CommandTests {
     }
 }
 
+/// Every stage with relative paths, run from its folder, as a user types them.
+struct RelativePathTests {
+    @Test func stagesTakeRelativePaths() throws {
+        let w = try Workspace()
+        let dir = w.url.path
+        _ = try w.file("day.tsv", criteoRows(300))
+        func run(_ tool: String, _ args: [String]) throws {
+            let r = try TestSupport.run(tool, args, in: dir)
+            #expect(r.status == 0, "\(tool) \(args): \(r.stderr)")
+        }
+        try run("ctr-ingest", ["--quiet", "--out", "rows", "--valid", "0.2", "--test", "0.2", "day.tsv"])
+        try run("ctr-hash", ["--quiet", "--rows", "rows", "--out", "h"])
+        try run("ctr-hash", ["--quiet", "--from-libffm", "--out", "c/d", "h/train.ffm"])
+        try run("ctr-train", ["--quiet", "-t", "1", "-p", "h/valid.cache", "h/train.cache", "m"])
+        try run("ctr-predict", ["--quiet", "h/test.cache", "m", "p.txt"])
+        try run("ctr-eval", ["--quiet", "--predictions", "p.txt", "--labels", "h/test.ffm", "--json", "metrics.json"])
+        for name in ["rows/stats.json", "h/featurizer.json", "c/d/train.cache", "m", "p.txt", "metrics.json"] {
+            #expect(FileManager.default.fileExists(atPath: dir + "/" + name), "\(name)")
+        }
+    }
+
+    @Test func parentFolders() {
+        #expect(FileIO.parentFolder("h") == "")
+        #expect(FileIO.parentFolder("a/b") == "a")
+        #expect(FileIO.parentFolder("a/b/") == "a")
+        #expect(FileIO.parentFolder("a//b") == "a")
+        #expect(FileIO.parentFolder("/b") == "/")
+        #expect(FileIO.parentFolder("/") == "/")
+        #expect(FileIO.parentFolder("") == "")
+    }
+}
+
 struct SynthTests {
     func generate(_ configure: (inout SynthParams) -> Void, name: String, in w: Workspace) throws -> (Data, SynthSummary) {
         var p = SynthParams.defaults
