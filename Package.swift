@@ -1,8 +1,12 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 // SwiftCTR: one library per stage, thin `ctr-*` executables over them.
 // docs/ARCHITECTURE.md draws the module graph.
+//
+// The trait `MPI` (off by default: `swift build -c release --traits MPI`) links Open MPI
+// into the `Cluster` module, so ctr-train runs data parallel under mpirun (docs/SCALING.md).
+// Without it the default build needs only zlib.
 
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 
@@ -20,6 +24,9 @@ let package = Package(
         // The stage libraries, for packages that build on them (Fuzz/ depends on it by path).
         .library(name: "SwiftCTRLibraries", targets: ["LogIO", "StageKit", "Ingest", "Dataset", "Featurize", "FFM", "Pipeline"]),
     ],
+    traits: [
+        .trait(name: "MPI", description: "Link Open MPI (libopenmpi-dev): ctr-train runs data parallel under mpirun."),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
@@ -36,7 +43,22 @@ let package = Package(
         .target(name: "LogIO", dependencies: ["CZlib", "CTemporaryFiles"]),
         // Parameters declared once (CLI options, pipeline JSON, checks), the reporter, the stage shape.
         .target(name: "StageKit", dependencies: ["LogIO", argumentParser]),
-        .target(name: "CommandSupport", dependencies: ["StageKit", "LogIO", argumentParser]),
+        .target(name: "CommandSupport", dependencies: ["StageKit", "LogIO", "Cluster", argumentParser]),
+
+        // MARK: - Cluster: ranks and collectives (MPI with the trait, one rank without)
+
+        // mpi.h, and a shim of functions for the handle macros Swift cannot import.
+        .systemLibrary(
+            name: "CMPI",
+            pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev"]), .brew(["open-mpi"])]
+        ),
+        .target(
+            name: "Cluster",
+            dependencies: [.target(name: "CMPI", condition: .when(traits: ["MPI"]))],
+            swiftSettings: [.define("MPI", .when(traits: ["MPI"]))]
+        ),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),
         .target(name: "TestSupport", dependencies: ["Dataset", "LogIO"], path: "Sources/TestSupport"),
         .testTarget(name: "LogIOTests", dependencies: ["LogIO", "CZlib", "TestSupport"]),
         .testTarget(name: "StageKitTests", dependencies: ["StageKit", "TestSupport", argumentParser]),
@@ -63,8 +85,8 @@ let package = Package(
         // MARK: - FFM: training and prediction (from libffm text, caches or raw logs)
 
         .systemLibrary(name: "CPrefetch"),
-        .target(name: "FFM", dependencies: ["StageKit", "Dataset", "Featurize", "Ingest", "Metrics", "LogIO", "CPrefetch"]),
-        .executableTarget(name: "ctr-train", dependencies: ["FFM", "CommandSupport", argumentParser]),
+        .target(name: "FFM", dependencies: ["StageKit", "Dataset", "Featurize", "Ingest", "Metrics", "LogIO", "CPrefetch", "Cluster"]),
+        .executableTarget(name: "ctr-train", dependencies: ["FFM", "Cluster", "CommandSupport", argumentParser]),
         .executableTarget(name: "ctr-predict", dependencies: ["FFM", "CommandSupport", argumentParser]),
         .testTarget(name: "FFMTests", dependencies: ["StageKit", "Metrics", "FFM", "Dataset", "LogIO", "TestSupport"]),
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cluster
 import LogIO
 import StageKit
 
@@ -8,6 +9,12 @@ public struct CommonOptions: ParsableArguments {
     public var quiet = false
 
     public init() {}
+
+    /// A tool started by mpirun as one of several ranks must be built with MPI (each rank
+    /// would otherwise do the whole job and overwrite the others' outputs).
+    public func validate() throws {
+        do { try Cluster.checkLaunch() } catch { throw ValidationError("\(error)") }
+    }
 
     /// Notes on stderr (none with --quiet), live progress when stderr is a terminal.
     public var reporter: Reporter { Reporter(quiet: quiet) }

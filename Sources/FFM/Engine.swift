@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Cluster
 import Dataset
 import Foundation
 import LogIO
@@ -49,10 +50,10 @@ final class Engine: @unchecked Sendable {
         }
     }
 
-    /// One pass of AdaGrad updates over the blocks in `order`; returns the mean training log loss
-    /// (each row's loss before its update, as libffm reports it).
+    /// One pass of AdaGrad updates over the blocks in `order`; returns the summed training log
+    /// loss (each row's loss before its update, as libffm reports it) and the rows visited.
     func trainEpoch(_ data: CacheReader, order blocks: [Range<Int>], shuffle: Bool = true, rng: inout SplitMix64,
-                    progress: (Int) -> Void) throws -> Double {
+                    progress: (Int) -> Void) throws -> (loss: Double, rows: Int) {
         let model = self.model, hot = self.hot
         let remapped = model.canRemap
         let stream = CacheBlockStream(reader: data, order: blocks,
@@ -116,19 +117,23 @@ final class Engine: @unchecked Sendable {
             done += rows
             progress(done)
         }
-        return total / Double(max(done, 1))
+        return (total, done)
     }
 
-    /// Scores of every row of `data`, in file order.
-    func scores(_ data: CacheReader, blockBytes: Int) throws -> (scores: [Float], labels: [UInt8]) {
-        var scores = [Float](repeating: 0, count: data.info.rowCount)
-        var labels = [UInt8](repeating: 0, count: data.info.rowCount)
+    /// Scores of the rows of `data` in `blocks` (consecutive ranges of row groups, in
+    /// order; nil: all of them), in file order.
+    func scores(_ data: CacheReader, blockBytes: Int, blocks: [Range<Int>]? = nil) throws -> (scores: [Float], labels: [UInt8]) {
+        let blocks = blocks ?? data.blocks(targetBytes: blockBytes)
+        let firstRow = blocks.first.map { data.rows(ofGroup: $0.lowerBound).lowerBound } ?? 0
+        let endRow = blocks.last.map { data.rows(ofGroup: $0.upperBound - 1).upperBound } ?? 0
+        var scores = [Float](repeating: 0, count: endRow - firstRow)
+        var labels = [UInt8](repeating: 0, count: endRow - firstRow)
         let model = self.model
         let remapped = model.canRemap
-        let stream = CacheBlockStream(reader: data, order: data.blocks(targetBytes: blockBytes),
+        let stream = CacheBlockStream(reader: data, order: blocks,
                                       transform: remapped ? model.remapTransform(hot: nil) : nil)
         while let block = try stream.next() {
-            let rows = block.rowCount, first = block.firstRow
+            let rows = block.rowCount, first = block.firstRow - firstRow
             let threads = self.threads, scratch = self.scratch, lookahead = self.lookahead
             let shared = Unchecked(block)
             scores.withUnsafeMutableBufferPointer { out in
@@ -153,9 +158,17 @@ final class Engine: @unchecked Sendable {
         return (scores, labels)
     }
 
-    /// Mean log loss and AUC (nil when one class is absent) of the model on `data`.
-    func evaluate(_ data: CacheReader, blockBytes: Int) throws -> (Double, Double?) {
-        let (scores, labels) = try scores(data, blockBytes: blockBytes)
+    /// Mean log loss and AUC (nil when one class is absent) of the model on `data`. With
+    /// several ranks each scores its share of the blocks and the scores are gathered in
+    /// file order, so every rank computes the same figures as one process would.
+    func evaluate(_ data: CacheReader, blockBytes: Int, cluster: Cluster = .single) throws -> (Double, Double?) {
+        var (scores, labels) = try scores(data, blockBytes: blockBytes,
+                                          blocks: rankShare(data.blocks(targetBytes: blockBytes), groupCount: data.info.groupCount,
+                                                            rank: cluster.rank, size: cluster.size))
+        if cluster.size > 1 {
+            scores = try cluster.allgather(scores)
+            labels = try cluster.allgather(labels)
+        }
         var loss: Double = 0
         for i in 0..<scores.count { loss += logLoss(score: Double(scores[i]), label: Float(labels[i])) }
         return (loss / Double(max(scores.count, 1)), areaUnderCurve(scores: scores, labels: labels))

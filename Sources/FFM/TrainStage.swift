@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Cluster
 import Dataset
 import Featurize
 import Foundation
@@ -22,6 +23,19 @@ public enum TrainStage: Stage {
     /// - Parameter reporter: receives the per-epoch table and notes; a live progress bar on a terminal.
     public static func run(_ params: TrainParams, inputs: TrainInputs, outputs: TrainOutputs,
                            reporter: Reporter) throws -> TrainResult {
+        try run(params, inputs: inputs, outputs: outputs, reporter: reporter, cluster: .single)
+    }
+
+    /// Training data parallel over the ranks of `cluster` (every rank calls it with the same
+    /// arguments): each rank trains on its share of the training blocks (`rankShare`: row
+    /// groups split by rank, in order) with its own `threads` hogwild threads, and at the end of
+    /// each epoch the ranks average their models (`FFMModel.averageAcrossRanks`). Validation
+    /// scores are computed on each rank's share and gathered, so every rank sees the same
+    /// figures and takes the same early-stopping decision. Rank 0 reports and writes the model
+    /// and the log; the other ranks write nothing. One rank is exactly `run` without a cluster.
+    public static func run(_ params: TrainParams, inputs: TrainInputs, outputs: TrainOutputs,
+                           reporter givenReporter: Reporter, cluster: Cluster) throws -> TrainResult {
+        let reporter = cluster.isRoot ? givenReporter : Reporter.silent
         try params.validated(params.problems() + params.inputProblems(hasValidation: inputs.valid != nil))
         let output = outputs.model ?? (lastPathComponent(inputs.train) + ".model")
         let outputDirectory = directoryPart(output)
@@ -43,18 +57,25 @@ public enum TrainStage: Stage {
 
         let blockBytes = params.blockMb << 20
         let trainBlocks = train.blocks(targetBytes: blockBytes)
+        let myBlocks = rankShare(trainBlocks, groupCount: train.info.groupCount, rank: cluster.rank, size: cluster.size)
+        let myRows = myBlocks.reduce(0) { $0 + train.rows(ofGroup: $1.upperBound - 1).upperBound - train.rows(ofGroup: $1.lowerBound).lowerBound }
         let start = try startingModel(params, initModel: inputs.initModel, train: train, trainIndices: trainIndices,
                                       trainBlocks: trainBlocks, valid: valid, metadata: &metadata)
         let model = start.model
         reporter.note("\(params.model.rawValue): \(ProgressMeter.grouped(train.info.rowCount)) rows, n \(ProgressMeter.grouped(start.n)), m \(start.m), k \(params.factors), "
             + "\(ProgressMeter.grouped(model.rowCount)) indices in training, "
             + String(format: "%.1f MB of weights", Double(model.rowCount) * Double(model.rowStride * 4 + (model.hasLinear ? 8 : 0)) / 1e6)
-            + ", \(params.threads) thread\(params.threads == 1 ? "" : "s")")
+            + ", \(params.threads) thread\(params.threads == 1 ? "" : "s")"
+            + (cluster.size > 1 ? " on each of \(cluster.size) ranks" : ""))
+        if cluster.size > 1 {
+            reporter.note("\(cluster.size) ranks train on disjoint shares (rank 0: \(ProgressMeter.grouped(myRows)) rows); "
+                + String(format: "models averaged after every epoch, %.1f MB sent per rank per average", Double(4 * model.synchronizedFloats) / 1e6))
+        }
 
         let patience = params.effectivePatience
         let checkpointPrefix = ".\(lastPathComponent(output)).best-"
         if patience > 0 { TemporaryFiles.removeStale(in: scratchDirectory, prefix: checkpointPrefix) }
-        let checkpoint = patience > 0 ? scratchDirectory + "/" + checkpointPrefix + "\(getpid())" : nil
+        let checkpoint = patience > 0 && cluster.isRoot ? scratchDirectory + "/" + checkpointPrefix + "\(getpid())" : nil
         let checkpointRegistration = checkpoint.map { TemporaryFiles.register($0) }
         defer { if let checkpoint { unlink(checkpoint); checkpointRegistration?.release() } }
 
@@ -69,15 +90,21 @@ public enum TrainStage: Stage {
         for epoch in 1...params.epochs {
             let started = Date()
             var rng = SplitMix64(seed: params.seed &+ 0x5851_F42D_4C95_7F2D &* UInt64(start.epochs + epoch))
-            var order = trainBlocks
+            var order = myBlocks
             if !params.noRand { order.shuffle(using: &rng) }
-            let trLoss = try engine.trainEpoch(train, order: order, shuffle: !params.noRand, rng: &rng) { done in
-                if reporter.live { progressBar(epoch: epoch, fraction: Double(done) / Double(train.info.rowCount)) }
+            let trained = try engine.trainEpoch(train, order: order, shuffle: !params.noRand, rng: &rng) { done in
+                if reporter.live { progressBar(epoch: epoch, fraction: Double(done) / Double(max(myRows, 1))) }
             }
+            var trSums = [trained.loss, Double(trained.rows)]
+            if cluster.size > 1 {
+                cluster.allreduceSum(&trSums)
+                model.averageAcrossRanks(cluster)
+            }
+            let trLoss = trSums[0] / Double(max(Int(trSums[1]), 1))
             if reporter.live { FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!) }
             var row = EpochStats(epoch: epoch, trLogLoss: trLoss, vaLogLoss: nil, vaAUC: nil, seconds: 0)
             if let valid {
-                let (loss, auc) = try engine.evaluate(valid, blockBytes: blockBytes)
+                let (loss, auc) = try engine.evaluate(valid, blockBytes: blockBytes, cluster: cluster)
                 row.vaLogLoss = loss
                 row.vaAUC = auc
             }
@@ -93,7 +120,7 @@ public enum TrainStage: Stage {
                     metadata.epochs = start.epochs + epoch
                     metadata.bestEpoch = start.epochs + epoch
                     metadata.validationLogLoss = va
-                    try ModelFile.save(model, metadata: metadata, to: checkpoint!)
+                    if let checkpoint { try ModelFile.save(model, metadata: metadata, to: checkpoint) }
                 } else {
                     sinceBest += 1
                     if sinceBest >= patience {
@@ -104,13 +131,19 @@ public enum TrainStage: Stage {
                 }
             }
         }
+        // Every rank got here: none failed (a failing rank aborts the job before this point).
+        cluster.barrier()
+        var bestEpoch = stats.count
+        if patience > 0, best.epoch > 0 { bestEpoch = best.epoch }
+        guard cluster.isRoot else {
+            return TrainResult(modelPath: output, epochs: stats, bestEpoch: bestEpoch, rows: train.info.rowCount,
+                               indexCount: start.n, fieldCount: start.m, presentIndices: model.rowCount)
+        }
         // One commit point: the epochs log (if asked for) and the model appear together,
         // the model last (the completeness marker).
         let published = CommitGroup()
         if let path = outputs.epochs { try writeLog(stats, to: path, group: published) }
-        var bestEpoch = stats.count
         if patience > 0, best.epoch > 0 {
-            bestEpoch = best.epoch
             // The checkpoint holds the best weights (written atomically, fsynced): it becomes the model.
             try published.add(temporary: checkpoint!, as: output, synced: true)
         } else {

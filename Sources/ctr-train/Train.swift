@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cluster
 import CommandSupport
 import FFM
 import Foundation
@@ -18,6 +19,11 @@ struct Train: StageCommand {
               ctr-train -k 4 -t 15 -p valid.ffm train.ffm model
               ctr-train --patience 2 -p valid.cache -s 2 --seed 7 train.cache -o model
               ctr-train --dump model
+              mpirun -np 4 ctr-train -p valid.cache train.cache -o model   # a build with --traits MPI
+
+            Under mpirun (a build with `swift build -c release --traits MPI`) each rank trains on its \
+            share of the training cache and the ranks average their models after every epoch; rank 0 \
+            writes the model (docs/SCALING.md).
             """)
 
     @OptionGroup(title: "Training options") var params: TrainParams
@@ -70,7 +76,15 @@ struct Train: StageCommand {
             return
         }
         let inputs = TrainInputs(train: trainingSet!, valid: validation, initModel: initModel, featurizer: featurizer)
-        _ = try TrainStage.run(params, inputs: inputs, outputs: TrainOutputs(model: output ?? modelFile, epochs: logJson),
-                               reporter: common.reporter)
+        // Under mpirun (built with MPI) every rank runs this with the same arguments.
+        let cluster = try Cluster.world()
+        do {
+            _ = try TrainStage.run(params, inputs: inputs, outputs: TrainOutputs(model: output ?? modelFile, epochs: logJson),
+                                   reporter: common.reporter, cluster: cluster)
+        } catch where cluster.size > 1 {
+            // The other ranks wait in a collective for this one: end the whole job (mpirun
+            // exits non-zero; rank 0 publishes nothing, as it commits only after the last one).
+            cluster.abort("Error: rank \(cluster.rank) of \(cluster.size): \(error)")
+        }
     }
 }
