@@ -14,7 +14,8 @@ import StageKit
 /// pipeline resolves them against the pipeline file, hashes them into fingerprints and
 /// places outputs under the work directory; their parameter keys are reserved.
 extension StageRegistry {
-    public static var standard: StageRegistry {
+    /// Built once per process (each kind reads its parameter declarations and defaults).
+    public static let standard: StageRegistry = {
         var registry = StageRegistry()
         registry.register(IngestKind())
         registry.register(HashKind())
@@ -22,7 +23,7 @@ extension StageRegistry {
         registry.register(PredictKind())
         registry.register(EvalKind())
         return registry
-    }
+    }()
 }
 
 // MARK: - ingest
