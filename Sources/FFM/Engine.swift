@@ -96,7 +96,7 @@ final class Engine: @unchecked Sendable {
                     }
                     for ii in start..<end {
                         let label = block.label(Int(order[ii]))
-                        if let hot, (ii - start) % HotRows.syncInterval == HotRows.syncInterval - 1 { hot.merge(t) }
+                        if let hot, hot.rowDone(t) { hot.merge(t) }
                         if ii + 2 < end { model.prefetchFeatures(block.row(Int(order[ii + 2])).features) }
                         if ii + 1 < end {
                             model.prepare(block.row(Int(order[ii + 1])).features, into: next, remapped: remapped, replica: replica)

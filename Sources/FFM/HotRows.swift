@@ -14,6 +14,12 @@ final class HotRows: @unchecked Sendable {
     static let threshold = 0.02
     static let maximumSlots = 4096
     static let sampleRows = 100_000
+    /// Rows a thread trains between merges: `firstSyncInterval` at first, doubling after
+    /// each merge up to `syncInterval`. Early AdaGrad steps are large (accumulators start at
+    /// 1), and copies that each take a thousand of them before their changes are summed
+    /// overshoot: on 20k rows with 2 threads the first epoch's validation log loss then
+    /// varied from 0.518 to 0.63 between runs, against 0.519-0.521 when merging often.
+    static let firstSyncInterval = 16
     static let syncInterval = 1024
 
     /// One thread's copies: `slots` holds per hot row its latent row then its linear pair
@@ -37,6 +43,9 @@ final class HotRows: @unchecked Sendable {
     private let storage: [UnsafeMutablePointer<Float>]
     private let snapshots: [UnsafeMutablePointer<Float>]
     private let lock = NSLock()
+    /// Per thread, 8 apart (a cache line each): rows since the last merge, and the current interval.
+    private let rowsSinceMerge: UnsafeMutablePointer<Int>
+    private let interval: UnsafeMutablePointer<Int>
 
     /// Picks the hot rows from the first rows of `data` (nil when none is hot).
     static func make(model: FFMModel, data: CacheReader, threads: Int) throws -> HotRows? {
@@ -84,6 +93,10 @@ final class HotRows: @unchecked Sendable {
         func aligned() -> UnsafeMutablePointer<Float> {
             UnsafeMutableRawPointer.allocate(byteCount: floats * 4, alignment: 64).bindMemory(to: Float.self, capacity: floats)
         }
+        rowsSinceMerge = .allocate(capacity: threads * 8)
+        rowsSinceMerge.initialize(repeating: 0, count: threads * 8)
+        interval = .allocate(capacity: threads * 8)
+        interval.initialize(repeating: HotRows.firstSyncInterval, count: threads * 8)
         storage = (0..<threads).map { _ in aligned() }
         snapshots = (0..<threads).map { _ in aligned() }
         for t in 0..<threads {
@@ -93,6 +106,8 @@ final class HotRows: @unchecked Sendable {
     }
 
     deinit {
+        rowsSinceMerge.deallocate()
+        interval.deallocate()
         slotOfRow.deallocate()
         hotBits.deallocate()
         for p in storage { p.deallocate() }
@@ -114,8 +129,17 @@ final class HotRows: @unchecked Sendable {
         snapshots[t].update(from: storage[t], count: floatsPerReplica)
     }
 
+    /// Counts a row trained by thread `t`; true when its changes are due to be merged.
+    @inline(__always)
+    func rowDone(_ t: Int) -> Bool {
+        rowsSinceMerge[t * 8] += 1
+        return rowsSinceMerge[t * 8] >= interval[t * 8]
+    }
+
     /// Adds thread `t`'s changes since its last refresh to the shared model, then refreshes.
     func merge(_ t: Int) {
+        rowsSinceMerge[t * 8] = 0
+        interval[t * 8] = min(interval[t * 8] * 2, HotRows.syncInterval)
         lock.lock()
         defer { lock.unlock() }
         let replica = storage[t], snapshot = snapshots[t]

@@ -254,6 +254,25 @@ func readAllIndices(_ path: String) throws -> [Int] {
         #expect(hot.replica(1).slots[2] == model.latentWeight(index: 1, field: 0, factor: 2)!)
     }
 
+    /// Merges come after 16 rows at first, the interval doubling up to 1024, per thread.
+    @Test func mergeIntervalGrowsFromSixteenToTheSyncInterval() throws {
+        let model = try randomModel(kind: .ffm, fields: 2, factors: 4, indices: [0, 1, 2], indexCount: 3, linear: true)
+        let hot = HotRows(model: model, rows: [1], threads: 2)
+        var gaps: [Int] = []
+        var rows = 0
+        while gaps.count < 9 {
+            rows += 1
+            if hot.rowDone(0) {
+                gaps.append(rows)
+                rows = 0
+                hot.merge(0)
+            }
+        }
+        #expect(gaps == [16, 32, 64, 128, 256, 512, 1024, 1024, 1024])
+        // The other thread keeps its own count.
+        #expect((0..<15).allSatisfy { _ in !hot.rowDone(1) } && hot.rowDone(1))
+    }
+
     @Test func frequentRowsAreChosenFromTheData() throws {
         let problem = try Problem(rows: 2000, fields: 4, cardinality: 200)
         let cache = problem.path("c")
