@@ -108,28 +108,29 @@ public final class Cluster: @unchecked Sendable {
     /// Sums `count` floats at `values` over the ranks, in place (every rank gets the sum).
     public func allreduceSum(_ values: UnsafeMutablePointer<Float>, count: Int) {
         #if MPI
-        guard usesMPI else { return }
-        var done = 0
-        while done < count {
-            let n = min(Cluster.chunk, count - done)
-            MPI_Allreduce(cmpi_in_place(), values + done, Int32(n), cmpi_float(), cmpi_op_sum(), cmpi_comm_world())
-            done += n
-        }
+        allreduceSum(values, count: count, type: cmpi_float())
         #endif
     }
 
     /// Sums `count` doubles at `values` over the ranks, in place.
     public func allreduceSum(_ values: UnsafeMutablePointer<Double>, count: Int) {
         #if MPI
+        allreduceSum(values, count: count, type: cmpi_double())
+        #endif
+    }
+
+    #if MPI
+    /// In place, in calls of at most `chunk` elements.
+    private func allreduceSum<T>(_ values: UnsafeMutablePointer<T>, count: Int, type: MPI_Datatype) {
         guard usesMPI else { return }
         var done = 0
         while done < count {
             let n = min(Cluster.chunk, count - done)
-            MPI_Allreduce(cmpi_in_place(), values + done, Int32(n), cmpi_double(), cmpi_op_sum(), cmpi_comm_world())
+            MPI_Allreduce(cmpi_in_place(), values + done, Int32(n), type, cmpi_op_sum(), cmpi_comm_world())
             done += n
         }
-        #endif
     }
+    #endif
 
     public func allreduceSum(_ values: inout [Float]) {
         let n = values.count
@@ -142,20 +143,15 @@ public final class Cluster: @unchecked Sendable {
     }
 
     /// Every rank's `values` (their lengths may differ), concatenated in rank order, on every rank.
-    public func allgather(_ values: [Float]) throws -> [Float] {
-        #if MPI
-        guard usesMPI else { return values }
-        return try gather(values, type: cmpi_float())
-        #else
-        return values
-        #endif
-    }
+    public func allgather(_ values: [Float]) throws -> [Float] { try allgather(values, floats: true) }
 
     /// Every rank's bytes, concatenated in rank order, on every rank.
-    public func allgather(_ values: [UInt8]) throws -> [UInt8] {
+    public func allgather(_ values: [UInt8]) throws -> [UInt8] { try allgather(values, floats: false) }
+
+    private func allgather<T: BitwiseCopyable>(_ values: [T], floats: Bool) throws -> [T] {
         #if MPI
         guard usesMPI else { return values }
-        return try gather(values, type: cmpi_byte())
+        return try gather(values, type: floats ? cmpi_float() : cmpi_byte())
         #else
         return values
         #endif
