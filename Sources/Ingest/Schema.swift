@@ -229,10 +229,10 @@ public struct Schema: Codable, Equatable, Sendable {
         return schema
     }
 
-    /// Pretty JSON for this schema (the format `load` reads).
+    /// Pretty, key-sorted JSON for this schema (the format `load` reads): the same bytes every run.
     public func jsonData() throws -> Data {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return try encoder.encode(self)
     }
 
