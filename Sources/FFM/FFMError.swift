@@ -12,7 +12,8 @@ public enum FFMError: Error, Equatable, CustomStringConvertible {
     case notAModel(path: String)
     case unsupportedModelVersion(path: String, found: UInt32, supported: UInt32)
     case corruptModel(path: String, detail: String)
-    case invalidParameter(name: String, value: String, expected: String)
+    /// A loss or the bias stopped being finite in this epoch.
+    case diverged(epoch: Int, eta: Double)
     case emptyTrainingSet(path: String)
     case incompatibleInitModel(path: String, detail: String)
     /// A row at predict time has a field the model was not trained with.
@@ -45,8 +46,9 @@ public enum FFMError: Error, Equatable, CustomStringConvertible {
             return "\(path): model format version \(found) is not supported (this build reads version \(supported))"
         case let .corruptModel(path, detail):
             return "\(path): corrupt model file: \(detail)"
-        case let .invalidParameter(name, value, expected):
-            return "invalid \(name) \(value): expected \(expected)"
+        case let .diverged(epoch, eta):
+            return "training diverged in epoch \(epoch): the loss is no longer a finite number; expected finite losses: "
+                + "lower -r/--eta (\(eta)) or raise -l/--lambda"
         case let .emptyTrainingSet(path):
             return "\(path): the training set has no rows; expected at least one libffm line"
         case let .incompatibleInitModel(path, detail):

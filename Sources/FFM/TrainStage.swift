@@ -111,8 +111,7 @@ public enum TrainStage: Stage {
             row.seconds = Date().timeIntervalSince(started)
             stats.append(row)
             reporter.note(formatRow(row))
-            guard try finite(row, model) else { throw FFMError.invalidParameter(name: "training", value: "diverged",
-                                                                                   expected: "finite losses; lower -r/--eta") }
+            guard try finite(row, model) else { throw FFMError.diverged(epoch: epoch, eta: params.eta) }
             if let va = row.vaLogLoss, patience > 0 {
                 if va < best.loss {
                     best = (epoch, va)

@@ -114,6 +114,15 @@ struct Problem {
         #expect(try fileBytes(problem.path("straight")) == fileBytes(problem.path("resumed")))
     }
 
+    @Test func divergenceNamesTheEpochAndTheLearningRate() throws {
+        let problem = try Problem(rows: 500)
+        #expect(throws: FFMError.diverged(epoch: 1, eta: 1e30)) {
+            _ = try TrainStage.run(params: quietParams { $0.epochs = 2; $0.eta = 1e30; $0.lambda = 1e20; $0.output = problem.path("d") },
+                                   trainingSet: problem.train)
+        }
+        #expect(!FileManager.default.fileExists(atPath: problem.path("d")))
+    }
+
     @Test func noRandVisitsRowsInFileOrder() throws {
         let problem = try Problem(rows: 1000)
         for name in ["a", "b"] {
