@@ -43,7 +43,7 @@ public enum FFMError: Error, Equatable, CustomStringConvertible {
         case let .notAModel(path):
             return "\(path): not a SwiftCTR model file (expected it to start with \"CTRMODEL\")"
         case let .unsupportedModelVersion(path, found, supported):
-            return "\(path): model format version \(found) is not supported (this build reads version \(supported))"
+            return "\(path): model format version \(found) is not supported (this build reads versions 1 to \(supported))"
         case let .corruptModel(path, detail):
             return "\(path): corrupt model file: \(detail)"
         case let .diverged(epoch, eta):

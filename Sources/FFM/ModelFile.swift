@@ -18,21 +18,50 @@ public struct ModelMetadata: Equatable, Sendable {
     public var featurizerHash: UInt64 = 0
     /// Validation log loss of these weights, NaN when there was no validation set.
     public var validationLogLoss = Double.nan
+    /// Tagged sections after the weights (format version 2): what a model kind or a
+    /// post-processing step keeps beyond the FFM layout, in file order, tags unique.
+    public var sections: [ModelSection] = []
 
     public init() {}
+
+    /// The payload of the section tagged `tag`, if the file has one.
+    public func section(_ tag: String) -> [UInt8]? { sections.first { $0.tag == tag }?.bytes }
 
     public static func == (a: ModelMetadata, b: ModelMetadata) -> Bool {
         a.eta == b.eta && a.lambda == b.lambda && a.epochs == b.epochs && a.bestEpoch == b.bestEpoch && a.seed == b.seed
             && a.featurizerHash == b.featurizerHash
             && (a.validationLogLoss == b.validationLogLoss || (a.validationLogLoss.isNaN && b.validationLogLoss.isNaN))
+            && a.sections == b.sections
     }
+}
+
+/// One tagged section of a model file (docs/FORMATS.md, "Model file"): a four-character
+/// ASCII tag and its bytes. A reader refuses tags it does not know (a newer writer's
+/// section may change what the weights mean), so every tag is listed in ``known``.
+public struct ModelSection: Equatable, Sendable {
+    public var tag: String
+    public var bytes: [UInt8]
+
+    /// Every tag this build reads.
+    public static let known: Set<String> = []
+
+    public init(tag: String, bytes: [UInt8]) {
+        precondition(tag.utf8.count == 4 && tag.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7f }, "a section tag is 4 ASCII characters")
+        self.tag = tag
+        self.bytes = bytes
+    }
+
+    /// Bytes of a section's own header: tag, 4 zero bytes, payload length (UInt64).
+    static let headerSize = 16
 }
 
 /// The model file (docs/FORMATS.md, "Model file"): a 128-byte header, the bitmap of
 /// indices seen in training, their linear and latent weights with AdaGrad accumulators,
 /// and an XXH64 trailer. Written atomically.
 public enum ModelFile {
-    public static let version: UInt32 = 1
+    public static let version: UInt32 = 2
+    /// Versions this build reads: 1 (no sections) and 2.
+    static let readableVersions: ClosedRange<UInt32> = 1...2
     static let headerSize = 128
     static let trailerSize = 16
     static let magic: StaticString = "CTRMODEL"
@@ -72,6 +101,7 @@ public enum ModelFile {
             put(model.bias[0].bitPattern, 104)
             put(model.bias[1].bitPattern, 108)
             put(metadata.validationLogLoss.bitPattern, 112)
+            put(UInt64(sectionBytes(metadata.sections)), 120)
         }
         try header.withUnsafeBytes { try emit($0) }
         try emit(UnsafeRawBufferPointer(start: model.indices.bits, count: model.indices.words * 8))
@@ -81,6 +111,16 @@ public enum ModelFile {
         try forEachPiece(model) { start, count in
             try emit(UnsafeRawBufferPointer(start: model.latent + start * model.rowStride, count: count * model.rowStride * 4))
         }
+        precondition(Set(metadata.sections.map(\.tag)).count == metadata.sections.count, "section tags are unique")
+        for section in metadata.sections {
+            var head = [UInt8](repeating: 0, count: ModelSection.headerSize)
+            head.withUnsafeMutableBytes { h in
+                h.copyMemory(from: UnsafeRawBufferPointer(start: Array(section.tag.utf8), count: 4))
+                h.storeBytes(of: UInt64(section.bytes.count).littleEndian, toByteOffset: 8, as: UInt64.self)
+            }
+            try head.withUnsafeBytes { try emit($0) }
+            try section.bytes.withUnsafeBytes { try emit($0) }
+        }
         var trailer = [UInt8](repeating: 0, count: trailerSize)
         trailer.withUnsafeMutableBytes { t in
             t.storeBytes(of: hash.digest().littleEndian, as: UInt64.self)
@@ -88,6 +128,41 @@ public enum ModelFile {
         }
         try trailer.withUnsafeBytes { try out.write($0) }
         try out.commit()
+    }
+
+    /// Bytes the sections take in the file, their own headers included.
+    static func sectionBytes(_ sections: [ModelSection]) -> Int {
+        sections.reduce(0) { $0 + ModelSection.headerSize + $1.bytes.count }
+    }
+
+    /// Parses `bytes`, the sections' part of the file (offset `at`), checking tags and lengths.
+    static func parseSections(_ bytes: [UInt8], at start: Int, path: String, known: Set<String> = ModelSection.known) throws -> [ModelSection] {
+        var sections: [ModelSection] = [], offset = 0
+        while offset < bytes.count {
+            func fail(_ detail: String) -> FFMError { .corruptModel(path: path, detail: "section at byte \(start + offset): " + detail) }
+            guard bytes.count - offset >= ModelSection.headerSize else {
+                throw fail("\(bytes.count - offset) bytes left; expected a 16-byte section header")
+            }
+            let tagBytes = Array(bytes[offset..<offset + 4])
+            let length = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)) }
+            let pad = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self) }
+            guard tagBytes.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }), pad == 0 else {
+                throw fail("tag bytes \(tagBytes) and padding \(pad); expected 4 ASCII characters and 4 zero bytes")
+            }
+            let tag = String(decoding: tagBytes, as: UTF8.self)
+            guard known.contains(tag) else {
+                let known = known.sorted().joined(separator: ", ")
+                throw fail("tag '\(tag)' is not one this build reads (\(known.isEmpty ? "none" : known)); "
+                    + "expected a model written by this or an older SwiftCTR")
+            }
+            guard !sections.contains(where: { $0.tag == tag }) else { throw fail("tag '\(tag)' appears twice; expected unique tags") }
+            let left = UInt64(bytes.count - offset - ModelSection.headerSize)
+            guard length <= left else { throw fail("'\(tag)' says \(length) bytes; \(left) are left before the trailer") }
+            let from = offset + ModelSection.headerSize
+            sections.append(ModelSection(tag: tag, bytes: Array(bytes[from..<from + Int(length)])))
+            offset = from + Int(length)
+        }
+        return sections
     }
 
     /// Calls `body(firstRow, rows)` over all latent rows in pieces of about 8 MB.
@@ -121,7 +196,7 @@ public enum ModelFile {
         }
         guard got >= 12 else { throw FFMError.corruptModel(path: path, detail: "the file ends inside the header (\(got) bytes)") }
         let version = get(8, UInt32.self)
-        guard version == ModelFile.version else {
+        guard readableVersions.contains(version) else {
             throw FFMError.unsupportedModelVersion(path: path, found: version, supported: ModelFile.version)
         }
         guard got == headerSize else {
@@ -170,6 +245,13 @@ public enum ModelFile {
             hash.update(UnsafeRawBufferPointer(dest))
             offset += dest.count
         }
+        if layout.sectionBytes > 0 {
+            var bytes = [UInt8](repeating: 0, count: layout.sectionBytes)
+            try bytes.withUnsafeMutableBytes { try readFully(fd, path, $0, at: offset) }
+            bytes.withUnsafeBytes { hash.update($0) }
+            metadata.sections = try parseSections(bytes, at: offset, path: path)
+            offset += bytes.count
+        }
         var trailer = [UInt8](repeating: 0, count: trailerSize)
         _ = try trailer.withUnsafeMutableBytes { try readFully(fd, path, $0, at: offset) }
         let ok = trailer.withUnsafeBytes { t in
@@ -186,6 +268,8 @@ public enum ModelFile {
         let kind: ModelKind
         let flags: UInt32
         let n: Int, m: Int, k: Int, present: Int, words: Int
+        /// Bytes of tagged sections after the weights (0 in version 1).
+        let sectionBytes: Int
     }
 
     /// Checks every field of a header (version already checked) before anything is
@@ -240,7 +324,11 @@ public enum ModelFile {
         guard loss.isNaN || (loss.isFinite && loss >= 0) else {
             throw fail("validation log loss (bytes 112-119) is \(loss); expected NaN (none) or a finite number >= 0")
         }
-        guard get(120, UInt64.self) == 0 else { throw fail("bytes 120-127 are not zero") }
+        // Version 1 has zeros here, version 2 the bytes of its sections.
+        let sectionBytes = get(120, UInt64.self)
+        guard sectionBytes <= UInt64(fileSize) else {
+            throw fail("section bytes (bytes 120-127) are \(sectionBytes); the file has only \(fileSize) bytes")
+        }
         // The file size the header implies, in UInt64 with overflow checks: n, m < 2^33, so
         // only the products can overflow.
         let words = (n + 63) / 64
@@ -248,15 +336,18 @@ public enum ModelFile {
         let (latentRow, o1) = weightFields.multipliedReportingOverflow(by: UInt64(kPad) * 8)
         let (rowBytes, o2) = latentRow.addingReportingOverflow(linearBytes)
         let (weights, o3) = rowBytes.multipliedReportingOverflow(by: present)
-        let (body, o4) = weights.addingReportingOverflow(UInt64(headerSize) + words * 8 + UInt64(trailerSize))
-        guard !(o1 || o2 || o3 || o4) else {
+        let (body0, o4) = weights.addingReportingOverflow(UInt64(headerSize) + words * 8 + UInt64(trailerSize))
+        let (body, o5) = body0.addingReportingOverflow(sectionBytes)
+        guard !(o1 || o2 || o3 || o4 || o5) else {
             throw fail("describes more than 2^64 bytes of weights (n \(n), m \(m), k \(k), \(present) indices with weights)")
         }
         guard body == UInt64(fileSize) else {
-            throw fail("describes a file of \(body) bytes (n \(n), m \(m), k \(k), \(present) indices with weights); "
+            throw fail("describes a file of \(body) bytes (n \(n), m \(m), k \(k), \(present) indices with weights, "
+                + "\(sectionBytes) bytes of sections); "
                 + "the file has \(fileSize) bytes " + (UInt64(fileSize) < body ? "(truncated)" : "(trailing bytes)"))
         }
-        return HeaderLayout(kind: kind, flags: flags, n: Int(n), m: Int(m), k: Int(k), present: Int(present), words: Int(words))
+        return HeaderLayout(kind: kind, flags: flags, n: Int(n), m: Int(m), k: Int(k), present: Int(present), words: Int(words),
+                            sectionBytes: Int(sectionBytes))
     }
 
     /// Weights and accumulators must be finite and accumulators positive.
@@ -296,6 +387,7 @@ public enum ModelFile {
         write("# eta \(metadata.eta)  lambda \(metadata.lambda)  epochs \(metadata.epochs)  best epoch \(metadata.bestEpoch)  "
             + "seed \(metadata.seed)  validation logloss \(metadata.validationLogLoss)")
         write("# featurizer hash " + (metadata.featurizerHash == 0 ? "none" : String(metadata.featurizerHash, radix: 16)))
+        for section in metadata.sections { write("# section \(section.tag): \(section.bytes.count) bytes") }
         write("# lines: bias W | linear INDEX W | latent INDEX FIELD W1 ... Wk  (AdaGrad state not shown)")
         if model.hasLinear { write("bias \(model.bias[0])") }
         model.indices.forEach { j, r in

@@ -61,9 +61,63 @@ import TestSupport
         let empty = try variant("empty") { $0 = Data() }
         #expect(throws: FFMError.notAModel(path: empty)) { try ModelFile.load(empty) }
         let future = try variant("future") { $0[8] = 7 }
-        #expect(throws: FFMError.unsupportedModelVersion(path: future, found: 7, supported: 1)) { try ModelFile.load(future) }
+        #expect(throws: FFMError.unsupportedModelVersion(path: future, found: 7, supported: 2)) { try ModelFile.load(future) }
         let header = try variant("header") { $0.removeLast($0.count - 60) }
         #expect(throws: FFMError.self) { try ModelFile.load(header) }
+    }
+
+    /// Version 1 files (no sections, zeros at bytes 120-127) still load, to the same model.
+    @Test func versionOneStillLoads() throws {
+        let dir = try TestSupport.makeTemporaryDirectory()
+        let model = try randomModel(kind: .fm, fields: 2, factors: 3, indices: [1, 2, 9], indexCount: 10, linear: true)
+        let path = dir.appendingPathComponent("m").path
+        try ModelFile.save(model, metadata: ModelMetadata(), to: path)
+        var bytes = try fileBytes(path)
+        #expect(bytes[8] == 2)
+        bytes[8] = 1
+        // The trailer's checksum covers the header: recompute it for the edited bytes.
+        var hash = XXHash64()
+        bytes.withUnsafeBytes { hash.update(UnsafeRawBufferPointer(rebasing: $0[..<(bytes.count - 16)])) }
+        let digest = hash.digest().littleEndian
+        withUnsafeBytes(of: digest) { d in for i in 0..<8 { bytes[bytes.count - 16 + i] = d[i] } }
+        let old = dir.appendingPathComponent("v1").path
+        try bytes.write(to: URL(fileURLWithPath: old))
+        let (back, meta) = try ModelFile.load(old)
+        #expect(meta.sections.isEmpty && back.rowCount == 3 && back.linearWeight(index: 9) == model.linearWeight(index: 9))
+    }
+
+    /// Sections: parsed in order with their tags; unknown tags, duplicates and lengths past
+    /// the end are errors naming the byte offset.
+    @Test func sectionsParseAndRefuseWhatTheyCannotRead() throws {
+        func section(_ tag: String, _ payload: [UInt8], length: UInt64? = nil) -> [UInt8] {
+            var b = Array(tag.utf8) + [0, 0, 0, 0]
+            withUnsafeBytes(of: (length ?? UInt64(payload.count)).littleEndian) { b += $0 }
+            return b + payload
+        }
+        let known: Set<String> = ["CALB", "DNN1"]
+        let two = section("CALB", [1, 2, 3]) + section("DNN1", [])
+        let parsed = try ModelFile.parseSections(two, at: 1000, path: "m", known: known)
+        #expect(parsed == [ModelSection(tag: "CALB", bytes: [1, 2, 3]), ModelSection(tag: "DNN1", bytes: [])])
+        #expect(throws: FFMError.corruptModel(path: "m", detail: "section at byte 1000: tag 'ABCD' is not one this build reads "
+            + "(CALB, DNN1); expected a model written by this or an older SwiftCTR")) {
+            try ModelFile.parseSections(section("ABCD", [0]), at: 1000, path: "m", known: known)
+        }
+        #expect(throws: FFMError.corruptModel(path: "m", detail: "section at byte 1019: tag 'CALB' appears twice; expected unique tags")) {
+            try ModelFile.parseSections(section("CALB", [9, 9, 9]) + section("CALB", []), at: 1000, path: "m", known: known)
+        }
+        #expect(throws: FFMError.corruptModel(path: "m", detail: "section at byte 1000: 'CALB' says 99 bytes; 2 are left before the trailer")) {
+            try ModelFile.parseSections(section("CALB", [1, 2], length: 99), at: 1000, path: "m", known: known)
+        }
+        #expect(throws: FFMError.self) { try ModelFile.parseSections([0x43, 0x41], at: 0, path: "m", known: known) }
+        // A whole file whose section this build does not know is refused, not half-read.
+        let dir = try TestSupport.makeTemporaryDirectory()
+        let model = try randomModel(kind: .lr, fields: 2, factors: 1, indices: [0, 1], indexCount: 2, linear: true)
+        var meta = ModelMetadata()
+        meta.sections = [ModelSection(tag: "ZZZZ", bytes: [7, 7])]
+        let path = dir.appendingPathComponent("m").path
+        try ModelFile.save(model, metadata: meta, to: path)
+        #expect(throws: FFMError.self) { try ModelFile.load(path) }
+        do { _ = try ModelFile.load(path) } catch let e as FFMError { #expect(e.description.contains("tag 'ZZZZ' is not one this build reads")) }
     }
 }
 
