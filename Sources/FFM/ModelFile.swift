@@ -115,7 +115,7 @@ public enum ModelFile {
         for section in metadata.sections {
             var head = [UInt8](repeating: 0, count: ModelSection.headerSize)
             head.withUnsafeMutableBytes { h in
-                h.copyMemory(from: UnsafeRawBufferPointer(start: Array(section.tag.utf8), count: 4))
+                Array(section.tag.utf8).withUnsafeBytes { h.copyMemory(from: $0) }
                 h.storeBytes(of: UInt64(section.bytes.count).littleEndian, toByteOffset: 8, as: UInt64.self)
             }
             try head.withUnsafeBytes { try emit($0) }
@@ -247,7 +247,7 @@ public enum ModelFile {
         }
         if layout.sectionBytes > 0 {
             var bytes = [UInt8](repeating: 0, count: layout.sectionBytes)
-            try bytes.withUnsafeMutableBytes { try readFully(fd, path, $0, at: offset) }
+            _ = try bytes.withUnsafeMutableBytes { try readFully(fd, path, $0, at: offset) }
             bytes.withUnsafeBytes { hash.update($0) }
             metadata.sections = try parseSections(bytes, at: offset, path: path)
             offset += bytes.count
