@@ -97,18 +97,7 @@ extension IngestStage {
             guard stat(input, &info) == 0 else { throw LogIOError.cannotOpen(path: input, errno: errno) }
             sizes.append(Int64(info.st_size))
         }
-        var shares: [InputShare]
-        let byteRanges = try inputs.count == 1 && !LineRanges.isGzip(path: inputs[0])
-        if byteRanges {
-            let cuts = try LineRanges.cuts(path: inputs[0], parts: ranks)
-            let range = cuts[rank]..<cuts[rank + 1]
-            // Line numbers for messages and the quarantine: the line feeds of the ranks before.
-            let feeds = try LineRanges.lineFeeds(path: inputs[0], range: range)
-            let before = try cluster.exclusivePrefixSum(Int64(feeds)).before
-            shares = [InputShare(fileIndex: 0, path: inputs[0], range: range, firstLine: Int(before) + 1)]
-        } else {
-            shares = LineRanges.assignFiles(sizes: sizes, ranks: ranks)[rank].map { InputShare(fileIndex: $0, path: inputs[$0]) }
-        }
+        let (shares, byteRanges) = try LineRanges.shares(of: inputs, cluster: cluster)
         let shareBytes = shares.reduce(Int64(0)) { $0 + ($1.range.map { $0.upperBound - $0.lowerBound } ?? sizes[$1.fileIndex]) }
         let progress = reporter.meter("ctr-ingest rank \(rank)", totalBytes: shareBytes)
 

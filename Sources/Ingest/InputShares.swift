@@ -1,3 +1,4 @@
+import Cluster
 import LogIO
 #if canImport(Glibc)
 import Glibc
@@ -131,15 +132,41 @@ public enum LineRanges {
     }
 }
 
+extension LineRanges {
+    /// This rank's shares of `paths`: whole files when there are several (`assignFiles`),
+    /// else a byte range of the one plain file (`cuts`), numbered from its first line (a
+    /// collective: every rank calls it with the same paths); a single gzip file goes whole to
+    /// rank 0. One rank: every file whole.
+    public static func shares(of paths: [String], cluster: Cluster) throws -> (shares: [InputShare], byteRanges: Bool) {
+        guard cluster.size > 1 else { return (paths.enumerated().map { InputShare(fileIndex: $0, path: $1) }, false) }
+        var sizes: [Int64] = []
+        for p in paths {
+            var info = stat()
+            guard stat(p, &info) == 0 else { throw LogIOError.cannotOpen(path: p, errno: errno) }
+            sizes.append(Int64(info.st_size))
+        }
+        if try paths.count == 1 && !isGzip(path: paths[0]) {
+            let cuts = try cuts(path: paths[0], parts: cluster.size)
+            let range = cuts[cluster.rank]..<cuts[cluster.rank + 1]
+            // Line numbers for messages: the line feeds of the ranks before.
+            let feeds = try lineFeeds(path: paths[0], range: range)
+            let before = try cluster.exclusivePrefixSum(Int64(feeds)).before
+            return ([InputShare(fileIndex: 0, path: paths[0], range: range, firstLine: Int(before) + 1)], true)
+        }
+        let files = assignFiles(sizes: sizes, ranks: cluster.size)[cluster.rank]
+        return (files.map { InputShare(fileIndex: $0, path: paths[$0]) }, false)
+    }
+}
+
 /// The bytes of `range` of a plain file (a rank's share), read with pread.
-final class RangeFileSource: ByteSource {
+public final class RangeFileSource: ByteSource {
     private let fd: Int32
     private let path: String
     private var offset: Int64
     private let end: Int64
-    private(set) var fileBytesRead: Int64 = 0
+    public private(set) var fileBytesRead: Int64 = 0
 
-    init(path: String, range: Range<Int64>) throws {
+    public init(path: String, range: Range<Int64>) throws {
         fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw LogIOError.cannotOpen(path: path, errno: errno) }
         self.path = path
@@ -149,7 +176,7 @@ final class RangeFileSource: ByteSource {
 
     deinit { close(fd) }
 
-    func read(into buffer: UnsafeMutableRawBufferPointer, linesSoFar: Int) throws -> Int {
+    public func read(into buffer: UnsafeMutableRawBufferPointer, linesSoFar: Int) throws -> Int {
         let want = Int(min(Int64(buffer.count), end - offset))
         guard want > 0 else { return 0 }
         let n = try FileIO.readFully(fd, UnsafeMutableRawBufferPointer(rebasing: buffer[..<want]), at: offset, path: path)
