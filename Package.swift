@@ -80,7 +80,7 @@ let package = Package(
 
         .target(name: "Featurize", dependencies: ["StageKit", "Ingest", "Dataset", "LogIO", "Cluster"]),
         .executableTarget(name: "ctr-hash", dependencies: ["Featurize", "Cluster", "CommandSupport", argumentParser]),
-        .testTarget(name: "FeaturizeTests", dependencies: ["StageKit", "Featurize", "Ingest", "Dataset", "LogIO", "TestSupport"]),
+        .testTarget(name: "FeaturizeTests", dependencies: ["StageKit", "Featurize", "Ingest", "Dataset", "LogIO", "Cluster", "TestSupport"]),
 
         // MARK: - FFM: training and prediction (from libffm text, caches or raw logs)
 
