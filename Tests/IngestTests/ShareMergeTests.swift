@@ -1,6 +1,7 @@
 import Cluster
 import Foundation
 import LogIO
+import TestSupport
 import Testing
 @testable import Ingest
 
@@ -68,7 +69,9 @@ struct ShareMergeTests {
         #expect(LineRanges.assignFiles(sizes: [10, 10, 10, 10], ranks: 2) == [[0, 1], [2, 3]])
         // A big first file: its middle byte is in rank 0's half; the small ones follow in rank 1.
         #expect(LineRanges.assignFiles(sizes: [100, 10, 10], ranks: 2) == [[0], [1, 2]])
-        #expect(LineRanges.assignFiles(sizes: [5, 5], ranks: 4) == [[0], [], [1], []])
+        // Fewer files than ranks: each file to the rank of its middle byte (2.5 of 10 bytes is in
+        // rank 1's quarter, 7.5 in rank 3's); the others idle.
+        #expect(LineRanges.assignFiles(sizes: [5, 5], ranks: 4) == [[], [0], [], [1]])
         #expect(LineRanges.assignFiles(sizes: [0, 0, 0], ranks: 2) == [[0, 1], [2]])
     }
 
