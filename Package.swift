@@ -65,11 +65,11 @@ let package = Package(
 
         // MARK: - Ingest: raw logs -> validated rows, and synthetic logs
 
-        .target(name: "Ingest", dependencies: ["StageKit", "LogIO"]),
+        .target(name: "Ingest", dependencies: ["StageKit", "LogIO", "Cluster"]),
         .target(name: "Synth", dependencies: ["StageKit", "LogIO"]),
-        .executableTarget(name: "ctr-ingest", dependencies: ["Ingest", "CommandSupport", argumentParser]),
+        .executableTarget(name: "ctr-ingest", dependencies: ["Ingest", "Cluster", "CommandSupport", argumentParser]),
         .executableTarget(name: "ctr-synth", dependencies: ["Synth", "CommandSupport", argumentParser]),
-        .testTarget(name: "IngestTests", dependencies: ["StageKit", "Ingest", "Synth", "LogIO", "TestSupport"]),
+        .testTarget(name: "IngestTests", dependencies: ["StageKit", "Ingest", "Synth", "LogIO", "Cluster", "TestSupport"]),
 
         // MARK: - Dataset: libffm text and the binary training cache (the hash/train contract)
 
@@ -78,9 +78,9 @@ let package = Package(
 
         // MARK: - Featurize: rows -> hashed libffm features
 
-        .target(name: "Featurize", dependencies: ["StageKit", "Ingest", "Dataset", "LogIO"]),
-        .executableTarget(name: "ctr-hash", dependencies: ["Featurize", "CommandSupport", argumentParser]),
-        .testTarget(name: "FeaturizeTests", dependencies: ["StageKit", "Featurize", "Ingest", "Dataset", "LogIO", "TestSupport"]),
+        .target(name: "Featurize", dependencies: ["StageKit", "Ingest", "Dataset", "LogIO", "Cluster"]),
+        .executableTarget(name: "ctr-hash", dependencies: ["Featurize", "Cluster", "CommandSupport", argumentParser]),
+        .testTarget(name: "FeaturizeTests", dependencies: ["StageKit", "Featurize", "Ingest", "Dataset", "LogIO", "Cluster", "TestSupport"]),
 
         // MARK: - FFM: training and prediction (from libffm text, caches or raw logs)
 

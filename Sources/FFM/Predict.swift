@@ -124,6 +124,49 @@ public final class CacheInput: PredictionInput {
     }
 }
 
+/// Cache shards read one after the other as one input (ctr-hash under mpirun writes
+/// `valid-00000-of-00002.cache`, `valid-00001-of-00002.cache`, …): given as a glob such as
+/// `out/valid-*-of-00002.cache`, in name order (= rank order). Every shard must record the
+/// same featurizer.
+public final class CacheShardsInput: PredictionInput {
+    private let shards: [CacheInput]
+    private var current = 0
+    public let featurizerHash: UInt64
+
+    /// The cache files a pattern with `*`, `?` or `[` names, sorted (nil: not a pattern, or
+    /// a file of that very name exists).
+    /// - Throws: `LogIOError.cannotOpen` (no such file) when the pattern names no file.
+    public static func expand(_ pattern: String) throws -> [String]? {
+        guard pattern.contains(where: { "*?[".contains($0) }), !FileManager.default.fileExists(atPath: pattern) else { return nil }
+        var g = glob_t()
+        defer { globfree(&g) }
+        guard glob(pattern, 0, nil, &g) == 0, g.gl_pathc > 0 else {
+            throw LogIOError.cannotOpen(path: pattern, errno: ENOENT)
+        }
+        return (0..<Int(g.gl_pathc)).compactMap { g.gl_pathv[$0].map { String(cString: $0) } }.sorted()
+    }
+
+    public init(paths: [String]) throws {
+        shards = try paths.map { try CacheInput(path: $0) }
+        featurizerHash = shards.first?.featurizerHash ?? 0
+        for s in shards.dropFirst() where s.featurizerHash != featurizerHash {
+            throw FFMError.cacheFeaturizerMismatch(cache: s.name, cacheHash: s.featurizerHash, other: shards[0].name,
+                                                   otherHash: featurizerHash, otherRole: "the first shard")
+        }
+    }
+
+    public var name: String { shards.isEmpty ? "" : shards[min(current, shards.count - 1)].name }
+    public var rowNumber: Int { shards.isEmpty ? 0 : shards[min(current, shards.count - 1)].rowNumber }
+
+    public func nextRow() throws -> (label: Float?, features: UnsafeBufferPointer<Feature>)? {
+        while current < shards.count {
+            if let row = try shards[current].nextRow() { return row }
+            current += 1
+        }
+        return nil
+    }
+}
+
 /// Prediction: `PredictStage.run` is what `ctr-predict` and ctr-pipeline call.
 public enum PredictStage: Stage {
     /// Writes one probability per row of `inputs.data` to `output`.
@@ -136,6 +179,11 @@ public enum PredictStage: Stage {
             let rows = try RawLogInput(path: inputs.data, featurizer: Featurizer(contentsOf: featurizer))
             return try run(params, rows: rows, model: inputs.model, output: output, reporter: reporter,
                            featurizer: (featurizer, try TrainStage.fileHash(featurizer)))
+        }
+        if let shards = try CacheShardsInput.expand(inputs.data) {
+            let cache = try CacheShardsInput(paths: shards)
+            return try run(params, rows: cache, model: inputs.model, output: output, reporter: reporter,
+                           cacheFeaturizerHash: cache.featurizerHash)
         }
         if TrainingData.isCache(inputs.data) {
             let cache = try CacheInput(path: inputs.data)

@@ -1,3 +1,4 @@
+import Cluster
 import Dataset
 import Foundation
 import Ingest
@@ -14,6 +15,9 @@ final class HashRun {
     let workers: Int
     /// Lines per chunk handed to a worker are about this many bytes.
     let chunkBytes: Int
+    /// The ranks sharing the rows (docs/SCALING.md "Ingest and hash on MPI"); one rank alone
+    /// reads every file whole.
+    let cluster: Cluster
     /// Width (log2) of a field's count-min sketch once it overflows its exact share of
     /// `limit` values: about the memory of the table it replaces (4 rows of 2 × limit
     /// 16-bit counters, 16 bytes per value), within 2^16…2^22 counters per row.
@@ -23,7 +27,9 @@ final class HashRun {
         return bits
     }
 
-    init(params: HashParams, source: InputSource, outputDirectory: String, reporter: Reporter, chunkBytes: Int) {
+    init(params: HashParams, source: InputSource, outputDirectory: String, reporter: Reporter, chunkBytes: Int,
+         cluster: Cluster = .single) {
+        self.cluster = cluster
         self.params = params
         self.source = source
         self.outputDirectory = outputDirectory
@@ -59,6 +65,23 @@ final class HashRun {
         result.timings = HashResult.Timings(countWall: countEnd.wall - countStart.wall, countCPU: countEnd.cpu - countStart.cpu,
                                             featurizeWall: featurizeEnd.wall - countEnd.wall,
                                             featurizeCPU: featurizeEnd.cpu - countEnd.cpu)
+        if cluster.size > 1 {
+            // Every rank's split counts, bad rows and first bad example: the same totals and
+            // decisions on every rank.
+            var mine: [Int64] = badByReason.map(Int64.init)
+            for s in result.splits { mine += [Int64(s.rows), Int64(s.clicks), Int64(s.badRows), Int64(s.headerLines)] }
+            let sums = try cluster.sumInts(mine)
+            badByReason = sums[..<badByReason.count].map { Int($0) }
+            for i in result.splits.indices {
+                let at = badByReason.count + 4 * i
+                result.splits[i].rows = Int(sums[at])
+                result.splits[i].clicks = Int(sums[at + 1])
+                result.splits[i].badRows = Int(sums[at + 2])
+                result.splits[i].headerLines = Int(sums[at + 3])
+            }
+            let examples = try cluster.allgatherParts(Array((firstBad ?? "").utf8))
+            firstBad = examples.first { !$0.isEmpty }.map { String(decoding: $0, as: UTF8.self) }
+        }
         if source.format == .raw {
             let bad = badByReason.reduce(0, +)
             let read = result.splits.reduce(0) { $0 + $1.rows } + bad
@@ -66,6 +89,8 @@ final class HashRun {
                 result.badByReason[reason.rawValue] = badByReason[i]
             }
             if bad > 0 && Double(bad) > params.maxBadFraction * Double(read) {
+                // Rank 0 reports; the others wait for the job to end.
+                if cluster.rank != 0 { cluster.barrier() }
                 throw FeaturizeError.tooManyBadRows(bad: bad, read: read, limit: params.maxBadFraction, firstExample: firstBad ?? "")
             }
         }
@@ -82,6 +107,25 @@ final class HashRun {
             _ = try output.cache?.finish(featurizerHash: featurizerHash)
         }
         pending.removeAll()
+        if cluster.size > 1 {
+            // Every rank's shards are complete (a rank that failed has ended the job before
+            // this vote): the old featurizer.json goes first, every rank renames its shards,
+            // and rank 0 writes featurizer.json, the completeness marker, after all of them.
+            _ = try cluster.allAgree(true)
+            if cluster.isRoot { unlink(path) }
+            cluster.barrier()
+            try outputs.commit()
+            cluster.barrier()
+            if cluster.isRoot {
+                let writer = try AtomicFileWriter(path: path)
+                try data.withUnsafeBytes { try writer.write($0) }
+                try writer.commit()
+            }
+            cluster.barrier()
+            result.featurizerPath = path
+            result.spec = spec
+            return result
+        }
         let writer = try AtomicFileWriter(path: path, group: outputs)
         try data.withUnsafeBytes { try writer.write($0) }
         try writer.commit()
@@ -214,7 +258,8 @@ final class HashRun {
             let preparer = try RowPreparer(source: source)
             let slots = (0..<(n + 2)).map { _ in LineChunk(capacity: chunkBytes + 4096) }
             let pipeline = ChunkPipeline(slots: slots, workers: n, mode: .broadcast)
-            var files = try FileSequence(paths: paths, chunkBytes: chunkBytes, rawSchema: source.format == .raw ? source.schema : nil)
+            var files = try FileSequence(shares: LineRanges.shares(of: paths, cluster: cluster).shares, chunkBytes: chunkBytes,
+                                         rawSchema: source.format == .raw ? source.schema : nil)
             let meter = reporter.meter("ctr-hash counting train", totalBytes: files.totalBytes)
             try pipeline.run(produce: { chunk in
                                 guard try files.fill(chunk, meter: meter) else { return false }
@@ -226,6 +271,19 @@ final class HashRun {
                              earliest: earliestError)
             rows = countWorkers[0].rows
             for worker in countWorkers { worker.finish(rows: rows) }
+            if cluster.size > 1 {
+                // Every rank's counts merged in rank order on every rank: the same featurizer everywhere.
+                rows = Int(try cluster.sumInts([Int64(rows)])[0])
+                var message = ClusterMessage()
+                for f in 0..<counts.count { counts.fields[f].encode(into: &message) }
+                var readers = try cluster.allgatherParts(message.bytes).map { ClusterMessageReader($0) }
+                for f in 0..<counts.count {
+                    var merged = counts.fields[f].emptyCopy()
+                    for r in readers.indices { try merged.absorb(&readers[r]) }
+                    counts.fields[f].release()
+                    counts.fields[f] = merged
+                }
+            }
             if meter.live { meter.finish("counted \(LogIO.ProgressMeter.grouped(rows)) training rows") }
         }
         let fields = UnsafeBufferPointer(start: counts.fields, count: counts.count)
@@ -391,9 +449,18 @@ final class HashRun {
         var firstBad: String?
     }
 
+    /// The name (without extension) of a split's outputs: `train`, or rank r's shard of N
+    /// ranks `train-0000r-of-0000N` (docs/FORMATS.md "Shards").
+    static func outputName(split: Split, rank: Int, ranks: Int) -> String {
+        guard ranks > 1 else { return split.rawValue }
+        func five(_ n: Int) -> String { let s = String(n); return String(repeating: "0", count: max(0, 5 - s.count)) + s }
+        return "\(split.rawValue)-\(five(rank))-of-\(five(ranks))"
+    }
+
     func featurizeSplit(_ split: Split, paths: [String], featurizer: Featurizer) throws -> SplitOutcome {
-        let textPath = params.text ? HashStage.join(outputDirectory, "\(split.rawValue).ffm") : nil
-        let cachePath = params.cache ? HashStage.join(outputDirectory, "\(split.rawValue).cache") : nil
+        let name = HashRun.outputName(split: split, rank: cluster.rank, ranks: cluster.size)
+        let textPath = params.text ? HashStage.join(outputDirectory, "\(name).ffm") : nil
+        let cachePath = params.cache ? HashStage.join(outputDirectory, "\(name).cache") : nil
         let text = try textPath.map { try AtomicFileWriter(path: $0, group: outputs) }
         let cache = try cachePath.map { try CacheWriter(path: $0, group: outputs) }
         let fieldCount = featurizer.fieldCount
@@ -402,7 +469,8 @@ final class HashRun {
         }
         let slots = (0..<(workers + 2)).map { _ in FeaturizeSlot(capacity: chunkBytes + 4096) }
         let pipeline = ChunkPipeline(slots: slots, workers: workers, mode: .ordered)
-        var files = try FileSequence(paths: paths, chunkBytes: chunkBytes, rawSchema: source.format == .raw ? source.schema : nil)
+        var files = try FileSequence(shares: LineRanges.shares(of: paths, cluster: cluster).shares, chunkBytes: chunkBytes,
+                                     rawSchema: source.format == .raw ? source.schema : nil)
         let meter = reporter.meter("ctr-hash \(split.rawValue)", totalBytes: files.totalBytes)
         var rows = 0, clicks = 0, headers = 0
         var bad = Array(repeating: 0, count: BadRowReason.allCases.count)
@@ -437,7 +505,7 @@ final class HashRun {
 /// The files of one split read one after the other, in chunks of whole lines: rows files
 /// through `LineReader`, raw logs through ctr-ingest's `RawLogReader`.
 struct FileSequence {
-    let paths: [String]
+    let shares: [InputShare]
     let chunkBytes: Int
     /// Raw logs: the parser whose schema says how headers look.
     let rawParser: RowParser?
@@ -447,18 +515,29 @@ struct FileSequence {
     private var doneBytes: Int64 = 0
     let totalBytes: Int64
     private(set) var currentPath = ""
+    /// Lines of the current file before the current share (a byte range of a rows file).
+    private var lineOffset = 0
     private var linesRead = 0
     /// Header lines skipped in the raw files.
     private(set) var headerLines = 0
 
     init(paths: [String], chunkBytes: Int, rawSchema: Schema?) throws {
-        self.paths = paths
+        try self.init(shares: paths.enumerated().map { InputShare(fileIndex: $0, path: $1) }, chunkBytes: chunkBytes, rawSchema: rawSchema)
+    }
+
+    /// Whole files or byte ranges of them (a rank's share, `LineRanges.shares`).
+    init(shares: [InputShare], chunkBytes: Int, rawSchema: Schema?) throws {
+        self.shares = shares
         self.chunkBytes = chunkBytes
         rawParser = try rawSchema.map { try RowParser(schema: $0) }
         var total: Int64 = 0
-        for p in paths {
+        for share in shares {
+            if let range = share.range {
+                total += range.upperBound - range.lowerBound
+                continue
+            }
             var info = stat()
-            if stat(p, &info) == 0 { total += Int64(info.st_size) }
+            if stat(share.path, &info) == 0 { total += Int64(info.st_size) }
         }
         totalBytes = total
     }
@@ -470,9 +549,18 @@ struct FileSequence {
     mutating func fill(_ chunk: LineChunk, meter: ProgressMeter) throws -> Bool {
         while true {
             if rows == nil && raw == nil {
-                guard index < paths.count else { return false }
-                currentPath = paths[index]
-                if let rawParser {
+                guard index < shares.count else { return false }
+                let share = shares[index]
+                currentPath = share.path
+                lineOffset = 0
+                if let range = share.range {
+                    if let rawParser {
+                        raw = try RawLogReader(path: currentPath, parser: rawParser, range: range, firstLine: share.firstLine)
+                    } else {
+                        rows = LineReader(source: try RangeFileSource(path: currentPath, range: range), path: currentPath, bufferSize: 1 << 20)
+                        lineOffset = share.firstLine - 1
+                    }
+                } else if let rawParser {
                     raw = try RawLogReader(path: currentPath, parser: rawParser)
                 } else {
                     rows = try LineReader(path: currentPath)
@@ -483,6 +571,7 @@ struct FileSequence {
                 ?? chunk.fill(from: raw!, target: chunkBytes)
             if filled {
                 chunk.path = currentPath
+                chunk.firstLine += lineOffset
                 linesRead += chunk.lineCount
                 if meter.live {
                     // ProgressMeter looks at the clock once per 16k calls: one call per line read.

@@ -1,3 +1,4 @@
+import Cluster
 import Dataset
 import Foundation
 import Ingest
@@ -100,10 +101,24 @@ public enum HashStage: Stage {
         try run(params, inputs: inputs, outputs: outputDirectory, reporter: reporter, chunkBytes: 1 << 20)
     }
 
+    /// Runs the stage as `cluster.rank` of `cluster.size` ranks (docs/SCALING.md "Ingest and
+    /// hash on MPI"): every rank calls it with the same arguments, counts its share of the
+    /// training rows, the counts are merged so that every rank builds the same featurizer
+    /// (featurizer.json the bytes of one process), and each rank writes its share of each
+    /// split as a shard (`train-00000-of-00002.cache`, …; docs/FORMATS.md "Shards"). One rank:
+    /// `run` as usual.
+    public static func run(_ params: HashParams, inputs: [String], outputs outputDirectory: String,
+                           reporter: Reporter, cluster: Cluster) throws -> HashResult {
+        try run(params, inputs: inputs, outputs: outputDirectory, reporter: reporter, chunkBytes: 1 << 20, cluster: cluster)
+    }
+
     /// - Parameter chunkBytes: bytes of lines per work chunk (tests make it small to get many chunks).
     static func run(_ params: HashParams, inputs: [String], outputs outputDirectory: String,
-                    reporter: Reporter, chunkBytes: Int) throws -> HashResult {
+                    reporter: Reporter, chunkBytes: Int, cluster: Cluster = .single) throws -> HashResult {
         try params.validated()
+        if cluster.size > 1 && params.fromLibffm {
+            throw FeaturizeError.badOption(option: "--from-libffm", detail: "converts files as one process; run it without mpirun")
+        }
         let started = DispatchTime.now().uptimeNanoseconds
         try createDirectory(outputDirectory)
         var result: HashResult
@@ -118,7 +133,7 @@ public enum HashStage: Stage {
             }
             let source = try InputSource.make(params: params, inputs: inputs)
             result = try HashRun(params: params, source: source, outputDirectory: outputDirectory, reporter: reporter,
-                                 chunkBytes: chunkBytes).run()
+                                 chunkBytes: chunkBytes, cluster: cluster).run()
         }
         result.seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         return result

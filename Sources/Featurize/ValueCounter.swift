@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 
 /// An open-addressing table from 64-bit fingerprints to 32-bit counts: linear probing,
@@ -119,7 +120,7 @@ extension UInt32 {
 struct CountMinSketch {
     static let depth = 4
     let widthBits: Int
-    private let counters: UnsafeMutablePointer<UInt16>
+    fileprivate let counters: UnsafeMutablePointer<UInt16>
 
     init(widthBits: Int) {
         self.widthBits = widthBits
@@ -155,7 +156,7 @@ struct CountMinSketch {
 /// distinct count with about 0.8% standard error in 16 KB.
 struct HyperLogLog {
     static let bits = 14
-    private let registers: UnsafeMutablePointer<UInt8>
+    fileprivate let registers: UnsafeMutablePointer<UInt8>
 
     init() {
         registers = .allocate(capacity: 1 << HyperLogLog.bits)
@@ -219,12 +220,12 @@ struct FieldCount {
     let threshold: UInt32
     let exactLimit: Int
     let sketchWidthBits: Int
-    private(set) var mode: Mode
+    fileprivate(set) var mode: Mode
     /// Exact mode: the counts. Sketch mode: the kept values (counts unused).
-    private var table: SlotTable?
-    private var sketch: CountMinSketch?
-    private var hll: HyperLogLog?
-    private(set) var occurrences = 0
+    fileprivate var table: SlotTable?
+    fileprivate var sketch: CountMinSketch?
+    fileprivate var hll: HyperLogLog?
+    fileprivate(set) var occurrences = 0
     private var peakBytes = 0
     var missing = 0
     var present = 0
@@ -234,7 +235,7 @@ struct FieldCount {
     /// Integer log-square tokens without a threshold: exact bitmaps of the tokens
     /// `floor(ln(v)^2)` (1…1906 for 64-bit values) and of the values -4093…2 kept as
     /// themselves; a HyperLogLog only for values below -4093.
-    private var tokenBits: UnsafeMutablePointer<UInt64>?
+    fileprivate var tokenBits: UnsafeMutablePointer<UInt64>?
     static let logTokenWords = 32     // 2,048 bits
     static let smallValueWords = 64   // 4,096 bits: values -4093…2
     static let smallValueBase: Int64 = 4093
@@ -313,7 +314,7 @@ struct FieldCount {
         }
     }
 
-    private mutating func switchToSketch() {
+    fileprivate mutating func switchToSketch() {
         guard let exact = table else { return }
         peakBytes = max(peakBytes, exact.bytes)
         let sketch = CountMinSketch(widthBits: sketchWidthBits)
@@ -382,5 +383,122 @@ final class FieldCounts: @unchecked Sendable {
         for f in 0..<count { fields[f].release() }
         fields.deinitialize(count: count)
         fields.deallocate()
+    }
+}
+
+// MARK: - Merging the counts of several ranks (ctr-hash on MPI, docs/SCALING.md)
+
+extension FieldCount {
+    /// An empty count with the same settings (the start of a merge).
+    func emptyCopy() -> FieldCount {
+        FieldCount(counted: mode != .none, threshold: Int(threshold), exactLimit: exactLimit,
+                   sketchWidthBits: sketchWidthBits, integerTokens: mode == .integerTokens)
+    }
+
+    /// The whole state, for `absorb` on every rank.
+    func encode(into m: inout ClusterMessage) {
+        let code: Int
+        switch mode {
+        case .none: code = 0
+        case .exact: code = 1
+        case .sketch: code = 2
+        case .distinct: code = 3
+        case .integerTokens: code = 4
+        }
+        m.append(code)
+        m.append(occurrences)
+        m.append(missing)
+        m.append(present)
+        m.append(minimum)
+        m.append(maximum)
+        if let table {
+            m.append(table.count)
+            table.forEach { key, count in
+                m.append(Int64(bitPattern: key))
+                m.append(Int(count))
+            }
+        }
+        if let sketch {
+            let n = CountMinSketch.depth << sketch.widthBits
+            m.append(bytes: Array(UnsafeRawBufferPointer(start: sketch.counters, count: 2 * n)))
+        }
+        if let hll {
+            m.append(bytes: Array(UnsafeRawBufferPointer(start: hll.registers, count: 1 << HyperLogLog.bits)))
+        }
+        if let tokenBits {
+            for w in 0..<(FieldCount.logTokenWords + FieldCount.smallValueWords) { m.append(Int64(bitPattern: tokenBits[w])) }
+        }
+    }
+
+    /// Adds another rank's counts of the same field (`encode(into:)`), as if its values had
+    /// been counted here: exact tables summed by fingerprint (moving to the sketch when the
+    /// merged table passes the exact limit, as one process does), sketches summed counter
+    /// by counter (saturating) and their kept values united, HyperLogLog registers merged by
+    /// maximum, token bitmaps united, tallies summed. Every rank merges all ranks in rank
+    /// order into an `emptyCopy()`, so every rank gets the same counts; when no table passes
+    /// the limit the result is exactly one process's (sums do not depend on the order).
+    mutating func absorb(_ r: inout ClusterMessageReader) throws {
+        let code = try r.int()
+        occurrences += Int(try r.int())
+        missing += Int(try r.int())
+        present += Int(try r.int())
+        minimum = Swift.min(minimum, try r.double())
+        maximum = Swift.max(maximum, try r.double())
+        func bad() -> ClusterDataError { .truncatedMessage(at: 0, size: 0) }
+        switch code {
+        case 0:
+            break
+        case 1, 2:
+            guard mode == .exact || mode == .sketch else { throw bad() }
+            let n = try r.count()
+            var entries: [(UInt64, UInt32)] = []
+            entries.reserveCapacity(n)
+            for _ in 0..<n { entries.append((UInt64(bitPattern: try r.int()), UInt32(clamping: try r.int()))) }
+            if code == 1 {
+                for (key, count) in entries { addCounted(key, count) }
+            } else {
+                // The other rank's kept values, then its sketch summed into ours.
+                if mode == .exact { switchToSketch() }
+                for (key, _) in entries { table!.add(key) }
+                let counters = try r.byteArray()
+                let mine = sketch!
+                guard counters.count == 2 * (CountMinSketch.depth << mine.widthBits) else { throw bad() }
+                counters.withUnsafeBytes { raw in
+                    for i in 0..<(counters.count / 2) {
+                        let v = raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
+                        let (s, o) = mine.counters[i].addingReportingOverflow(v)
+                        mine.counters[i] = o ? .max : s
+                    }
+                }
+            }
+        case 3, 4:
+            guard (code == 3 && mode == .distinct) || (code == 4 && mode == .integerTokens) else { throw bad() }
+            let registers = try r.byteArray()
+            guard registers.count == 1 << HyperLogLog.bits else { throw bad() }
+            let h = hll!
+            for i in 0..<registers.count where registers[i] > h.registers[i] { h.registers[i] = registers[i] }
+            if code == 4 {
+                for w in 0..<(FieldCount.logTokenWords + FieldCount.smallValueWords) {
+                    tokenBits![w] |= UInt64(bitPattern: try r.int())
+                }
+            }
+        default:
+            throw bad()
+        }
+    }
+
+    /// Adds `count` occurrences of `key` to the counts as `add` does one (without counting
+    /// occurrences: the other rank's total is added apart).
+    private mutating func addCounted(_ key: UInt64, _ count: UInt32) {
+        switch mode {
+        case .exact:
+            table!.add(key, count)
+            if table!.count > exactLimit { switchToSketch() }
+        case .sketch:
+            if table!.count(of: key) > 0 { return }
+            if sketch!.add(key, count) >= threshold { table!.add(key) }
+        default:
+            break
+        }
     }
 }

@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 import LogIO
 
@@ -158,6 +159,43 @@ final class ColumnStatisticsAccumulator {
                 compensation[i] += abs(s) >= abs(x) ? (s - t) + x : (x - t) + s
                 sum[i] = t
             }
+        }
+    }
+
+    /// The whole state, for `merge(_:)` on another rank.
+    func encode(into m: inout ClusterMessage) {
+        m.append(rows)
+        m.append(bytes: Array(registers))
+        for i in 0..<count {
+            m.append(missing[i])
+            m.append(minimum[i])
+            m.append(maximum[i])
+            m.append(integerMinimum[i])
+            m.append(integerMaximum[i])
+            m.append(sum[i])
+            m.append(compensation[i])
+        }
+    }
+
+    /// Adds another accumulator's state (`encode(into:)`) of the same columns: counts summed,
+    /// HyperLogLog registers merged by maximum (the sketch of the union of the values), ranges
+    /// widened, compensated sums added.
+    func merge(_ r: inout ClusterMessageReader) throws {
+        rows += Int(try r.int())
+        let other = try r.byteArray()
+        guard other.count == registers.count else { throw ClusterDataError.truncatedMessage(at: 0, size: other.count) }
+        for j in 0..<other.count where other[j] > registers[j] { registers[j] = other[j] }
+        for i in 0..<count {
+            missing[i] += Int(try r.int())
+            minimum[i] = Swift.min(minimum[i], try r.double())
+            maximum[i] = Swift.max(maximum[i], try r.double())
+            integerMinimum[i] = Swift.min(integerMinimum[i], try r.int())
+            integerMaximum[i] = Swift.max(integerMaximum[i], try r.int())
+            let x = try r.double(), c = try r.double()
+            let s = sum[i]
+            let t = s + x
+            compensation[i] += (abs(s) >= abs(x) ? (s - t) + x : (x - t) + s) + c
+            sum[i] = t
         }
     }
 

@@ -85,81 +85,14 @@ public enum IngestStage: Stage {
         var stats = IngestStats(schema: schema)
         stats.negKeepRate = params.negKeepRate
         stats.split = SplitSettings(mode: params.split, valid: params.valid, test: params.test, seed: params.seed)
-        var badByReason = [BadRowReason: Int]()
-        var validRows = 0
-        var validClicks = 0
-        /// Every 1024th valid row: the byte offset where it starts and the clicks before it.
-        var checkpoints: [(offset: Int64, clicks: Int)] = []
-        let downsample = params.negKeepRate < 1
-        let hashSeed = UInt32(truncatingIfNeeded: params.seed)
-        let testBound = params.test * 4294967296.0
-        let validBound = (params.test + params.valid) * 4294967296.0
-        var bytesBefore: Int64 = 0
-
-        for input in inputs {
-            let reader = try RawLogReader(path: input, parser: parser, header: schema.header)
-            var fileStats = InputStats(path: input)
-            var bytesRead: Int64 = 0
-            while let line = try reader.next() {
-                fileStats.rowsRead += 1
-                if progress.live {
-                    // The byte count crosses threads (a lock): refresh it now and then.
-                    if fileStats.rowsRead & 4095 == 1 { bytesRead = reader.fileBytesRead }
-                    progress.update(rows: stats.rowsRead + fileStats.rowsRead, bytes: bytesBefore + bytesRead)
-                }
-                switch parser.parse(line) {
-                case .bad(let bad):
-                    fileStats.rowsQuarantined += 1
-                    badByReason[bad.reason, default: 0] += 1
-                    try quarantine.write(input)
-                    try quarantine.write(byte: 9)
-                    try quarantine.write(int: Int64(reader.lineNumber))
-                    try quarantine.write(byte: 9)
-                    try quarantine.write(bad.reason.rawValue)
-                    try quarantine.write(byte: 9)
-                    try quarantine.write(parser.message(for: bad))
-                    try quarantine.write(byte: 9)
-                    try quarantine.write(line)
-                    try quarantine.write(byte: 10)
-                case .row(let row):
-                    columns.add(row)
-                    let label = row.label ?? 0
-                    let index = validRows
-                    validRows += 1
-                    validClicks += Int(label)
-                    if ordered {
-                        if index & 1023 == 0 { checkpoints.append((primary.bytesWritten, validClicks - Int(label))) }
-                        try RowsFormat.write(row, line: line, to: primary)
-                        continue
-                    }
-                    let u = Double(Murmur3.hash32(UnsafeRawBufferPointer(line), seed: hashSeed))
-                    if u < testBound {
-                        try RowsFormat.write(row, line: line, to: testWriter!)
-                        stats.splits.test.rows += 1
-                        stats.splits.test.clicks += Int(label)
-                    } else if u < validBound {
-                        try RowsFormat.write(row, line: line, to: validWriter!)
-                        stats.splits.valid.rows += 1
-                        stats.splits.valid.clicks += Int(label)
-                    } else if downsample && label == 0 && !keepNegative(index: index, seed: params.seed, rate: params.negKeepRate) {
-                        stats.rowsDownsampled += 1
-                    } else {
-                        try RowsFormat.write(row, line: line, to: primary)
-                        stats.splits.train.rows += 1
-                        stats.splits.train.clicks += Int(label)
-                    }
-                }
-            }
-            bytesBefore += reader.fileBytesRead
-            fileStats.headerLines = reader.headerLines
-            if fileStats.rowsRead == 0 {
-                throw IngestError.emptyInput(path: input, headerOnly: fileStats.headerLines > 0)
-            }
-            stats.rowsRead += fileStats.rowsRead
-            stats.rowsQuarantined += fileStats.rowsQuarantined
-            stats.headerLines += fileStats.headerLines
-            stats.inputs.append(fileStats)
-        }
+        let writers = PassWriters(primary: primary, valid: validWriter, test: testWriter, quarantine: quarantine)
+        var pass = PassState()
+        try readShares(inputs.enumerated().map { InputShare(fileIndex: $0, path: $1) }, parser: parser, header: schema.header,
+                       params: params, writers: writers, columns: columns, progress: progress, stats: &stats, pass: &pass)
+        let badByReason = pass.badByReason
+        let validRows = pass.validRows
+        let validClicks = pass.validClicks
+        let checkpoints = pass.checkpoints
 
         stats.badByReason = Dictionary(uniqueKeysWithValues: BadRowReason.allCases.map { ($0.rawValue, badByReason[$0] ?? 0) })
         if Double(stats.rowsQuarantined) > params.maxBadFraction * Double(stats.rowsRead) {
@@ -201,6 +134,117 @@ public enum IngestStage: Stage {
         return result
     }
 
+    /// The output files of one pass over the inputs (one process's, or one rank's parts).
+    struct PassWriters {
+        /// train.tsv, or with `--split order` the scratch file of all valid rows.
+        let primary: AtomicFileWriter
+        let valid: AtomicFileWriter?
+        let test: AtomicFileWriter?
+        let quarantine: AtomicFileWriter
+    }
+
+    /// What a pass counted besides `IngestStats`.
+    struct PassState {
+        var badByReason = [BadRowReason: Int]()
+        var validRows = 0
+        var validClicks = 0
+        /// With `--split order`, every 1024th valid row: its index, the byte offset where it
+        /// starts in the scratch file and the clicks before it.
+        var checkpoints: [Checkpoint] = []
+        var bytesBefore: Int64 = 0
+        /// Not nil (a rank of several with `--split hash` and downsampling): the training
+        /// negatives are all written, and their indices among this pass's valid rows kept
+        /// here, to be downsampled once the rank knows the valid rows before its share.
+        var deferredNegatives: [Int]?
+        /// Whether a file with no data rows is an error here (false for a byte range of a
+        /// file: the ranks' counts are checked together).
+        var checkEmpty = true
+    }
+
+    /// Reads `shares` in order, validating every line: bad lines to the quarantine, valid
+    /// rows to the writers (by hash, or all to the scratch file with `--split order`).
+    static func readShares(_ shares: [InputShare], parser: RowParser, header: HeaderMode, params: IngestParams,
+                           writers: PassWriters, columns: ColumnStatisticsAccumulator, progress: ProgressMeter,
+                           stats: inout IngestStats, pass: inout PassState) throws {
+        let ordered = params.split == .order
+        let downsample = params.negKeepRate < 1
+        let hashSeed = UInt32(truncatingIfNeeded: params.seed)
+        let testBound = params.test * 4294967296.0
+        let validBound = (params.test + params.valid) * 4294967296.0
+        let primary = writers.primary, quarantine = writers.quarantine
+        for share in shares {
+            let input = share.path
+            let reader = try share.range.map {
+                try RawLogReader(path: input, parser: parser, header: header, range: $0, firstLine: share.firstLine)
+            } ?? RawLogReader(path: input, parser: parser, header: header)
+            var fileStats = InputStats(path: input)
+            var bytesRead: Int64 = 0
+            while let line = try reader.next() {
+                fileStats.rowsRead += 1
+                if progress.live {
+                    // The byte count crosses threads (a lock): refresh it now and then.
+                    if fileStats.rowsRead & 4095 == 1 { bytesRead = reader.fileBytesRead }
+                    progress.update(rows: stats.rowsRead + fileStats.rowsRead, bytes: pass.bytesBefore + bytesRead)
+                }
+                switch parser.parse(line) {
+                case .bad(let bad):
+                    fileStats.rowsQuarantined += 1
+                    pass.badByReason[bad.reason, default: 0] += 1
+                    try quarantine.write(input)
+                    try quarantine.write(byte: 9)
+                    try quarantine.write(int: Int64(reader.lineNumber))
+                    try quarantine.write(byte: 9)
+                    try quarantine.write(bad.reason.rawValue)
+                    try quarantine.write(byte: 9)
+                    try quarantine.write(parser.message(for: bad))
+                    try quarantine.write(byte: 9)
+                    try quarantine.write(line)
+                    try quarantine.write(byte: 10)
+                case .row(let row):
+                    columns.add(row)
+                    let label = row.label ?? 0
+                    let index = pass.validRows
+                    pass.validRows += 1
+                    pass.validClicks += Int(label)
+                    if ordered {
+                        if index & 1023 == 0 {
+                            pass.checkpoints.append(Checkpoint(row: index, offset: primary.bytesWritten, clicks: pass.validClicks - Int(label)))
+                        }
+                        try RowsFormat.write(row, line: line, to: primary)
+                        continue
+                    }
+                    let u = Double(Murmur3.hash32(UnsafeRawBufferPointer(line), seed: hashSeed))
+                    if u < testBound {
+                        try RowsFormat.write(row, line: line, to: writers.test!)
+                        stats.splits.test.rows += 1
+                        stats.splits.test.clicks += Int(label)
+                    } else if u < validBound {
+                        try RowsFormat.write(row, line: line, to: writers.valid!)
+                        stats.splits.valid.rows += 1
+                        stats.splits.valid.clicks += Int(label)
+                    } else if downsample && label == 0 && pass.deferredNegatives == nil
+                                && !keepNegative(index: index, seed: params.seed, rate: params.negKeepRate) {
+                        stats.rowsDownsampled += 1
+                    } else {
+                        if downsample && label == 0 { pass.deferredNegatives?.append(index) }
+                        try RowsFormat.write(row, line: line, to: primary)
+                        stats.splits.train.rows += 1
+                        stats.splits.train.clicks += Int(label)
+                    }
+                }
+            }
+            pass.bytesBefore += reader.fileBytesRead
+            fileStats.headerLines = reader.headerLines
+            if fileStats.rowsRead == 0 && pass.checkEmpty {
+                throw IngestError.emptyInput(path: input, headerOnly: fileStats.headerLines > 0)
+            }
+            stats.rowsRead += fileStats.rowsRead
+            stats.rowsQuarantined += fileStats.rowsQuarantined
+            stats.headerLines += fileStats.headerLines
+            stats.inputs.append(fileStats)
+        }
+    }
+
     /// Whether training negative number `index` (0-based among valid rows) survives
     /// downsampling: the index-th output of SplitMix64 seeded with `seed`, as a fraction
     /// of 2^64 (top 53 bits), is below `rate`.
@@ -212,8 +256,8 @@ public enum IngestStage: Stage {
 
     /// Splits the scratch file of all valid rows by position: valid and test are copied out,
     /// train is the scratch file cut short (or, with downsampling, a filtered copy).
-    private static func finishOrderedSplit(scratchPath: String, directory: String, params: IngestParams,
-                                           rows: Int, clicks: Int, checkpoints: [(offset: Int64, clicks: Int)],
+    static func finishOrderedSplit(scratchPath: String, directory: String, params: IngestParams,
+                                           rows: Int, clicks: Int, checkpoints: [Checkpoint],
                                            path: (String) -> String, stats: inout IngestStats,
                                            outputs: CommitGroup) throws
     {
@@ -256,13 +300,21 @@ public enum IngestStage: Stage {
         for writer in [trainWriter, validWriter, testWriter] { try writer.commit(into: outputs, as: writer.path) }
     }
 
-    private static func makeDirectory(_ path: String) throws {
+    static func makeDirectory(_ path: String) throws {
         if let why = FileIO.createFolder(path) { throw IngestError.cannotCreateDirectory(path: path, message: why) }
     }
 }
 
+/// A place in the scratch file of valid rows (`--split order`): row `row` starts at byte
+/// `offset`, after `clicks` clicks.
+struct Checkpoint: Equatable {
+    var row: Int
+    var offset: Int64
+    var clicks: Int
+}
+
 /// The scratch file of all valid rows, read back by byte offsets.
-private final class ScratchFile {
+final class ScratchFile {
     let path: String
     let fd: Int32
     let size: Int64
@@ -287,12 +339,18 @@ private final class ScratchFile {
     }
 
     /// Byte offset where valid row `row` starts, and the clicks before it.
-    func locate(row: Int, rows: Int, clicks: Int, checkpoints: [(offset: Int64, clicks: Int)]) throws -> (Int64, Int) {
+    func locate(row: Int, rows: Int, clicks: Int, checkpoints: [Checkpoint]) throws -> (Int64, Int) {
         if row >= rows { return (size, clicks) }
-        let checkpoint = checkpoints[row >> 10]
+        // The last checkpoint at or before the row (checkpoints are sorted by row; the first is row 0).
+        var lo = 0, hi = checkpoints.count
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2
+            if checkpoints[mid].row <= row { lo = mid } else { hi = mid }
+        }
+        let checkpoint = checkpoints[lo]
         var offset = checkpoint.offset
         var clicksBefore = checkpoint.clicks
-        var remaining = row & 1023
+        var remaining = row - checkpoint.row
         var atLineStart = true
         while remaining > 0 {
             let n = try read(at: offset, count: buffer.count)

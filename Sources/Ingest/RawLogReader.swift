@@ -18,6 +18,10 @@ public final class RawLogReader {
     /// 1 when the file's first line was a header and was skipped.
     public private(set) var headerLines = 0
     private let reader: LineReader
+    /// Lines of the file before the first one read (a byte range that starts mid-file).
+    private let linesBefore: Int
+    /// Whether reading starts at the file's first byte (where a header or BOM can be).
+    private let atFileStart: Bool
 
     /// - Parameter header: overrides `parser.schema.header`.
     public init(path: String, parser: RowParser, header: HeaderMode? = nil) throws {
@@ -25,10 +29,24 @@ public final class RawLogReader {
         self.parser = parser
         self.header = header ?? parser.schema.header
         reader = try LineReader(path: path)
+        linesBefore = 0
+        atFileStart = true
     }
 
-    /// 1-based line number (header included) of the line last returned.
-    public var lineNumber: Int { reader.lineNumber }
+    /// Reads the lines of `range` of a plain (not gzip) file, a range that starts at a line
+    /// start (`LineRanges.cuts`); `firstLine` is the file's line number of its first line,
+    /// for messages. Only a range starting at byte 0 can hold the header.
+    public init(path: String, parser: RowParser, header: HeaderMode? = nil, range: Range<Int64>, firstLine: Int) throws {
+        self.path = path
+        self.parser = parser
+        self.header = header ?? parser.schema.header
+        reader = LineReader(source: try RangeFileSource(path: path, range: range), path: path, bufferSize: 1 << 20)
+        linesBefore = max(firstLine - 1, 0)
+        atFileStart = range.lowerBound == 0
+    }
+
+    /// 1-based line number in the file (header included) of the line last returned.
+    public var lineNumber: Int { linesBefore + reader.lineNumber }
 
     /// Compressed bytes consumed so far (for progress).
     public var fileBytesRead: Int64 { reader.fileBytesRead }
@@ -42,7 +60,7 @@ public final class RawLogReader {
     ///   line is not the schema's header; `LogIOError` for unreadable or corrupt files.
     public func next() throws -> ByteSlice? {
         guard var line = try reader.next() else { return nil }
-        guard reader.lineNumber == 1 else { return line }
+        guard reader.lineNumber == 1 && atFileStart else { return line }
         if line.count >= 3 && line[0] == 0xEF && line[1] == 0xBB && line[2] == 0xBF {
             line = ByteSlice(rebasing: line[3...])
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cluster
 import CommandSupport
 import Featurize
 import Foundation
@@ -17,6 +18,10 @@ struct Hash: StageCommand {
             Every row gets exactly one feature per field (fields numbered from 0 in schema order). Each field owns the index range [offset, offset + bins): slot 0 is its missing token, slot 1 its rare token, the rest hashed values (MurmurHash3 x86_32). Integer and float columns use the Criteo winners' rule by default (v > 2 becomes floor(ln(v)^2)).
 
             Output is byte-identical for the same input, options and seed, whatever --threads.
+
+            Under mpirun (a build with --traits MPI) the ranks share the rows and merge their counts: \
+            featurizer.json is the same bytes, and each rank writes its share of each split as a shard, \
+            train-00000-of-00002.cache, … (docs/SCALING.md, docs/FORMATS.md).
             """)
 
     @OptionGroup(title: "Hash options") var params: HashParams
@@ -30,7 +35,13 @@ struct Hash: StageCommand {
 
     func run() throws {
         let reporter = common.reporter
-        let result = try HashStage.run(params, inputs: files, outputs: output.out, reporter: reporter)
-        reporter.note(result.report() + String(format: "\nctr-hash: done in %.2f s", result.seconds))
+        let cluster = try Cluster.world()
+        do {
+            let result = try HashStage.run(params, inputs: files, outputs: output.out, reporter: reporter, cluster: cluster)
+            if cluster.isRoot { reporter.note(result.report() + String(format: "\nctr-hash: done in %.2f s", result.seconds)) }
+        } catch where cluster.size > 1 {
+            // The other ranks wait in a collective: end the whole job (nothing is published).
+            cluster.abort("Error: rank \(cluster.rank) of \(cluster.size): \(error)")
+        }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cluster
 import CommandSupport
 import Ingest
 
@@ -15,6 +16,10 @@ struct CtrIngest: StageCommand {
             DIR/quarantine.tsv and DIR/stats.json, each renamed into place only on success.
 
             Example: ctr-ingest --schema criteo --out rows --valid 0.1 --test 0.1 day_0.gz day_1.gz
+
+            Under mpirun (a build with --traits MPI) the ranks share the files (several files: whole \
+            files; one plain file: byte ranges cut at line starts) and rank 0 writes the same outputs \
+            (docs/SCALING.md).
             """)
 
     @OptionGroup(title: "Ingest options") var params: IngestParams
@@ -32,6 +37,16 @@ struct CtrIngest: StageCommand {
 
     func run() throws {
         let reporter = common.reporter
-        reporter.note(try IngestStage.run(params, inputs: files, outputs: output.out, reporter: reporter).summary)
+        // Under mpirun (a build with --traits MPI) every rank runs this with the same
+        // arguments; rank 0 writes the outputs (docs/SCALING.md).
+        let cluster = try Cluster.world()
+        do {
+            let result = try IngestStage.run(params, inputs: files, outputs: output.out, reporter: reporter, cluster: cluster)
+            if cluster.isRoot { reporter.note(result.summary) }
+        } catch where cluster.size > 1 {
+            // The other ranks wait in a collective: end the whole job (nothing is published:
+            // rank 0 commits only after every rank's share is read).
+            cluster.abort("Error: rank \(cluster.rank) of \(cluster.size): \(error)")
+        }
     }
 }

@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 import LogIO
 import Testing
@@ -161,5 +162,76 @@ struct FastPathTests {
                           9_999_999, 10_000_000, 99_999_999, 100_000_000, 999_999_999, 1_000_000_000, .max] {
             #expect(LibffmText.digitCount(v) == String(v).count, "\(v)")
         }
+    }
+}
+
+/// Counts of several ranks merged (ctr-hash on MPI): the same as one count over all values.
+struct CountMergeTests {
+    /// Counts `keys` cut at `cuts` in separate counts, then merges them in order into an empty copy.
+    func merged(_ keys: [UInt64], cuts: [Int], make: () -> FieldCount) throws -> FieldCount {
+        var message: [[UInt8]] = []
+        for i in 0..<(cuts.count - 1) {
+            var part = make()
+            defer { part.release() }
+            for k in keys[cuts[i]..<cuts[i + 1]] { part.add(k) }
+            var m = ClusterMessage()
+            part.encode(into: &m)
+            message.append(m.bytes)
+        }
+        let template = make()
+        defer { template.release() }
+        var merged = template.emptyCopy()
+        for bytes in message {
+            var r = ClusterMessageReader(bytes)
+            try merged.absorb(&r)
+            #expect(r.isAtEnd)
+        }
+        return merged
+    }
+
+    @Test func exactTablesMergeByFingerprint() throws {
+        var rng = SplitMix64(seed: 11)
+        // 3,000 draws from 600 values (the fingerprint 0 among them), a threshold of 4.
+        let keys = (0..<3000).map { _ in (rng.next() % 600) &* 0x9E37_79B9_7F4A_7C15 }
+        let make = { FieldCount(counted: true, threshold: 4, exactLimit: 1000, sketchWidthBits: 10) }
+        var whole = make()
+        defer { whole.release() }
+        for k in keys { whole.add(k) }
+        let expected = whole.summary()!
+        for cuts in [[0, 3000], [0, 1500, 3000], [0, 7, 1000, 2999, 3000]] {
+            let m = try merged(keys, cuts: cuts, make: make)
+            defer { m.release() }
+            let s = m.summary()!
+            #expect(s.exact && s.kept == expected.kept && s.rareOccurrences == expected.rareOccurrences
+                    && s.occurrences == 3000 && s.peakBytes == expected.peakBytes, "cuts \(cuts)")
+        }
+        #expect(expected.kept.count > 100 && expected.kept.count < 600)
+    }
+
+    @Test func mergedTablePastTheLimitMovesToTheSketch() throws {
+        // Each part holds at most 300 distinct values (under the limit of 400); together 600.
+        let keys = (0..<600).flatMap { v in Array(repeating: UInt64(v + 1) &* 0x9E37_79B9_7F4A_7C15, count: v < 300 ? 5 : 1) }
+        let m = try merged(keys, cuts: [0, 1500, keys.count], make: {
+            FieldCount(counted: true, threshold: 3, exactLimit: 400, sketchWidthBits: 12)
+        })
+        defer { m.release() }
+        let s = m.summary()!
+        #expect(s.usedSketch && !s.exact)
+        // Every value seen 5 times is kept (a sketch never undercounts).
+        let frequent = Set((0..<300).map { UInt64($0 + 1) &* 0x9E37_79B9_7F4A_7C15 })
+        #expect(frequent.isSubset(of: Set(s.kept)))
+    }
+
+    @Test func hyperLogLogsAndTokenBitmapsMergeToOnePass() throws {
+        var rng = SplitMix64(seed: 2)
+        let keys = (0..<50_000).map { _ in rng.next() }
+        let make = { FieldCount(counted: true, threshold: 0, exactLimit: 0, sketchWidthBits: 10) }
+        var whole = make()
+        defer { whole.release() }
+        for k in keys { whole.add(k) }
+        let m = try merged(keys, cuts: [0, 20_000, 50_000], make: make)
+        defer { m.release() }
+        #expect(m.summary()!.distinct == whole.summary()!.distinct)
+        #expect(m.summary()!.occurrences == 50_000)
     }
 }
