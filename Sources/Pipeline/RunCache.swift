@@ -185,17 +185,24 @@ public struct RunCache: Sendable {
         }
         let fm = FileManager.default
         let group = CommitGroup()
+        var temporaries: [String] = []
         for destination in order {
             let parent = Durability.directory(of: destination)
             try fm.createDirectory(atPath: parent, withIntermediateDirectories: true)
             let base = URL(fileURLWithPath: destination).lastPathComponent
             TemporaryFiles.removeStalePartials(of: destination)
+            // Already the cached file (a restore killed after this rename): rename() of
+            // two links to one file does nothing, so there is nothing to do either.
+            let source = destinations[destination]!.source
+            if let a = FileStamp.of(source), let b = FileStamp.of(destination), a.inode == b.inode, a == b { continue }
             let temporary = parent + "/." + base + ".partial-\(getpid())"
             unlink(temporary)
-            let linked = try linkOrCopy(destinations[destination]!.source, temporary)
+            let linked = try linkOrCopy(source, temporary)
             try group.add(temporary: temporary, as: destination, synced: linked)
+            temporaries.append(temporary)
         }
         try group.commit()
+        for temporary in temporaries { unlink(temporary) }
         // 3. Folder outputs hold exactly the cached files.
         for (directory, kept) in keep {
             var present: [String] = []

@@ -208,8 +208,9 @@ public struct RunDiff: Codable, Sendable {
                 rows.append([title, "", "", ""])
                 group = title
             }
-            rows.append(["  " + (RunDiff.titles[m.metric] ?? m.metric), RunDiff.number(m.a), RunDiff.number(m.b),
-                         m.delta.map { String(format: "%+.5f", $0) } ?? ""])
+            let count = m.metric == "rows"
+            rows.append(["  " + (RunDiff.titles[m.metric] ?? m.metric), RunDiff.number(m.a, count: count), RunDiff.number(m.b, count: count),
+                         m.delta.map { String(format: count ? "%+.0f" : "%+.5f", $0) } ?? ""])
         }
         lines.append(RunHistory.render(rows, numeric: []))
         if !aucTests.isEmpty {
@@ -232,7 +233,9 @@ public struct RunDiff: Codable, Sendable {
         return lines.joined(separator: "\n")
     }
 
-    static func number(_ value: Double?) -> String { value.map { String(format: "%.5f", $0) } ?? "n/a" }
+    static func number(_ value: Double?, count: Bool = false) -> String {
+        value.map { String(format: count ? "%.0f" : "%.5f", $0) } ?? "n/a"
+    }
 
     static func pText(_ p: Double) -> String { p < 0.0001 ? String(format: "%.1e", p) : String(format: "%.4f", p) }
 

@@ -169,6 +169,22 @@ import Glibc
         #expect(names.contains(fp8))
         s.log.reset()
         #expect(try s.run(chainPipeline, overrides: ["model.k=8"]).stages.allSatisfy { $0.status == .skipped })
+
+        // A restore killed after renaming the cached model into place (a hard link to it),
+        // before the lock entry: renaming another link of the same file onto it would do
+        // nothing and leave the temporary name behind.
+        let fp4 = try #require(RunHistory.load(workdir: s.path("work")).first?.manifest.stages.first { $0.name == "model" }?.fingerprint)
+        lock = LockFile.load(workdir: s.path("work"), pipeline: "chain") { _ in }
+        lock.stages["model"] = nil
+        try lock.save(workdir: s.path("work"))
+        try FileManager.default.removeItem(atPath: s.path("work/model/model.txt"))
+        #expect(link(cache + "/\(fp4)/outputs/model", s.path("work/model/model.txt")) == 0)
+        s.log.reset()
+        let back = try s.run(chainPipeline)
+        #expect(s.log.runs == [])
+        #expect(back.stage("model")!.status == .restored)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.path("work/model")).sorted() == ["log.txt", "model.txt"])
+        #expect(try readText(s.path("work/model/model.txt")) == model4)
     }
 
     @Test func gcKeepsTheOutputsOfTheLastRunsAndReportsTheSize() throws {
