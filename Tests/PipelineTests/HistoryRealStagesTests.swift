@@ -3,6 +3,7 @@ import LogIO
 import Metrics
 import StageKit
 import Testing
+import TestSupport
 @testable import Pipeline
 
 /// `diff` and the run cache with the real stages on a 1,000-row slice of SampleData.
@@ -77,5 +78,86 @@ import Testing
         let same = RunDiff.compare(records[0], RunHistory.load(workdir: workdir)[2], workdir: workdir)
         #expect(same.parameters.isEmpty)
         #expect(same.aucTests.map(\.unavailable) == ["identical predictions"])
+    }
+
+    /// The commands end to end: `run` prints the run id, `runs` lists, `diff` compares (text
+    /// and JSON), `gc` prunes; bad references and too few runs are errors naming what exists.
+    @Test func runsDiffAndGCCommands() throws {
+        let dir = try makeScratchDirectory()
+        _ = try RealStagesTests.criteoSlice(rows: 600, in: dir)
+        let file = dir.appendingPathComponent("p.json").path
+        try RealStagesTests.pipeline(epochs: 1).write(toFile: file, atomically: true, encoding: .utf8)
+
+        var r = try TestSupport.run("ctr-pipeline", ["runs", file])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("no runs recorded yet"))
+        let first = try TestSupport.run("ctr-pipeline", ["run", "--quiet", file])
+        #expect(first.status == 0, "\(first.stderr)")
+        r = try TestSupport.run("ctr-pipeline", ["diff", file])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("diff compares two runs; found 1 recorded run"), "\(r.stderr)")
+        let second = try TestSupport.run("ctr-pipeline", ["run", "--quiet", file, "--set", "train.factors=2"])
+        #expect(second.status == 0, "\(second.stderr)")
+        let third = try TestSupport.run("ctr-pipeline", ["run", "--quiet", file])
+        #expect(third.status == 0, "\(third.stderr)")
+        #expect(third.stdout.contains("train    restored"), "\(third.stdout)")
+        #expect(third.stdout.contains("0 ran, 2 skipped, 3 restored"), "\(third.stdout)")
+
+        let records = RunHistory.load(workdir: dir.appendingPathComponent("work").path)
+        #expect(records.count == 3)
+        #expect(first.stdout.contains("; run \(records[0].id)"))
+        r = try TestSupport.run("ctr-pipeline", ["runs", file])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 6)
+        #expect(lines[1].hasPrefix(records[0].id) && lines[1].hasSuffix("first recorded run"))
+        #expect(lines[2].hasPrefix(records[1].id) && lines[2].hasSuffix("train.factors 4 -> 2"))
+        #expect(lines[3].hasPrefix(records[2].id) && lines[3].contains("3 restored, 2 skipped") && lines[3].hasSuffix("train.factors 2 -> 4"))
+        #expect(lines[5].hasPrefix("run cache: 8 entries"))
+        r = try TestSupport.run("ctr-pipeline", ["runs", file, "--last", "1"])
+        #expect(r.stdout.split(separator: "\n").count == 4)
+        #expect(r.stdout.contains("3 runs (1 shown)"))
+
+        // Default: the last two. Text and JSON agree.
+        r = try TestSupport.run("ctr-pipeline", ["diff", file])
+        #expect(r.status == 0, "\(r.stderr)")
+        let diffLines = r.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        #expect(diffLines.first == ["a:", records[1].id, "b:", records[2].id, "delta"])
+        #expect(diffLines.contains(["train.factors", "2", "4", "+2"]))
+        #expect(r.stdout.contains("eval, model predict: delta "), "\(r.stdout)")
+        let json = try TestSupport.run("ctr-pipeline", ["diff", file, String(records[1].id.prefix(6)), "last", "--json"])
+        #expect(json.status == 0, "\(json.stderr)")
+        var parser = JSONParser(json.stdout)
+        let parsed = try parser.parse()
+        #expect(parsed["a"]?["id"] == .string(records[1].id))
+        #expect(parsed["b"]?["id"] == .string(records[2].id))
+        guard case let .array(tests)? = parsed["aucTests"], case let .double(p)? = tests.first?["pValue"] else {
+            Issue.record("no p-value in \(json.stdout)")
+            return
+        }
+        #expect(p > 0 && p <= 1)
+        #expect(r.stdout.contains(", p " + RunDiff.pText(p)))
+        // Identical runs: nothing to test.
+        r = try TestSupport.run("ctr-pipeline", ["diff", file, "last-2", "last"])
+        #expect(r.stdout.contains("(no change)"))
+        #expect(r.stdout.contains("no test: identical predictions"))
+        r = try TestSupport.run("ctr-pipeline", ["diff", file, "zzzz"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("no run \"zzzz\"; expected a run id"))
+        #expect(r.stderr.contains(records[2].id))
+        r = try TestSupport.run("ctr-pipeline", ["diff", file, "a", "b", "c"])
+        #expect(r.status == 64)
+
+        // gc: keep the last run's entries (ingest, hash and the factors=4 stages).
+        r = try TestSupport.run("ctr-pipeline", ["gc", file, "--keep", "1", "--dry-run"])
+        // ingest, hash, then train, predict and eval for each factors value: 8; the factors=2 ones go.
+        #expect(r.stdout.hasPrefix("run cache: would remove 3 entries\n"), "\(r.stdout)")
+        r = try TestSupport.run("ctr-pipeline", ["gc", file, "--keep", "1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.hasPrefix("run cache: removed 3 entries, freed "), "\(r.stdout)")
+        #expect(r.stdout.contains("0 B of it held only by the cache"))
+        #expect(RunCache(workdir: dir.appendingPathComponent("work").path).fingerprints().count == 5)
+        r = try TestSupport.run("ctr-pipeline", ["gc", file, "--keep", "-1"])
+        #expect(r.status == 64)
     }
 }
