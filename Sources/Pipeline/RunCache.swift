@@ -163,6 +163,11 @@ public struct RunCache: Sendable {
             throw RestoreFailure.incomplete("the cached run has no output \(output.name)")
         }
         for file in entry.files {
+            // Only paths inside the output: an entry.json edited by hand must not write elsewhere.
+            let parts = file.relative.split(separator: "/", omittingEmptySubsequences: false)
+            guard !file.relative.hasPrefix("/"), !parts.contains(".."), !file.output.contains("/"), file.output != ".." else {
+                throw RestoreFailure.corrupt("cached file outside its output: \(file.output)/\(file.relative)")
+            }
             let path = cachedPath(folder, file)
             guard let stamp = FileStamp.of(path) else {
                 throw RestoreFailure.corrupt("cached file missing: \(display(path))")

@@ -112,7 +112,7 @@ public struct RunDiff: Codable, Sendable {
             guard let i = a.metrics.firstIndex(where: { $0.model == model.model }) else { continue }
             var test = AUCTest(stage: stage, model: model.model, aucA: a.metrics[i].values["auc"] ?? nil,
                                aucB: model.values["auc"] ?? nil)
-            test.rows = (model.values["rows"] ?? nil).map { Int($0) }
+            test.rows = (model.values["rows"] ?? nil).flatMap { $0.isFinite && abs($0) < 1e15 ? Int($0) : nil }
             defer { tests.append(test) }
             let predsA = slot(a, "predictions"), predsB = slot(b, "predictions")
             guard predsA.count == a.metrics.count, predsB.count == b.metrics.count else {
@@ -247,8 +247,11 @@ public struct RunDiff: Codable, Sendable {
             default: return nil
             }
         }
+        if case let .int(x)? = a, case let .int(y)? = b {
+            let (d, overflow) = y.subtractingReportingOverflow(x)
+            return overflow ? "" : (d >= 0 ? "+" : "") + String(d)
+        }
         guard let x = number(a), let y = number(b) else { return "" }
-        if case .int? = a, case .int? = b { return String(format: "%+d", Int(y - x)) }
         return String(format: "%+g", y - x)
     }
 

@@ -135,6 +135,28 @@ import Glibc
                 == (try ContentHasher.hashFile(s.path("work/model/model.txt"))))
     }
 
+    @Test func aCacheEntryPointingOutsideItsOutputIsRefused() throws {
+        let s = try Scratch()
+        let first = try s.run(chainPipeline)
+        _ = try s.run(chainPipeline, overrides: ["model.k=8"])
+        let fp = first.stage("score")!.fingerprint!
+        let path = s.path("work/.ctr-pipeline/cache/\(fp)/entry.json")
+        var text = try readText(path)
+        #expect(text.contains("\"relative\" : \"index.html\"") || text.contains("\"relative\": \"index.html\""))
+        text = text.replacingOccurrences(of: "\"index.html\"", with: "\"../../../escaped.html\"")
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        // Where that path leads inside the cache, a file with the right content: only the
+        // path check stops it.
+        try s.write("work/.ctr-pipeline/cache/escaped.html", "<html></html>")
+        s.log.reset()
+        let report = try s.run(chainPipeline)
+        #expect(report.stage("model")!.status == .restored)
+        #expect(report.stage("score")!.status == .ran)
+        #expect(s.log.runs == ["score"])
+        #expect(!FileManager.default.fileExists(atPath: s.path("escaped.html")))
+        #expect(!FileManager.default.fileExists(atPath: s.path("work/escaped.html")))
+    }
+
     @Test func anInterruptedRestoreOrCollectionLeavesAConsistentState() throws {
         let s = try Scratch()
         _ = try s.run(chainPipeline)
