@@ -5,6 +5,9 @@ import StageKit
 import Testing
 import TestSupport
 @testable import Pipeline
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `diff` and the run cache with the real stages on a 1,000-row slice of SampleData.
 @Suite(.serialized) struct HistoryRealStagesTests {
@@ -55,6 +58,31 @@ import TestSupport
         #expect(test.deltaAUC == comparison.deltaAUC && test.z == comparison.z && test.pValue == comparison.pValue)
         let p = try #require(test.pValue)
         #expect(p > 0 && p < 1)
+        // A naive reference: DeLong's structural components pair by pair (O(m n)).
+        func numbers(_ path: String) throws -> [Double] {
+            try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { Double($0)! }
+        }
+        let pa = try numbers(predictionsA), pb = try numbers(workdir + "/predict/predictions.txt")
+        let y = try String(contentsOfFile: workdir + "/ingest/test.tsv", encoding: .utf8).split(separator: "\n").map { $0.hasPrefix("1") }
+        let pos = y.indices.filter { y[$0] }, neg = y.indices.filter { !y[$0] }
+        func kernel(_ a: Double, _ b: Double) -> Double { a > b ? 1 : a == b ? 0.5 : 0 }
+        func components(_ p: [Double]) -> (v10: [Double], v01: [Double]) {
+            (pos.map { i in neg.reduce(0) { $0 + kernel(p[i], p[$1]) } / Double(neg.count) },
+             neg.map { j in pos.reduce(0) { $0 + kernel(p[$1], p[j]) } / Double(pos.count) })
+        }
+        let ca = components(pa), cb = components(pb)
+        let naiveA = ca.v10.reduce(0, +) / Double(pos.count), naiveB = cb.v10.reduce(0, +) / Double(pos.count)
+        func covariance(_ x: [Double], _ mx: Double, _ z: [Double], _ mz: Double) -> Double {
+            zip(x, z).reduce(0) { $0 + ($1.0 - mx) * ($1.1 - mz) } / Double(x.count - 1)
+        }
+        let variance = (covariance(ca.v10, naiveA, ca.v10, naiveA) + covariance(cb.v10, naiveB, cb.v10, naiveB)
+                        - 2 * covariance(ca.v10, naiveA, cb.v10, naiveB)) / Double(pos.count)
+            + (covariance(ca.v01, naiveA, ca.v01, naiveA) + covariance(cb.v01, naiveB, cb.v01, naiveB)
+               - 2 * covariance(ca.v01, naiveA, cb.v01, naiveB)) / Double(neg.count)
+        let naiveZ = (naiveB - naiveA) / variance.squareRoot()
+        #expect(abs(naiveA - aucA) < 1e-12 && abs(naiveB - aucB) < 1e-12)
+        #expect(abs(naiveZ - (test.z ?? .nan)) < 1e-9)
+        #expect(abs(erfc(abs(naiveZ) / 2.0.squareRoot()) - p) < 1e-9)
         // The interval is delta ± 1.96 SE with SE = delta / z.
         let lower = try #require(test.lower), upper = try #require(test.upper), z = try #require(test.z)
         #expect(abs((upper + lower) / 2 - (aucB - aucA)) < 1e-12)
