@@ -80,6 +80,13 @@ public final class ContentHasher: @unchecked Sendable {
         return digest
     }
 
+    /// Sets the cache entry of `path` (a file whose content is known without reading it).
+    func record(_ path: String, _ entry: CachedHash) {
+        lock.lock(); defer { lock.unlock() }
+        cache[path] = entry
+        used.insert(path)
+    }
+
     /// Whether `path` still has the content `expected`, reading it only when its stamp
     /// differs from the cached one.
     public func matches(_ path: String, expected: String) throws -> Bool {

@@ -1,5 +1,6 @@
 import Foundation
 import StageKit
+import LogIO
 
 /// `workdir/manifest.json`, rewritten by every run: what ran, with which configuration,
 /// versions, hashes, timings and metrics — enough to tell later how a model was made.
@@ -30,6 +31,9 @@ public struct RunManifest: Codable, Sendable {
     }
 
     public var manifestVersion = 1
+    /// The run's id: 8 hex digits, also in its record's name under `.ctr-pipeline/runs/`.
+    /// Absent in manifests written before run records existed.
+    public var id: String?
     public var pipeline: String
     public var file: String
     public var workdir: String
@@ -50,6 +54,7 @@ public struct RunManifest: Codable, Sendable {
 
     init(pipeline: ResolvedPipeline, report: RunReport, startedAt: Date, options: RunOptions) {
         self.pipeline = pipeline.name
+        id = String(XXHash64.hex(XXHash64.hash("\(pipeline.workdir)\n\(startedAt.timeIntervalSince1970)\n\(getpid())\n\(UUID().uuidString)")).prefix(8))
         file = pipeline.file
         workdir = pipeline.workdir
         toolVersion = options.toolVersion
@@ -115,7 +120,7 @@ public enum RunSummary {
             }
         }
         for s in report.stages {
-            let time = s.status == .ran || s.status == .failed ? formatSeconds(s.seconds) : "-"
+            let time = s.status == .ran || s.status == .failed || s.status == .restored ? formatSeconds(s.seconds) : "-"
             var row = [s.name, s.status.rawValue, time]
             if s.metrics.count == 1 {
                 row += cells(s.metrics[0])
@@ -136,10 +141,13 @@ public enum RunSummary {
         let ran = report.stages.filter { $0.status == .ran }.count
         let skipped = report.stages.filter { $0.status == .skipped }.count
         var footer = "\(ran) ran, \(skipped) skipped"
+        let restored = report.stages.filter { $0.status == .restored }.count
+        if restored > 0 { footer += ", \(restored) restored" }
         let failed = report.stages.filter { $0.status == .failed }.count
         if failed > 0 { footer += ", \(failed) failed" }
         footer += " in " + formatSeconds(report.seconds)
         if let m = report.manifestPath { footer += "; manifest: " + display(m) }
+        if let id = report.runID { footer += "; run " + id }
         return (lines + [footer]).joined(separator: "\n")
     }
 
@@ -153,6 +161,9 @@ public enum RunSummary {
             case .wouldRun:
                 lines.append("\(name)  run   " + (s.reasons.first ?? ""))
                 for r in s.reasons.dropFirst() { lines.append(String(repeating: " ", count: width) + "        " + r) }
+            case .wouldRestore:
+                lines.append("\(name)  restore  from the run cache: " + (s.reasons.first ?? ""))
+                for r in s.reasons.dropFirst() { lines.append(String(repeating: " ", count: width) + "        " + r) }
             case .notSelected:
                 lines.append("\(name)  -     not selected (--only)")
             default:
@@ -160,7 +171,14 @@ public enum RunSummary {
             }
         }
         let n = stages.filter { $0.status == .wouldRun }.count
-        lines.append(n == 0 ? "Nothing to do: every stage is up to date." : "\(n) of \(stages.count) stage\(stages.count == 1 ? "" : "s") would run.")
+        let r = stages.filter { $0.status == .wouldRestore }.count
+        if n == 0 && r == 0 {
+            lines.append("Nothing to do: every stage is up to date.")
+        } else {
+            var last = "\(n) of \(stages.count) stage\(stages.count == 1 ? "" : "s") would run"
+            if r > 0 { last += ", \(r) would be restored from the run cache" }
+            lines.append(last + ".")
+        }
         return lines.joined(separator: "\n")
     }
 }

@@ -23,6 +23,9 @@ public struct RunOptions: Sendable {
     public var dryRun = false
     /// No progress lines on stderr (the summary is still returned).
     public var quiet = false
+    /// Keep every stage's outputs in the run cache and restore them instead of running
+    /// a stage whose fingerprint is there (not for forced stages).
+    public var runCache = true
     /// Recorded in fingerprints; tests change it to check "new tool version".
     public var toolVersion = SwiftCTRVersion.current
     /// Where progress lines go.
@@ -33,6 +36,8 @@ public struct RunOptions: Sendable {
 
 public enum StageStatus: String, Codable, Sendable {
     case ran, skipped, failed
+    /// Outputs restored from the run cache (same fingerprint as an earlier run).
+    case restored
     /// The run stopped (a stage failed) before this stage could start.
     case notRun = "not run"
     /// Left out by `--only`.
@@ -40,6 +45,7 @@ public enum StageStatus: String, Codable, Sendable {
     /// `plan` / `--dry-run`: would run, or would be skipped.
     case wouldRun = "would run"
     case upToDate = "up to date"
+    case wouldRestore = "would restore"
 }
 
 /// What happened to one stage instance in a run (or would happen, in a plan).
@@ -65,6 +71,9 @@ public struct RunReport: Sendable {
     /// Set when a stage failed; the run stopped starting new stages at that point.
     public var failure: PipelineError?
     public var manifestPath: String?
+    /// This run's record under `workdir/.ctr-pipeline/runs/` and its id.
+    public var recordPath: String?
+    public var runID: String?
 
     public var succeeded: Bool { failure == nil }
     public func stage(_ name: String) -> StageReport? { stages.first { $0.name == name } }
@@ -80,11 +89,12 @@ public final class PipelineRunner: @unchecked Sendable {
     public let pipeline: ResolvedPipeline
     public let options: RunOptions
 
-    private let state = NSCondition()
-    private var lock: LockFile
-    private let hasher: ContentHasher
+    let state = NSCondition()
+    var lock: LockFile
+    let hasher: ContentHasher
+    let cache: RunCache
     private var reports: [String: StageReport] = [:]
-    private var forced: [String: String] = [:]
+    var forced: [String: String] = [:]
     private var selected: Set<String>
     // Scheduler state, guarded by `state`.
     private var pending: [String] = []
@@ -98,6 +108,7 @@ public final class PipelineRunner: @unchecked Sendable {
         let log = options.log, quiet = options.quiet
         lock = LockFile.load(workdir: pipeline.workdir, pipeline: pipeline.name) { if !quiet { log("warning: \($0)") } }
         hasher = ContentHasher(cache: lock.files)
+        cache = RunCache(workdir: pipeline.workdir)
         selected = Set(pipeline.stages.map(\.name))
         try resolveSelections()
     }
@@ -246,7 +257,7 @@ public final class PipelineRunner: @unchecked Sendable {
             report.fingerprint = fp
             report.inputs = inputs ?? []
             if !why.isEmpty {
-                report.status = .wouldRun
+                report.status = wouldRestore(stage, fingerprint: fp) ? .wouldRestore : .wouldRun
                 willRun.insert(stage.name)
             }
             result.append(report)
@@ -270,6 +281,7 @@ public final class PipelineRunner: @unchecked Sendable {
         }
         let processLock = try WorkdirLock(workdir: pipeline.workdir)
         defer { processLock.release() }
+        cache.removeUnfinished()
 
         // --only: the inputs the selected stages take from unselected ones must exist.
         for stage in pipeline.stages where selected.contains(stage.name) {
@@ -332,8 +344,11 @@ public final class PipelineRunner: @unchecked Sendable {
         var report = RunReport(pipeline: pipeline.name, stages: stages, seconds: elapsed(since: started), failure: failure, manifestPath: nil)
         let manifestPath = pipeline.workdir + "/" + RunManifest.fileName
         do {
-            try writeJSON(RunManifest(pipeline: pipeline, report: report, startedAt: startedAt, options: options), to: manifestPath)
+            let manifest = RunManifest(pipeline: pipeline, report: report, startedAt: startedAt, options: options)
+            try writeJSON(manifest, to: manifestPath)
             report.manifestPath = manifestPath
+            report.runID = manifest.id
+            report.recordPath = keepRecord(manifest)
         } catch {
             if !options.quiet { options.log("warning: could not write the run manifest \(manifestPath): \(error)") }
         }
@@ -351,7 +366,7 @@ public final class PipelineRunner: @unchecked Sendable {
         }
     }
 
-    private func say(_ line: String) {
+    func say(_ line: String) {
         if !options.quiet { options.log(line) }
     }
 
@@ -391,6 +406,7 @@ public final class PipelineRunner: @unchecked Sendable {
                 return report
             }
             report.reasons = why
+            if let restored = restoreFromCache(stage, report: report, started: started) { return restored }
             say("[\(stage.name)] running: " + why.joined(separator: "; "))
             // Forget the old run before touching its outputs: if this run dies half way,
             // nothing vouches for what is left on disk.
@@ -437,6 +453,7 @@ public final class PipelineRunner: @unchecked Sendable {
                 lock.files = pruneHashCache()
                 try lock.save(workdir: pipeline.workdir)
             }
+            keepInCache(stage, completed)
             for note in outcome.notes { reporter.note(note) }
             say("[\(stage.name)] done in \(formatSeconds(report.seconds))")
             return report
@@ -451,7 +468,7 @@ public final class PipelineRunner: @unchecked Sendable {
         return body()
     }
 
-    private func withStateThrowing<T>(_ body: () throws -> T) throws -> T {
+    func withStateThrowing<T>(_ body: () throws -> T) throws -> T {
         state.lock()
         defer { state.unlock() }
         return try body()
@@ -459,7 +476,7 @@ public final class PipelineRunner: @unchecked Sendable {
 
     /// Hash-cache entries worth keeping: those used in this run and those of outputs
     /// the lock file still vouches for.
-    private func pruneHashCache() -> [String: CachedHash] {
+    func pruneHashCache() -> [String: CachedHash] {
         var kept = lock.files.filter { entry in lock.stages.values.contains { $0.outputs.contains { $0.path == entry.key } } }
         for (path, hash) in hasher.usedEntries { kept[path] = hash }
         return kept

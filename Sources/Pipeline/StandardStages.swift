@@ -156,10 +156,13 @@ struct TrainKind: PipelineStage {
                                         outputs: TrainOutputs(model: context.output("model"), epochs: context.output("epochs")),
                                         reporter: context.reporter)
         var note = "trained on \(ProgressMeter.grouped(result.rows)) rows; kept epoch \(result.bestEpoch) of \(result.epochs.count)"
+        var metrics: [ModelMetrics] = []
         if let best = result.epochs.first(where: { $0.epoch == result.bestEpoch }), let loss = best.vaLogLoss {
             note += String(format: " (va_logloss %.5f", loss) + (best.vaAUC.map { String(format: ", va_auc %.5f", $0) } ?? "") + ")"
+            // The validation figures of the kept epoch: what a sweep's variants are ranked by.
+            metrics = [ModelMetrics(model: context.stage, values: ["va_logloss": loss, "va_auc": best.vaAUC])]
         }
-        return StageOutcome(notes: [note])
+        return StageOutcome(metrics: metrics, notes: [note])
     }
 }
 

@@ -17,7 +17,7 @@ struct CTRPipeline: ParsableCommand {
             fingerprint (kind, tool version, parameters, input content) matches the lock file \
             and whose outputs are intact. See docs/PIPELINES.md.
             """,
-        subcommands: [Run.self, Plan.self, Validate.self, Kinds.self, Schema.self]
+        subcommands: [Run.self, Plan.self, Validate.self, Runs.self, Diff.self, GC.self, Kinds.self, Schema.self]
     )
 
     /// `--force` takes an optional stage name, which ArgumentParser cannot express, so
@@ -76,6 +76,9 @@ extension CTRPipeline {
         @Flag(name: .customLong("dry-run"), help: "Say what would run and why; run and write nothing (same as `plan`).")
         var dryRun = false
 
+        @Flag(name: .customLong("no-run-cache"), help: "Neither keep outputs in the run cache nor restore them from it.")
+        var noRunCache = false
+
         @OptionGroup var common: CommonOptions
 
         func validate() throws {
@@ -89,12 +92,14 @@ extension CTRPipeline {
             options.jobs = jobs
             options.dryRun = dryRun
             options.quiet = common.quiet
+            options.runCache = !noRunCache
             let report = try PipelineRunner(pipeline: resolved, options: options).run()
             if dryRun {
                 print(RunSummary.plan(report.stages))
                 return
             }
             print(RunSummary.table(report))
+            if let ranking = RunSummary.sweepRanking(report, pipeline: resolved) { print("\n" + ranking) }
             if let failure = report.failure { throw failure }
         }
     }

@@ -108,10 +108,11 @@ import Testing
         #expect(s.log.runs == ["other"])
         #expect(try readText(s.path("work/other/out.txt")) == "one\nTWO\nten\n")
 
-        // A deleted output: its stage re-runs; the same bytes come out, so nothing downstream does.
+        // A deleted output: its stage re-runs (without the run cache, which would restore
+        // it); the same bytes come out, so nothing downstream does.
         s.log.reset()
         try FileManager.default.removeItem(atPath: s.path("work/join/out.txt"))
-        report = try s.run(chainPipeline, overrides: ["model.k=8"])
+        report = try s.run(chainPipeline, overrides: ["model.k=8"]) { $0.runCache = false }
         #expect(s.log.runs == ["join"])
         #expect(report.stage("model")!.status == .skipped)
 
@@ -201,9 +202,10 @@ import Testing
         _ = try s.run(chainPipeline, overrides: ["model.k=8"])
         #expect(FileManager.default.fileExists(atPath: s.path("work/model/model.txt")))
         // ... but going back to k=4 must not take it as up to date: its entry was dropped
-        // before the failed run touched anything.
+        // before the failed run touched anything. (Without the run cache, which would
+        // restore the k=4 outputs instead: HistoryTests.)
         s.log.reset()
-        let report = try s.run(chainPipeline)
+        let report = try s.run(chainPipeline) { $0.runCache = false }
         #expect(s.log.runs == ["model"])
         #expect(report.stage("model")!.reasons == ["first run (no record in the lock file)"])
     }
@@ -308,7 +310,7 @@ import Testing
         final class Box: @unchecked Sendable { var lines: [String] = [] }
         let box = Box()
         s.log.reset()
-        let report = try s.run(chainPipeline) { $0.quiet = false; $0.log = { box.lines.append($0) } }
+        let report = try s.run(chainPipeline) { $0.quiet = false; $0.log = { box.lines.append($0) }; $0.runCache = false }
         #expect(report.succeeded)
         #expect(s.log.runs == ["join", "model", "score", "other"])
         #expect(box.lines.first?.hasPrefix("warning: \(s.path("work/ctr-pipeline.lock.json")): unreadable lock file") == true)
