@@ -43,7 +43,7 @@ public struct ModelSection: Equatable, Sendable {
     public var bytes: [UInt8]
 
     /// Every tag this build reads.
-    public static let known: Set<String> = []
+    public static let known: Set<String> = [Calibrator.tag]
 
     public init(tag: String, bytes: [UInt8]) {
         precondition(tag.utf8.count == 4 && tag.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7f }, "a section tag is 4 ASCII characters")
@@ -388,6 +388,7 @@ public enum ModelFile {
             + "seed \(metadata.seed)  validation logloss \(metadata.validationLogLoss)")
         write("# featurizer hash " + (metadata.featurizerHash == 0 ? "none" : String(metadata.featurizerHash, radix: 16)))
         for section in metadata.sections { write("# section \(section.tag): \(section.bytes.count) bytes") }
+        if let calibrator = try? Calibrator.from(metadata, path: "") { write("# calibrator " + calibrator.summary) }
         write("# lines: bias W | linear INDEX W | latent INDEX FIELD W1 ... Wk  (AdaGrad state not shown)")
         if model.hasLinear { write("bias \(model.bias[0])") }
         model.indices.forEach { j, r in
