@@ -120,6 +120,10 @@ public struct SegmentReport: Equatable, Sendable {
     /// Segments that entered GAUC, and the share of the total weight they hold.
     public var gaucSegments: Int
     public var gaucWeightFraction: Double
+    /// Field-level expected calibration error (Field-ECE, Pan et al., WWW 2020) of the
+    /// grouping field: Σ_s W_s |mean prediction_s − click rate_s| / Σ_s W_s over every
+    /// segment, W_s its weight sum (rows when unweighted); nil when the total weight is 0.
+    public var fieldECE: Double?
     public static let gaucVariant =
         "impression-weighted mean of per-segment AUC over segments with both classes (weight = rows, or the weight sum when weighted)"
 }
