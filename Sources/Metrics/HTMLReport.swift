@@ -294,7 +294,8 @@ public enum HTMLReport {
             for b in r.bins where b.rows > 0 {
                 let x0 = strip.x(b.lower), x1 = strip.x(b.upper)
                 s += "<rect x=\"\(n(min(x0, x1 - 1)))\" y=\"\(n(strip.y(Double(b.rows))))\" width=\"\(n(max(1, x1 - x0)))\" "
-                    + "height=\"\(n(strip.y(0) - strip.y(Double(b.rows))))\" fill=\"\(color(i))\" fill-opacity=\"0.3\" stroke=\"\(color(i))\" stroke-width=\"0.5\"/>"
+                    + "height=\"\(n(strip.y(0) - strip.y(Double(b.rows))))\" fill=\"\(color(i))\" fill-opacity=\"\(report.models.count == 1 ? "0.3" : "0")\" "
+                    + "stroke=\"\(color(i))\" stroke-width=\"\(report.models.count == 1 ? "0.5" : "1")\"/>"
             }
             s += "\n"
         }

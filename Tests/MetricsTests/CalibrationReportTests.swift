@@ -86,3 +86,80 @@ import TestSupport
         #expect(html.contains("<div class=\"wide\"><table>"))
     }
 }
+
+/// The report as a browser lays it out: every SVG text inside its SVG, at a 0.2% click rate
+/// with six models.
+@Suite struct ChromiumLayoutTests {
+    @Test func svgTextFitsAtLowClickRateWithSixModels() throws {
+        guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
+            .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            print("skipped: no chromium on this machine")
+            return
+        }
+        let dir = try TestSupport.makeTemporaryDirectory("layout")
+        var rng = SplitMix64Test(seed: 11)
+        var p: [Double] = [], y: [UInt8] = []
+        for _ in 0..<20_000 {
+            let u = rng.unit(), v = rng.unit()
+            let q = 0.0004 + 0.02 * u * u * u * u
+            p.append((q * 1e6).rounded() / 1e6)
+            y.append(v < q ? 1 : 0)
+        }
+        let names = (1...6).map { "variant-\($0)-with-a-long-name" }
+        let files = try (0..<6).map { m in
+            try writeLines(p.map { (min(1, $0 * (0.7 + 0.12 * Double(m))) * 1e6).rounded() / 1e6 }, "p\(m).txt", in: dir)
+        }
+        var params = EvalParams.defaults
+        params.modelName = names
+        let report = try EvalStage.evaluate(params: params, inputs: EvalInputs(predictions: files, labels: try writeLines(y, "y.txt", in: dir)))
+        #expect(report.models[0].metrics.clickRate < 0.005)
+        var html = HTMLReport.render(report)
+        #expect(html.contains("(log scale)"))
+        // Measure in the browser: each <text>'s box against its <svg>'s.
+        html = html.replacingOccurrences(of: "</body>", with: """
+            <script>
+            let bad = [], total = 0;
+            for (const svg of document.querySelectorAll('svg')) {
+              const box = svg.getBoundingClientRect();
+              for (const t of svg.querySelectorAll('text')) {
+                total++;
+                const r = t.getBoundingClientRect();
+                if (r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5) bad.push(t.textContent);
+              }
+            }
+            const out = document.createElement('pre'); out.id = 'layout';
+            out.textContent = 'TEXTS ' + total + ' CLIPPED ' + bad.length + ' [' + bad.join('|') + ']';
+            document.body.appendChild(out);
+            </script>
+            </body>
+            """)
+        let page = dir.appendingPathComponent("report.html").path
+        try html.write(toFile: page, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: chromium)
+        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,2000", "--dump-dom", "file://\(page)"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let dom = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let line = try #require(dom.components(separatedBy: "<pre id=\"layout\">").dropFirst().first?.components(separatedBy: "</pre>").first)
+        #expect(line.contains("CLIPPED 0 "), "\(line)")
+        let total = Int(line.split(separator: " ")[1]) ?? 0
+        #expect(total > 40)
+    }
+}
+
+/// SplitMix64 for test data (LogIO's, without importing it here).
+struct SplitMix64Test {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func unit() -> Double {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Double((z ^ (z >> 31)) >> 11) * 0x1p-53
+    }
+}
