@@ -51,7 +51,7 @@ public enum HTMLReport {
 
         h += "<h2>Metrics</h2>\n" + metricsTable(report)
         h += "<h2>Charts</h2>\n<div class=\"charts\">\n"
-        h += rocChart(report) + reliabilityChart(report)
+        h += rocChart(report) + reliabilityChart(report) + precisionRecallChart(report)
         for (i, model) in report.models.enumerated() { h += histogramChart(model, index: i) }
         h += "</div>\n"
         h += reliabilityTables(report)
@@ -265,6 +265,31 @@ public enum HTMLReport {
         }
         s += "</svg>\n" + legend(entries)
         s += "<figcaption>ROC curve; the dashed diagonal is a random ranking.</figcaption>\n</figure>\n"
+        return s
+    }
+
+    /// Precision against recall (the curve behind PR AUC), with the click rate as the
+    /// random-ranking baseline.
+    static func precisionRecallChart(_ report: EvalReport) -> String {
+        let plot = Plot(xMax: 1, yMax: 1)
+        var s = "<figure>\n" + plot.open("recall (true positive rate)", "precision")
+        let rate = report.models[0].metrics.clickRate
+        s += plot.polyline([(0, rate), (1, rate)], color: "#aaa", width: 1, dash: "4 4")
+        var entries: [(String, String)] = []
+        for (i, model) in report.models.enumerated() {
+            // A step curve: precision holds until the next distinct prediction.
+            var points: [(Double, Double)] = []
+            for (k, point) in model.curves.pr.enumerated() {
+                if k > 0 { points.append((point.recall, points[points.count - 1].1)) }
+                points.append((point.recall, point.precision))
+            }
+            s += plot.polyline(points, color: color(i), width: 1.5)
+            entries.append((model.curves.pr.isEmpty ? "\(model.name): no curve (one class only)"
+                            : "\(model.name): average precision \(Format.fixed(model.metrics.prAUC, 4))", color(i)))
+        }
+        s += "</svg>\n" + legend(entries)
+        s += "<figcaption>Precision-recall curve; the dashed line is the click rate \(Format.fixed(rate)) (a random ranking). "
+            + "PR AUC is the average precision.</figcaption>\n</figure>\n"
         return s
     }
 

@@ -85,9 +85,13 @@ public struct Curves: Equatable, Sendable {
     public var histogramUpper: Double
     public var histogramPositives: [Double]
     public var histogramNegatives: [Double]
+    /// Precision-recall points (recall, precision) at each distinct prediction from the
+    /// highest down, thinned to a few hundred points; empty with one class.
+    public var pr: [(recall: Double, precision: Double)] = []
 
     public static func == (a: Curves, b: Curves) -> Bool {
         a.roc.elementsEqual(b.roc) { $0.fpr == $1.fpr && $0.tpr == $1.tpr }
+            && a.pr.elementsEqual(b.pr) { $0.recall == $1.recall && $0.precision == $1.precision }
             && a.histogramUpper == b.histogramUpper
             && a.histogramPositives == b.histogramPositives
             && a.histogramNegatives == b.histogramNegatives

@@ -69,6 +69,21 @@ import TestSupport
         #expect(abs(try #require(w.models[0].segments?.fieldECE) - 0.25) < 1e-15)
     }
 
+    @Test func precisionRecallCurveHasAPointPerDistinctPrediction() throws {
+        let dir = try TestSupport.makeTemporaryDirectory("pr")
+        let inputs = EvalInputs(predictions: [try writeLines([0.9, 0.8, 0.3, 0.1], "p.txt", in: dir)],
+                                labels: try writeLines([1, 0, 1, 0], "y.txt", in: dir))
+        let report = try EvalStage.evaluate(params: EvalParams.defaults, inputs: inputs)
+        let pr = report.models[0].curves.pr
+        #expect(pr.map(\.recall) == [0.5, 0.5, 1, 1])
+        #expect(pr.map(\.precision) == [1, 0.5, 2.0 / 3, 0.5])
+        // Average precision = Σ (r_k − r_{k−1}) p_k over these points.
+        #expect(abs(report.models[0].metrics.prAUC! - (0.5 * 1 + 0.5 * 2.0 / 3)) < 1e-15)
+        let html = HTMLReport.render(report)
+        #expect(html.contains("average precision \(Format.fixed(report.models[0].metrics.prAUC, 4))"))
+        #expect(html.contains("Precision-recall curve"))
+    }
+
     @Test func chartLegendsAreHTMLOutsideTheSVGs() throws {
         let dir = try TestSupport.makeTemporaryDirectory("legend")
         let data = OracleGenerator.make(seed: 5, count: 1000)
