@@ -189,6 +189,8 @@ public enum ModelFile {
         var header = [UInt8](repeating: 0, count: headerSize)
         let got = try header.withUnsafeMutableBytes { try readFully(fd, path, $0, at: 0, allowShort: true) }
         guard got >= 8, header.withUnsafeBytes({ memcmp($0.baseAddress!, magic.utf8Start, 8) == 0 }) else {
+            // #16: libffm's own model file (its size follows from its 13-byte header).
+            if let libffm = try LibFFMModelFile.load(fd: fd, path: path, header: header, got: got, fileSize: fileSize) { return libffm }
             throw FFMError.notAModel(path: path)
         }
         func get<T: FixedWidthInteger>(_ at: Int, _: T.Type) -> T {

@@ -49,10 +49,10 @@ struct Train: StageCommand {
     var dump: String?
 
     enum DumpFormat: String, ExpressibleByArgument, CaseIterable {
-        case text, json, npy
+        case text, json, npy, libffm
     }
 
-    @Option(help: "With --dump: text (readable), json (docs/FORMATS.md, \"Model export\") or npy (NumPy arrays and layout.json into the folder given with -o).")
+    @Option(help: "With --dump: text (readable), json (docs/FORMATS.md, \"Model export\"), npy (NumPy arrays and layout.json into the folder given with -o) or libffm (ffm-train's model file, to -o; FFM without linear terms).")
     var format: DumpFormat = .text
 
     @OptionGroup(title: "Common options") var common: CommonOptions
@@ -68,6 +68,7 @@ struct Train: StageCommand {
         if output != nil && modelFile != nil { throw ValidationError("give the model file either with -o or as the second argument, not both") }
         if format != .text && dump == nil { throw ValidationError("--format goes with --dump MODEL") }
         if format == .npy && output == nil { throw ValidationError("--format npy writes into a folder: give it with -o DIR") }
+        if format == .libffm && output == nil { throw ValidationError("--format libffm writes a file: give it with -o FILE") }
         try validateParams(params.inputProblems(hasValidation: validation != nil))
     }
 
@@ -76,6 +77,10 @@ struct Train: StageCommand {
             let (model, metadata) = try ModelFile.load(dump)
             if format == .npy {
                 try ModelExport.writeNumPy(model, metadata: metadata, path: dump, to: output!)
+                return
+            }
+            if format == .libffm {
+                try LibFFMModelFile.save(model, to: output!)
                 return
             }
             var out = ""

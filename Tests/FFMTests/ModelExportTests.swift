@@ -76,6 +76,31 @@ import TestSupport
         }
     }
 
+    @Test func libffmModelFileRoundTripsAndScoresTheSame() throws {
+        let dir = try TestSupport.makeTemporaryDirectory("libffm-model")
+        let model = try randomModel(kind: .ffm, fields: 3, factors: 5, indices: [0, 2, 7, 9], indexCount: 11, linear: false)
+        let path = dir.appendingPathComponent("m.libffm").path
+        try LibFFMModelFile.save(model, to: path)
+        // 13-byte header, then n × m × 2 × kAligned floats.
+        #expect(try fileBytes(path).count == 13 + 11 * 3 * 2 * 8 * 4)
+        let (back, _) = try ModelFile.load(path)
+        #expect(back.kind == .ffm && !back.hasLinear && back.indexCount == 11 && back.fieldCount == 3 && back.factors == 5 && back.rowCount == 11)
+        let rows: [[Feature]] = [[Feature(field: 0, index: 2, value: 1), Feature(field: 1, index: 7, value: 0.5), Feature(field: 2, index: 9, value: 2)],
+                                 [Feature(field: 0, index: 0, value: 1), Feature(field: 2, index: 5, value: 1), Feature(field: 1, index: 2, value: 1)]]
+        for row in rows {
+            #expect(abs(naiveScore(back, row) - naiveScore(model, row)) < 1e-12)
+            let a = row.withUnsafeBufferPointer { Predictor(model: model).score($0) }
+            let b = row.withUnsafeBufferPointer { Predictor(model: back).score($0) }
+            #expect(abs(a - b) < 1e-6)
+        }
+        let linear = try randomModel(kind: .ffm, fields: 2, factors: 4, indices: [0], indexCount: 1, linear: true)
+        #expect(throws: FFMError.self) { try LibFFMModelFile.save(linear, to: path + "2") }
+        // A file whose size does not match its would-be libffm header is still "not a model".
+        let junk = dir.appendingPathComponent("junk").path
+        try Data([1, 0, 0, 0, 1, 0, 0, 0, 4, 0, 0, 0, 1, 9, 9]).write(to: URL(fileURLWithPath: junk))
+        #expect(throws: FFMError.notAModel(path: junk)) { try ModelFile.load(junk) }
+    }
+
     @Test func npyHeadersAndJSONDumpDescribeTheModel() throws {
         let dir = try TestSupport.makeTemporaryDirectory("export")
         let model = try randomModel(kind: .ffm, fields: 2, factors: 3, indices: [1, 4], indexCount: 6, linear: true)
