@@ -8,6 +8,7 @@
 # (ffm-predict prints 6 significant digits, so the difference is at most about 5e-7).
 set -euo pipefail
 : "${LIBFFM_DIR:?set LIBFFM_DIR to a folder with ffm-train and ffm-predict}"
+LIBFFM_DIR=$(cd "$LIBFFM_DIR" && pwd)
 BIN=${BIN:-.build/release}
 WORK=$(mktemp -d /tmp/libffm-interop.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
@@ -35,7 +36,7 @@ echo "1. SwiftCTR model -> libffm file -> ffm-predict vs ctr-predict"
 compare "$WORK/p-ffm.txt" "$WORK/p-ctr.txt"
 
 echo "2. ffm-train model -> ctr-predict vs ffm-predict"
-"$LIBFFM_DIR/ffm-train" -k 4 -t 3 -s 1 "$T" "$WORK/libffm.model" > /dev/null
+(cd "$WORK" && "$LIBFFM_DIR/ffm-train" -k 4 -t 3 -s 1 "$T" "$WORK/libffm.model" > /dev/null)  # it writes train.ffm.bin in the current folder
 "$LIBFFM_DIR/ffm-predict" "$V" "$WORK/libffm.model" "$WORK/q-ffm.txt" > /dev/null
 "$BIN/ctr-predict" "$V" "$WORK/libffm.model" "$WORK/q-ctr.txt" --quiet
 compare "$WORK/q-ffm.txt" "$WORK/q-ctr.txt"
