@@ -21,6 +21,10 @@ public enum FFMError: Error, Equatable, CustomStringConvertible {
     case featurizerMismatch(model: String, featurizer: String)
     /// A raw input line that cannot be featurized.
     case badInputLine(path: String, line: Int, detail: String)
+    /// `--calibrate` could not fit a calibrator on the validation set `path`.
+    case calibrationFailed(path: String, method: String, detail: String)
+    /// `ctr-train --dump … --format` cannot express this model in that format.
+    case cannotExport(format: String, detail: String)
 
     public var description: String {
         switch self {
@@ -58,6 +62,10 @@ public enum FFMError: Error, Equatable, CustomStringConvertible {
                 + "was the model trained on data with these fields?"
         case let .badInputLine(path, line, detail):
             return "\(path):\(line): \(detail)"
+        case let .calibrationFailed(path, method, detail):
+            return "\(path): cannot fit the --calibrate \(method) calibrator on this validation set: \(detail)"
+        case let .cannotExport(format, detail):
+            return "cannot write this model as --format \(format): found \(detail)"
         case let .featurizerMismatch(model, featurizer):
             return "\(featurizer): this featurizer is not the one model \(model) was trained with (hash differs)"
         }

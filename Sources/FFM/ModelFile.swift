@@ -43,7 +43,7 @@ public struct ModelSection: Equatable, Sendable {
     public var bytes: [UInt8]
 
     /// Every tag this build reads.
-    public static let known: Set<String> = []
+    public static let known: Set<String> = [Calibrator.tag]
 
     public init(tag: String, bytes: [UInt8]) {
         precondition(tag.utf8.count == 4 && tag.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7f }, "a section tag is 4 ASCII characters")
@@ -189,6 +189,8 @@ public enum ModelFile {
         var header = [UInt8](repeating: 0, count: headerSize)
         let got = try header.withUnsafeMutableBytes { try readFully(fd, path, $0, at: 0, allowShort: true) }
         guard got >= 8, header.withUnsafeBytes({ memcmp($0.baseAddress!, magic.utf8Start, 8) == 0 }) else {
+            // #16: libffm's own model file (its size follows from its 13-byte header).
+            if let libffm = try LibFFMModelFile.load(fd: fd, path: path, header: header, got: got, fileSize: fileSize) { return libffm }
             throw FFMError.notAModel(path: path)
         }
         func get<T: FixedWidthInteger>(_ at: Int, _: T.Type) -> T {
@@ -388,6 +390,7 @@ public enum ModelFile {
             + "seed \(metadata.seed)  validation logloss \(metadata.validationLogLoss)")
         write("# featurizer hash " + (metadata.featurizerHash == 0 ? "none" : String(metadata.featurizerHash, radix: 16)))
         for section in metadata.sections { write("# section \(section.tag): \(section.bytes.count) bytes") }
+        if let calibrator = try? Calibrator.from(metadata, path: "") { write("# calibrator " + calibrator.summary) }
         write("# lines: bias W | linear INDEX W | latent INDEX FIELD W1 ... Wk  (AdaGrad state not shown)")
         if model.hasLinear { write("bias \(model.bias[0])") }
         model.indices.forEach { j, r in

@@ -19,6 +19,13 @@ public struct PredictParams: StageParameters {
     @Option("Scoring threads (0 = one per core); the output does not depend on it.", short: "s", in: .closed(0, 1024))
     public var threads = 0
 
+    // MARK: - #16 calibration
+    @Flag("Skip the calibrator stored by ctr-train --calibrate: write σ(margin) (corrected for --neg-keep-rate).")
+    public var uncalibrated = false
+
+    @Flag("Write the margin (logit) of each row instead of its probability: no sigmoid, calibrator or --neg-keep-rate correction.")
+    public var rawScore = false
+
     public init() {}
 }
 
@@ -46,6 +53,8 @@ public struct PredictResult: Codable, Equatable, Sendable {
     /// Features whose index the model never saw in training (they contribute nothing).
     public var unseenFeatures: Int
     public var features: Int
+    /// The calibrator applied (`platt`, `isotonic`), nil when none was (#16).
+    public var calibrator: String?
 }
 
 /// Scores rows one at a time with a model (not thread-safe: one per thread).
@@ -63,6 +72,32 @@ public final class Predictor {
 
     /// The click probability σ(φ(x)).
     public func probability(_ features: UnsafeBufferPointer<Feature>) -> Double { sigmoid(score(features)) }
+}
+
+/// What ctr-predict writes for a row's margin t: the probability σ(t), through the model's
+/// calibrator when it has one (unless `--uncalibrated`), then corrected for negative
+/// downsampling (`--neg-keep-rate`); or with `--raw-score`, t itself.
+public struct PredictionOutput: Sendable {
+    public var calibrator: Calibrator?
+    public var negKeepRate: Double
+    public var rawScore: Bool
+
+    public init(calibrator: Calibrator? = nil, negKeepRate: Double = 1, rawScore: Bool = false) {
+        self.calibrator = calibrator
+        self.negKeepRate = negKeepRate
+        self.rawScore = rawScore
+    }
+
+    /// The probability of margin t: σ(t) or the calibrator's, then the downsampling correction.
+    @inline(__always)
+    public func probability(margin t: Double) -> Double {
+        let p = calibrator?.probability(margin: t) ?? sigmoid(t)
+        return correctForNegativeDownsampling(p, keepRate: negKeepRate)
+    }
+
+    /// The number written for margin t.
+    @inline(__always)
+    public func written(margin t: Double) -> Double { rawScore ? t : probability(margin: t) }
 }
 
 /// Corrects a probability learnt on data whose negatives were kept with rate `w`.
@@ -219,6 +254,8 @@ public enum PredictStage: Stage {
         var unlabelled = 0
         let batch = Batch()
         let w = params.negKeepRate
+        let mapping = PredictionOutput(calibrator: params.uncalibrated ? nil : try Calibrator.from(metadata, path: modelPath),
+                                       negKeepRate: w, rawScore: params.rawScore)
 
         func flush() throws {
             guard batch.rows > 0 else { return }
@@ -227,15 +264,15 @@ public enum PredictStage: Stage {
                 var n = 0
                 for r in 0..<batch.rows {
                     let t = Double(batch.scores[r])
-                    let q = correctForNegativeDownsampling(sigmoid(t), keepRate: w)
+                    let q = mapping.probability(margin: t)
                     let y = batch.labels[r]
                     if y.isNaN {
                         unlabelled += 1
                     } else {
-                        lossSum += w == 1 ? logLoss(score: t, label: y)
+                        lossSum += w == 1 && mapping.calibrator == nil ? logLoss(score: t, label: y)
                             : -naturalLog(min(max(y > 0 ? q : 1 - q, Double.ulpOfOne), 1))
                     }
-                    n += FloatText.format(Float(q), into: base + n)
+                    n += FloatText.format(Float(mapping.rawScore ? t : q), into: base + n)
                     base[n] = 10
                     n += 1
                 }
@@ -259,6 +296,7 @@ public enum PredictStage: Stage {
         try out.commit()
         try published.commit()
         result.features = batch.totalFeatures
+        result.calibrator = mapping.calibrator?.method.rawValue
         if result.rows > 0 && unlabelled == 0 { result.logLoss = lossSum / Double(result.rows) }
         if result.unseenFeatures > 0 {
             reporter.note("\(rows.name): \(ProgressMeter.grouped(result.unseenFeatures)) of \(ProgressMeter.grouped(result.features)) features "

@@ -44,6 +44,10 @@ public struct TrainParams: StageParameters {
     @Option("Megabytes of training data read per block (memory vs I/O granularity).", in: .closed(1, 1_048_576))
     public var blockMb = 32
 
+    // MARK: - #16 calibration
+    @Option("Fit a calibrator on the validation predictions of the kept model and store it in the model: platt (logistic on the margin), isotonic (PAV) or none.")
+    public var calibrate = CalibrationMethod.none
+
     public init() {}
 
     /// Patience in effect: `patience`, or 1 with `autoStop`.
@@ -55,8 +59,13 @@ public struct TrainParams: StageParameters {
 
     /// What the inputs decide: early stopping needs a validation set.
     public func inputProblems(hasValidation: Bool) -> [ParamProblem] {
-        guard effectivePatience > 0 && !hasValidation else { return [] }
-        return [ParamProblem(autoStop && patience == 0 ? "autoStop" : "patience", "early stopping needs a validation set")]
+        guard !hasValidation else { return [] }
+        var problems: [ParamProblem] = []
+        if effectivePatience > 0 {
+            problems.append(ParamProblem(autoStop && patience == 0 ? "autoStop" : "patience", "early stopping needs a validation set"))
+        }
+        if calibrate != .none { problems.append(ParamProblem("calibrate", "calibration is fitted on the validation set; give one")) }
+        return problems
     }
 }
 

@@ -142,7 +142,17 @@ public enum TrainStage: Stage {
         // the model last (the completeness marker).
         let published = CommitGroup()
         if let path = outputs.epochs { try writeLog(stats, to: path, group: published) }
-        if patience > 0, best.epoch > 0 {
+        if params.calibrate != .none, let valid {
+            // #16: the kept model (the checkpoint's weights with early stopping) with its calibrator.
+            var (kept, keptMetadata) = patience > 0 && best.epoch > 0 ? try ModelFile.load(checkpoint!) : (model, metadata)
+            if !(patience > 0 && best.epoch > 0) {
+                keptMetadata.epochs = start.epochs + stats.count
+                keptMetadata.bestEpoch = start.epochs + stats.count
+                keptMetadata.validationLogLoss = stats.last?.vaLogLoss ?? .nan
+            }
+            try attachCalibrator(params, model: kept, metadata: &keptMetadata, valid: valid, path: inputs.valid!, reporter: reporter)
+            try ModelFile.save(kept, metadata: keptMetadata, to: output, group: published)
+        } else if patience > 0, best.epoch > 0 {
             // The checkpoint holds the best weights (written atomically, fsynced): it becomes the model.
             try published.add(temporary: checkpoint!, as: output, synced: true)
         } else {

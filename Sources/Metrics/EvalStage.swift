@@ -203,7 +203,7 @@ func segmentMetrics(keys: RowBuffer<UInt64>, index: RowBuffer<UInt32>, segmentID
     }
     var segments: [SegmentMetrics] = []
     segments.reserveCapacity(s)
-    var gaucSum = 0.0, gaucWeight = 0.0, totalWeight = 0.0
+    var gaucSum = 0.0, gaucWeight = 0.0, totalWeight = 0.0, gapSum = 0.0
     var used = 0
     let options = MetricOptions(full: false)
     for k in 0..<s where start[k + 1] > start[k] {
@@ -211,6 +211,7 @@ func segmentMetrics(keys: RowBuffer<UInt64>, index: RowBuffer<UInt32>, segmentID
                               weights: template.weights, negativeWeight: template.negativeWeight)
         let (metrics, _) = computeMetrics(rows, options: options)
         totalWeight += metrics.weightSum
+        if metrics.weightSum > 0 { gapSum += metrics.weightSum * abs(metrics.meanPrediction - metrics.clickRate) }
         if let auc = metrics.auc {
             gaucSum += metrics.weightSum * auc
             gaucWeight += metrics.weightSum
@@ -223,5 +224,6 @@ func segmentMetrics(keys: RowBuffer<UInt64>, index: RowBuffer<UInt32>, segmentID
     }
     segments.sort { $0.rows != $1.rows ? $0.rows > $1.rows : $0.key < $1.key }
     return SegmentReport(path: path, segments: segments, gauc: gaucWeight > 0 ? gaucSum / gaucWeight : nil,
-                         gaucSegments: used, gaucWeightFraction: totalWeight > 0 ? gaucWeight / totalWeight : 0)
+                         gaucSegments: used, gaucWeightFraction: totalWeight > 0 ? gaucWeight / totalWeight : 0,
+                         fieldECE: totalWeight > 0 ? gapSum / totalWeight : nil)
 }

@@ -32,6 +32,9 @@ public enum HTMLReport {
         svg text { font: 11px sans-serif; fill: #333; }
         .warn { background: #fff4e5; border-left: 4px solid #f0a020; padding: 6px 10px; margin: 8px 0; }
         .swatch { display: inline-block; width: 10px; height: 10px; margin-right: 5px; border-radius: 2px; }
+        .legend { display: flex; flex-wrap: wrap; gap: 2px 14px; max-width: 440px; font-size: 12.5px; margin: 2px 0 4px 56px; }
+        .wide { overflow-x: auto; max-width: 100%; }
+        .wide th { white-space: normal; max-width: 150px; vertical-align: bottom; }
         </style>
         </head>
         <body>
@@ -48,7 +51,7 @@ public enum HTMLReport {
 
         h += "<h2>Metrics</h2>\n" + metricsTable(report)
         h += "<h2>Charts</h2>\n<div class=\"charts\">\n"
-        h += rocChart(report) + reliabilityChart(report)
+        h += rocChart(report) + reliabilityChart(report) + precisionRecallChart(report)
         for (i, model) in report.models.enumerated() { h += histogramChart(model, index: i) }
         h += "</div>\n"
         h += reliabilityTables(report)
@@ -83,7 +86,7 @@ public enum HTMLReport {
     }
 
     static func metricsTable(_ report: EvalReport) -> String {
-        var t = "<table>\n<tr><th>metric</th>"
+        var t = "<div class=\"wide\"><table>\n<tr><th>metric</th>"
         for (i, model) in report.models.enumerated() { t += "<th class=\"n\">\(legendName(model, i))</th>" }
         t += "</tr>\n"
         for row in MetricRow.rows(report) {
@@ -91,61 +94,136 @@ public enum HTMLReport {
             for value in row.values { t += "<td class=\"n\">\(escape(value))</td>" }
             t += "</tr>\n"
         }
-        return t + "</table>\n"
+        return t + "</table></div>\n"
     }
 
-    /// Axes, grid and tick labels of a chart; maps data to pixels.
-    struct Plot {
-        let width = 440.0, height = 340.0
-        let left = 56.0, right = 14.0, top = 14.0, bottom = 44.0
-        var xMax: Double
-        var yMax: Double
+    /// One axis of a chart: linear from `lower` (0) or logarithmic (`lower` > 0), with its ticks.
+    struct Axis: Equatable {
+        var lower: Double
+        var upper: Double
+        var logarithmic: Bool
 
-        var plotWidth: Double { width - left - right }
-        var plotHeight: Double { height - top - bottom }
-        func x(_ v: Double) -> Double { left + v / xMax * plotWidth }
-        func y(_ v: Double) -> Double { top + plotHeight - v / yMax * plotHeight }
+        static func linear(_ upper: Double) -> Axis { Axis(lower: 0, upper: upper, logarithmic: false) }
 
-        func open(_ xLabel: String, _ yLabel: String) -> String {
-            var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\">\n"
-            s += "<rect x=\"\(n(left))\" y=\"\(n(top))\" width=\"\(n(plotWidth))\" height=\"\(n(plotHeight))\" fill=\"#fff\" stroke=\"#999\"/>\n"
-            for t in ticks(xMax) {
-                s += "<line x1=\"\(n(x(t)))\" y1=\"\(n(top))\" x2=\"\(n(x(t)))\" y2=\"\(n(top + plotHeight))\" stroke=\"#eee\"/>"
-                s += "<text x=\"\(n(x(t)))\" y=\"\(n(top + plotHeight + 14))\" text-anchor=\"middle\">\(label(t, xMax))</text>\n"
-            }
-            for t in ticks(yMax) {
-                s += "<line x1=\"\(n(left))\" y1=\"\(n(y(t)))\" x2=\"\(n(left + plotWidth))\" y2=\"\(n(y(t)))\" stroke=\"#eee\"/>"
-                s += "<text x=\"\(n(left - 5))\" y=\"\(n(y(t) + 4))\" text-anchor=\"end\">\(label(t, yMax))</text>\n"
-            }
-            s += "<rect x=\"\(n(left))\" y=\"\(n(top))\" width=\"\(n(plotWidth))\" height=\"\(n(plotHeight))\" fill=\"none\" stroke=\"#999\"/>\n"
-            s += "<text x=\"\(n(left + plotWidth / 2))\" y=\"\(n(height - 8))\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
-            s += "<text transform=\"translate(14 \(n(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">\(escape(yLabel))</text>\n"
-            return s
+        /// Position of v along the axis in [0, 1]; values outside are clamped to its ends.
+        func fraction(_ v: Double) -> Double {
+            let f = logarithmic ? (log10(max(v, lower)) - log10(lower)) / (log10(upper) - log10(lower))
+                : (v - lower) / (upper - lower)
+            return min(1, max(0, f.isFinite ? f : 0))
         }
 
-        func polyline(_ points: [(Double, Double)], color: String, width: Double = 2, dash: String? = nil) -> String {
-            guard !points.isEmpty else { return "" }
-            let coordinates = points.map { "\(n(x($0.0))),\(n(y($0.1)))" }.joined(separator: " ")
-            let dashAttribute = dash.map { " stroke-dasharray=\"\($0)\"" } ?? ""
-            return "<polyline points=\"\(coordinates)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"\(width)\"\(dashAttribute)/>\n"
-        }
-
-        /// About five round tick values in [0, maximum].
-        func ticks(_ maximum: Double) -> [Double] {
-            let step = niceStep(maximum / 5)
+        /// Round tick values: about five steps of a nice size (linear); powers of ten, with
+        /// 2× and 5× between them when the axis spans fewer than three decades (logarithmic).
+        var ticks: [Double] {
+            if logarithmic {
+                var out: [Double] = []
+                let decades = log10(upper / lower)
+                var e = log10(lower).rounded(.down)
+                while pow(10, e) <= upper * (1 + 1e-9) {
+                    for m in decades < 3 ? [1.0, 2.0, 5.0] : [1.0] {
+                        let t = m * pow(10, e)
+                        if t >= lower * (1 - 1e-9) && t <= upper * (1 + 1e-9) { out.append(t) }
+                    }
+                    e += 1
+                }
+                return out
+            }
+            let step = niceStep(upper / 5)
             var out: [Double] = []
-            var t = 0.0
-            while t <= maximum * (1 + 1e-9) {
-                out.append(t)
-                t += step
+            var k = 0.0
+            while k * step <= upper * (1 + 1e-9) {
+                out.append(k * step)
+                k += 1
             }
             return out
         }
 
-        func label(_ t: Double, _ maximum: Double) -> String {
-            let step = niceStep(maximum / 5)
-            let digits = max(0, Int((-log10(step)).rounded(.up)))
-            return String(format: "%.\(digits)f", t)
+        func label(_ t: Double) -> String {
+            HTMLReport.tickLabel(t, step: logarithmic ? t : niceStep(upper / 5))
+        }
+    }
+
+    /// A tick label with exactly as many decimals as the step needs: 0.25 steps print as
+    /// 0.25, 0.50, 0.75; 0.2 steps as 0.2, 0.4; 0.001 as 0.001.
+    static func tickLabel(_ t: Double, step: Double) -> String {
+        var digits = 0
+        if step > 0 {
+            while digits < 12 {
+                let scaled = step * pow(10, Double(digits))
+                if abs(scaled - scaled.rounded()) <= 1e-6 * scaled { break }
+                digits += 1
+            }
+        }
+        return String(format: "%.\(digits)f", t)
+    }
+
+    /// The reliability diagram's axis (the same on x and y), chosen from the data: linear up
+    /// to a round bound above every point and interval; logarithmic when more than half of
+    /// the bins' mean predictions would sit in the first tenth of that linear axis (low
+    /// click rates), from the power of ten below the smallest positive mean prediction or
+    /// observed rate to the one above the largest value (at most 1).
+    static func reliabilityAxis(means: [Double], observed: [Double], upper: Double) -> Axis {
+        let top = max(upper, means.max() ?? 0, observed.max() ?? 0)
+        let linear = Axis.linear(min(1, niceCeiling(top * 1.05)))
+        let crowded = means.filter { $0 < linear.upper / 10 }.count
+        let smallest = (means + observed).filter { $0 > 0 }.min()
+        guard means.count >= 2, 2 * crowded > means.count, let smallest, top > 0 else { return linear }
+        let lower = pow(10, log10(smallest).rounded(.down))
+        let high = min(1, pow(10, log10(top * 1.05).rounded(.up)))
+        return high > lower ? Axis(lower: lower, upper: high, logarithmic: true) : linear
+    }
+
+    /// Axes, grid and tick labels of a chart; maps data to pixels.
+    struct Plot {
+        var width = 440.0, height = 340.0
+        var left = 56.0, right = 14.0, top = 14.0, bottom = 44.0
+        var xAxis: Axis
+        var yAxis: Axis
+
+        init(xMax: Double, yMax: Double) {
+            xAxis = .linear(xMax)
+            yAxis = .linear(yMax)
+        }
+
+        init(x: Axis, y: Axis) {
+            xAxis = x
+            yAxis = y
+        }
+
+        var plotWidth: Double { width - left - right }
+        var plotHeight: Double { height - top - bottom }
+        func x(_ v: Double) -> Double { left + xAxis.fraction(v) * plotWidth }
+        func y(_ v: Double) -> Double { top + plotHeight - yAxis.fraction(v) * plotHeight }
+
+        /// The `<svg>` tag (`svgHeight` for a figure taller than this plot) and this plot's frame.
+        func open(_ xLabel: String, _ yLabel: String, svgHeight: Double? = nil) -> String {
+            let total = svgHeight ?? height
+            let svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(total))\" viewBox=\"0 0 \(Int(width)) \(Int(total))\">\n"
+            return svg + frame(xLabel, yLabel)
+        }
+
+        /// Background, grid, tick labels and axis titles.
+        func frame(_ xLabel: String, _ yLabel: String) -> String {
+            var s = "<rect x=\"\(n(left))\" y=\"\(n(top))\" width=\"\(n(plotWidth))\" height=\"\(n(plotHeight))\" fill=\"#fff\" stroke=\"#999\"/>\n"
+            for t in xAxis.ticks {
+                s += "<line x1=\"\(n(x(t)))\" y1=\"\(n(top))\" x2=\"\(n(x(t)))\" y2=\"\(n(top + plotHeight))\" stroke=\"#eee\"/>"
+                s += "<text x=\"\(n(x(t)))\" y=\"\(n(top + plotHeight + 14))\" text-anchor=\"middle\">\(xAxis.label(t))</text>\n"
+            }
+            for t in yAxis.ticks {
+                s += "<line x1=\"\(n(left))\" y1=\"\(n(y(t)))\" x2=\"\(n(left + plotWidth))\" y2=\"\(n(y(t)))\" stroke=\"#eee\"/>"
+                s += "<text x=\"\(n(left - 5))\" y=\"\(n(y(t) + 4))\" text-anchor=\"end\">\(yAxis.label(t))</text>\n"
+            }
+            s += "<rect x=\"\(n(left))\" y=\"\(n(top))\" width=\"\(n(plotWidth))\" height=\"\(n(plotHeight))\" fill=\"none\" stroke=\"#999\"/>\n"
+            s += "<text x=\"\(n(left + plotWidth / 2))\" y=\"\(n(top + plotHeight + bottom - 8))\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
+            s += "<text transform=\"translate(14 \(n(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">\(escape(yLabel))</text>\n"
+            return s
+        }
+
+        func polyline(_ points: [(Double, Double)], color: String, width: Double = 2, dash: String? = nil, dx: Double = 0) -> String {
+            guard !points.isEmpty else { return "" }
+            let coordinates = points.map { "\(n(x($0.0) + dx)),\(n(y($0.1)))" }.joined(separator: " ")
+            let dashAttribute = dash.map { " stroke-dasharray=\"\($0)\"" } ?? ""
+            return "<polyline points=\"\(coordinates)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"\(width)\"\(dashAttribute)/>\n"
         }
     }
 
@@ -165,14 +243,14 @@ public enum HTMLReport {
 
     static func n(_ v: Double) -> String { String(format: "%.1f", v) }
 
-    static func legend(_ entries: [(String, String)], plot: Plot, corner: (Double, Double)) -> String {
-        var s = ""
-        for (i, (name, color)) in entries.enumerated() {
-            let y = corner.1 + Double(i) * 16
-            s += "<rect x=\"\(n(corner.0))\" y=\"\(n(y - 9))\" width=\"10\" height=\"10\" fill=\"\(color)\"/>"
-            s += "<text x=\"\(n(corner.0 + 15))\" y=\"\(n(y))\">\(escape(name))</text>\n"
+    /// A chart's legend as HTML under the SVG: never clipped by the SVG's width, never over the data.
+    static func legend(_ entries: [(String, String)]) -> String {
+        guard !entries.isEmpty else { return "" }
+        var s = "<div class=\"legend\">"
+        for (name, color) in entries {
+            s += "<span><span class=\"swatch\" style=\"background:\(color)\"></span>\(escape(name))</span>"
         }
-        return s
+        return s + "</div>\n"
     }
 
     static func rocChart(_ report: EvalReport) -> String {
@@ -185,48 +263,100 @@ public enum HTMLReport {
             entries.append((model.curves.roc.isEmpty ? "\(model.name): no curve (one class only)"
                             : "\(model.name): AUC \(Format.fixed(model.metrics.auc, 4))", color(i)))
         }
-        s += legend(entries, plot: plot, corner: (plot.x(0.38), plot.y(0.22) - Double(entries.count - 1) * 16))
-        s += "</svg>\n<figcaption>ROC curve; the dashed diagonal is a random ranking.</figcaption>\n</figure>\n"
+        s += "</svg>\n" + legend(entries)
+        s += "<figcaption>ROC curve; the dashed diagonal is a random ranking.</figcaption>\n</figure>\n"
+        return s
+    }
+
+    /// Precision against recall (the curve behind PR AUC), with the click rate as the
+    /// random-ranking baseline.
+    static func precisionRecallChart(_ report: EvalReport) -> String {
+        let plot = Plot(xMax: 1, yMax: 1)
+        var s = "<figure>\n" + plot.open("recall (true positive rate)", "precision")
+        let rate = report.models[0].metrics.clickRate
+        s += plot.polyline([(0, rate), (1, rate)], color: "#aaa", width: 1, dash: "4 4")
+        var entries: [(String, String)] = []
+        for (i, model) in report.models.enumerated() {
+            // A step curve: precision holds until the next distinct prediction.
+            var points: [(Double, Double)] = []
+            for (k, point) in model.curves.pr.enumerated() {
+                if k > 0 { points.append((point.recall, points[points.count - 1].1)) }
+                points.append((point.recall, point.precision))
+            }
+            s += plot.polyline(points, color: color(i), width: 1.5)
+            entries.append((model.curves.pr.isEmpty ? "\(model.name): no curve (one class only)"
+                            : "\(model.name): average precision \(Format.fixed(model.metrics.prAUC, 4))", color(i)))
+        }
+        s += "</svg>\n" + legend(entries)
+        s += "<figcaption>Precision-recall curve; the dashed line is the click rate \(Format.fixed(rate)) (a random ranking). "
+            + "PR AUC is the average precision.</figcaption>\n</figure>\n"
         return s
     }
 
     static func reliabilityChart(_ report: EvalReport) -> String {
-        var top = 0.0
+        var means: [Double] = [], observed: [Double] = [], upper = 0.0, maxRows = 0
         for model in report.models {
             for b in model.metrics.reliability?.bins ?? [] {
-                top = max(top, b.meanPrediction, b.observedRate, b.intervalUpper)
+                means.append(b.meanPrediction)
+                observed.append(b.observedRate)
+                upper = max(upper, b.intervalUpper)
+                maxRows = max(maxRows, b.rows)
             }
         }
-        let axis = min(1, niceCeiling(top * 1.05))
-        let plot = Plot(xMax: axis, yMax: axis)
-        var s = "<figure>\n" + plot.open("mean predicted probability", "observed click rate")
-        s += plot.polyline([(0, 0), (axis, axis)], color: "#aaa", width: 1, dash: "4 4")
+        let axis = reliabilityAxis(means: means, observed: observed, upper: upper)
+        let plot = Plot(x: axis, y: axis)
+        // The count strip under the diagram shares its x axis.
+        var strip = Plot(x: axis, y: .linear(niceCeiling(Double(max(maxRows, 1)) * 1.05)))
+        strip.height = 120
+        strip.top = 4
+        let stripOffset = plot.height
+        var s = "<figure>\n" + plot.open("mean predicted probability" + (axis.logarithmic ? " (log scale)" : ""),
+                                         "observed click rate", svgHeight: plot.height + strip.height)
+        s += plot.polyline([(axis.lower, axis.lower), (axis.upper, axis.upper)], color: "#aaa", width: 1, dash: "4 4")
+        s += "<g transform=\"translate(0 \(n(stripOffset)))\">\n" + strip.frame("", "rows per bin")
+        for (i, model) in report.models.enumerated() {
+            guard let r = model.metrics.reliability else { continue }
+            for b in r.bins where b.rows > 0 {
+                let x0 = strip.x(b.lower), x1 = strip.x(b.upper)
+                s += "<rect x=\"\(n(min(x0, x1 - 1)))\" y=\"\(n(strip.y(Double(b.rows))))\" width=\"\(n(max(1, x1 - x0)))\" "
+                    + "height=\"\(n(strip.y(0) - strip.y(Double(b.rows))))\" fill=\"\(color(i))\" fill-opacity=\"\(report.models.count == 1 ? "0.3" : "0")\" "
+                    + "stroke=\"\(color(i))\" stroke-width=\"\(report.models.count == 1 ? "0.5" : "1")\"/>"
+            }
+            s += "\n"
+        }
+        s += "</g>\n"
         var entries: [(String, String)] = []
         for (i, model) in report.models.enumerated() {
             guard let r = model.metrics.reliability else { continue }
             let c = color(i)
-            // A small horizontal offset per model keeps overlapping interval bars apart.
-            let shift = Double(i) * 0.004 * axis
+            // A small horizontal offset per model (in pixels) keeps overlapping interval bars apart.
+            let dx = Double(i) * 2.5
             for b in r.bins {
-                let x = min(axis, b.meanPrediction + shift)
-                s += "<line x1=\"\(n(plot.x(x)))\" y1=\"\(n(plot.y(min(axis, b.intervalLower))))\" "
-                    + "x2=\"\(n(plot.x(x)))\" y2=\"\(n(plot.y(min(axis, b.intervalUpper))))\" stroke=\"\(c)\" stroke-width=\"1.2\"/>"
-                for yv in [b.intervalLower, b.intervalUpper] where yv <= axis {
-                    s += "<line x1=\"\(n(plot.x(x) - 3))\" y1=\"\(n(plot.y(yv)))\" x2=\"\(n(plot.x(x) + 3))\" y2=\"\(n(plot.y(yv)))\" stroke=\"\(c)\"/>"
+                let x = plot.x(b.meanPrediction) + dx
+                s += "<line x1=\"\(n(x))\" y1=\"\(n(plot.y(b.intervalLower)))\" "
+                    + "x2=\"\(n(x))\" y2=\"\(n(plot.y(b.intervalUpper)))\" stroke=\"\(c)\" stroke-width=\"1.2\"/>"
+                for yv in [b.intervalLower, b.intervalUpper] where yv <= axis.upper && yv >= axis.lower {
+                    s += "<line x1=\"\(n(x - 3))\" y1=\"\(n(plot.y(yv)))\" x2=\"\(n(x + 3))\" y2=\"\(n(plot.y(yv)))\" stroke=\"\(c)\"/>"
                 }
                 s += "\n"
             }
-            s += plot.polyline(r.bins.map { (min(axis, $0.meanPrediction + shift), min(axis, $0.observedRate)) }, color: c, width: 1.5)
+            s += plot.polyline(r.bins.map { ($0.meanPrediction, $0.observedRate) }, color: c, width: 1.5, dx: dx)
             for b in r.bins {
-                s += "<circle cx=\"\(n(plot.x(min(axis, b.meanPrediction + shift))))\" cy=\"\(n(plot.y(min(axis, b.observedRate))))\" r=\"3.2\" fill=\"\(c)\"/>"
+                // A bin with no clicks on a log axis sits on the bottom edge, drawn hollow.
+                let hollow = axis.logarithmic && b.observedRate < axis.lower
+                s += "<circle cx=\"\(n(plot.x(b.meanPrediction) + dx))\" cy=\"\(n(plot.y(b.observedRate)))\" r=\"3.2\" "
+                    + (hollow ? "fill=\"#fff\" stroke=\"\(c)\"/>" : "fill=\"\(c)\"/>")
             }
             s += "\n"
             entries.append(("\(model.name): ECE \(Format.fixed(r.ece, 4))", c))
         }
-        s += legend(entries, plot: plot, corner: (plot.x(0.04 * axis), plot.y(0.95 * axis) + 10))
+        s += "</svg>\n" + legend(entries)
         let strategy = report.models.first?.metrics.reliability.map { "\($0.strategy.rawValue), \($0.binsRequested) bins" } ?? ""
-        s += "</svg>\n<figcaption>Reliability diagram (\(strategy)): observed click rate against mean prediction per bin, "
-            + "with Wilson 95% intervals; the dashed diagonal is perfect calibration.</figcaption>\n</figure>\n"
+        let scale = axis.logarithmic
+            ? " Both axes are logarithmic (most bins lie below a tenth of the largest value); bins without clicks are hollow points on the bottom edge."
+            : ""
+        s += "<figcaption>Reliability diagram (\(strategy)): observed click rate against mean prediction per bin, "
+            + "with Wilson 95% intervals; the dashed diagonal is perfect calibration. Under it, the rows of each bin over its range.\(scale)</figcaption>\n</figure>\n"
         return s
     }
 
@@ -249,10 +379,9 @@ public enum HTMLReport {
             }
             s += "\n"
         }
-        s += legend([("negatives (y = 0)", "#1f77b4"), ("positives (y = 1)", "#d62728")], plot: plot,
-                    corner: (plot.x(c.histogramUpper * 0.55), plot.y(yMax * 0.93) + 10))
+        s += "</svg>\n" + legend([("negatives (y = 0)", "#1f77b4"), ("positives (y = 1)", "#d62728")])
         let tail = c.histogramUpper < 1 ? "; the last bar also holds predictions above \(Format.general(c.histogramUpper))" : ""
-        s += "</svg>\n<figcaption>Predictions of \(legendName(model, index)) by label, each class normalised to 1\(tail).</figcaption>\n</figure>\n"
+        s += "<figcaption>Predictions of \(legendName(model, index)) by label, each class normalised to 1\(tail).</figcaption>\n</figure>\n"
         return s
     }
 
@@ -281,7 +410,8 @@ public enum HTMLReport {
             t += "<h2>Segments: \(legendName(model, i))</h2>\n"
             t += "<p class=\"sub\">Grouped by <code>\(escape(s.path))</code>: \(Format.count(s.segments.count)) segments. "
                 + "GAUC \(Format.fixed(s.gauc)) — \(escape(SegmentReport.gaucVariant)); \(Format.count(s.gaucSegments)) segments, "
-                + "\(Format.percent(s.gaucWeightFraction)) of the weight.</p>\n<table>\n"
+                + "\(Format.percent(s.gaucWeightFraction)) of the weight. Field-level ECE \(Format.fixed(s.fieldECE)): "
+                + "the row-weighted mean of |mean prediction − click rate| over the segments (Pan et al., WWW 2020).</p>\n<table>\n"
             t += "<tr><th>segment</th><th class=\"n\">rows</th><th class=\"n\">positives</th><th class=\"n\">click rate</th>"
                 + "<th class=\"n\">AUC</th><th class=\"n\">log loss</th><th class=\"n\">calibration</th></tr>\n"
             for x in s.segments.prefix(shown) {

@@ -215,6 +215,7 @@ public enum JSONReport {
             ("gauc_variant", .string(SegmentReport.gaucVariant)),
             ("gauc_segments", .int(s.gaucSegments)),
             ("gauc_weight_fraction", .number(s.gaucWeightFraction)),
+            ("field_ece", .number(s.fieldECE)),
             ("list", .lazyArray(count: s.segments.count) { i in
                 let seg = s.segments[i]
                 return .object([

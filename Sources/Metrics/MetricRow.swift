@@ -28,13 +28,14 @@ struct MetricRow {
         row("distinct predictions", "distinct predictions") { Format.count($0.metrics.distinctPredictions) }
         if report.models.contains(where: { $0.segments != nil }) {
             row("gauc", "GAUC") { Format.fixed($0.segments?.gauc) }
+            row("field ece", "field-level ECE (Pan et al.)") { Format.fixed($0.segments?.fieldECE) }
         }
         if report.models.count > 1 {
             let baseline = report.models[0].name
             row("Δauc vs \(baseline)", "ΔAUC vs \(baseline)") { Format.signed($0.comparison?.deltaAUC) }
             row("Δlogloss vs \(baseline)", "Δlog loss vs \(baseline)") { Format.signed($0.comparison?.deltaLogloss) }
             row("DeLong z", "DeLong z") { Format.fixed($0.comparison?.z, 3) }
-            row("DeLong p", "DeLong p") { Format.general($0.comparison?.pValue) }
+            row("DeLong p", "DeLong p") { Format.pValue($0.comparison?.pValue) }
         }
         return rows
     }

@@ -85,9 +85,13 @@ public struct Curves: Equatable, Sendable {
     public var histogramUpper: Double
     public var histogramPositives: [Double]
     public var histogramNegatives: [Double]
+    /// Precision-recall points (recall, precision) at each distinct prediction from the
+    /// highest down, thinned to a few hundred points; empty with one class.
+    public var pr: [(recall: Double, precision: Double)] = []
 
     public static func == (a: Curves, b: Curves) -> Bool {
         a.roc.elementsEqual(b.roc) { $0.fpr == $1.fpr && $0.tpr == $1.tpr }
+            && a.pr.elementsEqual(b.pr) { $0.recall == $1.recall && $0.precision == $1.precision }
             && a.histogramUpper == b.histogramUpper
             && a.histogramPositives == b.histogramPositives
             && a.histogramNegatives == b.histogramNegatives
@@ -120,6 +124,10 @@ public struct SegmentReport: Equatable, Sendable {
     /// Segments that entered GAUC, and the share of the total weight they hold.
     public var gaucSegments: Int
     public var gaucWeightFraction: Double
+    /// Field-level expected calibration error (Field-ECE, Pan et al., WWW 2020) of the
+    /// grouping field: Σ_s W_s |mean prediction_s − click rate_s| / Σ_s W_s over every
+    /// segment, W_s its weight sum (rows when unweighted); nil when the total weight is 0.
+    public var fieldECE: Double?
     public static let gaucVariant =
         "impression-weighted mean of per-segment AUC over segments with both classes (weight = rows, or the weight sum when weighted)"
 }

@@ -213,6 +213,7 @@ func computeMetrics(_ rows: ScoredRows, options: MetricOptions) -> (BinaryMetric
     var histNeg = histPos
     var roc: [(fpr: Double, tpr: Double)] = options.full ? [(0, 0)] : []
     let rocStep = 1.0 / Double(max(options.rocPoints, 1))
+    var pr: [(recall: Double, precision: Double)] = []
 
     var posAbove = 0.0, negAbove = 0.0
     var exactAUC = ExactAUC()
@@ -252,6 +253,14 @@ func computeMetrics(_ rows: ScoredRows, options: MetricOptions) -> (BinaryMetric
             let point = (fpr: negAbove / totals.wNeg, tpr: posAbove / totals.wPos)
             let last = roc[roc.count - 1]
             if point.fpr - last.fpr >= rocStep || point.tpr - last.tpr >= rocStep { roc.append(point) }
+            if posAbove > 0 {
+                let next = (recall: posAbove / totals.wPos, precision: posAbove / (posAbove + negAbove))
+                if let last = pr.last {
+                    if next.recall - last.recall >= rocStep || abs(next.precision - last.precision) >= rocStep { pr.append(next) }
+                } else {
+                    pr.append(next)
+                }
+            }
         }
     }
 
@@ -303,8 +312,10 @@ func computeMetrics(_ rows: ScoredRows, options: MetricOptions) -> (BinaryMetric
     m.reliability = Reliability(strategy: options.strategy, binsRequested: options.bins, bins: bins, ece: ece, mce: mce)
     if bothClasses, let last = roc.last, last.fpr < 1 || last.tpr < 1 { roc.append((1, 1)) }
     if !bothClasses { roc = [] }
+    if bothClasses, let last = pr.last, last.recall < 1 { pr.append((1, totals.wPos / W)) }
+    if !bothClasses { pr = [] }
     let curves = Curves(roc: roc, histogramUpper: histogramUpper,
-                        histogramPositives: histPos, histogramNegatives: histNeg)
+                        histogramPositives: histPos, histogramNegatives: histNeg, pr: pr)
     return (m, curves)
 }
 

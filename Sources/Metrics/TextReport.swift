@@ -20,6 +20,12 @@ enum Format {
         return String(format: "%.4f", value)
     }
 
+    /// A p-value to 4 decimals; below 1e-4 it reads `< 1e-4`.
+    static func pValue(_ value: Double?) -> String {
+        guard let value, value.isFinite else { return "—" }
+        return value < 1e-4 ? "< 1e-4" : String(format: "%.4f", value)
+    }
+
     static func count(_ n: Int) -> String { LogIO.ProgressMeter.grouped(n) }
 
     static func interval(_ ci: AUCInterval?) -> String {
@@ -95,7 +101,8 @@ public enum TextReport {
         for model in report.models {
             guard let s = model.segments else { continue }
             out += "\nsegments, \(model.name) (\(s.path)): \(Format.count(s.segments.count)) segments; GAUC \(Format.fixed(s.gauc)) "
-                + "over \(Format.count(s.gaucSegments)) segments with both classes (\(Format.percent(s.gaucWeightFraction)) of the weight)\n"
+                + "over \(Format.count(s.gaucSegments)) segments with both classes (\(Format.percent(s.gaucWeightFraction)) of the weight); "
+                + "field-level ECE \(Format.fixed(s.fieldECE))\n"
             var seg = AlignedTable()
             seg.add(["segment", "rows", "positives", "click rate", "auc", "logloss", "calibration"])
             for x in s.segments.prefix(segmentsShown) {

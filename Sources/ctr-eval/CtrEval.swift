@@ -23,6 +23,10 @@ struct CtrEval: StageCommand {
           ctr-eval --predictions test.pred --labels test.ffm --html report.html
           ctr-eval --predictions a.pred --predictions b.pred --labels test.labels --json metrics.json
           ctr-eval --predictions p --labels l --group-by site_ids.txt --neg-keep-rate 0.1
+          ctr-eval --model model --data test.cache --html report.html
+
+        With --model, a model that carries a calibrator (ctr-train --calibrate) is evaluated \
+        without and with it, side by side: calibration before and after.
         """)
 
     @Option(help: ArgumentHelp("A predictions file: one probability in [0, 1] per line. Repeat to compare models.", valueName: "file"))
@@ -61,6 +65,9 @@ struct CtrEval: StageCommand {
             guard predictions.isEmpty, labels == nil else {
                 throw ValidationError("--predictions and --labels cannot be combined with --model/--data (the labels come from --data).")
             }
+            guard params.modelName.isEmpty || params.modelName.count == model.count else {
+                throw ValidationError("--model-name: given \(params.modelName.count) names; expected one per --model (\(model.count))")
+            }
             return
         }
         guard !predictions.isEmpty else { throw ValidationError("Missing --predictions (or --model with --data).") }
@@ -71,24 +78,45 @@ struct CtrEval: StageCommand {
         var params = self.params
         var inputs: EvalInputs
         var scored: [String] = []
+        var modelPaths: [String] = []
         defer { for path in scored { unlink(path) } }
         if let data {
             // Score with ctr-predict's own code into temporary files, then evaluate those
             // against the labels of the same data; the correction stays with ctr-eval.
+            // A model with a calibrator (ctr-train --calibrate) is evaluated twice, without and
+            // with it: calibration before and after, side by side.
+            let names = params.modelName.isEmpty ? EvalStage.uniqueNames(model) : params.modelName
+            var files: [String] = [], shownNames: [String] = []
             for (i, modelPath) in model.enumerated() {
-                let path = FileManager.default.temporaryDirectory
-                    .appendingPathComponent("ctr-eval-\(getpid())-\(i).pred").path
-                scored.append(path)
-                _ = try PredictStage.run(.defaults, inputs: PredictInputs(data: data, model: modelPath), outputs: path, reporter: .silent)
+                func temporary(_ suffix: String) -> String {
+                    let path = FileManager.default.temporaryDirectory.appendingPathComponent("ctr-eval-\(getpid())-\(i)\(suffix).pred").path
+                    scored.append(path)
+                    return path
+                }
+                let path = temporary("")
+                let result = try PredictStage.run(.defaults, inputs: PredictInputs(data: data, model: modelPath), outputs: path, reporter: .silent)
+                if let method = result.calibrator {
+                    var plain = PredictParams.defaults
+                    plain.uncalibrated = true
+                    let before = temporary("-uncalibrated")
+                    _ = try PredictStage.run(plain, inputs: PredictInputs(data: data, model: modelPath), outputs: before, reporter: .silent)
+                    files += [before, path]
+                    modelPaths += [modelPath, modelPath]
+                    shownNames += [names[i] + " (uncalibrated)", names[i] + " (\(method))"]
+                } else {
+                    files.append(path)
+                    modelPaths.append(modelPath)
+                    shownNames.append(names[i])
+                }
             }
-            if params.modelName.isEmpty { params.modelName = EvalStage.uniqueNames(model) }
-            inputs = EvalInputs(predictions: scored, labels: data, groupBy: groupBy, weights: weights)
+            params.modelName = shownNames
+            inputs = EvalInputs(predictions: files, labels: data, groupBy: groupBy, weights: weights)
         } else {
             inputs = EvalInputs(predictions: predictions, labels: labels!, groupBy: groupBy, weights: weights)
         }
         var report = try EvalStage.evaluate(params: params, inputs: inputs)
         if data != nil {
-            for i in report.models.indices { report.models[i].predictionsPath = model[i] }
+            for i in report.models.indices { report.models[i].predictionsPath = modelPaths[i] }
         }
         let result = try EvalStage.write(report, params: params, outputs: EvalOutputs(json: json, html: html))
         print(result.table, terminator: "")

@@ -19,6 +19,8 @@ struct Train: StageCommand {
               ctr-train -k 4 -t 15 -p valid.ffm train.ffm model
               ctr-train --patience 2 -p valid.cache -s 2 --seed 7 train.cache -o model
               ctr-train --dump model
+              ctr-train --dump model --format json > model.json
+              ctr-train --dump model --format npy -o model-npy/    # numpy.load-able arrays + layout.json
               mpirun -np 4 ctr-train -p valid.cache train.cache -o model   # a build with --traits MPI
 
             Under mpirun (a build with `swift build -c release --traits MPI`) each rank trains on its \
@@ -46,6 +48,13 @@ struct Train: StageCommand {
     @Option(help: "Print a text dump of this model file and exit.")
     var dump: String?
 
+    enum DumpFormat: String, ExpressibleByArgument, CaseIterable {
+        case text, json, npy, libffm
+    }
+
+    @Option(help: "With --dump: text (readable), json (docs/FORMATS.md, \"Model export\"), npy (NumPy arrays and layout.json into the folder given with -o) or libffm (ffm-train's model file, to -o; FFM without linear terms).")
+    var format: DumpFormat = .text
+
     @OptionGroup(title: "Common options") var common: CommonOptions
 
     @Argument(help: "Training set: libffm text (plain or gzip) or binary cache.")
@@ -57,20 +66,36 @@ struct Train: StageCommand {
     func validate() throws {
         if dump == nil && trainingSet == nil { throw ValidationError("missing the training set file") }
         if output != nil && modelFile != nil { throw ValidationError("give the model file either with -o or as the second argument, not both") }
+        if format != .text && dump == nil { throw ValidationError("--format goes with --dump MODEL") }
+        if format == .npy && output == nil { throw ValidationError("--format npy writes into a folder: give it with -o DIR") }
+        if format == .libffm && output == nil { throw ValidationError("--format libffm writes a file: give it with -o FILE") }
         try validateParams(params.inputProblems(hasValidation: validation != nil))
     }
 
     func run() throws {
         if let dump {
             let (model, metadata) = try ModelFile.load(dump)
+            if format == .npy {
+                try ModelExport.writeNumPy(model, metadata: metadata, path: dump, to: output!)
+                return
+            }
+            if format == .libffm {
+                try LibFFMModelFile.save(model, to: output!)
+                return
+            }
             var out = ""
-            ModelFile.dump(model, metadata: metadata) { line in
+            let emit: (String) -> Void = { line in
                 out += line
                 out += "\n"
                 if out.utf8.count > 1 << 16 {
                     FileHandle.standardOutput.write(out.data(using: .utf8)!)
                     out = ""
                 }
+            }
+            if format == .json {
+                try ModelExport.json(model, metadata: metadata, path: dump, write: emit)
+            } else {
+                ModelFile.dump(model, metadata: metadata, write: emit)
             }
             FileHandle.standardOutput.write(out.data(using: .utf8)!)
             return

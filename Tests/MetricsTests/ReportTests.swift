@@ -96,7 +96,7 @@ import TestSupport
         let (_, report) = try sample(s, models: 2)
         let html = HTMLReport.render(report)
         #expect(html.hasPrefix("<!DOCTYPE html>"))
-        #expect(html.components(separatedBy: "<svg").count - 1 == 4)  // ROC, reliability, two histograms
+        #expect(html.components(separatedBy: "<svg").count - 1 == 5)  // ROC, reliability, precision-recall, two histograms
         #expect(!html.contains("<script"))
         #expect(!html.contains("src="))
         #expect(!html.contains("href="))

@@ -1,3 +1,4 @@
+import FFM
 import Foundation
 import StageKit
 import LogIO
@@ -73,6 +74,35 @@ import Glibc
         let fromRaw = try String(contentsOfFile: dir.appendingPathComponent("work/predictRaw/predictions.txt").path, encoding: .utf8)
         #expect(fromCache.split(separator: "\n").count == 200)
         #expect(fromRaw == fromCache)
+    }
+
+    @Test func calibrationAndRawScoresInAPipeline() throws {
+        let dir = try makeScratchDirectory()
+        _ = try Self.criteoSlice(rows: 1000, in: dir)
+        var text = Self.pipeline(epochs: 2)
+        text = text.replacingOccurrences(of: #""patience": 2}"#, with: #""patience": 2, "calibrate": "isotonic"}"#)
+        text = text.replacingOccurrences(of: #""eval": {"#, with: """
+            "predictPlain": {"kind": "predict", "inputs": {"data": "${hash.test}", "model": "${train.model}"}, "params": {"uncalibrated": true}},
+                "predictRaw": {"kind": "predict", "inputs": {"data": "${hash.test}", "model": "${train.model}"}, "params": {"rawScore": true}},
+                "eval": {
+            """)
+        let file = dir.appendingPathComponent("p.json").path
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        let report = try run(file)
+        #expect(report.succeeded, "\(report.failure.map(String.init(describing:)) ?? "")")
+        func lines(_ stage: String) throws -> [Double] {
+            try String(contentsOfFile: dir.appendingPathComponent("work/\(stage)/predictions.txt").path, encoding: .utf8)
+                .split(separator: "\n").map { Double($0)! }
+        }
+        let (calibrated, plain, raw) = (try lines("predict"), try lines("predictPlain"), try lines("predictRaw"))
+        #expect(calibrated.count == 200 && plain.count == 200 && raw.count == 200)
+        let (_, metadata) = try ModelFile.load(dir.appendingPathComponent("work/train/model.bin").path)
+        let calibrator = try #require(try Calibrator.from(metadata, path: "model"))
+        #expect(calibrator.method == .isotonic)
+        for i in 0..<200 {
+            #expect(abs(plain[i] - sigmoid(raw[i])) < 1e-6)
+            #expect(abs(calibrated[i] - calibrator.probability(margin: raw[i])) < 1e-6)
+        }
     }
 
     @Test func realStagesRunSkipAndRerunWhatChanged() throws {
