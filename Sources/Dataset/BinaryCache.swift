@@ -14,15 +14,19 @@ import LogIO
 /// ```
 /// header   64 bytes   "CTRCACHE", version, header size, feature size, reserved
 /// features 12 × F     Feature (field UInt32, index UInt32, value Float32), rows back to back
-/// labels   1 × R      UInt8 0/1, then zero bytes up to a multiple of 8
+/// labels   1 × R      UInt8 0/1 (version 3: 4 × R, Float32 targets), then zero bytes up to a multiple of 8
 /// offsets  8 × (R+1)  UInt64: row r's features are [offsets[r], offsets[r+1])
 /// groups   16 × G     per row group: first feature (UInt64), XXH64 of the group (UInt64)
 /// footer   128 bytes  counts, section offsets, featurizer hash, checksums, "CTRCFOOT"
 /// ```
 public enum CacheFormat {
     /// Version 2 records the featurizer hash in the footer; version 1 (readable) has zero there.
+    /// Version 3 is version 2 with Float32 labels (real-valued regression targets, written
+    /// by a writer made with `realLabels`); classification caches stay version 2.
     public static let version: UInt32 = 2
+    public static let realLabelVersion: UInt32 = 3
     public static let oldestReadableVersion: UInt32 = 1
+    public static let newestReadableVersion: UInt32 = 3
     public static let headerSize = 64
     public static let footerSize = 128
     public static let headerMagic: StaticString = "CTRCACHE"
@@ -47,6 +51,10 @@ public struct CacheInfo: Equatable, Sendable {
     /// XXH64 of the featurizer.json the rows were made with (ctr-hash), 0 when unknown
     /// (libffm conversions, version 1 caches).
     public var featurizerHash: UInt64 = 0
+    /// Bytes per label: 1 (UInt8 0/1, versions 1 and 2) or 4 (Float32 targets, version 3).
+    public var labelSize = 1
+    /// Labels are real-valued targets (format version 3).
+    public var realLabels: Bool { labelSize == 4 }
     public var groupCount: Int { rowGroupRows == 0 ? 0 : (rowCount + rowGroupRows - 1) / rowGroupRows }
 
     public init(rowCount: Int = 0, featureCount: Int = 0, fieldCount: Int = 0, indexCount: Int = 0,
@@ -68,7 +76,7 @@ public struct CacheInfo: Equatable, Sendable {
     var layout: Layout {
         let features = CacheFormat.headerSize
         let labels = features + CacheFormat.featureSize * featureCount
-        let offsets = (labels + rowCount + 7) & ~7
+        let offsets = (labels + labelSize * rowCount + 7) & ~7
         let groups = offsets + 8 * (rowCount + 1)
         let footer = groups + 16 * groupCount
         return Layout(features: features, labels: labels, offsets: offsets, groups: groups, footer: footer,
@@ -152,26 +160,34 @@ public final class CacheWriter {
     private var maxField: Int64 = -1
     private var maxIndex: Int64 = -1
     private var groupHash = XXHash64()
-    private var groupLabels: [UInt8] = []
+    private var groupLabels: [UInt8] = []   // labelSize bytes per row
+    private let labelSize: Int
     private var groupOffsets: [UInt64] = []
     private var groupTable: [UInt64] = []   // (first feature, checksum) pairs
     private var finished = false
 
-    /// - Parameter group: the stage's commit point (`finish()` then leaves the rename to it).
-    public init(path: String, rowGroupRows: Int = CacheFormat.defaultRowGroupRows, group: CommitGroup? = nil) throws {
+    /// - Parameters:
+    ///   - group: the stage's commit point (`finish()` then leaves the rename to it).
+    ///   - realLabels: labels are real-valued targets (any finite Float), stored as Float32
+    ///     in format version 3; without, labels must be 0 or 1 (version 2).
+    public init(path: String, rowGroupRows: Int = CacheFormat.defaultRowGroupRows, group: CommitGroup? = nil,
+                realLabels: Bool = false) throws {
         precondition(rowGroupRows > 0, "rowGroupRows must be positive")
         self.path = path
         self.rowGroupRows = rowGroupRows
+        labelSize = realLabels ? 4 : 1
         info = CacheInfo(rowGroupRows: rowGroupRows)
+        info.labelSize = labelSize
+        let version = realLabels ? CacheFormat.realLabelVersion : CacheFormat.version
         out = try AtomicFileWriter(path: path, group: group)
         labelSpill = try SpillFile(beside: path, tag: "labels")
         offsetSpill = try SpillFile(beside: path, tag: "offsets")
-        groupLabels.reserveCapacity(rowGroupRows)
+        groupLabels.reserveCapacity(rowGroupRows * labelSize)
         groupOffsets.reserveCapacity(rowGroupRows)
         var header = [UInt8](repeating: 0, count: CacheFormat.headerSize)
         header.withUnsafeMutableBytes { h in
             h.copyMemory(from: UnsafeRawBufferPointer(start: CacheFormat.headerMagic.utf8Start, count: 8))
-            h.storeBytes(of: CacheFormat.version.littleEndian, toByteOffset: 8, as: UInt32.self)
+            h.storeBytes(of: version.littleEndian, toByteOffset: 8, as: UInt32.self)
             h.storeBytes(of: UInt32(CacheFormat.headerSize).littleEndian, toByteOffset: 12, as: UInt32.self)
             h.storeBytes(of: UInt32(CacheFormat.featureSize).littleEndian, toByteOffset: 16, as: UInt32.self)
         }
@@ -181,12 +197,20 @@ public final class CacheWriter {
     /// Rows appended so far.
     public var rowCount: Int { info.rowCount }
 
-    /// Appends one row; `label` must be 0 or 1.
+    /// Appends one row; `label` must be 0 or 1 (with `realLabels`: finite).
     public func append(label: Float, features: UnsafeBufferPointer<Feature>) throws {
-        guard label == 0 || label == 1 else { throw DatasetError.invalidLabel(path: path, row: info.rowCount + 1, label: label) }
+        if labelSize == 1 {
+            guard label == 0 || label == 1 else { throw DatasetError.invalidLabel(path: path, row: info.rowCount + 1, label: label) }
+        } else {
+            guard label.isFinite else { throw DatasetError.invalidTarget(path: path, row: info.rowCount + 1, label: label) }
+        }
         precondition(!finished, "CacheWriter.append after finish")
         if groupOffsets.isEmpty { groupTable.append(UInt64(info.featureCount)) }
-        groupLabels.append(label == 1 ? 1 : 0)
+        if labelSize == 1 {
+            groupLabels.append(label == 1 ? 1 : 0)
+        } else {
+            withUnsafeBytes(of: label.bitPattern.littleEndian) { groupLabels.append(contentsOf: $0) }
+        }
         groupOffsets.append(UInt64(info.featureCount))
         if features.count > 0 {
             let bytes = UnsafeRawBufferPointer(features)
@@ -202,7 +226,7 @@ public final class CacheWriter {
         }
         info.rowCount += 1
         info.featureCount += features.count
-        if label == 1 { info.positives += 1 }
+        if label > 0 { info.positives += 1 }
         if features.count > info.maxRowFeatures { info.maxRowFeatures = features.count }
         if groupOffsets.count == rowGroupRows { try closeGroup() }
     }
@@ -241,7 +265,7 @@ public final class CacheWriter {
         info.indexCount = Int(maxIndex + 1)
         try labelSpill.copy(to: out)
         let layout = info.layout
-        let padding = layout.offsets - (layout.labels + info.rowCount)
+        let padding = layout.offsets - (layout.labels + labelSize * info.rowCount)
         if padding > 0 {
             let zeros = [UInt8](repeating: 0, count: padding)
             try zeros.withUnsafeBytes { try out.write($0) }
@@ -256,7 +280,8 @@ public final class CacheWriter {
         var footer = [UInt8](repeating: 0, count: CacheFormat.footerSize)
         footer.withUnsafeMutableBytes { f in
             f.copyMemory(from: UnsafeRawBufferPointer(start: CacheFormat.footerMagic.utf8Start, count: 8))
-            f.storeBytes(of: CacheFormat.version.littleEndian, toByteOffset: 8, as: UInt32.self)
+            f.storeBytes(of: (labelSize == 4 ? CacheFormat.realLabelVersion : CacheFormat.version).littleEndian,
+                         toByteOffset: 8, as: UInt32.self)
             let values: [UInt64] = [UInt64(info.rowCount), UInt64(info.featureCount), UInt64(info.fieldCount),
                                     UInt64(info.indexCount), UInt64(info.positives), UInt64(info.maxRowFeatures),
                                     UInt64(info.rowGroupRows), UInt64(layout.features), UInt64(layout.labels),
@@ -275,10 +300,11 @@ public final class CacheWriter {
     /// - Parameter group: publish with the group's commit instead of at once.
     /// - Throws: `DatasetError` naming the file, line and token of the first malformed row.
     @discardableResult
+    /// - Parameter realLabels: labels are regression targets (version 3 cache).
     public static func convert(libffm input: String, to output: String, progress: ProgressMeter? = nil,
-                               group: CommitGroup? = nil) throws -> CacheInfo {
-        let reader = try LibFFMReader(path: input)
-        let writer = try CacheWriter(path: output, group: group)
+                               group: CommitGroup? = nil, realLabels: Bool = false) throws -> CacheInfo {
+        let reader = try LibFFMReader(path: input, realLabels: realLabels)
+        let writer = try CacheWriter(path: output, group: group, realLabels: realLabels)
         while let row = try reader.next() {
             try writer.append(row)
             progress?.update(rows: writer.rowCount, bytes: reader.fileBytesRead)

@@ -10,7 +10,7 @@ import LogIO
 /// of row groups (bounded memory, for data larger than RAM) or maps it whole.
 ///
 /// Every block read is checked against its row groups' checksums and bounds (offsets in
-/// order, labels 0/1, fields and indices below the footer's counts), so a damaged file is
+/// order, labels 0/1 or finite targets, fields and indices below the footer's counts), so a damaged file is
 /// an error, never a crash or silently wrong training data.
 public final class CacheReader: @unchecked Sendable {
     public let path: String
@@ -39,8 +39,8 @@ public final class CacheReader: @unchecked Sendable {
                 throw DatasetError.notACache(path: path, detail: "the file does not start with \"CTRCACHE\"")
             }
             let version = header.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) }
-            guard version >= CacheFormat.oldestReadableVersion && version <= CacheFormat.version else {
-                throw DatasetError.unsupportedCacheVersion(path: path, found: version, supported: CacheFormat.version)
+            guard version >= CacheFormat.oldestReadableVersion && version <= CacheFormat.newestReadableVersion else {
+                throw DatasetError.unsupportedCacheVersion(path: path, found: version, supported: CacheFormat.newestReadableVersion)
             }
             guard fileSize >= minimum else {
                 throw DatasetError.corruptCache(path: path, detail: "\(fileSize) bytes is shorter than header and footer (\(minimum) bytes); truncated?")
@@ -75,6 +75,7 @@ public final class CacheReader: @unchecked Sendable {
             if version >= 2 {
                 info.featurizerHash = footer.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 112, as: UInt64.self)) }
             }
+            if version >= CacheFormat.realLabelVersion { info.labelSize = 4 }
             let layout = info.layout
             guard layout.fileSize == fileSize, UInt64(layout.features) == v[7], UInt64(layout.labels) == v[8],
                   UInt64(layout.offsets) == v[9], UInt64(layout.groups) == v[10] else {
@@ -147,8 +148,10 @@ public final class CacheReader: @unchecked Sendable {
         block.reserve(rows: rowCount, features: 0)
         try CacheReader.readFully(fd, path, UnsafeMutableRawBufferPointer(start: block.offsets, count: 8 * (rowCount + 1)),
                                   at: layout.offsets + 8 * firstRow)
-        try CacheReader.readFully(fd, path, UnsafeMutableRawBufferPointer(start: block.labels, count: rowCount),
-                                  at: layout.labels + firstRow)
+        let labelSize = info.labelSize
+        block.labelSize = labelSize
+        try CacheReader.readFully(fd, path, UnsafeMutableRawBufferPointer(start: block.labels, count: labelSize * rowCount),
+                                  at: layout.labels + labelSize * firstRow)
         let firstFeature = rowCount > 0 ? block.offsets[0] : 0
         let endFeature = rowCount > 0 ? block.offsets[rowCount] : 0
         guard rowCount == 0 || (firstFeature == groupFirstFeature[groups.lowerBound] && endFeature >= firstFeature
@@ -171,7 +174,7 @@ public final class CacheReader: @unchecked Sendable {
             let lo = Int(start - firstFeature), hi = Int(end - firstFeature)
             var h = XXHash64()
             h.update(UnsafeRawBufferPointer(start: block.features + lo, count: (hi - lo) * CacheFormat.featureSize))
-            h.update(UnsafeRawBufferPointer(start: block.labels + (r.lowerBound - firstRow), count: r.count))
+            h.update(UnsafeRawBufferPointer(start: block.labels + labelSize * (r.lowerBound - firstRow), count: labelSize * r.count))
             h.update(UnsafeRawBufferPointer(start: block.offsets + (r.lowerBound - firstRow), count: 8 * r.count))
             guard h.digest() == groupChecksum[g] else {
                 throw DatasetError.checksumMismatch(path: path, section: "row group \(g) (rows \(r.lowerBound)..<\(r.upperBound))")
@@ -185,16 +188,26 @@ public final class CacheReader: @unchecked Sendable {
         block.featureCount = featureCount
     }
 
-    /// Offsets non-decreasing, labels 0/1, features within the footer's field and index counts.
-    static func validate(path: String, info: CacheInfo, firstRow: Int, rowCount: Int, labels: UnsafePointer<UInt8>,
+    /// Offsets non-decreasing, labels 0/1 (version 3: finite), features within the footer's field and index counts.
+    static func validate(path: String, info: CacheInfo, firstRow: Int, rowCount: Int, labels: UnsafeMutablePointer<UInt8>,
                          offsets: UnsafePointer<UInt64>, features: UnsafePointer<Feature>, firstFeature: UInt64) throws {
         var bad = -1
-        for i in 0..<rowCount where offsets[i] > offsets[i + 1] || labels[i] > 1 {
-            bad = i
-            break
+        if info.realLabels {
+            let targets = UnsafeRawPointer(labels)
+            for i in 0..<rowCount where offsets[i] > offsets[i + 1]
+                || !Float(bitPattern: UInt32(littleEndian: targets.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))).isFinite {
+                bad = i
+                break
+            }
+        } else {
+            for i in 0..<rowCount where offsets[i] > offsets[i + 1] || labels[i] > 1 {
+                bad = i
+                break
+            }
         }
         if bad >= 0 {
-            throw DatasetError.corruptCache(path: path, detail: "row \(firstRow + bad): offsets out of order or label not 0/1")
+            throw DatasetError.corruptCache(path: path, detail: "row \(firstRow + bad): offsets out of order or label not "
+                + (info.realLabels ? "a finite number" : "0/1"))
         }
         let count = Int(offsets[rowCount] - firstFeature)
         let m = UInt32(truncatingIfNeeded: info.fieldCount), n = UInt32(truncatingIfNeeded: info.indexCount)
@@ -208,6 +221,49 @@ public final class CacheReader: @unchecked Sendable {
             throw DatasetError.corruptCache(path: path, detail: "a feature in rows \(firstRow)..<\(firstRow + rowCount) "
                 + "is beyond the footer's field/index counts or not finite")
         }
+    }
+
+    /// Every row's label in file order (0/1, or the targets of a version 3 cache); the
+    /// label section is covered by the row groups' checksums, which `read` checks.
+    public func allLabels() throws -> [Float] {
+        let n = info.rowCount, size = info.labelSize
+        var bytes = [UInt8](repeating: 0, count: n * size)
+        try bytes.withUnsafeMutableBytes { _ = try CacheReader.readFully(fd, path, $0, at: info.layout.labels) }
+        return bytes.withUnsafeBytes { b in
+            (0..<n).map { i in
+                size == 1 ? Float(b[i]) : Float(bitPattern: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+            }
+        }
+    }
+
+    /// Smallest, largest and mean label, and the first row (0-based) whose label is not 0
+    /// or 1 (nil when all are): one pass over the labels section (checked by `read` later).
+    public func labelSummary() throws -> (min: Float, max: Float, mean: Double, firstNonBinary: Int?) {
+        let n = info.rowCount, size = info.labelSize
+        var lo = Float.infinity, hi = -Float.infinity, sum: Double = 0
+        var nonBinary: Int?
+        let chunk = 1 << 16
+        var buffer = [UInt8](repeating: 0, count: chunk * size)
+        var row = 0
+        while row < n {
+            let count = min(chunk, n - row)
+            try buffer.withUnsafeMutableBytes {
+                _ = try CacheReader.readFully(fd, path, UnsafeMutableRawBufferPointer(rebasing: $0[..<(count * size)]),
+                                              at: info.layout.labels + size * row)
+            }
+            buffer.withUnsafeBytes { b in
+                for i in 0..<count {
+                    let y = size == 1 ? Float(b[i])
+                        : Float(bitPattern: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                    lo = min(lo, y)
+                    hi = max(hi, y)
+                    sum += Double(y)
+                    if nonBinary == nil && y != 0 && y != 1 { nonBinary = row + i }
+                }
+            }
+            row += count
+        }
+        return (lo, hi, n > 0 ? sum / Double(n) : 0, nonBinary)
     }
 
     /// Reads every group once and checks it (what `map()` does with `verify: true`).
@@ -229,7 +285,9 @@ public final class CacheBlock {
     public internal(set) var firstRow = 0
     public internal(set) var rowCount = 0
     public internal(set) var featureCount = 0
+    /// `labelSize` bytes per row: UInt8 0/1, or Float32 targets (version 3 caches).
     @usableFromInline var labels: UnsafeMutablePointer<UInt8>
+    @usableFromInline var labelSize = 1
     /// Row i's features are features[offsets[i] ..< offsets[i+1]] (relative to the block).
     @usableFromInline var offsets: UnsafeMutablePointer<UInt64>
     @usableFromInline var features: UnsafeMutablePointer<Feature>
@@ -253,7 +311,7 @@ public final class CacheBlock {
             labels.deallocate()
             offsets.deallocate()
             rowCapacity = max(rows, rowCapacity * 2)
-            labels = .allocate(capacity: rowCapacity)
+            labels = .allocate(capacity: 4 * rowCapacity)
             offsets = .allocate(capacity: rowCapacity + 1)
         }
         if count > featureCapacity {
@@ -267,12 +325,15 @@ public final class CacheBlock {
     @inlinable @inline(__always)
     public func row(_ i: Int) -> Row {
         let lo = Int(offsets[i]), hi = Int(offsets[i + 1])
-        return Row(label: Float(labels[i]), features: UnsafeBufferPointer(start: features + lo, count: hi - lo))
+        return Row(label: label(i), features: UnsafeBufferPointer(start: features + lo, count: hi - lo))
     }
 
-    /// Label of row `i` of the block.
+    /// Label of row `i` of the block (0/1, or the target of a version 3 cache).
     @inlinable @inline(__always)
-    public func label(_ i: Int) -> Float { Float(labels[i]) }
+    public func label(_ i: Int) -> Float {
+        labelSize == 1 ? Float(labels[i])
+            : Float(bitPattern: UInt32(littleEndian: UnsafeRawPointer(labels).loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+    }
 
     /// All features of the block, rows back to back.
     public var allFeatures: UnsafeBufferPointer<Feature> { UnsafeBufferPointer(start: features, count: featureCount) }
@@ -290,7 +351,8 @@ public final class MappedCache: @unchecked Sendable {
     public let path: String
     private let base: UnsafeMutableRawPointer
     private let size: Int
-    /// Labels (0/1), row offsets (rowCount + 1 entries) and features, straight from the file;
+    /// Labels (0/1; in a version 3 cache `4 × rowCount` bytes of Float32 targets: use
+    /// `label(_:)`), row offsets (rowCount + 1 entries) and features, straight from the file;
     /// valid only while this object is alive (keep a reference while using them).
     public let labels: UnsafeBufferPointer<UInt8>
     public let offsets: UnsafeBufferPointer<UInt64>
@@ -305,7 +367,7 @@ public final class MappedCache: @unchecked Sendable {
         }
         base = p
         let layout = info.layout
-        labels = UnsafeBufferPointer(start: (base + layout.labels).assumingMemoryBound(to: UInt8.self), count: info.rowCount)
+        labels = UnsafeBufferPointer(start: (base + layout.labels).assumingMemoryBound(to: UInt8.self), count: info.labelSize * info.rowCount)
         offsets = UnsafeBufferPointer(start: (base + layout.offsets).assumingMemoryBound(to: UInt64.self), count: info.rowCount + 1)
         features = UnsafeBufferPointer(start: (base + layout.features).assumingMemoryBound(to: Feature.self), count: info.featureCount)
     }
@@ -316,7 +378,14 @@ public final class MappedCache: @unchecked Sendable {
     @inline(__always)
     public func row(_ i: Int) -> Row {
         let lo = Int(offsets[i]), hi = Int(offsets[i + 1])
-        return Row(label: Float(labels[i]), features: UnsafeBufferPointer(rebasing: features[lo..<hi]))
+        return Row(label: label(i), features: UnsafeBufferPointer(rebasing: features[lo..<hi]))
+    }
+
+    /// Label of row `i`: 0/1, or the target of a version 3 cache.
+    @inline(__always)
+    public func label(_ i: Int) -> Float {
+        info.labelSize == 1 ? Float(labels[i])
+            : Float(bitPattern: UInt32(littleEndian: UnsafeRawPointer(labels.baseAddress!).loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
     }
 }
 
