@@ -12,21 +12,25 @@ import LogIO
 /// Layout constants of the SwiftCTR binary training cache (docs/FORMATS.md, "Binary cache").
 ///
 /// ```
-/// header   64 bytes   "CTRCACHE", version, header size, feature size, reserved
-/// features 12 × F     Feature (field UInt32, index UInt32, value Float32), rows back to back
+/// header   64 bytes   "CTRCACHE", version, header size, feature size (0: compact), label size, reserved
+/// features D bytes    version 4: each row compactly encoded (``CompactRows``); versions 1-3:
+///                     12 × F, Feature (field UInt32, index UInt32, value Float32), rows back to back
 /// labels   1 × R      UInt8 0/1 (version 3: 4 × R, Float32 targets), then zero bytes up to a multiple of 8
-/// offsets  8 × (R+1)  UInt64: row r's features are [offsets[r], offsets[r+1])
-/// groups   16 × G     per row group: first feature (UInt64), XXH64 of the group (UInt64)
+/// offsets  8 × (R+1)  UInt64: row r is bytes (v4; features in v1-3) [offsets[r], offsets[r+1])
+/// groups   16 × G     per row group: its first offset (UInt64), XXH64 of the group (UInt64)
 /// footer   128 bytes  counts, section offsets, featurizer hash, checksums, "CTRCFOOT"
 /// ```
 public enum CacheFormat {
     /// Version 2 records the featurizer hash in the footer; version 1 (readable) has zero there.
     /// Version 3 is version 2 with Float32 labels (real-valued regression targets, written
     /// by a writer made with `realLabels`); classification caches stay version 2.
-    public static let version: UInt32 = 2
+    /// Version 4 (what writers write) encodes rows compactly (``CompactRows``), for 0/1
+    /// labels and real targets alike (the label size is in the header).
+    public static let version: UInt32 = 4
     public static let realLabelVersion: UInt32 = 3
+    public static let compactVersion: UInt32 = 4
     public static let oldestReadableVersion: UInt32 = 1
-    public static let newestReadableVersion: UInt32 = 3
+    public static let newestReadableVersion: UInt32 = 4
     public static let headerSize = 64
     public static let footerSize = 128
     public static let headerMagic: StaticString = "CTRCACHE"
@@ -53,8 +57,12 @@ public struct CacheInfo: Equatable, Sendable {
     public var featurizerHash: UInt64 = 0
     /// Bytes per label: 1 (UInt8 0/1, versions 1 and 2) or 4 (Float32 targets, version 3).
     public var labelSize = 1
-    /// Labels are real-valued targets (format version 3).
+    /// Labels are real-valued targets (format version 3, or 4 with label size 4).
     public var realLabels: Bool { labelSize == 4 }
+    /// Rows are compactly encoded (format version 4): offsets are byte offsets of rows.
+    public var compact = false
+    /// Bytes of the features section: 12 per feature (versions 1-3), the encoded rows (version 4).
+    public var dataBytes = 0
     public var groupCount: Int { rowGroupRows == 0 ? 0 : (rowCount + rowGroupRows - 1) / rowGroupRows }
 
     public init(rowCount: Int = 0, featureCount: Int = 0, fieldCount: Int = 0, indexCount: Int = 0,
@@ -75,7 +83,7 @@ public struct CacheInfo: Equatable, Sendable {
 
     var layout: Layout {
         let features = CacheFormat.headerSize
-        let labels = features + CacheFormat.featureSize * featureCount
+        let labels = features + (compact ? dataBytes : CacheFormat.featureSize * featureCount)
         let offsets = (labels + labelSize * rowCount + 7) & ~7
         let groups = offsets + 8 * (rowCount + 1)
         let footer = groups + 16 * groupCount
@@ -162,8 +170,9 @@ public final class CacheWriter {
     private var groupHash = XXHash64()
     private var groupLabels: [UInt8] = []   // labelSize bytes per row
     private let labelSize: Int
-    private var groupOffsets: [UInt64] = []
-    private var groupTable: [UInt64] = []   // (first feature, checksum) pairs
+    private var groupOffsets: [UInt64] = []   // byte offsets of the group's rows
+    private var groupTable: [UInt64] = []   // (first byte offset, checksum) pairs
+    private var encoded: [UInt8] = []       // the row being appended, encoded
     private var finished = false
 
     /// - Parameters:
@@ -178,7 +187,8 @@ public final class CacheWriter {
         labelSize = realLabels ? 4 : 1
         info = CacheInfo(rowGroupRows: rowGroupRows)
         info.labelSize = labelSize
-        let version = realLabels ? CacheFormat.realLabelVersion : CacheFormat.version
+        info.compact = true
+        let version = CacheFormat.version
         out = try AtomicFileWriter(path: path, group: group)
         labelSpill = try SpillFile(beside: path, tag: "labels")
         offsetSpill = try SpillFile(beside: path, tag: "offsets")
@@ -189,7 +199,8 @@ public final class CacheWriter {
             h.copyMemory(from: UnsafeRawBufferPointer(start: CacheFormat.headerMagic.utf8Start, count: 8))
             h.storeBytes(of: version.littleEndian, toByteOffset: 8, as: UInt32.self)
             h.storeBytes(of: UInt32(CacheFormat.headerSize).littleEndian, toByteOffset: 12, as: UInt32.self)
-            h.storeBytes(of: UInt32(CacheFormat.featureSize).littleEndian, toByteOffset: 16, as: UInt32.self)
+            // Feature size 0: rows are compactly encoded; then the label size.
+            h.storeBytes(of: UInt32(labelSize).littleEndian, toByteOffset: 20, as: UInt32.self)
         }
         try header.withUnsafeBytes { try out.write($0) }
     }
@@ -205,17 +216,21 @@ public final class CacheWriter {
             guard label.isFinite else { throw DatasetError.invalidTarget(path: path, row: info.rowCount + 1, label: label) }
         }
         precondition(!finished, "CacheWriter.append after finish")
-        if groupOffsets.isEmpty { groupTable.append(UInt64(info.featureCount)) }
+        if groupOffsets.isEmpty { groupTable.append(UInt64(info.dataBytes)) }
         if labelSize == 1 {
             groupLabels.append(label == 1 ? 1 : 0)
         } else {
             withUnsafeBytes(of: label.bitPattern.littleEndian) { groupLabels.append(contentsOf: $0) }
         }
-        groupOffsets.append(UInt64(info.featureCount))
-        if features.count > 0 {
-            let bytes = UnsafeRawBufferPointer(features)
+        groupOffsets.append(UInt64(info.dataBytes))
+        encoded.removeAll(keepingCapacity: true)
+        CompactRows.encode(features, into: &encoded)
+        try encoded.withUnsafeBytes { bytes in
             try out.write(bytes)
             groupHash.update(bytes)
+        }
+        info.dataBytes += encoded.count
+        if features.count > 0 {
             var mf = maxField, mi = maxIndex
             for f in features {
                 if Int64(f.field) > mf { mf = Int64(f.field) }
@@ -271,7 +286,7 @@ public final class CacheWriter {
             try zeros.withUnsafeBytes { try out.write($0) }
         }
         try offsetSpill.copy(to: out)
-        var end = UInt64(info.featureCount).littleEndian
+        var end = UInt64(info.dataBytes).littleEndian
         try withUnsafeBytes(of: &end) { try out.write($0) }
         let tableHash = groupTable.withUnsafeBytes { b -> UInt64 in
             XXHash64.hash(b)
@@ -280,8 +295,7 @@ public final class CacheWriter {
         var footer = [UInt8](repeating: 0, count: CacheFormat.footerSize)
         footer.withUnsafeMutableBytes { f in
             f.copyMemory(from: UnsafeRawBufferPointer(start: CacheFormat.footerMagic.utf8Start, count: 8))
-            f.storeBytes(of: (labelSize == 4 ? CacheFormat.realLabelVersion : CacheFormat.version).littleEndian,
-                         toByteOffset: 8, as: UInt32.self)
+            f.storeBytes(of: CacheFormat.version.littleEndian, toByteOffset: 8, as: UInt32.self)
             let values: [UInt64] = [UInt64(info.rowCount), UInt64(info.featureCount), UInt64(info.fieldCount),
                                     UInt64(info.indexCount), UInt64(info.positives), UInt64(info.maxRowFeatures),
                                     UInt64(info.rowGroupRows), UInt64(layout.features), UInt64(layout.labels),

@@ -46,8 +46,15 @@ public final class CacheReader: @unchecked Sendable {
                 throw DatasetError.corruptCache(path: path, detail: "\(fileSize) bytes is shorter than header and footer (\(minimum) bytes); truncated?")
             }
             let featureSize = header.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 16, as: UInt32.self)) }
-            guard featureSize == UInt32(CacheFormat.featureSize) else {
-                throw DatasetError.corruptCache(path: path, detail: "feature size \(featureSize), expected \(CacheFormat.featureSize)")
+            let headerLabelSize = header.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 20, as: UInt32.self)) }
+            let compact = version >= CacheFormat.compactVersion
+            let expectedFeatureSize = compact ? 0 : UInt32(CacheFormat.featureSize)
+            guard featureSize == expectedFeatureSize else {
+                throw DatasetError.corruptCache(path: path, detail: "header feature size (bytes 16-19) is \(featureSize); "
+                    + "expected \(expectedFeatureSize) for format version \(version)")
+            }
+            guard !compact || headerLabelSize == 1 || headerLabelSize == 4 else {
+                throw DatasetError.corruptCache(path: path, detail: "header label size (bytes 20-23) is \(headerLabelSize); expected 1 or 4")
             }
             var footer = [UInt8](repeating: 0, count: CacheFormat.footerSize)
             _ = try footer.withUnsafeMutableBytes { try CacheReader.readFully(fd, path, $0, at: fileSize - CacheFormat.footerSize) }
@@ -75,7 +82,18 @@ public final class CacheReader: @unchecked Sendable {
             if version >= 2 {
                 info.featurizerHash = footer.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 112, as: UInt64.self)) }
             }
-            if version >= CacheFormat.realLabelVersion { info.labelSize = 4 }
+            if compact {
+                info.compact = true
+                info.labelSize = Int(headerLabelSize)
+                // The features section runs from the header to the labels.
+                guard v[8] >= UInt64(CacheFormat.headerSize) else {
+                    throw DatasetError.corruptCache(path: path, detail: "the footer puts the labels at byte \(v[8]), inside the header")
+                }
+                info.dataBytes = Int(v[8]) - CacheFormat.headerSize
+            } else {
+                if version >= CacheFormat.realLabelVersion { info.labelSize = 4 }
+                info.dataBytes = CacheFormat.featureSize * info.featureCount
+            }
             let layout = info.layout
             guard layout.fileSize == fileSize, UInt64(layout.features) == v[7], UInt64(layout.labels) == v[8],
                   UInt64(layout.offsets) == v[9], UInt64(layout.groups) == v[10] else {
@@ -91,7 +109,7 @@ public final class CacheReader: @unchecked Sendable {
             groupChecksum = stride(from: 1, to: table.count, by: 2).map { UInt64(littleEndian: table[$0]) }
             var previous: UInt64 = 0
             for first in groupFirstFeature {
-                guard first >= previous, first <= UInt64(info.featureCount) else {
+                guard first >= previous, first <= UInt64(info.compact ? info.dataBytes : info.featureCount) else {
                     throw DatasetError.corruptCache(path: path, detail: "row group table out of order")
                 }
                 previous = first
@@ -123,15 +141,20 @@ public final class CacheReader: @unchecked Sendable {
         return start..<min(start + info.rowGroupRows, info.rowCount)
     }
 
-    /// Consecutive groups cut into blocks of about `targetBytes` of features each (at least one group per block).
+    /// Consecutive groups cut into blocks of about `targetBytes` of features each, as read
+    /// into memory (at least one group per block).
     public func blocks(targetBytes: Int) -> [Range<Int>] {
         var result: [Range<Int>] = []
         var start = 0
         let g = info.groupCount
+        // Bytes in memory per unit of the group table: a feature (versions 1-3), or a byte
+        // of encoded rows (version 4), which decodes to featureCount × 12 / dataBytes.
+        let perUnit = info.compact ? Double(info.featureCount * CacheFormat.featureSize) / Double(max(info.dataBytes, 1))
+            : Double(CacheFormat.featureSize)
         while start < g {
             var end = start + 1
             let base = groupFirstFeature[start]
-            while end < g && Int(groupFirstFeature[end] - base) * CacheFormat.featureSize < targetBytes { end += 1 }
+            while end < g && Double(groupFirstFeature[end] - base) * perUnit < Double(targetBytes) { end += 1 }
             result.append(start..<end)
             start = end
         }
@@ -141,6 +164,7 @@ public final class CacheReader: @unchecked Sendable {
     /// Reads row groups `groups` into `block`, checking checksums and bounds.
     public func read(groups: Range<Int>, into block: CacheBlock) throws {
         precondition(groups.lowerBound >= 0 && groups.upperBound <= info.groupCount, "group range out of bounds")
+        if info.compact { return try readCompact(groups: groups, into: block) }
         let layout = info.layout
         let firstRow = groups.isEmpty ? 0 : rows(ofGroup: groups.lowerBound).lowerBound
         let endRow = groups.isEmpty ? 0 : rows(ofGroup: groups.upperBound - 1).upperBound
@@ -183,6 +207,73 @@ public final class CacheReader: @unchecked Sendable {
         try CacheReader.validate(path: path, info: info, firstRow: firstRow, rowCount: rowCount, labels: block.labels,
                                  offsets: block.offsets, features: block.features, firstFeature: firstFeature)
         for i in 0...rowCount { block.offsets[i] -= firstFeature }
+        block.firstRow = firstRow
+        block.rowCount = rowCount
+        block.featureCount = featureCount
+    }
+
+    /// `read` for format version 4: the groups' encoded rows are read and checksummed as
+    /// bytes, then decoded into the block's features (offsets become feature offsets).
+    func readCompact(groups: Range<Int>, into block: CacheBlock) throws {
+        let layout = info.layout
+        let firstRow = groups.isEmpty ? 0 : rows(ofGroup: groups.lowerBound).lowerBound
+        let endRow = groups.isEmpty ? 0 : rows(ofGroup: groups.upperBound - 1).upperBound
+        let rowCount = endRow - firstRow
+        block.reserve(rows: rowCount, features: 0)
+        try CacheReader.readFully(fd, path, UnsafeMutableRawBufferPointer(start: block.offsets, count: 8 * (rowCount + 1)),
+                                  at: layout.offsets + 8 * firstRow)
+        let labelSize = info.labelSize
+        block.labelSize = labelSize
+        try CacheReader.readFully(fd, path, UnsafeMutableRawBufferPointer(start: block.labels, count: labelSize * rowCount),
+                                  at: layout.labels + labelSize * firstRow)
+        let firstByte = rowCount > 0 ? block.offsets[0] : 0
+        let endByte = rowCount > 0 ? block.offsets[rowCount] : 0
+        guard rowCount == 0 || (firstByte == groupFirstFeature[groups.lowerBound] && endByte >= firstByte
+                                && endByte <= UInt64(info.dataBytes)) else {
+            throw DatasetError.corruptCache(path: path, detail: "row offsets of rows \(firstRow)..<\(endRow) disagree with the group table")
+        }
+        let byteCount = Int(endByte - firstByte)
+        let raw = block.reserveRaw(byteCount)
+        try CacheReader.readFully(fd, path, UnsafeMutableRawBufferPointer(start: raw, count: byteCount), at: layout.features + Int(firstByte))
+        for g in groups {
+            let r = rows(ofGroup: g)
+            let start = block.offsets[r.lowerBound - firstRow], end = block.offsets[r.upperBound - firstRow]
+            guard firstByte <= start, start <= end, end <= endByte else {
+                throw DatasetError.corruptCache(path: path, detail: "row offsets out of order in row group \(g)")
+            }
+            var h = XXHash64()
+            h.update(UnsafeRawBufferPointer(start: raw + Int(start - firstByte), count: Int(end - start)))
+            h.update(UnsafeRawBufferPointer(start: block.labels + labelSize * (r.lowerBound - firstRow), count: labelSize * r.count))
+            h.update(UnsafeRawBufferPointer(start: block.offsets + (r.lowerBound - firstRow), count: 8 * r.count))
+            guard h.digest() == groupChecksum[g] else {
+                throw DatasetError.checksumMismatch(path: path, section: "row group \(g) (rows \(r.lowerBound)..<\(r.upperBound))")
+            }
+        }
+        // Decode row by row; a row takes at least 2 bytes, so features ≤ maxRowFeatures × rows.
+        // Every feature takes at least one byte (its index), so the bytes bound the features.
+        let (most, overflow) = info.maxRowFeatures.multipliedReportingOverflow(by: rowCount)
+        block.reserve(rows: rowCount, features: min(byteCount, overflow ? byteCount : most, info.featureCount))
+        var featureCount = 0
+        var previous = firstByte
+        for i in 0..<rowCount {
+            let lo = block.offsets[i], hi = block.offsets[i + 1]
+            guard previous <= lo, lo <= hi, hi <= endByte else {
+                throw DatasetError.corruptCache(path: path, detail: "row \(firstRow + i): offsets out of order")
+            }
+            let room = min(info.maxRowFeatures, block.featureCapacity - featureCount)
+            do {
+                let n = try CompactRows.decode(UnsafeRawBufferPointer(start: raw + Int(lo - firstByte), count: Int(hi - lo)),
+                                               into: block.features + featureCount, limit: room)
+                block.offsets[i] = UInt64(featureCount)
+                featureCount += n
+            } catch let e as CompactRows.DecodeError {
+                throw DatasetError.corruptCache(path: path, detail: "row \(firstRow + i): bad encoded row (\(e))")
+            }
+            previous = hi
+        }
+        block.offsets[rowCount] = UInt64(featureCount)
+        try CacheReader.validate(path: path, info: info, firstRow: firstRow, rowCount: rowCount, labels: block.labels,
+                                 offsets: block.offsets, features: block.features, firstFeature: 0)
         block.firstRow = firstRow
         block.rowCount = rowCount
         block.featureCount = featureCount
@@ -292,18 +383,33 @@ public final class CacheBlock {
     @usableFromInline var offsets: UnsafeMutablePointer<UInt64>
     @usableFromInline var features: UnsafeMutablePointer<Feature>
     private var rowCapacity = 0
-    private var featureCapacity = 0
+    private(set) var featureCapacity = 0
+    /// Encoded rows of a version 4 cache, before decoding.
+    private var raw: UnsafeMutableRawPointer
+    private var rawCapacity = 0
 
     public init() {
         labels = .allocate(capacity: 1)
         offsets = .allocate(capacity: 1)
         features = .allocate(capacity: 1)
+        raw = .allocate(byteCount: 1, alignment: 8)
     }
 
     deinit {
         labels.deallocate()
         offsets.deallocate()
         features.deallocate()
+        raw.deallocate()
+    }
+
+    /// A buffer of at least `bytes` bytes for encoded rows.
+    func reserveRaw(_ bytes: Int) -> UnsafeMutableRawPointer {
+        if bytes > rawCapacity {
+            raw.deallocate()
+            rawCapacity = max(bytes, rawCapacity + rawCapacity / 2)
+            raw = .allocate(byteCount: rawCapacity, alignment: 8)
+        }
+        return raw
     }
 
     func reserve(rows: Int, features count: Int) {
@@ -358,9 +464,24 @@ public final class MappedCache: @unchecked Sendable {
     public let offsets: UnsafeBufferPointer<UInt64>
     public let features: UnsafeBufferPointer<Feature>
 
+    /// A version 4 cache, decoded whole (its rows are encoded, so they cannot be mapped).
+    private let decoded: CacheBlock?
+
     init(reader: CacheReader) throws {
         info = reader.info
         path = reader.path
+        if info.compact {
+            let block = CacheBlock()
+            try reader.read(groups: 0..<info.groupCount, into: block)
+            decoded = block
+            size = 0
+            base = UnsafeMutableRawPointer(block.features)
+            labels = UnsafeBufferPointer(start: block.labels, count: info.labelSize * info.rowCount)
+            offsets = UnsafeBufferPointer(start: block.offsets, count: info.rowCount + 1)
+            features = UnsafeBufferPointer(start: block.features, count: block.featureCount)
+            return
+        }
+        decoded = nil
         size = reader.fileSize
         guard let p = mmap(nil, size, PROT_READ, MAP_SHARED, reader.fd, 0), p != MAP_FAILED else {
             throw LogIOError.readFailed(path: reader.path, errno: errno)
@@ -372,7 +493,7 @@ public final class MappedCache: @unchecked Sendable {
         features = UnsafeBufferPointer(start: (base + layout.features).assumingMemoryBound(to: Feature.self), count: info.featureCount)
     }
 
-    deinit { munmap(base, size) }
+    deinit { if decoded == nil { munmap(base, size) } }
 
     /// Row `i` of the file.
     @inline(__always)
