@@ -73,65 +73,62 @@ public enum CompactRows {
     /// `limit` features. Returns the number of features.
     /// - Throws: ``DecodeError`` for any byte sequence that is not exactly one valid row.
     public static func decode(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<Feature>, limit: Int) throws -> Int {
-        var at = 0
         let n = bytes.count
-        @inline(__always) func varint() throws -> UInt64 {
-            var result: UInt64 = 0, shift: UInt64 = 0
-            while true {
-                guard at < n else { throw DecodeError.truncated }
-                let b = bytes[at]
-                at += 1
-                guard shift < 64, shift < 63 || b <= 1 else { throw DecodeError.badVarint }
-                result |= UInt64(b & 0x7f) << shift
-                if b < 0x80 { return result }
-                shift += 7
-            }
-        }
-        guard n > 0 else { throw DecodeError.truncated }
-        let flags = bytes[0]
-        at = 1
+        guard n > 0, let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { throw DecodeError.truncated }
+        var at = 1
+        let flags = base[0]
         guard flags & ~(implicitFields | allOnes) == 0 else { throw DecodeError.badFlags(flags) }
-        let count64 = try varint()
+        let count64 = try varint(base, n, &at)
         guard count64 <= UInt64(limit) else { throw DecodeError.tooManyFeatures(count: count64, limit: limit) }
         let count = Int(count64)
-        if flags & implicitFields != 0 {
+        let implicit = flags & implicitFields != 0
+        if implicit {
             guard count <= Int(UInt32.max) + 1 else { throw DecodeError.tooManyFeatures(count: count64, limit: limit) }
-            for i in 0..<count { out[i].field = UInt32(truncatingIfNeeded: i) }
         } else {
             for i in 0..<count {
-                let f = try varint()
+                let f = try varint(base, n, &at)
                 guard f <= UInt64(UInt32.max) else { throw DecodeError.indexOutOfRange(Int64(bitPattern: f)) }
                 out[i].field = UInt32(f)
             }
         }
+        // Indices; each feature is stored whole, with value 1 until the values below.
         var previous: Int64 = 0
         for i in 0..<count {
-            let z = try varint()
+            let z = try varint(base, n, &at)
             let delta = Int64(bitPattern: z >> 1) ^ -Int64(bitPattern: z & 1)
             let (index, overflow) = previous.addingReportingOverflow(delta)
             guard !overflow, index >= 0, index <= Int64(UInt32.max) else { throw DecodeError.indexOutOfRange(index) }
-            out[i].index = UInt32(index)
             previous = index
+            out[i] = Feature(field: implicit ? UInt32(truncatingIfNeeded: i) : out[i].field, index: UInt32(index), value: 1)
         }
-        if flags & allOnes != 0 {
-            for i in 0..<count { out[i].value = 1 }
-        } else {
+        if flags & allOnes == 0 {
             let bitmap = at
             at += (count + 7) / 8
             guard at <= n else { throw DecodeError.truncated }
-            for i in 0..<count {
-                if bytes[bitmap + i / 8] & (UInt8(1) << UInt8(i % 8)) != 0 {
-                    guard at + 4 <= n else { throw DecodeError.truncated }
-                    out[i].value = Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
-                    at += 4
-                } else {
-                    out[i].value = 1
-                }
+            for i in 0..<count where base[bitmap + i / 8] & (UInt8(1) << UInt8(i % 8)) != 0 {
+                guard at + 4 <= n else { throw DecodeError.truncated }
+                out[i].value = Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
+                at += 4
             }
             // Bits beyond count in the last bitmap byte must be zero (one encoding per row).
-            if count % 8 != 0, bytes[bitmap + count / 8] >> UInt8(count % 8) != 0 { throw DecodeError.badFlags(bytes[bitmap + count / 8]) }
+            if count % 8 != 0, base[bitmap + count / 8] >> UInt8(count % 8) != 0 { throw DecodeError.badFlags(base[bitmap + count / 8]) }
         }
         guard at == n else { throw DecodeError.trailingBytes(n - at) }
         return count
+    }
+
+    /// An unsigned LEB128 varint at `base[at]`, at most 64 bits; advances `at`.
+    @inline(__always)
+    static func varint(_ base: UnsafePointer<UInt8>, _ n: Int, _ at: inout Int) throws -> UInt64 {
+        var result: UInt64 = 0, shift: UInt64 = 0
+        while true {
+            guard at < n else { throw DecodeError.truncated }
+            let b = base[at]
+            at += 1
+            guard shift < 63 || (shift == 63 && b <= 1) else { throw DecodeError.badVarint }
+            result |= UInt64(b & 0x7f) << shift
+            if b < 0x80 { return result }
+            shift += 7
+        }
     }
 }
