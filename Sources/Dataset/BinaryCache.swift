@@ -12,17 +12,25 @@ import LogIO
 /// Layout constants of the SwiftCTR binary training cache (docs/FORMATS.md, "Binary cache").
 ///
 /// ```
-/// header   64 bytes   "CTRCACHE", version, header size, feature size, reserved
-/// features 12 × F     Feature (field UInt32, index UInt32, value Float32), rows back to back
-/// labels   1 × R      UInt8 0/1, then zero bytes up to a multiple of 8
-/// offsets  8 × (R+1)  UInt64: row r's features are [offsets[r], offsets[r+1])
-/// groups   16 × G     per row group: first feature (UInt64), XXH64 of the group (UInt64)
+/// header   64 bytes   "CTRCACHE", version, header size, feature size (0: compact), label size, reserved
+/// features D bytes    version 4: each row compactly encoded (``CompactRows``); versions 1-3:
+///                     12 × F, Feature (field UInt32, index UInt32, value Float32), rows back to back
+/// labels   1 × R      UInt8 0/1 (version 3: 4 × R, Float32 targets), then zero bytes up to a multiple of 8
+/// offsets  8 × (R+1)  UInt64: row r is bytes (v4; features in v1-3) [offsets[r], offsets[r+1])
+/// groups   16 × G     per row group: its first offset (UInt64), XXH64 of the group (UInt64)
 /// footer   128 bytes  counts, section offsets, featurizer hash, checksums, "CTRCFOOT"
 /// ```
 public enum CacheFormat {
     /// Version 2 records the featurizer hash in the footer; version 1 (readable) has zero there.
-    public static let version: UInt32 = 2
+    /// Version 3 is version 2 with Float32 labels (real-valued regression targets, written
+    /// by a writer made with `realLabels`); classification caches stay version 2.
+    /// Version 4 (what writers write) encodes rows compactly (``CompactRows``), for 0/1
+    /// labels and real targets alike (the label size is in the header).
+    public static let version: UInt32 = 4
+    public static let realLabelVersion: UInt32 = 3
+    public static let compactVersion: UInt32 = 4
     public static let oldestReadableVersion: UInt32 = 1
+    public static let newestReadableVersion: UInt32 = 4
     public static let headerSize = 64
     public static let footerSize = 128
     public static let headerMagic: StaticString = "CTRCACHE"
@@ -47,6 +55,14 @@ public struct CacheInfo: Equatable, Sendable {
     /// XXH64 of the featurizer.json the rows were made with (ctr-hash), 0 when unknown
     /// (libffm conversions, version 1 caches).
     public var featurizerHash: UInt64 = 0
+    /// Bytes per label: 1 (UInt8 0/1, versions 1 and 2) or 4 (Float32 targets, version 3).
+    public var labelSize = 1
+    /// Labels are real-valued targets (format version 3, or 4 with label size 4).
+    public var realLabels: Bool { labelSize == 4 }
+    /// Rows are compactly encoded (format version 4): offsets are byte offsets of rows.
+    public var compact = false
+    /// Bytes of the features section: 12 per feature (versions 1-3), the encoded rows (version 4).
+    public var dataBytes = 0
     public var groupCount: Int { rowGroupRows == 0 ? 0 : (rowCount + rowGroupRows - 1) / rowGroupRows }
 
     public init(rowCount: Int = 0, featureCount: Int = 0, fieldCount: Int = 0, indexCount: Int = 0,
@@ -67,8 +83,8 @@ public struct CacheInfo: Equatable, Sendable {
 
     var layout: Layout {
         let features = CacheFormat.headerSize
-        let labels = features + CacheFormat.featureSize * featureCount
-        let offsets = (labels + rowCount + 7) & ~7
+        let labels = features + (compact ? dataBytes : CacheFormat.featureSize * featureCount)
+        let offsets = (labels + labelSize * rowCount + 7) & ~7
         let groups = offsets + 8 * (rowCount + 1)
         let footer = groups + 16 * groupCount
         return Layout(features: features, labels: labels, offsets: offsets, groups: groups, footer: footer,
@@ -152,28 +168,39 @@ public final class CacheWriter {
     private var maxField: Int64 = -1
     private var maxIndex: Int64 = -1
     private var groupHash = XXHash64()
-    private var groupLabels: [UInt8] = []
-    private var groupOffsets: [UInt64] = []
-    private var groupTable: [UInt64] = []   // (first feature, checksum) pairs
+    private var groupLabels: [UInt8] = []   // labelSize bytes per row
+    private let labelSize: Int
+    private var groupOffsets: [UInt64] = []   // byte offsets of the group's rows
+    private var groupTable: [UInt64] = []   // (first byte offset, checksum) pairs
+    private var encoded: [UInt8] = []       // the row being appended, encoded
     private var finished = false
 
-    /// - Parameter group: the stage's commit point (`finish()` then leaves the rename to it).
-    public init(path: String, rowGroupRows: Int = CacheFormat.defaultRowGroupRows, group: CommitGroup? = nil) throws {
+    /// - Parameters:
+    ///   - group: the stage's commit point (`finish()` then leaves the rename to it).
+    ///   - realLabels: labels are real-valued targets (any finite Float), stored as Float32
+    ///     in format version 3; without, labels must be 0 or 1 (version 2).
+    public init(path: String, rowGroupRows: Int = CacheFormat.defaultRowGroupRows, group: CommitGroup? = nil,
+                realLabels: Bool = false) throws {
         precondition(rowGroupRows > 0, "rowGroupRows must be positive")
         self.path = path
         self.rowGroupRows = rowGroupRows
+        labelSize = realLabels ? 4 : 1
         info = CacheInfo(rowGroupRows: rowGroupRows)
+        info.labelSize = labelSize
+        info.compact = true
+        let version = CacheFormat.version
         out = try AtomicFileWriter(path: path, group: group)
         labelSpill = try SpillFile(beside: path, tag: "labels")
         offsetSpill = try SpillFile(beside: path, tag: "offsets")
-        groupLabels.reserveCapacity(rowGroupRows)
+        groupLabels.reserveCapacity(rowGroupRows * labelSize)
         groupOffsets.reserveCapacity(rowGroupRows)
         var header = [UInt8](repeating: 0, count: CacheFormat.headerSize)
         header.withUnsafeMutableBytes { h in
             h.copyMemory(from: UnsafeRawBufferPointer(start: CacheFormat.headerMagic.utf8Start, count: 8))
-            h.storeBytes(of: CacheFormat.version.littleEndian, toByteOffset: 8, as: UInt32.self)
+            h.storeBytes(of: version.littleEndian, toByteOffset: 8, as: UInt32.self)
             h.storeBytes(of: UInt32(CacheFormat.headerSize).littleEndian, toByteOffset: 12, as: UInt32.self)
-            h.storeBytes(of: UInt32(CacheFormat.featureSize).littleEndian, toByteOffset: 16, as: UInt32.self)
+            // Feature size 0: rows are compactly encoded; then the label size.
+            h.storeBytes(of: UInt32(labelSize).littleEndian, toByteOffset: 20, as: UInt32.self)
         }
         try header.withUnsafeBytes { try out.write($0) }
     }
@@ -181,17 +208,29 @@ public final class CacheWriter {
     /// Rows appended so far.
     public var rowCount: Int { info.rowCount }
 
-    /// Appends one row; `label` must be 0 or 1.
+    /// Appends one row; `label` must be 0 or 1 (with `realLabels`: finite).
     public func append(label: Float, features: UnsafeBufferPointer<Feature>) throws {
-        guard label == 0 || label == 1 else { throw DatasetError.invalidLabel(path: path, row: info.rowCount + 1, label: label) }
+        if labelSize == 1 {
+            guard label == 0 || label == 1 else { throw DatasetError.invalidLabel(path: path, row: info.rowCount + 1, label: label) }
+        } else {
+            guard label.isFinite else { throw DatasetError.invalidTarget(path: path, row: info.rowCount + 1, label: label) }
+        }
         precondition(!finished, "CacheWriter.append after finish")
-        if groupOffsets.isEmpty { groupTable.append(UInt64(info.featureCount)) }
-        groupLabels.append(label == 1 ? 1 : 0)
-        groupOffsets.append(UInt64(info.featureCount))
-        if features.count > 0 {
-            let bytes = UnsafeRawBufferPointer(features)
+        if groupOffsets.isEmpty { groupTable.append(UInt64(info.dataBytes)) }
+        if labelSize == 1 {
+            groupLabels.append(label == 1 ? 1 : 0)
+        } else {
+            withUnsafeBytes(of: label.bitPattern.littleEndian) { groupLabels.append(contentsOf: $0) }
+        }
+        groupOffsets.append(UInt64(info.dataBytes))
+        encoded.removeAll(keepingCapacity: true)
+        CompactRows.encode(features, into: &encoded)
+        try encoded.withUnsafeBytes { bytes in
             try out.write(bytes)
             groupHash.update(bytes)
+        }
+        info.dataBytes += encoded.count
+        if features.count > 0 {
             var mf = maxField, mi = maxIndex
             for f in features {
                 if Int64(f.field) > mf { mf = Int64(f.field) }
@@ -202,7 +241,7 @@ public final class CacheWriter {
         }
         info.rowCount += 1
         info.featureCount += features.count
-        if label == 1 { info.positives += 1 }
+        if label > 0 { info.positives += 1 }
         if features.count > info.maxRowFeatures { info.maxRowFeatures = features.count }
         if groupOffsets.count == rowGroupRows { try closeGroup() }
     }
@@ -241,13 +280,13 @@ public final class CacheWriter {
         info.indexCount = Int(maxIndex + 1)
         try labelSpill.copy(to: out)
         let layout = info.layout
-        let padding = layout.offsets - (layout.labels + info.rowCount)
+        let padding = layout.offsets - (layout.labels + labelSize * info.rowCount)
         if padding > 0 {
             let zeros = [UInt8](repeating: 0, count: padding)
             try zeros.withUnsafeBytes { try out.write($0) }
         }
         try offsetSpill.copy(to: out)
-        var end = UInt64(info.featureCount).littleEndian
+        var end = UInt64(info.dataBytes).littleEndian
         try withUnsafeBytes(of: &end) { try out.write($0) }
         let tableHash = groupTable.withUnsafeBytes { b -> UInt64 in
             XXHash64.hash(b)
@@ -275,10 +314,11 @@ public final class CacheWriter {
     /// - Parameter group: publish with the group's commit instead of at once.
     /// - Throws: `DatasetError` naming the file, line and token of the first malformed row.
     @discardableResult
+    /// - Parameter realLabels: labels are regression targets (version 3 cache).
     public static func convert(libffm input: String, to output: String, progress: ProgressMeter? = nil,
-                               group: CommitGroup? = nil) throws -> CacheInfo {
-        let reader = try LibFFMReader(path: input)
-        let writer = try CacheWriter(path: output, group: group)
+                               group: CommitGroup? = nil, realLabels: Bool = false) throws -> CacheInfo {
+        let reader = try LibFFMReader(path: input, realLabels: realLabels)
+        let writer = try CacheWriter(path: output, group: group, realLabels: realLabels)
         while let row = try reader.next() {
             try writer.append(row)
             progress?.update(rows: writer.rowCount, bytes: reader.fileBytesRead)

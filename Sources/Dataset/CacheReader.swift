@@ -10,7 +10,7 @@ import LogIO
 /// of row groups (bounded memory, for data larger than RAM) or maps it whole.
 ///
 /// Every block read is checked against its row groups' checksums and bounds (offsets in
-/// order, labels 0/1, fields and indices below the footer's counts), so a damaged file is
+/// order, labels 0/1 or finite targets, fields and indices below the footer's counts), so a damaged file is
 /// an error, never a crash or silently wrong training data.
 public final class CacheReader: @unchecked Sendable {
     public let path: String
@@ -39,15 +39,22 @@ public final class CacheReader: @unchecked Sendable {
                 throw DatasetError.notACache(path: path, detail: "the file does not start with \"CTRCACHE\"")
             }
             let version = header.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) }
-            guard version >= CacheFormat.oldestReadableVersion && version <= CacheFormat.version else {
-                throw DatasetError.unsupportedCacheVersion(path: path, found: version, supported: CacheFormat.version)
+            guard version >= CacheFormat.oldestReadableVersion && version <= CacheFormat.newestReadableVersion else {
+                throw DatasetError.unsupportedCacheVersion(path: path, found: version, supported: CacheFormat.newestReadableVersion)
             }
             guard fileSize >= minimum else {
                 throw DatasetError.corruptCache(path: path, detail: "\(fileSize) bytes is shorter than header and footer (\(minimum) bytes); truncated?")
             }
             let featureSize = header.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 16, as: UInt32.self)) }
-            guard featureSize == UInt32(CacheFormat.featureSize) else {
-                throw DatasetError.corruptCache(path: path, detail: "feature size \(featureSize), expected \(CacheFormat.featureSize)")
+            let headerLabelSize = header.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 20, as: UInt32.self)) }
+            let compact = version >= CacheFormat.compactVersion
+            let expectedFeatureSize = compact ? 0 : UInt32(CacheFormat.featureSize)
+            guard featureSize == expectedFeatureSize else {
+                throw DatasetError.corruptCache(path: path, detail: "header feature size (bytes 16-19) is \(featureSize); "
+                    + "expected \(expectedFeatureSize) for format version \(version)")
+            }
+            guard !compact || headerLabelSize == 1 || headerLabelSize == 4 else {
+                throw DatasetError.corruptCache(path: path, detail: "header label size (bytes 20-23) is \(headerLabelSize); expected 1 or 4")
             }
             var footer = [UInt8](repeating: 0, count: CacheFormat.footerSize)
             _ = try footer.withUnsafeMutableBytes { try CacheReader.readFully(fd, path, $0, at: fileSize - CacheFormat.footerSize) }
@@ -75,6 +82,18 @@ public final class CacheReader: @unchecked Sendable {
             if version >= 2 {
                 info.featurizerHash = footer.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 112, as: UInt64.self)) }
             }
+            if compact {
+                info.compact = true
+                info.labelSize = Int(headerLabelSize)
+                // The features section runs from the header to the labels.
+                guard v[8] >= UInt64(CacheFormat.headerSize) else {
+                    throw DatasetError.corruptCache(path: path, detail: "the footer puts the labels at byte \(v[8]), inside the header")
+                }
+                info.dataBytes = Int(v[8]) - CacheFormat.headerSize
+            } else {
+                if version >= CacheFormat.realLabelVersion { info.labelSize = 4 }
+                info.dataBytes = CacheFormat.featureSize * info.featureCount
+            }
             let layout = info.layout
             guard layout.fileSize == fileSize, UInt64(layout.features) == v[7], UInt64(layout.labels) == v[8],
                   UInt64(layout.offsets) == v[9], UInt64(layout.groups) == v[10] else {
@@ -90,7 +109,7 @@ public final class CacheReader: @unchecked Sendable {
             groupChecksum = stride(from: 1, to: table.count, by: 2).map { UInt64(littleEndian: table[$0]) }
             var previous: UInt64 = 0
             for first in groupFirstFeature {
-                guard first >= previous, first <= UInt64(info.featureCount) else {
+                guard first >= previous, first <= UInt64(info.compact ? info.dataBytes : info.featureCount) else {
                     throw DatasetError.corruptCache(path: path, detail: "row group table out of order")
                 }
                 previous = first
@@ -122,15 +141,20 @@ public final class CacheReader: @unchecked Sendable {
         return start..<min(start + info.rowGroupRows, info.rowCount)
     }
 
-    /// Consecutive groups cut into blocks of about `targetBytes` of features each (at least one group per block).
+    /// Consecutive groups cut into blocks of about `targetBytes` of features each, as read
+    /// into memory (at least one group per block).
     public func blocks(targetBytes: Int) -> [Range<Int>] {
         var result: [Range<Int>] = []
         var start = 0
         let g = info.groupCount
+        // Bytes in memory per unit of the group table: a feature (versions 1-3), or a byte
+        // of encoded rows (version 4), which decodes to featureCount × 12 / dataBytes.
+        let perUnit = info.compact ? Double(info.featureCount * CacheFormat.featureSize) / Double(max(info.dataBytes, 1))
+            : Double(CacheFormat.featureSize)
         while start < g {
             var end = start + 1
             let base = groupFirstFeature[start]
-            while end < g && Int(groupFirstFeature[end] - base) * CacheFormat.featureSize < targetBytes { end += 1 }
+            while end < g && Double(groupFirstFeature[end] - base) * perUnit < Double(targetBytes) { end += 1 }
             result.append(start..<end)
             start = end
         }
@@ -140,6 +164,7 @@ public final class CacheReader: @unchecked Sendable {
     /// Reads row groups `groups` into `block`, checking checksums and bounds.
     public func read(groups: Range<Int>, into block: CacheBlock) throws {
         precondition(groups.lowerBound >= 0 && groups.upperBound <= info.groupCount, "group range out of bounds")
+        if info.compact { return try readCompact(groups: groups, into: block) }
         let layout = info.layout
         let firstRow = groups.isEmpty ? 0 : rows(ofGroup: groups.lowerBound).lowerBound
         let endRow = groups.isEmpty ? 0 : rows(ofGroup: groups.upperBound - 1).upperBound
@@ -147,8 +172,10 @@ public final class CacheReader: @unchecked Sendable {
         block.reserve(rows: rowCount, features: 0)
         try CacheReader.readFully(fd, path, UnsafeMutableRawBufferPointer(start: block.offsets, count: 8 * (rowCount + 1)),
                                   at: layout.offsets + 8 * firstRow)
-        try CacheReader.readFully(fd, path, UnsafeMutableRawBufferPointer(start: block.labels, count: rowCount),
-                                  at: layout.labels + firstRow)
+        let labelSize = info.labelSize
+        block.labelSize = labelSize
+        try CacheReader.readFully(fd, path, UnsafeMutableRawBufferPointer(start: block.labels, count: labelSize * rowCount),
+                                  at: layout.labels + labelSize * firstRow)
         let firstFeature = rowCount > 0 ? block.offsets[0] : 0
         let endFeature = rowCount > 0 ? block.offsets[rowCount] : 0
         guard rowCount == 0 || (firstFeature == groupFirstFeature[groups.lowerBound] && endFeature >= firstFeature
@@ -171,7 +198,7 @@ public final class CacheReader: @unchecked Sendable {
             let lo = Int(start - firstFeature), hi = Int(end - firstFeature)
             var h = XXHash64()
             h.update(UnsafeRawBufferPointer(start: block.features + lo, count: (hi - lo) * CacheFormat.featureSize))
-            h.update(UnsafeRawBufferPointer(start: block.labels + (r.lowerBound - firstRow), count: r.count))
+            h.update(UnsafeRawBufferPointer(start: block.labels + labelSize * (r.lowerBound - firstRow), count: labelSize * r.count))
             h.update(UnsafeRawBufferPointer(start: block.offsets + (r.lowerBound - firstRow), count: 8 * r.count))
             guard h.digest() == groupChecksum[g] else {
                 throw DatasetError.checksumMismatch(path: path, section: "row group \(g) (rows \(r.lowerBound)..<\(r.upperBound))")
@@ -185,16 +212,93 @@ public final class CacheReader: @unchecked Sendable {
         block.featureCount = featureCount
     }
 
-    /// Offsets non-decreasing, labels 0/1, features within the footer's field and index counts.
-    static func validate(path: String, info: CacheInfo, firstRow: Int, rowCount: Int, labels: UnsafePointer<UInt8>,
+    /// `read` for format version 4: the groups' encoded rows are read and checksummed as
+    /// bytes, then decoded into the block's features (offsets become feature offsets).
+    func readCompact(groups: Range<Int>, into block: CacheBlock) throws {
+        let layout = info.layout
+        let firstRow = groups.isEmpty ? 0 : rows(ofGroup: groups.lowerBound).lowerBound
+        let endRow = groups.isEmpty ? 0 : rows(ofGroup: groups.upperBound - 1).upperBound
+        let rowCount = endRow - firstRow
+        block.reserve(rows: rowCount, features: 0)
+        try CacheReader.readFully(fd, path, UnsafeMutableRawBufferPointer(start: block.offsets, count: 8 * (rowCount + 1)),
+                                  at: layout.offsets + 8 * firstRow)
+        let labelSize = info.labelSize
+        block.labelSize = labelSize
+        try CacheReader.readFully(fd, path, UnsafeMutableRawBufferPointer(start: block.labels, count: labelSize * rowCount),
+                                  at: layout.labels + labelSize * firstRow)
+        let firstByte = rowCount > 0 ? block.offsets[0] : 0
+        let endByte = rowCount > 0 ? block.offsets[rowCount] : 0
+        guard rowCount == 0 || (firstByte == groupFirstFeature[groups.lowerBound] && endByte >= firstByte
+                                && endByte <= UInt64(info.dataBytes)) else {
+            throw DatasetError.corruptCache(path: path, detail: "row offsets of rows \(firstRow)..<\(endRow) disagree with the group table")
+        }
+        let byteCount = Int(endByte - firstByte)
+        let raw = block.reserveRaw(byteCount)
+        try CacheReader.readFully(fd, path, UnsafeMutableRawBufferPointer(start: raw, count: byteCount), at: layout.features + Int(firstByte))
+        for g in groups {
+            let r = rows(ofGroup: g)
+            let start = block.offsets[r.lowerBound - firstRow], end = block.offsets[r.upperBound - firstRow]
+            guard firstByte <= start, start <= end, end <= endByte else {
+                throw DatasetError.corruptCache(path: path, detail: "row offsets out of order in row group \(g)")
+            }
+            var h = XXHash64()
+            h.update(UnsafeRawBufferPointer(start: raw + Int(start - firstByte), count: Int(end - start)))
+            h.update(UnsafeRawBufferPointer(start: block.labels + labelSize * (r.lowerBound - firstRow), count: labelSize * r.count))
+            h.update(UnsafeRawBufferPointer(start: block.offsets + (r.lowerBound - firstRow), count: 8 * r.count))
+            guard h.digest() == groupChecksum[g] else {
+                throw DatasetError.checksumMismatch(path: path, section: "row group \(g) (rows \(r.lowerBound)..<\(r.upperBound))")
+            }
+        }
+        // Decode row by row; a row takes at least 2 bytes, so features ≤ maxRowFeatures × rows.
+        // Every feature takes at least one byte (its index), so the bytes bound the features.
+        let (most, overflow) = info.maxRowFeatures.multipliedReportingOverflow(by: rowCount)
+        block.reserve(rows: rowCount, features: min(byteCount, overflow ? byteCount : most, info.featureCount))
+        var featureCount = 0
+        var previous = firstByte
+        for i in 0..<rowCount {
+            let lo = block.offsets[i], hi = block.offsets[i + 1]
+            guard previous <= lo, lo <= hi, hi <= endByte else {
+                throw DatasetError.corruptCache(path: path, detail: "row \(firstRow + i): offsets out of order")
+            }
+            let room = min(info.maxRowFeatures, block.featureCapacity - featureCount)
+            do {
+                let n = try CompactRows.decode(UnsafeRawBufferPointer(start: raw + Int(lo - firstByte), count: Int(hi - lo)),
+                                               into: block.features + featureCount, limit: room)
+                block.offsets[i] = UInt64(featureCount)
+                featureCount += n
+            } catch let e as CompactRows.DecodeError {
+                throw DatasetError.corruptCache(path: path, detail: "row \(firstRow + i): bad encoded row (\(e))")
+            }
+            previous = hi
+        }
+        block.offsets[rowCount] = UInt64(featureCount)
+        try CacheReader.validate(path: path, info: info, firstRow: firstRow, rowCount: rowCount, labels: block.labels,
+                                 offsets: block.offsets, features: block.features, firstFeature: 0)
+        block.firstRow = firstRow
+        block.rowCount = rowCount
+        block.featureCount = featureCount
+    }
+
+    /// Offsets non-decreasing, labels 0/1 (version 3: finite), features within the footer's field and index counts.
+    static func validate(path: String, info: CacheInfo, firstRow: Int, rowCount: Int, labels: UnsafeMutablePointer<UInt8>,
                          offsets: UnsafePointer<UInt64>, features: UnsafePointer<Feature>, firstFeature: UInt64) throws {
         var bad = -1
-        for i in 0..<rowCount where offsets[i] > offsets[i + 1] || labels[i] > 1 {
-            bad = i
-            break
+        if info.realLabels {
+            let targets = UnsafeRawPointer(labels)
+            for i in 0..<rowCount where offsets[i] > offsets[i + 1]
+                || !Float(bitPattern: UInt32(littleEndian: targets.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))).isFinite {
+                bad = i
+                break
+            }
+        } else {
+            for i in 0..<rowCount where offsets[i] > offsets[i + 1] || labels[i] > 1 {
+                bad = i
+                break
+            }
         }
         if bad >= 0 {
-            throw DatasetError.corruptCache(path: path, detail: "row \(firstRow + bad): offsets out of order or label not 0/1")
+            throw DatasetError.corruptCache(path: path, detail: "row \(firstRow + bad): offsets out of order or label not "
+                + (info.realLabels ? "a finite number" : "0/1"))
         }
         let count = Int(offsets[rowCount] - firstFeature)
         let m = UInt32(truncatingIfNeeded: info.fieldCount), n = UInt32(truncatingIfNeeded: info.indexCount)
@@ -208,6 +312,49 @@ public final class CacheReader: @unchecked Sendable {
             throw DatasetError.corruptCache(path: path, detail: "a feature in rows \(firstRow)..<\(firstRow + rowCount) "
                 + "is beyond the footer's field/index counts or not finite")
         }
+    }
+
+    /// Every row's label in file order (0/1, or the targets of a version 3 cache); the
+    /// label section is covered by the row groups' checksums, which `read` checks.
+    public func allLabels() throws -> [Float] {
+        let n = info.rowCount, size = info.labelSize
+        var bytes = [UInt8](repeating: 0, count: n * size)
+        try bytes.withUnsafeMutableBytes { _ = try CacheReader.readFully(fd, path, $0, at: info.layout.labels) }
+        return bytes.withUnsafeBytes { b in
+            (0..<n).map { i in
+                size == 1 ? Float(b[i]) : Float(bitPattern: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+            }
+        }
+    }
+
+    /// Smallest, largest and mean label, and the first row (0-based) whose label is not 0
+    /// or 1 (nil when all are): one pass over the labels section (checked by `read` later).
+    public func labelSummary() throws -> (min: Float, max: Float, mean: Double, firstNonBinary: Int?) {
+        let n = info.rowCount, size = info.labelSize
+        var lo = Float.infinity, hi = -Float.infinity, sum: Double = 0
+        var nonBinary: Int?
+        let chunk = 1 << 16
+        var buffer = [UInt8](repeating: 0, count: chunk * size)
+        var row = 0
+        while row < n {
+            let count = min(chunk, n - row)
+            try buffer.withUnsafeMutableBytes {
+                _ = try CacheReader.readFully(fd, path, UnsafeMutableRawBufferPointer(rebasing: $0[..<(count * size)]),
+                                              at: info.layout.labels + size * row)
+            }
+            buffer.withUnsafeBytes { b in
+                for i in 0..<count {
+                    let y = size == 1 ? Float(b[i])
+                        : Float(bitPattern: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                    lo = min(lo, y)
+                    hi = max(hi, y)
+                    sum += Double(y)
+                    if nonBinary == nil && y != 0 && y != 1 { nonBinary = row + i }
+                }
+            }
+            row += count
+        }
+        return (lo, hi, n > 0 ? sum / Double(n) : 0, nonBinary)
     }
 
     /// Reads every group once and checks it (what `map()` does with `verify: true`).
@@ -229,23 +376,40 @@ public final class CacheBlock {
     public internal(set) var firstRow = 0
     public internal(set) var rowCount = 0
     public internal(set) var featureCount = 0
+    /// `labelSize` bytes per row: UInt8 0/1, or Float32 targets (version 3 caches).
     @usableFromInline var labels: UnsafeMutablePointer<UInt8>
+    @usableFromInline var labelSize = 1
     /// Row i's features are features[offsets[i] ..< offsets[i+1]] (relative to the block).
     @usableFromInline var offsets: UnsafeMutablePointer<UInt64>
     @usableFromInline var features: UnsafeMutablePointer<Feature>
     private var rowCapacity = 0
-    private var featureCapacity = 0
+    private(set) var featureCapacity = 0
+    /// Encoded rows of a version 4 cache, before decoding.
+    private var raw: UnsafeMutableRawPointer
+    private var rawCapacity = 0
 
     public init() {
         labels = .allocate(capacity: 1)
         offsets = .allocate(capacity: 1)
         features = .allocate(capacity: 1)
+        raw = .allocate(byteCount: 1, alignment: 8)
     }
 
     deinit {
         labels.deallocate()
         offsets.deallocate()
         features.deallocate()
+        raw.deallocate()
+    }
+
+    /// A buffer of at least `bytes` bytes for encoded rows.
+    func reserveRaw(_ bytes: Int) -> UnsafeMutableRawPointer {
+        if bytes > rawCapacity {
+            raw.deallocate()
+            rawCapacity = max(bytes, rawCapacity + rawCapacity / 2)
+            raw = .allocate(byteCount: rawCapacity, alignment: 8)
+        }
+        return raw
     }
 
     func reserve(rows: Int, features count: Int) {
@@ -253,7 +417,7 @@ public final class CacheBlock {
             labels.deallocate()
             offsets.deallocate()
             rowCapacity = max(rows, rowCapacity * 2)
-            labels = .allocate(capacity: rowCapacity)
+            labels = .allocate(capacity: 4 * rowCapacity)
             offsets = .allocate(capacity: rowCapacity + 1)
         }
         if count > featureCapacity {
@@ -267,12 +431,15 @@ public final class CacheBlock {
     @inlinable @inline(__always)
     public func row(_ i: Int) -> Row {
         let lo = Int(offsets[i]), hi = Int(offsets[i + 1])
-        return Row(label: Float(labels[i]), features: UnsafeBufferPointer(start: features + lo, count: hi - lo))
+        return Row(label: label(i), features: UnsafeBufferPointer(start: features + lo, count: hi - lo))
     }
 
-    /// Label of row `i` of the block.
+    /// Label of row `i` of the block (0/1, or the target of a version 3 cache).
     @inlinable @inline(__always)
-    public func label(_ i: Int) -> Float { Float(labels[i]) }
+    public func label(_ i: Int) -> Float {
+        labelSize == 1 ? Float(labels[i])
+            : Float(bitPattern: UInt32(littleEndian: UnsafeRawPointer(labels).loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+    }
 
     /// All features of the block, rows back to back.
     public var allFeatures: UnsafeBufferPointer<Feature> { UnsafeBufferPointer(start: features, count: featureCount) }
@@ -290,33 +457,56 @@ public final class MappedCache: @unchecked Sendable {
     public let path: String
     private let base: UnsafeMutableRawPointer
     private let size: Int
-    /// Labels (0/1), row offsets (rowCount + 1 entries) and features, straight from the file;
+    /// Labels (0/1; in a version 3 cache `4 × rowCount` bytes of Float32 targets: use
+    /// `label(_:)`), row offsets (rowCount + 1 entries) and features, straight from the file;
     /// valid only while this object is alive (keep a reference while using them).
     public let labels: UnsafeBufferPointer<UInt8>
     public let offsets: UnsafeBufferPointer<UInt64>
     public let features: UnsafeBufferPointer<Feature>
 
+    /// A version 4 cache, decoded whole (its rows are encoded, so they cannot be mapped).
+    private let decoded: CacheBlock?
+
     init(reader: CacheReader) throws {
         info = reader.info
         path = reader.path
+        if info.compact {
+            let block = CacheBlock()
+            try reader.read(groups: 0..<info.groupCount, into: block)
+            decoded = block
+            size = 0
+            base = UnsafeMutableRawPointer(block.features)
+            labels = UnsafeBufferPointer(start: block.labels, count: info.labelSize * info.rowCount)
+            offsets = UnsafeBufferPointer(start: block.offsets, count: info.rowCount + 1)
+            features = UnsafeBufferPointer(start: block.features, count: block.featureCount)
+            return
+        }
+        decoded = nil
         size = reader.fileSize
         guard let p = mmap(nil, size, PROT_READ, MAP_SHARED, reader.fd, 0), p != MAP_FAILED else {
             throw LogIOError.readFailed(path: reader.path, errno: errno)
         }
         base = p
         let layout = info.layout
-        labels = UnsafeBufferPointer(start: (base + layout.labels).assumingMemoryBound(to: UInt8.self), count: info.rowCount)
+        labels = UnsafeBufferPointer(start: (base + layout.labels).assumingMemoryBound(to: UInt8.self), count: info.labelSize * info.rowCount)
         offsets = UnsafeBufferPointer(start: (base + layout.offsets).assumingMemoryBound(to: UInt64.self), count: info.rowCount + 1)
         features = UnsafeBufferPointer(start: (base + layout.features).assumingMemoryBound(to: Feature.self), count: info.featureCount)
     }
 
-    deinit { munmap(base, size) }
+    deinit { if decoded == nil { munmap(base, size) } }
 
     /// Row `i` of the file.
     @inline(__always)
     public func row(_ i: Int) -> Row {
         let lo = Int(offsets[i]), hi = Int(offsets[i + 1])
-        return Row(label: Float(labels[i]), features: UnsafeBufferPointer(rebasing: features[lo..<hi]))
+        return Row(label: label(i), features: UnsafeBufferPointer(rebasing: features[lo..<hi]))
+    }
+
+    /// Label of row `i`: 0/1, or the target of a version 3 cache.
+    @inline(__always)
+    public func label(_ i: Int) -> Float {
+        info.labelSize == 1 ? Float(labels[i])
+            : Float(bitPattern: UInt32(littleEndian: UnsafeRawPointer(labels.baseAddress!).loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
     }
 }
 

@@ -50,6 +50,10 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
     case checksumMismatch(path: String, section: String)
     /// A label passed to a writer that is neither 0 nor 1.
     case invalidLabel(path: String, row: Int, label: Float)
+    /// A regression target (a libffm label read with real labels) that is not a finite number.
+    case badTarget(path: String, line: Int, token: String, reason: String)
+    /// A target passed to a real-label cache writer that is NaN or infinite.
+    case invalidTarget(path: String, row: Int, label: Float)
 
     public var description: String {
         switch self {
@@ -71,6 +75,10 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
             return "\(path): checksum mismatch in \(section): the file is damaged; re-create it"
         case let .invalidLabel(path, row, label):
             return "\(path): row \(row): label \(label) is not 0 or 1"
+        case let .badTarget(path, line, token, reason):
+            return "\(path):\(line): bad target \"\(DatasetError.clip(token))\": \(reason); expected a finite decimal number (squared loss)"
+        case let .invalidTarget(path, row, label):
+            return "\(path): row \(row): target \(label) is not a finite number"
         }
     }
 

@@ -3,6 +3,8 @@ import LogIO
 /// Streams the rows of a libffm text file (`label field:index:value ...`), plain or gzip.
 ///
 /// - Labels: `0` and `-1` are negatives, `1` and `+1` positives; anything else is an error.
+///   With `realLabels` (regression targets, squared loss) the label is any finite decimal
+///   number, taken as written (`-1` is -1); NaN, infinity and non-numbers are errors.
 /// - Tokens are separated by runs of spaces or tabs; leading and trailing blanks are fine.
 /// - A line with a label and no features is a row without features.
 /// - An empty or blank line is an error (a row must never disappear silently), except that
@@ -25,15 +27,20 @@ public final class LibFFMReader {
     /// Largest field and index seen so far (-1 before any feature).
     public private(set) var maxField: Int64 = -1
     public private(set) var maxIndex: Int64 = -1
+    /// Labels are real-valued targets (regression) instead of 0/1 classes.
+    public let realLabels: Bool
 
-    /// - Parameter prefetch: read and decompress on a background thread.
-    public convenience init(path: String, prefetch: Bool = true) throws {
-        try self.init(lines: LineReader(path: path, prefetch: prefetch))
+    /// - Parameters:
+    ///   - prefetch: read and decompress on a background thread.
+    ///   - realLabels: read labels as real-valued targets (any finite number).
+    public convenience init(path: String, prefetch: Bool = true, realLabels: Bool = false) throws {
+        try self.init(lines: LineReader(path: path, prefetch: prefetch), realLabels: realLabels)
     }
 
     /// Reads lines from an existing reader (tests use tiny buffers this way).
-    public init(lines: LineReader) {
+    public init(lines: LineReader, realLabels: Bool = false) {
         self.lines = lines
+        self.realLabels = realLabels
         path = lines.path
         capacity = 64
         features = .allocate(capacity: capacity)
@@ -78,7 +85,18 @@ public final class LibFFMReader {
         guard i < n else { throw DatasetError.emptyLine(path: path, line: lineNumber) }
         let labelStart = i
         while i < n && !LibFFMReader.isBlank(p[i]) { i += 1 }
-        let label: Float
+        var label: Float = 0
+        if realLabels {
+            let token = ByteSlice(start: p + labelStart, count: i - labelStart)
+            guard let parsed = ByteParsing.double(token) else {
+                throw DatasetError.badTarget(path: path, line: lineNumber, token: token.string, reason: "not a decimal number")
+            }
+            label = Float(parsed)
+            guard label.isFinite else {
+                throw DatasetError.badTarget(path: path, line: lineNumber, token: token.string,
+                                             reason: parsed.isFinite ? "outside the 32-bit float range" : "NaN or infinite")
+            }
+        } else {
         switch i - labelStart {
         case 1 where p[labelStart] == 48: label = 0          // 0
         case 1 where p[labelStart] == 49: label = 1          // 1
@@ -87,6 +105,7 @@ public final class LibFFMReader {
         default:
             throw DatasetError.badLabel(path: path, line: lineNumber,
                                         token: ByteSlice(start: p + labelStart, count: i - labelStart).string)
+        }
         }
         var count = 0
         var column = 0

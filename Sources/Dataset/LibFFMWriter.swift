@@ -16,20 +16,34 @@ public final class LibFFMWriter {
     /// Rows written so far.
     public private(set) var rowCount = 0
 
-    /// - Parameter gzip: compress the output (one gzip member).
-    public init(path: String, gzip: Bool = false) throws {
+    /// Labels are regression targets, written like values (any finite Float).
+    public let realLabels: Bool
+
+    /// - Parameters:
+    ///   - gzip: compress the output (one gzip member).
+    ///   - realLabels: labels are real-valued targets (read them back with `LibFFMReader(realLabels: true)`).
+    public init(path: String, gzip: Bool = false, realLabels: Bool = false) throws {
         self.path = path
+        self.realLabels = realLabels
         out = try AtomicFileWriter(path: path, gzip: gzip)
     }
 
-    /// Appends one row. `label` must be 0 or 1.
+    /// Appends one row. `label` must be 0 or 1 (with `realLabels`: finite).
     public func write(label: Float, features: UnsafeBufferPointer<Feature>) throws {
-        guard label == 0 || label == 1 else { throw DatasetError.invalidLabel(path: path, row: rowCount + 1, label: label) }
-        // field (10) + ':' + index (10) + ':' + value (at most 24) + ' '
-        let bound = 2 + features.count * 48
+        if realLabels {
+            guard label.isFinite else { throw DatasetError.invalidTarget(path: path, row: rowCount + 1, label: label) }
+        } else {
+            guard label == 0 || label == 1 else { throw DatasetError.invalidLabel(path: path, row: rowCount + 1, label: label) }
+        }
+        // label (at most 24) + features: field (10) + ':' + index (10) + ':' + value (at most 24) + ' '
+        let bound = 26 + features.count * 48
         try out.withFreeSpace(atLeast: bound) { base in
-            base[0] = label == 1 ? 49 : 48
             var n = 1
+            if realLabels {
+                n = FloatText.format(label, into: base)
+            } else {
+                base[0] = label == 1 ? 49 : 48
+            }
             for f in features {
                 base[n] = 32
                 n += 1

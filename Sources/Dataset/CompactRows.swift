@@ -1,0 +1,134 @@
+/// The row encoding of binary cache format version 4 (docs/FORMATS.md, "Binary cache").
+///
+/// A row is, in this order:
+/// - one flags byte: bit 0 set when the fields are implicit (feature i has field i, as in
+///   every row ctr-hash writes with one feature per field), bit 1 set when every value is
+///   exactly 1; other bits zero;
+/// - the feature count, an unsigned LEB128 varint;
+/// - unless bit 0: each feature's field, a varint;
+/// - each feature's index as the zigzag varint of its difference from the previous
+///   feature's index (the first from 0): ctr-hash gives each field its own range in field
+///   order, so the differences are small and positive;
+/// - unless bit 1: a bitmap of ceil(count / 8) bytes (bit i % 8 of byte i / 8 set when
+///   feature i's value is not 1), then the Float32 bit patterns (little-endian) of the
+///   values that are not 1, in feature order.
+///
+/// 39 one-hot Criteo fields with indices below 2^21 take about 2 + 39 × 3 bytes instead of
+/// 39 × 12.
+public enum CompactRows {
+    static let implicitFields: UInt8 = 1
+    static let allOnes: UInt8 = 2
+
+    /// Appends the encoding of `features` to `out`.
+    public static func encode(_ features: UnsafeBufferPointer<Feature>, into out: inout [UInt8]) {
+        var flags: UInt8 = implicitFields | allOnes
+        for (i, f) in features.enumerated() {
+            if f.field != UInt32(truncatingIfNeeded: i) { flags &= ~implicitFields }
+            if f.value.bitPattern != Float(1).bitPattern { flags &= ~allOnes }
+        }
+        out.append(flags)
+        putVarint(UInt64(features.count), &out)
+        if flags & implicitFields == 0 {
+            for f in features { putVarint(UInt64(f.field), &out) }
+        }
+        var previous: Int64 = 0
+        for f in features {
+            let delta = Int64(f.index) - previous
+            putVarint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)), &out)
+            previous = Int64(f.index)
+        }
+        if flags & allOnes == 0 {
+            let start = out.count
+            out.append(contentsOf: repeatElement(0, count: (features.count + 7) / 8))
+            for (i, f) in features.enumerated() where f.value.bitPattern != Float(1).bitPattern {
+                out[start + i / 8] |= UInt8(1) << UInt8(i % 8)
+            }
+            for f in features where f.value.bitPattern != Float(1).bitPattern {
+                withUnsafeBytes(of: f.value.bitPattern.littleEndian) { out.append(contentsOf: $0) }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func putVarint(_ v: UInt64, _ out: inout [UInt8]) {
+        var v = v
+        while v >= 0x80 {
+            out.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        out.append(UInt8(v))
+    }
+
+    /// What is wrong with an encoded row.
+    public enum DecodeError: Error, Equatable {
+        case truncated
+        case badFlags(UInt8)
+        case tooManyFeatures(count: UInt64, limit: Int)
+        case badVarint
+        case indexOutOfRange(Int64)
+        case trailingBytes(Int)
+    }
+
+    /// Decodes one row from `bytes` (exactly the row's bytes) into `out`, which has room for
+    /// `limit` features. Returns the number of features.
+    /// - Throws: ``DecodeError`` for any byte sequence that is not exactly one valid row.
+    public static func decode(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<Feature>, limit: Int) throws -> Int {
+        let n = bytes.count
+        guard n > 0, let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { throw DecodeError.truncated }
+        var at = 1
+        let flags = base[0]
+        guard flags & ~(implicitFields | allOnes) == 0 else { throw DecodeError.badFlags(flags) }
+        let count64 = try varint(base, n, &at)
+        guard count64 <= UInt64(limit) else { throw DecodeError.tooManyFeatures(count: count64, limit: limit) }
+        let count = Int(count64)
+        let implicit = flags & implicitFields != 0
+        if implicit {
+            guard count <= Int(UInt32.max) + 1 else { throw DecodeError.tooManyFeatures(count: count64, limit: limit) }
+        } else {
+            for i in 0..<count {
+                let f = try varint(base, n, &at)
+                guard f <= UInt64(UInt32.max) else { throw DecodeError.indexOutOfRange(Int64(bitPattern: f)) }
+                out[i].field = UInt32(f)
+            }
+        }
+        // Indices; each feature is stored whole, with value 1 until the values below.
+        var previous: Int64 = 0
+        for i in 0..<count {
+            let z = try varint(base, n, &at)
+            let delta = Int64(bitPattern: z >> 1) ^ -Int64(bitPattern: z & 1)
+            let (index, overflow) = previous.addingReportingOverflow(delta)
+            guard !overflow, index >= 0, index <= Int64(UInt32.max) else { throw DecodeError.indexOutOfRange(index) }
+            previous = index
+            out[i] = Feature(field: implicit ? UInt32(truncatingIfNeeded: i) : out[i].field, index: UInt32(index), value: 1)
+        }
+        if flags & allOnes == 0 {
+            let bitmap = at
+            at += (count + 7) / 8
+            guard at <= n else { throw DecodeError.truncated }
+            for i in 0..<count where base[bitmap + i / 8] & (UInt8(1) << UInt8(i % 8)) != 0 {
+                guard at + 4 <= n else { throw DecodeError.truncated }
+                out[i].value = Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
+                at += 4
+            }
+            // Bits beyond count in the last bitmap byte must be zero (one encoding per row).
+            if count % 8 != 0, base[bitmap + count / 8] >> UInt8(count % 8) != 0 { throw DecodeError.badFlags(base[bitmap + count / 8]) }
+        }
+        guard at == n else { throw DecodeError.trailingBytes(n - at) }
+        return count
+    }
+
+    /// An unsigned LEB128 varint at `base[at]`, at most 64 bits; advances `at`.
+    @inline(__always)
+    static func varint(_ base: UnsafePointer<UInt8>, _ n: Int, _ at: inout Int) throws -> UInt64 {
+        var result: UInt64 = 0, shift: UInt64 = 0
+        while true {
+            guard at < n else { throw DecodeError.truncated }
+            let b = base[at]
+            at += 1
+            guard shift < 63 || (shift == 63 && b <= 1) else { throw DecodeError.badVarint }
+            result |= UInt64(b & 0x7f) << shift
+            if b < 0x80 { return result }
+            shift += 7
+        }
+    }
+}
