@@ -98,7 +98,9 @@ let package = Package(
 
         // MARK: - Pipeline: declarative runs of the stages above
 
-        .target(name: "Pipeline", dependencies: ["StageKit", "Ingest", "Featurize", "FFM", "Metrics", "LogIO"]),
+        // Starting command and MPI stages (fork/exec with a parent-death signal, so in C).
+        .target(name: "CSubprocess"),
+        .target(name: "Pipeline", dependencies: ["StageKit", "Ingest", "Featurize", "FFM", "Metrics", "LogIO", "CSubprocess"]),
         .executableTarget(name: "ctr-pipeline", dependencies: ["Pipeline", "CommandSupport", argumentParser]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "StageKit", "Ingest", "Featurize", "FFM", "Metrics", "LogIO", "TestSupport", argumentParser]),
     ]
