@@ -4,7 +4,7 @@ import LogIO
 
 /// The SwiftCTR release the fingerprints record: a new version re-runs every stage.
 public enum SwiftCTRVersion {
-    public static let current = "0.1.0"
+    public static let current = SwiftCTRRelease.version
 }
 
 public struct InputHash: Codable, Equatable, Sendable {

@@ -6,6 +6,7 @@ import CommandSupport
 import FFM
 import Foundation
 import LogIO
+import Dataset
 import Metrics
 
 @main
@@ -23,7 +24,8 @@ struct CtrEval: StageCommand {
           ctr-eval --predictions test.pred --labels test.ffm --html report.html
           ctr-eval --predictions a.pred --predictions b.pred --labels test.labels --json metrics.json
           ctr-eval --predictions p --labels l --group-by site_ids.txt --neg-keep-rate 0.1
-        """)
+        """,
+        version: BuildInfo.version(formats: [("metrics.json", JSONReport.schemaVersion), ("cache", Int(CacheFormat.version))]))
 
     @Option(help: ArgumentHelp("A predictions file: one probability in [0, 1] per line. Repeat to compare models.", valueName: "file"))
     var predictions: [String] = []

@@ -1,6 +1,8 @@
 import ArgumentParser
 import CommandSupport
+import Dataset
 import Featurize
+import Ingest
 import Foundation
 
 @main
@@ -17,7 +19,8 @@ struct Hash: StageCommand {
             Every row gets exactly one feature per field (fields numbered from 0 in schema order). Each field owns the index range [offset, offset + bins): slot 0 is its missing token, slot 1 its rare token, the rest hashed values (MurmurHash3 x86_32). Integer and float columns use the Criteo winners' rule by default (v > 2 becomes floor(ln(v)^2)).
 
             Output is byte-identical for the same input, options and seed, whatever --threads.
-            """)
+            """,
+        version: BuildInfo.version(formats: [("cache", Int(CacheFormat.version)), ("featurizer.json", FeaturizerSpec.currentVersion), ("stats.json", IngestStats.currentFormatVersion)]))
 
     @OptionGroup(title: "Hash options") var params: HashParams
 

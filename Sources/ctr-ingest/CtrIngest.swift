@@ -15,7 +15,8 @@ struct CtrIngest: StageCommand {
             DIR/quarantine.tsv and DIR/stats.json, each renamed into place only on success.
 
             Example: ctr-ingest --schema criteo --out rows --valid 0.1 --test 0.1 day_0.gz day_1.gz
-            """)
+            """,
+        version: BuildInfo.version(formats: [("stats.json", IngestStats.currentFormatVersion)]))
 
     @OptionGroup(title: "Ingest options") var params: IngestParams
 
