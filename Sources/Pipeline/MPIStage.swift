@@ -73,7 +73,7 @@ extension Validator {
         }
         guard let toolName = kind.mpiTool else {
             let kinds = registry.names.filter { registry[$0]?.mpiTool != nil }
-            issue(path, "a \(kind.name) stage cannot run under MPI; the kinds that can: \(kinds.joined(separator: ", "))")
+            issue(path, "a \(kind.name) stage cannot run under MPI; the kinds that can: \(kinds.isEmpty ? "none" : kinds.joined(separator: ", "))")
             return nil
         }
         for entry in entries where !MPIStage.keys.contains(entry.key) { unknownKey(path, entry.key, known: MPIStage.keys) }
