@@ -22,9 +22,13 @@ pipeline_pid=
 cleanup() { [ -n "$pipeline_pid" ] && kill -9 "$pipeline_pid" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-"$mpibin/ctr-synth" --format criteo --rows 60000 --seed 11 --out "$tmp/all.tsv" --quiet
-head -n 50000 "$tmp/all.tsv" > "$tmp/train.tsv"
-tail -n 10000 "$tmp/all.tsv" > "$tmp/valid.tsv"
+# Sizes for the release build (a few seconds of training, so that the kill lands in the
+# middle); a debug build wants e.g. MPI_PIPELINE_ROWS=6000 MPI_PIPELINE_EPOCHS=6.
+rows=${MPI_PIPELINE_ROWS:-60000}
+epochs=${MPI_PIPELINE_EPOCHS:-40}
+"$mpibin/ctr-synth" --format criteo --rows "$rows" --seed 11 --out "$tmp/all.tsv" --quiet
+head -n $((rows * 5 / 6)) "$tmp/all.tsv" > "$tmp/train.tsv"
+tail -n $((rows / 6)) "$tmp/all.tsv" > "$tmp/valid.tsv"
 "$mpibin/ctr-hash" --schema criteo --out "$tmp/h" --valid-file "$tmp/valid.tsv" "$tmp/train.tsv" --quiet
 
 write_pipeline() {
@@ -43,7 +47,7 @@ write_pipeline() {
 JSON
 }
 pipe() { "$mpibin/ctr-pipeline" "$@"; }
-write_pipeline 2 12
+write_pipeline 2 "$epochs"
 model=$tmp/work/train/model.bin
 
 # 1. Runs under mpirun.
@@ -56,46 +60,50 @@ cp "$model" "$tmp/first.model"
 echo "ran under mpirun: $(grep -m1 -- '-np 2' "$tmp/run1.err" | sed 's/^.*\$ //' | cut -c1-120)..."
 
 # 2. Unchanged: skipped.
-pipe run "$tmp/mpi.json" > "$tmp/run2.out" 2>/dev/null
+pipe run "$tmp/mpi.json" > "$tmp/run2.out" 2>&1 || { cat "$tmp/run2.out"; echo "the re-run failed"; exit 1; }
 grep -Eq '^0 ran, 1 skipped' "$tmp/run2.out" || { cat "$tmp/run2.out"; echo "the unchanged re-run ran"; exit 1; }
 echo "unchanged re-run: skipped"
 
 # 3. kill -9 during training (after the first epoch line in the stage's log): no process
 # left behind, no lock entry; the next run trains again, to the same bytes.
-pipe run --force "$tmp/mpi.json" > /dev/null 2>&1 &
-pipeline_pid=$!
 log=$tmp/work/train/stderr.log
+rm -f "$log"  # the last run's; the forced run starts a new one
+"$mpibin/ctr-pipeline" run --force "$tmp/mpi.json" > /dev/null 2>&1 &
+pipeline_pid=$!
 for _ in $(seq 600); do
   if grep -Eq '^ *1 ' "$log" 2>/dev/null; then break; fi
   kill -0 "$pipeline_pid" 2>/dev/null || { echo "the run ended before it could be killed; raise epochs"; exit 1; }
   sleep 0.1
 done
 kill -0 "$pipeline_pid" 2>/dev/null || { echo "the run ended before it could be killed; raise epochs"; exit 1; }
+# mpirun and the ranks name the tool by its real path (ctr-pipeline's folder, links resolved).
+tool=$(cd "$mpibin" && pwd -P)/ctr-train
+echo "running before the kill: $(pgrep -f "$tool" | wc -l) processes (mpirun and 2 ranks)"
 kill -9 "$pipeline_pid"
 wait "$pipeline_pid" 2>/dev/null || true
 pipeline_pid=
 for _ in $(seq 100); do
-  pgrep -f "$mpibin/ctr-train" >/dev/null || break
+  pgrep -f "$tool" >/dev/null || break
   sleep 0.1
 done
-if pgrep -f "$mpibin/ctr-train" >/dev/null; then pgrep -af "$mpibin/ctr-train"; echo "ranks still running after ctr-pipeline was killed"; exit 1; fi
+if pgrep -f "$tool" >/dev/null; then pgrep -af "$tool"; echo "mpirun or ranks still running 10 s after ctr-pipeline was killed"; exit 1; fi
 python3 - "$tmp/work/ctr-pipeline.lock.json" <<'PY'
 import json, sys
 lock = json.load(open(sys.argv[1]))
 if "train" in lock["stages"]:
     sys.exit("the killed stage still has a lock entry")
 PY
-echo "killed with -9 after epoch 1: no rank left running, no lock entry"
-pipe run "$tmp/mpi.json" > "$tmp/run3.out" 2> "$tmp/run3.err"
+echo "killed with -9 after epoch 1: mpirun and the ranks stopped (SIGTERM on parent death), no lock entry"
+pipe run "$tmp/mpi.json" > "$tmp/run3.out" 2> "$tmp/run3.err" || { cat "$tmp/run3.out" "$tmp/run3.err"; echo "the resumed run failed"; exit 1; }
 grep -Eq '^train +ran ' "$tmp/run3.out" || { cat "$tmp/run3.out"; echo "the resumed run did not train"; exit 1; }
 grep -q "first run (no record in the lock file)" "$tmp/run3.err" || { cat "$tmp/run3.err"; echo "the resumed run gave another reason"; exit 1; }
 cmp "$tmp/first.model" "$model"
 echo "resumed: trained again, the same $(stat -c %s "$model") model bytes"
-pipe run "$tmp/mpi.json" > "$tmp/run4.out" 2>/dev/null
+pipe run "$tmp/mpi.json" > "$tmp/run4.out" 2>&1 || { cat "$tmp/run4.out"; echo "the run after the resume failed"; exit 1; }
 grep -Eq '^0 ran, 1 skipped' "$tmp/run4.out" || { cat "$tmp/run4.out"; echo "the run after the resume ran"; exit 1; }
 
 # 4. Ranks are part of the fingerprint.
-write_pipeline 1 12
-pipe plan "$tmp/mpi.json" > "$tmp/plan.out"
+write_pipeline 1 "$epochs"
+pipe plan "$tmp/mpi.json" > "$tmp/plan.out" 2>&1 || { cat "$tmp/plan.out"; echo "plan failed"; exit 1; }
 grep -q "changed MPI ranks: 2 -> 1" "$tmp/plan.out" || { cat "$tmp/plan.out"; echo "a change of ranks was not seen"; exit 1; }
 echo "ranks 2 -> 1: $(grep -m1 'changed MPI ranks' "$tmp/plan.out" | sed 's/^ *//')"
