@@ -91,7 +91,7 @@ enum Subprocess {
         return (status, String(decoding: bytes, as: UTF8.self))
     }
 
-    private static func spawn(_ executable: String, _ arguments: [String], directory: String?, out: Int32, err: Int32) throws -> pid_t {
+    static func spawn(_ executable: String, _ arguments: [String], directory: String?, out: Int32, err: Int32) throws -> pid_t {
         let argv = ([executable] + arguments).map { strdup($0) }
         defer { argv.forEach { free($0) } }
         var pointers: [UnsafeMutablePointer<CChar>?] = argv + [nil]
@@ -104,7 +104,7 @@ enum Subprocess {
         return pid
     }
 
-    private static func wait(_ pid: pid_t, _ executable: String) throws -> Int32 {
+    static func wait(_ pid: pid_t, _ executable: String) throws -> Int32 {
         let status = ctr_wait(pid)
         guard status >= 0 else { throw Failure(executable: executable, message: "waitpid: \(String(cString: strerror(errno)))") }
         return status

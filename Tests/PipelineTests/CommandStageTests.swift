@@ -1,6 +1,9 @@
 import Foundation
 import StageKit
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import Pipeline
 
 /// Command stages: real programs (sort, sh) run through the pipeline with the fake stages.
@@ -204,4 +207,24 @@ import Testing
         #expect(Subprocess.resolve("sh", base: "/") != nil)
         #expect(Subprocess.resolve("no-such-program-here", base: "/") == nil)
     }
+
+    #if os(Linux)
+    /// A child gets SIGTERM when the thread that started it ends (ctr-pipeline killed):
+    /// nothing keeps running on behalf of a dead pipeline.
+    @Test func aChildIsTerminatedWhenItsStarterGoesAway() throws {
+        let started = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var pid: pid_t = 0
+        let thread = Thread {
+            pid = (try? Subprocess.spawn("/bin/sleep", ["20"], directory: nil, out: 2, err: 2)) ?? 0
+            started.signal()
+        }
+        let begin = Date()
+        thread.start()
+        started.wait()
+        #expect(pid > 0)
+        guard pid > 0 else { return }
+        #expect(try Subprocess.wait(pid, "/bin/sleep") == 128 + SIGTERM)
+        #expect(Date().timeIntervalSince(begin) < 15)
+    }
+    #endif
 }
