@@ -43,7 +43,10 @@ let package = Package(
         .target(name: "LogIO", dependencies: ["CZlib", "CTemporaryFiles"]),
         // Parameters declared once (CLI options, pipeline JSON, checks), the reporter, the stage shape.
         .target(name: "StageKit", dependencies: ["LogIO", argumentParser]),
-        .target(name: "CommandSupport", dependencies: ["StageKit", "LogIO", "Cluster", argumentParser]),
+        // --version: the git revision comes from a plugin that runs git before each build
+        // ("unknown" outside a git checkout, e.g. a tarball).
+        .plugin(name: "GitRevision", capability: .buildTool(), path: "Plugins/GitRevision"),
+        .target(name: "CommandSupport", dependencies: ["StageKit", "LogIO", "Cluster", argumentParser], plugins: ["GitRevision"]),
 
         // MARK: - Cluster: ranks and collectives (MPI with the trait, one rank without)
 
@@ -98,7 +101,9 @@ let package = Package(
 
         // MARK: - Pipeline: declarative runs of the stages above
 
-        .target(name: "Pipeline", dependencies: ["StageKit", "Ingest", "Featurize", "FFM", "Metrics", "LogIO"]),
+        // Starting command and MPI stages (fork/exec with a parent-death signal, so in C).
+        .target(name: "CSubprocess"),
+        .target(name: "Pipeline", dependencies: ["StageKit", "Ingest", "Featurize", "FFM", "Metrics", "LogIO", "CSubprocess"]),
         .executableTarget(name: "ctr-pipeline", dependencies: ["Pipeline", "CommandSupport", argumentParser]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "StageKit", "Ingest", "Featurize", "FFM", "Metrics", "LogIO", "TestSupport", argumentParser]),
     ]

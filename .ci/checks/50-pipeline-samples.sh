@@ -10,10 +10,10 @@ trap 'rm -rf "$tmp"' EXIT
 # The pipeline files name their inputs and workdir relative to themselves: copy them
 # beside a link to SampleData so the runs write under $tmp, not the checkout.
 mkdir -p "$tmp/Pipelines"
-cp "$ROOT"/Pipelines/*.json "$tmp/Pipelines/"
+cp "$ROOT"/Pipelines/*.json "$ROOT"/Pipelines/*.sh "$tmp/Pipelines/"
 ln -s "$ROOT/SampleData" "$tmp/SampleData"
 
-for name in criteo-sample avazu-sample libffm-files; do
+for name in criteo-sample avazu-sample libffm-files criteo-command; do
   file="$tmp/Pipelines/$name.json"
   "$BIN/ctr-pipeline" validate "$file"
   "$BIN/ctr-pipeline" run --quiet "$file" | tee "$tmp/$name.out"

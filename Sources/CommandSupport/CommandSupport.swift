@@ -49,3 +49,18 @@ extension StageCommand {
         if !problems.isEmpty { throw ValidationError(problems.map(Params.commandLineMessage).joined(separator: "\n")) }
     }
 }
+
+/// What `--version` prints: the release, the git revision the binary was built from, whether
+/// it was built with MPI, and the versions of the file formats the tool reads and writes.
+/// The revision is generated before each build by the GitRevision plugin (Plugins/), "unknown"
+/// in a build outside a git checkout.
+public enum BuildInfo {
+    public static let gitRevision = GitRevision.value
+
+    /// `SwiftCTR 0.1.0 (git 1a2b3c4d5e6f, MPI: no)` then `formats: model 1, cache 2`.
+    public static func version(formats: [(name: String, version: Int)]) -> String {
+        var text = "SwiftCTR \(SwiftCTRRelease.version) (git \(gitRevision), MPI: \(Cluster.builtWithMPI ? "yes" : "no"))"
+        if !formats.isEmpty { text += "\nformats: " + formats.map { "\($0.name) \($0.version)" }.joined(separator: ", ") }
+        return text
+    }
+}

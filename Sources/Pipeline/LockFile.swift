@@ -4,7 +4,7 @@ import LogIO
 
 /// The SwiftCTR release the fingerprints record: a new version re-runs every stage.
 public enum SwiftCTRVersion {
-    public static let current = "0.1.0"
+    public static let current = SwiftCTRRelease.version
 }
 
 public struct InputHash: Codable, Equatable, Sendable {
@@ -32,6 +32,8 @@ public struct LockEntry: Codable, Equatable, Sendable {
     public var completedAt: String
     public var seconds: Double
     public var metrics: [ModelMetrics]
+    /// The stage's `execution` (command, MPI ranks) when it has one.
+    public var execution: JSONValue?
 }
 
 /// `workdir/ctr-pipeline.lock.json`: per stage instance, the fingerprint and output
@@ -94,10 +96,12 @@ func writeJSON<T: Encodable>(_ value: T, to path: String) throws {
 /// A stage's fingerprint: XXH64 over its kind, kind version, tool version, canonical
 /// parameters and the content hashes of its inputs slot by slot (paths are left out:
 /// moving an unchanged input does not re-run anything).
-func fingerprint(kind: StageKind, toolVersion: String, params: JSONValue, inputs: [InputHash]) -> String {
+/// A command stage's command and an MPI stage's ranks (`execution`) are hashed too.
+func fingerprint(kind: StageKind, toolVersion: String, params: JSONValue, inputs: [InputHash], execution: JSONValue? = nil) -> String {
     var h = XXHash64()
     h.update("ctr-pipeline fingerprint 1\nkind=\(kind.name)\nkindVersion=\(kind.version)\ntool=\(toolVersion)\n")
     h.update("params=" + params.text(sortedKeys: true) + "\n")
+    if let execution { h.update("execution=" + execution.text(sortedKeys: true) + "\n") }
     for input in inputs { h.update("input \(input.slot)=\(input.hash)\n") }
     return XXHash64.hex(h.digest())
 }

@@ -41,6 +41,10 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible {
     case stageFailed(stage: String, message: String)
     /// The stage returned without writing a declared output.
     case outputMissing(stage: String, output: String, path: String)
+    /// A command (a command stage's, or mpirun's) exited non-zero or was killed.
+    case commandFailed(command: String, status: Int32, log: String, lastLines: [String])
+    /// A command stage's command succeeded without writing these declared outputs ("name (path)").
+    case commandOutputsMissing(outputs: [String])
 
     public var description: String {
         switch self {
@@ -67,6 +71,13 @@ public enum PipelineError: Error, Equatable, CustomStringConvertible {
             return "stage \(stage) failed: \(message)"
         case let .outputMissing(stage, output, path):
             return "stage \(stage) finished without writing its output \"\(output)\" (\(path))"
+        case let .commandFailed(command, status, log, lastLines):
+            let how = status > 128 ? "was killed by signal \(status - 128)" : "exited with status \(status)"
+                + (status == 127 ? " (command not found?)" : "")
+            return "\(command) \(how); its log: \(log)" + (lastLines.isEmpty ? "" : ", ending:\n    " + lastLines.joined(separator: "\n    "))
+        case let .commandOutputsMissing(outputs):
+            return "the command succeeded but did not create \(outputs.count == 1 ? "its output" : "these outputs"): "
+                + outputs.joined(separator: ", ") + "; nothing was published"
         }
     }
 }

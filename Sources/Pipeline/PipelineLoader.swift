@@ -37,6 +37,11 @@ public struct ResolvedStage: Sendable {
     public let directory: String
     /// Names of the instances whose outputs this one reads.
     public let dependencies: [String]
+    /// Set when the stage runs its tool under mpirun instead of in-process.
+    public let mpi: MPISpec?
+    /// What the fingerprint takes besides kind, parameters and inputs: a command stage's
+    /// command, an MPI stage's ranks when they change the result; nil otherwise.
+    public let execution: JSONValue?
 
     public func output(_ name: String) -> ResolvedOutput? { outputs.first { $0.name == name } }
 }
@@ -62,13 +67,17 @@ public struct ResolvedPipeline: Sendable {
 /// Reads, overrides and validates pipeline files.
 public struct PipelineLoader: Sendable {
     public static let formatVersion = 1
-    static let topKeys = ["version", "name", "description", "workdir", "params", "stages"]
-    static let stageKeys = ["kind", "description", "inputs", "params", "outputs", "sweep"]
+    static let topKeys = ["$schema", "version", "name", "description", "workdir", "params", "stages"]
+    static let stageKeys = ["kind", "description", "inputs", "params", "outputs", "sweep", "mpi"] + CommandStage.stageKeys
 
     public let registry: StageRegistry
+    /// Where the ctr-* tools are that MPI stages run under mpirun; default: the folder
+    /// of this process's executable (ctr-pipeline's, or a test runner's in the same build).
+    public var toolDirectory: String?
 
-    public init(registry: StageRegistry) {
+    public init(registry: StageRegistry, toolDirectory: String? = nil) {
         self.registry = registry
+        self.toolDirectory = toolDirectory
     }
 
     /// Reads and validates `file`, applying `overrides` (`stage.param=value`) first.
@@ -91,6 +100,7 @@ public struct PipelineLoader: Sendable {
             throw PipelineError.syntax(file: file, position: e.position, message: e.message)
         }
         var validator = Validator(registry: registry, positions: parser.positions, baseDirectory: baseDirectory)
+        if let toolDirectory { validator.toolDirectory = toolDirectory }
         let resolved = validator.run(root: root, overrides: overrides, file: file)
         guard let resolved, validator.issues.isEmpty else {
             // In file order; problems with command-line overrides (no position) first.

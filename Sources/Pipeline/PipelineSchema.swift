@@ -19,10 +19,24 @@ public enum PipelineSchema {
             defs.append(("stage-" + name, stageSchema(kind)))
             stageRefs.append(ref("stage-" + name))
         }
+        defs.append(("stage-" + CommandStage.kindName, commandStageSchema()))
+        stageRefs.append(ref("stage-" + CommandStage.kindName))
+        defs.append(("mpi", .object([
+            ("description", .string("Run the stage's tool under mpirun instead of in-process (the ranks are part of the fingerprint where they change the result).")),
+            ("type", .string("object")), ("required", .array([.string("ranks")])), ("additionalProperties", .bool(false)),
+            ("properties", .object([
+                ("ranks", .object([("type", .string("integer")), ("minimum", .int(1)), ("maximum", .int(Int64(MPISpec.maxRanks))),
+                                   ("description", .string("mpirun -np"))])),
+                ("hostfile", .object([("type", .string("string")), ("minLength", .int(1)),
+                                      ("description", .string("mpirun --hostfile, relative to the pipeline file"))])),
+                ("args", .object([("type", .string("array")), ("items", .object([("type", .string("string"))])),
+                                  ("description", .string("extra mpirun arguments, e.g. [\"--mca\", \"btl\", \"tcp,self\"]"))])),
+            ])),
+        ])))
         defs.append(("stage", .object([
             ("type", .string("object")),
             ("required", .array([.string("kind")])),
-            ("properties", .object([("kind", .object([("enum", .array(registry.names.map { .string($0) }))]))])),
+            ("properties", .object([("kind", .object([("enum", .array((registry.names + [CommandStage.kindName]).map { .string($0) }))]))])),
             ("oneOf", .array(stageRefs)),
         ])))
         return .object([
@@ -33,6 +47,8 @@ public enum PipelineSchema {
             ("required", .array([.string("version"), .string("name"), .string("stages")])),
             ("additionalProperties", .bool(false)),
             ("properties", .object([
+                ("$schema", .object([("type", .string("string")),
+                                     ("description", .string("Where editors find this schema, e.g. \"../docs/pipeline.schema.json\"; ignored by ctr-pipeline."))])),
                 ("version", .object([("const", .int(Int64(PipelineLoader.formatVersion)))])),
                 ("name", .object([("type", .string("string")), ("minLength", .int(1))])),
                 ("description", .object([("type", .string("string"))])),
@@ -115,6 +131,37 @@ public enum PipelineSchema {
                 ("params", .object([("type", .string("object")), ("additionalProperties", .bool(false)), ("properties", .object(params))])),
                 ("outputs", outputs),
                 ("sweep", .object([("type", .string("object")), ("minProperties", .int(1)), ("additionalProperties", .bool(false)), ("properties", .object(sweep))])),
+            ] + (kind.mpiTool != nil ? [("mpi", ref("mpi"))] : []))),
+        ])
+    }
+
+    static func commandStageSchema() -> JSONValue {
+        let name: JSONValue = .object([("type", .string("string")), ("pattern", .string("^[A-Za-z][A-Za-z0-9_]*$"))])
+        let scalar: [JSONValue] = [.object([("type", .string("string"))]), .object([("type", .string("number"))]), .object([("type", .string("boolean"))])]
+        let value: JSONValue = .object([("oneOf", .array(scalar + [.object([("type", .string("array")), ("items", .object([("oneOf", .array(scalar))]))])]))])
+        return .object([
+            ("description", .string(CommandStage.summary)),
+            ("type", .string("object")),
+            ("required", .array([.string("kind"), .string("command"), .string("outputs")])),
+            ("additionalProperties", .bool(false)),
+            ("properties", .object([
+                ("kind", .object([("const", .string(CommandStage.kindName))])),
+                ("description", .object([("type", .string("string"))])),
+                ("command", .object([
+                    ("description", .string("The program and its arguments, run without a shell from the pipeline file's folder; a string runs with /bin/sh -c when \"shell\" is true. ${inputs.x}, ${outputs.y} and ${params.z} are substituted; $${ is a literal ${.")),
+                    ("oneOf", .array([.object([("type", .string("array")), ("minItems", .int(1)), ("items", .object([("type", .string("string"))]))]),
+                                      .object([("type", .string("string")), ("minLength", .int(1))])])),
+                ])),
+                ("shell", .object([("type", .string("boolean")), ("default", .bool(false)), ("description", .string("Run the command with /bin/sh -c (values are quoted for the shell)."))])),
+                ("inputs", .object([("type", .string("object")), ("propertyNames", name), ("additionalProperties", ref("inputList")),
+                                    ("description", .string("Input name -> path(s), glob or ${stage.output}; part of the fingerprint."))])),
+                ("outputs", .object([("type", .string("object")), ("minProperties", .int(1)), ("propertyNames", name),
+                                     ("additionalProperties", .object([("type", .string("string")), ("minLength", .int(1))])),
+                                     ("description", .string("Output name -> path inside workdir/<stage>/ (a trailing / for a folder); each must be passed to the command as ${outputs.name}."))])),
+                ("params", .object([("type", .string("object")), ("additionalProperties", value),
+                                    ("description", .string("Values substituted as ${params.name}; part of the fingerprint."))])),
+                ("sweep", .object([("type", .string("object")), ("minProperties", .int(1)),
+                                   ("additionalProperties", .object([("type", .string("array")), ("minItems", .int(1)), ("items", value)]))])),
             ])),
         ])
     }
@@ -136,8 +183,13 @@ public enum PipelineSchema {
                 lines.append("    \(spec.key): \(spec.type)" + (kind.defaults[spec.key].map { ", default \($0.text())" } ?? "")
                              + ". " + spec.fullHelp)
             }
+            if let tool = kind.mpiTool { lines.append("  mpi: runs \(tool) under mpirun with \"mpi\": {\"ranks\": N, \"hostfile\": …, \"args\": […]}") }
             lines.append("")
         }
+        lines.append("\(CommandStage.kindName): \(CommandStage.summary)")
+        lines.append("  \"command\": [\"program\", \"arg\", \"${inputs.x}\", …] (no shell), or a string with \"shell\": true")
+        lines.append("  inputs, outputs, params: declared by the stage (outputs are paths inside workdir/<stage>/, a trailing / for a folder)")
+        lines.append("")
         return lines.joined(separator: "\n")
     }
 }

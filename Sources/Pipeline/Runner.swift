@@ -174,6 +174,7 @@ public final class PipelineRunner: @unchecked Sendable {
             reasons.append("new \(stage.kind.name) stage version: \(entry.kindVersion) -> \(stage.kind.version)")
         }
         reasons += PipelineRunner.parameterChanges(old: entry.params, new: stage.paramsJSON)
+        if entry.execution != stage.execution { reasons += PipelineRunner.executionChanges(old: entry.execution, new: stage.execution) }
         // In a plan: runs unless the upstream outputs come out byte-identical.
         if !pendingUpstreams.isEmpty { reasons.append("upstream \(pendingUpstreams.joined(separator: ", ")) will run") }
         if let inputs { reasons += PipelineRunner.inputChanges(old: entry.inputs, new: inputs) }
@@ -204,6 +205,18 @@ public final class PipelineRunner: @unchecked Sendable {
             let a = old[key], b = new[key]
             guard a != b else { return nil }
             return "changed parameter: \(key) \(a?.text() ?? "unset") -> \(b?.text() ?? "unset")"
+        }
+    }
+
+    /// "changed command: [...] -> [...]", "changed MPI ranks: 2 -> 4".
+    static func executionChanges(old: JSONValue?, new: JSONValue?) -> [String] {
+        var keys = new?.objectEntries?.map(\.key) ?? []
+        for entry in old?.objectEntries ?? [] where !keys.contains(entry.key) { keys.append(entry.key) }
+        let names = ["command": "command", "shell": "shell", "mpiRanks": "MPI ranks"]
+        return keys.compactMap { key in
+            let a = old?[key], b = new?[key]
+            guard a != b else { return nil }
+            return "changed \(names[key] ?? key): \(a?.text() ?? "unset") -> \(b?.text() ?? "unset")"
         }
     }
 
@@ -247,7 +260,8 @@ public final class PipelineRunner: @unchecked Sendable {
                 switch try hashInputs(stage) {
                 case let .success(hashes):
                     inputs = hashes
-                    fp = fingerprint(kind: stage.kind, toolVersion: options.toolVersion, params: stage.paramsJSON, inputs: hashes)
+                    fp = fingerprint(kind: stage.kind, toolVersion: options.toolVersion, params: stage.paramsJSON, inputs: hashes,
+                                     execution: stage.execution)
                 case let .failure(missing):
                     why.append("input missing: \(display(missing.path))" + (missing.stage.map { " (from stage \($0))" } ?? ""))
                 }
@@ -394,7 +408,8 @@ public final class PipelineRunner: @unchecked Sendable {
             case let .success(h): inputs = h
             case let .failure(missing): return fail("input missing: \(missing.path)")
             }
-            let fp = fingerprint(kind: stage.kind, toolVersion: options.toolVersion, params: stage.paramsJSON, inputs: inputs)
+            let fp = fingerprint(kind: stage.kind, toolVersion: options.toolVersion, params: stage.paramsJSON, inputs: inputs,
+                                 execution: stage.execution)
             report.fingerprint = fp
             report.inputs = inputs
             let why = try reasons(stage, entry: entry, inputs: inputs, fingerprint: fp, pendingUpstreams: [])
@@ -425,7 +440,11 @@ public final class PipelineRunner: @unchecked Sendable {
                                        directory: stage.directory, outputs: outputsByName, reporter: reporter)
             let outcome: StageOutcome
             do {
-                outcome = try stage.kind.runStage(stage.params, context)
+                if let mpi = stage.mpi {
+                    outcome = try MPIStage.run(stage, mpi, context: context)
+                } else {
+                    outcome = try stage.kind.runStage(stage.params, context)
+                }
             } catch {
                 return fail(String(describing: error))
             }
@@ -447,7 +466,7 @@ public final class PipelineRunner: @unchecked Sendable {
             let completed = LockEntry(fingerprint: fp, kind: stage.kind.name, kindVersion: stage.kind.version,
                                       toolVersion: options.toolVersion, params: stage.paramsJSON, inputs: inputs,
                                       outputs: outputs, completedAt: ISO8601DateFormatter().string(from: Date()),
-                                      seconds: report.seconds, metrics: outcome.metrics)
+                                      seconds: report.seconds, metrics: outcome.metrics, execution: stage.execution)
             try withStateThrowing {
                 lock.stages[stage.name] = completed
                 lock.files = pruneHashCache()
@@ -518,7 +537,7 @@ final class WorkdirLock {
     private var fd: Int32
 
     init(workdir: String) throws {
-        fd = open(workdir + "/" + WorkdirLock.fileName, O_RDWR | O_CREAT, 0o644)
+        fd = open(workdir + "/" + WorkdirLock.fileName, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw PipelineError.io(path: workdir, message: "cannot create the run lock: \(String(cString: strerror(errno)))") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)

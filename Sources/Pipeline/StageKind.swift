@@ -125,12 +125,23 @@ public protocol PipelineStage: Sendable {
     func check(_ params: Params, inputs: Set<String>) -> [ParamProblem]
     /// Runs the stage in-process. It must write each declared output atomically.
     func run(_ context: StageContext<Params>) throws -> StageOutcome
+    /// The executable that runs this stage under mpirun (a `"mpi"` stage), e.g. "ctr-train";
+    /// nil when the kind cannot run on MPI.
+    var mpiTool: String? { get }
+    /// Whether the number of ranks changes the stage's result (then it is fingerprinted).
+    var mpiRanksChangeResult: Bool { get }
+    /// The tool's command line for this context: parameters (`Params.commandLineArguments()`),
+    /// inputs and outputs as the tool's options and arguments.
+    func commandLine(_ context: StageContext<Params>) -> [String]
 }
 
 extension PipelineStage {
     public var version: Int { 1 }
     public var reservedKeys: [String: String] { [:] }
     public func check(_ params: Params, inputs: Set<String>) -> [ParamProblem] { [] }
+    public var mpiTool: String? { nil }
+    public var mpiRanksChangeResult: Bool { false }
+    public func commandLine(_ context: StageContext<Params>) -> [String] { [] }
 }
 
 /// `any Sendable` holder for a decoded `Params` value of some stage kind.
@@ -149,6 +160,13 @@ public struct StageKind: Sendable {
     public let specs: [ParamSpec]
     /// The default parameters as JSON.
     public let defaults: JSONValue
+    /// Parameter keys: the specs' for the built-in kinds, the declared ones of a command stage.
+    public let parameterKeys: [String]
+    /// What else goes into a stage's fingerprint (a command stage's command line); nil for the built-in kinds.
+    public let execution: JSONValue?
+    /// See `PipelineStage.mpiTool`.
+    public let mpiTool: String?
+    public let mpiRanksChangeResult: Bool
 
     /// Decodes parameter entries (missing keys take their defaults); problems are keyed.
     let decode: @Sendable ([(key: String, value: JSONValue)]) -> Result<AnyParams, ParamErrors>
@@ -156,6 +174,7 @@ public struct StageKind: Sendable {
     let outputsFor: @Sendable (AnyParams, Set<String>) -> [OutputDecl]
     let checkParams: @Sendable (AnyParams, Set<String>) -> [ParamProblem]
     let runStage: @Sendable (AnyParams, StageContext<AnyParams>) throws -> StageOutcome
+    let commandLine: @Sendable (StageContext<AnyParams>) -> [String]
 
     public init<S: PipelineStage>(_ stage: S) {
         name = stage.kind
@@ -165,6 +184,10 @@ public struct StageKind: Sendable {
         reservedKeys = stage.reservedKeys
         specs = S.Params.specs
         defaults = S.Params.defaults.encoded()
+        parameterKeys = specs.map(\.key)
+        execution = nil
+        mpiTool = stage.mpiTool
+        mpiRanksChangeResult = stage.mpiRanksChangeResult
         decode = { entries in S.Params.decode(entries).map { AnyParams(value: $0) } }
         encode = { ($0.value as! S.Params).encoded() }
         outputsFor = { stage.outputs(for: $0.value as! S.Params, inputs: $1) }
@@ -173,9 +196,11 @@ public struct StageKind: Sendable {
             try stage.run(StageContext(stage: context.stage, params: params.value as! S.Params, inputs: context.inputs,
                                        directory: context.directory, outputs: context.outputs, reporter: context.reporter))
         }
+        commandLine = { context in
+            stage.commandLine(StageContext(stage: context.stage, params: context.params.value as! S.Params, inputs: context.inputs,
+                                           directory: context.directory, outputs: context.outputs, reporter: context.reporter))
+        }
     }
-
-    public var parameterKeys: [String] { specs.map(\.key) }
 
     func parameterType(_ key: String) -> ParamType? { specs.first { $0.key == key }?.type }
 

@@ -149,6 +149,18 @@ struct TrainKind: PipelineStage {
         params.inputProblems(hasValidation: inputs.contains("valid"))
     }
 
+    var mpiTool: String? { "ctr-train" }
+    /// Each rank trains on its share and the ranks average: the model depends on their number.
+    var mpiRanksChangeResult: Bool { true }
+
+    func commandLine(_ context: StageContext<TrainParams>) -> [String] {
+        var words = context.params.commandLineArguments()
+        if let valid = context.path("valid") { words += ["-p", valid] }
+        if let initModel = context.path("init") { words += ["--init-model", initModel] }
+        if let featurizer = context.path("featurizer") { words += ["--featurizer", featurizer] }
+        return words + ["--log-json", context.output("epochs"), "-o", context.output("model"), context.path("train")!]
+    }
+
     func run(_ context: StageContext<TrainParams>) throws -> StageOutcome {
         let inputs = TrainInputs(train: context.path("train")!, valid: context.path("valid"), initModel: context.path("init"),
                                  featurizer: context.path("featurizer"))

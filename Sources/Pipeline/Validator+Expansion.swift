@@ -106,7 +106,8 @@ extension Validator {
                 }
                 let stage = ResolvedStage(name: name, base: d.name, kind: kind, variant: variant, params: params,
                                           paramsJSON: paramsJSON, inputs: inputs, outputs: outputs,
-                                          directory: directory, dependencies: dependencies)
+                                          directory: directory, dependencies: dependencies, mpi: d.mpi,
+                                          execution: kind.execution ?? d.mpi?.execution(kind))
                 resolved[name] = stage
                 result.append(stage)
                 instances[d.name, default: []].append(Instance(base: d.name, assignment: a, name: name))

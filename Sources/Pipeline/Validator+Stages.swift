@@ -19,16 +19,23 @@ extension Validator {
         if let desc = value["description"], desc.stringValue == nil {
             issue(JSONPath.join(path, "description"), "expected a string, found \(desc.found)")
         }
+        let kindNames = registry.names + [CommandStage.kindName]
+        var isCommand = false
         switch value["kind"] {
         case nil:
-            issue(JSONPath.join(path, "kind"), "missing; expected one of: " + registry.names.joined(separator: ", "))
+            issue(JSONPath.join(path, "kind"), "missing; expected one of: " + kindNames.joined(separator: ", "))
         case let .string(k)?:
-            if let kind = registry[k] { d.kind = kind } else {
-                issue(JSONPath.join(path, "kind"), "unknown stage kind \"\(k)\"" + Suggest.hint(k, registry.names)
-                      + "; expected one of: " + registry.names.joined(separator: ", "))
+            if let kind = registry[k] { d.kind = kind } else if k == CommandStage.kindName { isCommand = true } else {
+                issue(JSONPath.join(path, "kind"), "unknown stage kind \"\(k)\"" + Suggest.hint(k, kindNames)
+                      + "; expected one of: " + kindNames.joined(separator: ", "))
             }
         case let other?:
-            issue(JSONPath.join(path, "kind"), "expected a string (one of: \(registry.names.joined(separator: ", "))), found \(other.found)")
+            issue(JSONPath.join(path, "kind"), "expected a string (one of: \(kindNames.joined(separator: ", "))), found \(other.found)")
+        }
+        if !isCommand {
+            for key in CommandStage.stageKeys where value[key] != nil {
+                issue(JSONPath.join(path, key), "only a command stage (\"kind\": \"command\") takes \"\(key)\"")
+            }
         }
 
         // Parameters: the stage's own over the shared ones it takes.
@@ -70,6 +77,12 @@ extension Validator {
         case let other?: issue(JSONPath.join(path, "sweep"), "expected an object of parameter -> array of values, found \(other.found)")
         }
 
+        if isCommand {
+            d.kind = commandKind(stage: name, value: value, path: path, paramKeys: (own.map(\.key) + d.sweep.map(\.key)).uniqued())
+        }
+        if let kind = d.kind, let mpi = value["mpi"] {
+            d.mpi = draftMPI(kind: kind, value: mpi, path: JSONPath.join(path, "mpi"))
+        }
         if let kind = d.kind {
             d.inputs = draftInputs(kind: kind, value: value["inputs"], path: JSONPath.join(path, "inputs"))
             let slots = Set(d.inputs.map(\.slot))
@@ -79,8 +92,10 @@ extension Validator {
             })
             d.outputs = params.map { kind.outputsFor($0, slots) } ?? kind.defaultOutputs(inputs: slots)
             checkSweep(kind: kind, draft: d, path: JSONPath.join(path, "sweep"))
-            d.outputOverrides = draftOutputs(kind: kind, value: value["outputs"], declared: d.outputs, path: JSONPath.join(path, "outputs"))
-        } else {
+            if !isCommand {  // a command stage's "outputs" are its declaration
+                d.outputOverrides = draftOutputs(kind: kind, value: value["outputs"], declared: d.outputs, path: JSONPath.join(path, "outputs"))
+            }
+        } else if !isCommand {
             d.inputs = draftInputs(kind: nil, value: value["inputs"], path: JSONPath.join(path, "inputs"))
         }
         return d

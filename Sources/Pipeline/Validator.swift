@@ -19,6 +19,8 @@ struct DraftStage {
     var inputs: [(slot: String, items: [DraftItem])] = []
     var outputOverrides: [String: (path: String, jsonPath: String)] = [:]
     var outputs: [OutputDecl] = []
+    /// `"mpi"`: run the stage's tool under mpirun.
+    var mpi: MPISpec?
     var grid: [[(key: String, value: JSONValue)]] { Validator.cartesian(sweep) }
 }
 
@@ -40,6 +42,8 @@ struct Validator {
     let registry: StageRegistry
     let positions: [String: SourcePosition]
     let baseDirectory: String
+    /// Where the ctr-* tools are that MPI stages start (ctr-pipeline's own folder).
+    var toolDirectory = Subprocess.ownDirectory
     var issues: [ValidationIssue] = []
     /// `issues` as text, so that a repeated problem is reported once without a scan.
     private var reported = Set<String>()
@@ -114,6 +118,10 @@ struct Validator {
 
         for entry in entries where !PipelineLoader.topKeys.contains(entry.key) {
             unknownKey("", entry.key, known: PipelineLoader.topKeys)
+        }
+        // "$schema" points editors at docs/pipeline.schema.json; ctr-pipeline ignores it.
+        if let schema = spec["$schema"], schema.stringValue == nil {
+            issue(JSONPath.join("", "$schema"), "expected a string (the location of the JSON Schema, for editors), found \(schema.found)")
         }
         var name = ""
         switch spec["name"] {

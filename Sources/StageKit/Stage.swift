@@ -46,3 +46,9 @@ public protocol Stage {
 
     static func run(_ params: Params, inputs: Inputs, outputs: Outputs, reporter: Reporter) throws -> Result
 }
+
+/// The SwiftCTR release: `--version` prints it, and pipeline fingerprints record it (a new
+/// release re-runs every stage).
+public enum SwiftCTRRelease {
+    public static let version = "0.1.0"
+}

@@ -44,6 +44,20 @@ extension StageParameters {
 
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.encoded() == rhs.encoded() }
 
+    /// The command-line words that give these values to the stage's executable, every
+    /// parameter spelled out (`--factors 8 --no-norm …`; absent optionals left out):
+    /// `parse(commandLineArguments())` gives these values back. ctr-pipeline starts a stage
+    /// with them when it runs the stage's tool as a subprocess (MPI stages).
+    public func commandLineArguments() -> [String] {
+        values.flatMap { entry -> [String] in
+            let json = entry.spec.encode(entry.value)
+            if case .null = json { return [] }
+            // The value came out of these very declarations, so it converts back.
+            guard case let .success(words) = entry.spec.words(json, entry.spec.flag) else { return [] }
+            return words
+        }
+    }
+
     /// Out-of-range values and `check()`'s problems.
     public func problems() -> [ParamProblem] {
         var result: [ParamProblem] = []
@@ -122,6 +136,8 @@ extension StageParameters {
 /// Problems found while decoding parameters.
 public struct ParamErrors: Error, Sendable {
     public var problems: [ParamProblem]
+
+    public init(problems: [ParamProblem]) { self.problems = problems }
 }
 
 /// Parameters a library caller passed that are out of range or inconsistent.

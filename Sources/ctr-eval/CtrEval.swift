@@ -6,6 +6,7 @@ import CommandSupport
 import FFM
 import Foundation
 import LogIO
+import Dataset
 import Metrics
 
 @main
@@ -27,7 +28,8 @@ struct CtrEval: StageCommand {
 
         With --model, a model that carries a calibrator (ctr-train --calibrate) is evaluated \
         without and with it, side by side: calibration before and after.
-        """)
+        """,
+        version: BuildInfo.version(formats: [("metrics.json", JSONReport.schemaVersion), ("cache", Int(CacheFormat.version))]))
 
     @Option(help: ArgumentHelp("A predictions file: one probability in [0, 1] per line. Repeat to compare models.", valueName: "file"))
     var predictions: [String] = []

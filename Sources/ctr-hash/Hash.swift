@@ -1,7 +1,9 @@
 import ArgumentParser
 import Cluster
 import CommandSupport
+import Dataset
 import Featurize
+import Ingest
 import Foundation
 
 @main
@@ -22,7 +24,8 @@ struct Hash: StageCommand {
             Under mpirun (a build with --traits MPI) the ranks share the rows and merge their counts: \
             featurizer.json is the same bytes, and each rank writes its share of each split as a shard, \
             train-00000-of-00002.cache, … (docs/SCALING.md, docs/FORMATS.md).
-            """)
+            """,
+        version: BuildInfo.version(formats: [("cache", Int(CacheFormat.version)), ("featurizer.json", FeaturizerSpec.currentVersion), ("stats.json", IngestStats.currentFormatVersion)]))
 
     @OptionGroup(title: "Hash options") var params: HashParams
 

@@ -20,7 +20,8 @@ struct CtrIngest: StageCommand {
             Under mpirun (a build with --traits MPI) the ranks share the files (several files: whole \
             files; one plain file: byte ranges cut at line starts) and rank 0 writes the same outputs \
             (docs/SCALING.md).
-            """)
+            """,
+        version: BuildInfo.version(formats: [("stats.json", IngestStats.currentFormatVersion)]))
 
     @OptionGroup(title: "Ingest options") var params: IngestParams
 

@@ -1,5 +1,7 @@
 import ArgumentParser
 import CommandSupport
+import Dataset
+import Featurize
 import FFM
 import Foundation
 
@@ -18,7 +20,8 @@ struct Predict: StageCommand {
               ctr-predict test.ffm model predictions.txt
               ctr-predict --input test.cache --model model --output p.txt --neg-keep-rate 0.1 -s 2
               ctr-predict --featurizer hashed/featurizer.json day_7.gz model p.txt
-            """)
+            """,
+        version: BuildInfo.version(formats: [("model", Int(ModelFile.version)), ("cache", Int(CacheFormat.version)), ("featurizer.json", FeaturizerSpec.currentVersion)]))
 
     @OptionGroup(title: "Prediction options") var params: PredictParams
 

@@ -18,7 +18,8 @@ struct CtrSynth: StageCommand {
             log loss is known; it is also printed in the summary.
 
             Example: ctr-synth --format criteo --rows 40000 --seed 7 --out criteo.tsv.gz
-            """)
+            """,
+        version: BuildInfo.version(formats: []))
 
     @OptionGroup(title: "Synthesis options") var params: SynthParams
 

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Cluster
 import CommandSupport
+import Dataset
+import Featurize
 import FFM
 import Foundation
 import LogIO
@@ -26,7 +28,8 @@ struct Train: StageCommand {
             Under mpirun (a build with `swift build -c release --traits MPI`) each rank trains on its \
             share of the training cache and the ranks average their models after every epoch; rank 0 \
             writes the model (docs/SCALING.md).
-            """)
+            """,
+        version: BuildInfo.version(formats: [("model", Int(ModelFile.version)), ("cache", Int(CacheFormat.version)), ("featurizer.json", FeaturizerSpec.currentVersion)]))
 
     @OptionGroup(title: "Training options") var params: TrainParams
 

@@ -149,7 +149,7 @@ import Testing
         #expect(params["mode"] == .object([("description", .string("Case change.")),
                                             ("enum", .array([.string("none"), .string("upper"), .string("lower")])), ("default", .string("none"))]))
         #expect(params["out"] == nil)  // reserved: set by the pipeline
-        #expect(schema["$defs"]!["stage"]!["properties"]!["kind"]!["enum"] == .array([.string("concat"), .string("model"), .string("score")]))
+        #expect(schema["$defs"]!["stage"]!["properties"]!["kind"]!["enum"] == .array([.string("concat"), .string("model"), .string("score"), .string("command")]))
         // The text reads back as the same value.
         var parser = JSONParser(schema.text(pretty: true))
         #expect(try parser.parse() == schema)

@@ -143,14 +143,14 @@ import Testing
         }}
         """)
         let byPath = Dictionary(issues.map { ($0.path, $0.message) }, uniquingKeysWith: { a, _ in a })
-        #expect(byPath["stages.a.kind"] == "unknown stage kind \"concatt\" (did you mean \"concat\"?); expected one of: concat, model, score")
+        #expect(byPath["stages.a.kind"] == "unknown stage kind \"concatt\" (did you mean \"concat\"?); expected one of: concat, model, score, command")
         #expect(byPath["stages.b.inputs[0]"] == "reference to an unknown stage \"nope\" in ${nope.out}")
         #expect(byPath["stages.b.inputs[1]"] == "stage \"c\" has no output \"outt\" (did you mean \"out\"?); its outputs are: out")
         #expect(byPath["stages.b.inputs[2]"]?.hasPrefix("malformed reference \"${c}\"") == true)
         #expect(byPath["stages.b.inputs[3]"] == "a ${stage.output} reference must start the input, found \"x${c.out}\"")
         #expect(byPath["stages.b.inputs[4]"] == "expected a path, found an empty string")
         #expect(byPath["stages.b.inputs[5]"]?.hasPrefix("expected a path, a glob or a ${stage.output} reference, found an integer") == true)
-        #expect(byPath["stages.d.kind"] == "missing; expected one of: concat, model, score")
+        #expect(byPath["stages.d.kind"] == "missing; expected one of: concat, model, score, command")
         #expect(byPath["stages.e.inputs"]?.hasPrefix("a model stage has several input slots") == true)
         #expect(byPath["stages.f.inputs.train"] == "input \"train\" takes one file, found 2")
     }
