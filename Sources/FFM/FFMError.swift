@@ -21,6 +21,8 @@ public enum FFMError: Error, Equatable, CustomStringConvertible {
     case featurizerMismatch(model: String, featurizer: String)
     /// A raw input line that cannot be featurized.
     case badInputLine(path: String, line: Int, detail: String)
+    /// A classifier (log loss) given a cache of real-valued targets; `row` is 1-based.
+    case classificationGivenTargets(path: String, row: Int, label: Float)
 
     public var description: String {
         switch self {
@@ -58,6 +60,9 @@ public enum FFMError: Error, Equatable, CustomStringConvertible {
                 + "was the model trained on data with these fields?"
         case let .badInputLine(path, line, detail):
             return "\(path):\(line): \(detail)"
+        case let .classificationGivenTargets(path, row, label):
+            return "\(path): row \(row): label \(label) is a real-valued target, but a classification model (--loss logistic) "
+                + "needs labels 0 or 1; expected --loss squared for regression, or 0/1 labels"
         case let .featurizerMismatch(model, featurizer):
             return "\(featurizer): this featurizer is not the one model \(model) was trained with (hash differs)"
         }

@@ -41,8 +41,10 @@ public struct PredictInputs: Sendable {
 /// What a prediction run produced.
 public struct PredictResult: Codable, Equatable, Sendable {
     public var rows: Int
-    /// Mean log loss of the (corrected) probabilities, when the input has labels.
+    /// Mean log loss of the (corrected) probabilities, when the input has labels (classifiers).
     public var logLoss: Double?
+    /// Root mean squared error of the predictions, when the input has targets (squared-loss models).
+    public var rmse: Double?
     /// Features whose index the model never saw in training (they contribute nothing).
     public var unseenFeatures: Int
     public var features: Int
@@ -65,6 +67,17 @@ public final class Predictor {
     public func probability(_ features: UnsafeBufferPointer<Feature>) -> Double { sigmoid(score(features)) }
 }
 
+/// What ctr-predict writes for a row's margin φ: the one place a margin becomes an output.
+/// - Parameters:
+///   - regression: a squared-loss model's facts (#13): the output is φ, clipped to the
+///     training target range when the model says so.
+///   - keepRate: a classifier's σ(φ) is corrected for negative downsampling.
+@inline(__always)
+func predictionOutput(_ t: Double, regression: RegressionInfo?, keepRate w: Double) -> Double {
+    if let regression { return regression.output(t) }
+    return correctForNegativeDownsampling(sigmoid(t), keepRate: w)
+}
+
 /// Corrects a probability learnt on data whose negatives were kept with rate `w`.
 @inline(__always)
 public func correctForNegativeDownsampling(_ p: Double, keepRate w: Double) -> Double {
@@ -85,7 +98,8 @@ public protocol PredictionInput: AnyObject {
 /// libffm text as prediction input.
 public final class LibFFMInput: PredictionInput {
     private let reader: LibFFMReader
-    public init(path: String) throws { reader = try LibFFMReader(path: path) }
+    /// - Parameter realLabels: labels are regression targets (a squared-loss model's input).
+    public init(path: String, realLabels: Bool = false) throws { reader = try LibFFMReader(path: path, realLabels: realLabels) }
     public func nextRow() throws -> (label: Float?, features: UnsafeBufferPointer<Feature>)? {
         guard let row = try reader.next() else { return nil }
         return (row.label, row.features)
@@ -132,17 +146,21 @@ public enum PredictStage: Stage {
     ///   `DatasetError` for malformed input; model file errors.
     public static func run(_ params: PredictParams, inputs: PredictInputs, outputs output: String,
                            reporter: Reporter) throws -> PredictResult {
+        try params.validated()
+        let loaded = try ModelFile.load(inputs.model)
         if let featurizer = inputs.featurizer {
             let rows = try RawLogInput(path: inputs.data, featurizer: Featurizer(contentsOf: featurizer))
-            return try run(params, rows: rows, model: inputs.model, output: output, reporter: reporter,
+            return try run(params, rows: rows, model: inputs.model, loaded: loaded, output: output, reporter: reporter,
                            featurizer: (featurizer, try TrainStage.fileHash(featurizer)))
         }
         if TrainingData.isCache(inputs.data) {
             let cache = try CacheInput(path: inputs.data)
-            return try run(params, rows: cache, model: inputs.model, output: output, reporter: reporter,
+            return try run(params, rows: cache, model: inputs.model, loaded: loaded, output: output, reporter: reporter,
                            cacheFeaturizerHash: cache.featurizerHash)
         }
-        return try run(params, rows: LibFFMInput(path: inputs.data), model: inputs.model, output: output, reporter: reporter)
+        let realLabels = try loaded.metadata.regression(path: inputs.model) != nil
+        return try run(params, rows: LibFFMInput(path: inputs.data, realLabels: realLabels), model: inputs.model, loaded: loaded,
+                       output: output, reporter: reporter)
     }
 
     /// Scores the rows of any input and writes one probability per line to `output`.
@@ -150,11 +168,16 @@ public enum PredictStage: Stage {
     ///   - featurizer: the featurizer.json that made the rows and its XXH64, checked
     ///     against the one recorded in the model when the model has one.
     ///   - cacheFeaturizerHash: a cache's featurizer hash, checked the same way (0: unknown).
-    static func run<Input: PredictionInput>(_ params: PredictParams, rows: Input, model modelPath: String, output: String,
+    ///   - loaded: the model file `modelPath`, loaded.
+    static func run<Input: PredictionInput>(_ params: PredictParams, rows: Input, model modelPath: String,
+                                            loaded: (model: FFMModel, metadata: ModelMetadata), output: String,
                                             reporter: Reporter, featurizer: (path: String, hash: UInt64)? = nil,
                                             cacheFeaturizerHash: UInt64 = 0) throws -> PredictResult {
-        try params.validated()
-        let (model, metadata) = try ModelFile.load(modelPath)
+        let (model, metadata) = loaded
+        let regression = try metadata.regression(path: modelPath)
+        if regression != nil && params.negKeepRate != 1 {
+            reporter.note("--neg-keep-rate is ignored: \(modelPath) is a regression model (squared loss)")
+        }
         if let featurizer, metadata.featurizerHash != 0, metadata.featurizerHash != featurizer.hash {
             throw FFMError.featurizerMismatch(model: modelPath, featurizer: featurizer.path)
         }
@@ -179,10 +202,12 @@ public enum PredictStage: Stage {
                 var n = 0
                 for r in 0..<batch.rows {
                     let t = Double(batch.scores[r])
-                    let q = correctForNegativeDownsampling(sigmoid(t), keepRate: w)
+                    let q = predictionOutput(t, regression: regression, keepRate: w)
                     let y = batch.labels[r]
                     if y.isNaN {
                         unlabelled += 1
+                    } else if regression != nil {
+                        lossSum += squaredError(score: q, label: y)
                     } else {
                         lossSum += w == 1 ? logLoss(score: t, label: y)
                             : -naturalLog(min(max(y > 0 ? q : 1 - q, Double.ulpOfOne), 1))
@@ -211,7 +236,13 @@ public enum PredictStage: Stage {
         try out.commit()
         try published.commit()
         result.features = batch.totalFeatures
-        if result.rows > 0 && unlabelled == 0 { result.logLoss = lossSum / Double(result.rows) }
+        if result.rows > 0 && unlabelled == 0 {
+            if regression != nil {
+                result.rmse = (lossSum / Double(result.rows)).squareRoot()
+            } else {
+                result.logLoss = lossSum / Double(result.rows)
+            }
+        }
         if result.unseenFeatures > 0 {
             reporter.note("\(rows.name): \(ProgressMeter.grouped(result.unseenFeatures)) of \(ProgressMeter.grouped(result.features)) features "
                           + "have indices not seen in training; they contribute nothing to the scores")

@@ -184,6 +184,7 @@ struct PredictKind: PipelineStage {
                                           reporter: context.reporter)
         var note = "scored \(ProgressMeter.grouped(result.rows)) rows"
         if let loss = result.logLoss { note += String(format: "; log loss %.5f", loss) }
+        if let rmse = result.rmse { note += String(format: "; RMSE %.5f", rmse) }
         return StageOutcome(notes: [note])
     }
 }
@@ -225,6 +226,10 @@ struct EvalKind: PipelineStage {
                 "rows": Double(m.rows), "click_rate": m.clickRate,
             ])
         }
-        return StageOutcome(metrics: metrics, notes: ["\n" + result.table])
+        let regression = (result.regression?.models ?? []).map { model -> ModelMetrics in
+            let m = model.metrics
+            return ModelMetrics(model: model.name, values: ["rmse": m.rmse, "mae": m.mae, "r2": m.r2, "rows": Double(m.rows)])
+        }
+        return StageOutcome(metrics: metrics + regression, notes: ["\n" + result.table])
     }
 }
