@@ -161,7 +161,8 @@ func plantedRatings(users: Int, items: Int, rows: Int, sigma: Double, seed: UInt
             try TrainStage.run(params: quietParams { $0.model = .fm }, trainingSet: cache)
         }
         // Squared loss reads the cache; --no-clip needs squared loss.
-        #expect(try TrainStage.run(params: quietParams { $0.model = .lr; $0.loss = .squared; $0.epochs = 2 }, trainingSet: cache).rows == 50)
+        #expect(try TrainStage.run(params: quietParams { $0.model = .lr; $0.loss = .squared; $0.epochs = 2; $0.output = cache + ".model" },
+                                   trainingSet: cache).rows == 50)
         #expect(TrainParams.defaults.problems().isEmpty)
         var p = TrainParams.defaults
         p.noClip = true
