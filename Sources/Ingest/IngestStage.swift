@@ -90,6 +90,11 @@ public enum IngestStage: Stage {
         var validClicks = 0
         /// Every 1024th valid row: the byte offset where it starts and the clicks before it.
         var checkpoints: [(offset: Int64, clicks: Int)] = []
+        // Regression targets (#13) have no negatives to downsample: the option is refused.
+        if schema.hasRealTarget && params.negKeepRate < 1 {
+            try params.validated([ParamProblem(["negKeepRate"], "schema \(schema.name) has a regression target (a \"target\" column): "
+                + "there are no negatives to downsample; expected 1")])
+        }
         let downsample = params.negKeepRate < 1
         let hashSeed = UInt32(truncatingIfNeeded: params.seed)
         let testBound = params.test * 4294967296.0
@@ -182,6 +187,11 @@ public enum IngestStage: Stage {
         }
         try quarantine.commit(into: outputs, as: path(quarantineFileName))
 
+        if schema.hasRealTarget {
+            // Targets are not clicks: the click counts and rate stay 0.
+            validClicks = 0
+            for split in [\IngestStats.splits.train, \IngestStats.splits.valid, \IngestStats.splits.test] { stats[keyPath: split].clicks = 0 }
+        }
         stats.columns = columns.finish()
         stats.clickRate = validRows > 0 ? Double(validClicks) / Double(validRows) : 0
         stats.rowsKept = stats.splits.train.rows + stats.splits.valid.rows + stats.splits.test.rows
