@@ -109,7 +109,7 @@ import Glibc
 
     @Test func samplePipelinesValidate() throws {
         let loader = PipelineLoader(registry: .standard)
-        for name in ["criteo-sample", "avazu-sample", "criteo-sweep"] {
+        for name in ["criteo-sample", "avazu-sample", "criteo-sweep", "ratings-sample"] {
             let p = try loader.load(file: Self.root.appendingPathComponent("Pipelines/\(name).json").path)
             #expect(p.stages.first?.name == "ingest")
             #expect(p.stages.last?.name == "eval")
