@@ -157,7 +157,8 @@ struct TrainKind: PipelineStage {
                                         reporter: context.reporter)
         var note = "trained on \(ProgressMeter.grouped(result.rows)) rows; kept epoch \(result.bestEpoch) of \(result.epochs.count)"
         if let best = result.epochs.first(where: { $0.epoch == result.bestEpoch }), let loss = best.vaLogLoss {
-            note += String(format: " (va_logloss %.5f", loss) + (best.vaAUC.map { String(format: ", va_auc %.5f", $0) } ?? "") + ")"
+            // With squared loss (#13) the validation figure is the mean squared error.
+            note += String(format: context.params.loss == .squared ? " (va_mse %.5f" : " (va_logloss %.5f", loss) + (best.vaAUC.map { String(format: ", va_auc %.5f", $0) } ?? "") + ")"
         }
         return StageOutcome(notes: [note])
     }

@@ -3,6 +3,7 @@ import StageKit
 import LogIO
 import Testing
 import TestSupport
+import FFM
 @testable import Pipeline
 
 /// Regression end to end (#13): ratings through ingest (ratings preset), hash (a cache of
@@ -49,5 +50,20 @@ import TestSupport
         #expect(Double(firstLabel) != nil && firstLabel.contains("."))
         let summary = RunSummary.table(report)
         #expect(summary.contains("RMSE") && !summary.contains("AUC"))
+        // Raw ratings lines through the featurizer: the targets come from the rating column.
+        let raw = dir.appendingPathComponent("raw.tsv").path
+        let reader = try LineReader(path: sample)
+        var lines: [String] = []
+        while lines.count < 500, let line = try reader.next() { lines.append(line.string) }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: raw, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("raw.pred").path
+        let predicted = try PredictStage.run(.defaults, inputs: PredictInputs(data: raw, model: work.appendingPathComponent("train/model.bin").path,
+                                                                            featurizer: work.appendingPathComponent("hash/featurizer.json").path),
+                                             outputs: out, reporter: .silent)
+        let p = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").map { Double($0)! }
+        let y = lines.map { Double($0.split(separator: "\t")[2])! }
+        let expected = (zip(p, y).map { ($0 - $1) * ($0 - $1) }.reduce(0, +) / Double(p.count)).squareRoot()
+        let rawRMSE = try #require(predicted.rmse)
+        #expect(p.count == 500 && abs(rawRMSE - expected) < 1e-4)
     }
 }
