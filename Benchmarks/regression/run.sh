@@ -4,7 +4,7 @@
 # against libFM (SGD and ALS) on the same data with the same k and epochs.
 #
 #   [LIBFM_DIR=/path/to/libfm] [ROWS=1000000 USERS=6000 ITEMS=4000 RANK=4 NOISE=0.5 K=4 EPOCHS=20
-#    ETA=0.1 LAMBDA=0.01 THREADS=1 REPEAT=1 BUILD_PATH=.build-bench WORK=/tmp/ctr-regression-bench] \
+#    ETA=0.1 LAMBDA=0.01 THREADS=1 REPEAT=1 BUILD_PATH=.build-bench SKIP_BUILD= WORK=/tmp/ctr-regression-bench] \
 #   Benchmarks/regression/run.sh
 #
 # Data: ctr-synth --format ratings (y = 3.5 + b_u + b_i + <p_u, q_i> + N(0, NOISE²)), then
@@ -24,8 +24,7 @@ WORK=${WORK:-/tmp/ctr-regression-bench}
 bench_require_gnu_time
 mkdir -p "$WORK"
 echo "load average before: $(bench_loadavg)"
-(cd "$ROOT" && swift build -c release --scratch-path "$BUILD_PATH" --product ctr-synth >/dev/null \
-  && swift build -c release --scratch-path "$BUILD_PATH" >/dev/null)
+[ -n "${SKIP_BUILD:-}" ] || (cd "$ROOT" && swift build -c release --scratch-path "$BUILD_PATH" >/dev/null)
 BIN="$BUILD_PATH/release"
 
 data="$WORK/data-$ROWS-$USERS-$ITEMS-$RANK-$NOISE"
@@ -36,7 +35,7 @@ if [ ! -f "$data/hash/test.cache" ]; then
   "$BIN/ctr-ingest" --quiet --schema ratings --split hash --valid 0.1 --test 0.1 --seed 1 --out "$data/ingest" "$data/ratings.tsv"
   "$BIN/ctr-hash" --quiet --rows "$data/ingest" --bins 1048576 --rare-threshold 1 --out "$data/hash"
 fi
-cat "$data/synth.txt"
+cat "$data/synth.txt" | tail -1
 
 echo
 echo "ctr-train --model fm --loss squared -k $K -t $EPOCHS -r $ETA -l $LAMBDA -s $THREADS --no-norm (train.cache), then ctr-predict on test.cache"
@@ -59,8 +58,8 @@ if [ -n "${LIBFM_DIR:-}" ] && [ -x "$LIBFM_DIR/bin/libFM" ]; then
     args=(-task r -train "$data/train.libfm" -test "$data/test.libfm" -dim "1,1,$K" -iter "$EPOCHS" -method "$method" -init_stdev 0.1)
     if [ "$method" = sgd ]; then args+=(-learn_rate 0.01 -regular "0,0,$LAMBDA"); else args+=(-regular "0,0,$LAMBDA"); fi
     read -r wall rss cpu runs < <(bench_best "$REPEAT" "$WORK/libfm-$method.out" "$WORK/libfm-$method.err" "$LIBFM_DIR/bin/libFM" "${args[@]}")
-    rmse=$(grep -o 'Test(rmse)=[0-9.]*' "$WORK/libfm-$method.out" | tail -1 | cut -d= -f2)
-    best=$(grep -o 'Test(rmse)=[0-9.]*' "$WORK/libfm-$method.out" | cut -d= -f2 | sort -g | head -1)
+    rmse=$(grep -o 'Test=[0-9.]*' "$WORK/libfm-$method.out" | tail -1 | cut -d= -f2)
+    best=$(grep -o 'Test=[0-9.]*' "$WORK/libfm-$method.out" | cut -d= -f2 | sort -g | head -1)
     printf "libFM %-4s    test RMSE %s (best iteration %s)   wall %.2f s  CPU %.2f s  peak RSS %d MB   ctr-train/libFM: RMSE %.3fx, time %.2fx\n" \
       "$method" "$rmse" "$best" "$wall" "$cpu" $((rss / 1024)) \
       "$(awk -v a="$ours_rmse" -v b="$rmse" 'BEGIN { print a / b }')" "$(awk -v a="$ours_wall" -v b="$wall" 'BEGIN { print a / b }')"
