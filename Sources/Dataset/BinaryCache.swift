@@ -15,7 +15,7 @@ import LogIO
 /// header   64 bytes   "CTRCACHE", version, header size, feature size (0: compact), label size, reserved
 /// features D bytes    version 4: each row compactly encoded (``CompactRows``); versions 1-3:
 ///                     12 × F, Feature (field UInt32, index UInt32, value Float32), rows back to back
-/// labels   1 × R      UInt8 0/1 (version 3: 4 × R, Float32 targets), then zero bytes up to a multiple of 8
+/// labels   1 × R      UInt8 0/1 (label size 4: Float32 targets), then zero bytes up to a multiple of 8
 /// offsets  8 × (R+1)  UInt64: row r is bytes (v4; features in v1-3) [offsets[r], offsets[r+1])
 /// groups   16 × G     per row group: its first offset (UInt64), XXH64 of the group (UInt64)
 /// footer   128 bytes  counts, section offsets, featurizer hash, checksums, "CTRCFOOT"
@@ -55,7 +55,7 @@ public struct CacheInfo: Equatable, Sendable {
     /// XXH64 of the featurizer.json the rows were made with (ctr-hash), 0 when unknown
     /// (libffm conversions, version 1 caches).
     public var featurizerHash: UInt64 = 0
-    /// Bytes per label: 1 (UInt8 0/1, versions 1 and 2) or 4 (Float32 targets, version 3).
+    /// Bytes per label: 1 (UInt8 0/1, versions 1 and 2) or 4 (Float32 targets: version 3, or version 4 with label size 4).
     public var labelSize = 1
     /// Labels are real-valued targets (format version 3, or 4 with label size 4).
     public var realLabels: Bool { labelSize == 4 }
@@ -178,7 +178,7 @@ public final class CacheWriter {
     /// - Parameters:
     ///   - group: the stage's commit point (`finish()` then leaves the rename to it).
     ///   - realLabels: labels are real-valued targets (any finite Float), stored as Float32
-    ///     in format version 3; without, labels must be 0 or 1 (version 2).
+    ///     (label size 4); without, labels must be 0 or 1 (label size 1).
     public init(path: String, rowGroupRows: Int = CacheFormat.defaultRowGroupRows, group: CommitGroup? = nil,
                 realLabels: Bool = false) throws {
         precondition(rowGroupRows > 0, "rowGroupRows must be positive")
@@ -314,7 +314,7 @@ public final class CacheWriter {
     /// - Parameter group: publish with the group's commit instead of at once.
     /// - Throws: `DatasetError` naming the file, line and token of the first malformed row.
     @discardableResult
-    /// - Parameter realLabels: labels are regression targets (version 3 cache).
+    /// - Parameter realLabels: labels are regression targets (real-target cache).
     public static func convert(libffm input: String, to output: String, progress: ProgressMeter? = nil,
                                group: CommitGroup? = nil, realLabels: Bool = false) throws -> CacheInfo {
         let reader = try LibFFMReader(path: input, realLabels: realLabels)

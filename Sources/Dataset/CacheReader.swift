@@ -279,7 +279,7 @@ public final class CacheReader: @unchecked Sendable {
         block.featureCount = featureCount
     }
 
-    /// Offsets non-decreasing, labels 0/1 (version 3: finite), features within the footer's field and index counts.
+    /// Offsets non-decreasing, labels 0/1 (real targets: finite), features within the footer's field and index counts.
     static func validate(path: String, info: CacheInfo, firstRow: Int, rowCount: Int, labels: UnsafeMutablePointer<UInt8>,
                          offsets: UnsafePointer<UInt64>, features: UnsafePointer<Feature>, firstFeature: UInt64) throws {
         var bad = -1
@@ -314,7 +314,7 @@ public final class CacheReader: @unchecked Sendable {
         }
     }
 
-    /// Every row's label in file order (0/1, or the targets of a version 3 cache); the
+    /// Every row's label in file order (0/1, or the targets of a real-target cache); the
     /// label section is covered by the row groups' checksums, which `read` checks.
     public func allLabels() throws -> [Float] {
         let n = info.rowCount, size = info.labelSize
@@ -376,7 +376,7 @@ public final class CacheBlock {
     public internal(set) var firstRow = 0
     public internal(set) var rowCount = 0
     public internal(set) var featureCount = 0
-    /// `labelSize` bytes per row: UInt8 0/1, or Float32 targets (version 3 caches).
+    /// `labelSize` bytes per row: UInt8 0/1, or Float32 targets (real-target caches).
     @usableFromInline var labels: UnsafeMutablePointer<UInt8>
     @usableFromInline var labelSize = 1
     /// Row i's features are features[offsets[i] ..< offsets[i+1]] (relative to the block).
@@ -434,7 +434,7 @@ public final class CacheBlock {
         return Row(label: label(i), features: UnsafeBufferPointer(start: features + lo, count: hi - lo))
     }
 
-    /// Label of row `i` of the block (0/1, or the target of a version 3 cache).
+    /// Label of row `i` of the block (0/1, or the target of a real-target cache).
     @inlinable @inline(__always)
     public func label(_ i: Int) -> Float {
         labelSize == 1 ? Float(labels[i])
@@ -457,7 +457,7 @@ public final class MappedCache: @unchecked Sendable {
     public let path: String
     private let base: UnsafeMutableRawPointer
     private let size: Int
-    /// Labels (0/1; in a version 3 cache `4 × rowCount` bytes of Float32 targets: use
+    /// Labels (0/1; in a real-target cache `4 × rowCount` bytes of Float32 targets: use
     /// `label(_:)`), row offsets (rowCount + 1 entries) and features, straight from the file;
     /// valid only while this object is alive (keep a reference while using them).
     public let labels: UnsafeBufferPointer<UInt8>
@@ -502,7 +502,7 @@ public final class MappedCache: @unchecked Sendable {
         return Row(label: label(i), features: UnsafeBufferPointer(rebasing: features[lo..<hi]))
     }
 
-    /// Label of row `i`: 0/1, or the target of a version 3 cache.
+    /// Label of row `i`: 0/1, or the target of a real-target cache.
     @inline(__always)
     public func label(_ i: Int) -> Float {
         info.labelSize == 1 ? Float(labels[i])

@@ -22,6 +22,8 @@ final class Engine: @unchecked Sendable {
     let threads: Int
     let eta: Float
     let lambda: Float
+    /// The loss trained on (#13: squared loss for regression).
+    var loss = LossKind.logistic
     let scratch: [Scratch]
     let lookahead: [Scratch]
     /// Per-thread copies of the most frequent rows (several threads only).
@@ -79,6 +81,7 @@ final class Engine: @unchecked Sendable {
             }
             let eta = self.eta, lambda = self.lambda, order = self.order, threads = self.threads
             let scratch = self.scratch, lookahead = self.lookahead
+            let squared = loss == .squared
             let shared = Unchecked(block)
             losses.withUnsafeMutableBufferPointer { lossBuffer in
                 let lossOut = Unchecked(lossBuffer.baseAddress!)
@@ -104,8 +107,15 @@ final class Engine: @unchecked Sendable {
                             next.count = 0
                         }
                         let score = Double(model.score(current, prefetching: next))
-                        sum += logLoss(score: score, label: label)
-                        let kappa = Float(lossGradient(score: score, label: label))
+                        let kappa: Float
+                        if squared {
+                            // ½(φ − y)²: κ = φ − y; the reported loss is (φ − y)².
+                            sum += squaredError(score: score, label: label)
+                            kappa = Float(score - Double(label))
+                        } else {
+                            sum += logLoss(score: score, label: label)
+                            kappa = Float(lossGradient(score: score, label: label))
+                        }
                         model.update(current, kappa: kappa, eta: eta, lambda: lambda)
                         swap(&current, &next)
                     }

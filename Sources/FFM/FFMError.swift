@@ -25,6 +25,8 @@ public enum FFMError: Error, Equatable, CustomStringConvertible {
     case calibrationFailed(path: String, method: String, detail: String)
     /// `ctr-train --dump … --format` cannot express this model in that format.
     case cannotExport(format: String, detail: String)
+    /// A classifier (log loss) given a cache of real-valued targets; `row` is 1-based.
+    case classificationGivenTargets(path: String, row: Int, label: Float)
 
     public var description: String {
         switch self {
@@ -66,6 +68,9 @@ public enum FFMError: Error, Equatable, CustomStringConvertible {
             return "\(path): cannot fit the --calibrate \(method) calibrator on this validation set: \(detail)"
         case let .cannotExport(format, detail):
             return "cannot write this model as --format \(format): found \(detail)"
+        case let .classificationGivenTargets(path, row, label):
+            return "\(path): row \(row): label \(label) is a real-valued target, but a classification model (--loss logistic) "
+                + "needs labels 0 or 1; expected --loss squared for regression, or 0/1 labels"
         case let .featurizerMismatch(model, featurizer):
             return "\(featurizer): this featurizer is not the one model \(model) was trained with (hash differs)"
         }

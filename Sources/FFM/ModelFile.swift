@@ -43,7 +43,7 @@ public struct ModelSection: Equatable, Sendable {
     public var bytes: [UInt8]
 
     /// Every tag this build reads.
-    public static let known: Set<String> = [Calibrator.tag]
+    public static let known: Set<String> = [Calibrator.tag, RegressionInfo.tag]
 
     public init(tag: String, bytes: [UInt8]) {
         precondition(tag.utf8.count == 4 && tag.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7f }, "a section tag is 4 ASCII characters")
@@ -252,6 +252,7 @@ public enum ModelFile {
             _ = try bytes.withUnsafeMutableBytes { try readFully(fd, path, $0, at: offset) }
             bytes.withUnsafeBytes { hash.update($0) }
             metadata.sections = try parseSections(bytes, at: offset, path: path)
+            _ = try metadata.regression(path: path)
             offset += bytes.count
         }
         var trailer = [UInt8](repeating: 0, count: trailerSize)

@@ -48,8 +48,10 @@ public struct PredictInputs: Sendable {
 /// What a prediction run produced.
 public struct PredictResult: Codable, Equatable, Sendable {
     public var rows: Int
-    /// Mean log loss of the (corrected) probabilities, when the input has labels.
+    /// Mean log loss of the (corrected) probabilities, when the input has labels (classifiers).
     public var logLoss: Double?
+    /// Root mean squared error of the predictions, when the input has targets (squared-loss models).
+    public var rmse: Double?
     /// Features whose index the model never saw in training (they contribute nothing).
     public var unseenFeatures: Int
     public var features: Int
@@ -74,30 +76,37 @@ public final class Predictor {
     public func probability(_ features: UnsafeBufferPointer<Feature>) -> Double { sigmoid(score(features)) }
 }
 
-/// What ctr-predict writes for a row's margin t: the probability σ(t), through the model's
-/// calibrator when it has one (unless `--uncalibrated`), then corrected for negative
-/// downsampling (`--neg-keep-rate`); or with `--raw-score`, t itself.
+/// What ctr-predict writes for a row's margin t, the one place a margin becomes an output:
+/// for a classifier the probability σ(t), through the model's calibrator when it has one
+/// (unless `--uncalibrated`), then corrected for negative downsampling (`--neg-keep-rate`);
+/// for a squared-loss model (#13) t itself, clipped to the training target range when the
+/// model says so; with `--raw-score`, t itself.
 public struct PredictionOutput: Sendable {
     public var calibrator: Calibrator?
     public var negKeepRate: Double
     public var rawScore: Bool
+    /// A squared-loss model's facts (#13); nil for a classifier.
+    public var regression: RegressionInfo?
 
-    public init(calibrator: Calibrator? = nil, negKeepRate: Double = 1, rawScore: Bool = false) {
+    public init(calibrator: Calibrator? = nil, negKeepRate: Double = 1, rawScore: Bool = false, regression: RegressionInfo? = nil) {
         self.calibrator = calibrator
         self.negKeepRate = negKeepRate
         self.rawScore = rawScore
+        self.regression = regression
     }
 
-    /// The probability of margin t: σ(t) or the calibrator's, then the downsampling correction.
+    /// The prediction of margin t: the regression output, or the probability (σ(t) or the
+    /// calibrator's, then the downsampling correction).
     @inline(__always)
-    public func probability(margin t: Double) -> Double {
+    public func prediction(margin t: Double) -> Double {
+        if let regression { return regression.output(t) }
         let p = calibrator?.probability(margin: t) ?? sigmoid(t)
         return correctForNegativeDownsampling(p, keepRate: negKeepRate)
     }
 
     /// The number written for margin t.
     @inline(__always)
-    public func written(margin t: Double) -> Double { rawScore ? t : probability(margin: t) }
+    public func written(margin t: Double) -> Double { rawScore ? t : prediction(margin: t) }
 }
 
 /// Corrects a probability learnt on data whose negatives were kept with rate `w`.
@@ -120,7 +129,8 @@ public protocol PredictionInput: AnyObject {
 /// libffm text as prediction input.
 public final class LibFFMInput: PredictionInput {
     private let reader: LibFFMReader
-    public init(path: String) throws { reader = try LibFFMReader(path: path) }
+    /// - Parameter realLabels: labels are regression targets (a squared-loss model's input).
+    public init(path: String, realLabels: Bool = false) throws { reader = try LibFFMReader(path: path, realLabels: realLabels) }
     public func nextRow() throws -> (label: Float?, features: UnsafeBufferPointer<Feature>)? {
         guard let row = try reader.next() else { return nil }
         return (row.label, row.features)
@@ -210,22 +220,26 @@ public enum PredictStage: Stage {
     ///   `DatasetError` for malformed input; model file errors.
     public static func run(_ params: PredictParams, inputs: PredictInputs, outputs output: String,
                            reporter: Reporter) throws -> PredictResult {
+        try params.validated()
+        let loaded = try ModelFile.load(inputs.model)
         if let featurizer = inputs.featurizer {
             let rows = try RawLogInput(path: inputs.data, featurizer: Featurizer(contentsOf: featurizer))
-            return try run(params, rows: rows, model: inputs.model, output: output, reporter: reporter,
+            return try run(params, rows: rows, model: inputs.model, loaded: loaded, output: output, reporter: reporter,
                            featurizer: (featurizer, try TrainStage.fileHash(featurizer)))
         }
         if let shards = try CacheShardsInput.expand(inputs.data) {
             let cache = try CacheShardsInput(paths: shards)
-            return try run(params, rows: cache, model: inputs.model, output: output, reporter: reporter,
+            return try run(params, rows: cache, model: inputs.model, loaded: loaded, output: output, reporter: reporter,
                            cacheFeaturizerHash: cache.featurizerHash)
         }
         if TrainingData.isCache(inputs.data) {
             let cache = try CacheInput(path: inputs.data)
-            return try run(params, rows: cache, model: inputs.model, output: output, reporter: reporter,
+            return try run(params, rows: cache, model: inputs.model, loaded: loaded, output: output, reporter: reporter,
                            cacheFeaturizerHash: cache.featurizerHash)
         }
-        return try run(params, rows: LibFFMInput(path: inputs.data), model: inputs.model, output: output, reporter: reporter)
+        let realLabels = try loaded.metadata.regression(path: inputs.model) != nil
+        return try run(params, rows: LibFFMInput(path: inputs.data, realLabels: realLabels), model: inputs.model, loaded: loaded,
+                       output: output, reporter: reporter)
     }
 
     /// Scores the rows of any input and writes one probability per line to `output`.
@@ -233,11 +247,16 @@ public enum PredictStage: Stage {
     ///   - featurizer: the featurizer.json that made the rows and its XXH64, checked
     ///     against the one recorded in the model when the model has one.
     ///   - cacheFeaturizerHash: a cache's featurizer hash, checked the same way (0: unknown).
-    static func run<Input: PredictionInput>(_ params: PredictParams, rows: Input, model modelPath: String, output: String,
+    ///   - loaded: the model file `modelPath`, loaded.
+    static func run<Input: PredictionInput>(_ params: PredictParams, rows: Input, model modelPath: String,
+                                            loaded: (model: FFMModel, metadata: ModelMetadata), output: String,
                                             reporter: Reporter, featurizer: (path: String, hash: UInt64)? = nil,
                                             cacheFeaturizerHash: UInt64 = 0) throws -> PredictResult {
-        try params.validated()
-        let (model, metadata) = try ModelFile.load(modelPath)
+        let (model, metadata) = loaded
+        let regression = try metadata.regression(path: modelPath)
+        if regression != nil && params.negKeepRate != 1 {
+            reporter.note("--neg-keep-rate is ignored: \(modelPath) is a regression model (squared loss)")
+        }
         if let featurizer, metadata.featurizerHash != 0, metadata.featurizerHash != featurizer.hash {
             throw FFMError.featurizerMismatch(model: modelPath, featurizer: featurizer.path)
         }
@@ -255,7 +274,7 @@ public enum PredictStage: Stage {
         let batch = Batch()
         let w = params.negKeepRate
         let mapping = PredictionOutput(calibrator: params.uncalibrated ? nil : try Calibrator.from(metadata, path: modelPath),
-                                       negKeepRate: w, rawScore: params.rawScore)
+                                       negKeepRate: w, rawScore: params.rawScore, regression: regression)
 
         func flush() throws {
             guard batch.rows > 0 else { return }
@@ -264,10 +283,12 @@ public enum PredictStage: Stage {
                 var n = 0
                 for r in 0..<batch.rows {
                     let t = Double(batch.scores[r])
-                    let q = mapping.probability(margin: t)
+                    let q = mapping.prediction(margin: t)
                     let y = batch.labels[r]
                     if y.isNaN {
                         unlabelled += 1
+                    } else if regression != nil {
+                        lossSum += squaredError(score: q, label: y)
                     } else {
                         lossSum += w == 1 && mapping.calibrator == nil ? logLoss(score: t, label: y)
                             : -naturalLog(min(max(y > 0 ? q : 1 - q, Double.ulpOfOne), 1))
@@ -297,7 +318,13 @@ public enum PredictStage: Stage {
         try published.commit()
         result.features = batch.totalFeatures
         result.calibrator = mapping.calibrator?.method.rawValue
-        if result.rows > 0 && unlabelled == 0 { result.logLoss = lossSum / Double(result.rows) }
+        if result.rows > 0 && unlabelled == 0 {
+            if regression != nil {
+                result.rmse = (lossSum / Double(result.rows)).squareRoot()
+            } else {
+                result.logLoss = lossSum / Double(result.rows)
+            }
+        }
         if result.unseenFeatures > 0 {
             reporter.note("\(rows.name): \(ProgressMeter.grouped(result.unseenFeatures)) of \(ProgressMeter.grouped(result.features)) features "
                           + "have indices not seen in training; they contribute nothing to the scores")

@@ -20,7 +20,8 @@ final class RawLogInput: PredictionInput {
         while let line = try reader.next() {
             switch row.featurize(rawLine: line) {
             case let .features(label, features):
-                return (label.map { Float($0) }, features)
+                // #13: a schema's regression target replaces the 0/1 label.
+                return (row.lastTarget ?? label.map { Float($0) }, features)
             case .header:
                 continue
             case let .bad(message):

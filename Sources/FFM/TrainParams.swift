@@ -48,13 +48,26 @@ public struct TrainParams: StageParameters {
     @Option("Fit a calibrator on the validation predictions of the kept model and store it in the model: platt (logistic on the margin), isotonic (PAV) or none.")
     public var calibrate = CalibrationMethod.none
 
+    // MARK: - #13 regression
+
+    @Option("Loss: logistic (labels 0/1, output the probability) or squared (real-valued targets, output the prediction).")
+    public var loss = LossKind.logistic
+
+    @Flag("With --loss squared, do not clip predictions to the range of the training targets (clipped by default, as libFM).")
+    public var noClip = false
+
     public init() {}
 
     /// Patience in effect: `patience`, or 1 with `autoStop`.
     public var effectivePatience: Int { patience > 0 ? patience : (autoStop ? 1 : 0) }
 
     public func check() -> [ParamProblem] {
-        model == .lr && noLinear ? [ParamProblem(["noLinear", "model"], "LR is only linear terms; drop --no-linear or choose another model")] : []
+        var problems = model == .lr && noLinear ? [ParamProblem(["noLinear", "model"], "LR is only linear terms; drop --no-linear or choose another model")] : []
+        if noClip && loss != .squared { problems.append(ParamProblem(["noClip", "loss"], "--no-clip applies to --loss squared only")) }
+        if calibrate != .none && loss == .squared {
+            problems.append(ParamProblem(["calibrate", "loss"], "--calibrate maps margins to probabilities; a squared-loss model predicts values: drop --calibrate"))
+        }
+        return problems
     }
 
     /// What the inputs decide: early stopping needs a validation set.

@@ -41,16 +41,19 @@ public enum TrainStage: Stage {
         let outputDirectory = directoryPart(output)
         let scratchDirectory = outputDirectory.isEmpty ? "." : outputDirectory
 
+        let squared = params.loss == .squared
         let (train, trainIndices) = try TrainingData.open(inputs.train, scratchDirectory: scratchDirectory, tag: "train",
-                                                          log: reporter.note)
+                                                          realLabels: squared, log: reporter.note)
         guard train.info.rowCount > 0 else { throw FFMError.emptyTrainingSet(path: inputs.train) }
         let valid = try inputs.valid.map {
-            try TrainingData.open($0, scratchDirectory: scratchDirectory, tag: "valid", log: reporter.note).reader
+            try TrainingData.open($0, scratchDirectory: scratchDirectory, tag: "valid", realLabels: squared, log: reporter.note).reader
         }
+        let regression = try regressionSetup(params, train: train, trainPath: inputs.train, valid: valid, validPath: inputs.valid)
         var metadata = ModelMetadata()
         metadata.eta = params.eta
         metadata.lambda = params.lambda
         metadata.seed = params.seed
+        if let regression { metadata.sections.append(regression.info.section) }
         metadata.featurizerHash = try featurizerHash(featurizer: inputs.featurizer,
                                                      caches: [(inputs.train, train.info.featurizerHash)]
                                                          + [inputs.valid.map { ($0, valid!.info.featurizerHash) }].compactMap { $0 })
@@ -62,6 +65,8 @@ public enum TrainStage: Stage {
         let start = try startingModel(params, initModel: inputs.initModel, train: train, trainIndices: trainIndices,
                                       trainBlocks: trainBlocks, valid: valid, metadata: &metadata)
         let model = start.model
+        // Squared loss from scratch: the bias starts at the mean target (ratings are far from 0).
+        if let regression, inputs.initModel == nil, model.hasLinear { model.bias[0] = Float(regression.meanTarget) }
         reporter.note("\(params.model.rawValue): \(ProgressMeter.grouped(train.info.rowCount)) rows, n \(ProgressMeter.grouped(start.n)), m \(start.m), k \(params.factors), "
             + "\(ProgressMeter.grouped(model.rowCount)) indices in training, "
             + String(format: "%.1f MB of weights", Double(model.rowCount) * Double(model.rowStride * 4 + (model.hasLinear ? 8 : 0)) / 1e6)
@@ -80,9 +85,14 @@ public enum TrainStage: Stage {
         defer { if let checkpoint { unlink(checkpoint); checkpointRegistration?.release() } }
 
         let engine = Engine(model: model, threads: params.threads, eta: Float(params.eta), lambda: Float(params.lambda))
+        engine.loss = params.loss
         engine.hot = try HotRows.make(model: model, data: train, threads: params.threads)
         if let hot = engine.hot { reporter.note("\(hot.count) frequent rows get per-thread copies, merged every \(HotRows.firstSyncInterval) rows at first, then up to every \(HotRows.syncInterval)") }
-        reporter.note(valid == nil ? "iter   tr_logloss      seconds" : "iter   tr_logloss   va_logloss       va_auc      seconds")
+        if squared {
+            reporter.note(valid == nil ? "iter       tr_mse      seconds" : "iter       tr_mse       va_mse      seconds")
+        } else {
+            reporter.note(valid == nil ? "iter   tr_logloss      seconds" : "iter   tr_logloss   va_logloss       va_auc      seconds")
+        }
 
         var stats: [EpochStats] = []
         var best = (epoch: 0, loss: Double.infinity)
@@ -103,14 +113,16 @@ public enum TrainStage: Stage {
             let trLoss = trSums[0] / Double(max(Int(trSums[1]), 1))
             if reporter.live { FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!) }
             var row = EpochStats(epoch: epoch, trLogLoss: trLoss, vaLogLoss: nil, vaAUC: nil, seconds: 0)
-            if let valid {
+            if let valid, let regression {
+                row.vaLogLoss = try engine.evaluateSquared(valid, blockBytes: blockBytes, clip: regression.info, cluster: cluster)
+            } else if let valid {
                 let (loss, auc) = try engine.evaluate(valid, blockBytes: blockBytes, cluster: cluster)
                 row.vaLogLoss = loss
                 row.vaAUC = auc
             }
             row.seconds = Date().timeIntervalSince(started)
             stats.append(row)
-            reporter.note(formatRow(row))
+            reporter.note(formatRow(row, auc: !squared))
             guard try finite(row, model) else { throw FFMError.diverged(epoch: epoch, eta: params.eta) }
             if let va = row.vaLogLoss, patience > 0 {
                 if va < best.loss {
@@ -192,6 +204,10 @@ public enum TrainStage: Stage {
         }
         let (loaded, loadedMeta) = try ModelFile.load(initPath)
         try checkCompatible(loaded, with: params, path: initPath)
+        let loadedLoss = try loadedMeta.loss(path: initPath)
+        guard loadedLoss == params.loss else {
+            throw FFMError.incompatibleInitModel(path: initPath, detail: "it was trained with --loss \(loadedLoss.rawValue), training asks for --loss \(params.loss.rawValue)")
+        }
         n = max(n, loaded.indexCount)
         m = max(m, loaded.fieldCount)
         if n > seen.indexCount {
@@ -252,7 +268,10 @@ public enum TrainStage: Stage {
         return data.withUnsafeBytes { XXHash64.hash($0) }
     }
 
-    static func formatRow(_ r: EpochStats) -> String {
+    static func formatRow(_ r: EpochStats, auc withAUC: Bool = true) -> String {
+        if let va = r.vaLogLoss, !withAUC {
+            return String(format: "%4d %12.5f %12.5f %12.1f", r.epoch, r.trLogLoss, va, r.seconds)
+        }
         if let va = r.vaLogLoss {
             let auc = r.vaAUC.map { String(format: "%13.5f", $0) } ?? String(repeating: " ", count: 10) + "n/a"
             return String(format: "%4d %12.5f %12.5f", r.epoch, r.trLogLoss, va) + auc + String(format: " %12.1f", r.seconds)

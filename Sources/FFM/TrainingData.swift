@@ -23,9 +23,10 @@ enum TrainingData {
         return n == 8 && withUnsafeBytes(of: &magic) { memcmp($0.baseAddress!, CacheFormat.headerMagic.utf8Start, 8) == 0 }
     }
 
+    /// - Parameter realLabels: text labels are regression targets (the scratch cache is then version 3).
     /// - Returns: the reader, and for converted text the bitmap of indices that occur (a
     ///   cache needs a pass to find them).
-    static func open(_ path: String, scratchDirectory: String, tag: String,
+    static func open(_ path: String, scratchDirectory: String, tag: String, realLabels: Bool = false,
                      log: (String) -> Void) throws -> (reader: CacheReader, indices: [UInt64]?) {
         if isCache(path) { return (try CacheReader(path: path), nil) }
         guard access(path, R_OK) == 0 else { throw LogIOError.cannotOpen(path: path, errno: errno) }
@@ -34,8 +35,8 @@ enum TrainingData {
         var bits: [UInt64] = []
         let info: CacheInfo
         do {
-            let text = try LibFFMReader(path: path)
-            let writer = try CacheWriter(path: scratch)
+            let text = try LibFFMReader(path: path, realLabels: realLabels)
+            let writer = try CacheWriter(path: scratch, realLabels: realLabels)
             while let row = try text.next() {
                 try writer.append(row)
                 for f in row.features {

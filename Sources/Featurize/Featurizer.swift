@@ -176,6 +176,9 @@ public final class RowFeaturizer {
     private let buffer: UnsafeMutableBufferPointer<Feature>
     private let rowValues: UnsafeMutableBufferPointer<ByteSlice>
     private let offsets: UnsafeMutablePointer<UInt32>
+    /// The regression target of the last line featurized (#13: a schema with a `target`
+    /// column; its `label` is then 0), nil otherwise or when the line had no label.
+    public private(set) var lastTarget: Float?
 
     init(featurizer: Featurizer, labelMode: LabelMode) throws {
         self.featurizer = featurizer
@@ -201,6 +204,7 @@ public final class RowFeaturizer {
     public func featurize(rawLine line: ByteSlice) -> FeaturizedLine {
         switch parser.parse(line) {
         case .row(let row):
+            lastTarget = row.target.flatMap { ByteParsing.double($0) }.map { Float($0) }
             if let f = featurizer.featurize(values: row.values, into: buffer.baseAddress!) {
                 return .bad(message: "column \(featurizer.spec.fields[f].name): cannot read \"\(row.values[f].string)\" "
                     + "as \(featurizer.spec.fields[f].kind.rawValue)")
@@ -216,7 +220,20 @@ public final class RowFeaturizer {
     public func featurize(rowsLine line: ByteSlice) -> FeaturizedLine {
         let n = featurizer.fieldCount
         guard let base = line.baseAddress else { return .bad(message: "empty line; expected label<TAB>values") }
-        if let message = RowSplitter.split(base, start: 0, end: line.count, fieldCount: n, into: offsets) {
+        var start = 0
+        lastTarget = nil
+        if featurizer.spec.schema.hasRealTarget {
+            // The first field is a regression target (#13): read it, then split after it.
+            var tab = 0
+            while tab < line.count && base[tab] != 9 { tab += 1 }
+            guard let y = ByteParsing.double(ByteSlice(start: base, count: tab)), y.isFinite, tab > 0 else {
+                return .bad(message: "found target \"\(ByteSlice(start: base, count: min(tab, 40)).string)\"; expected a finite number in the first field")
+            }
+            lastTarget = Float(y)
+            start = tab - 1
+        }
+        if let message = RowSplitter.split(base, start: start, end: line.count, fieldCount: n, into: offsets,
+                                           checkLabel: lastTarget == nil) {
             return .bad(message: message)
         }
         for f in 0..<n {
@@ -228,7 +245,7 @@ public final class RowFeaturizer {
             return .bad(message: "column \(featurizer.spec.fields[f].name): cannot read \"\(values[f].string)\" "
                 + "as \(featurizer.spec.fields[f].kind.rawValue)")
         }
-        return .features(label: base[0] &- 48, features: features)
+        return .features(label: lastTarget == nil ? base[0] &- 48 : 0, features: features)
     }
 }
 

@@ -52,7 +52,7 @@ public struct HashParams: StageParameters {
     @Option("ctr-ingest's output folder (train.tsv, valid.tsv, test.tsv, stats.json).", value: "DIR")
     public var rows: String?
 
-    @Option("Read raw logs instead: a schema preset (criteo, criteo-1tb, criteo-kaggle-csv, avazu) or a schema JSON file; the FILE arguments are the training split.", value: "NAME|FILE")
+    @Option("Read raw logs instead: a schema preset (criteo, criteo-1tb, criteo-kaggle-csv, avazu, ratings, ratings-csv) or a schema JSON file; the FILE arguments are the training split.", value: "NAME|FILE")
     public var schema: String?
 
     @Option("Raw log file of the validation split (with --schema; repeatable).", value: "FILE")

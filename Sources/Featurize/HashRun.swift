@@ -462,7 +462,8 @@ final class HashRun {
         let textPath = params.text ? HashStage.join(outputDirectory, "\(name).ffm") : nil
         let cachePath = params.cache ? HashStage.join(outputDirectory, "\(name).cache") : nil
         let text = try textPath.map { try AtomicFileWriter(path: $0, group: outputs) }
-        let cache = try cachePath.map { try CacheWriter(path: $0, group: outputs) }
+        let realTargets = featurizer.spec.schema.hasRealTarget
+        let cache = try cachePath.map { try CacheWriter(path: $0, group: outputs, realLabels: realTargets) }
         let fieldCount = featurizer.fieldCount
         let featureWorkers = try (0..<workers).map { _ in
             try FeaturizeWorker(featurizer: featurizer, source: source, writeText: params.text)
@@ -483,12 +484,12 @@ final class HashRun {
                 let chunk = slot.chunk
                 if let cache {
                     for r in 0..<slot.rows {
-                        try cache.append(label: Float(chunk.labels[r]),
+                        try cache.append(label: realTargets ? chunk.targets[r] : Float(chunk.labels[r]),
                                          features: UnsafeBufferPointer(start: slot.features + r * fieldCount, count: fieldCount))
                     }
                 }
                 rows += slot.rows
-                for r in 0..<slot.rows { clicks += Int(chunk.labels[r]) }
+                if !realTargets { for r in 0..<slot.rows { clicks += Int(chunk.labels[r]) } }
                 for (i, n) in chunk.badByReason.enumerated() { bad[i] += n }
                 if firstBad == nil { firstBad = chunk.firstBad }
             })

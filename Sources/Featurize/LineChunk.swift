@@ -32,6 +32,8 @@ final class LineChunk: @unchecked Sendable {
     private(set) var offsets: UnsafeMutablePointer<UInt32>
     private var offsetsCapacity: Int
     private(set) var labels: UnsafeMutablePointer<UInt8>
+    /// Per row, the regression target (#13: a schema with a `target` column), else unused.
+    private(set) var targets: UnsafeMutablePointer<Float>
     /// Per row, the index of its line in the chunk (rows drop header and bad raw lines).
     private(set) var rowLine: UnsafeMutablePointer<Int32>
     private var rowCapacity: Int
@@ -53,6 +55,7 @@ final class LineChunk: @unchecked Sendable {
         offsets = .allocate(capacity: offsetsCapacity)
         rowCapacity = 8192
         labels = .allocate(capacity: rowCapacity)
+        targets = .allocate(capacity: rowCapacity)
         rowLine = .allocate(capacity: rowCapacity)
         normalizedCapacity = 4096
         normalized = .allocate(capacity: normalizedCapacity)
@@ -64,6 +67,7 @@ final class LineChunk: @unchecked Sendable {
         starts.deallocate()
         offsets.deallocate()
         labels.deallocate()
+        targets.deallocate()
         rowLine.deallocate()
         normalized.deallocate()
     }
@@ -118,9 +122,11 @@ final class LineChunk: @unchecked Sendable {
     private func reserveRows(_ rows: Int, fieldCount: Int) {
         if rows > rowCapacity {
             labels.deallocate()
+            targets.deallocate()
             rowLine.deallocate()
             rowCapacity = rows
             labels = .allocate(capacity: rows)
+            targets = .allocate(capacity: rows)
             rowLine = .allocate(capacity: rows)
         }
         let needed = rows * (fieldCount + 1)
@@ -141,9 +147,11 @@ final class LineChunk: @unchecked Sendable {
 
     /// Prepares the lines of a rows file: every line becomes a row. Stops at the first
     /// malformed line (recorded in `invalid`; rows before it are usable).
-    func prepareRows(fieldCount: Int) {
+    /// - Parameter realTargets: the first field is a regression target (any finite number), not 0/1.
+    func prepareRows(fieldCount: Int, realTargets: Bool = false) {
         resetRows(fieldCount: fieldCount)
         reserveRows(lineCount, fieldCount: fieldCount)
+        if realTargets { return prepareTargetRows(fieldCount: fieldCount) }
         rowBytes = UnsafePointer(bytes)
         let stride = fieldCount + 1
         for i in 0..<lineCount {
@@ -154,6 +162,38 @@ final class LineChunk: @unchecked Sendable {
                 return
             }
             labels[i] = bytes[start] &- 48
+            rowLine[i] = Int32(i)
+            rowCount = i + 1
+        }
+    }
+
+    /// `prepareRows` for rows whose first field is a regression target (#13).
+    private func prepareTargetRows(fieldCount: Int) {
+        rowBytes = UnsafePointer(bytes)
+        let stride = fieldCount + 1
+        for i in 0..<lineCount {
+            let start = starts[i], end = starts[i + 1]
+            var tab = start
+            while tab < end && bytes[tab] != 9 { tab += 1 }
+            let token = ByteSlice(start: bytes + start, count: tab - start)
+            guard let y = ByteParsing.double(token), y.isFinite, Float(y).isFinite else {
+                invalid = (i, i, "found target \"\(ByteSlice(start: bytes + start, count: min(tab - start, 40)).string)\"; "
+                    + "expected a finite number in the first field (the regression target)")
+                return
+            }
+            guard tab > start, tab < end || fieldCount == 0 else {
+                invalid = (i, i, "found 0 values after the target; expected \(fieldCount) (tab-separated)")
+                return
+            }
+            // The splitter reads a one-byte label then a tab: start it at the target's last byte.
+            let o = offsets + i * stride
+            if let message = RowSplitter.split(UnsafePointer(bytes), start: tab - 1, end: end, fieldCount: fieldCount, into: o,
+                                               checkLabel: false) {
+                invalid = (i, i, message)
+                return
+            }
+            labels[i] = 0
+            targets[i] = Float(y)
             rowLine[i] = Int32(i)
             rowCount = i + 1
         }
@@ -183,6 +223,7 @@ final class LineChunk: @unchecked Sendable {
                 }
                 let r = rowCount
                 labels[r] = row.label ?? 0
+                if let target = row.target { targets[r] = Float(ByteParsing.double(target) ?? 0) }
                 rowLine[r] = Int32(i)
                 normalized[at] = 48 &+ (row.label ?? 0)
                 at += 1
@@ -213,12 +254,13 @@ enum RowSplitter {
     /// `offsets[0..<fieldCount]` and `end + 1` to `offsets[fieldCount]`.
     /// - Returns: nil, or what is wrong with the line.
     @inline(__always)
+    /// - Parameter checkLabel: false when the caller has read the label (a target) itself.
     static func split(_ base: UnsafePointer<UInt8>, start: Int, end: Int, fieldCount: Int,
-                      into offsets: UnsafeMutablePointer<UInt32>) -> String? {
+                      into offsets: UnsafeMutablePointer<UInt32>, checkLabel: Bool = true) -> String? {
         let n = end - start
         guard n >= 1 else { return "empty line; expected label<TAB>values" }
         let label = base[start]
-        guard label == 48 || label == 49, n == 1 || base[start + 1] == 9 else {
+        guard !checkLabel || label == 48 || label == 49, n == 1 || base[start + 1] == 9 else {
             var e = start
             while e < end && base[e] != 9 { e += 1 }
             return "found label \"\(ByteSlice(start: base + start, count: min(e - start, 40)).string)\"; expected 0 or 1 in the first field"

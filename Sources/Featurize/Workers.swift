@@ -8,9 +8,11 @@ import LogIO
 final class RowPreparer {
     private let fieldCount: Int
     private let parser: RowParser?
+    private let realTargets: Bool
 
     init(source: InputSource) throws {
         fieldCount = source.columns.count
+        realTargets = source.schema.hasRealTarget
         parser = source.format == .raw ? try RowParser(schema: source.schema, labelMode: .required) : nil
     }
 
@@ -18,7 +20,7 @@ final class RowPreparer {
         if let parser {
             chunk.prepareRaw(parser: parser)
         } else {
-            chunk.prepareRows(fieldCount: fieldCount)
+            chunk.prepareRows(fieldCount: fieldCount, realTargets: realTargets)
         }
     }
 }
@@ -349,10 +351,11 @@ final class FeaturizeWorker: @unchecked Sendable {
             slot.reserveText(rows * LibffmText.rowBound(fieldCount: fieldCount))
             let text = slot.text
             var used = 0
-            let labels = chunk.labels
+            let labels = chunk.labels, targets = chunk.targets
+            let real = featurizer.spec.schema.hasRealTarget
             for r in 0..<rows {
-                used += LibffmText.format(label: labels[r], features: features + r * fieldCount, count: fieldCount,
-                                          prefixes: prefixes, into: text + used)
+                used += LibffmText.format(label: labels[r], target: real ? targets[r] : nil, features: features + r * fieldCount,
+                                          count: fieldCount, prefixes: prefixes, into: text + used)
             }
             slot.textUsed = used
         }
@@ -400,13 +403,19 @@ enum LibffmText {
 
     /// Bytes a row can take at most: label, newline, and per field prefix (≤ 8), index (≤ 10),
     /// `:` and a value (≤ 32).
-    static func rowBound(fieldCount: Int) -> Int { 2 + fieldCount * 51 }
+    /// (A regression target takes up to 26 bytes instead of one.)
+    static func rowBound(fieldCount: Int) -> Int { 27 + fieldCount * 51 }
 
+    /// - Parameter target: a regression target (#13), written in its shortest Float form instead of the 0/1 label.
     @inline(__always)
-    static func format(label: UInt8, features: UnsafePointer<Feature>, count: Int, prefixes: FieldPrefixes,
+    static func format(label: UInt8, target: Float? = nil, features: UnsafePointer<Feature>, count: Int, prefixes: FieldPrefixes,
                        into out: UnsafeMutablePointer<UInt8>) -> Int {
-        out[0] = 48 &+ label
         var n = 1
+        if let target {
+            n = FloatText.format(target, into: out)
+        } else {
+            out[0] = 48 &+ label
+        }
         prefixes.packed.withUnsafeBufferPointer { packed in
             prefixes.lengths.withUnsafeBufferPointer { lengths in
                 prefixes.pairs.withUnsafeBufferPointer { pairs in

@@ -16,7 +16,7 @@ public enum SplitMode: String, Codable, CaseIterable, Sendable, ParameterChoice 
 /// Every parameter of ctr-ingest, declared once: the command line's options and a
 /// pipeline file's `params` (keys camelCased). Start from `.defaults`.
 public struct IngestParams: StageParameters {
-    @Option("criteo, criteo-1tb, criteo-kaggle-csv, avazu, or the path of a schema JSON file.")
+    @Option("criteo, criteo-1tb, criteo-kaggle-csv, avazu, ratings, ratings-csv, or the path of a schema JSON file.")
     public var schema = "criteo"
 
     @Option("Override the schema's header mode: absent, present (the first line of each file must be the header) or auto (skipped when it is the header).")

@@ -85,13 +85,18 @@ public enum IngestStage: Stage {
         var stats = IngestStats(schema: schema)
         stats.negKeepRate = params.negKeepRate
         stats.split = SplitSettings(mode: params.split, valid: params.valid, test: params.test, seed: params.seed)
+        // Regression targets (#13) have no negatives to downsample: the option is refused.
+        if schema.hasRealTarget && params.negKeepRate < 1 {
+            try params.validated([ParamProblem(["negKeepRate"], "schema \(schema.name) has a regression target (a \"target\" column): "
+                + "there are no negatives to downsample; expected 1")])
+        }
         let writers = PassWriters(primary: primary, valid: validWriter, test: testWriter, quarantine: quarantine)
         var pass = PassState()
         try readShares(inputs.enumerated().map { InputShare(fileIndex: $0, path: $1) }, parser: parser, header: schema.header,
                        params: params, writers: writers, columns: columns, progress: progress, stats: &stats, pass: &pass)
         let badByReason = pass.badByReason
         let validRows = pass.validRows
-        let validClicks = pass.validClicks
+        var validClicks = pass.validClicks
         let checkpoints = pass.checkpoints
 
         stats.badByReason = Dictionary(uniqueKeysWithValues: BadRowReason.allCases.map { ($0.rawValue, badByReason[$0] ?? 0) })
@@ -115,6 +120,11 @@ public enum IngestStage: Stage {
         }
         try quarantine.commit(into: outputs, as: path(quarantineFileName))
 
+        if schema.hasRealTarget {
+            // Targets are not clicks: the click counts and rate stay 0.
+            validClicks = 0
+            for split in [\IngestStats.splits.train, \IngestStats.splits.valid, \IngestStats.splits.test] { stats[keyPath: split].clicks = 0 }
+        }
         stats.columns = columns.finish()
         stats.clickRate = validRows > 0 ? Double(validClicks) / Double(validRows) : 0
         stats.rowsKept = stats.splits.train.rows + stats.splits.valid.rows + stats.splits.test.rows

@@ -53,6 +53,7 @@ public struct BadRow {
 /// until the parser's next `parse`.
 public struct ParsedRow {
     /// 0 or 1; nil when the line has no label column (`LabelMode.absent`/`.optional`).
+    /// 0 for a schema with a `target` column: see `target`.
     public let label: UInt8?
     /// True when the line itself is this row in the rows format (`label<TAB>v1…<TAB>vn`):
     /// a tab-separated line with the label first, no ignored column and nothing normalized.
@@ -64,6 +65,8 @@ public struct ParsedRow {
     public let numbers: UnsafeBufferPointer<Double>
     /// Per output column: the exact value of integer columns (0 when missing or not integer).
     public let integers: UnsafeBufferPointer<Int64>
+    /// The text of a `target` column (a finite number, as it appears), nil without one (#13).
+    public var target: ByteSlice? = nil
 }
 
 public enum ParseResult {
@@ -108,7 +111,7 @@ public final class RowParser {
     /// Number of raw fields a labelled line has.
     public let rawColumnCount: Int
 
-    private enum Kind: UInt8 { case label, categorical, integer, float, ignore, yymmddhh }
+    private enum Kind: UInt8 { case label, categorical, integer, float, ignore, yymmddhh, target }
     private struct Plan {
         var kind: Kind
         var output: Int        // first output column index (or -1)
@@ -162,6 +165,7 @@ public final class RowParser {
             let first = outputs.count
             switch column.type {
             case .label: kind = .label
+            case .target: kind = .target
             case .ignore: kind = .ignore
             case .categorical: kind = .categorical; outputs.append(OutputColumn(name: column.name, type: .categorical))
             case .integer: kind = .integer; outputs.append(OutputColumn(name: column.name, type: .integer))
@@ -172,7 +176,7 @@ public final class RowParser {
                 outputs.append(OutputColumn(name: names[0], type: .categorical))
                 outputs.append(OutputColumn(name: names[1], type: .categorical))
             }
-            let hasOutput = kind != .label && kind != .ignore
+            let hasOutput = kind != .label && kind != .target && kind != .ignore
             plansArray.append(Plan(kind: kind, output: hasOutput ? first : -1, missingStart: start,
                                    missingCount: hasOutput ? tokens.count : 0))
         }
@@ -289,6 +293,7 @@ public final class RowParser {
         }
 
         var label: UInt8 = 0
+        var target: ByteSlice?
         var verbatim = verbatimCapable && hasLabel && count == rawColumnCount
         for c in 0..<rawColumnCount {
             let plan = plans[c]
@@ -300,6 +305,13 @@ public final class RowParser {
                     return .bad(BadRow(reason: .badLabel, column: c, fieldCount: count, value: f))
                 }
                 label = f[0] &- 48
+            case .target:
+                guard hasLabel else { continue }
+                // A bad target is counted under bad_label (the row's label column).
+                guard let v = ByteParsing.double(f), v.isFinite, Float(v).isFinite else {
+                    return .bad(BadRow(reason: .badLabel, column: c, fieldCount: count, value: f))
+                }
+                target = f
             case .ignore:
                 continue
             case .categorical:
@@ -386,7 +398,8 @@ public final class RowParser {
         return .row(ParsedRow(label: hasLabel ? label : nil, lineIsRowsFormat: verbatim,
                               values: UnsafeBufferPointer(start: values.baseAddress, count: outputColumns.count),
                               numbers: UnsafeBufferPointer(start: numbers.baseAddress, count: outputColumns.count),
-                              integers: UnsafeBufferPointer(start: integers.baseAddress, count: outputColumns.count)))
+                              integers: UnsafeBufferPointer(start: integers.baseAddress, count: outputColumns.count),
+                              target: target))
     }
 
     @inline(__always)
@@ -576,6 +589,9 @@ public final class RowParser {
                 : labelMode == .absent ? "\(rawColumnCount - 1)" : "\(rawColumnCount) (or \(rawColumnCount - 1) without the label)"
             return "found \(bad.fieldCount) fields; expected \(expected) separated by \(separator)"
         case .badLabel:
+            if bad.column >= 0 && bad.column < rawColumnCount && schema.columns[bad.column].type == .target {
+                return "\(at): found \(found); expected a finite number (the regression target)"
+            }
             return "\(at): found \(found); expected 0 or 1"
         case .badInteger:
             return "\(at): found \(found); expected a whole number"

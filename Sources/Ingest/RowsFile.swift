@@ -34,6 +34,26 @@ public enum RowsFormat {
 }
 
 extension RowsFormat {
+    /// Appends a row whose label is a regression target's text (#13).
+    public static func write(target: ByteSlice, values: UnsafeBufferPointer<ByteSlice>, to writer: AtomicFileWriter) throws {
+        var length = 1 + target.count + values.count
+        for v in values { length += v.count }
+        try writer.withFreeSpace(atLeast: length) { out in
+            UnsafeMutableRawPointer(out).copyMemory(from: target.baseAddress!, byteCount: target.count)
+            var at = target.count
+            for v in values {
+                out[at] = 9
+                at += 1
+                if v.count > 0 {
+                    UnsafeMutableRawPointer(out + at).copyMemory(from: v.baseAddress!, byteCount: v.count)
+                    at += v.count
+                }
+            }
+            out[at] = 10
+            return at + 1
+        }
+    }
+
     /// Appends a parsed row: the line itself when it already is in the rows format.
     @inline(__always)
     public static func write(_ row: ParsedRow, line: ByteSlice, to writer: AtomicFileWriter) throws {
@@ -43,6 +63,8 @@ extension RowsFormat {
                 out[line.count] = 10
                 return line.count + 1
             }
+        } else if let target = row.target {
+            try write(target: target, values: row.values, to: writer)
         } else {
             try write(label: row.label ?? 0, values: row.values, to: writer)
         }

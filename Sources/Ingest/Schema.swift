@@ -13,6 +13,10 @@ public enum ColumnType: String, Codable, CaseIterable, Sendable {
     case float
     /// Checked for nothing and left out of the output.
     case ignore
+    /// A real-valued regression target (a finite number, `strtod` syntax), the row's label
+    /// for squared loss (#13): written to the rows file as it appears. A schema has exactly
+    /// one `label` or `target` column.
+    case target
     /// A `YYMMDDHH` timestamp (Avazu's `hour`), validated and expanded into two
     /// categorical output columns: hour of day (`0`…`23`) and day of week (`mon`…`sun`).
     /// The raw timestamp itself is not an output column.
@@ -123,8 +127,11 @@ public struct Schema: Codable, Equatable, Sendable {
     /// The delimiter byte (validated by `validate()`).
     public var delimiterByte: UInt8 { delimiter.utf8.first ?? 9 }
 
-    /// Index of the label column.
-    public var labelIndex: Int? { columns.firstIndex { $0.type == .label } }
+    /// Index of the label (or target) column.
+    public var labelIndex: Int? { columns.firstIndex { $0.type == .label || $0.type == .target } }
+
+    /// The label is a real-valued regression target (a `target` column) rather than 0/1.
+    public var hasRealTarget: Bool { columns.contains { $0.type == .target } }
 
     /// Checks what Codable cannot: one-byte delimiter, exactly one label, unique names, …
     /// - Throws: `SchemaError.invalid` with the JSON path of the offending key.
@@ -139,11 +146,11 @@ public struct Schema: Codable, Equatable, Sendable {
             throw fail("delimiter", "found \(String(reflecting: delimiter)); a newline, carriage return or double quote cannot separate fields")
         }
         guard !columns.isEmpty else { throw fail("columns", "is empty; expected the raw columns in file order") }
-        let labels = columns.indices.filter { columns[$0].type == .label }
+        let labels = columns.indices.filter { columns[$0].type == .label || columns[$0].type == .target }
         guard labels.count == 1 else {
             throw fail("columns", labels.isEmpty
-                ? "has no column of type \"label\"; expected exactly one (the 0/1 click column)"
-                : "has \(labels.count) columns of type \"label\" (\(labels.map { columns[$0].name }.joined(separator: ", "))); expected exactly one")
+                ? "has no column of type \"label\"; expected exactly one (the 0/1 click column, or a \"target\" column for regression)"
+                : "has \(labels.count) columns of type \"label\" or \"target\" (\(labels.map { columns[$0].name }.joined(separator: ", "))); expected exactly one")
         }
         for (i, token) in missing.enumerated() where !Schema.isRepresentableToken(token, delimiter: d) {
             throw fail("missing[\(i)]", "found \(String(reflecting: token)); expected a non-empty token without the delimiter, tab or line breaks (empty values are always missing)")
@@ -171,14 +178,14 @@ public struct Schema: Codable, Equatable, Sendable {
                 for (j, token) in tokens.enumerated() where !Schema.isRepresentableToken(token, delimiter: d) {
                     throw fail("\(path).missing[\(j)]", "found \(String(reflecting: token)); expected a non-empty token without the delimiter, tab or line breaks")
                 }
-                if column.type == .label || column.type == .ignore {
+                if column.type == .label || column.type == .target || column.type == .ignore {
                     throw fail("\(path).missing", "is not allowed on a column of type \"\(column.type.rawValue)\"")
                 }
             }
             switch column.type {
             case .categorical, .integer, .float: outputs += 1
             case .yymmddhh: outputs += 2
-            case .label, .ignore: break
+            case .label, .target, .ignore: break
             }
         }
         guard outputs > 0 else {
@@ -238,7 +245,7 @@ public struct Schema: Codable, Equatable, Sendable {
 
     // MARK: - Presets
 
-    public static let presetNames = ["criteo", "criteo-1tb", "criteo-kaggle-csv", "avazu"]
+    public static let presetNames = ["criteo", "criteo-1tb", "criteo-kaggle-csv", "avazu", "ratings", "ratings-csv"]
 
     public static func preset(named name: String) -> Schema? {
         switch name {
@@ -246,9 +253,25 @@ public struct Schema: Codable, Equatable, Sendable {
         case "criteo-1tb": return criteo1TB
         case "criteo-kaggle-csv": return criteoKaggleCSV
         case "avazu": return avazu
+        case "ratings": return ratings
+        case "ratings-csv": return ratingsCSV
         default: return nil
         }
     }
+
+    /// User-item ratings like MovieLens `u.data` (#13): TSV, no header,
+    /// `user, item, rating, timestamp`; user and item are categorical, the rating is the
+    /// regression target, the timestamp is ignored. Files without a timestamp column need
+    /// a custom schema (three columns).
+    public static let ratings = Schema(name: "ratings", delimiter: "\t", header: .absent,
+                                       columns: [SchemaColumn("user", .categorical), SchemaColumn("item", .categorical),
+                                                 SchemaColumn("rating", .target), SchemaColumn("timestamp", .ignore)])
+
+    /// User-item ratings like MovieLens `ratings.csv` (#13): CSV, header
+    /// `userId,movieId,rating,timestamp` (detected), the same roles as `ratings`.
+    public static let ratingsCSV = Schema(name: "ratings-csv", delimiter: ",", header: .auto,
+                                          columns: [SchemaColumn("userId", .categorical), SchemaColumn("movieId", .categorical),
+                                                    SchemaColumn("rating", .target), SchemaColumn("timestamp", .ignore)])
 
     static var criteoColumns: [SchemaColumn] {
         (1...13).map { SchemaColumn("I\($0)", .integer) } + (1...26).map { SchemaColumn("C\($0)", .categorical) }

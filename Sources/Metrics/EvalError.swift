@@ -24,6 +24,10 @@ public enum EvalError: Error, Equatable, CustomStringConvertible {
     case unsupportedLabels(path: String, detail: String)
     /// More segment keys than the 32-bit segment ids hold.
     case tooManySegments(path: String, line: Int)
+    /// A regression target that is not a finite number (`--task regression`).
+    case badTarget(path: String, line: Int, found: String, format: String)
+    /// A regression prediction that is not a finite number (`--task regression`).
+    case badPrediction(path: String, line: Int, found: String, reason: String)
 
     public var description: String {
         switch self {
@@ -54,6 +58,10 @@ public enum EvalError: Error, Equatable, CustomStringConvertible {
             return "\(path): \(detail)"
         case let .tooManySegments(path, line):
             return "\(path):\(line): more than 4,294,967,295 distinct segment keys"
+        case let .badTarget(path, line, found, format):
+            return "\(path):\(line): bad target \(EvalError.quote(found)) (\(format)); expected a finite number (--task regression)"
+        case let .badPrediction(path, line, found, reason):
+            return "\(path):\(line): \(reason): found \(EvalError.quote(found)); expected a finite predicted value (--task regression)"
         }
     }
 

@@ -38,6 +38,11 @@ public struct EvalParams: StageParameters {
     @Option("Segments listed in the table and the HTML report, largest first (metrics.json holds all).", in: .atLeast(0))
     public var segmentsShown = 20
 
+    // MARK: - #13 regression
+
+    @Option("Task: classification (labels 0/1, predicted probabilities) or regression (real targets and predictions: RMSE, MAE, R², residuals).")
+    public var task = EvalTask.classification
+
     public init() {}
 
     /// One model name per predictions file, when names are given.

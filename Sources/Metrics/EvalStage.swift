@@ -13,6 +13,8 @@ public struct EvalResult: Sendable {
     public var table: String
     public var jsonPath: String?
     public var htmlPath: String?
+    /// The metrics of `--task regression` (then `report` has no models).
+    public var regression: RegressionReport?
 }
 
 /// ctr-eval's entry point, called by the executable and in-process by ctr-pipeline.
@@ -22,6 +24,11 @@ public enum EvalStage: Stage {
     /// - Throws: `EvalError` for bad input, `ParameterError` for bad parameters, `LogIOError`
     ///   for files that cannot be read or written.
     public static func run(_ params: EvalParams, inputs: EvalInputs, outputs: EvalOutputs, reporter: Reporter) throws -> EvalResult {
+        if params.task == .regression {
+            let result = try runRegression(params, inputs: inputs, outputs: outputs)
+            for warning in result.report.warnings { reporter.note("warning: \(warning)") }
+            return result
+        }
         let result = try write(try evaluate(params: params, inputs: inputs), params: params, outputs: outputs)
         for warning in result.report.warnings { reporter.note("warning: \(warning)") }
         return result

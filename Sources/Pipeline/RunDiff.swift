@@ -52,9 +52,9 @@ public struct RunDiff: Codable, Sendable {
     public var aucTests: [AUCTest]
 
     static let metricOrder = ["auc", "logloss", "ne", "calibration", "rmse", "pr_auc", "brier", "ece", "click_rate", "rows",
-                              "va_logloss", "va_auc"]
+                              "va_logloss", "va_mse", "va_auc"]
     static let titles = ["auc": "AUC", "logloss": "log loss", "ne": "NE", "calibration": "calibration", "rmse": "RMSE",
-                         "va_logloss": "valid log loss", "va_auc": "valid AUC"]
+                         "va_logloss": "valid log loss", "va_mse": "valid mean squared error", "va_auc": "valid AUC"]
 
     /// Compares run `a` with run `b` (`b` the newer one, deltas are b − a). Prediction
     /// and label files are found at their paths when their content is unchanged, else in

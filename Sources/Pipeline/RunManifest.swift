@@ -111,7 +111,19 @@ public enum RunSummary {
         ("auc", "AUC"), ("logloss", "log loss"), ("ne", "NE"), ("calibration", "calibration"),
     ]
 
+    /// Regression metrics (#13): shown only when some stage reports them.
+    public static let regressionColumns: [(key: String, title: String)] = [("rmse", "RMSE"), ("mae", "MAE"), ("r2", "R²")]
+
+    /// The columns of a run: the classification ones, plus (or, without any classification
+    /// metric, instead) the regression ones when an eval reported them.
+    static func columns(_ report: RunReport) -> [(key: String, title: String)] {
+        let keys = Set(report.stages.flatMap { $0.metrics.flatMap { $0.values.keys } })
+        guard keys.contains("rmse") else { return metricColumns }
+        return (keys.contains("auc") ? metricColumns : []) + regressionColumns
+    }
+
     public static func table(_ report: RunReport) -> String {
+        let metricColumns = columns(report)
         var rows: [[String]] = [["stage", "status", "time"] + metricColumns.map(\.title)]
         func cells(_ m: ModelMetrics) -> [String] {
             metricColumns.map { col in

@@ -170,9 +170,11 @@ struct TrainKind: PipelineStage {
         var note = "trained on \(ProgressMeter.grouped(result.rows)) rows; kept epoch \(result.bestEpoch) of \(result.epochs.count)"
         var metrics: [ModelMetrics] = []
         if let best = result.epochs.first(where: { $0.epoch == result.bestEpoch }), let loss = best.vaLogLoss {
-            note += String(format: " (va_logloss %.5f", loss) + (best.vaAUC.map { String(format: ", va_auc %.5f", $0) } ?? "") + ")"
+            // With squared loss (#13) the validation figure is the mean squared error.
+            note += String(format: context.params.loss == .squared ? " (va_mse %.5f" : " (va_logloss %.5f", loss) + (best.vaAUC.map { String(format: ", va_auc %.5f", $0) } ?? "") + ")"
             // The validation figures of the kept epoch: what a sweep's variants are ranked by.
-            metrics = [ModelMetrics(model: context.stage, values: ["va_logloss": loss, "va_auc": best.vaAUC])]
+            let lossKey = context.params.loss == .squared ? "va_mse" : "va_logloss"
+            metrics = [ModelMetrics(model: context.stage, values: [lossKey: loss, "va_auc": best.vaAUC])]
         }
         return StageOutcome(metrics: metrics, notes: [note])
     }
@@ -199,6 +201,7 @@ struct PredictKind: PipelineStage {
                                           reporter: context.reporter)
         var note = "scored \(ProgressMeter.grouped(result.rows)) rows"
         if let loss = result.logLoss { note += String(format: "; log loss %.5f", loss) }
+        if let rmse = result.rmse { note += String(format: "; RMSE %.5f", rmse) }
         return StageOutcome(notes: [note])
     }
 }
@@ -240,6 +243,10 @@ struct EvalKind: PipelineStage {
                 "rows": Double(m.rows), "click_rate": m.clickRate,
             ])
         }
-        return StageOutcome(metrics: metrics, notes: ["\n" + result.table])
+        let regression = (result.regression?.models ?? []).map { model -> ModelMetrics in
+            let m = model.metrics
+            return ModelMetrics(model: model.name, values: ["rmse": m.rmse, "mae": m.mae, "r2": m.r2, "rows": Double(m.rows)])
+        }
+        return StageOutcome(metrics: metrics + regression, notes: ["\n" + result.table])
     }
 }

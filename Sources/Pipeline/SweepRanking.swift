@@ -3,7 +3,8 @@ import StageKit
 
 extension RunSummary {
     /// For each swept stage whose variants report validation figures (train with a valid
-    /// input), the variants ranked by validation log loss (else validation AUC), with the
+    /// input), the variants ranked by validation log loss (mean squared error for squared
+    /// loss; else validation AUC), with the
     /// test metrics of the evaluations downstream of each beside them. The ranking never
     /// uses the test metrics: choosing on the test set would overstate the chosen model.
     public static func sweepRanking(_ report: RunReport, pipeline: ResolvedPipeline) -> String? {
@@ -14,13 +15,15 @@ extension RunSummary {
             let variants = pipeline.stages.filter { $0.base == base }
             guard variants.count > 1 else { continue }
             let validation = variants.compactMap { v -> (name: String, values: [String: Double?])? in
-                guard let m = report.stage(v.name)?.metrics.first(where: { $0.values["va_logloss"] != nil || $0.values["va_auc"] != nil })
+                guard let m = report.stage(v.name)?.metrics.first(where: { $0.values["va_logloss"] != nil || $0.values["va_mse"] != nil || $0.values["va_auc"] != nil })
                 else { return nil }
                 return (v.name, m.values)
             }
             guard validation.count == variants.count else { continue }
-            let byLoss = validation.allSatisfy { ($0.values["va_logloss"] ?? nil) != nil }
-            let key = byLoss ? "va_logloss" : "va_auc"
+            let lossKey = ["va_logloss", "va_mse"].first { k in validation.allSatisfy { ($0.values[k] ?? nil) != nil } }
+            let byLoss = lossKey != nil
+            let key = lossKey ?? "va_auc"
+            let lossTitle = lossKey == "va_mse" ? "mean squared error" : "log loss"
             let ranked = validation.enumerated().sorted { x, y in
                 let a = (x.element.values[key] ?? nil) ?? .nan, b = (y.element.values[key] ?? nil) ?? .nan
                 if a == b || (a.isNaN && b.isNaN) { return x.offset < y.offset }
@@ -28,13 +31,13 @@ extension RunSummary {
                 if b.isNaN { return true }
                 return byLoss ? a < b : a > b
             }.map(\.element)
-            var rows: [[String]] = [["rank", "variant", "valid log loss", "valid AUC"] + metricColumns.map { "test " + $0.title }]
+            var rows: [[String]] = [["rank", "variant", "valid \(lossTitle)", "valid AUC"] + metricColumns.map { "test " + $0.title }]
             for (i, v) in ranked.enumerated() {
                 let test = testMetrics(of: v.name, report: report, pipeline: pipeline)
-                rows.append(["\(i + 1)", v.name, fixed(v.values["va_logloss"] ?? nil), fixed(v.values["va_auc"] ?? nil)]
+                rows.append(["\(i + 1)", v.name, fixed(v.values[lossKey ?? "va_logloss"] ?? nil), fixed(v.values["va_auc"] ?? nil)]
                             + metricColumns.map { col in test.map { fixed($0.values[col.key] ?? nil) } ?? "" })
             }
-            let title = "sweep of \(base): \(variants.count) variants ranked by validation \(byLoss ? "log loss" : "AUC") "
+            let title = "sweep of \(base): \(variants.count) variants ranked by validation \(byLoss ? lossTitle : "AUC") "
                 + "(\(base)'s kept epoch); test metrics shown beside, not used to rank"
             sections.append(title + "\n" + RunHistory.render(rows, numeric: Set([0] + Array(2..<rows[0].count))))
         }

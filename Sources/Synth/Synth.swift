@@ -9,11 +9,14 @@ public enum SynthFormat: String, Codable, CaseIterable, Sendable, ParameterChoic
     case criteo
     /// Avazu `train.csv`: CSV with header, id, click, hour (YYMMDDHH), 21 categorical columns.
     case avazu
+    /// User-item ratings like MovieLens `u.data` (#13): TSV, no header, user, item, rating
+    /// (a real number), timestamp; from a planted low-rank matrix with Gaussian noise.
+    case ratings
 }
 
 /// Every option of ctr-synth, declared once. Start from `.defaults`.
 public struct SynthParams: StageParameters {
-    @Option("criteo (TSV, 40 fields, no header) or avazu (CSV, 24 fields, header).")
+    @Option("criteo (TSV, 40 fields, no header), avazu (CSV, 24 fields, header) or ratings (TSV: user, item, rating, timestamp).")
     public var format = SynthFormat.criteo
 
     @Option("Number of rows.", in: .atLeast(1), value: "N")
@@ -34,6 +37,20 @@ public struct SynthParams: StageParameters {
     @Option("gzip level (1-9) for outputs ending in .gz.", in: .closed(1, 9), value: "N")
     public var gzipLevel = 6
 
+    // MARK: - #13 ratings
+
+    @Option("ratings: number of users.", in: .closed(1, 100_000_000), value: "N")
+    public var users = 2_000
+
+    @Option("ratings: number of items.", in: .closed(1, 100_000_000), value: "N")
+    public var items = 1_000
+
+    @Option("ratings: rank of the planted user-item matrix.", in: .closed(1, 256), value: "R")
+    public var rank = 4
+
+    @Option("ratings: standard deviation σ of the Gaussian noise on each rating (the best achievable RMSE).", in: .closed(0, 100), value: "X")
+    public var noise = 0.5
+
     public init() {}
 
     public var resolvedClickRate: Double { clickRate ?? (format == .criteo ? 0.2 : 0.17) }
@@ -50,6 +67,10 @@ public struct SynthSummary: Codable, Equatable, Sendable {
     public var bayesLogLoss: Double
     /// Log loss of the constant predictor (the observed click rate).
     public var constantLogLoss: Double
+    /// `--format ratings`: RMSE of the noise-free ratings (≈ σ, the best achievable) and of
+    /// the mean rating; nil for click logs.
+    public var bayesRMSE: Double?
+    public var constantRMSE: Double?
 
     /// Bayes log loss / constant log loss (normalized entropy of the truth).
     public var bayesNormalizedEntropy: Double { constantLogLoss > 0 ? bayesLogLoss / constantLogLoss : 0 }
@@ -59,6 +80,8 @@ public struct SynthSummary: Codable, Equatable, Sendable {
         case meanProbability = "mean_probability"
         case bayesLogLoss = "bayes_log_loss"
         case constantLogLoss = "constant_log_loss"
+        case bayesRMSE = "bayes_rmse"
+        case constantRMSE = "constant_rmse"
     }
 }
 
@@ -69,6 +92,7 @@ public enum Synth {
     /// Deterministic for `params.seed`. Both files are written atomically.
     public static func run(params: SynthParams, output: String, probabilities: String? = nil) throws -> SynthSummary {
         try params.validated()
+        if params.format == .ratings { return try runRatings(params: params, output: output, probabilities: probabilities) }
         var generator = Generator(params: params)
         // Both files appear together (the logs last) or not at all.
         let published = CommitGroup()

@@ -116,6 +116,15 @@ struct CtrEval: StageCommand {
         } else {
             inputs = EvalInputs(predictions: predictions, labels: labels!, groupBy: groupBy, weights: weights)
         }
+        if params.task == .regression {
+            let result = try EvalStage.run(params, inputs: inputs, outputs: EvalOutputs(json: json, html: html), reporter: .silent)
+            print(result.table, terminator: "")
+            fflush(nil)
+            let reporter = common.reporter
+            for warning in result.report.warnings { reporter.note("warning: \(warning)") }
+            for path in [result.jsonPath, result.htmlPath].compactMap({ $0 }) { reporter.note("wrote \(path)") }
+            return
+        }
         var report = try EvalStage.evaluate(params: params, inputs: inputs)
         if data != nil {
             for i in report.models.indices { report.models[i].predictionsPath = modelPaths[i] }

@@ -61,5 +61,6 @@ struct Predict: StageCommand {
         let result = try PredictStage.run(params, inputs: PredictInputs(data: input, model: model, featurizer: featurizer),
                                           outputs: output, reporter: common.reporter)
         if let loss = result.logLoss, !common.quiet { print(String(format: "logloss = %.5f", loss)) }
+        if let rmse = result.rmse, !common.quiet { print(String(format: "rmse = %.5f", rmse)) }
     }
 }

@@ -35,6 +35,12 @@ struct CtrSynth: StageCommand {
         let started = Date()
         let summary = try Synth.run(params: params, output: out, probabilities: probabilities)
         let seconds = Date().timeIntervalSince(started)
+        if let bayes = summary.bayesRMSE, let constant = summary.constantRMSE {
+            common.reporter.note("ctr-synth: wrote \(ProgressMeter.grouped(summary.rows)) ratings rows to \(out) in "
+                + String(format: "%.2f s: mean rating %.4f, RMSE of the true model %.4f (noise σ %.4f), of the constant %.4f",
+                         seconds, summary.meanProbability, bayes, params.noise, constant))
+            return
+        }
         common.reporter.note("ctr-synth: wrote \(ProgressMeter.grouped(summary.rows)) \(params.format.rawValue) rows to \(out) in "
             + String(format: "%.2f s: click rate %.4f (mean true probability %.4f), ", seconds,
                      Double(summary.clicks) / Double(summary.rows), summary.meanProbability)

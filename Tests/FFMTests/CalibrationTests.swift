@@ -70,7 +70,7 @@ import TestSupport
         let out = PredictionOutput(calibrator: c, negKeepRate: 0.25, rawScore: false)
         let t = 0.8
         let p = 1 / (1 + exp(-(0.5 * t - 1)))
-        #expect(abs(out.probability(margin: t) - p / (p + (1 - p) / 0.25)) < 1e-15)
+        #expect(abs(out.prediction(margin: t) - p / (p + (1 - p) / 0.25)) < 1e-15)
         #expect(PredictionOutput(calibrator: c, negKeepRate: 0.25, rawScore: true).written(margin: t) == t)
         #expect(PredictionOutput().written(margin: t) == sigmoid(t))
     }

@@ -50,7 +50,7 @@ struct PlantedData {
 }
 
 func writeLibFFM(_ rows: [(Float, [Feature])], to path: String) throws {
-    let writer = try LibFFMWriter(path: path)
+    let writer = try LibFFMWriter(path: path, realLabels: rows.contains { $0.0 != 0 && $0.0 != 1 })
     for (label, features) in rows { try writer.write(label: label, features: features) }
     try writer.commit()
 }

@@ -73,7 +73,7 @@ struct SchemaTests {
 
     static let badSchemas: [BadCase] = [
         BadCase(json: #"{"delimiter": ",", "columns": [{"name": "l", "type": "label"}, {"name": "a", "type": "text"}]}"#,
-                expected: #"s.json:1:86: columns[1].type found "text"; expected one of "label", "categorical", "integer", "float", "ignore", "yymmddhh""#),
+                expected: #"s.json:1:86: columns[1].type found "text"; expected one of "label", "categorical", "integer", "float", "ignore", "target", "yymmddhh""#),
         BadCase(json: #"{"delimiter": ",", "columns": [{"name": "l", "type": "label"}, {"name": "a", "typ": "integer"}]}"#,
                 expected: #"s.json:1:85: columns[1].typ is not a known column key; did you mean "type"? (known: name, type, missing, derived_names)"#),
         BadCase(json: #"{"delimeter": ",", "columns": []}"#,
@@ -83,9 +83,9 @@ struct SchemaTests {
         BadCase(json: #"{"delimiter": ",;", "columns": [{"name": "l", "type": "label"}, {"name": "a", "type": "integer"}]}"#,
                 expected: #"s.json:1:15: delimiter found ",;"; expected exactly one byte such as "\t" or ",""#),
         BadCase(json: #"{"delimiter": ",", "columns": [{"name": "a", "type": "integer"}]}"#,
-                expected: #"s.json:1:31: columns has no column of type "label"; expected exactly one (the 0/1 click column)"#),
+                expected: #"s.json:1:31: columns has no column of type "label"; expected exactly one (the 0/1 click column, or a "target" column for regression)"#),
         BadCase(json: #"{"delimiter": ",", "columns": [{"name": "l", "type": "label"}, {"name": "l2", "type": "label"}, {"name": "a", "type": "integer"}]}"#,
-                expected: #"s.json:1:31: columns has 2 columns of type "label" (l, l2); expected exactly one"#),
+                expected: #"s.json:1:31: columns has 2 columns of type "label" or "target" (l, l2); expected exactly one"#),
         BadCase(json: #"{"delimiter": ",", "columns": [{"name": "l", "type": "label"}, {"name": "a", "type": "integer"}, {"name": "a", "type": "float"}]}"#,
                 expected: #"s.json:1:107: columns[2].name "a" is already used by columns[1]; expected unique names"#),
         BadCase(json: #"{"delimiter": ",", "columns": [{"name": "l", "type": "label"}, {"name": "a", "type": "ignore"}]}"#,

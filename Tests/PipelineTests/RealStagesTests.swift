@@ -139,7 +139,7 @@ import Glibc
 
     @Test func samplePipelinesValidate() throws {
         let loader = PipelineLoader(registry: .standard)
-        for name in ["criteo-sample", "avazu-sample", "criteo-sweep", "criteo-command"] {
+        for name in ["criteo-sample", "avazu-sample", "criteo-sweep", "criteo-command", "ratings-sample"] {
             let p = try loader.load(file: Self.root.appendingPathComponent("Pipelines/\(name).json").path)
             #expect(p.stages.first?.name == "ingest")
             #expect(p.stages.last?.name == "eval")
