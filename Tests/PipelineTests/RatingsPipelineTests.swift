@@ -41,10 +41,10 @@ import FFM
         let rmse = try #require(metrics["rmse"] ?? nil)
         #expect(rmse > 0.5 && rmse < 0.75, "test RMSE \(rmse)")
         #expect(metrics["auc"] == nil)
-        // The hash cache carries the real targets (format 3) and the text its numbers.
+        // The hash cache carries the real targets (Float32 labels: label size 4 in the header) and the text its numbers.
         let work = dir.appendingPathComponent("work")
         let cache = try Data(contentsOf: work.appendingPathComponent("hash/train.cache"))
-        #expect(cache[8] == 3)
+        #expect(cache[8] == 4 && cache[20] == 4)
         let text = try String(contentsOf: work.appendingPathComponent("hash/train.ffm"), encoding: .utf8)
         let firstLabel = text.prefix { $0 != " " }
         #expect(Double(firstLabel) != nil && firstLabel.contains("."))
