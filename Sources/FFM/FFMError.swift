@@ -21,6 +21,8 @@ public enum FFMError: Error, Equatable, CustomStringConvertible {
     case featurizerMismatch(model: String, featurizer: String)
     /// A raw input line that cannot be featurized.
     case badInputLine(path: String, line: Int, detail: String)
+    /// DeepFM's `--hidden` asks for a network that does not fit (or a zero width).
+    case networkTooLarge(hidden: [Int], input: Int, bytes: Int?, available: Int)
 
     public var description: String {
         switch self {
@@ -31,7 +33,7 @@ public enum FFMError: Error, Equatable, CustomStringConvertible {
             let shape: String
             switch kind {
             case .ffm: shape = "-k/--factors \(factors) with \(ProgressMeter.grouped(fields)) fields and "
-            case .fm: shape = "-k/--factors \(factors) with "
+            case .fm, .deepfm: shape = "-k/--factors \(factors) with "
             case .lr: shape = ""
             }
             return "\(kind.rawValue) model: \(shape)\(ProgressMeter.grouped(indices)) feature indices needs "
@@ -58,6 +60,13 @@ public enum FFMError: Error, Equatable, CustomStringConvertible {
                 + "was the model trained on data with these fields?"
         case let .badInputLine(path, line, detail):
             return "\(path):\(line): \(detail)"
+        case let .networkTooLarge(hidden, input, bytes, available):
+            if let zero = hidden.firstIndex(where: { $0 < 1 }) {
+                return "--hidden: layer \(zero + 1) has width \(hidden[zero]); expected widths of at least 1 (an empty list for no hidden layer)"
+            }
+            return "--hidden \(hidden.map(String.init).joined(separator: ",")): a network over \(ProgressMeter.grouped(input)) inputs "
+                + "(fields × k) with these layers needs \(MemoryBudget.describe(bytes)) (weights, Adam moments, gradients), more than "
+                + "this machine's \(MemoryBudget.describe(available)) of memory; expected narrower or fewer layers"
         case let .featurizerMismatch(model, featurizer):
             return "\(featurizer): this featurizer is not the one model \(model) was trained with (hash differs)"
         }

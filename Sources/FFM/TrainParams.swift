@@ -44,13 +44,36 @@ public struct TrainParams: StageParameters {
     @Option("Megabytes of training data read per block (memory vs I/O granularity).", in: .closed(1, 1_048_576))
     public var blockMb = 32
 
+    // MARK: - #14 DeepFM
+
+    @Option("DeepFM: hidden layer widths of the network, comma-separated (\"\" for none).", value: "W,W,...")
+    public var hidden = LayerWidths([400, 400, 400])
+
+    @Option("DeepFM: probability of dropping a hidden unit in training.", in: .halfOpen(0, 1))
+    public var dropout = 0.0
+
+    @Option("DeepFM: rows per mini-batch.", in: .closed(1, 1_048_576))
+    public var batch = 256
+
+    @Option("DeepFM: Adam's learning rate for the network (the embeddings take -r/--eta with AdaGrad).", in: .above(0))
+    public var netEta = 0.001
+
+    @Option("DeepFM: decoupled weight decay of the network's weights (AdamW).", in: .atLeast(0))
+    public var weightDecay = 0.0
+
     public init() {}
 
     /// Patience in effect: `patience`, or 1 with `autoStop`.
     public var effectivePatience: Int { patience > 0 ? patience : (autoStop ? 1 : 0) }
 
     public func check() -> [ParamProblem] {
-        model == .lr && noLinear ? [ParamProblem(["noLinear", "model"], "LR is only linear terms; drop --no-linear or choose another model")] : []
+        var problems = model == .lr && noLinear ? [ParamProblem(["noLinear", "model"], "LR is only linear terms; drop --no-linear or choose another model")] : []
+        if let bad = hidden.widths.firstIndex(where: { $0 < 1 || $0 > 65536 }) {
+            problems.append(ParamProblem("hidden", "layer \(bad + 1) has width \(hidden.widths[bad]); expected widths in 1...65536 (\"\" for no hidden layer)"))
+        } else if hidden.widths.count > 64 {
+            problems.append(ParamProblem("hidden", "found \(hidden.widths.count) layers; expected at most 64"))
+        }
+        return problems
     }
 
     /// What the inputs decide: early stopping needs a validation set.

@@ -80,7 +80,11 @@ public enum TrainStage: Stage {
         defer { if let checkpoint { unlink(checkpoint); checkpointRegistration?.release() } }
 
         let engine = Engine(model: model, threads: params.threads, eta: Float(params.eta), lambda: Float(params.lambda))
-        engine.hot = try HotRows.make(model: model, data: train, threads: params.threads)
+        if let net = model.network {
+            try deepSetup(params, net: net, engine: engine, rows: train.info.rowCount, cluster: cluster, reporter: reporter)
+        } else {
+            engine.hot = try HotRows.make(model: model, data: train, threads: params.threads)
+        }
         if let hot = engine.hot { reporter.note("\(hot.count) frequent rows get per-thread copies, merged every \(HotRows.firstSyncInterval) rows at first, then up to every \(HotRows.syncInterval)") }
         reporter.note(valid == nil ? "iter   tr_logloss      seconds" : "iter   tr_logloss   va_logloss       va_auc      seconds")
 
@@ -178,10 +182,12 @@ public enum TrainStage: Stage {
             let model = try FFMModel(kind: params.model, fieldCount: m, factors: params.factors,
                                      normalization: !params.noNorm, linear: !params.noLinear, indices: seen)
             model.initialize(seed: params.seed, threads: params.threads)
+            if params.model == .deepfm { model.network = try DeepNet.fresh(params, fieldCount: m) }
             return (model, n, m, 0)
         }
         let (loaded, loadedMeta) = try ModelFile.load(initPath)
         try checkCompatible(loaded, with: params, path: initPath)
+        try checkDeepCompatible(loaded, with: params, fieldCount: m, path: initPath)
         n = max(n, loaded.indexCount)
         m = max(m, loaded.fieldCount)
         if n > seen.indexCount {
@@ -198,7 +204,7 @@ public enum TrainStage: Stage {
     }
 
     static func finite(_ row: EpochStats, _ model: FFMModel) throws -> Bool {
-        row.trLogLoss.isFinite && (row.vaLogLoss?.isFinite ?? true) && model.bias[0].isFinite
+        row.trLogLoss.isFinite && (row.vaLogLoss?.isFinite ?? true) && model.bias[0].isFinite && (model.network?.isFinite ?? true)
     }
 
     static func checkCompatible(_ model: FFMModel, with params: TrainParams, path: String) throws {
