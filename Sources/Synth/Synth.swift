@@ -11,6 +11,15 @@ public enum SynthFormat: String, Codable, CaseIterable, Sendable, ParameterChoic
     case avazu
 }
 
+/// The planted model the labels are drawn from.
+public enum PlantedTruth: String, Codable, CaseIterable, Sendable, ParameterChoice {
+    /// Bias, linear terms and field-aware pairwise interactions (`PlantedModel`).
+    case ffm
+    /// The ffm truth plus a network (40 inputs, 16 ReLU units, 1 output) over 4-dimensional
+    /// embeddings of the 10 interacting fields' keys (issue #14).
+    case deep
+}
+
 /// Every option of ctr-synth, declared once. Start from `.defaults`.
 public struct SynthParams: StageParameters {
     @Option("criteo (TSV, 40 fields, no header) or avazu (CSV, 24 fields, header).")
@@ -33,6 +42,11 @@ public struct SynthParams: StageParameters {
 
     @Option("gzip level (1-9) for outputs ending in .gz.", in: .closed(1, 9), value: "N")
     public var gzipLevel = 6
+
+    // MARK: - #14 DeepFM
+
+    @Option("Planted truth: ffm (field-aware pairwise interactions) or deep (ffm plus a small random network over planted field embeddings).")
+    public var truth = PlantedTruth.ffm
 
     public init() {}
 
@@ -136,7 +150,7 @@ struct Generator {
         let (fields, interacting) = params.format == .criteo ? Generator.criteoFields() : Generator.avazuFields()
         self.fields = fields
         model = PlantedModel(seed: params.seed, fields: fields, interacting: interacting,
-                             interactionScale: 0.4 * params.interactionScale)
+                             interactionScale: 0.4 * params.interactionScale, deep: params.truth == .deep)
         tokenSeed = mix64(params.seed ^ 0x70c3_5eed)
         zipfTop = fields.map { pow(Double($0.vocabulary) + 1, 1 - $0.zipf) }
         keys = Array(repeating: 0, count: fields.count)
