@@ -261,6 +261,20 @@ private func randomRows(_ count: Int, fields: Int, indexCount: Int, seed: UInt64
         }
     }
 
+    @Test func hiddenIsAJSONArrayInPipelinesAndAListOnTheCommandLine() throws {
+        let p = try TrainParams.decode(.object([("model", .string("deepfm")), ("hidden", .array([.int(64), .int(32)]))])).get()
+        #expect(p.model == .deepfm && p.hidden.widths == [64, 32])
+        #expect(try TrainParams.decode(.object([("hidden", .array([]))])).get().hidden.widths == [])
+        guard case let .failure(errors) = TrainParams.decode(.object([("hidden", .array([.int(8), .int(0)]))])) else {
+            Issue.record("a zero width was accepted")
+            return
+        }
+        #expect(errors.problems.first?.keys == ["hidden"])
+        #expect(try TrainParams.parse(["--model", "deepfm", "--hidden", "10,5"]).hidden.widths == [10, 5])
+        #expect(try TrainParams.parse(["--hidden", ""]).hidden.widths == [])
+        #expect(TrainParams.defaults.hidden.widths == [400, 400, 400])
+    }
+
     @Test func aBatchLargerThanTheDataAndDivergenceAreHandled() throws {
         let problem = try Problem(rows: 300)
         let result = try TrainStage.run(params: quietParams {
