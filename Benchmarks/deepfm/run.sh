@@ -50,9 +50,9 @@ run() {
         echo "$name failed:" >&2; tail -5 "$dir/stderr.txt" "$dir/stdout.txt" >&2; exit 1; }
     cat "$dir/stdout.txt" "$dir/stderr.txt" | grep -E '^ *(iter|[0-9]+ )|network' >&2 || true
     local va
-    va="$(cat "$dir/stdout.txt" "$dir/stderr.txt" | awk '$1 ~ /^[0-9]+$/ && NF >= 4 { v = $3 } END { print v }')"
+    va="$(cat "$dir/stdout.txt" "$dir/stderr.txt" | awk '$1 ~ /^[0-9]+$/ && NF == 5 && $2 ~ /^[0-9.]+$/ { v = $3 } END { print v }')"
     local epoch
-    epoch="$(cat "$dir/stdout.txt" "$dir/stderr.txt" | awk '$1 ~ /^[0-9]+$/ && NF >= 4 { s += $NF; n++ } END { printf "%.1f", s / n }')"
+    epoch="$(cat "$dir/stdout.txt" "$dir/stderr.txt" | awk '$1 ~ /^[0-9]+$/ && NF == 5 && $2 ~ /^[0-9.]+$/ { s += $NF; n++ } END { printf "%.1f", s / n }')"
     read -r wall user sys rss < "$dir/time.txt"
     echo "$wall $(echo "$user + $sys" | bc) $((rss / 1024)) $va $epoch"
 }
