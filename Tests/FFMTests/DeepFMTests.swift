@@ -230,6 +230,25 @@ private func randomRows(_ count: Int, fields: Int, indexCount: Int, seed: UInt64
         #expect(throws: FFMError.self) { _ = try TrainStage.run(params: other, trainingSet: problem.train) }
     }
 
+    @Test func patienceKeepsTheBestEpochWithItsNetwork() throws {
+        let problem = try Problem(rows: 1200)
+        let result = try TrainStage.run(params: quietParams {
+            $0.model = .deepfm
+            $0.hidden = LayerWidths([16])
+            $0.batch = 32
+            $0.epochs = 6
+            $0.patience = 1
+            $0.validation = problem.valid
+            $0.output = problem.path("m")
+        }, trainingSet: problem.train)
+        let (model, metadata) = try ModelFile.load(problem.path("m"))
+        #expect(metadata.bestEpoch == result.bestEpoch)
+        #expect(model.network?.hidden == [16])
+        let predicted = try PredictStage.run(params: PredictParams.defaults, input: problem.valid, model: problem.path("m"),
+                                             output: problem.path("p.txt"), log: { _ in })
+        #expect(abs(predicted.logLoss! - result.epochs[result.bestEpoch - 1].vaLogLoss!) < 1e-5)
+    }
+
     @Test func severalThreadsTrainToo() throws {
         let problem = try Problem(rows: 3000)
         let result = try TrainStage.run(params: quietParams {
