@@ -28,6 +28,8 @@ final class Engine: @unchecked Sendable {
     let lookahead: [Scratch]
     /// Per-thread copies of the most frequent rows (several threads only).
     var hot: HotRows?
+    /// DeepFM's mini-batch options (DeepFM.swift).
+    var deepOptions = DeepOptions()
     private var order: UnsafeMutablePointer<Int32>
     private var orderCapacity = 0
 
@@ -56,6 +58,7 @@ final class Engine: @unchecked Sendable {
     /// loss (each row's loss before its update, as libffm reports it) and the rows visited.
     func trainEpoch(_ data: CacheReader, order blocks: [Range<Int>], shuffle: Bool = true, rng: inout SplitMix64,
                     progress: (Int) -> Void) throws -> (loss: Double, rows: Int) {
+        if model.network != nil { return try deepTrainEpoch(data, order: blocks, shuffle: shuffle, rng: &rng, progress: progress) }
         let model = self.model, hot = self.hot
         let remapped = model.canRemap
         let stream = CacheBlockStream(reader: data, order: blocks,
@@ -146,6 +149,13 @@ final class Engine: @unchecked Sendable {
             let rows = block.rowCount, first = block.firstRow - firstRow
             let threads = self.threads, scratch = self.scratch, lookahead = self.lookahead
             let shared = Unchecked(block)
+            if model.network != nil {
+                scores.withUnsafeMutableBufferPointer { out in
+                    deepScores(count: rows, remapped: remapped, row: { block.row($0).features }, into: out.baseAddress! + first)
+                }
+                for r in 0..<rows { labels[first + r] = block.label(r) > 0 ? 1 : 0 }
+                continue
+            }
             scores.withUnsafeMutableBufferPointer { out in
                 let out = Unchecked(out.baseAddress!)
                 parallel { t in
@@ -200,6 +210,7 @@ extension FFMModel {
         grown.initialize(seed: seed)
         grown.bias[0] = bias[0]
         grown.bias[1] = bias[1]
+        grown.network = network  // DeepFM: same fields (checked by checkDeepCompatible)
         indices.forEach { j, r in
             let g = wider.row(of: j)
             if hasLinear {

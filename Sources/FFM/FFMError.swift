@@ -27,6 +27,8 @@ public enum FFMError: Error, Equatable, CustomStringConvertible {
     case cannotExport(format: String, detail: String)
     /// A classifier (log loss) given a cache of real-valued targets; `row` is 1-based.
     case classificationGivenTargets(path: String, row: Int, label: Float)
+    /// DeepFM's `--hidden` asks for a network that does not fit (or a zero width).
+    case networkTooLarge(hidden: [Int], input: Int, bytes: Int?, available: Int)
 
     public var description: String {
         switch self {
@@ -37,7 +39,7 @@ public enum FFMError: Error, Equatable, CustomStringConvertible {
             let shape: String
             switch kind {
             case .ffm: shape = "-k/--factors \(factors) with \(ProgressMeter.grouped(fields)) fields and "
-            case .fm: shape = "-k/--factors \(factors) with "
+            case .fm, .deepfm: shape = "-k/--factors \(factors) with "
             case .lr: shape = ""
             }
             return "\(kind.rawValue) model: \(shape)\(ProgressMeter.grouped(indices)) feature indices needs "
@@ -71,6 +73,13 @@ public enum FFMError: Error, Equatable, CustomStringConvertible {
         case let .classificationGivenTargets(path, row, label):
             return "\(path): row \(row): label \(label) is a real-valued target, but a classification model (--loss logistic) "
                 + "needs labels 0 or 1; expected --loss squared for regression, or 0/1 labels"
+        case let .networkTooLarge(hidden, input, bytes, available):
+            if let zero = hidden.firstIndex(where: { $0 < 1 }) {
+                return "--hidden: layer \(zero + 1) has width \(hidden[zero]); expected widths of at least 1 (an empty list for no hidden layer)"
+            }
+            return "--hidden \(hidden.map(String.init).joined(separator: ",")): a network over \(ProgressMeter.grouped(input)) inputs "
+                + "(fields × k) with these layers needs \(MemoryBudget.describe(bytes)) (weights, Adam moments, gradients), more than "
+                + "this machine's \(MemoryBudget.describe(available)) of memory; expected narrower or fewer layers"
         case let .featurizerMismatch(model, featurizer):
             return "\(featurizer): this featurizer is not the one model \(model) was trained with (hash differs)"
         }

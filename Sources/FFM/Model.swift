@@ -16,12 +16,15 @@ public enum ModelKind: String, Codable, CaseIterable, Sendable, ParameterChoice 
     case fm
     /// Logistic regression: bias and linear terms only.
     case lr
+    /// DeepFM (Guo et al., IJCAI 2017): an FM plus a network over the same embeddings (issue #14).
+    case deepfm
 
     var code: UInt32 {
         switch self {
         case .ffm: return 0
         case .fm: return 1
         case .lr: return 2
+        case .deepfm: return 4
         }
     }
 
@@ -30,6 +33,7 @@ public enum ModelKind: String, Codable, CaseIterable, Sendable, ParameterChoice 
         case 0: self = .ffm
         case 1: self = .fm
         case 2: self = .lr
+        case 4: self = .deepfm
         default: return nil
         }
     }
@@ -154,6 +158,8 @@ public final class FFMModel: @unchecked Sendable {
     public let linear: UnsafeMutablePointer<Float>
     /// Bias weight at [0], its accumulator at [1].
     public let bias: UnsafeMutablePointer<Float>
+    /// DeepFM's network (kind deepfm only; DeepNet.swift).
+    public var network: DeepNet?
 
     /// A model with (zero) weights for the indices of `indices` (sealed); call `initialize(seed:)` for a fresh start.
     public init(kind: ModelKind, fieldCount: Int, factors: Int, normalization: Bool, linear: Bool, indices: SeenIndices) throws {
@@ -168,7 +174,7 @@ public final class FFMModel: @unchecked Sendable {
         hasLinear = linear || kind == .lr
         switch kind {
         case .ffm: weightFields = fieldCount
-        case .fm: weightFields = 1
+        case .fm, .deepfm: weightFields = 1
         case .lr: weightFields = 0
         }
         rowStride = weightFields * kPad * 2

@@ -43,7 +43,7 @@ public struct ModelSection: Equatable, Sendable {
     public var bytes: [UInt8]
 
     /// Every tag this build reads.
-    public static let known: Set<String> = [Calibrator.tag, RegressionInfo.tag]
+    public static let known: Set<String> = [Calibrator.tag, RegressionInfo.tag, "DNN1"]
 
     public init(tag: String, bytes: [UInt8]) {
         precondition(tag.utf8.count == 4 && tag.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7f }, "a section tag is 4 ASCII characters")
@@ -70,7 +70,12 @@ public enum ModelFile {
     static let maxFactors: UInt32 = 1 << 16
 
     /// Writes `model` to `path` (temporary name, then rename; with `group`, renamed by the group's commit).
-    public static func save(_ model: FFMModel, metadata: ModelMetadata, to path: String, group: CommitGroup? = nil) throws {
+    public static func save(_ model: FFMModel, metadata given: ModelMetadata, to path: String, group: CommitGroup? = nil) throws {
+        var metadata = given
+        if let net = model.network {  // DeepFM: the network in its own section
+            metadata.sections.removeAll { $0.tag == DeepNet.sectionTag }
+            metadata.sections.append(ModelSection(tag: DeepNet.sectionTag, bytes: net.sectionBytes()))
+        }
         let out = try AtomicFileWriter(path: path, bufferSize: 4 << 20, group: group)
         var hash = XXHash64()
         func emit(_ bytes: UnsafeRawBufferPointer) throws {
@@ -263,6 +268,15 @@ public enum ModelFile {
         }
         guard ok else { throw FFMError.corruptModel(path: path, detail: "checksum mismatch (the file is damaged)") }
         try checkFinite(model, path: path)
+        if kind == .deepfm {
+            guard let bytes = metadata.section(DeepNet.sectionTag) else {
+                throw FFMError.corruptModel(path: path, detail: "a deepfm model without its network (section DNN1)")
+            }
+            model.network = try DeepNet.read(bytes, fieldCount: m, factors: k, path: path)
+            metadata.sections.removeAll { $0.tag == DeepNet.sectionTag }
+        } else if metadata.section(DeepNet.sectionTag) != nil {
+            throw FFMError.corruptModel(path: path, detail: "section DNN1 in a \(kind.rawValue) model; expected it only in deepfm models")
+        }
         return (model, metadata)
     }
 
@@ -288,7 +302,7 @@ public enum ModelFile {
         guard size == UInt32(headerSize) else { throw fail("size (bytes 12-15) is \(size); expected \(headerSize)") }
         let code = get(16, UInt32.self)
         guard let kind = ModelKind(code: code) else {
-            throw fail("model kind (bytes 16-19) is \(code); expected 0 (ffm), 1 (fm) or 2 (lr)")
+            throw fail("model kind (bytes 16-19) is \(code); expected 0 (ffm), 1 (fm), 2 (lr) or 4 (deepfm)")
         }
         let flags = get(20, UInt32.self)
         guard flags & ~3 == 0, kind != .lr || flags & 2 != 0 else {
@@ -306,7 +320,7 @@ public enum ModelFile {
             throw fail("padded factor count (bytes 44-47) is \(kPad); expected \((k + 3) & ~3) for k = \(k)")
         }
         let weightFields = get(48, UInt64.self)
-        let expectedFields: UInt64 = kind == .ffm ? m : kind == .fm ? 1 : 0
+        let expectedFields: UInt64 = kind == .ffm ? m : kind == .fm || kind == .deepfm ? 1 : 0
         guard weightFields == expectedFields else {
             throw fail("weight-field count (bytes 48-55) is \(weightFields); expected \(expectedFields) for a "
                 + "\(kind.rawValue) model with m = \(m)")
@@ -392,13 +406,19 @@ public enum ModelFile {
         write("# featurizer hash " + (metadata.featurizerHash == 0 ? "none" : String(metadata.featurizerHash, radix: 16)))
         for section in metadata.sections { write("# section \(section.tag): \(section.bytes.count) bytes") }
         if let calibrator = try? Calibrator.from(metadata, path: "") { write("# calibrator " + calibrator.summary) }
+        if let net = model.network {
+            write("# network \(net.shapeDescription); \(net.step) Adam steps")
+            for l in 0..<net.layerCount {
+                write("# layer \(l + 1): \(net.widths[l]) → \(net.widths[l + 1])" + (l + 1 < net.layerCount ? ", ReLU" : ", output"))
+            }
+        }
         write("# lines: bias W | linear INDEX W | latent INDEX FIELD W1 ... Wk  (AdaGrad state not shown)")
         if model.hasLinear { write("bias \(model.bias[0])") }
         model.indices.forEach { j, r in
             if model.hasLinear { write("linear \(j) \(model.linear[2 * r])") }
             for f in 0..<model.weightFields {
                 let v = model.latent + r * model.rowStride + f * 2 * model.kPad
-                var line = "latent \(j) \(model.kind == .fm ? "*" : String(f))"
+                var line = "latent \(j) \(model.kind == .fm || model.kind == .deepfm ? "*" : String(f))"
                 for d in 0..<model.factors { line += " \(v[(d / 4) * 8 + d % 4])" }
                 write(line)
             }

@@ -68,6 +68,7 @@ public final class Predictor {
 
     /// φ(x), the score before the sigmoid. Features with indices the model has not seen contribute nothing.
     public func score(_ features: UnsafeBufferPointer<Feature>) -> Double {
+        if model.network != nil { return deepScore(features) }
         model.prepare(features, into: scratch)
         return Double(model.score(scratch))
     }
@@ -304,7 +305,7 @@ public enum PredictStage: Stage {
             batch.clear()
         }
 
-        let checkFields = model.kind == .ffm
+        let checkFields = model.kind == .ffm || model.kind == .deepfm
         let m = UInt32(truncatingIfNeeded: min(model.fieldCount, Int(UInt32.max)))
         while let row = try rows.nextRow() {
             if checkFields, let f = row.features.first(where: { $0.field >= m }) {
@@ -363,6 +364,7 @@ extension Engine {
     func score(_ batch: Batch) throws {
         let rows = batch.rows, threads = self.threads, model = self.model, scratch = self.scratch
         if batch.unseen.count != threads { batch.unseen = [Int](repeating: 0, count: threads) }
+        if model.network != nil { return deepScore(batch) }
         batch.features.withUnsafeBufferPointer { features in
             batch.offsets.withUnsafeBufferPointer { offsets in
                 batch.scores.withUnsafeMutableBufferPointer { scores in

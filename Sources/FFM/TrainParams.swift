@@ -56,6 +56,23 @@ public struct TrainParams: StageParameters {
     @Flag("With --loss squared, do not clip predictions to the range of the training targets (clipped by default, as libFM).")
     public var noClip = false
 
+    // MARK: - #14 DeepFM
+
+    @Option("DeepFM: hidden layer widths of the network, comma-separated (\"\" for none).", value: "W,W,...")
+    public var hidden = LayerWidths([400, 400, 400])
+
+    @Option("DeepFM: probability of dropping a hidden unit in training.", in: .halfOpen(0, 1))
+    public var dropout = 0.0
+
+    @Option("DeepFM: rows per mini-batch.", in: .closed(1, 1_048_576))
+    public var batch = 256
+
+    @Option("DeepFM: Adam's learning rate for the network (the embeddings take -r/--eta with AdaGrad).", in: .above(0))
+    public var netEta = 0.001
+
+    @Option("DeepFM: decoupled weight decay of the network's weights (AdamW).", in: .atLeast(0))
+    public var weightDecay = 0.0
+
     public init() {}
 
     /// Patience in effect: `patience`, or 1 with `autoStop`.
@@ -66,6 +83,14 @@ public struct TrainParams: StageParameters {
         if noClip && loss != .squared { problems.append(ParamProblem(["noClip", "loss"], "--no-clip applies to --loss squared only")) }
         if calibrate != .none && loss == .squared {
             problems.append(ParamProblem(["calibrate", "loss"], "--calibrate maps margins to probabilities; a squared-loss model predicts values: drop --calibrate"))
+        }
+        if let bad = hidden.widths.firstIndex(where: { $0 < 1 || $0 > 65536 }) {
+            problems.append(ParamProblem("hidden", "layer \(bad + 1) has width \(hidden.widths[bad]); expected widths in 1...65536 (\"\" for no hidden layer)"))
+        } else if hidden.widths.count > 64 {
+            problems.append(ParamProblem("hidden", "found \(hidden.widths.count) layers; expected at most 64"))
+        }
+        if model == .deepfm && loss == .squared {
+            problems.append(ParamProblem(["loss", "model"], "deepfm is trained with log loss only; expected --loss logistic, or --model fm/ffm/lr for squared loss"))
         }
         return problems
     }

@@ -86,7 +86,11 @@ public enum TrainStage: Stage {
 
         let engine = Engine(model: model, threads: params.threads, eta: Float(params.eta), lambda: Float(params.lambda))
         engine.loss = params.loss
-        engine.hot = try HotRows.make(model: model, data: train, threads: params.threads)
+        if let net = model.network {
+            try deepSetup(params, net: net, engine: engine, rows: train.info.rowCount, cluster: cluster, reporter: reporter)
+        } else {
+            engine.hot = try HotRows.make(model: model, data: train, threads: params.threads)
+        }
         if let hot = engine.hot { reporter.note("\(hot.count) frequent rows get per-thread copies, merged every \(HotRows.firstSyncInterval) rows at first, then up to every \(HotRows.syncInterval)") }
         if squared {
             reporter.note(valid == nil ? "iter       tr_mse      seconds" : "iter       tr_mse       va_mse      seconds")
@@ -200,6 +204,7 @@ public enum TrainStage: Stage {
             let model = try FFMModel(kind: params.model, fieldCount: m, factors: params.factors,
                                      normalization: !params.noNorm, linear: !params.noLinear, indices: seen)
             model.initialize(seed: params.seed, threads: params.threads)
+            if params.model == .deepfm { model.network = try DeepNet.fresh(params, fieldCount: m) }
             return (model, n, m, 0)
         }
         let (loaded, loadedMeta) = try ModelFile.load(initPath)
@@ -208,6 +213,7 @@ public enum TrainStage: Stage {
         guard loadedLoss == params.loss else {
             throw FFMError.incompatibleInitModel(path: initPath, detail: "it was trained with --loss \(loadedLoss.rawValue), training asks for --loss \(params.loss.rawValue)")
         }
+        try checkDeepCompatible(loaded, with: params, fieldCount: m, path: initPath)
         n = max(n, loaded.indexCount)
         m = max(m, loaded.fieldCount)
         if n > seen.indexCount {
@@ -224,7 +230,7 @@ public enum TrainStage: Stage {
     }
 
     static func finite(_ row: EpochStats, _ model: FFMModel) throws -> Bool {
-        row.trLogLoss.isFinite && (row.vaLogLoss?.isFinite ?? true) && model.bias[0].isFinite
+        row.trLogLoss.isFinite && (row.vaLogLoss?.isFinite ?? true) && model.bias[0].isFinite && (model.network?.isFinite ?? true)
     }
 
     static func checkCompatible(_ model: FFMModel, with params: TrainParams, path: String) throws {

@@ -74,8 +74,11 @@ struct PlantedModel {
     let pairs: [(Int, Int)]
     let interactionScale: Double
     var bias = 0.0
+    /// `--truth deep`: the network's fields and weights (nil for the ffm truth).
+    let deep: DeepTruth?
 
-    init(seed: UInt64, fields: [FieldSpec], interacting: [Int], interactionScale: Double) {
+    init(seed: UInt64, fields: [FieldSpec], interacting: [Int], interactionScale: Double, deep: Bool = false) {
+        self.deep = deep ? DeepTruth(seed: mix64(seed ^ 0xdee9_7a07), fields: interacting) : nil
         self.seed = mix64(seed ^ 0x5eed_f00d)
         fieldCount = fields.count
         linearScales = fields.map(\.linearScale)
@@ -116,7 +119,13 @@ struct PlantedModel {
                 interaction += PlantedModel.unit(a, d) * PlantedModel.unit(b, d)
             }
         }
-        return s + interaction * interactionScale
+        var out = s + interaction * interactionScale
+        if let deep {
+            out += deep.score { f, d in
+                PlantedModel.unit(hash(f, keys[f], 62), d)
+            }
+        }
+        return out
     }
 
     /// Sets the bias so that the mean click probability over `scores` is `rate` (bisection).
@@ -130,5 +139,43 @@ struct PlantedModel {
             if mean < rate { lo = mid } else { hi = mid }
         }
         bias = (lo + hi) / 2
+    }
+}
+
+/// The deep part of `--truth deep`: a random network over planted embeddings,
+///
+///     y = Σ_j w2_j relu(Σ_i w1_ji e_i + b1_j),   e = concat over the fields of E(f, key) ∈ (-1, 1)^4
+///
+/// with E(f, key) hashed from (field, key) like the FFM truth's vectors. The first layer's
+/// weights are uniform in ±3/sqrt(inputs) (pre-activations of sd about 1), the output's
+/// in ±sqrt(3/8) (an output of sd about 1 logit).
+struct DeepTruth {
+    static let hidden = 16
+    let fields: [Int]
+    let w1: [Double], b1: [Double], w2: [Double]
+
+    init(seed: UInt64, fields: [Int]) {
+        self.fields = fields
+        var rng = Xoshiro256(seed: seed)
+        let inputs = fields.count * PlantedModel.latentDimension
+        let a = 3 / Double(inputs).squareRoot(), c = (3.0 / 8).squareRoot()
+        w1 = (0..<(inputs * DeepTruth.hidden)).map { _ in (2 * rng.uniform() - 1) * a }
+        b1 = (0..<DeepTruth.hidden).map { _ in rng.uniform() - 0.5 }
+        w2 = (0..<DeepTruth.hidden).map { _ in (2 * rng.uniform() - 1) * c }
+    }
+
+    /// The network's output; `embedding(f, d)` is component d of field f's embedding.
+    func score(_ embedding: (Int, Int) -> Double) -> Double {
+        let dim = PlantedModel.latentDimension
+        var e: [Double] = []
+        e.reserveCapacity(fields.count * dim)
+        for f in fields { for d in 0..<dim { e.append(embedding(f, d)) } }
+        var y = 0.0
+        for j in 0..<DeepTruth.hidden {
+            var z = b1[j]
+            for i in 0..<e.count { z += w1[j * e.count + i] * e[i] }
+            y += w2[j] * max(z, 0)
+        }
+        return y
     }
 }

@@ -14,6 +14,15 @@ public enum SynthFormat: String, Codable, CaseIterable, Sendable, ParameterChoic
     case ratings
 }
 
+/// The planted model the labels are drawn from.
+public enum PlantedTruth: String, Codable, CaseIterable, Sendable, ParameterChoice {
+    /// Bias, linear terms and field-aware pairwise interactions (`PlantedModel`).
+    case ffm
+    /// The ffm truth plus a network (40 inputs, 16 ReLU units, 1 output) over 4-dimensional
+    /// embeddings of the 10 interacting fields' keys (issue #14).
+    case deep
+}
+
 /// Every option of ctr-synth, declared once. Start from `.defaults`.
 public struct SynthParams: StageParameters {
     @Option("criteo (TSV, 40 fields, no header), avazu (CSV, 24 fields, header) or ratings (TSV: user, item, rating, timestamp).")
@@ -50,6 +59,11 @@ public struct SynthParams: StageParameters {
 
     @Option("ratings: standard deviation σ of the Gaussian noise on each rating (the best achievable RMSE).", in: .closed(0, 100), value: "X")
     public var noise = 0.5
+
+    // MARK: - #14 DeepFM
+
+    @Option("Planted truth: ffm (field-aware pairwise interactions) or deep (ffm plus a small random network over planted field embeddings).")
+    public var truth = PlantedTruth.ffm
 
     public init() {}
 
@@ -160,7 +174,7 @@ struct Generator {
         let (fields, interacting) = params.format == .criteo ? Generator.criteoFields() : Generator.avazuFields()
         self.fields = fields
         model = PlantedModel(seed: params.seed, fields: fields, interacting: interacting,
-                             interactionScale: 0.4 * params.interactionScale)
+                             interactionScale: 0.4 * params.interactionScale, deep: params.truth == .deep)
         tokenSeed = mix64(params.seed ^ 0x70c3_5eed)
         zipfTop = fields.map { pow(Double($0.vocabulary) + 1, 1 - $0.zipf) }
         keys = Array(repeating: 0, count: fields.count)

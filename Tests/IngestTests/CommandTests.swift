@@ -154,6 +154,23 @@ struct SynthTests {
         #expect(columns["day_of_week"]!.distinctEstimate == 7)
     }
 
+    @Test func deepTruthChangesOnlyTheLabels() throws {
+        let w = try Workspace()
+        let (ffm, sf) = try generate({ $0.rows = 6000; $0.seed = 5 }, name: "f.tsv", in: w)
+        let (deep, sd) = try generate({ $0.rows = 6000; $0.seed = 5; $0.truth = .deep }, name: "d.tsv", in: w)
+        let (again, _) = try generate({ $0.rows = 6000; $0.seed = 5; $0.truth = .deep }, name: "d2.tsv", in: w)
+        #expect(deep == again)
+        #expect(deep != ffm)
+        func features(_ d: Data) -> [Substring] {
+            String(decoding: d, as: UTF8.self).split(separator: "\n").map { $0.drop { $0 != "\t" } }
+        }
+        #expect(features(ffm) == features(deep))
+        #expect(abs(Double(sd.clicks) / 6000 - 0.2) < 0.025)
+        // The deep part adds signal: the truth is further from the constant predictor.
+        #expect(sd.bayesLogLoss < sf.bayesLogLoss)
+        #expect(sd.bayesLogLoss < 0.9 * sd.constantLogLoss)
+    }
+
     @Test func probabilityFormat() {
         var buffer = [UInt8](repeating: 0, count: 32)
         let n = buffer.withUnsafeMutableBufferPointer { Synth.formatProbability(0.1234567890126, into: $0.baseAddress!) }

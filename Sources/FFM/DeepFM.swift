@@ -1,0 +1,449 @@
+// DeepFM (Guo et al., IJCAI 2017; issue #14): φ(x) = y_FM + y_DNN over shared embeddings.
+//
+// The FM part is `--model fm`'s model (bias, linear terms, one embedding of k factors per
+// feature index, the pairwise kernel of Kernel.swift). The network reads the concatenation
+// of the per-field embeddings e[f] = Σ_{features i of field f} x_i v_i (a field with no
+// usable feature gives zeros; several features of one field are summed, weighted by their
+// values, after instance normalisation as in the FM part).
+//
+// Training goes by mini-batches: a batch's rows are scored with the weights as they are,
+// then the network takes one AdamW step on the batch's mean gradient, and each row's
+// embeddings, linear terms and bias take AdaGrad steps (as in `--model fm`) on the row's
+// gradient, FM and network parts together, touching only the rows' own features.
+//
+//   B            rows in the batch; r a row of it
+//   feat*        the batch's usable features, flat: row r's are featStart[r]..<featStart[r+1]
+//   t            φ(x) of a row; tFM its FM part; kappa (κ) ∂loss/∂φ
+//   act, delta   the network's activations and ∂loss/∂activations, B × p[l] each
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Cluster
+import Dataset
+import Dispatch
+import LogIO
+import StageKit
+
+/// Buffers and the forward and backward passes of DeepFM over one mini-batch.
+final class DeepBatch {
+    let model: FFMModel
+    let net: DeepNet
+    let capacity: Int
+    let threads: Int
+    var count = 0
+    // Features of the batch.
+    var featStart: [Int]
+    var featRow: [UnsafeMutablePointer<Float>] = []
+    var featLinear: [UnsafeMutablePointer<Float>] = []
+    var featField: [Int32] = []
+    var featValue: [Float] = []
+    var labels: [Float]
+    var tFM: [Float]
+    var scores: [Float]
+    var kappa: [Float]
+    /// act[l] for l in 0...L+1 (act[L+1]: the output layer's, column 0 used).
+    let act: [UnsafeMutablePointer<Float>]
+    let delta: [UnsafeMutablePointer<Float>]
+    let scratch: [Scratch]
+
+    init(model: FFMModel, net: DeepNet, capacity: Int, threads: Int) {
+        self.model = model
+        self.net = net
+        self.capacity = max(capacity, 1)
+        self.threads = threads
+        featStart = [Int](repeating: 0, count: self.capacity + 1)
+        labels = [Float](repeating: 0, count: self.capacity)
+        tFM = labels
+        scores = labels
+        kappa = labels
+        act = net.padded.map { p in
+            let a = UnsafeMutablePointer<Float>.allocate(capacity: p * max(capacity, 1))
+            a.initialize(repeating: 0, count: p * max(capacity, 1))
+            return a
+        }
+        delta = net.padded.map { p in
+            let a = UnsafeMutablePointer<Float>.allocate(capacity: p * max(capacity, 1))
+            a.initialize(repeating: 0, count: p * max(capacity, 1))
+            return a
+        }
+        scratch = (0..<threads).map { _ in Scratch() }
+    }
+
+    deinit {
+        for a in act { a.deallocate() }
+        for d in delta { d.deallocate() }
+    }
+
+    /// Runs `body(part, range)` for the parts of `count` items split over the threads.
+    func parallel(_ count: Int, _ body: (Int, Range<Int>) -> Void) {
+        let parts = max(1, min(threads, count))
+        if parts == 1 { body(0, 0..<count); return }
+        withoutActuallyEscaping(body) { b in
+            let work = Unchecked(b)
+            DispatchQueue.concurrentPerform(iterations: parts) { t in work.value(t, (count * t / parts)..<(count * (t + 1) / parts)) }
+        }
+    }
+
+    /// Starts a batch.
+    func reset() {
+        count = 0
+        featRow.removeAll(keepingCapacity: true)
+        featLinear.removeAll(keepingCapacity: true)
+        featField.removeAll(keepingCapacity: true)
+        featValue.removeAll(keepingCapacity: true)
+    }
+
+    /// Adds a row: its usable features (as `FFMModel.prepare` selects and scales them).
+    func append(_ features: UnsafeBufferPointer<Feature>, label: Float, remapped: Bool) {
+        let model = self.model
+        let n = UInt32(truncatingIfNeeded: min(model.indexCount, Int(UInt32.max)))
+        let m = UInt32(truncatingIfNeeded: min(model.fieldCount, Int(UInt32.max)))
+        let allIndices = model.indexCount > Int(UInt32.max), allFields = model.fieldCount > Int(UInt32.max)
+        var norm: Double = 0
+        let first = featValue.count
+        for f in features {
+            norm += Double(f.value) * Double(f.value)
+            let r: Int
+            if remapped {
+                guard f.index != UInt32.max else { continue }
+                r = Int(f.index)
+            } else {
+                guard allIndices || f.index < n, allFields || f.field < m else { continue }
+                r = model.indices.row(of: Int(f.index))
+                guard r >= 0 else { continue }
+            }
+            featRow.append(model.latent + r * model.rowStride)
+            featLinear.append(model.linear + 2 * r)
+            featField.append(Int32(truncatingIfNeeded: f.field))
+            featValue.append(f.value)
+        }
+        if model.normalization {
+            let scale = norm > 0 && norm.isFinite ? 1 / norm.squareRoot() : 0
+            for i in first..<featValue.count { featValue[i] = Float(Double(featValue[i]) * scale) }
+        } else {
+            for i in first..<featValue.count {
+                featValue[i] = Float(min(max(Double(featValue[i]), -unnormalizedValueLimit), unnormalizedValueLimit))
+            }
+        }
+        labels[count] = label
+        count += 1
+        featStart[count] = featValue.count
+    }
+
+    /// Scores the batch: `scores[r] = tFM[r] + y_DNN`. With `dropoutSeed`, hidden units are
+    /// dropped with probability `dropout` (inverted dropout: kept ones scaled by 1/(1-p)).
+    func forward(dropout: Float = 0, dropoutSeed: UInt64? = nil) {
+        let B = count, net = self.net, model = self.model, k = net.factors
+        let p0 = net.padded[0]
+        // FM part and the input layer, rows split over threads.
+        featRow.withUnsafeBufferPointer { rowsP in
+        featLinear.withUnsafeBufferPointer { linP in
+        featField.withUnsafeBufferPointer { fieldP in
+        featValue.withUnsafeBufferPointer { valueP in
+        featStart.withUnsafeBufferPointer { startP in
+        tFM.withUnsafeMutableBufferPointer { tP in
+            let ctx = Unchecked((rowsP, linP, fieldP, valueP, startP, tP.baseAddress!, act[0]))
+            parallel(B) { part, range in
+                let (rowsP, linP, fieldP, valueP, startP, tOut, input) = ctx.value
+                let s = self.scratch[part]
+                for r in range {
+                    let lo = startP[r], c = startP[r + 1] - lo
+                    s.reserve(c)
+                    for i in 0..<c {
+                        s.rows[i] = rowsP[lo + i]
+                        s.fieldOffsets[i] = 0
+                        s.values[i] = valueP[lo + i]
+                        s.linear[i] = linP[lo + i]
+                    }
+                    s.count = c
+                    s.bias = model.bias
+                    tOut[r] = model.score(s)
+                    let e = input + r * p0
+                    e.update(repeating: 0, count: p0)
+                    for i in lo..<(lo + c) {
+                        let f = Int(fieldP[i])
+                        guard f < net.fieldCount else { continue }
+                        let x = valueP[i], v = rowsP[i], out = e + f * k
+                        for d in 0..<k { out[d] += x * v[(d >> 2) * 8 + (d & 3)] }
+                    }
+                }
+            }
+        }}}}}}
+        // The network, layer by layer: act[l+1] = relu(act[l] · Wt + b), the output linear.
+        for l in 0..<net.layerCount {
+            let pi = net.padded[l], po = net.padded[l + 1]
+            let wt = net.params + net.offsets[l], bias = wt + pi * po
+            let input = act[l], output = act[l + 1]
+            let last = l == net.layerCount - 1
+            let ctx = Unchecked((input, output))
+            parallel(po / 8) { _, blocks in
+                let (input, output) = ctx.value
+                gemm(m: B, k: pi, a: input, aRow: pi, aCol: 1, b: wt, ldb: po, c: output, ldc: po, accumulate: false, blocks: blocks)
+            }
+            let keep = 1 - dropout, scale = dropout > 0 ? 1 / keep : 1
+            let ctx2 = Unchecked(output)
+            parallel(B) { _, range in
+                let output = ctx2.value
+                for r in range {
+                    let row = output + r * po
+                    for o in 0..<po { row[o] += bias[o] }
+                    guard !last else { continue }
+                    for o in 0..<po { row[o] = max(row[o], 0) }
+                    if let dropoutSeed, dropout > 0 {
+                        var rng = SplitMix64(seed: dropoutSeed ^ (UInt64(l) << 56) ^ (UInt64(r) &* 0x9E37_79B9_7F4A_7C15))
+                        for o in 0..<net.widths[l + 1] { row[o] = rng.nextUnitFloat() < dropout ? 0 : row[o] * scale }
+                    }
+                }
+            }
+        }
+        let out = act[net.layerCount], po = net.padded[net.layerCount]
+        for r in 0..<B { scores[r] = tFM[r] + out[r * po] }
+    }
+
+    /// The gradients of Σ_r loss_r: κ per row, the network's into `net.grads` (summed over
+    /// the batch), ∂/∂input into `delta[0]`. Call after `forward`.
+    /// - Returns: the summed log loss of the batch.
+    @discardableResult
+    func backward() -> Double {
+        let B = count, net = self.net
+        var loss: Double = 0
+        let L1 = net.layerCount, pOut = net.padded[L1]
+        let top = delta[L1]
+        top.update(repeating: 0, count: B * pOut)
+        for r in 0..<B {
+            let t = Double(scores[r])
+            loss += logLoss(score: t, label: labels[r])
+            kappa[r] = Float(lossGradient(score: t, label: labels[r]))
+            top[r * pOut] = kappa[r]
+        }
+        for l in stride(from: L1 - 1, through: 0, by: -1) {
+            let pi = net.padded[l], po = net.padded[l + 1]
+            let g = net.grads + net.offsets[l], gb = g + pi * po
+            let dOut = delta[l + 1], input = act[l], dIn = delta[l]
+            // dWt = act[l]ᵀ · delta[l+1]
+            let ctx = Unchecked((input, dOut, g))
+            parallel(po / 8) { _, blocks in
+                let (input, dOut, g) = ctx.value
+                gemm(m: pi, k: B, a: input, aRow: 1, aCol: pi, b: dOut, ldb: po, c: g, ldc: po, accumulate: false, blocks: blocks)
+            }
+            for o in 0..<po {
+                var s: Float = 0
+                for r in 0..<B { s += dOut[r * po + o] }
+                gb[o] = s
+            }
+            // delta[l] = delta[l+1] · W, then through the ReLU (and dropout) of layer l's input.
+            let w = net.transposed + net.transposedOffsets[l]
+            let ctx2 = Unchecked((dOut, dIn, input))
+            parallel(pi / 8) { _, blocks in
+                let (dOut, dIn, _) = ctx2.value
+                gemm(m: B, k: po, a: dOut, aRow: po, aCol: 1, b: w, ldb: pi, c: dIn, ldc: pi, accumulate: false, blocks: blocks)
+            }
+            if l > 0 {
+                // act > 0 exactly where the unit was active and kept; its scale is 1/(1-p).
+                let scale = dropoutScale
+                for j in 0..<(B * pi) { dIn[j] = input[j] > 0 ? dIn[j] * scale : 0 }
+            }
+        }
+        return loss
+    }
+
+    /// 1/(1-p) for the last forward pass with dropout, else 1 (the backward pass scales by it).
+    var dropoutScale: Float = 1
+
+    /// The gradient of row r's loss with respect to the embedding of its feature `i`
+    /// (an index into the batch's features): `κ x_i (S - x_i v_i) + x_i δe[field] + λ v_i`,
+    /// S = Σ_j x_j v_j over the row. Written to `g` (k floats).
+    @inline(__always)
+    func embeddingGradient(row r: Int, feature i: Int, sum S: UnsafePointer<Float>, lambda: Float, into g: UnsafeMutablePointer<Float>) {
+        let k = net.factors, v = featRow[i], x = featValue[i], kap = kappa[r]
+        let f = Int(featField[i])
+        let dE: UnsafeMutablePointer<Float>? = f < net.fieldCount ? delta[0] + r * net.padded[0] + f * k : nil
+        for d in 0..<k {
+            let w = v[(d >> 2) * 8 + (d & 3)]
+            var gd = kap * x * (S[d] - x * w) + lambda * w
+            if let dE { gd += x * dE[d] }
+            g[d] = gd
+        }
+    }
+
+    /// S = Σ_j x_j v_j over row r's features.
+    @inline(__always)
+    func embeddingSum(row r: Int, into S: UnsafeMutablePointer<Float>) {
+        let k = net.factors
+        S.update(repeating: 0, count: k)
+        for i in featStart[r]..<featStart[r + 1] {
+            let v = featRow[i], x = featValue[i]
+            for d in 0..<k { S[d] += x * v[(d >> 2) * 8 + (d & 3)] }
+        }
+    }
+
+    /// AdaGrad steps on the rows' embeddings, linear terms and bias (hogwild over threads,
+    /// in row order with one thread), then one AdamW step on the network.
+    func update(eta: Float, lambda: Float, options: DeepOptions) {
+        let B = count, k = net.factors, model = self.model
+        let ctx = Unchecked(self)
+        parallel(B) { _, range in
+            let batch = ctx.value
+            let S = UnsafeMutablePointer<Float>.allocate(capacity: k), g = UnsafeMutablePointer<Float>.allocate(capacity: k)
+            defer { S.deallocate(); g.deallocate() }
+            for r in range {
+                let kap = batch.kappa[r]
+                batch.embeddingSum(row: r, into: S)
+                for i in batch.featStart[r]..<batch.featStart[r + 1] {
+                    batch.embeddingGradient(row: r, feature: i, sum: S, lambda: lambda, into: g)
+                    let v = batch.featRow[i]
+                    for d in 0..<k {
+                        let at = (d >> 2) * 8 + (d & 3)
+                        v[at + 4] += g[d] * g[d]
+                        v[at] -= eta * g[d] / v[at + 4].squareRoot()
+                    }
+                }
+                if model.hasLinear {
+                    let bias = model.bias
+                    bias[1] += kap * kap
+                    bias[0] -= eta * kap / bias[1].squareRoot()
+                    for i in batch.featStart[r]..<batch.featStart[r + 1] {
+                        let p = batch.featLinear[i]
+                        let gl = lambda * p[0] + kap * batch.featValue[i]
+                        p[1] += gl * gl
+                        p[0] -= eta * gl / p[1].squareRoot()
+                    }
+                }
+            }
+        }
+        net.adamStep(eta: options.netEta, weightDecay: options.weightDecay, scale: 1 / Float(max(B, 1)))
+    }
+}
+
+extension Engine {
+    /// DeepFM's epoch: the blocks in `order`, rows shuffled within each block, mini-batches
+    /// of `deepOptions.batch` consecutive rows of that order.
+    func deepTrainEpoch(_ data: CacheReader, order blocks: [Range<Int>], shuffle: Bool, rng: inout SplitMix64,
+                        progress: (Int) -> Void) throws -> (loss: Double, rows: Int) {
+        let model = self.model, net = model.network!
+        let options = deepOptions
+        let remapped = model.canRemap
+        let stream = CacheBlockStream(reader: data, order: blocks, transform: remapped ? model.remapTransform(hot: nil) : nil)
+        let batch = DeepBatch(model: model, net: net, capacity: options.batch, threads: threads)
+        var total: Double = 0, done = 0
+        var order: [Int32] = []
+        while let block = try stream.next() {
+            let rows = block.rowCount
+            order = (0..<Int32(rows)).map { $0 }
+            var i = shuffle ? rows - 1 : 0
+            while i > 0 {
+                let j = rng.next(below: i + 1)
+                order.swapAt(i, j)
+                i -= 1
+            }
+            var start = 0
+            while start < rows {
+                let end = min(start + options.batch, rows)
+                batch.reset()
+                for ii in start..<end {
+                    let r = Int(order[ii])
+                    batch.append(block.row(r).features, label: block.label(r), remapped: remapped)
+                }
+                let dropoutSeed = options.seed ^ 0xD809_0000_0000_0000 ^ (net.step &* 0x9E37_79B9_7F4A_7C15)
+                batch.dropoutScale = options.dropout > 0 ? 1 / (1 - options.dropout) : 1
+                batch.forward(dropout: options.dropout, dropoutSeed: options.dropout > 0 ? dropoutSeed : nil)
+                total += batch.backward()
+                batch.update(eta: eta, lambda: lambda, options: options)
+                start = end
+            }
+            done += rows
+            progress(done)
+        }
+        return (total, done)
+    }
+
+    /// DeepFM's scores of the rows `row(0..<count)`, in batches of 1024, into `out`.
+    func deepScores(count: Int, remapped: Bool, row: (Int) -> UnsafeBufferPointer<Feature>, into out: UnsafeMutablePointer<Float>) {
+        let batch = DeepBatch(model: model, net: model.network!, capacity: min(1024, max(count, 1)), threads: threads)
+        var start = 0
+        while start < count {
+            let end = min(start + 1024, count)
+            batch.reset()
+            for r in start..<end { batch.append(row(r), label: 0, remapped: remapped) }
+            batch.forward()
+            for r in start..<end { out[r] = batch.scores[r - start] }
+            start = end
+        }
+    }
+}
+
+extension Engine {
+    /// ctr-predict's batch scoring for DeepFM; counts features the model has not seen.
+    func deepScore(_ batch: Batch) {
+        let rows = batch.rows
+        let deep = DeepBatch(model: model, net: model.network!, capacity: min(1024, max(rows, 1)), threads: threads)
+        var missing = 0
+        batch.features.withUnsafeBufferPointer { features in
+            var start = 0
+            while start < rows {
+                let end = min(start + 1024, rows)
+                deep.reset()
+                for r in start..<end {
+                    let row = UnsafeBufferPointer(rebasing: features[batch.offsets[r]..<batch.offsets[r + 1]])
+                    deep.append(row, label: 0, remapped: false)
+                    missing += row.count - (deep.featStart[r - start + 1] - deep.featStart[r - start])
+                }
+                deep.forward()
+                for r in start..<end { batch.scores[r] = deep.scores[r - start] }
+                start = end
+            }
+        }
+        for t in batch.unseen.indices { batch.unseen[t] = t == 0 ? missing : 0 }
+    }
+}
+
+extension Predictor {
+    /// DeepFM's φ(x) of one row.
+    func deepScore(_ features: UnsafeBufferPointer<Feature>) -> Double {
+        let deep = DeepBatch(model: model, net: model.network!, capacity: 1, threads: 1)
+        deep.append(features, label: 0, remapped: false)
+        deep.forward()
+        return Double(deep.scores[0])
+    }
+}
+
+extension DeepNet {
+    /// A freshly initialised network for `params` (`--hidden`, `-k`) over `m` fields.
+    static func fresh(_ params: TrainParams, fieldCount m: Int) throws -> DeepNet {
+        let net = try DeepNet(fieldCount: m, factors: params.factors, hidden: params.hidden.widths)
+        net.initialize(seed: params.seed)
+        return net
+    }
+}
+
+extension TrainStage {
+    /// DeepFM's part of the set-up: the engine's mini-batch options and notes.
+    static func deepSetup(_ params: TrainParams, net: DeepNet, engine: Engine, rows: Int, cluster: Cluster,
+                          reporter: Reporter) throws {
+        if cluster.size > 1 {
+            try params.validated([ParamProblem("model", "deepfm trains in one process; expected no mpirun (the network is not averaged across ranks)")])
+        }
+        engine.deepOptions = DeepOptions(batch: params.batch, dropout: Float(params.dropout), netEta: Float(params.netEta),
+                                         weightDecay: Float(params.weightDecay), seed: params.seed)
+        reporter.note("deepfm network: \(net.shapeDescription); mini-batches of \(params.batch) rows, Adam η \(params.netEta)"
+            + (params.dropout > 0 ? ", dropout \(params.dropout)" : "") + (params.weightDecay > 0 ? ", weight decay \(params.weightDecay)" : ""))
+        if params.batch > rows {
+            reporter.note("--batch \(params.batch) is larger than the \(rows) training rows: each epoch is one batch per block")
+        }
+    }
+
+    /// Warm start of a DeepFM model: the network's layers must be those asked for and the fields the same.
+    static func checkDeepCompatible(_ model: FFMModel, with params: TrainParams, fieldCount m: Int, path: String) throws {
+        guard let net = model.network else { return }
+        func fail(_ s: String) -> FFMError { .incompatibleInitModel(path: path, detail: s) }
+        guard net.hidden == params.hidden.widths else {
+            throw fail("its network has hidden layers \(LayerWidths(net.hidden)), training asks for --hidden \(params.hidden)")
+        }
+        guard m == model.fieldCount else {
+            throw fail("its network reads \(model.fieldCount) fields, the data has \(m); expected the same fields for a deepfm warm start")
+        }
+    }
+}

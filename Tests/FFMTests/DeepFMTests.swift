@@ -1,0 +1,320 @@
+import Foundation
+import StageKit
+import Testing
+import Dataset
+import LogIO
+import TestSupport
+@testable import FFM
+
+/// A deepfm model over `indices` with random FM weights and a seeded network.
+private func randomDeepModel(fields: Int = 3, factors: Int = 4, hidden: [Int], indices: [Int], indexCount: Int,
+                             normalization: Bool = false, seed: UInt64 = 5) throws -> FFMModel {
+    let model = try randomModel(kind: .deepfm, fields: fields, factors: factors, indices: indices, indexCount: indexCount,
+                                linear: true, normalization: normalization, seed: seed)
+    let net = try DeepNet(fieldCount: fields, factors: factors, hidden: hidden)
+    net.initialize(seed: seed)
+    // Larger weights than the default initialisation, so the network matters in the score.
+    for l in 0..<net.layerCount {
+        for i in 0..<net.widths[l] { for o in 0..<net.widths[l + 1] { net.params[net.offsets[l] + i * net.padded[l + 1] + o] *= 2 } }
+    }
+    net.refreshTransposed()
+    model.network = net
+    return model
+}
+
+/// DeepFM's score from the definition, in Double: the FM part (`naiveScore`) plus the
+/// network over e[f] = Σ x_i v_i of the usable features of field f.
+private func naiveDeepScore(_ model: FFMModel, _ features: [Feature]) -> Double {
+    let net = model.network!, k = model.factors, m = model.fieldCount
+    let usable = features.filter { Int($0.field) < m && model.indices.contains(Int($0.index)) }
+    let norm = features.reduce(0.0) { $0 + Double($1.value) * Double($1.value) }
+    let scale = model.normalization ? (norm > 0 ? 1 / norm.squareRoot() : 0) : 1
+    var a = [Double](repeating: 0, count: m * k)
+    for x in usable {
+        for d in 0..<k {
+            a[Int(x.field) * k + d] += Double(x.value) * scale * Double(model.latentWeight(index: Int(x.index), field: 0, factor: d)!)
+        }
+    }
+    for l in 0..<net.layerCount {
+        var next = [Double](repeating: 0, count: net.widths[l + 1])
+        for o in 0..<next.count {
+            var z = Double(net.bias(layer: l, output: o))
+            for i in 0..<a.count { z += a[i] * Double(net.weight(layer: l, input: i, output: o)) }
+            next[o] = l + 1 < net.layerCount ? max(z, 0) : z
+        }
+        a = next
+    }
+    return naiveScore(model, features) + a[0]
+}
+
+private func randomRows(_ count: Int, fields: Int, indexCount: Int, seed: UInt64) -> [(Float, [Feature])] {
+    var rng = SplitMix64(seed: seed)
+    return (0..<count).map { _ in
+        let n = 1 + rng.next(below: 6)
+        let features = (0..<n).map { _ in
+            Feature(field: UInt32(rng.next(below: fields + 1)), index: UInt32(rng.next(below: indexCount + 3)),
+                    value: rng.nextUnitFloat() * 2 - 0.5)
+        }
+        return (rng.nextUnitFloat() < 0.4 ? 1 : 0, features)
+    }
+}
+
+@Suite struct DeepFMTests {
+    @Test(arguments: [[], [7], [9, 5], [16, 8, 3]])
+    func forwardMatchesNaive(hidden: [Int]) throws {
+        for normalization in [false, true] {
+            let model = try randomDeepModel(hidden: hidden, indices: Array(stride(from: 0, to: 30, by: 2)), indexCount: 30,
+                                            normalization: normalization)
+            let predictor = Predictor(model: model)
+            for (_, features) in randomRows(200, fields: 3, indexCount: 30, seed: 11) {
+                let expected = naiveDeepScore(model, features)
+                let got = features.withUnsafeBufferPointer { predictor.score($0) }
+                #expect(abs(got - expected) <= 1e-4 * max(1, abs(expected)), "\(features)")
+            }
+            // The batch path (ctr-predict, validation) gives the same scores as one row at a time.
+            let rows = randomRows(50, fields: 3, indexCount: 30, seed: 12)
+            let batch = Batch()
+            for (label, features) in rows { features.withUnsafeBufferPointer { batch.append(label: label, features: $0) } }
+            try Engine(model: model, threads: 2, eta: 0, lambda: 0).score(batch)
+            for (r, row) in rows.enumerated() {
+                #expect(Double(batch.scores[r]) == row.1.withUnsafeBufferPointer { predictor.score($0) })
+            }
+        }
+    }
+
+    @Test func gradientOfTheWholeNetworkMatchesFiniteDifferences() throws {
+        let model = try randomDeepModel(hidden: [6, 4], indices: [0, 2, 3, 5, 7, 8], indexCount: 9)
+        let net = model.network!
+        // Several features in one field, a field beyond the model, an unseen index.
+        let rows: [(Float, [Feature])] = [
+            (1, [Feature(field: 0, index: 0, value: 1.5), Feature(field: 1, index: 3, value: -0.5), Feature(field: 2, index: 7, value: 0.75)]),
+            (0, [Feature(field: 0, index: 2, value: 1), Feature(field: 0, index: 0, value: 0.5), Feature(field: 2, index: 8, value: -1)]),
+            (1, [Feature(field: 1, index: 5, value: 2), Feature(field: 3, index: 3, value: 1), Feature(field: 2, index: 1, value: 1)]),
+            (0, [Feature(field: 2, index: 7, value: 1), Feature(field: 1, index: 3, value: 1), Feature(field: 0, index: 2, value: -0.25)]),
+        ]
+        func loss() -> Double { rows.reduce(0.0) { $0 + logLoss(score: naiveDeepScore(model, $1.1), label: $1.0) } }
+        /// Central difference, divided by the step the Float weight really took.
+        func numeric(_ get: () -> Float, _ set: (Float) -> Void) -> Double {
+            let w = get(), up = w + 1e-3, down = w - 1e-3
+            set(up); let lu = loss()
+            set(down); let ld = loss()
+            set(w)
+            return (lu - ld) / Double(up - down)
+        }
+        // The analytic gradients: one forward and backward pass over the batch.
+        let batch = DeepBatch(model: model, net: net, capacity: rows.count, threads: 1)
+        for (label, features) in rows { features.withUnsafeBufferPointer { batch.append($0, label: label, remapped: false) } }
+        batch.forward()
+        batch.backward()
+        func close(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 2e-3 * max(1, abs(b)) }
+        var checked = 0
+        for l in 0..<net.layerCount {
+            for i in 0..<net.widths[l] {
+                for o in 0..<net.widths[l + 1] where (i + o) % 3 == 0 {
+                    let g = Double(net.grads[net.offsets[l] + i * net.padded[l + 1] + o])
+                    let n = numeric({ net.weight(layer: l, input: i, output: o) }, { net.setWeight(layer: l, input: i, output: o, $0) })
+                    #expect(close(g, n), "layer \(l) weight \(i)→\(o): \(g) vs \(n)")
+                    checked += 1
+                }
+            }
+            for o in 0..<net.widths[l + 1] {
+                let g = Double(net.grads[net.offsets[l] + net.padded[l] * net.padded[l + 1] + o])
+                let n = numeric({ net.bias(layer: l, output: o) }, { net.setBias(layer: l, output: o, $0) })
+                #expect(close(g, n), "layer \(l) bias \(o): \(g) vs \(n)")
+            }
+        }
+        #expect(checked > 15)
+        // Embeddings (FM and network parts together) and linear terms, summed over the rows.
+        var embedding: [Int: [Double]] = [:], linear: [Int: Double] = [:]
+        let S = UnsafeMutablePointer<Float>.allocate(capacity: 4), g = UnsafeMutablePointer<Float>.allocate(capacity: 4)
+        defer { S.deallocate(); g.deallocate() }
+        for r in 0..<rows.count {
+            batch.embeddingSum(row: r, into: S)
+            let usable = rows[r].1.filter { $0.field < 3 && model.indices.contains(Int($0.index)) }
+            for (i, f) in zip(batch.featStart[r]..<batch.featStart[r + 1], usable) {
+                batch.embeddingGradient(row: r, feature: i, sum: S, lambda: 0, into: g)
+                embedding[Int(f.index), default: [0, 0, 0, 0]] = zip(embedding[Int(f.index), default: [0, 0, 0, 0]], (0..<4).map { Double(g[$0]) }).map { $0 + $1 }
+                linear[Int(f.index), default: 0] += Double(batch.kappa[r] * batch.featValue[i])
+            }
+        }
+        for (j, grad) in embedding {
+            for d in 0..<4 {
+                let n = numeric({ model.latentWeight(index: j, field: 0, factor: d)! }, { model.setLatentWeight(index: j, field: 0, factor: d, $0) })
+                #expect(close(grad[d], n), "embedding \(j)[\(d)]: \(grad[d]) vs \(n)")
+            }
+            let n = numeric({ model.linearWeight(index: j)! }, { model.setLinearWeight(index: j, $0) })
+            #expect(close(linear[j]!, n), "linear \(j): \(linear[j]!) vs \(n)")
+        }
+        #expect(embedding.count == 6)
+        let nb = numeric({ model.bias[0] }, { model.bias[0] = $0 })
+        #expect(close(Double(batch.kappa[0..<rows.count].reduce(0, +)), nb))
+    }
+
+    @Test func withoutLayersTheFMPartIsTheFMModel() throws {
+        let indices = Array(stride(from: 0, to: 40, by: 3))
+        let fm = try randomModel(kind: .fm, fields: 4, factors: 5, indices: indices, indexCount: 40, linear: true, normalization: true)
+        let deep = try randomModel(kind: .deepfm, fields: 4, factors: 5, indices: indices, indexCount: 40, linear: true, normalization: true)
+        let net = try DeepNet(fieldCount: 4, factors: 5, hidden: [])
+        net.initialize(seed: 1)
+        deep.network = net
+        let batch = DeepBatch(model: deep, net: net, capacity: 300, threads: 2)
+        let rows = randomRows(300, fields: 4, indexCount: 40, seed: 3)
+        for (label, features) in rows { features.withUnsafeBufferPointer { batch.append($0, label: label, remapped: false) } }
+        batch.forward()
+        let predictor = Predictor(model: fm)
+        for (r, row) in rows.enumerated() {
+            #expect(Double(batch.tFM[r]) == row.1.withUnsafeBufferPointer { predictor.score($0) })
+        }
+        // With the output layer at zero, the whole score is fm's, bit for bit.
+        for i in 0..<20 { net.setWeight(layer: 0, input: i, output: 0, 0) }
+        net.setBias(layer: 0, output: 0, 0)
+        let deepPredictor = Predictor(model: deep)
+        for row in rows {
+            #expect(row.1.withUnsafeBufferPointer { deepPredictor.score($0) } == row.1.withUnsafeBufferPointer { predictor.score($0) })
+        }
+    }
+
+    @Test func trainsDeterministicallyAndRoundTrips() throws {
+        let problem = try Problem(rows: 1500)
+        for (name, seed) in [("a", 7), ("b", 7), ("c", 8)] {
+            _ = try TrainStage.run(params: quietParams {
+                $0.model = .deepfm
+                $0.hidden = LayerWidths([16, 8])
+                $0.dropout = 0.1
+                $0.batch = 64
+                $0.epochs = 2
+                $0.seed = UInt64(seed)
+                $0.output = problem.path(name)
+            }, trainingSet: problem.train)
+        }
+        #expect(try fileBytes(problem.path("a")) == fileBytes(problem.path("b")))
+        #expect(try fileBytes(problem.path("a")) != fileBytes(problem.path("c")))
+        let (model, metadata) = try ModelFile.load(problem.path("a"))
+        #expect(model.kind == .deepfm && model.weightFields == 1)
+        #expect(model.network?.hidden == [16, 8])
+        #expect(model.network!.step == UInt64(2 * ((1500 + 63) / 64)))
+        #expect(metadata.sections.isEmpty)  // the network is the model's, not left in the metadata
+        try ModelFile.save(model, metadata: metadata, to: problem.path("again"))
+        #expect(try fileBytes(problem.path("a")) == fileBytes(problem.path("again")))
+        var lines: [String] = []
+        ModelFile.dump(model, metadata: metadata) { lines.append($0) }
+        #expect(lines.contains("# layer 1: 20 → 16, ReLU"))
+        #expect(lines.contains("# layer 3: 8 → 1, output"))
+    }
+
+    @Test func learnsThePlantedProblemAndWarmStartsExactly() throws {
+        let problem = try Problem()
+        func call(_ epochs: Int, _ out: String, initModel: String? = nil) -> TrainCall {
+            quietParams {
+                $0.model = .deepfm
+                $0.hidden = LayerWidths([32, 16])
+                $0.batch = 32
+                $0.epochs = epochs
+                $0.validation = problem.valid
+                $0.initModel = initModel
+                $0.output = problem.path(out)
+            }
+        }
+        let result = try TrainStage.run(params: call(4, "straight"), trainingSet: problem.train)
+        let constant = constantLogLoss(problem.validRows)
+        let best = result.epochs.compactMap(\.vaLogLoss).min()!
+        #expect(best < constant * 0.93, "\(best) vs constant \(constant)")
+        let predicted = try PredictStage.run(params: PredictParams.defaults, input: problem.valid, model: problem.path("straight"),
+                                             output: problem.path("p.txt"), log: { _ in })
+        #expect(abs(predicted.logLoss! - result.epochs.last!.vaLogLoss!) < 1e-5)
+        _ = try TrainStage.run(params: call(3, "first"), trainingSet: problem.train)
+        _ = try TrainStage.run(params: call(1, "resumed", initModel: problem.path("first")), trainingSet: problem.train)
+        #expect(try fileBytes(problem.path("straight")) == fileBytes(problem.path("resumed")))
+        var other = call(1, "x", initModel: problem.path("first"))
+        other.hidden = LayerWidths([32])
+        #expect(throws: FFMError.self) { _ = try TrainStage.run(params: other, trainingSet: problem.train) }
+    }
+
+    @Test func patienceKeepsTheBestEpochWithItsNetwork() throws {
+        let problem = try Problem(rows: 1200)
+        let result = try TrainStage.run(params: quietParams {
+            $0.model = .deepfm
+            $0.hidden = LayerWidths([16])
+            $0.batch = 32
+            $0.epochs = 6
+            $0.patience = 1
+            $0.validation = problem.valid
+            $0.output = problem.path("m")
+        }, trainingSet: problem.train)
+        let (model, metadata) = try ModelFile.load(problem.path("m"))
+        #expect(metadata.bestEpoch == result.bestEpoch)
+        #expect(model.network?.hidden == [16])
+        let predicted = try PredictStage.run(params: PredictParams.defaults, input: problem.valid, model: problem.path("m"),
+                                             output: problem.path("p.txt"), log: { _ in })
+        #expect(abs(predicted.logLoss! - result.epochs[result.bestEpoch - 1].vaLogLoss!) < 1e-5)
+    }
+
+    @Test func severalThreadsTrainToo() throws {
+        let problem = try Problem(rows: 3000)
+        let result = try TrainStage.run(params: quietParams {
+            $0.model = .deepfm
+            $0.hidden = LayerWidths([24, 24])
+            $0.threads = 2
+            $0.epochs = 3
+            $0.batch = 100
+            $0.validation = problem.valid
+            $0.output = problem.path("m")
+        }, trainingSet: problem.train)
+        #expect(result.epochs.last!.vaLogLoss! < constantLogLoss(problem.validRows) * 0.95)
+    }
+
+    @Test func badHiddenSizesAreClearErrorsBeforeAllocating() throws {
+        #expect(LayerWidths(argument: "400,400,400")?.widths == [400, 400, 400])
+        #expect(LayerWidths(argument: "")?.widths == [])
+        #expect(LayerWidths(argument: "400,x") == nil)
+        var params = TrainParams.defaults
+        params.hidden = LayerWidths([400, 0])
+        #expect(params.problems().first?.keys == ["hidden"])
+        #expect(params.problems().first?.message.contains("layer 2 has width 0") == true)
+        params.hidden = LayerWidths(Array(repeating: 65536, count: 60))
+        #expect(params.problems().isEmpty)
+        #expect {
+            _ = try DeepNet(fieldCount: 39, factors: 8, hidden: params.hidden.widths)
+        } throws: { error in
+            "\(error)".contains("--hidden 65536,") && "\(error)".contains("TB") && "\(error)".contains("more than this machine")
+        }
+    }
+
+    @Test func hiddenIsAJSONArrayInPipelinesAndAListOnTheCommandLine() throws {
+        let p = try TrainParams.decode(.object([("model", .string("deepfm")), ("hidden", .array([.int(64), .int(32)]))])).get()
+        #expect(p.model == .deepfm && p.hidden.widths == [64, 32])
+        #expect(try TrainParams.decode(.object([("hidden", .array([]))])).get().hidden.widths == [])
+        guard case let .failure(errors) = TrainParams.decode(.object([("hidden", .array([.int(8), .int(0)]))])) else {
+            Issue.record("a zero width was accepted")
+            return
+        }
+        #expect(errors.problems.first?.keys == ["hidden"])
+        #expect(try TrainParams.parse(["--model", "deepfm", "--hidden", "10,5"]).hidden.widths == [10, 5])
+        #expect(try TrainParams.parse(["--hidden", ""]).hidden.widths == [])
+        #expect(TrainParams.defaults.hidden.widths == [400, 400, 400])
+    }
+
+    @Test func aBatchLargerThanTheDataAndDivergenceAreHandled() throws {
+        let problem = try Problem(rows: 300)
+        let result = try TrainStage.run(params: quietParams {
+            $0.model = .deepfm
+            $0.hidden = LayerWidths([8])
+            $0.batch = 100_000
+            $0.epochs = 2
+            $0.output = problem.path("big")
+        }, trainingSet: problem.train)
+        #expect(result.epochs.count == 2 && result.epochs.allSatisfy { $0.trLogLoss.isFinite })
+        #expect(throws: FFMError.diverged(epoch: 1, eta: 1e30)) {
+            _ = try TrainStage.run(params: quietParams {
+                $0.model = .deepfm
+                $0.hidden = LayerWidths([8])
+                $0.eta = 1e30
+                $0.netEta = 1e30
+                $0.lambda = 1e20
+                $0.epochs = 2
+                $0.output = problem.path("d")
+            }, trainingSet: problem.train)
+        }
+        #expect(!FileManager.default.fileExists(atPath: problem.path("d")))
+    }
+}
