@@ -182,6 +182,14 @@ public final class Featurizer: @unchecked Sendable {
         return nil
     }
 
+    /// `featurize(values:into:count:)` without the count, for callers that know the row's
+    /// features fill `out[0..<fieldCount]` (no spline field).
+    @inline(__always)
+    public func featurize(values: UnsafeBufferPointer<ByteSlice>, into out: UnsafeMutablePointer<Feature>) -> Int? {
+        var count = 0
+        return featurize(values: values, into: out, count: &count)
+    }
+
     /// A per-thread featurizer for raw log lines (parsed with the featurizer's schema) and
     /// rows-file lines.
     /// - Parameter labelMode: whether raw lines carry the label column (`.optional` accepts both).
