@@ -12,6 +12,7 @@ import StageKit
 ///   "fields": {
 ///     "I1": { "transform": "buckets", "boundaries": [0, 1, 10, 100] },
 ///     "I2": { "transform": "scaled" },
+///     "I5": { "transform": "spline", "knots": 12, "compression": "log1p" },
 ///     "C3": { "bins": 65536, "rare_threshold": 20 }
 ///   }
 /// }
@@ -35,18 +36,25 @@ public struct FeatureConfig: Codable, Equatable, Sendable {
         public var bins: Int?
         public var rareThreshold: Int?
         public var boundaries: [Double]?
+        /// `spline`: knots requested (placed at quantiles; fewer when values repeat).
+        public var knots: Int?
+        /// `spline`: compression before the knots (`log1p` or `none`).
+        public var compression: SplineCompression?
 
-        public init(transform: Transform? = nil, bins: Int? = nil, rareThreshold: Int? = nil, boundaries: [Double]? = nil) {
+        public init(transform: Transform? = nil, bins: Int? = nil, rareThreshold: Int? = nil, boundaries: [Double]? = nil,
+                    knots: Int? = nil, compression: SplineCompression? = nil) {
             self.transform = transform
             self.bins = bins
             self.rareThreshold = rareThreshold
             self.boundaries = boundaries
+            self.knots = knots
+            self.compression = compression
         }
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case transform, bins
             case rareThreshold = "rare_threshold"
-            case boundaries
+            case boundaries, knots, compression
         }
 
         public init(from decoder: Decoder) throws {
@@ -56,6 +64,8 @@ public struct FeatureConfig: Codable, Equatable, Sendable {
             bins = try c.decodeIfPresent(Int.self, forKey: .bins)
             rareThreshold = try c.decodeIfPresent(Int.self, forKey: .rareThreshold)
             boundaries = try c.decodeIfPresent([Double].self, forKey: .boundaries)
+            knots = try c.decodeIfPresent(Int.self, forKey: .knots)
+            compression = try c.decodeIfPresent(SplineCompression.self, forKey: .compression)
         }
     }
 
@@ -91,7 +101,9 @@ public struct FeatureConfig: Codable, Equatable, Sendable {
 
     /// Checks the config against the output columns of the rows it will featurize.
     /// - Throws: `FeaturizeError.configMismatch` naming the JSON path.
-    public func validate(columns: [OutputColumn], schemaName: String, source: String) throws {
+    /// `numeric`: the transform of numeric columns without one in the config (`--numeric`).
+    public func validate(columns: [OutputColumn], schemaName: String, source: String,
+                         numeric: Transform = .logSquare) throws {
         func fail(_ path: String, _ detail: String) -> FeaturizeError {
             .configMismatch(path: source, jsonPath: path, detail: detail)
         }
@@ -108,7 +120,7 @@ public struct FeatureConfig: Codable, Equatable, Sendable {
                 detail += " (columns: \(names.joined(separator: ", ")))"
                 throw fail(path, detail)
             }
-            let transform = o.transform ?? (column.type == .categorical ? .hash : .logSquare)
+            let transform = o.transform ?? (column.type == .categorical ? .hash : numeric)
             if column.type == .categorical && transform != .hash {
                 throw fail("\(path).transform", "\"\(transform.rawValue)\" needs a numeric column, but \(name) is categorical; expected \"hash\"")
             }
@@ -122,8 +134,19 @@ public struct FeatureConfig: Codable, Equatable, Sendable {
             } else if o.boundaries != nil {
                 throw fail("\(path).boundaries", "only applies to the buckets transform, not \"\(transform.rawValue)\"")
             }
+            if transform == .spline {
+                if let k = o.knots, !HashParams.knotRange.contains(k) {
+                    throw fail("\(path).knots", "found \(k); expected \(HashParams.knotRange.lowerBound)…\(HashParams.knotRange.upperBound) "
+                        + "(a cubic spline needs at least 2 knots)")
+                }
+            } else {
+                if o.knots != nil { throw fail("\(path).knots", "only applies to the spline transform, not \"\(transform.rawValue)\"") }
+                if o.compression != nil {
+                    throw fail("\(path).compression", "only applies to the spline transform, not \"\(transform.rawValue)\"")
+                }
+            }
             if let bins = o.bins {
-                if transform == .buckets || transform == .scaled {
+                if transform == .buckets || transform == .scaled || transform == .spline {
                     throw fail("\(path).bins", "does not apply to the \(transform.rawValue) transform (its range size is fixed)")
                 }
                 guard HashParams.fixedBins.contains(bins) else {
@@ -132,7 +155,7 @@ public struct FeatureConfig: Codable, Equatable, Sendable {
             }
             if let t = o.rareThreshold {
                 guard t >= 0 && t <= Int(UInt16.max) else { throw fail("\(path).rare_threshold", "found \(t); expected 0…\(UInt16.max)") }
-                if transform == .buckets || transform == .scaled, t > 0 {
+                if transform == .buckets || transform == .scaled || transform == .spline, t > 0 {
                     throw fail("\(path).rare_threshold", "does not apply to the \(transform.rawValue) transform")
                 }
             }

@@ -12,7 +12,7 @@ import LogIO
 /// let featurizer = try Featurizer(contentsOf: "hashed/featurizer.json")
 /// let row = try featurizer.makeRowFeaturizer()
 /// switch row.featurize(rawLine: line) {
-/// case .features(let label, let features): …   // one Feature per field
+/// case .features(let label, let features): …   // one Feature per field (up to 4 for a spline field)
 /// case .bad(let message): …
 /// case .header: break
 /// }
@@ -21,8 +21,14 @@ public final class Featurizer: @unchecked Sendable {
     public let spec: FeaturizerSpec
     /// The file the spec came from, for messages.
     public let source: String
-    /// Fields per row; every row gets exactly one feature per field.
+    /// Fields per row; every row gets one feature per field, except spline fields (1 to 4).
     public var fieldCount: Int { spec.fields.count }
+    /// Most features a row can have: 1 per field, 4 per spline field.
+    public let maxFeaturesPerRow: Int
+    /// Whether any field is a spline (rows then have a variable number of features).
+    public let hasSplines: Bool
+    /// Per field, the first of its feature positions in a row of `maxFeaturesPerRow` positions.
+    let positions: [Int]
     /// Every index is below this (the `n` of an FFM).
     public var indexCount: Int { spec.indexCount }
 
@@ -109,10 +115,29 @@ public final class Featurizer: @unchecked Sendable {
                 guard let lo = field.min, let hi = field.max, lo.isFinite, hi.isFinite, lo <= hi else {
                     throw fail("\(path): a scaled field needs finite min <= max")
                 }
+            case .spline:
+                guard field.kind != .categorical else { throw fail("\(path): spline needs an integer or float column") }
+                guard field.compression != nil else { throw fail("\(path): compression is missing; expected \"log1p\" or \"none\"") }
+                guard let k = field.knots, !k.isEmpty, zip(k, k.dropFirst()).allSatisfy({ $0 < $1 }), k.allSatisfy({ $0.isFinite }) else {
+                    throw fail("\(path): knots must be at least one finite number, strictly increasing")
+                }
+                if spec.layout == .perField && field.bins != ReservedSlot.count + Spline.basisCount(knots: k.count) {
+                    throw fail("\(path): bins \(field.bins) does not match \(k.count) knots (expected \(ReservedSlot.count + Spline.basisCount(knots: k.count)))")
+                }
+                allBoundaries += k
             }
             compiled.append(CompiledField(field: field, layout: spec.layout, seed: spec.hash.seed, set: set,
                                           boundaryStart: boundaryStart))
         }
+        var positions: [Int] = []
+        var width = 0
+        for field in spec.fields {
+            positions.append(width)
+            width += field.transform == .spline ? 4 : 1
+        }
+        self.positions = positions
+        maxFeaturesPerRow = width
+        hasSplines = width != spec.fields.count
         keptSets = sets
         boundaryStorage = .allocate(capacity: max(allBoundaries.count, 1))
         _ = boundaryStorage.initialize(from: allBoundaries)
@@ -130,21 +155,39 @@ public final class Featurizer: @unchecked Sendable {
     }
 
     /// The features of one row of normalized values (one per field, in field order; an empty
-    /// value is missing), written to `out[0..<fieldCount]`.
+    /// value is missing), written to `out[0..<count]` in field order: one feature per field,
+    /// 1 to 4 for a spline field. `out` has room for `maxFeaturesPerRow`.
     ///
     /// - Returns: nil, or the number of the first field whose value does not parse as its
     ///   column's type (integer or float); `out` is then incomplete.
     /// - Complexity: O(total value bytes), no allocation.
     @inline(__always)
-    public func featurize(values: UnsafeBufferPointer<ByteSlice>, into out: UnsafeMutablePointer<Feature>) -> Int? {
+    public func featurize(values: UnsafeBufferPointer<ByteSlice>, into out: UnsafeMutablePointer<Feature>,
+                          count: inout Int) -> Int? {
         let n = fields.count
         precondition(values.count >= n, "featurize: \(values.count) values for \(n) fields")
         let fs = UnsafePointer(fields.baseAddress!)
+        var c = 0
         for f in 0..<n {
+            if fs[f].transform == .spline {
+                guard let written = fs[f].splineFeatures(values[f], field: f, into: out + c, pad: false) else { return f }
+                c += written
+                continue
+            }
             guard let (index, value) = fs[f].feature(values[f]) else { return f }
-            out[f] = Feature(field: UInt32(truncatingIfNeeded: f), index: index, value: value)
+            out[c] = Feature(field: UInt32(truncatingIfNeeded: f), index: index, value: value)
+            c += 1
         }
+        count = c
         return nil
+    }
+
+    /// `featurize(values:into:count:)` without the count, for callers that know the row's
+    /// features fill `out[0..<fieldCount]` (no spline field).
+    @inline(__always)
+    public func featurize(values: UnsafeBufferPointer<ByteSlice>, into out: UnsafeMutablePointer<Feature>) -> Int? {
+        var count = 0
+        return featurize(values: values, into: out, count: &count)
     }
 
     /// A per-thread featurizer for raw log lines (parsed with the featurizer's schema) and
@@ -187,7 +230,7 @@ public final class RowFeaturizer {
             throw FeaturizeError.badFeaturizer(path: featurizer.source,
                 detail: "the schema has \(parser.outputColumns.count) output columns but there are \(featurizer.fieldCount) fields")
         }
-        buffer = .allocate(capacity: featurizer.fieldCount)
+        buffer = .allocate(capacity: featurizer.maxFeaturesPerRow)
         rowValues = .allocate(capacity: featurizer.fieldCount + 1)
         offsets = .allocate(capacity: featurizer.fieldCount + 1)
     }
@@ -198,14 +241,15 @@ public final class RowFeaturizer {
         offsets.deallocate()
     }
 
-    private var features: UnsafeBufferPointer<Feature> { UnsafeBufferPointer(buffer) }
+    private var featureCount = 0
+    private var features: UnsafeBufferPointer<Feature> { UnsafeBufferPointer(rebasing: buffer[0..<featureCount]) }
 
     /// Featurizes a raw log line in the featurizer's schema (the same parser as ctr-ingest).
     public func featurize(rawLine line: ByteSlice) -> FeaturizedLine {
         switch parser.parse(line) {
         case .row(let row):
             lastTarget = row.target.flatMap { ByteParsing.double($0) }.map { Float($0) }
-            if let f = featurizer.featurize(values: row.values, into: buffer.baseAddress!) {
+            if let f = featurizer.featurize(values: row.values, into: buffer.baseAddress!, count: &featureCount) {
                 return .bad(message: "column \(featurizer.spec.fields[f].name): cannot read \"\(row.values[f].string)\" "
                     + "as \(featurizer.spec.fields[f].kind.rawValue)")
             }
@@ -241,7 +285,7 @@ public final class RowFeaturizer {
             rowValues[f] = ByteSlice(start: base + start, count: Int(offsets[f + 1]) - 1 - start)
         }
         let values = UnsafeBufferPointer(rebasing: rowValues[0..<n])
-        if let f = featurizer.featurize(values: values, into: buffer.baseAddress!) {
+        if let f = featurizer.featurize(values: values, into: buffer.baseAddress!, count: &featureCount) {
             return .bad(message: "column \(featurizer.spec.fields[f].name): cannot read \"\(values[f].string)\" "
                 + "as \(featurizer.spec.fields[f].kind.rawValue)")
         }
@@ -265,6 +309,8 @@ struct CompiledField {
     let boundaryCount: Int
     let minimum: Double
     let maximum: Double
+    /// `spline`: the compression (the knots are at `boundaries`, `boundaryCount` of them).
+    let compression: SplineCompression
     let logs = LogSquareTable.shared
     /// `hashedBins - 1` when it is a power of two (then `h % hashedBins == h & hashedMask`), else 0.
     let hashedMask: UInt32
@@ -280,7 +326,8 @@ struct CompiledField {
         seed = Token.fieldSeed(name: field.name, seed: userSeed)
         threshold = field.rareThreshold
         self.boundaryStart = boundaryStart
-        boundaryCount = field.boundaries?.count ?? 0
+        boundaryCount = field.boundaries?.count ?? field.knots?.count ?? 0
+        compression = field.compression ?? .none
         minimum = field.min ?? 0
         maximum = field.max ?? 0
         if shared {
@@ -354,11 +401,11 @@ struct CompiledField {
 
     /// The features of `count` rows of a field with kept values from their fingerprints
     /// (rows without a value are skipped: their missing feature is already written), into
-    /// `out[r * stride + field]`. The kept-set slots of each group of 16 are loaded
+    /// `out[r * stride + position]`. The kept-set slots of each group of 16 are loaded
     /// together first (independent loads the CPU overlaps), then looked up.
     /// - Returns: a meaningless sum of the touched keys (store it, so the loads stay).
     @inline(__always)
-    func resolveKept(keys: UnsafePointer<UInt64>, present: UnsafePointer<Bool>, count: Int, field: Int,
+    func resolveKept(keys: UnsafePointer<UInt64>, present: UnsafePointer<Bool>, count: Int, field: Int, position: Int,
                      out: UnsafeMutablePointer<Feature>, stride: Int) -> UInt64 {
         let kept = self.kept!
         let fieldNumber = UInt32(field)
@@ -376,7 +423,7 @@ struct CompiledField {
                 } else {
                     index = rareIndex
                 }
-                out[k * stride + field] = Feature(field: fieldNumber, index: index, value: 1)
+                out[k * stride + position] = Feature(field: fieldNumber, index: index, value: 1)
             }
             g = end
         }
@@ -405,7 +452,49 @@ struct CompiledField {
             let micros = Token.scaledMicros(v, min: minimum, max: maximum)
             let index = shared ? CompiledField.special(seed: seed, tag: 3) % hashedBins : offset &+ 1
             return (index, Float(Double(micros) / 1_000_000))
+        case .spline:
+            preconditionFailure("a spline field has several features: splineFeatures(_:field:into:pad:)")
         }
+    }
+
+    /// The features of a spline field's value, in basis order, to `out`: the missing feature
+    /// for an empty value, else one feature per basis function non-zero at the (compressed,
+    /// clamped) value, its weight the value. With `pad`, the positions up to 4 that are not
+    /// used get `Feature.absent`.
+    /// - Returns: the features written (1…4, not counting padding), nil when the number does not parse.
+    @inline(__always)
+    func splineFeatures(_ value: ByteSlice, field: Int, into out: UnsafeMutablePointer<Feature>, pad: Bool) -> Int? {
+        let fieldNumber = UInt32(truncatingIfNeeded: field)
+        var c = 0
+        if value.count == 0 {
+            out[0] = Feature(field: fieldNumber, index: missingIndex, value: 1)
+            c = 1
+        } else {
+            guard let v = CompiledField.number(value, kind) else { return nil }
+            var first = 0
+            var w: (Double, Double, Double, Double) = (0, 0, 0, 0)
+            withUnsafeMutableBytes(of: &w) { raw in
+                Spline.evaluate(compression.apply(v), knots: UnsafeBufferPointer(start: boundaries, count: boundaryCount),
+                                first: &first, into: raw.baseAddress!.assumingMemoryBound(to: Double.self))
+            }
+            @inline(__always) func put(_ i: Int, _ weight: Double) {
+                let x = Float(weight)
+                guard x > 0 else { return }
+                let basis = first + i
+                let index = shared
+                    ? Token.withNumericToken(tag: Token.splineTag, bits: UInt64(basis)) { Murmur3.hash32($0, seed: seed) } % hashedBins
+                    : offset &+ UInt32(ReservedSlot.count + basis)
+                out[c] = Feature(field: fieldNumber, index: index, value: x)
+                c += 1
+            }
+            put(0, w.0); put(1, w.1); put(2, w.2); put(3, w.3)
+            if c == 0 {   // cannot happen (the weights sum to 1); keep the row well formed
+                out[0] = Feature(field: fieldNumber, index: shared ? missingIndex : offset &+ UInt32(ReservedSlot.count + first), value: 1)
+                c = 1
+            }
+        }
+        if pad { for i in c..<4 { out[i] = Feature.absent(field: fieldNumber) } }
+        return c
     }
 
     @inline(__always)
@@ -444,4 +533,14 @@ extension FeaturizeError {
             self = .badJSON(path: path, codingPath: "", detail: "\(error)")
         }
     }
+}
+
+extension Feature {
+    /// A placeholder for an unused position of a spline field in a fixed-width row: removed
+    /// before the row is written (its index is beyond any featurizer's range).
+    @inline(__always)
+    static func absent(field: UInt32) -> Feature { Feature(field: field, index: .max, value: 0) }
+
+    @inline(__always)
+    var isAbsent: Bool { index == .max && value == 0 }
 }

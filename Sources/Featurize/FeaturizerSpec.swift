@@ -67,7 +67,7 @@ public struct FieldSpec: Codable, Equatable, Sendable {
     /// First index of the field's range (0 in the shared layout).
     public var offset: Int
     /// Size of the field's range: 2 reserved slots (missing, rare) then the hashed slots
-    /// (`hash`, `log-square`) or the buckets; 2 for `scaled` (missing, value).
+    /// (`hash`, `log-square`), the buckets or the spline basis functions; 2 for `scaled` (missing, value).
     /// In the shared layout, the size of the shared space.
     public var bins: Int
     /// Values seen fewer times than this in the training split are rare (0: none are).
@@ -81,6 +81,11 @@ public struct FieldSpec: Codable, Equatable, Sendable {
     /// `scaled`: the training split's minimum and maximum.
     public var min: Double?
     public var max: Double?
+    /// `spline`: the distinct knots in the compressed space, increasing (`Spline`); the
+    /// field has `Spline.basisCount(knots:)` basis functions after the 2 reserved slots.
+    public var knots: [Double]?
+    /// `spline`: the compression applied to a value before the basis is evaluated.
+    public var compression: SplineCompression?
 
     // Report only: not needed to featurize.
     /// Distinct tokens in the training split after the rare threshold.
@@ -96,7 +101,7 @@ public struct FieldSpec: Codable, Equatable, Sendable {
     public init(name: String, kind: ColumnKind, transform: Transform, offset: Int, bins: Int, rareThreshold: Int,
                 kept: [UInt64]? = nil, boundaries: [Double]? = nil, min: Double? = nil, max: Double? = nil,
                 distinct: Int = 0, distinctExact: Bool = true, collisionRate: Double? = nil, rareShare: Double? = nil,
-                missingShare: Double? = nil) {
+                missingShare: Double? = nil, knots: [Double]? = nil, compression: SplineCompression? = nil) {
         self.name = name
         self.kind = kind
         self.transform = transform
@@ -113,13 +118,15 @@ public struct FieldSpec: Codable, Equatable, Sendable {
         self.collisionRate = collisionRate
         self.rareShare = rareShare
         self.missingShare = missingShare
+        self.knots = knots
+        self.compression = compression
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, kind, transform, offset, bins
         case rareThreshold = "rare_threshold"
         case keptCount = "kept_count"
-        case kept, boundaries, min, max, distinct
+        case kept, boundaries, min, max, knots, compression, distinct
         case distinctExact = "distinct_exact"
         case collisionRate = "collision_rate"
         case rareShare = "rare_share"
@@ -139,6 +146,8 @@ public struct FieldSpec: Codable, Equatable, Sendable {
         boundaries = try c.decodeIfPresent([Double].self, forKey: .boundaries)
         min = try c.decodeIfPresent(Double.self, forKey: .min)
         max = try c.decodeIfPresent(Double.self, forKey: .max)
+        knots = try c.decodeIfPresent([Double].self, forKey: .knots)
+        compression = try c.decodeIfPresent(SplineCompression.self, forKey: .compression)
         // Report only: optional when reading.
         distinct = try c.decodeIfPresent(Int.self, forKey: .distinct) ?? 0
         distinctExact = try c.decodeIfPresent(Bool.self, forKey: .distinctExact) ?? false

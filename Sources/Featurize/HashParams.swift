@@ -73,8 +73,17 @@ public struct HashParams: StageParameters {
     @Option("Categorical values seen fewer than T times in train map to the field's rare token (0: off).", in: .closed(0, Double(UInt16.max)), value: "T")
     public var rareThreshold = 10
 
-    @Option("Features config: per-field transform (hash, log-square, buckets, scaled), bins, rare_threshold, boundaries.", value: "FEATURES.json")
+    @Option("Features config: per-field transform (hash, log-square, buckets, scaled, spline), bins, rare_threshold, boundaries, knots, compression.", value: "FEATURES.json")
     public var config: String?
+
+    @Option("Transform of integer and float columns the config does not set: log-square (floor(ln(v)^2) tokens) or spline (cubic B-spline basis on quantile knots, up to 4 features per value).")
+    public var numeric = NumericTransform.logSquare
+
+    @Option("Knots of a spline field (placed at quantiles of the training split; fewer when values repeat).", in: .closed(2, 1000), value: "K")
+    public var knots = 20
+
+    @Option("Compression of values before spline knots are placed: log1p (sign(v) ln(1+|v|), for heavy tails) or none.")
+    public var splineCompression = SplineCompression.log1p
 
     @Option("Seed of the hashes.", value: "S")
     public var seed: UInt32 = 0
@@ -123,6 +132,9 @@ public struct HashParams: StageParameters {
     public static let fixedBins = (ReservedSlot.count + 1)...Int(Int32.max)
     static let fixedBinsExpectation = "a number of indices per field from \(fixedBins.lowerBound) to \(fixedBins.upperBound) "
         + "(2 are reserved: missing, rare)"
+
+    /// Knots of a spline field (`--knots`, a config's `knots`).
+    public static let knotRange = 2...1000
 
     /// Worker threads to use.
     var workerCount: Int { threads > 0 ? threads : max(1, ProcessInfo.processInfo.activeProcessorCount) }

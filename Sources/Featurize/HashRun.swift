@@ -147,13 +147,16 @@ final class HashRun {
         var seed: UInt32
         /// Needs its tokens counted (rare threshold, or distinct count for auto bins).
         var counted: Bool
+        /// `spline`: knots requested, and the compression.
+        var knots = 0
+        var compression = SplineCompression.none
     }
 
     func makeDrafts() throws -> [FieldDraft] {
         var config: FeatureConfig?
         if let path = params.config {
             let c = try FeatureConfig.load(path: path)
-            try c.validate(columns: source.columns, schemaName: source.schema.name, source: path)
+            try c.validate(columns: source.columns, schemaName: source.schema.name, source: path, numeric: params.numeric.transform)
             if params.sharedSpace != nil, let name = c.fields.keys.sorted().first(where: { c.fields[$0]?.bins != nil }) {
                 throw FeaturizeError.configMismatch(path: path, jsonPath: "fields.\(name).bins",
                                                     detail: "per-field bins do not apply with --shared-space")
@@ -162,14 +165,19 @@ final class HashRun {
         }
         return source.columns.map { column in
             let o = config?.fields[column.name]
-            let transform = o?.transform ?? (column.type == .categorical ? .hash : .logSquare)
+            let transform = o?.transform ?? (column.type == .categorical ? .hash : params.numeric.transform)
             let hashed = transform == .hash || transform == .logSquare
             let threshold = hashed ? (o?.rareThreshold ?? (transform == .hash ? params.rareThreshold : 0)) : 0
             let autoBins = params.sharedSpace == nil && o?.bins == nil && params.bins == .auto
-            return FieldDraft(name: column.name, kind: column.type, transform: transform, threshold: threshold,
-                              bins: o?.bins, boundaries: transform == .buckets ? o?.boundaries : nil,
-                              seed: Token.fieldSeed(name: column.name, seed: params.seed),
-                              counted: hashed && (threshold > 0 || autoBins))
+            var draft = FieldDraft(name: column.name, kind: column.type, transform: transform, threshold: threshold,
+                                   bins: o?.bins, boundaries: transform == .buckets ? o?.boundaries : nil,
+                                   seed: Token.fieldSeed(name: column.name, seed: params.seed),
+                                   counted: hashed && (threshold > 0 || autoBins))
+            if transform == .spline {
+                draft.knots = o?.knots ?? params.knots
+                draft.compression = o?.compression ?? params.splineCompression
+            }
+            return draft
         }
     }
 
@@ -185,6 +193,8 @@ final class HashRun {
         var rows: Int
         var ran: Bool
         var peakBytes: Int
+        /// The spline fields' value samples (nil without spline fields or training rows).
+        var samples: SplineSamples?
     }
 
     /// Exact-count budget per counted field: the total limit shared out in proportion to
@@ -227,7 +237,12 @@ final class HashRun {
     }
 
     func countTrainingSplit(_ drafts: [FieldDraft]) throws -> Tally {
-        let needsPass = drafts.contains { $0.counted || $0.transform == .scaled }
+        let needsPass = drafts.contains { $0.counted || $0.transform == .scaled || $0.transform == .spline }
+        let samples: SplineSamples? = drafts.contains { $0.transform == .spline }
+            ? SplineSamples(drafts.map { d in
+                d.transform == .spline ? ValueReservoir(seed: UInt64(d.seed) | 0x5EED_0000_0000) : nil
+            })
+            : nil
         let limits = exactLimits(drafts)
         let budget = HashRun.countingBytes(limits: limits)
         guard MemoryBudget.fits(budget) else {
@@ -243,7 +258,9 @@ final class HashRun {
         var rows = 0
         if needsPass, let paths = source.files.first(where: { $0.split == .train })?.paths {
             // Give each worker a share of the fields, heaviest first, to the least loaded worker.
-            func cost(_ d: FieldDraft) -> Int { d.counted ? (d.transform == .hash ? 4 : 3) : d.transform == .scaled ? 2 : 1 }
+            func cost(_ d: FieldDraft) -> Int {
+                d.counted ? (d.transform == .hash ? 4 : 3) : d.transform == .scaled || d.transform == .spline ? 2 : 1
+            }
             let n = min(workers, drafts.count)
             var assignment = Array(repeating: [Int](), count: n)
             var load = Array(repeating: 0, count: n)
@@ -253,7 +270,7 @@ final class HashRun {
                 load[w] += cost(drafts[f])
             }
             let countWorkers = (0..<n).map { w in
-                CountWorker(fields: assignment[w].sorted(), drafts: drafts, counts: counts, countsRows: w == 0)
+                CountWorker(fields: assignment[w].sorted(), drafts: drafts, counts: counts, countsRows: w == 0, samples: samples)
             }
             let preparer = try RowPreparer(source: source)
             let slots = (0..<(n + 2)).map { _ in LineChunk(capacity: chunkBytes + 4096) }
@@ -290,7 +307,7 @@ final class HashRun {
         let summaries = fields.map { $0.summary() }
         return Tally(summaries: summaries, missing: fields.map(\.missing), present: fields.map(\.present),
                      minimum: fields.map(\.minimum), maximum: fields.map(\.maximum), rows: rows,
-                     ran: needsPass, peakBytes: summaries.reduce(0) { $0 + ($1?.peakBytes ?? 0) })
+                     ran: needsPass, peakBytes: summaries.reduce(0) { $0 + ($1?.peakBytes ?? 0) }, samples: samples)
     }
 
     /// The error of the earliest line among the workers' first errors (on one line, the
@@ -317,6 +334,7 @@ final class HashRun {
         var offset = 0
         let shared = params.sharedSpace
         var totalDistinct = 0
+        var fewerKnots: [String] = []
         for (f, d) in drafts.enumerated() {
             let summary = tally.summaries[f]
             var distinct = 0
@@ -332,10 +350,21 @@ final class HashRun {
                 distinct = 1
                 exact = true
             }
+            var knots: [Double]?
+            if d.transform == .spline {
+                var sample = tally.samples?.reservoir(f)?.values ?? []
+                var k = Spline.quantileKnots(&sample, count: d.knots)
+                if k.isEmpty { k = [0] }   // no value in the training split: one basis function
+                if k.count < d.knots { fewerKnots.append("\(d.name) \(k.count)") }
+                knots = k
+                distinct = Spline.basisCount(knots: k.count)
+                exact = true
+            }
             totalDistinct += distinct
             var bins: Int
             switch d.transform {
             case .scaled: bins = 2
+            case .spline: bins = ReservedSlot.count + distinct
             case .buckets: bins = ReservedSlot.count + (d.boundaries?.count ?? 0) + 1
             case .hash, .logSquare:
                 if let b = d.bins {
@@ -364,7 +393,7 @@ final class HashRun {
             var collision: Double?
             if shared == nil {
                 switch d.transform {
-                case .buckets, .scaled: collision = 0
+                case .buckets, .scaled, .spline: collision = 0
                 case .hash, .logSquare:
                     if let kept {
                         collision = HashRun.collisionRate(kept: kept, slots: bins - ReservedSlot.count)
@@ -376,8 +405,13 @@ final class HashRun {
             fields.append(FieldSpec(name: d.name, kind: d.kind, transform: d.transform, offset: shared == nil ? offset : 0,
                                     bins: bins, rareThreshold: d.threshold, kept: kept, boundaries: d.boundaries,
                                     min: minimum, max: maximum, distinct: distinct, distinctExact: exact,
-                                    collisionRate: collision, rareShare: rareShare, missingShare: missingShare))
+                                    collisionRate: collision, rareShare: rareShare, missingShare: missingShare,
+                                    knots: knots, compression: d.transform == .spline ? d.compression : nil))
             offset += bins
+        }
+        if !fewerKnots.isEmpty {
+            reporter.note("ctr-hash: spline fields with fewer distinct quantiles than knots requested (repeated values), "
+                          + "knots used: " + fewerKnots.joined(separator: ", "))
         }
         if let shared {
             // Every token of every field shares one space: the chance that a token meets another.
@@ -464,7 +498,6 @@ final class HashRun {
         let text = try textPath.map { try AtomicFileWriter(path: $0, group: outputs) }
         let realTargets = featurizer.spec.schema.hasRealTarget
         let cache = try cachePath.map { try CacheWriter(path: $0, group: outputs, realLabels: realTargets) }
-        let fieldCount = featurizer.fieldCount
         let featureWorkers = try (0..<workers).map { _ in
             try FeaturizeWorker(featurizer: featurizer, source: source, writeText: params.text)
         }
@@ -484,8 +517,9 @@ final class HashRun {
                 let chunk = slot.chunk
                 if let cache {
                     for r in 0..<slot.rows {
+                        let start = slot.rowStarts[r]
                         try cache.append(label: realTargets ? chunk.targets[r] : Float(chunk.labels[r]),
-                                         features: UnsafeBufferPointer(start: slot.features + r * fieldCount, count: fieldCount))
+                                         features: UnsafeBufferPointer(start: slot.features + start, count: slot.rowStarts[r + 1] - start))
                     }
                 }
                 rows += slot.rows

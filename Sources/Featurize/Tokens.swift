@@ -13,11 +13,14 @@ public typealias ColumnKind = ValueType
 /// - `buckets`: explicit boundaries `b0 < b1 < …`; the bucket is the number of boundaries `≤ v`.
 /// - `scaled`: one feature whose value is `(v - min) / (max - min)` with the training split's
 ///   min and max, clamped to [0, 1] and rounded to 6 decimals.
+/// - `spline`: up to 4 features, the cubic B-spline basis functions non-zero at the (compressed)
+///   value, on knots at quantiles of the training split; their values sum to 1 (`Spline`).
 public enum Transform: String, Codable, Sendable, CaseIterable {
     case hash
     case logSquare = "log-square"
     case buckets
     case scaled
+    case spline
 }
 
 /// Slots every per-field range starts with: the missing token, then the rare token.
@@ -125,6 +128,7 @@ enum Token {
     static let intTag: UInt8 = 0x56    // "V": an integer value kept as itself
     static let floatTag: UInt8 = 0x46  // "F": a float value kept as itself (IEEE bits)
     static let bucketTag: UInt8 = 0x42 // "B": a bucket number (only hashed in the shared space)
+    static let splineTag: UInt8 = 0x53 // "S": a spline basis function (only hashed in the shared space)
 
     /// Calls `body` with the 9 token bytes `tag, value (little-endian)`, on the stack.
     @inline(__always)

@@ -55,15 +55,18 @@ struct FirstError {
 /// fingerprints go into the field's table, their slots loaded together first.
 final class CountWorker: @unchecked Sendable {
     private struct Plan {
-        enum Work { case hashed, integerTokens, numericCounted, range, none }
+        enum Work { case hashed, integerTokens, numericCounted, range, spline, none }
         let field: Int
         let work: Work
         let kind: ValueType
         let seed: UInt32
+        var compression = SplineCompression.none
     }
 
     private let plans: [Plan]
     private let counts: FieldCounts
+    /// Samples of the spline fields' (compressed) values, for their knots.
+    private let samples: SplineSamples?
     private let columnNames: [String]
     private(set) var rows = 0
     private let countsRows: Bool
@@ -75,7 +78,7 @@ final class CountWorker: @unchecked Sendable {
     private let maximum: UnsafeMutablePointer<Double>
     static let blockRows = 512
 
-    init(fields: [Int], drafts: [HashRun.FieldDraft], counts: FieldCounts, countsRows: Bool) {
+    init(fields: [Int], drafts: [HashRun.FieldDraft], counts: FieldCounts, countsRows: Bool, samples: SplineSamples? = nil) {
         plans = fields.map { f in
             let d = drafts[f]
             let work: Plan.Work
@@ -90,10 +93,12 @@ final class CountWorker: @unchecked Sendable {
                     work = .numericCounted
                 }
             case .scaled, .buckets: work = .range
+            case .spline: work = samples == nil ? .range : .spline
             }
-            return Plan(field: f, work: work, kind: d.kind, seed: d.seed)
+            return Plan(field: f, work: work, kind: d.kind, seed: d.seed, compression: d.compression)
         }
         self.counts = counts
+        self.samples = samples
         self.countsRows = countsRows
         columnNames = drafts.map(\.name)
         let n = max(fields.count, 1)
@@ -167,6 +172,15 @@ final class CountWorker: @unchecked Sendable {
                             }
                             if v < minimum[j] { minimum[j] = v }
                             if v > maximum[j] { maximum[j] = v }
+                        case .spline:
+                            guard let v = CompiledField.number(value, plan.kind) else {
+                                first.note(row: r) { badValue(chunk, r, plan.field, plan.kind, value) }
+                                failed = true
+                                break rows
+                            }
+                            if v < minimum[j] { minimum[j] = v }
+                            if v > maximum[j] { maximum[j] = v }
+                            samples!.add(plan.compression.apply(v), field: plan.field)
                         case .none:
                             break
                         }
@@ -209,8 +223,8 @@ final class CountWorker: @unchecked Sendable {
     }
 }
 
-/// A chunk of lines and what a worker made of them: features (row-major, one per field),
-/// labels in the chunk, libffm text.
+/// A chunk of lines and what a worker made of them: features (row-major; row r is
+/// `features[rowStarts[r] ..< rowStarts[r + 1]]`), labels in the chunk, libffm text.
 final class FeaturizeSlot: @unchecked Sendable {
     let chunk: LineChunk
     private(set) var text: UnsafeMutablePointer<UInt8>
@@ -218,6 +232,8 @@ final class FeaturizeSlot: @unchecked Sendable {
     var textUsed = 0
     private(set) var features: UnsafeMutablePointer<Feature>
     private var featureCapacity: Int
+    private(set) var rowStarts: UnsafeMutablePointer<Int>
+    private var rowCapacity: Int
 
     init(capacity: Int) {
         chunk = LineChunk(capacity: capacity)
@@ -225,11 +241,22 @@ final class FeaturizeSlot: @unchecked Sendable {
         text = .allocate(capacity: textCapacity)
         featureCapacity = 1024
         features = .allocate(capacity: featureCapacity)
+        rowCapacity = 1024
+        rowStarts = .allocate(capacity: rowCapacity + 1)
     }
 
     deinit {
         text.deallocate()
         features.deallocate()
+        rowStarts.deallocate()
+    }
+
+    func reserveRows(_ n: Int) {
+        if n > rowCapacity {
+            rowStarts.deallocate()
+            rowCapacity = n
+            rowStarts = .allocate(capacity: n + 1)
+        }
     }
 
     var rows: Int { chunk.rowCount }
@@ -297,19 +324,24 @@ final class FeaturizeWorker: @unchecked Sendable {
         let chunk = slot.chunk
         preparer.prepare(chunk)
         let fieldCount = featurizer.fieldCount
+        // Row r's features are first computed at fixed positions, `width` per row (a spline
+        // field has 4, the unused ones `Feature.absent`), then packed.
+        let width = featurizer.maxFeaturesPerRow
         var first = FirstError(chunk)
         let rows = min(chunk.rowCount, first.row)
-        slot.reserveFeatures(rows * fieldCount)
+        slot.reserveFeatures(rows * width)
+        slot.reserveRows(rows)
         let features = slot.features
         let fields = UnsafePointer(featurizer.fields.baseAddress!)
         let B = FeaturizeWorker.blockRows
         var failed = false
+        featurizer.positions.withUnsafeBufferPointer { positions in
         deferredPosition.withUnsafeBufferPointer { deferredPosition in
             var blockStart = 0
             while blockStart < rows && !failed {
                 let blockEnd = min(rows, blockStart + B)
                 rows: for r in blockStart..<blockEnd {
-                    let out = features + r * fieldCount
+                    let out = features + r * width
                     for f in 0..<fieldCount {
                         let field = fields + f
                         let value = chunk.value(r, f)
@@ -318,11 +350,19 @@ final class FeaturizeWorker: @unchecked Sendable {
                             let at = d * B + r - blockStart
                             if value.count == 0 {
                                 present[at] = false
-                                out[f] = Feature(field: UInt32(f), index: field.pointee.missingIndex, value: 1)
+                                out[positions[f]] = Feature(field: UInt32(f), index: field.pointee.missingIndex, value: 1)
                             } else if let fp = field.pointee.fingerprint(value) {
                                 present[at] = true
                                 keys[at] = fp
                             } else {
+                                noteBadValue(&first, chunk, r, f, value)
+                                failed = true
+                                break rows
+                            }
+                            continue
+                        }
+                        if field.pointee.transform == .spline {
+                            guard field.pointee.splineFeatures(value, field: f, into: out + positions[f], pad: true) != nil else {
                                 noteBadValue(&first, chunk, r, f, value)
                                 failed = true
                                 break rows
@@ -334,28 +374,46 @@ final class FeaturizeWorker: @unchecked Sendable {
                             failed = true
                             break rows
                         }
-                        out[f] = Feature(field: UInt32(f), index: index, value: x)
+                        out[positions[f]] = Feature(field: UInt32(f), index: index, value: x)
                     }
                 }
                 let end = min(blockEnd, first.row)
                 for (d, f) in deferredFields.enumerated() where end > blockStart {
                     sink &+= fields[f].resolveKept(keys: keys + d * B, present: present + d * B, count: end - blockStart,
-                                                   field: f, out: features + blockStart * fieldCount, stride: fieldCount)
+                                                   field: f, position: positions[f], out: features + blockStart * width,
+                                                   stride: width)
                 }
                 blockStart = blockEnd
             }
         }
+        }
         if let error = first.error { throw error }
+        let starts = slot.rowStarts
+        if featurizer.hasSplines {
+            // Pack the rows in place (a row never moves right), dropping the absent features.
+            var w = 0
+            for r in 0..<rows {
+                starts[r] = w
+                let row = features + r * width
+                for i in 0..<width where !row[i].isAbsent {
+                    features[w] = row[i]
+                    w += 1
+                }
+            }
+            starts[rows] = w
+        } else {
+            for r in 0...rows { starts[r] = r * width }
+        }
         slot.textUsed = 0
         if writeText {
-            slot.reserveText(rows * LibffmText.rowBound(fieldCount: fieldCount))
+            slot.reserveText(rows * LibffmText.rowBound(fieldCount: width))
             let text = slot.text
             var used = 0
             let labels = chunk.labels, targets = chunk.targets
             let real = featurizer.spec.schema.hasRealTarget
             for r in 0..<rows {
-                used += LibffmText.format(label: labels[r], target: real ? targets[r] : nil, features: features + r * fieldCount,
-                                          count: fieldCount, prefixes: prefixes, into: text + used)
+                used += LibffmText.format(label: labels[r], target: real ? targets[r] : nil, features: features + starts[r], count: starts[r + 1] - starts[r],
+                                          prefixes: prefixes, into: text + used)
             }
             slot.textUsed = used
         }

@@ -66,6 +66,13 @@ struct FieldSpec {
 /// pairs: those interactions carry much of the signal, so a field-aware model beats a
 /// linear one. The key of a categorical value is its rank (0 = missing); of an integer
 /// value the Criteo bucket (`v > 2 ? floor(ln(v)^2) : v`), which ctr-hash applies too.
+///
+/// With the smooth truth (`PlantedTruth.smooth`), a non-negative integer value v of a
+/// field enters instead through x = ln(1 + v): its linear weight and each latent component
+/// are smooth random curves of x, `Σ_{m=1…3} sin(ω_m x + φ_m)` scaled to the same variance
+/// as the hashed weights, with ω_m uniform in [0.6, 2.4] and φ_m uniform in [0, 2π) drawn per
+/// (field, partner, component) from the seed: nothing aligns with the `floor(ln(v)^2)` buckets.
+/// Missing and negative values keep their hashed weights.
 struct PlantedModel {
     static let latentDimension = 4
     let seed: UInt64
@@ -76,6 +83,10 @@ struct PlantedModel {
     var bias = 0.0
     /// `--truth deep`: the network's fields and weights (nil for the ffm truth).
     let deep: DeepTruth?
+    /// Smooth truth: per (field, partner 0…63 or 64 for the linear weight, component 0…3),
+    /// the curve's three (ω, φ); empty for the ffm truth.
+    private var curves: [Double] = []
+    static let curvePartners = 65
 
     init(seed: UInt64, fields: [FieldSpec], interacting: [Int], interactionScale: Double, deep: Bool = false) {
         self.deep = deep ? DeepTruth(seed: mix64(seed ^ 0xdee9_7a07), fields: interacting) : nil
@@ -88,6 +99,61 @@ struct PlantedModel {
         }
         pairs = p
         self.interactionScale = interactionScale
+    }
+
+    /// Draws the curves of the smooth truth (for every field; only those given an x use them).
+    mutating func makeSmooth() {
+        let count = fieldCount * PlantedModel.curvePartners * PlantedModel.latentDimension
+        var c = [Double](repeating: 0, count: count * 6)
+        for i in 0..<count {
+            var h = mix64(seed ^ 0x5300_7400 ^ UInt64(i))
+            for m in 0..<3 {
+                h = mix64(h)
+                let u = Double(h >> 11) * 0x1p-53
+                let v = Double(mix64(h ^ 0xf1) >> 11) * 0x1p-53
+                c[i * 6 + 2 * m] = 0.6 + 1.8 * u
+                c[i * 6 + 2 * m + 1] = 2 * Double.pi * v
+            }
+        }
+        curves = c
+    }
+
+    /// The smooth curve of (field, partner, component) at x: variance 1 over random phases.
+    @inline(__always)
+    private func curve(_ field: Int, _ partner: Int, _ d: Int, _ x: Double) -> Double {
+        let i = ((field * PlantedModel.curvePartners + partner) * PlantedModel.latentDimension + d) * 6
+        var s = 0.0
+        for m in 0..<3 { s += sin(curves[i + 2 * m] * x + curves[i + 2 * m + 1]) }
+        return s * 0.816496580927726   // sqrt(2/3)
+    }
+
+    /// The logit without the bias, with the smooth truth: `xs[f]` is ln(1 + v) for a field
+    /// whose effect is smooth at this row, NaN where the key's hashed weights apply.
+    func score(_ keys: UnsafeBufferPointer<Int64>, smooth xs: UnsafeBufferPointer<Double>) -> Double {
+        var s = 0.0
+        for f in 0..<fieldCount {
+            let x = xs[f]
+            if !x.isNaN {
+                s += curve(f, 64, 0, x) * linearScales[f]
+                continue
+            }
+            let h = hash(f, keys[f], 63)
+            let g = PlantedModel.unit(h, 0) + PlantedModel.unit(h, 1) + PlantedModel.unit(h, 2) + PlantedModel.unit(h, 3)
+            s += g * 0.8660254037844386 * linearScales[f]
+        }
+        var interaction = 0.0
+        for (f, g) in pairs {
+            let a = hash(f, keys[f], g)
+            let b = hash(g, keys[g], f)
+            let xf = xs[f], xg = xs[g]
+            for d in 0..<PlantedModel.latentDimension {
+                // A curve of variance 1/3, as a uniform in (-1, 1).
+                let va = xf.isNaN ? PlantedModel.unit(a, d) : curve(f, g, d, xf) * 0.5773502691896258
+                let vb = xg.isNaN ? PlantedModel.unit(b, d) : curve(g, f, d, xg) * 0.5773502691896258
+                interaction += va * vb
+            }
+        }
+        return s + interaction * interactionScale
     }
 
     /// A 64-bit hash of (field, key, partner).

@@ -16,11 +16,17 @@ public enum SynthFormat: String, Codable, CaseIterable, Sendable, ParameterChoic
 
 /// The planted model the labels are drawn from.
 public enum PlantedTruth: String, Codable, CaseIterable, Sendable, ParameterChoice {
-    /// Bias, linear terms and field-aware pairwise interactions (`PlantedModel`).
+    /// A field-aware factorization machine over the values' keys (integers by their Criteo
+    /// bucket `floor(ln(v)^2)`): bias, linear terms and field-aware pairwise interactions
+    /// (`PlantedModel`).
     case ffm
     /// The ffm truth plus a network (40 inputs, 16 ReLU units, 1 output) over 4-dimensional
     /// embeddings of the 10 interacting fields' keys (issue #14).
     case deep
+    /// The ffm truth, except that each non-negative integer value acts through smooth random
+    /// curves of ln(1 + v) (its linear weight and its latent vectors), not aligned with any
+    /// bucket boundaries (`PlantedModel`). Criteo format only has integer columns.
+    case smooth
 }
 
 /// Every option of ctr-synth, declared once. Start from `.defaults`.
@@ -36,6 +42,9 @@ public struct SynthParams: StageParameters {
 
     @Option("Mean click probability (default 0.2 for criteo, 0.17 for avazu).", in: .open(0, 1), value: "R")
     public var clickRate: Double?
+
+    @Option("Planted truth: ffm (a field-aware model over hashed values, integers by floor(ln(v)^2) bucket), deep (ffm plus a small random network over planted field embeddings) or smooth (integer fields act through smooth curves of ln(1+v); criteo format).")
+    public var truth = PlantedTruth.ffm
 
     @Option("Strength of the pairwise field interactions (0: a purely linear truth).", in: .atLeast(0), value: "X")
     public var interactionScale = 1.0
@@ -59,11 +68,6 @@ public struct SynthParams: StageParameters {
 
     @Option("ratings: standard deviation σ of the Gaussian noise on each rating (the best achievable RMSE).", in: .closed(0, 100), value: "X")
     public var noise = 0.5
-
-    // MARK: - #14 DeepFM
-
-    @Option("Planted truth: ffm (field-aware pairwise interactions) or deep (ffm plus a small random network over planted field embeddings).")
-    public var truth = PlantedTruth.ffm
 
     public init() {}
 
@@ -165,6 +169,9 @@ struct Generator {
     private var keys: [Int64]
     private var ranks: [Int]
     private var integers: [Int64]
+    /// Smooth truth: per field ln(1 + v) of a non-negative integer value, else NaN.
+    private var smoothX: [Double]
+    private let smooth: Bool
 
     static let avazuHeader = "id,click,hour,C1,banner_pos,site_id,site_domain,site_category,app_id,app_domain,app_category,"
         + "device_id,device_ip,device_model,device_type,device_conn_type,C14,C15,C16,C17,C18,C19,C20,C21"
@@ -175,6 +182,9 @@ struct Generator {
         self.fields = fields
         model = PlantedModel(seed: params.seed, fields: fields, interacting: interacting,
                              interactionScale: 0.4 * params.interactionScale, deep: params.truth == .deep)
+        smooth = params.truth == .smooth
+        if smooth { model.makeSmooth() }
+        smoothX = Array(repeating: .nan, count: fields.count)
         tokenSeed = mix64(params.seed ^ 0x70c3_5eed)
         zipfTop = fields.map { pow(Double($0.vocabulary) + 1, 1 - $0.zipf) }
         keys = Array(repeating: 0, count: fields.count)
@@ -187,7 +197,7 @@ struct Generator {
         scores.reserveCapacity(calibrationRows)
         for i in 0..<calibrationRows {
             draw(index: i * max(params.rows, 1) / calibrationRows)
-            scores.append(keys.withUnsafeBufferPointer { model.score($0) })
+            scores.append(score())
         }
         model.calibrate(scores: scores, rate: params.resolvedClickRate)
         rng = Xoshiro256(seed: params.seed)
@@ -258,11 +268,19 @@ struct Generator {
 
     // MARK: - Rows
 
+    /// The planted logit of the drawn row, without the bias.
+    private func score() -> Double {
+        keys.withUnsafeBufferPointer { keys in
+            smooth ? smoothX.withUnsafeBufferPointer { model.score(keys, smooth: $0) } : model.score(keys)
+        }
+    }
+
     /// Draws every field's rank and model key for row `index`.
     private mutating func draw(index: Int) {
         for f in 0..<fields.count {
             let spec = fields[f]
             if case .derived = spec.kind { continue }
+            if smooth { smoothX[f] = .nan }
             if spec.missingRate > 0 && rng.uniform() < spec.missingRate {
                 ranks[f] = 0
                 keys[f] = spec.isInteger ? Int64.min : 0
@@ -278,6 +296,7 @@ struct Generator {
                 if negativeRate > 0 && rng.uniform() < negativeRate { v = -Int64(1 + rank % 3) }
                 integers[f] = v
                 keys[f] = v > 2 ? Int64(floor(log(Double(v)) * log(Double(v)))) : v
+                if smooth && v >= 0 { smoothX[f] = log1p(Double(v)) }
             } else {
                 keys[f] = Int64(rank)
             }
@@ -302,7 +321,7 @@ struct Generator {
     /// Writes one raw line; returns the true probability and the drawn label.
     mutating func writeRow(index: Int, to writer: AtomicFileWriter) throws -> (Double, Int) {
         draw(index: index)
-        let logit = keys.withUnsafeBufferPointer { model.score($0) } + model.bias
+        let logit = score() + model.bias
         let p = min(max(1 / (1 + exp(-logit)), 1e-9), 1 - 1e-9)
         let label = rng.uniform() < p ? 1 : 0
         try writer.withFreeSpace(atLeast: 4096) { out in
