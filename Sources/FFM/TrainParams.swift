@@ -44,6 +44,11 @@ public struct TrainParams: StageParameters {
     @Option("Megabytes of training data read per block (memory vs I/O granularity).", in: .closed(1, 1_048_576))
     public var blockMb = 32
 
+    // MARK: Data parallel training under mpirun (docs/SCALING.md)
+
+    @Option("Under mpirun: rows each rank trains between two syncs, where the ranks merge their changes (0 = only at the end of each epoch); no effect on one process.", in: .atLeast(0), value: "N")
+    public var syncRows = 32768
+
     public init() {}
 
     /// Patience in effect: `patience`, or 1 with `autoStop`.
@@ -99,6 +104,14 @@ public struct EpochStats: Codable, Equatable, Sendable {
     public var vaLogLoss: Double?
     public var vaAUC: Double?
     public var seconds: Double
+    /// Several MPI ranks only (absent otherwise): syncs of the ranks' models in the epoch,
+    /// those that sent only the touched rows, bytes this rank put into collectives for them,
+    /// model rows synchronised, and wall seconds in collectives (validation included).
+    public var syncs: Int?
+    public var sparseSyncs: Int?
+    public var bytesSent: Int?
+    public var rowsSent: Int?
+    public var communicationSeconds: Double?
 }
 
 /// What a training run produced.
