@@ -41,17 +41,19 @@ import TestSupport
     // MARK: - The average of touched rows
 
     /// Two "ranks" as two models equal at the last sync; each changes some rows. Packing
-    /// the union of their touched rows, summing the buffers and adding the sums back gives,
-    /// coordinate by coordinate, base + (a − base) + (b − base) for weights and accumulators;
-    /// rows no rank touched keep their values; both ranks end with the same model and base.
-    @Test func aSyncAddsUpEveryRanksChangesOfTheTouchedRows() throws {
+    /// the union of their touched rows, merging (the "allreduce" adds the other rank's
+    /// changes) and unpacking gives, per weight, base + Σ √ΔG_r Δw_r / √ΣΔG_r and per
+    /// accumulator base + ΣΔG_r, computed here naively: a row one rank changed gets its
+    /// change exactly; rows no rank touched keep their values; both ranks end with the same
+    /// model and base.
+    @Test func aSyncMergesTheRanksChangesOfTheTouchedRows() throws {
         let indices = [1, 3, 4, 9, 17, 40, 63, 64, 70, 99]
         func make() throws -> FFMModel {
             try randomModel(kind: .ffm, fields: 3, factors: 5, indices: indices, indexCount: 100, linear: true, seed: 4)
         }
         let a = try make(), b = try make(), reference = try make()
         let baseA = ModelSnapshot(of: a), baseB = ModelSnapshot(of: b)
-        // Rank a changes rows 1 and 7, rank b rows 7 and 8 (weights and accumulators).
+        // Rank a changes rows 1 and 7, rank b rows 7 and 8 (weights, and accumulators upwards).
         func perturb(_ m: FFMModel, rows: [Int], salt: Float) {
             for r in rows {
                 for i in 0..<m.rowStride { m.latent[r * m.rowStride + i] += salt * Float(i % 5 + 1) }
@@ -63,30 +65,49 @@ import TestSupport
         }
         perturb(a, rows: [1, 7], salt: 0.25)
         perturb(b, rows: [7, 8], salt: 0.5)
-        var union = [UInt64](repeating: 0, count: 2)
+        func naive(_ slot: (FFMModel) -> (w: Float, g: Float)) -> (w: Float, g: Float) {
+            let (wa, ga) = slot(a), (wb, gb) = slot(b), (w0, g0) = slot(reference)
+            let dA = ga - g0, dB = gb - g0
+            let w = Double(w0) + (Double(dA).squareRoot() * Double(wa - w0) + Double(dB).squareRoot() * Double(wb - w0))
+                / Double(dA + dB).squareRoot()
+            return (Float(w), g0 + dA + dB)
+        }
+        let slot = 7 * a.rowStride + 8 + 2  // row 7, second chunk of four, lane 2 (its accumulator 4 floats on)
+        let wantLatent7 = naive { ($0.latent[slot], $0.latent[slot + 4]) }
+        let wantLatent1 = naive { ($0.latent[a.rowStride + 1], $0.latent[a.rowStride + 5]) }
+        let wantLinear8 = naive { ($0.linear[16], $0.linear[17]) }
+        let wantBias = naive { ($0.bias[0], $0.bias[1]) }
+        var union = [UInt64](repeating: 0, count: 1)
         for r in [1, 7, 8] { union[0] |= 1 << UInt64(r) }
-        let sum = union.withUnsafeBufferPointer { u -> [Float] in
-            let pa = a.packChanges(rows: u.baseAddress!, count: 3, base: baseA)
-            let pb = b.packChanges(rows: u.baseAddress!, count: 3, base: baseB)
-            #expect(pa.count == 3 * a.rowStride + 3 * 2 + 2)
-            return zip(pa, pb).map { $0 + $1 }
+        try union.withUnsafeBufferPointer { u in
+            let rows = u.baseAddress!
+            var (va, ba) = a.pack(rows: rows, count: 3, base: baseA)
+            var (vb, bb) = b.pack(rows: rows, count: 3, base: baseB)
+            #expect(va.count == 3 * a.rowStride + 3 * 2 + 2)
+            // Each rank's changes, as it would put them into the allreduce.
+            var changesB: [Float] = [], changesA: [Float] = []
+            var vb2 = vb, bb2 = bb
+            b.mergePacked(&vb2, base: &bb2, count: 3) { changesB = $0 }
+            a.mergePacked(&va, base: &ba, count: 3) { x in
+                changesA = x
+                x = zip(x, changesB).map { $0 + $1 }
+            }
+            b.mergePacked(&vb, base: &bb, count: 3) { x in x = zip(x, changesA).map { $0 + $1 } }
+            try #require(changesA.count == va.count)
+            a.unpack(va, rows: rows, count: 3, base: baseA)
+            b.unpack(vb, rows: rows, count: 3, base: baseB)
         }
-        func expected(_ slot: (FFMModel) -> Float) -> Float { slot(a) + slot(b) - slot(reference) }
-        let latentSlot = 7 * a.rowStride + 8 + 2  // row 7, second chunk of four, lane 2 (a weight)
-        let want = (expected { $0.latent[latentSlot] }, expected { $0.latent[latentSlot + 4] },
-                    expected { $0.linear[2 * 8] }, expected { $0.linear[2 * 1 + 1] }, expected { $0.bias[0] }, expected { $0.bias[1] })
-        union.withUnsafeBufferPointer { u in
-            a.addSums(sum, rows: u.baseAddress!, count: 3, base: baseA)
-            b.addSums(sum, rows: u.baseAddress!, count: 3, base: baseB)
-        }
-        #expect(abs(a.latent[latentSlot] - want.0) < 1e-6)
-        #expect(abs(a.latent[latentSlot + 4] - want.1) < 1e-6)
-        #expect(abs(a.linear[2 * 8] - want.2) < 1e-6)
-        #expect(abs(a.linear[2 * 1 + 1] - want.3) < 1e-6)
-        #expect(abs(a.bias[0] - want.4) < 1e-6)
-        #expect(abs(a.bias[1] - want.5) < 1e-6)
-        // Row 7, changed by both: both changes applied (1 + 0.25·3 + 0.5·3 for lane 2 of chunk 2: i = 10, i % 5 + 1 = 1).
-        #expect(abs(a.latent[latentSlot] - (reference.latent[latentSlot] + 0.25 + 0.5)) < 1e-6)
+        #expect(abs(a.latent[slot] - wantLatent7.w) < 1e-5)
+        #expect(abs(a.latent[slot + 4] - wantLatent7.g) < 1e-5)
+        #expect(abs(a.linear[16] - wantLinear8.w) < 1e-5 && abs(a.linear[17] - wantLinear8.g) < 1e-5)
+        #expect(abs(a.bias[0] - wantBias.w) < 1e-5 && abs(a.bias[1] - wantBias.g) < 1e-5)
+        // Row 1, changed by rank a only: a's change exactly (+0.25 · 2 at lane 1).
+        #expect(abs(a.latent[a.rowStride + 1] - wantLatent1.w) < 1e-5)
+        #expect(abs(a.latent[a.rowStride + 1] - (reference.latent[a.rowStride + 1] + 0.5)) < 1e-5)
+        // Row 7, changed by both by 0.25 and 0.5 with ΔG 1.25 and 2.5 at lane 2 (i = 10: i % 5 + 1 = 1 ... lane 6: 2):
+        // more than the mean of the changes, less than their sum.
+        let moved = a.latent[slot] - reference.latent[slot]
+        #expect(moved > 0.375 && moved < 0.75)
         // Both ranks hold the same model and base; untouched rows are as they were.
         let floats = a.rowCount * a.rowStride
         #expect(Array(UnsafeBufferPointer(start: a.latent, count: floats)) == Array(UnsafeBufferPointer(start: b.latent, count: floats)))
@@ -109,10 +130,11 @@ import TestSupport
         var out = [UInt64](repeating: 0xFF, count: touched.words)
         let extra: [UInt64] = [1 << 5, 0, 0]
         extra.withUnsafeBufferPointer { e in out.withUnsafeMutableBufferPointer { touched.take(into: $0.baseAddress!, extra: e.baseAddress!) } }
-        #expect(out == [1 << 3 | 1 << 5, 1 << 0, 1 << 1])
+        let want: [UInt64] = [0b10_1000, 1, 2]
+        #expect(out == want)
         // Taken: the threads' bitmaps start again empty.
         out.withUnsafeMutableBufferPointer { touched.take(into: $0.baseAddress!) }
-        #expect(out == [0, 0, 0])
+        #expect(out == [UInt64](repeating: 0, count: 3))
     }
 
     // MARK: - Several training files
@@ -153,10 +175,10 @@ import TestSupport
         let dir = try TestSupport.makeTemporaryDirectory("shards")
         let d = dir.path
         for name in ["train-1.cache", "train-0.cache", "valid.cache", ".hidden.cache", "notes.txt"] {
-            FileManager.default.createFile(atPath: d + "/" + name, contents: Data())
+            _ = FileManager.default.createFile(atPath: d + "/" + name, contents: Data())
         }
         try FileManager.default.createDirectory(atPath: d + "/sub", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: d + "/sub/a.cache", contents: Data())
+        _ = FileManager.default.createFile(atPath: d + "/sub/a.cache", contents: Data())
         #expect(try TrainingSet.expand(d + "/notes.txt") == [d + "/notes.txt"])
         #expect(try TrainingSet.expand(d) == [d + "/train-0.cache", d + "/train-1.cache", d + "/valid.cache"])
         #expect(try TrainingSet.expand(d + "/train-*.cache") == [d + "/train-0.cache", d + "/train-1.cache"])
