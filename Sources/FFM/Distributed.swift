@@ -46,34 +46,33 @@ extension FFMModel {
     /// Floats of weights and accumulators the model holds (what one dense sync puts in).
     var synchronizedFloats: Int { rowCount * rowStride + (hasLinear ? 2 * rowCount : 0) + 2 }
 
-    /// Merges the ranks' changes since `base`, the model of the last sync (the same on every
-    /// rank), on every rank, and sets `base` to the result. Per weight w with AdaGrad
-    /// accumulator G, where rank r changed them by Δw_r and ΔG_r (its summed squared gradients):
+    /// Merges the ranks' models on every rank, and sets `base` (the model of the last sync,
+    /// the same on every rank) to the result. Per weight w with AdaGrad accumulator G:
     ///
-    ///     w = base.w + Σ_r ΔG_r Δw_r / Σ_r ΔG_r        G = base.G + Σ_r ΔG_r
+    /// - `.mean` (the default), Vowpal Wabbit's AdaGrad-weighted average:
+    ///   w = Σ_r G_r w_r / Σ_r G_r, G = Σ_r G_r / N. Weight slots carry G w, accumulator slots G.
+    /// - `.sqrt`, over the changes since `base` (rank r changed them by Δw_r and ΔG_r):
+    ///   w = base.w + Σ_r √ΔG_r Δw_r / √Σ_r ΔG_r, G = base.G + Σ_r ΔG_r. A weight one rank
+    ///   trained gets its change exactly; one that N ranks trained alike gets √N times their
+    ///   mean change (how far AdaGrad moves with N times the squared gradients); the
+    ///   accumulators get every rank's squared gradients. Weight slots carry √(ΔG_r + ε) Δw_r,
+    ///   accumulator slots ΔG_r (ε = 1e-30 keeps a change whose squared gradients rounded away).
     ///
-    /// A weight only one rank trained since the last sync gets that rank's change exactly; one
-    /// several ranks trained gets their changes averaged, each weighted by the squared
-    /// gradients behind it (Vowpal Wabbit's AdaGrad-weighted average, taken over the changes
-    /// since the last sync instead of the whole accumulators); the accumulator gets every
-    /// rank's squared gradients, as one process's would. Why not the alternatives (measured
-    /// on 200,000 planted rows, 2 ranks, docs/SCALING.md): VW's weighted average of the whole
-    /// weights pulls every weight halfway back to the other rank's value once the
-    /// accumulators are large, so two ranks need about twice the epochs however often they
-    /// sync; summing the changes applies a frequent weight's move towards its optimum once
-    /// per rank and overshoots (first-epoch va_logloss 3.4).
+    /// Measured on 200,000 planted rows with 2 ranks (docs/SCALING.md): the mean loses about
+    /// half the progress per epoch on weights both ranks train, however often they sync;
+    /// `.sqrt` recovers part of it (0.0074 behind one process after 6 epochs against 0.0118)
+    /// but early-stops at a higher best (+0.0014 against one process); a plain sum of the
+    /// changes overshoots (first-epoch va_logloss 3.4).
     ///
-    /// One in-place allreduce of the model's floats: weight slots carry (ΔG_r + ε) Δw_r,
-    /// accumulator slots ΔG_r (ε = 1e-30 keeps a change whose squared gradients vanished in
-    /// float rounding; it weighs nothing beside a real ΔG).
+    /// One in-place allreduce of the model's floats.
     /// - Returns: the bytes this rank put into the allreduce (0 for one rank).
     @discardableResult
-    func mergeChangesAcrossRanks(_ cluster: Cluster, base: ModelSnapshot) -> Int {
+    func mergeChangesAcrossRanks(_ cluster: Cluster, base: ModelSnapshot, merge how: RankMerge = .sqrt) -> Int {
         guard cluster.size > 1 else { return 0 }
         func merge(_ p: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>, _ count: Int, lanes: Int) {
-            toChanges(p, base: b, count: count, lanes: lanes)
+            toChanges(p, base: b, count: count, lanes: lanes, merge: how)
             cluster.allreduceSum(p, count: count)
-            fromSums(p, base: b, count: count, lanes: lanes, ranks: cluster.size)
+            fromSums(p, base: b, count: count, lanes: lanes, ranks: cluster.size, merge: how)
         }
         merge(latent, base.latent, base.latentCount, lanes: 4)
         merge(linear, base.linear, base.linearCount, lanes: 1)
@@ -86,29 +85,31 @@ extension FFMModel {
     /// into changes, allreduced, merged and unpacked. The other rows did not change on any
     /// rank since the last sync and stay as they are.
     /// - Returns: the bytes this rank put into the allreduce.
-    func mergeChangesAcrossRanks(_ cluster: Cluster, base: ModelSnapshot, rows: UnsafePointer<UInt64>, count: Int) -> Int {
+    func mergeChangesAcrossRanks(_ cluster: Cluster, base: ModelSnapshot, rows: UnsafePointer<UInt64>, count: Int,
+                                 merge: RankMerge = .sqrt) -> Int {
         guard cluster.size > 1 else { return 0 }
         var (buffer, baseBuffer) = pack(rows: rows, count: count, base: base)
-        mergePacked(&buffer, base: &baseBuffer, count: count) { cluster.allreduceSum(&$0) }
+        mergePacked(&buffer, base: &baseBuffer, count: count, ranks: cluster.size, merge: merge) { cluster.allreduceSum(&$0) }
         unpack(buffer, rows: rows, count: count, base: base)
         return 4 * buffer.count
     }
 
     /// `toChanges`, `sum` (the allreduce), `fromSums` over packed buffers of `count` rows.
-    func mergePacked(_ buffer: inout [Float], base: inout [Float], count: Int, ranks: Int? = nil, sum: (inout [Float]) -> Void) {
+    func mergePacked(_ buffer: inout [Float], base: inout [Float], count: Int, ranks: Int = 2, merge: RankMerge = .sqrt,
+                     sum: (inout [Float]) -> Void) {
         let latentCount = count * rowStride
         buffer.withUnsafeMutableBufferPointer { p in
             base.withUnsafeMutableBufferPointer { b in
-                toChanges(p.baseAddress!, base: b.baseAddress!, count: latentCount, lanes: 4)
-                toChanges(p.baseAddress! + latentCount, base: b.baseAddress! + latentCount, count: p.count - latentCount, lanes: 1)
+                toChanges(p.baseAddress!, base: b.baseAddress!, count: latentCount, lanes: 4, merge: merge)
+                toChanges(p.baseAddress! + latentCount, base: b.baseAddress! + latentCount, count: p.count - latentCount, lanes: 1, merge: merge)
             }
         }
         sum(&buffer)
-        let n = ranks ?? 2
+        let n = ranks
         buffer.withUnsafeMutableBufferPointer { p in
             base.withUnsafeMutableBufferPointer { b in
-                fromSums(p.baseAddress!, base: b.baseAddress!, count: latentCount, lanes: 4, ranks: n)
-                fromSums(p.baseAddress! + latentCount, base: b.baseAddress! + latentCount, count: p.count - latentCount, lanes: 1, ranks: n)
+                fromSums(p.baseAddress!, base: b.baseAddress!, count: latentCount, lanes: 4, ranks: n, merge: merge)
+                fromSums(p.baseAddress! + latentCount, base: b.baseAddress! + latentCount, count: p.count - latentCount, lanes: 1, ranks: n, merge: merge)
             }
         }
     }
@@ -172,8 +173,17 @@ private let changeEpsilon: Float = 1e-30
 
 /// Values to what a rank puts in (blocks of `lanes` weights then `lanes` accumulators):
 /// weight slots (ΔG + ε) Δw, accumulator slots ΔG.
-private func toChanges(_ p: UnsafeMutablePointer<Float>, base b: UnsafeMutablePointer<Float>, count: Int, lanes: Int) {
+/// With `.mean`, what is put in is the values themselves: weight slots G w, accumulator slots G.
+private func toChanges(_ p: UnsafeMutablePointer<Float>, base b: UnsafeMutablePointer<Float>, count: Int, lanes: Int,
+                       merge: RankMerge) {
     var i = 0
+    if merge == .mean {
+        while i < count {
+            for s in 0..<lanes { p[i + s] *= p[i + lanes + s] }
+            i += 2 * lanes
+        }
+        return
+    }
     while i < count {
         for s in 0..<lanes {
             let dG = p[i + lanes + s] - b[i + lanes + s]
@@ -186,9 +196,25 @@ private func toChanges(_ p: UnsafeMutablePointer<Float>, base b: UnsafeMutablePo
 
 /// Back from the ranks' sums to values: w = base.w + Σ(ΔG + ε)Δw / (ΣΔG + Nε),
 /// G = base.G + ΣΔG; `base` gets the same values.
-private func fromSums(_ p: UnsafeMutablePointer<Float>, base b: UnsafeMutablePointer<Float>, count: Int, lanes: Int, ranks: Int) {
+/// With `.mean`: w = Σ G w / Σ G, G = Σ G / N.
+private func fromSums(_ p: UnsafeMutablePointer<Float>, base b: UnsafeMutablePointer<Float>, count: Int, lanes: Int, ranks: Int,
+                      merge: RankMerge) {
     let nEpsilon = Float(ranks) * changeEpsilon
     var i = 0
+    if merge == .mean {
+        while i < count {
+            for s in 0..<lanes {
+                let g = p[i + lanes + s]
+                let w = g > 0 ? p[i + s] / g : b[i + s]
+                p[i + s] = w
+                b[i + s] = w
+                p[i + lanes + s] = g / Float(ranks)
+                b[i + lanes + s] = g / Float(ranks)
+            }
+            i += 2 * lanes
+        }
+        return
+    }
     while i < count {
         for s in 0..<lanes {
             let sumG = p[i + lanes + s]
@@ -251,14 +277,16 @@ final class RankSync {
     let model: FFMModel
     let touched: TouchedRows?
     let hot: HotRows?
+    let merge: RankMerge
     /// The model as of the last sync (several ranks only).
     let base: ModelSnapshot?
     private let union: UnsafeMutablePointer<UInt64>
     /// Since the last `takeCounts`: syncs, bytes put into collectives, syncs that sent touched rows only, rows sent.
     private(set) var syncs = 0, bytes = 0, sparseSyncs = 0, rowsSent = 0
 
-    init(cluster: Cluster, model: FFMModel, threads: Int, hot: HotRows?) {
+    init(cluster: Cluster, model: FFMModel, threads: Int, hot: HotRows?, merge: RankMerge = .mean) {
         self.cluster = cluster
+        self.merge = merge
         self.model = model
         self.hot = hot
         touched = cluster.size > 1 && model.canRemap ? TouchedRows(rowCount: model.rowCount, threads: threads) : nil
@@ -290,7 +318,7 @@ final class RankSync {
         guard cluster.size > 1, let base else { return }
         syncs += 1
         guard let touched else {
-            bytes += model.mergeChangesAcrossRanks(cluster, base: base)
+            bytes += model.mergeChangesAcrossRanks(cluster, base: base, merge: merge)
             rowsSent += model.rowCount
             return
         }
@@ -300,11 +328,11 @@ final class RankSync {
         var count = 0
         for w in 0..<touched.words { count += union[w].nonzeroBitCount }
         if Double(count) <= RankSync.sparseShare * Double(model.rowCount) {
-            bytes += model.mergeChangesAcrossRanks(cluster, base: base, rows: union, count: count)
+            bytes += model.mergeChangesAcrossRanks(cluster, base: base, rows: union, count: count, merge: merge)
             sparseSyncs += 1
             rowsSent += count
         } else {
-            bytes += model.mergeChangesAcrossRanks(cluster, base: base)
+            bytes += model.mergeChangesAcrossRanks(cluster, base: base, merge: merge)
             rowsSent += model.rowCount
         }
     }

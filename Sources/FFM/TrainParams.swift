@@ -49,6 +49,9 @@ public struct TrainParams: StageParameters {
     @Option("Under mpirun: rows each rank trains between two syncs, where the ranks merge their changes (0 = only at the end of each epoch); no effect on one process.", in: .atLeast(0), value: "N")
     public var syncRows = 32768
 
+    @Option("Under mpirun: how a sync merges the ranks' models: mean (Vowpal Wabbit's AdaGrad-weighted mean of the weights) or sqrt (each rank's change since the last sync weighted by the square root of its squared gradients: faster progress per epoch, a higher early-stopped best; docs/SCALING.md).")
+    public var rankMerge = RankMerge.mean
+
     public init() {}
 
     /// Patience in effect: `patience`, or 1 with `autoStop`.
@@ -63,6 +66,14 @@ public struct TrainParams: StageParameters {
         guard effectivePatience > 0 && !hasValidation else { return [] }
         return [ParamProblem(autoStop && patience == 0 ? "autoStop" : "patience", "early stopping needs a validation set")]
     }
+}
+
+/// How a sync merges the ranks' models (docs/SCALING.md).
+public enum RankMerge: String, Codable, CaseIterable, Sendable, ParameterChoice {
+    /// w = Σ G_r w_r / Σ G_r, G = Σ G_r / N (Vowpal Wabbit's AdaGrad-weighted average).
+    case mean
+    /// w = w₀ + Σ √ΔG_r Δw_r / √ΣΔG_r, G = G₀ + Σ ΔG_r (changes since the last sync).
+    case sqrt
 }
 
 /// The files ctr-train reads.

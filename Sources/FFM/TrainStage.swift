@@ -86,7 +86,7 @@ public enum TrainStage: Stage {
 
         let engine = Engine(model: model, threads: params.threads, eta: Float(params.eta), lambda: Float(params.lambda))
         engine.hot = try HotRows.make(model: model, data: train.readers[0], threads: params.threads)
-        let rankSync = RankSync(cluster: cluster, model: model, threads: params.threads, hot: engine.hot)
+        let rankSync = RankSync(cluster: cluster, model: model, threads: params.threads, hot: engine.hot, merge: params.rankMerge)
         if let hot = engine.hot { reporter.note("\(hot.count) frequent rows get per-thread copies, merged every \(HotRows.firstSyncInterval) rows at first, then up to every \(HotRows.syncInterval)") }
         reporter.note((valid == nil ? "iter   tr_logloss      seconds" : "iter   tr_logloss   va_logloss       va_auc      seconds")
             + (cluster.size > 1 ? "   syncs    MB sent   comm %" : ""))
