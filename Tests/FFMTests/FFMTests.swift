@@ -160,7 +160,7 @@ import TestSupport
         // Round trip and the key list (files are inputs and outputs, not parameters).
         let back = try TrainParams.decode(some.encoded()).get()
         #expect(back == some)
-        #expect(TrainParams.specs.count == 13)
+        #expect(TrainParams.specs.count == 15)  // with syncRows and rankMerge
     }
 
     @Test func defaultsAreLibFFMs() {

@@ -32,7 +32,7 @@ import Testing
     @Test func everyNumericOptionTakesANegativeValueAndRefusesIt() {
         #expect(negativesNameTheOptionAndRange(IngestParams.self) == 4)
         #expect(negativesNameTheOptionAndRange(HashParams.self) == 6)
-        #expect(negativesNameTheOptionAndRange(TrainParams.self) == 7)
+        #expect(negativesNameTheOptionAndRange(TrainParams.self) == 8)  // with --sync-rows
         #expect(negativesNameTheOptionAndRange(PredictParams.self) == 2)
         #expect(negativesNameTheOptionAndRange(EvalParams.self) == 3)
     }
