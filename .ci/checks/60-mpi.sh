@@ -2,10 +2,14 @@
 # ctr-train on MPI (docs/SCALING.md), run by .ci/run's last step with MPI_BIN, the bin
 # folder of the build with --traits MPI (skipped in the loop over the checks, without it). On planted data
 # (ctr-synth, then ctr-hash): one rank under mpirun writes the same model bytes as the
-# build without MPI ($BIN); two ranks of one thread reach, with early stopping, a best
-# validation log loss within 0.001 of one process; a rank that fails (its share of a
-# damaged validation cache) ends the job non-zero with no model published; and the build
-# without MPI refuses to run as one of several ranks.
+# build without MPI ($BIN), with averages every --sync-rows rows asked for (no-ops on one
+# rank); two ranks of one thread reach, with early stopping, a best validation log loss
+# within 0.001 of one process of two threads, the same bytes twice,
+# and print the averages, bytes and communication share; training on cache shards (a
+# glob, one file per rank); a rank that fails (its share of a damaged validation cache)
+# ends the job non-zero with no model published; the build without MPI refuses to run as
+# one of several ranks, and the MPI build's ctr-predict, ctr-eval, ctr-synth and
+# ctr-pipeline refuse to run as one of several.
 set -euo pipefail
 : "${BIN:?}" "${ROOT:?}"
 mpibin=${MPI_BIN:-}
@@ -26,35 +30,61 @@ tail -n 50000 "$tmp/all.tsv" > "$tmp/valid.tsv"
 "$BIN/ctr-hash" --schema criteo --out "$tmp/h" --valid-file "$tmp/valid.tsv" "$tmp/train.tsv" --quiet
 train=$tmp/h/train.cache valid=$tmp/h/valid.cache
 
-# 1. One rank under mpirun = no MPI, byte for byte (one thread: deterministic).
-p=(-k 4 -t 3 -s 1 --seed 3 --block-mb 4 -p "$valid")
+# 1. One rank under mpirun = no MPI, byte for byte (one thread: deterministic), averages
+# every 10,000 rows asked for (a no-op on one rank).
+p=(-k 4 -t 3 -s 1 --seed 3 --block-mb 4 --sync-rows 10000 -p "$valid")
 "$BIN/ctr-train" "${p[@]}" "$train" -o "$tmp/plain.model" --quiet
 "${mpi[@]}" -np 1 "$mpibin/ctr-train" "${p[@]}" "$train" -o "$tmp/one-rank.model" --quiet
 cmp "$tmp/plain.model" "$tmp/one-rank.model"
 echo "one rank under mpirun: the same $(stat -c %s "$tmp/plain.model") model bytes as the build without MPI"
 
-# 2. Two ranks x one thread against one process x one thread, early stopping on the same
-# validation set: the best epochs' validation log losses within 0.001 (two ranks average
-# once per epoch, so they need about twice the epochs to get there).
-p=(-k 4 -t 40 --patience 2 -s 1 --seed 3 --block-mb 4 -p "$valid")
-"$BIN/ctr-train" "${p[@]}" "$train" -o "$tmp/one.model" --log-json "$tmp/one.json" --quiet
-"${mpi[@]}" -np 2 "$mpibin/ctr-train" "${p[@]}" "$train" -o "$tmp/two.model" --log-json "$tmp/two.json" --quiet
-[ -f "$tmp/two.model" ] || { echo "two ranks: no model"; exit 1; }
+# 2. Two ranks x one thread against one process x two threads, early stopping on the same
+# validation set: the best epochs' validation log losses within 0.001 (the ranks merge
+# every --sync-rows rows, the default, and need a few more epochs to get there). The loss
+# after the same number of epochs is printed, not required: it is not within 0.001 yet
+# (docs/SCALING.md). Rank 0 prints syncs, MB sent and the share of time in collectives.
+p=(-k 4 -t 40 --patience 2 --seed 3 --block-mb 4 -p "$valid")
+"$BIN/ctr-train" "${p[@]}" -s 2 "$train" -o "$tmp/one.model" --log-json "$tmp/one.json" --quiet
+"${mpi[@]}" -np 2 "$mpibin/ctr-train" "${p[@]}" -s 1 "$train" -o "$tmp/two.model" --log-json "$tmp/two.json" 2> "$tmp/two.err"
+[ -f "$tmp/two.model" ] || { cat "$tmp/two.err"; echo "two ranks: no model"; exit 1; }
+grep -q "syncs    MB sent   comm %" "$tmp/two.err" || { cat "$tmp/two.err"; echo "two ranks: no sync columns in the epoch table"; exit 1; }
 python3 - "$tmp/one.json" "$tmp/two.json" <<'PY'
 import json, sys
-def best(path):
-    rows = json.load(open(path))
-    return min((r["vaLogLoss"], r["epoch"]) for r in rows), len(rows)
-(one, e1), n1 = best(sys.argv[1])
-(two, e2), n2 = best(sys.argv[2])
-print(f"best validation log loss: 1 process {one:.5f} (epoch {e1} of {n1}), 2 ranks {two:.5f} (epoch {e2} of {n2}), difference {two - one:+.5f}")
-if abs(two - one) > 0.001:
-    sys.exit("two ranks: validation log loss not within 0.001 of one process")
+one, two = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+(b1, e1), (b2, e2) = (min((r["vaLogLoss"], r["epoch"]) for r in rows) for rows in (one, two))
+n = min(len(one), len(two), 6)
+l1, l2 = one[n - 1]["vaLogLoss"], two[n - 1]["vaLogLoss"]
+print(f"validation log loss, 1 process x 2 threads / 2 ranks x 1 thread: best {b1:.5f} (epoch {e1} of {len(one)}) / "
+      f"{b2:.5f} (epoch {e2} of {len(two)}), difference {b2 - b1:+.5f}; after {n} epochs {l1:.5f} / {l2:.5f} ({l2 - l1:+.5f})")
+for r in two:
+    assert r["syncs"] >= 1 and r["bytesSent"] > 0 and r["communicationSeconds"] >= 0, r
+print(f"two ranks: {two[0]['syncs']} syncs in epoch 1 ({two[0]['sparseSyncs']} of touched rows only), "
+      f"{two[0]['bytesSent'] / 1e6:.1f} MB sent by rank 0, {100 * two[0]['communicationSeconds'] / two[0]['seconds']:.0f}% of the epoch in collectives")
+if abs(b2 - b1) > 0.001:
+    sys.exit("two ranks: best validation log loss not within 0.001 of one process")
 PY
 # Deterministic: the same two-rank run gives the same bytes.
-"${mpi[@]}" -np 2 "$mpibin/ctr-train" "${p[@]}" "$train" -o "$tmp/two-again.model" --quiet
+"${mpi[@]}" -np 2 "$mpibin/ctr-train" "${p[@]}" -s 1 "$train" -o "$tmp/two-again.model" --quiet
 cmp "$tmp/two.model" "$tmp/two-again.model"
 echo "two ranks of one thread: the same model bytes twice"
+
+# 2b. Cache shards: the training text split in two, each converted to a cache; a glob of
+# them is one training set. Without MPI in file order it is their concatenation (the same
+# model bytes as the whole file converted alike); two ranks take one file each.
+mkdir -p "$tmp/shards" "$tmp/whole"
+head -n 100000 "$tmp/h/train.ffm" > "$tmp/shards/train-0.ffm"
+tail -n +100001 "$tmp/h/train.ffm" > "$tmp/shards/train-1.ffm"
+"$BIN/ctr-hash" --from-libffm --out "$tmp/shards" "$tmp/shards/train-0.ffm" "$tmp/shards/train-1.ffm" --quiet
+"$BIN/ctr-hash" --from-libffm --out "$tmp/whole" "$tmp/h/train.ffm" --quiet
+q=(-k 4 -t 2 -s 1 --seed 3 --no-rand)
+"$BIN/ctr-train" "${q[@]}" "$tmp/whole/train.cache" -o "$tmp/whole.model" --quiet
+"$BIN/ctr-train" "${q[@]}" "$tmp/shards/train-*.cache" -o "$tmp/shards.model" --quiet
+cmp "$tmp/whole.model" "$tmp/shards.model"
+"${mpi[@]}" -np 2 "$mpibin/ctr-train" -k 4 -t 2 -s 1 --seed 3 -p "$valid" "$tmp/shards/train-*.cache" \
+  -o "$tmp/shards-two.model" 2> "$tmp/shards-two.err"
+grep -q "shares of whole files" "$tmp/shards-two.err" || { cat "$tmp/shards-two.err"; echo "shards: not one file per rank"; exit 1; }
+[ -f "$tmp/shards-two.model" ] || { cat "$tmp/shards-two.err"; echo "shards on two ranks: no model"; exit 1; }
+echo "shards: a glob of 2 caches = their concatenation byte for byte; 2 ranks trained one file each"
 
 # 3. A failing rank: damage a byte three quarters into the validation cache (features of a
 # row group in rank 1's share; rank 0's share is intact). The job must end non-zero and
@@ -84,3 +114,19 @@ status=0
   || { cat "$tmp/refused.out"; echo "the build without MPI did not refuse to run as 2 ranks"; exit 1; }
 [ ! -e "$tmp/refused.model" ] || { echo "the build without MPI wrote a model as 2 ranks"; exit 1; }
 echo "the build without MPI under mpirun -np 2: refused (exit $status)"
+
+# 5. The MPI build's tools that do not share work between ranks refuse to be one of several.
+for tool in ctr-predict ctr-eval ctr-synth ctr-pipeline; do
+  status=0
+  case $tool in
+    ctr-predict) args=("$valid" "$tmp/one.model" "$tmp/refused.pred") ;;
+    ctr-eval) args=(--predictions "$tmp/none.pred" --labels "$valid") ;;
+    ctr-synth) args=(--format criteo --rows 10 --out "$tmp/refused.tsv") ;;
+    ctr-pipeline) args=(run "$tmp/none.json") ;;
+  esac
+  "${mpi[@]}" -np 2 "$mpibin/$tool" "${args[@]}" > "$tmp/refused.out" 2>&1 || status=$?
+  [ "$status" -ne 0 ] && grep -q "does not run as several MPI ranks yet" "$tmp/refused.out" \
+    || { cat "$tmp/refused.out"; echo "$tool did not refuse to run as one of 2 ranks"; exit 1; }
+done
+[ ! -e "$tmp/refused.pred" ] && [ ! -e "$tmp/refused.tsv" ] || { echo "a refusing tool wrote its output"; exit 1; }
+echo "ctr-predict, ctr-eval, ctr-synth, ctr-pipeline under mpirun -np 2 (MPI build): refused"

@@ -13,6 +13,8 @@ public enum ClusterError: Error, CustomStringConvertible, Equatable {
     case notBuiltWithMPI(ranks: Int, variable: String)
     /// A gather would exceed what one MPI call can count (2³¹ - 1 elements).
     case tooLarge(operation: String, count: Int)
+    /// Launched as one of several ranks, by a build with MPI, a tool that does not run on several ranks yet.
+    case severalRanksUnsupported(tool: String, ranks: Int, variable: String)
 
     public var description: String {
         switch self {
@@ -20,6 +22,10 @@ public enum ClusterError: Error, CustomStringConvertible, Equatable {
             return "launched as one of \(ranks) MPI ranks (\(variable)=\(ranks)), but this build has no MPI: "
                 + "every rank would do the whole job alone. Build with `swift build -c release --traits MPI` "
                 + "(needs Open MPI: apt-get install libopenmpi-dev openmpi-bin), or run one process without mpirun"
+        case let .severalRanksUnsupported(tool, ranks, variable):
+            return "\(tool) does not run as several MPI ranks yet: launched as one of \(ranks) (\(variable)=\(ranks)), "
+                + "every rank would do the whole job alone and overwrite the others' outputs. Run it as one process, "
+                + "without mpirun (only ctr-train, ctr-ingest and ctr-hash share work between ranks: docs/SCALING.md)"
         case let .tooLarge(operation, count):
             return "\(operation): \(count) elements in one MPI call; expected at most \(Int32.max)"
         }
@@ -77,6 +83,18 @@ public final class Cluster: @unchecked Sendable {
         throw ClusterError.notBuiltWithMPI(ranks: n, variable: variable)
     }
 
+    /// Tools that share their work between ranks; every other `ctr-*` tool refuses to be one of several.
+    public static let rankAwareTools: Set<String> = ["ctr-train", "ctr-ingest", "ctr-hash"]
+
+    /// Refuses to run `tool` as one of several ranks (any build) unless it is rank aware:
+    /// each rank would do the whole job and they would overwrite each other's outputs.
+    /// Without MPI, `checkLaunch`'s message (how to build with MPI) comes first.
+    public static func checkTool(_ tool: String, environment: [String: String]? = nil) throws {
+        try checkLaunch(environment: environment)
+        guard !rankAwareTools.contains(tool), let (n, variable) = launchedRanks(environment: environment), n > 1 else { return }
+        throw ClusterError.severalRanksUnsupported(tool: tool, ranks: n, variable: variable)
+    }
+
     nonisolated(unsafe) private static var started: Cluster?
 
     /// The job's cluster: MPI's world when built with MPI and started by an MPI launcher
@@ -102,6 +120,22 @@ public final class Cluster: @unchecked Sendable {
 
     // MARK: - Collectives
 
+    /// Wall seconds this process spent in collectives (waiting for the slowest rank included).
+    public private(set) var communicationSeconds: Double = 0
+
+    /// Runs `body` (a collective), adding its wall time to `communicationSeconds`.
+    @inline(__always)
+    func timed<R>(_ body: () throws -> R) rethrows -> R {
+        guard usesMPI else { return try body() }
+        var t0 = timespec(), t1 = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t0)
+        defer {
+            clock_gettime(CLOCK_MONOTONIC, &t1)
+            communicationSeconds += Double(t1.tv_sec - t0.tv_sec) + Double(t1.tv_nsec - t0.tv_nsec) / 1e9
+        }
+        return try body()
+    }
+
     /// Largest element count of one MPI call (its counts are Int32).
     static let chunk = 1 << 30
 
@@ -122,15 +156,28 @@ public final class Cluster: @unchecked Sendable {
     #if MPI
     /// In place, in calls of at most `chunk` elements.
     private func allreduceSum<T>(_ values: UnsafeMutablePointer<T>, count: Int, type: MPI_Datatype) {
+        allreduce(values, count: count, type: type, op: cmpi_op_sum())
+    }
+
+    private func allreduce<T>(_ values: UnsafeMutablePointer<T>, count: Int, type: MPI_Datatype, op: MPI_Op) {
         guard usesMPI else { return }
-        var done = 0
-        while done < count {
-            let n = min(Cluster.chunk, count - done)
-            MPI_Allreduce(cmpi_in_place(), values + done, Int32(n), type, cmpi_op_sum(), cmpi_comm_world())
-            done += n
+        timed {
+            var done = 0
+            while done < count {
+                let n = min(Cluster.chunk, count - done)
+                MPI_Allreduce(cmpi_in_place(), values + done, Int32(n), type, op, cmpi_comm_world())
+                done += n
+            }
         }
     }
     #endif
+
+    /// Bitwise OR of `count` words at `values` over the ranks, in place (every rank gets it).
+    public func allreduceOr(_ values: UnsafeMutablePointer<UInt64>, count: Int) {
+        #if MPI
+        allreduce(values, count: count, type: cmpi_uint64(), op: cmpi_op_bor())
+        #endif
+    }
 
     public func allreduceSum(_ values: inout [Float]) {
         let n = values.count
@@ -151,7 +198,7 @@ public final class Cluster: @unchecked Sendable {
     private func allgather<T: BitwiseCopyable>(_ values: [T], floats: Bool) throws -> [T] {
         #if MPI
         guard usesMPI else { return values }
-        return try gather(values, type: floats ? cmpi_float() : cmpi_byte())
+        return try timed { try gather(values, type: floats ? cmpi_float() : cmpi_byte()) }
         #else
         return values
         #endif
@@ -202,7 +249,7 @@ public final class Cluster: @unchecked Sendable {
     public func barrier() {
         #if MPI
         guard usesMPI else { return }
-        MPI_Barrier(cmpi_comm_world())
+        timed { _ = MPI_Barrier(cmpi_comm_world()) }
         #endif
     }
 

@@ -10,10 +10,18 @@ public struct CommonOptions: ParsableArguments {
 
     public init() {}
 
-    /// A tool started by mpirun as one of several ranks must be built with MPI (each rank
-    /// would otherwise do the whole job and overwrite the others' outputs).
+    /// A tool started by mpirun as one of several ranks must be built with MPI and be one of
+    /// the tools that share their work between ranks (`Cluster.rankAwareTools`, by the
+    /// executable's name): each rank would otherwise do the whole job and overwrite the
+    /// others' outputs.
     public func validate() throws {
-        do { try Cluster.checkLaunch() } catch { throw ValidationError("\(error)") }
+        do { try Cluster.checkTool(CommonOptions.toolName) } catch { throw ValidationError("\(error)") }
+    }
+
+    /// The executable's name (the last part of argv[0]).
+    static var toolName: String {
+        let path = CommandLine.arguments.first ?? ""
+        return path.split(separator: "/").last.map(String.init) ?? path
     }
 
     /// Notes on stderr (none with --quiet), live progress when stderr is a terminal.

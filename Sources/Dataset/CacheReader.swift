@@ -515,8 +515,7 @@ public final class MappedCache: @unchecked Sendable {
 public final class CacheBlockStream {
     private final class Shared: @unchecked Sendable {
         let condition = NSCondition()
-        let reader: CacheReader
-        let order: [Range<Int>]
+        let order: [(reader: CacheReader, groups: Range<Int>)]
         let transform: (@Sendable (CacheBlock) -> Void)?
         var free: [CacheBlock] = [CacheBlock(), CacheBlock()]
         var filled: [CacheBlock] = []
@@ -524,14 +523,13 @@ public final class CacheBlockStream {
         var done = false
         var stop = false
 
-        init(reader: CacheReader, order: [Range<Int>], transform: (@Sendable (CacheBlock) -> Void)?) {
-            self.reader = reader
+        init(order: [(reader: CacheReader, groups: Range<Int>)], transform: (@Sendable (CacheBlock) -> Void)?) {
             self.order = order
             self.transform = transform
         }
 
         func produce() {
-            for range in order {
+            for (reader, range) in order {
                 condition.lock()
                 while free.isEmpty && !stop { condition.wait() }
                 if stop { condition.unlock(); return }
@@ -567,8 +565,13 @@ public final class CacheBlockStream {
     /// - Parameters:
     ///   - order: ranges of row groups (e.g. `reader.blocks(targetBytes:)`, shuffled), delivered in this order.
     ///   - transform: runs on the background thread on each block after it is read (and checked).
-    public init(reader: CacheReader, order: [Range<Int>], transform: (@Sendable (CacheBlock) -> Void)? = nil) {
-        shared = Shared(reader: reader, order: order, transform: transform)
+    public convenience init(reader: CacheReader, order: [Range<Int>], transform: (@Sendable (CacheBlock) -> Void)? = nil) {
+        self.init(order: order.map { (reader, $0) }, transform: transform)
+    }
+
+    /// Blocks of several caches (e.g. shards of one data set), in the given order.
+    public init(order: [(reader: CacheReader, groups: Range<Int>)], transform: (@Sendable (CacheBlock) -> Void)? = nil) {
+        shared = Shared(order: order, transform: transform)
         let shared = self.shared
         Thread { shared.produce() }.start()
     }

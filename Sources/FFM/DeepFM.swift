@@ -321,12 +321,13 @@ final class DeepBatch {
 extension Engine {
     /// DeepFM's epoch: the blocks in `order`, rows shuffled within each block, mini-batches
     /// of `deepOptions.batch` consecutive rows of that order.
-    func deepTrainEpoch(_ data: CacheReader, order blocks: [Range<Int>], shuffle: Bool, rng: inout SplitMix64,
+    func deepTrainEpoch(_ data: TrainingSet, order blocks: [TrainingBlock], shuffle: Bool, rng: inout SplitMix64,
                         progress: (Int) -> Void) throws -> (loss: Double, rows: Int) {
         let model = self.model, net = model.network!
         let options = deepOptions
         let remapped = model.canRemap
-        let stream = CacheBlockStream(reader: data, order: blocks, transform: remapped ? model.remapTransform(hot: nil) : nil)
+        let stream = CacheBlockStream(order: blocks.map { (data.readers[$0.file], $0.groups) },
+                                      transform: remapped ? model.remapTransform(hot: nil) : nil)
         let batch = DeepBatch(model: model, net: net, capacity: options.batch, threads: threads)
         var total: Double = 0, done = 0
         var order: [Int32] = []

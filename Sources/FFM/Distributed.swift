@@ -1,4 +1,5 @@
 import Cluster
+import Dataset
 
 /// Rank `rank`'s share of `blocks` (consecutive ranges of row groups covering
 /// `0..<groupCount`, in order): the groups `groupCount * rank / size ..< groupCount *
@@ -13,60 +14,332 @@ func rankShare(_ blocks: [Range<Int>], groupCount: Int, rank: Int, size: Int) ->
     }
 }
 
+
+/// Every float of a model as of the last synchronisation of the ranks (the same on every
+/// rank): what a rank's changes since then are measured from.
+final class ModelSnapshot {
+    let latent: UnsafeMutablePointer<Float>
+    let linear: UnsafeMutablePointer<Float>
+    let bias: UnsafeMutablePointer<Float>
+    let latentCount: Int
+    let linearCount: Int
+
+    init(of model: FFMModel) {
+        latentCount = model.rowCount * model.rowStride
+        linearCount = model.hasLinear ? 2 * model.rowCount : 0
+        latent = .allocate(capacity: max(latentCount, 1))
+        linear = .allocate(capacity: max(linearCount, 1))
+        bias = .allocate(capacity: 2)
+        latent.initialize(from: model.latent, count: latentCount)
+        linear.initialize(from: model.linear, count: linearCount)
+        bias.initialize(from: model.bias, count: 2)
+    }
+
+    deinit {
+        latent.deallocate()
+        linear.deallocate()
+        bias.deallocate()
+    }
+}
+
 extension FFMModel {
-    /// Floats of weights and accumulators the model holds (what one average sends and receives).
+    /// Floats of weights and accumulators the model holds (what one dense sync puts in).
     var synchronizedFloats: Int { rowCount * rowStride + (hasLinear ? 2 * rowCount : 0) + 2 }
 
-    /// Replaces every rank's weights by their AdaGrad-weighted average, as Vowpal Wabbit's
-    /// `accumulate_weighted_avg` does: per coordinate, w = Σ G_r w_r / Σ G_r, where G_r is
-    /// rank r's AdaGrad accumulator (1 + its summed squared gradients); the accumulator
-    /// becomes the ranks' mean, Σ G_r / N.
+    /// Merges the ranks' models on every rank, and sets `base` (the model of the last sync,
+    /// the same on every rank) to the result. Per weight w with AdaGrad accumulator G:
     ///
-    /// Why weighted and not spark-ffm's plain mean of the weights: CTR features are sparse,
-    /// so between two averages most indices are seen by one rank only. A plain mean pulls
-    /// such a weight halfway back to the value the other ranks left untouched (N ranks:
-    /// keeps 1/N of its update); weighting by G keeps the update of the rank that saw the
-    /// feature (G = 1 on the others, much larger on it) and averages where all ranks saw it.
-    /// Accumulators are averaged, not summed, so a rank's step size after the average is
-    /// that of a rank having seen its own share (summing would shrink every later step by
-    /// about √N). One rank: nothing is done (the model stays bit for bit what it is).
+    /// - `.mean` (the default), Vowpal Wabbit's AdaGrad-weighted average:
+    ///   w = Σ_r G_r w_r / Σ_r G_r, G = Σ_r G_r / N. Weight slots carry G w, accumulator slots G.
+    /// - `.sqrt`, over the changes since `base` (rank r changed them by Δw_r and ΔG_r):
+    ///   w = base.w + Σ_r √ΔG_r Δw_r / √Σ_r ΔG_r, G = base.G + Σ_r ΔG_r. A weight one rank
+    ///   trained gets its change exactly; one that N ranks trained alike gets √N times their
+    ///   mean change (how far AdaGrad moves with N times the squared gradients); the
+    ///   accumulators get every rank's squared gradients. Weight slots carry √(ΔG_r + ε) Δw_r,
+    ///   accumulator slots ΔG_r (ε = 1e-30 keeps a change whose squared gradients rounded away).
     ///
-    /// One in-place allreduce of the model's floats: the weight slots carry G w, the
-    /// accumulator slots G (the layout interleaves 4 weights and their 4 accumulators;
-    /// linear terms and the bias are (weight, accumulator) pairs).
-    /// - Returns: the bytes this rank sent into the allreduce (0 for one rank).
+    /// Measured on 200,000 planted rows with 2 ranks (docs/SCALING.md): the mean loses about
+    /// half the progress per epoch on weights both ranks train, however often they sync;
+    /// `.sqrt` recovers part of it (0.0074 behind one process after 6 epochs against 0.0118)
+    /// but early-stops at a higher best (+0.0014 against one process); a plain sum of the
+    /// changes overshoots (first-epoch va_logloss 3.4).
+    ///
+    /// One in-place allreduce of the model's floats.
+    /// - Returns: the bytes this rank put into the allreduce (0 for one rank).
     @discardableResult
-    func averageAcrossRanks(_ cluster: Cluster) -> Int {
+    func mergeChangesAcrossRanks(_ cluster: Cluster, base: ModelSnapshot, merge how: RankMerge = .sqrt) -> Int {
         guard cluster.size > 1 else { return 0 }
-        let ranks = Float(cluster.size)
-        func weightByAccumulator(_ p: UnsafeMutablePointer<Float>, count: Int, lanes: Int) {
-            var i = 0
-            while i < count {
-                for s in 0..<lanes { p[i + s] *= p[i + lanes + s] }
-                i += 2 * lanes
-            }
+        func merge(_ p: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>, _ count: Int, lanes: Int) {
+            toChanges(p, base: b, count: count, lanes: lanes, merge: how)
+            cluster.allreduceSum(p, count: count)
+            fromSums(p, base: b, count: count, lanes: lanes, ranks: cluster.size, merge: how)
         }
-        func divideByAccumulator(_ p: UnsafeMutablePointer<Float>, count: Int, lanes: Int) {
-            var i = 0
-            while i < count {
-                for s in 0..<lanes {
-                    let g = p[i + lanes + s]
-                    p[i + s] = g > 0 ? p[i + s] / g : 0
-                    p[i + lanes + s] = g / ranks
-                }
-                i += 2 * lanes
-            }
-        }
-        let latentCount = rowCount * rowStride, linearCount = hasLinear ? 2 * rowCount : 0
-        weightByAccumulator(latent, count: latentCount, lanes: 4)
-        weightByAccumulator(linear, count: linearCount, lanes: 1)
-        weightByAccumulator(bias, count: 2, lanes: 1)
-        cluster.allreduceSum(latent, count: latentCount)
-        cluster.allreduceSum(linear, count: linearCount)
-        cluster.allreduceSum(bias, count: 2)
-        divideByAccumulator(latent, count: latentCount, lanes: 4)
-        divideByAccumulator(linear, count: linearCount, lanes: 1)
-        divideByAccumulator(bias, count: 2, lanes: 1)
+        merge(latent, base.latent, base.latentCount, lanes: 4)
+        merge(linear, base.linear, base.linearCount, lanes: 1)
+        merge(bias, base.bias, 2, lanes: 1)
         return 4 * synchronizedFloats
+    }
+
+    /// The same over the rows set in `rows` (a bitmap of `rowCount` bits, the same on
+    /// every rank) and the bias: their values and base values are packed (`pack`), turned
+    /// into changes, allreduced, merged and unpacked. The other rows did not change on any
+    /// rank since the last sync and stay as they are.
+    /// - Returns: the bytes this rank put into the allreduce.
+    func mergeChangesAcrossRanks(_ cluster: Cluster, base: ModelSnapshot, rows: UnsafePointer<UInt64>, count: Int,
+                                 merge: RankMerge = .sqrt) -> Int {
+        guard cluster.size > 1 else { return 0 }
+        var (buffer, baseBuffer) = pack(rows: rows, count: count, base: base)
+        mergePacked(&buffer, base: &baseBuffer, count: count, ranks: cluster.size, merge: merge) { cluster.allreduceSum(&$0) }
+        unpack(buffer, rows: rows, count: count, base: base)
+        return 4 * buffer.count
+    }
+
+    /// `toChanges`, `sum` (the allreduce), `fromSums` over packed buffers of `count` rows.
+    func mergePacked(_ buffer: inout [Float], base: inout [Float], count: Int, ranks: Int = 2, merge: RankMerge = .sqrt,
+                     sum: (inout [Float]) -> Void) {
+        let latentCount = count * rowStride
+        buffer.withUnsafeMutableBufferPointer { p in
+            base.withUnsafeMutableBufferPointer { b in
+                toChanges(p.baseAddress!, base: b.baseAddress!, count: latentCount, lanes: 4, merge: merge)
+                toChanges(p.baseAddress! + latentCount, base: b.baseAddress! + latentCount, count: p.count - latentCount, lanes: 1, merge: merge)
+            }
+        }
+        sum(&buffer)
+        let n = ranks
+        buffer.withUnsafeMutableBufferPointer { p in
+            base.withUnsafeMutableBufferPointer { b in
+                fromSums(p.baseAddress!, base: b.baseAddress!, count: latentCount, lanes: 4, ranks: n, merge: merge)
+                fromSums(p.baseAddress! + latentCount, base: b.baseAddress! + latentCount, count: p.count - latentCount, lanes: 1, ranks: n, merge: merge)
+            }
+        }
+    }
+
+    /// Calls `body(row, i)` for the i-th row set in `rows`.
+    private func forEachRow(in rows: UnsafePointer<UInt64>, _ body: (Int, Int) -> Void) {
+        var i = 0
+        for w in 0..<(rowCount + 63) / 64 where rows[w] != 0 {
+            var word = rows[w]
+            while word != 0 {
+                body(w * 64 + word.trailingZeroBitCount, i)
+                i += 1
+                word &= word &- 1
+            }
+        }
+    }
+
+    /// The latent rows of the `count` rows set in `rows`, then their linear pairs, then the
+    /// bias pair: the model's values and `base`'s.
+    func pack(rows: UnsafePointer<UInt64>, count: Int, base: ModelSnapshot) -> (values: [Float], base: [Float]) {
+        let stride = rowStride, pairs = hasLinear ? 2 : 0
+        let latentCount = count * stride, linearCount = count * pairs
+        var values = [Float](repeating: 0, count: latentCount + linearCount + 2), old = values
+        values.withUnsafeMutableBufferPointer { v in
+            old.withUnsafeMutableBufferPointer { o in
+                let v = v.baseAddress!, o = o.baseAddress!
+                forEachRow(in: rows) { r, i in
+                    (v + i * stride).update(from: latent + r * stride, count: stride)
+                    (o + i * stride).update(from: base.latent + r * stride, count: stride)
+                    (v + latentCount + i * pairs).update(from: linear + 2 * r, count: pairs)
+                    (o + latentCount + i * pairs).update(from: base.linear + 2 * r, count: pairs)
+                }
+                (v + latentCount + linearCount).update(from: bias, count: 2)
+                (o + latentCount + linearCount).update(from: base.bias, count: 2)
+            }
+        }
+        return (values, old)
+    }
+
+    /// Writes merged packed values into the rows of `rows`, the bias, and `base`.
+    func unpack(_ values: [Float], rows: UnsafePointer<UInt64>, count: Int, base: ModelSnapshot) {
+        let stride = rowStride, pairs = hasLinear ? 2 : 0
+        let latentCount = count * stride, linearCount = count * pairs
+        precondition(values.count == latentCount + linearCount + 2)
+        values.withUnsafeBufferPointer { v in
+            let v = v.baseAddress!
+            forEachRow(in: rows) { r, i in
+                (latent + r * stride).update(from: v + i * stride, count: stride)
+                (base.latent + r * stride).update(from: v + i * stride, count: stride)
+                (linear + 2 * r).update(from: v + latentCount + i * pairs, count: pairs)
+                (base.linear + 2 * r).update(from: v + latentCount + i * pairs, count: pairs)
+            }
+            bias.update(from: v + latentCount + linearCount, count: 2)
+            base.bias.update(from: v + latentCount + linearCount, count: 2)
+        }
+    }
+}
+
+/// ε of the merge: the weight of a change whose squared gradients rounded away.
+private let changeEpsilon: Float = 1e-30
+
+/// Values to what a rank puts in (blocks of `lanes` weights then `lanes` accumulators):
+/// weight slots (ΔG + ε) Δw, accumulator slots ΔG.
+/// With `.mean`, what is put in is the values themselves: weight slots G w, accumulator slots G.
+private func toChanges(_ p: UnsafeMutablePointer<Float>, base b: UnsafeMutablePointer<Float>, count: Int, lanes: Int,
+                       merge: RankMerge) {
+    var i = 0
+    if merge == .mean {
+        while i < count {
+            for s in 0..<lanes { p[i + s] *= p[i + lanes + s] }
+            i += 2 * lanes
+        }
+        return
+    }
+    while i < count {
+        for s in 0..<lanes {
+            let dG = p[i + lanes + s] - b[i + lanes + s]
+            p[i + s] = (max(dG, 0) + changeEpsilon).squareRoot() * (p[i + s] - b[i + s])
+            p[i + lanes + s] = dG
+        }
+        i += 2 * lanes
+    }
+}
+
+/// Back from the ranks' sums to values: w = base.w + Σ(ΔG + ε)Δw / (ΣΔG + Nε),
+/// G = base.G + ΣΔG; `base` gets the same values.
+/// With `.mean`: w = Σ G w / Σ G, G = Σ G / N.
+private func fromSums(_ p: UnsafeMutablePointer<Float>, base b: UnsafeMutablePointer<Float>, count: Int, lanes: Int, ranks: Int,
+                      merge: RankMerge) {
+    let nEpsilon = Float(ranks) * changeEpsilon
+    var i = 0
+    if merge == .mean {
+        while i < count {
+            for s in 0..<lanes {
+                let g = p[i + lanes + s]
+                let w = g > 0 ? p[i + s] / g : b[i + s]
+                p[i + s] = w
+                b[i + s] = w
+                p[i + lanes + s] = g / Float(ranks)
+                b[i + lanes + s] = g / Float(ranks)
+            }
+            i += 2 * lanes
+        }
+        return
+    }
+    while i < count {
+        for s in 0..<lanes {
+            let sumG = p[i + lanes + s]
+            let w = b[i + s] + p[i + s] / (max(sumG, 0) + nEpsilon).squareRoot()
+            let g = b[i + lanes + s] + sumG
+            p[i + s] = w
+            b[i + s] = w
+            p[i + lanes + s] = g
+            b[i + lanes + s] = g
+        }
+        i += 2 * lanes
+    }
+}
+
+/// The rows of a model that a rank's threads used since the last sync: one bitmap per
+/// thread (no atomics), joined at the sync.
+final class TouchedRows: @unchecked Sendable {
+    let rowCount: Int
+    let words: Int
+    private let bits: [UnsafeMutablePointer<UInt64>]
+
+    init(rowCount: Int, threads: Int) {
+        self.rowCount = rowCount
+        words = max((rowCount + 63) / 64, 1)
+        bits = (0..<threads).map { _ in
+            let p = UnsafeMutablePointer<UInt64>.allocate(capacity: max((rowCount + 63) / 64, 1))
+            p.initialize(repeating: 0, count: max((rowCount + 63) / 64, 1))
+            return p
+        }
+    }
+
+    deinit { for p in bits { p.deallocate() } }
+
+    /// Marks the rows of remapped `features` (hot-row slots and unusable features skipped).
+    @inline(__always)
+    func mark(_ features: UnsafeBufferPointer<Feature>, thread t: Int) {
+        let b = bits[t], n = UInt32(truncatingIfNeeded: rowCount)
+        for f in features where f.index < n { b[Int(f.index) >> 6] |= 1 << UInt64(f.index & 63) }
+    }
+
+    /// Every thread's rows (and `extra`'s) OR-ed into `out` (`words` words); the threads' bitmaps are cleared.
+    func take(into out: UnsafeMutablePointer<UInt64>, extra: UnsafePointer<UInt64>? = nil) {
+        out.initialize(repeating: 0, count: words)
+        for b in bits {
+            for w in 0..<words { out[w] |= b[w] }
+            b.update(repeating: 0, count: words)
+        }
+        if let extra { for w in 0..<words { out[w] |= extra[w] } }
+    }
+}
+
+/// How ranks keep their models together: their changes are merged every `syncRows` rows
+/// of each rank and at the end of each epoch, sending only the touched rows when they are few.
+final class RankSync {
+    /// Send the touched rows only when they are at most this share of the model's rows
+    /// (else the dense allreduce: packing most of the model costs copies and saves little).
+    static let sparseShare = 0.5
+
+    let cluster: Cluster
+    let model: FFMModel
+    let touched: TouchedRows?
+    let hot: HotRows?
+    let merge: RankMerge
+    /// The model as of the last sync (several ranks only).
+    let base: ModelSnapshot?
+    private let union: UnsafeMutablePointer<UInt64>
+    /// Since the last `takeCounts`: syncs, bytes put into collectives, syncs that sent touched rows only, rows sent.
+    private(set) var syncs = 0, bytes = 0, sparseSyncs = 0, rowsSent = 0
+
+    init(cluster: Cluster, model: FFMModel, threads: Int, hot: HotRows?, merge: RankMerge = .mean) {
+        self.cluster = cluster
+        self.merge = merge
+        self.model = model
+        self.hot = hot
+        touched = cluster.size > 1 && model.canRemap ? TouchedRows(rowCount: model.rowCount, threads: threads) : nil
+        base = cluster.size > 1 ? ModelSnapshot(of: model) : nil
+        let words = max((model.rowCount + 63) / 64, 1)
+        union = .allocate(capacity: words)
+        union.initialize(repeating: 0, count: words)
+    }
+
+    deinit { union.deallocate() }
+
+    /// Syncs per epoch (the last at its end) so that each rank trains about `syncRows` rows
+    /// between two: the same number on every rank, from the global row count.
+    static func syncsPerEpoch(globalRows: Int, ranks: Int, syncRows: Int) -> Int {
+        guard ranks > 1, syncRows > 0 else { return 1 }
+        let perRank = (globalRows + ranks - 1) / ranks
+        return max(1, perRank / syncRows + (perRank % syncRows == 0 ? 0 : 1))
+    }
+
+    /// The mid-epoch points of a rank that trains `rows` rows per epoch: `rows·s/S` for
+    /// s = 1 ..< S, spread over its own share, so that ranks of unequal shares call the
+    /// collectives the same number of times.
+    static func points(rows: Int, syncsPerEpoch s: Int) -> [Int] {
+        s > 1 ? (1..<s).map { rows * $0 / s } : []
+    }
+
+    /// One merge of the ranks' changes (every rank calls it at the same point).
+    func synchronize() {
+        guard cluster.size > 1, let base else { return }
+        syncs += 1
+        guard let touched else {
+            bytes += model.mergeChangesAcrossRanks(cluster, base: base, merge: merge)
+            rowsSent += model.rowCount
+            return
+        }
+        touched.take(into: union, extra: hot.map { UnsafePointer($0.hotBits) })
+        cluster.allreduceOr(union, count: touched.words)
+        bytes += 8 * touched.words
+        var count = 0
+        for w in 0..<touched.words { count += union[w].nonzeroBitCount }
+        if Double(count) <= RankSync.sparseShare * Double(model.rowCount) {
+            bytes += model.mergeChangesAcrossRanks(cluster, base: base, rows: union, count: count, merge: merge)
+            sparseSyncs += 1
+            rowsSent += count
+        } else {
+            bytes += model.mergeChangesAcrossRanks(cluster, base: base, merge: merge)
+            rowsSent += model.rowCount
+        }
+    }
+
+    /// The counts since the last call, then zeroed.
+    func takeCounts() -> (syncs: Int, bytes: Int, sparseSyncs: Int, rowsSent: Int) {
+        defer { syncs = 0; bytes = 0; sparseSyncs = 0; rowsSent = 0 }
+        return (syncs, bytes, sparseSyncs, rowsSent)
     }
 }

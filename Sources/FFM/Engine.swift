@@ -56,16 +56,31 @@ final class Engine: @unchecked Sendable {
 
     /// One pass of AdaGrad updates over the blocks in `order`; returns the summed training log
     /// loss (each row's loss before its update, as libffm reports it) and the rows visited.
-    func trainEpoch(_ data: CacheReader, order blocks: [Range<Int>], shuffle: Bool = true, rng: inout SplitMix64,
+    ///
+    /// With `syncPoints` (rows of this pass, ascending), `sync` is called once per point when
+    /// that many rows are done: the threads stop at the point (mid-block) and resume after
+    /// it; points at or beyond the last row are called after it. Without points the rows are
+    /// trained exactly as they always were. `touched`, when given, gets every dense row a
+    /// trained row uses (hot rows excepted: their replicas are not rows of the model).
+    func trainEpoch(_ data: TrainingSet, order blocks: [TrainingBlock], shuffle: Bool = true, rng: inout SplitMix64,
+                    syncPoints: [Int] = [], touched: TouchedRows? = nil, sync: () throws -> Void = {},
                     progress: (Int) -> Void) throws -> (loss: Double, rows: Int) {
         if model.network != nil { return try deepTrainEpoch(data, order: blocks, shuffle: shuffle, rng: &rng, progress: progress) }
         let model = self.model, hot = self.hot
         let remapped = model.canRemap
-        let stream = CacheBlockStream(reader: data, order: blocks,
+        let touched = remapped ? touched : nil
+        let stream = CacheBlockStream(order: blocks.map { (data.readers[$0.file], $0.groups) },
                                       transform: remapped ? model.remapTransform(hot: hot) : nil)
         var total: Double = 0
         var done = 0
         var losses = [Double](repeating: 0, count: threads * 8)  // one cache line apart
+        var nextPoint = 0
+        func syncDue(upTo rows: Int) throws {
+            while nextPoint < syncPoints.count && syncPoints[nextPoint] <= rows {
+                try sync()
+                nextPoint += 1
+            }
+        }
         while let block = try stream.next() {
             let rows = block.rowCount
             if rows > orderCapacity {
@@ -86,50 +101,63 @@ final class Engine: @unchecked Sendable {
             let scratch = self.scratch, lookahead = self.lookahead
             let squared = loss == .squared
             let shared = Unchecked(block)
-            losses.withUnsafeMutableBufferPointer { lossBuffer in
-                let lossOut = Unchecked(lossBuffer.baseAddress!)
-                parallel { t in
-                    let block = shared.value
-                    var sum: Double = 0
-                    // Two scratch buffers: the next row is prepared and its weights prefetched
-                    // while the current one is scored and updated.
-                    var current = scratch[t], next = lookahead[t]
-                    let start = rows * t / threads, end = rows * (t + 1) / threads
-                    let replica = hot?.replica(t)
-                    hot?.refresh(t)
-                    if start < end {
-                        model.prepare(block.row(Int(order[start])).features, into: current, remapped: remapped, replica: replica)
-                    }
-                    for ii in start..<end {
-                        let label = block.label(Int(order[ii]))
-                        if let hot, hot.rowDone(t) { hot.merge(t) }
-                        if ii + 2 < end { model.prefetchFeatures(block.row(Int(order[ii + 2])).features) }
-                        if ii + 1 < end {
-                            model.prepare(block.row(Int(order[ii + 1])).features, into: next, remapped: remapped, replica: replica)
-                        } else {
-                            next.count = 0
+            // The block's rows in `order` from `first` to `last`, split between the threads.
+            func train(_ first: Int, _ last: Int) {
+                losses.withUnsafeMutableBufferPointer { lossBuffer in
+                    let lossOut = Unchecked(lossBuffer.baseAddress!)
+                    parallel { t in
+                        let block = shared.value
+                        var sum: Double = 0
+                        // Two scratch buffers: the next row is prepared and its weights prefetched
+                        // while the current one is scored and updated.
+                        var current = scratch[t], next = lookahead[t]
+                        let count = last - first
+                        let start = first + count * t / threads, end = first + count * (t + 1) / threads
+                        let replica = hot?.replica(t)
+                        hot?.refresh(t)
+                        if start < end {
+                            model.prepare(block.row(Int(order[start])).features, into: current, remapped: remapped, replica: replica)
                         }
-                        let score = Double(model.score(current, prefetching: next))
-                        let kappa: Float
-                        if squared {
-                            // ½(φ − y)²: κ = φ − y; the reported loss is (φ − y)².
-                            sum += squaredError(score: score, label: label)
-                            kappa = Float(score - Double(label))
-                        } else {
-                            sum += logLoss(score: score, label: label)
-                            kappa = Float(lossGradient(score: score, label: label))
+                        for ii in start..<end {
+                            let label = block.label(Int(order[ii]))
+                            if let hot, hot.rowDone(t) { hot.merge(t) }
+                            if let touched { touched.mark(block.row(Int(order[ii])).features, thread: t) }
+                            if ii + 2 < end { model.prefetchFeatures(block.row(Int(order[ii + 2])).features) }
+                            if ii + 1 < end {
+                                model.prepare(block.row(Int(order[ii + 1])).features, into: next, remapped: remapped, replica: replica)
+                            } else {
+                                next.count = 0
+                            }
+                            let score = Double(model.score(current, prefetching: next))
+                            let kappa: Float
+                            if squared {
+                                // ½(φ − y)²: κ = φ − y; the reported loss is (φ − y)².
+                                sum += squaredError(score: score, label: label)
+                                kappa = Float(score - Double(label))
+                            } else {
+                                sum += logLoss(score: score, label: label)
+                                kappa = Float(lossGradient(score: score, label: label))
+                            }
+                            model.update(current, kappa: kappa, eta: eta, lambda: lambda)
+                            swap(&current, &next)
                         }
-                        model.update(current, kappa: kappa, eta: eta, lambda: lambda)
-                        swap(&current, &next)
+                        hot?.merge(t)
+                        lossOut.value[t * 8] = sum
                     }
-                    hot?.merge(t)
-                    lossOut.value[t * 8] = sum
                 }
+                for t in 0..<threads { total += losses[t * 8] }
             }
-            for t in 0..<threads { total += losses[t * 8] }
+            var first = 0
+            while first < rows {
+                try syncDue(upTo: done + first)
+                let last = nextPoint < syncPoints.count ? min(rows, syncPoints[nextPoint] - done) : rows
+                train(first, last)
+                first = last
+            }
             done += rows
             progress(done)
         }
+        try syncDue(upTo: Int.max)
         return (total, done)
     }
 

@@ -15,6 +15,8 @@ public enum FFMError: Error, Equatable, CustomStringConvertible {
     /// A loss or the bias stopped being finite in this epoch.
     case diverged(epoch: Int, eta: Double)
     case emptyTrainingSet(path: String)
+    /// A training set given as a folder, glob or list that names no file.
+    case noTrainingFiles(spec: String, detail: String)
     case incompatibleInitModel(path: String, detail: String)
     /// A row at predict time has a field the model was not trained with.
     case fieldBeyondModel(path: String, row: Int, field: UInt32, modelFields: Int)
@@ -59,6 +61,8 @@ public enum FFMError: Error, Equatable, CustomStringConvertible {
                 + "lower -r/--eta (\(eta)) or raise -l/--lambda"
         case let .emptyTrainingSet(path):
             return "\(path): the training set has no rows; expected at least one libffm line"
+        case let .noTrainingFiles(spec, detail):
+            return "\(spec): no training file: \(detail); expected a file, a folder of *.cache files, a glob pattern or a comma-separated list of them"
         case let .incompatibleInitModel(path, detail):
             return "\(path): cannot warm-start from this model: \(detail)"
         case let .fieldBeyondModel(path, row, field, modelFields):

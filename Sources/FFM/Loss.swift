@@ -118,10 +118,9 @@ extension TrainStage {
     /// The regression facts of a squared-loss run, from one pass over the training labels;
     /// nil for log loss, after checking that no cache holds real targets.
     /// - Throws: `FFMError.classificationGivenTargets` for a classifier given real targets.
-    static func regressionSetup(_ params: TrainParams, train: CacheReader, trainPath: String,
-                                valid: CacheReader?, validPath: String?) throws -> Regression? {
+    static func regressionSetup(_ params: TrainParams, train: TrainingSet, valid: CacheReader?, validPath: String?) throws -> Regression? {
         guard params.loss == .squared else {
-            for (reader, path) in [(train, trainPath), valid.map { ($0, validPath ?? "") }].compactMap({ $0 })
+            for (reader, path) in Array(zip(train.readers, train.paths)) + [valid.map { ($0, validPath ?? "") }].compactMap({ $0 })
             where reader.info.realLabels {
                 let summary = try reader.labelSummary()
                 if let row = summary.firstNonBinary {
@@ -130,9 +129,16 @@ extension TrainStage {
             }
             return nil
         }
-        let summary = try train.labelSummary()
-        return Regression(info: RegressionInfo(clip: !params.noClip, minTarget: Double(summary.min), maxTarget: Double(summary.max)),
-                          meanTarget: summary.mean)
+        // Over all training files: the smallest and largest target and the row-weighted mean.
+        var lo = Float.infinity, hi = -Float.infinity, sum: Double = 0
+        for reader in train.readers where reader.info.rowCount > 0 {
+            let summary = try reader.labelSummary()
+            lo = min(lo, summary.min)
+            hi = max(hi, summary.max)
+            sum += summary.mean * Double(reader.info.rowCount)
+        }
+        return Regression(info: RegressionInfo(clip: !params.noClip, minTarget: Double(lo), maxTarget: Double(hi)),
+                          meanTarget: train.rowCount > 0 ? sum / Double(train.rowCount) : 0)
     }
 }
 

@@ -73,6 +73,14 @@ public struct TrainParams: StageParameters {
     @Option("DeepFM: decoupled weight decay of the network's weights (AdamW).", in: .atLeast(0))
     public var weightDecay = 0.0
 
+    // MARK: Data parallel training under mpirun (docs/SCALING.md)
+
+    @Option("Under mpirun: rows each rank trains between two syncs, where the ranks merge their changes (0 = only at the end of each epoch); no effect on one process.", in: .atLeast(0), value: "N")
+    public var syncRows = 32768
+
+    @Option("Under mpirun: how a sync merges the ranks' models: mean (Vowpal Wabbit's AdaGrad-weighted mean of the weights) or sqrt (each rank's change since the last sync weighted by the square root of its squared gradients: faster progress per epoch, a higher early-stopped best; docs/SCALING.md).")
+    public var rankMerge = RankMerge.mean
+
     public init() {}
 
     /// Patience in effect: `patience`, or 1 with `autoStop`.
@@ -105,6 +113,14 @@ public struct TrainParams: StageParameters {
         if calibrate != .none { problems.append(ParamProblem("calibrate", "calibration is fitted on the validation set; give one")) }
         return problems
     }
+}
+
+/// How a sync merges the ranks' models (docs/SCALING.md).
+public enum RankMerge: String, Codable, CaseIterable, Sendable, ParameterChoice {
+    /// w = Σ G_r w_r / Σ G_r, G = Σ G_r / N (Vowpal Wabbit's AdaGrad-weighted average).
+    case mean
+    /// w = w₀ + Σ √ΔG_r Δw_r / √ΣΔG_r, G = G₀ + Σ ΔG_r (changes since the last sync).
+    case sqrt
 }
 
 /// The files ctr-train reads.
@@ -146,6 +162,14 @@ public struct EpochStats: Codable, Equatable, Sendable {
     public var vaLogLoss: Double?
     public var vaAUC: Double?
     public var seconds: Double
+    /// Several MPI ranks only (absent otherwise): syncs of the ranks' models in the epoch,
+    /// those that sent only the touched rows, bytes this rank put into collectives for them,
+    /// model rows synchronised, and wall seconds in collectives (validation included).
+    public var syncs: Int?
+    public var sparseSyncs: Int?
+    public var bytesSent: Int?
+    public var rowsSent: Int?
+    public var communicationSeconds: Double?
 }
 
 /// What a training run produced.

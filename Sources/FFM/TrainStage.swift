@@ -28,8 +28,9 @@ public enum TrainStage: Stage {
 
     /// Training data parallel over the ranks of `cluster` (every rank calls it with the same
     /// arguments): each rank trains on its share of the training blocks (`rankShare`: row
-    /// groups split by rank, in order) with its own `threads` hogwild threads, and at the end of
-    /// each epoch the ranks average their models (`FFMModel.averageAcrossRanks`). Validation
+    /// groups split by rank, in order, or whole files) with its own `threads` hogwild threads, and
+    /// every `syncRows` rows and at the end of each epoch the ranks merge their changes
+    /// (`RankSync`, `FFMModel.mergeChangesAcrossRanks`). Validation
     /// scores are computed on each rank's share and gathered, so every rank sees the same
     /// figures and takes the same early-stopping decision. Rank 0 reports and writes the model
     /// and the log; the other ranks write nothing. One rank is exactly `run` without a cluster.
@@ -42,39 +43,44 @@ public enum TrainStage: Stage {
         let scratchDirectory = outputDirectory.isEmpty ? "." : outputDirectory
 
         let squared = params.loss == .squared
-        let (train, trainIndices) = try TrainingData.open(inputs.train, scratchDirectory: scratchDirectory, tag: "train",
-                                                          realLabels: squared, log: reporter.note)
-        guard train.info.rowCount > 0 else { throw FFMError.emptyTrainingSet(path: inputs.train) }
+        let train = try TrainingSet(paths: TrainingSet.expand(inputs.train), scratchDirectory: scratchDirectory, realLabels: squared,
+                                    log: reporter.note)
+        guard train.rowCount > 0 else { throw FFMError.emptyTrainingSet(path: inputs.train) }
         let valid = try inputs.valid.map {
             try TrainingData.open($0, scratchDirectory: scratchDirectory, tag: "valid", realLabels: squared, log: reporter.note).reader
         }
-        let regression = try regressionSetup(params, train: train, trainPath: inputs.train, valid: valid, validPath: inputs.valid)
+        let regression = try regressionSetup(params, train: train, valid: valid, validPath: inputs.valid)
         var metadata = ModelMetadata()
         metadata.eta = params.eta
         metadata.lambda = params.lambda
         metadata.seed = params.seed
         if let regression { metadata.sections.append(regression.info.section) }
         metadata.featurizerHash = try featurizerHash(featurizer: inputs.featurizer,
-                                                     caches: [(inputs.train, train.info.featurizerHash)]
+                                                     caches: zip(train.paths, train.readers).map { ($0, $1.info.featurizerHash) }
                                                          + [inputs.valid.map { ($0, valid!.info.featurizerHash) }].compactMap { $0 })
 
         let blockBytes = params.blockMb << 20
         let trainBlocks = train.blocks(targetBytes: blockBytes)
-        let myBlocks = rankShare(trainBlocks, groupCount: train.info.groupCount, rank: cluster.rank, size: cluster.size)
-        let myRows = myBlocks.reduce(0) { $0 + train.rows(ofGroup: $1.upperBound - 1).upperBound - train.rows(ofGroup: $1.lowerBound).lowerBound }
-        let start = try startingModel(params, initModel: inputs.initModel, train: train, trainIndices: trainIndices,
-                                      trainBlocks: trainBlocks, valid: valid, metadata: &metadata)
+        let myBlocks = train.share(of: trainBlocks, rank: cluster.rank, size: cluster.size)
+        let myRows = myBlocks.reduce(0) { $0 + train.rowCount(of: $1) }
+        let start = try startingModel(params, initModel: inputs.initModel, train: train, myBlocks: myBlocks,
+                                      valid: valid, cluster: cluster, metadata: &metadata)
         let model = start.model
         // Squared loss from scratch: the bias starts at the mean target (ratings are far from 0).
         if let regression, inputs.initModel == nil, model.hasLinear { model.bias[0] = Float(regression.meanTarget) }
-        reporter.note("\(params.model.rawValue): \(ProgressMeter.grouped(train.info.rowCount)) rows, n \(ProgressMeter.grouped(start.n)), m \(start.m), k \(params.factors), "
+        reporter.note("\(params.model.rawValue): \(ProgressMeter.grouped(train.rowCount)) rows\(train.paths.count > 1 ? " in \(train.paths.count) files" : ""), n \(ProgressMeter.grouped(start.n)), m \(start.m), k \(params.factors), "
             + "\(ProgressMeter.grouped(model.rowCount)) indices in training, "
             + String(format: "%.1f MB of weights", Double(model.rowCount) * Double(model.rowStride * 4 + (model.hasLinear ? 8 : 0)) / 1e6)
             + ", \(params.threads) thread\(params.threads == 1 ? "" : "s")"
             + (cluster.size > 1 ? " on each of \(cluster.size) ranks" : ""))
+        let syncsPerEpoch = RankSync.syncsPerEpoch(globalRows: train.rowCount, ranks: cluster.size, syncRows: params.syncRows)
+        let syncPoints = RankSync.points(rows: myRows, syncsPerEpoch: syncsPerEpoch)
         if cluster.size > 1 {
-            reporter.note("\(cluster.size) ranks train on disjoint shares (rank 0: \(ProgressMeter.grouped(myRows)) rows); "
-                + String(format: "models averaged after every epoch, %.1f MB sent per rank per average", Double(4 * model.synchronizedFloats) / 1e6))
+            let shares = train.paths.count >= cluster.size ? "whole files" : "row groups"
+            reporter.note("\(cluster.size) ranks train on disjoint shares of \(shares) (rank 0: \(ProgressMeter.grouped(myRows)) rows); "
+                + "their changes merged \(syncsPerEpoch == 1 ? "after every epoch" : "\(syncsPerEpoch) times an epoch (--sync-rows \(params.syncRows)), the last at its end"), "
+                + String(format: "at most %.1f MB put in per rank per sync (only the rows used since the last one when they are at most half the model)",
+                         Double(4 * model.synchronizedFloats) / 1e6))
         }
 
         let patience = params.effectivePatience
@@ -87,32 +93,33 @@ public enum TrainStage: Stage {
         let engine = Engine(model: model, threads: params.threads, eta: Float(params.eta), lambda: Float(params.lambda))
         engine.loss = params.loss
         if let net = model.network {
-            try deepSetup(params, net: net, engine: engine, rows: train.info.rowCount, cluster: cluster, reporter: reporter)
+            try deepSetup(params, net: net, engine: engine, rows: train.rowCount, cluster: cluster, reporter: reporter)
         } else {
-            engine.hot = try HotRows.make(model: model, data: train, threads: params.threads)
+            engine.hot = try HotRows.make(model: model, data: train.readers[0], threads: params.threads)
         }
+        let rankSync = RankSync(cluster: cluster, model: model, threads: params.threads, hot: engine.hot, merge: params.rankMerge)
         if let hot = engine.hot { reporter.note("\(hot.count) frequent rows get per-thread copies, merged every \(HotRows.firstSyncInterval) rows at first, then up to every \(HotRows.syncInterval)") }
-        if squared {
-            reporter.note(valid == nil ? "iter       tr_mse      seconds" : "iter       tr_mse       va_mse      seconds")
-        } else {
-            reporter.note(valid == nil ? "iter   tr_logloss      seconds" : "iter   tr_logloss   va_logloss       va_auc      seconds")
-        }
+        let header = squared ? (valid == nil ? "iter       tr_mse      seconds" : "iter       tr_mse       va_mse      seconds")
+            : (valid == nil ? "iter   tr_logloss      seconds" : "iter   tr_logloss   va_logloss       va_auc      seconds")
+        reporter.note(header + (cluster.size > 1 ? "   syncs    MB sent   comm %" : ""))
 
         var stats: [EpochStats] = []
         var best = (epoch: 0, loss: Double.infinity)
         var sinceBest = 0
         for epoch in 1...params.epochs {
             let started = Date()
+            let communicationBefore = cluster.communicationSeconds
             var rng = SplitMix64(seed: params.seed &+ 0x5851_F42D_4C95_7F2D &* UInt64(start.epochs + epoch))
             var order = myBlocks
             if !params.noRand { order.shuffle(using: &rng) }
-            let trained = try engine.trainEpoch(train, order: order, shuffle: !params.noRand, rng: &rng) { done in
+            let trained = try engine.trainEpoch(train, order: order, shuffle: !params.noRand, rng: &rng, syncPoints: syncPoints,
+                                                touched: rankSync.touched, sync: rankSync.synchronize) { done in
                 if reporter.live { progressBar(epoch: epoch, fraction: Double(done) / Double(max(myRows, 1))) }
             }
             var trSums = [trained.loss, Double(trained.rows)]
             if cluster.size > 1 {
                 cluster.allreduceSum(&trSums)
-                model.averageAcrossRanks(cluster)
+                rankSync.synchronize()
             }
             let trLoss = trSums[0] / Double(max(Int(trSums[1]), 1))
             if reporter.live { FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!) }
@@ -125,8 +132,19 @@ public enum TrainStage: Stage {
                 row.vaAUC = auc
             }
             row.seconds = Date().timeIntervalSince(started)
+            var line = formatRow(row, auc: !squared)
+            if cluster.size > 1 {
+                let counts = rankSync.takeCounts()
+                row.syncs = counts.syncs
+                row.sparseSyncs = counts.sparseSyncs
+                row.bytesSent = counts.bytes
+                row.rowsSent = counts.rowsSent
+                row.communicationSeconds = cluster.communicationSeconds - communicationBefore
+                line += String(format: " %7d %10.1f %8.1f", counts.syncs, Double(counts.bytes) / 1e6,
+                               100 * row.communicationSeconds! / max(row.seconds, 1e-9))
+            }
             stats.append(row)
-            reporter.note(formatRow(row, auc: !squared))
+            reporter.note(line)
             guard try finite(row, model) else { throw FFMError.diverged(epoch: epoch, eta: params.eta) }
             if let va = row.vaLogLoss, patience > 0 {
                 if va < best.loss {
@@ -151,7 +169,7 @@ public enum TrainStage: Stage {
         var bestEpoch = stats.count
         if patience > 0, best.epoch > 0 { bestEpoch = best.epoch }
         guard cluster.isRoot else {
-            return TrainResult(modelPath: output, epochs: stats, bestEpoch: bestEpoch, rows: train.info.rowCount,
+            return TrainResult(modelPath: output, epochs: stats, bestEpoch: bestEpoch, rows: train.rowCount,
                                indexCount: start.n, fieldCount: start.m, presentIndices: model.rowCount)
         }
         // One commit point: the epochs log (if asked for) and the model appear together,
@@ -178,27 +196,33 @@ public enum TrainStage: Stage {
             try ModelFile.save(model, metadata: metadata, to: output, group: published)
         }
         try published.commit()
-        return TrainResult(modelPath: output, epochs: stats, bestEpoch: bestEpoch, rows: train.info.rowCount,
+        return TrainResult(modelPath: output, epochs: stats, bestEpoch: bestEpoch, rows: train.rowCount,
                            indexCount: start.n, fieldCount: start.m, presentIndices: model.rowCount)
     }
 
     /// The model training starts from: fresh over the indices seen in training, or a
     /// warm start grown to new indices and fields. Weights exist only for indices that
-    /// occur in training (one pass over a cache collects them).
-    static func startingModel(_ params: TrainParams, initModel: String?, train: CacheReader, trainIndices: [UInt64]?,
-                              trainBlocks: [Range<Int>], valid: CacheReader?, metadata: inout ModelMetadata)
+    /// occur in training (one pass over a cache collects them). With several ranks, each
+    /// passes over its share (`myBlocks`) and the ranks' sets are joined.
+    static func startingModel(_ params: TrainParams, initModel: String?, train: TrainingSet, myBlocks: [TrainingBlock],
+                              valid: CacheReader?, cluster: Cluster = .single, metadata: inout ModelMetadata)
         throws -> (model: FFMModel, n: Int, m: Int, epochs: Int) {
-        var n = max(train.info.indexCount, valid?.info.indexCount ?? 0)
-        var m = max(train.info.fieldCount, valid?.info.fieldCount ?? 0)
+        var n = max(train.indexCount, valid?.info.indexCount ?? 0)
+        var m = max(train.fieldCount, valid?.info.fieldCount ?? 0)
         var seen = try SeenIndices(indexCount: n)
-        if let trainIndices {
-            for w in 0..<min(trainIndices.count, seen.words) { seen.bits[w] = trainIndices[w] }
-        } else {
-            let touchStream = CacheBlockStream(reader: train, order: trainBlocks)
+        // Text files were converted whole on every rank and their indices collected then.
+        for bits in train.indices {
+            guard let bits else { continue }
+            for w in 0..<min(bits.count, seen.words) { seen.bits[w] |= bits[w] }
+        }
+        let scan = myBlocks.filter { train.indices[$0.file] == nil }
+        if !scan.isEmpty {
+            let touchStream = CacheBlockStream(order: scan.map { (train.readers[$0.file], $0.groups) })
             while let block = try touchStream.next() {
                 for f in block.allFeatures { seen.insert(Int(f.index)) }
             }
         }
+        if cluster.size > 1 { cluster.allreduceOr(seen.bits, count: seen.words) }
         guard let initPath = initModel else {
             seen.seal()
             let model = try FFMModel(kind: params.model, fieldCount: m, factors: params.factors,

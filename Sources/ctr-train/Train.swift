@@ -23,11 +23,13 @@ struct Train: StageCommand {
               ctr-train --dump model
               ctr-train --dump model --format json > model.json
               ctr-train --dump model --format npy -o model-npy/    # numpy.load-able arrays + layout.json
+                ctr-train -p valid.cache 'shards/train-*.cache' -o model    # several caches, as one
               mpirun -np 4 ctr-train -p valid.cache train.cache -o model   # a build with --traits MPI
 
             Under mpirun (a build with `swift build -c release --traits MPI`) each rank trains on its \
-            share of the training cache and the ranks average their models after every epoch; rank 0 \
-            writes the model (docs/SCALING.md).
+            share of the training data (whole files when there are at least as many as ranks, else \
+            row groups) and the ranks add up their changes every --sync-rows rows and at the end of \
+            each epoch; rank 0 writes the model (docs/SCALING.md).
             """,
         version: BuildInfo.version(formats: [("model", Int(ModelFile.version)), ("cache", Int(CacheFormat.version)), ("featurizer.json", FeaturizerSpec.currentVersion)]))
 
@@ -60,7 +62,7 @@ struct Train: StageCommand {
 
     @OptionGroup(title: "Common options") var common: CommonOptions
 
-    @Argument(help: "Training set: libffm text (plain or gzip) or binary cache.")
+    @Argument(help: "Training set: libffm text (plain or gzip) or binary cache; several as one: a folder (its *.cache files), a quoted glob or a comma-separated list.")
     var trainingSet: String?
 
     @Argument(help: "Model file to write (default: the training file's name + .model, as libffm).")

@@ -1,0 +1,226 @@
+import Foundation
+import Testing
+import Dataset
+import LogIO
+import TestSupport
+@testable import FFM
+
+/// Issue #11's training half without MPI: the sync schedule, the touched-rows average,
+/// and training sets of several files (shards).
+@Suite struct RankSyncTests {
+    // MARK: - Sync schedule
+
+    @Test func oneRankOrNoSyncRowsMeansOneAverageAtTheEndOfEachEpoch() {
+        #expect(RankSync.syncsPerEpoch(globalRows: 1_000_000, ranks: 1, syncRows: 10) == 1)
+        #expect(RankSync.syncsPerEpoch(globalRows: 1_000_000, ranks: 4, syncRows: 0) == 1)
+        #expect(RankSync.points(rows: 500, syncsPerEpoch: 1).isEmpty)
+    }
+
+    @Test func syncsPerEpochComeFromTheGlobalRowCount() {
+        // 200,000 rows on 2 ranks: 100,000 each; every 32,768 rows: 4 syncs (3 mid-epoch, 1 at its end).
+        #expect(RankSync.syncsPerEpoch(globalRows: 200_000, ranks: 2, syncRows: 32_768) == 4)
+        #expect(RankSync.syncsPerEpoch(globalRows: 200_000, ranks: 2, syncRows: 100_000) == 1)
+        #expect(RankSync.syncsPerEpoch(globalRows: 200_001, ranks: 2, syncRows: 100_000) == 2)
+        #expect(RankSync.syncsPerEpoch(globalRows: 7, ranks: 3, syncRows: 1) == 3)
+        // No overflow with a huge --sync-rows.
+        #expect(RankSync.syncsPerEpoch(globalRows: 10, ranks: 2, syncRows: Int.max) == 1)
+    }
+
+    @Test func ranksOfUnequalSharesCallTheSameNumberOfSyncs() {
+        let s = RankSync.syncsPerEpoch(globalRows: 10_000 + 6_000 + 0, ranks: 3, syncRows: 1_000)
+        #expect(s == 6)
+        for rows in [10_000, 6_000, 0] {
+            let points = RankSync.points(rows: rows, syncsPerEpoch: s)
+            #expect(points.count == s - 1)
+            #expect(points == points.sorted())
+            #expect(points.allSatisfy { $0 >= 0 && $0 <= rows })
+        }
+        #expect(RankSync.points(rows: 10_000, syncsPerEpoch: s) == [1666, 3333, 5000, 6666, 8333])
+    }
+
+    // MARK: - The average of touched rows
+
+    /// Two "ranks" as two models equal at the last sync; each changes some rows. Packing
+    /// the union of their touched rows, merging (the "allreduce" adds the other rank's
+    /// changes) and unpacking gives, per weight, base + Σ √ΔG_r Δw_r / √ΣΔG_r and per
+    /// accumulator base + ΣΔG_r, computed here naively: a row one rank changed gets its
+    /// change exactly; rows no rank touched keep their values; both ranks end with the same
+    /// model and base.
+    @Test func aSyncMergesTheRanksChangesOfTheTouchedRows() throws {
+        let indices = [1, 3, 4, 9, 17, 40, 63, 64, 70, 99]
+        func make() throws -> FFMModel {
+            try randomModel(kind: .ffm, fields: 3, factors: 5, indices: indices, indexCount: 100, linear: true, seed: 4)
+        }
+        let a = try make(), b = try make(), reference = try make()
+        let baseA = ModelSnapshot(of: a), baseB = ModelSnapshot(of: b)
+        // Rank a changes rows 1 and 7, rank b rows 7 and 8 (weights, and accumulators upwards).
+        func perturb(_ m: FFMModel, rows: [Int], salt: Float) {
+            for r in rows {
+                for i in 0..<m.rowStride { m.latent[r * m.rowStride + i] += salt * Float(i % 5 + 1) }
+                m.linear[2 * r] += salt
+                m.linear[2 * r + 1] += 2 * salt
+            }
+            m.bias[0] += salt
+            m.bias[1] += salt
+        }
+        perturb(a, rows: [1, 7], salt: 0.25)
+        perturb(b, rows: [7, 8], salt: 0.5)
+        func naive(_ slot: (FFMModel) -> (w: Float, g: Float)) -> (w: Float, g: Float) {
+            let (wa, ga) = slot(a), (wb, gb) = slot(b), (w0, g0) = slot(reference)
+            let dA = ga - g0, dB = gb - g0
+            let w = Double(w0) + (Double(dA).squareRoot() * Double(wa - w0) + Double(dB).squareRoot() * Double(wb - w0))
+                / Double(dA + dB).squareRoot()
+            return (Float(w), g0 + dA + dB)
+        }
+        let slot = 7 * a.rowStride + 8 + 2  // row 7, second chunk of four, lane 2 (its accumulator 4 floats on)
+        let wantLatent7 = naive { ($0.latent[slot], $0.latent[slot + 4]) }
+        let wantLatent1 = naive { ($0.latent[a.rowStride + 1], $0.latent[a.rowStride + 5]) }
+        let wantLinear8 = naive { ($0.linear[16], $0.linear[17]) }
+        let wantBias = naive { ($0.bias[0], $0.bias[1]) }
+        var union = [UInt64](repeating: 0, count: 1)
+        for r in [1, 7, 8] { union[0] |= 1 << UInt64(r) }
+        try union.withUnsafeBufferPointer { u in
+            let rows = u.baseAddress!
+            var (va, ba) = a.pack(rows: rows, count: 3, base: baseA)
+            var (vb, bb) = b.pack(rows: rows, count: 3, base: baseB)
+            #expect(va.count == 3 * a.rowStride + 3 * 2 + 2)
+            // Each rank's changes, as it would put them into the allreduce.
+            var changesB: [Float] = [], changesA: [Float] = []
+            var vb2 = vb, bb2 = bb
+            b.mergePacked(&vb2, base: &bb2, count: 3) { changesB = $0 }
+            a.mergePacked(&va, base: &ba, count: 3) { x in
+                changesA = x
+                x = zip(x, changesB).map { $0 + $1 }
+            }
+            b.mergePacked(&vb, base: &bb, count: 3) { x in x = zip(x, changesA).map { $0 + $1 } }
+            try #require(changesA.count == va.count)
+            a.unpack(va, rows: rows, count: 3, base: baseA)
+            b.unpack(vb, rows: rows, count: 3, base: baseB)
+        }
+        #expect(abs(a.latent[slot] - wantLatent7.w) < 1e-5)
+        #expect(abs(a.latent[slot + 4] - wantLatent7.g) < 1e-5)
+        #expect(abs(a.linear[16] - wantLinear8.w) < 1e-5 && abs(a.linear[17] - wantLinear8.g) < 1e-5)
+        #expect(abs(a.bias[0] - wantBias.w) < 1e-5 && abs(a.bias[1] - wantBias.g) < 1e-5)
+        // Row 1, changed by rank a only: a's change exactly (+0.25 · 2 at lane 1).
+        #expect(abs(a.latent[a.rowStride + 1] - wantLatent1.w) < 1e-5)
+        #expect(abs(a.latent[a.rowStride + 1] - (reference.latent[a.rowStride + 1] + 0.5)) < 1e-5)
+        // Row 7, changed by both by 0.25 and 0.5 with ΔG 1.25 and 2.5 at lane 2 (i = 10: i % 5 + 1 = 1 ... lane 6: 2):
+        // more than the mean of the changes, less than their sum.
+        let moved = a.latent[slot] - reference.latent[slot]
+        #expect(moved > 0.375 && moved < 0.75)
+        // Both ranks hold the same model and base; untouched rows are as they were.
+        let floats = a.rowCount * a.rowStride
+        #expect(Array(UnsafeBufferPointer(start: a.latent, count: floats)) == Array(UnsafeBufferPointer(start: b.latent, count: floats)))
+        #expect(Array(UnsafeBufferPointer(start: baseA.latent, count: floats)) == Array(UnsafeBufferPointer(start: a.latent, count: floats)))
+        #expect(Array(UnsafeBufferPointer(start: baseB.linear, count: 2 * a.rowCount)) == Array(UnsafeBufferPointer(start: a.linear, count: 2 * a.rowCount)))
+        for r in [0, 2, 3, 4, 5, 6, 9] {
+            #expect(Array(UnsafeBufferPointer(start: a.latent + r * a.rowStride, count: a.rowStride))
+                == Array(UnsafeBufferPointer(start: reference.latent + r * a.rowStride, count: a.rowStride)), "row \(r)")
+            #expect(a.linear[2 * r] == reference.linear[2 * r] && a.linear[2 * r + 1] == reference.linear[2 * r + 1])
+        }
+    }
+
+    @Test func touchedRowsAreTheRowsOfTheTrainedFeaturesJoinedOverThreads() {
+        let touched = TouchedRows(rowCount: 130, threads: 2)
+        let f0 = [Feature(field: 0, index: 3, value: 1), Feature(field: 1, index: 129, value: 1),
+                  Feature(field: 2, index: UInt32.max, value: 1), Feature(field: 2, index: 200, value: 1)]
+        let f1 = [Feature(field: 0, index: 64, value: 1)]
+        f0.withUnsafeBufferPointer { touched.mark($0, thread: 0) }
+        f1.withUnsafeBufferPointer { touched.mark($0, thread: 1) }
+        var out = [UInt64](repeating: 0xFF, count: touched.words)
+        let extra: [UInt64] = [1 << 5, 0, 0]
+        extra.withUnsafeBufferPointer { e in out.withUnsafeMutableBufferPointer { touched.take(into: $0.baseAddress!, extra: e.baseAddress!) } }
+        let want: [UInt64] = [0b10_1000, 1, 2]
+        #expect(out == want)
+        // Taken: the threads' bitmaps start again empty.
+        out.withUnsafeMutableBufferPointer { touched.take(into: $0.baseAddress!) }
+        #expect(out == [UInt64](repeating: 0, count: 3))
+    }
+
+    // MARK: - Several training files
+
+    func writeCache(_ rows: ArraySlice<(Float, [Feature])>, to path: String, groupRows: Int = 64) throws {
+        let writer = try CacheWriter(path: path, rowGroupRows: groupRows)
+        for (label, features) in rows { try writer.append(label: label, features: features) }
+        try writer.finish()
+    }
+
+    @Test func sharesAreWholeFilesWhenThereAreAtLeastAsManyFilesAsRanks() throws {
+        let dir = try TestSupport.makeTemporaryDirectory("shards")
+        let rows = PlantedData(fields: 3, cardinality: 8, seed: 2).rows(1000, stream: 1)
+        var paths: [String] = []
+        for (i, range) in [0..<300, 300..<700, 700..<1000].enumerated() {
+            paths.append(dir.appendingPathComponent("train-\(i).cache").path)
+            try writeCache(rows[range], to: paths[i])
+        }
+        let set = try TrainingSet(paths: paths, scratchDirectory: dir.path, log: { _ in })
+        #expect(set.rowCount == 1000)
+        #expect(set.groupCount == 5 + 7 + 5)
+        let blocks = set.blocks(targetBytes: 1)  // one group per block
+        #expect(blocks.count == 17)
+        // 3 files, 2 ranks: file 0 to rank 0, files 1 and 2 to rank 1; 3 ranks: one file each.
+        #expect(Set(set.share(of: blocks, rank: 0, size: 2).map(\.file)) == [0])
+        #expect(Set(set.share(of: blocks, rank: 1, size: 2).map(\.file)) == [1, 2])
+        for r in 0..<3 { #expect(Set(set.share(of: blocks, rank: r, size: 3).map(\.file)) == [r]) }
+        // 4 ranks, 3 files: global row groups, every group once, in order, blocks within one file.
+        let shares = (0..<4).map { set.share(of: blocks, rank: $0, size: 4) }
+        let global = shares.flatMap { $0 }.flatMap { b in b.groups.map { $0 + set.groupOffsets[b.file] } }
+        #expect(global == Array(0..<17))
+        #expect(shares.map { $0.reduce(0) { $0 + $1.groups.count } } == [4, 4, 4, 5])
+        #expect(shares.allSatisfy { $0.allSatisfy { $0.groups.upperBound <= set.readers[$0.file].info.groupCount } })
+        #expect(set.share(of: blocks, rank: 0, size: 1) == blocks)
+    }
+
+    @Test func aTrainingSetIsAFileAFolderAGlobOrAList() throws {
+        let dir = try TestSupport.makeTemporaryDirectory("shards")
+        let d = dir.path
+        for name in ["train-1.cache", "train-0.cache", "valid.cache", ".hidden.cache", "notes.txt"] {
+            _ = FileManager.default.createFile(atPath: d + "/" + name, contents: Data())
+        }
+        try FileManager.default.createDirectory(atPath: d + "/sub", withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: d + "/sub/a.cache", contents: Data())
+        #expect(try TrainingSet.expand(d + "/notes.txt") == [d + "/notes.txt"])
+        #expect(try TrainingSet.expand(d) == [d + "/train-0.cache", d + "/train-1.cache", d + "/valid.cache"])
+        #expect(try TrainingSet.expand(d + "/train-*.cache") == [d + "/train-0.cache", d + "/train-1.cache"])
+        #expect(try TrainingSet.expand(d + "/sub," + d + "/train-1.cache") == [d + "/sub/a.cache", d + "/train-1.cache"])
+        // A missing plain path is kept (opening it names the file); a pattern without matches is an error.
+        #expect(try TrainingSet.expand(d + "/missing.cache") == [d + "/missing.cache"])
+        #expect(throws: FFMError.noTrainingFiles(spec: d + "/x-*.cache", detail: "the pattern matches no file")) {
+            try TrainingSet.expand(d + "/x-*.cache")
+        }
+        #expect(throws: FFMError.noTrainingFiles(spec: d + "/sub2", detail: "the folder has no *.cache file")) {
+            try FileManager.default.createDirectory(atPath: d + "/sub2", withIntermediateDirectories: true)
+            return try TrainingSet.expand(d + "/sub2")
+        }
+    }
+
+    /// Without MPI, shards train as their concatenation: in file order (--no-rand) with one
+    /// thread, the same model bytes as one cache of all the rows.
+    @Test func shardsTrainAsTheirConcatenation() throws {
+        let dir = try TestSupport.makeTemporaryDirectory("shards")
+        let planted = PlantedData(fields: 4, cardinality: 10, seed: 3)
+        let rows = planted.rows(1500, stream: 1)
+        let whole = dir.appendingPathComponent("all.cache").path
+        try writeCache(rows[...], to: whole)
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("shards"), withIntermediateDirectories: true)
+        for (i, range) in [0..<500, 500..<1100, 1100..<1500].enumerated() {
+            try writeCache(rows[range], to: dir.appendingPathComponent("shards/train-\(i).cache").path)
+        }
+        let valid = dir.appendingPathComponent("valid.ffm").path
+        try writeLibFFM(planted.rows(300, stream: 2), to: valid)
+        func train(_ set: String, _ out: String) throws -> TrainResult {
+            try TrainStage.run(params: quietParams {
+                $0.epochs = 3; $0.noRand = true; $0.validation = valid
+                $0.output = dir.appendingPathComponent(out).path
+            }, trainingSet: set)
+        }
+        let one = try train(whole, "one.model")
+        let shards = try train(dir.appendingPathComponent("shards").path, "shards.model")
+        let glob = try train(dir.appendingPathComponent("shards/train-*.cache").path, "glob.model")
+        #expect(shards.rows == 1500 && one.rows == 1500)
+        #expect(shards.epochs.map(\.vaLogLoss) == one.epochs.map(\.vaLogLoss))
+        #expect(try fileBytes(dir.appendingPathComponent("shards.model").path) == fileBytes(dir.appendingPathComponent("one.model").path))
+        #expect(try fileBytes(dir.appendingPathComponent("glob.model").path) == fileBytes(dir.appendingPathComponent("one.model").path))
+        #expect(glob.epochs.last?.syncs == nil)  // one process: no sync figures
+    }
+}
