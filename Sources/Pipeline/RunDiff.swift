@@ -68,7 +68,12 @@ public struct RunDiff: Codable, Sendable {
                            parameters: RunHistory.parameterChanges(from: a.manifest, to: b.manifest),
                            inputs: RunHistory.inputChanges(from: a.manifest, to: b.manifest), metrics: [], aucTests: [])
         for mb in b.manifest.metrics {
-            guard let ma = a.manifest.metrics.first(where: { $0.stage == mb.stage && $0.model == mb.model }) else { continue }
+            // Models are matched by name, else by position when the stage evaluated as many
+            // models in both runs (a model is named after its kind: `train (ffm)` -> `train (fm)`).
+            let stageA = a.manifest.metrics.filter { $0.stage == mb.stage }, stageB = b.manifest.metrics.filter { $0.stage == mb.stage }
+            guard let ma = stageA.first(where: { $0.model == mb.model })
+                    ?? (stageA.count == stageB.count ? stageB.firstIndex(where: { $0.model == mb.model }).map { stageA[$0] } : nil)
+            else { continue }
             let keys = Set(ma.values.keys).intersection(mb.values.keys)
             let ordered = metricOrder.filter { keys.contains($0) } + keys.subtracting(metricOrder).sorted()
             for key in ordered {
@@ -109,7 +114,8 @@ public struct RunDiff: Codable, Sendable {
         var tests: [AUCTest] = []
         func slot(_ report: StageReport, _ name: String) -> [InputHash] { report.inputs.filter { $0.slot == name } }
         for (j, model) in b.metrics.enumerated() {
-            guard let i = a.metrics.firstIndex(where: { $0.model == model.model }) else { continue }
+            guard let i = a.metrics.firstIndex(where: { $0.model == model.model }) ?? (a.metrics.count == b.metrics.count ? j : nil)
+            else { continue }
             var test = AUCTest(stage: stage, model: model.model, aucA: a.metrics[i].values["auc"] ?? nil,
                                aucB: model.values["auc"] ?? nil)
             test.rows = (model.values["rows"] ?? nil).flatMap { $0.isFinite && abs($0) < 1e15 ? Int($0) : nil }

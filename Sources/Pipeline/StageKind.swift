@@ -42,11 +42,16 @@ public struct StageInput: Equatable, Sendable {
     /// The stage instance that produced it, for `${stage.output}` references.
     public var stage: String?
     public var output: String?
+    /// The model the producing stage's output stands for (`train (ffm)`, `train@k=8 (ffm)`
+    /// for a train stage and the predict stages scoring with its model), set by the runner;
+    /// eval names its models after it.
+    public var model: String?
 
-    public init(path: String, stage: String? = nil, output: String? = nil) {
+    public init(path: String, stage: String? = nil, output: String? = nil, model: String? = nil) {
         self.path = path
         self.stage = stage
         self.output = output
+        self.model = model
     }
 }
 

@@ -223,9 +223,10 @@ struct EvalKind: PipelineStage {
     func run(_ context: StageContext<EvalParams>) throws -> StageOutcome {
         var params = context.params
         let predictions = context.inputs["predictions"] ?? []
-        // Models are named after the stages that produced them (predict@k=8, ...).
+        // Models are named after the train stage and model kind behind each predictions
+        // file (`train (ffm)`, `train@k=8 (ffm)`), else after the stage that wrote it.
         if params.modelName.isEmpty, predictions.allSatisfy({ $0.stage != nil }) {
-            params.modelName = predictions.map { $0.stage! }
+            params.modelName = EvalKind.modelNames(predictions)
         }
         let inputs = EvalInputs(predictions: predictions.map(\.path), labels: context.path("labels")!,
                                 groupBy: context.path("groupBy"), weights: context.path("weights"))
@@ -241,5 +242,14 @@ struct EvalKind: PipelineStage {
             ])
         }
         return StageOutcome(metrics: metrics, notes: ["\n" + result.table])
+    }
+
+    /// One name per predictions file: its model's label, or its stage's name; a label shared
+    /// by several files (two predict stages scoring with one model) gets `via STAGE` added.
+    static func modelNames(_ predictions: [StageInput]) -> [String] {
+        let labels = predictions.map { $0.model ?? $0.stage ?? $0.path }
+        return zip(predictions, labels).map { item, label in
+            labels.filter { $0 == label }.count > 1 && item.model != nil ? "\(label) via \(item.stage!)" : label
+        }
     }
 }

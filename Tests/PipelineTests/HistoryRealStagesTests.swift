@@ -48,7 +48,7 @@ import Glibc
         #expect(diff.aucTests.count == 1)
         let test = diff.aucTests[0]
         #expect(test.unavailable == nil)
-        #expect(test.stage == "eval" && test.model == "predict" && test.rows == 200)
+        #expect(test.stage == "eval" && test.model == "train (ffm)" && test.rows == 200)
         let predictionsA = try #require(RunCache(workdir: workdir).file(withHash: a.stage("predict")!.outputs[0].hash))
         #expect(predictionsA.hasPrefix(workdir + "/.ctr-pipeline/cache/"))
         let reference = try EvalStage.evaluate(params: .defaults, inputs: EvalInputs(
@@ -90,7 +90,7 @@ import Glibc
         #expect((lower < 0 && upper > 0) == (p >= 0.05))
         let text = diff.text()
         #expect(text.contains("  train.factors  "))
-        #expect(text.contains("eval, model predict: delta " + String(format: "%+.5f", aucB - aucA)))
+        #expect(text.contains("eval, model train (ffm): delta " + String(format: "%+.5f", aucB - aucA)))
         let json = try diff.json()
         var parser = JSONParser(json)
         let parsed = try parser.parse()
@@ -152,7 +152,7 @@ import Glibc
         let diffLines = r.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
         #expect(diffLines.first == ["a:", records[1].id, "b:", records[2].id, "delta"])
         #expect(diffLines.contains(["train.factors", "2", "4", "+2"]))
-        #expect(r.stdout.contains("eval, model predict: delta "), "\(r.stdout)")
+        #expect(r.stdout.contains("eval, model train (ffm): delta "), "\(r.stdout)")
         let json = try TestSupport.run("ctr-pipeline", ["diff", file, String(records[1].id.prefix(6)), "last", "--json"])
         #expect(json.status == 0, "\(json.stderr)")
         var parser = JSONParser(json.stdout)
