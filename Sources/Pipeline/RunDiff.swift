@@ -14,6 +14,10 @@ public struct RunDiff: Codable, Sendable {
         public var status: String
         public var seconds: Double
         public var overrides: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case id, record, startedAt = "started_at", status, seconds, overrides
+        }
     }
 
     public struct MetricDelta: Codable, Equatable, Sendable {
@@ -42,6 +46,11 @@ public struct RunDiff: Codable, Sendable {
         public var pValue: Double?
         /// Why there is no test (different labels, predictions no longer kept, ...).
         public var unavailable: String?
+
+        enum CodingKeys: String, CodingKey {
+            case stage, model, rows, aucA = "auc_a", aucB = "auc_b", deltaAUC = "delta_auc", lower, upper, z
+            case pValue = "p_value", unavailable
+        }
     }
 
     public var a: Side
@@ -50,6 +59,10 @@ public struct RunDiff: Codable, Sendable {
     public var inputs: [RunHistory.InputChange]
     public var metrics: [MetricDelta]
     public var aucTests: [AUCTest]
+
+    enum CodingKeys: String, CodingKey {
+        case a, b, parameters, inputs, metrics, aucTests = "auc_tests"
+    }
 
     static let metricOrder = ["auc", "logloss", "ne", "calibration", "rmse", "pr_auc", "brier", "ece", "click_rate", "rows",
                               "va_logloss", "va_auc"]

@@ -22,7 +22,7 @@ struct CTRPipeline: ParsableCommand {
             fingerprint (kind, tool version, parameters, input content) matches the lock file \
             and whose outputs are intact. See docs/PIPELINES.md.
             """,
-        version: BuildInfo.version(formats: [("pipeline", PipelineLoader.formatVersion), ("lock", LockFile.formatVersion), ("model", Int(ModelFile.version)), ("cache", Int(CacheFormat.version)), ("featurizer.json", FeaturizerSpec.currentVersion), ("stats.json", IngestStats.currentFormatVersion), ("metrics.json", JSONReport.schemaVersion)]),
+        version: BuildInfo.version(formats: [("pipeline", PipelineLoader.formatVersion), ("lock", LockFile.formatVersion), ("manifest", RunManifest.formatVersion), ("run cache", RunCache.formatVersion), ("model", Int(ModelFile.version)), ("cache", Int(CacheFormat.version)), ("featurizer.json", FeaturizerSpec.currentVersion), ("stats.json", IngestStats.currentFormatVersion), ("metrics.json", JSONReport.schemaVersion)]),
         subcommands: [Run.self, Plan.self, Validate.self, Runs.self, Diff.self, GC.self, Kinds.self, Schema.self]
     )
 

@@ -94,8 +94,8 @@ import Glibc
         let json = try diff.json()
         var parser = JSONParser(json)
         let parsed = try parser.parse()
-        guard case let .array(tests)? = parsed["aucTests"] else { Issue.record("no aucTests in \(json)"); return }
-        #expect(tests.first?["pValue"] == .double(p))
+        guard case let .array(tests)? = parsed["auc_tests"] else { Issue.record("no auc_tests in \(json)"); return }
+        #expect(tests.first?["p_value"] == .double(p))
         #expect(parsed["a"]?["id"] == .string(a.runID!))
 
         // Back to 4 factors: train, predict and eval come back from the run cache.
@@ -159,7 +159,7 @@ import Glibc
         let parsed = try parser.parse()
         #expect(parsed["a"]?["id"] == .string(records[1].id))
         #expect(parsed["b"]?["id"] == .string(records[2].id))
-        guard case let .array(tests)? = parsed["aucTests"], case let .double(p)? = tests.first?["pValue"] else {
+        guard case let .array(tests)? = parsed["auc_tests"], case let .double(p)? = tests.first?["p_value"] else {
             Issue.record("no p-value in \(json.stdout)")
             return
         }
