@@ -54,6 +54,17 @@ struct IngestKind: PipelineStage {
         return result
     }
 
+    var mpiTool: String? { "ctr-ingest" }
+    /// The rows are one process's bytes on any number of ranks, but stats.json's float
+    /// means may differ in the last digit (sums added in another order): fingerprinted.
+    var mpiRanksChangeResult: Bool { true }
+
+    func commandLine(_ context: StageContext<IngestParams>) -> [String] {
+        var params = context.params
+        if let schema = context.path("schema") { params.schema = schema }
+        return params.commandLineArguments() + ["--out", context.directory] + context.paths("logs")
+    }
+
     func run(_ context: StageContext<IngestParams>) throws -> StageOutcome {
         var params = context.params
         if let schema = context.path("schema") { params.schema = schema }
@@ -110,6 +121,15 @@ struct HashKind: PipelineStage {
             result.append(ParamProblem("", "needs the input \"rows\" (e.g. ${ingest.rows}) or raw logs as \"train\" with params.schema"))
         }
         return result
+    }
+
+    /// ctr-hash runs under mpirun, but writes each split as per-rank shards that ctr-train
+    /// cannot read yet: refused in a pipeline rather than half working.
+    var mpiRefusal: String? {
+        "ctr-hash under mpirun writes each split as per-rank shards (train-0000R-of-0000N.cache) in place of "
+            + "train.cache, and ctr-train cannot read shards yet (issue #11), so the train stage downstream would find no "
+            + "train.cache; run this hash stage in-process (remove \"mpi\"), or run mpirun -np N ctr-hash outside the "
+            + "pipeline and give ctr-predict the shards' glob (docs/SCALING.md)"
     }
 
     func run(_ context: StageContext<HashParams>) throws -> StageOutcome {
