@@ -6,6 +6,9 @@
 # middle of training leaves no mpirun or rank behind and no lock entry, and the next run
 # trains again to the same model bytes (two ranks of one thread with a seed are
 # deterministic); a change of ranks re-runs it, saying so.
+# Then an ingest stage with "mpi" (2 ranks) writes the files of an in-process ingest of
+# the same log, keeps mpirun's logs hidden, and skips when unchanged; a hash stage with
+# "mpi" is refused at validation (its shards cannot be read by ctr-train yet).
 set -euo pipefail
 : "${BIN:?}" "${ROOT:?}"
 mpibin=${MPI_BIN:-}
@@ -13,7 +16,7 @@ if [ -z "$mpibin" ]; then
   echo "no MPI_BIN: skipped here (.ci/run's MPI step builds with --traits MPI and runs it)"
   exit 0
 fi
-for tool in ctr-pipeline ctr-train ctr-synth ctr-hash; do
+for tool in ctr-pipeline ctr-train ctr-synth ctr-hash ctr-ingest; do
   [ -x "$mpibin/$tool" ] || { echo "no $tool in MPI_BIN=$mpibin"; exit 1; }
 done
 command -v mpirun >/dev/null || { echo "no mpirun (apt-get install openmpi-bin)"; exit 1; }
@@ -66,9 +69,10 @@ echo "unchanged re-run: skipped"
 
 # 3. kill -9 during training (after the first epoch line in the stage's log): no process
 # left behind, no lock entry; the next run trains again, to the same bytes.
+# (Without the run cache: with it the next run would restore the first run's model.)
 log=$tmp/work/train/stderr.log
 rm -f "$log"  # the last run's; the forced run starts a new one
-"$mpibin/ctr-pipeline" run --force "$tmp/mpi.json" > /dev/null 2>&1 &
+"$mpibin/ctr-pipeline" run --force --no-run-cache "$tmp/mpi.json" > /dev/null 2>&1 &
 pipeline_pid=$!
 for _ in $(seq 600); do
   if grep -Eq '^ *1 ' "$log" 2>/dev/null; then break; fi
@@ -94,7 +98,7 @@ if "train" in lock["stages"]:
     sys.exit("the killed stage still has a lock entry")
 PY
 echo "killed with -9 after epoch 1: mpirun and the ranks stopped (SIGTERM on parent death), no lock entry"
-pipe run "$tmp/mpi.json" > "$tmp/run3.out" 2> "$tmp/run3.err" || { cat "$tmp/run3.out" "$tmp/run3.err"; echo "the resumed run failed"; exit 1; }
+pipe run --no-run-cache "$tmp/mpi.json" > "$tmp/run3.out" 2> "$tmp/run3.err" || { cat "$tmp/run3.out" "$tmp/run3.err"; echo "the resumed run failed"; exit 1; }
 grep -Eq '^train +ran ' "$tmp/run3.out" || { cat "$tmp/run3.out"; echo "the resumed run did not train"; exit 1; }
 grep -q "first run (no record in the lock file)" "$tmp/run3.err" || { cat "$tmp/run3.err"; echo "the resumed run gave another reason"; exit 1; }
 cmp "$tmp/first.model" "$model"
@@ -107,3 +111,34 @@ write_pipeline 1 "$epochs"
 pipe plan "$tmp/mpi.json" > "$tmp/plan.out" 2>&1 || { cat "$tmp/plan.out"; echo "plan failed"; exit 1; }
 grep -q "changed MPI ranks: 2 -> 1" "$tmp/plan.out" || { cat "$tmp/plan.out"; echo "a change of ranks was not seen"; exit 1; }
 echo "ranks 2 -> 1: $(grep -m1 'changed MPI ranks' "$tmp/plan.out" | sed 's/^ *//')"
+
+# 5. Ingest on MPI: the same files as in-process; hash on MPI refused, naming the stage.
+cat > "$tmp/ingest.json" <<JSON
+{
+  "version": 1,
+  "name": "mpi-ingest-check",
+  "workdir": "work-ingest",
+  "stages": {
+    "local": {"kind": "ingest", "inputs": {"logs": "all.tsv"}, "params": {"schema": "criteo", "split": "hash", "valid": 0.1, "test": 0.1}},
+    "ranks": {"kind": "ingest", "inputs": {"logs": "all.tsv"}, "params": {"schema": "criteo", "split": "hash", "valid": 0.1, "test": 0.1},
+              "mpi": {"ranks": 2, "args": ["--allow-run-as-root", "--oversubscribe", "--mca", "btl", "tcp,self"]}}
+  }
+}
+JSON
+pipe run "$tmp/ingest.json" > "$tmp/ingest1.out" 2> "$tmp/ingest1.err" || { cat "$tmp/ingest1.out" "$tmp/ingest1.err"; exit 1; }
+grep -Eq '^ranks +ran ' "$tmp/ingest1.out" || { cat "$tmp/ingest1.out"; echo "the MPI ingest stage did not run"; exit 1; }
+grep -q -- "-np 2 .*ctr-ingest" "$tmp/ingest1.err" || { cat "$tmp/ingest1.err"; echo "no mpirun -np 2 ctr-ingest command in the log"; exit 1; }
+for f in train.tsv valid.tsv test.tsv quarantine.tsv; do
+  cmp "$tmp/work-ingest/local/$f" "$tmp/work-ingest/ranks/$f" || { echo "$f differs between the in-process and the MPI ingest"; exit 1; }
+done
+[ -s "$tmp/work-ingest/ranks/.stderr.log" ] && [ ! -e "$tmp/work-ingest/ranks/stderr.log" ] || { ls -a "$tmp/work-ingest/ranks"; echo "mpirun's logs are not hidden in the rows folder"; exit 1; }
+pipe run "$tmp/ingest.json" > "$tmp/ingest2.out" 2>&1 || { cat "$tmp/ingest2.out"; exit 1; }
+grep -Eq '^0 ran, 2 skipped' "$tmp/ingest2.out" || { cat "$tmp/ingest2.out"; echo "the unchanged MPI ingest re-ran"; exit 1; }
+echo "ingest on 2 ranks in a pipeline: the in-process files byte for byte ($(wc -l < "$tmp/work-ingest/ranks/train.tsv") training rows); unchanged re-run skipped"
+cat > "$tmp/hash.json" <<JSON
+{"version": 1, "name": "mpi-hash-check", "workdir": "work-hash",
+ "stages": {"h": {"kind": "hash", "inputs": {"rows": "work-ingest/local"}, "mpi": {"ranks": 2}}}}
+JSON
+if pipe validate "$tmp/hash.json" > "$tmp/hash.out" 2>&1; then cat "$tmp/hash.out"; echo "a hash stage with mpi validated"; exit 1; fi
+grep -q "stages.h.mpi: ctr-hash under mpirun writes each split as per-rank shards" "$tmp/hash.out" || { cat "$tmp/hash.out"; echo "the refusal does not say why"; exit 1; }
+echo "hash with mpi refused: $(grep -m1 'stages.h.mpi' "$tmp/hash.out" | cut -c1-120)..."

@@ -45,7 +45,7 @@ public enum EvalStage: Stage {
             try JSONReport.write(report, to: path, group: published)
         }
         try published.commit()
-        return EvalResult(report: report, table: TextReport.render(report, segmentsShown: params.segmentsShown),
+        return EvalResult(report: report, table: TextReport.render(report, segmentsShown: params.segmentsShown, jsonPath: outputs.json),
                           jsonPath: outputs.json, htmlPath: outputs.html)
     }
 

@@ -70,7 +70,9 @@ struct AlignedTable {
 
 /// The terminal summary ctr-eval always prints.
 public enum TextReport {
-    public static func render(_ report: EvalReport, segmentsShown: Int = 20) -> String {
+    /// - Parameter jsonPath: where the full metrics.json was written, if it was: the
+    ///   note under a truncated segment table points there, or at `--json` when nothing was written.
+    public static func render(_ report: EvalReport, segmentsShown: Int = 20, jsonPath: String? = nil) -> String {
         let first = report.models[0].metrics
         var out = ""
         if let title = report.title { out += title + "\n" }
@@ -112,7 +114,12 @@ public enum TextReport {
             }
             out += seg.render()
             if s.segments.count > segmentsShown {
-                out += "… \(Format.count(s.segments.count - segmentsShown)) more segments in metrics.json\n"
+                let more = Format.count(s.segments.count - segmentsShown)
+                if let jsonPath {
+                    out += "… \(more) more segments in \(jsonPath)\n"
+                } else {
+                    out += "… \(more) more segments not shown (--segments-shown N lists more; --json FILE writes them all)\n"
+                }
             }
         }
         return out

@@ -16,6 +16,26 @@ public struct FileStamp: Codable, Equatable, Sendable {
     public var inode: UInt64
     public var isDirectory: Bool
 
+    enum CodingKeys: String, CodingKey {
+        case size, mtime, inode, isDirectory = "is_directory"
+    }
+
+    init(size: Int64, mtime: Int64, inode: UInt64, isDirectory: Bool) {
+        self.size = size
+        self.mtime = mtime
+        self.inode = inode
+        self.isDirectory = isDirectory
+    }
+
+    /// Reads `is_directory`, or `isDirectory` (lock file and cache entry format 1).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: JSONKey.self)
+        size = try c.value("size")
+        mtime = try c.value("mtime")
+        inode = try c.value("inode")
+        isDirectory = try c.value("is_directory", or: "isDirectory")
+    }
+
     public static func of(_ path: String) -> FileStamp? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }

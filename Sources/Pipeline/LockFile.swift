@@ -34,6 +34,42 @@ public struct LockEntry: Codable, Equatable, Sendable {
     public var metrics: [ModelMetrics]
     /// The stage's `execution` (command, MPI ranks) when it has one.
     public var execution: JSONValue?
+
+    enum CodingKeys: String, CodingKey {
+        case fingerprint, kind, kindVersion = "kind_version", toolVersion = "tool_version", params, inputs, outputs
+        case completedAt = "completed_at", seconds, metrics, execution
+    }
+
+    init(fingerprint: String, kind: String, kindVersion: Int, toolVersion: String, params: JSONValue, inputs: [InputHash],
+         outputs: [OutputHash], completedAt: String, seconds: Double, metrics: [ModelMetrics], execution: JSONValue?) {
+        self.fingerprint = fingerprint
+        self.kind = kind
+        self.kindVersion = kindVersion
+        self.toolVersion = toolVersion
+        self.params = params
+        self.inputs = inputs
+        self.outputs = outputs
+        self.completedAt = completedAt
+        self.seconds = seconds
+        self.metrics = metrics
+        self.execution = execution
+    }
+
+    /// Reads snake_case keys, or the camelCase ones of lock file format 1.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: JSONKey.self)
+        fingerprint = try c.value("fingerprint")
+        kind = try c.value("kind")
+        kindVersion = try c.value("kind_version", or: "kindVersion")
+        toolVersion = try c.value("tool_version", or: "toolVersion")
+        params = try c.value("params")
+        inputs = try c.value("inputs")
+        outputs = try c.value("outputs")
+        completedAt = try c.value("completed_at", or: "completedAt")
+        seconds = try c.value("seconds")
+        metrics = try c.value("metrics")
+        execution = try c.optionalValue("execution")
+    }
 }
 
 /// `workdir/ctr-pipeline.lock.json`: per stage instance, the fingerprint and output
@@ -43,7 +79,8 @@ public struct LockEntry: Codable, Equatable, Sendable {
 /// vouches for partial outputs.
 public struct LockFile: Codable, Equatable, Sendable {
     public static let fileName = "ctr-pipeline.lock.json"
-    public static let formatVersion = 1
+    /// 2: snake_case keys (1: camelCase, still read).
+    public static let formatVersion = 2
 
     public var version = LockFile.formatVersion
     public var pipeline: String
@@ -61,7 +98,7 @@ public struct LockFile: Codable, Equatable, Sendable {
         guard let data = FileManager.default.contents(atPath: path) else { return LockFile(pipeline: pipeline) }
         do {
             let lock = try JSONDecoder().decode(LockFile.self, from: data)
-            guard lock.version == formatVersion else {
+            guard lock.version == formatVersion || lock.version == 1 else {
                 warn("\(path): lock file format \(lock.version) is not \(formatVersion); ignoring it, every stage will run")
                 return LockFile(pipeline: pipeline)
             }
@@ -69,7 +106,9 @@ public struct LockFile: Codable, Equatable, Sendable {
                 warn("\(path): this work directory was last used by pipeline \"\(lock.pipeline)\", not \"\(pipeline)\"; ignoring its lock file")
                 return LockFile(pipeline: pipeline)
             }
-            return lock
+            var current = lock
+            current.version = formatVersion
+            return current
         } catch {
             warn("\(path): unreadable lock file (\(error)); ignoring it, every stage will run")
             return LockFile(pipeline: pipeline)

@@ -35,10 +35,16 @@ enum MPIStage {
     static let keys = ["ranks", "hostfile", "args"]
 
     /// Runs one stage instance under mpirun; its stdout and stderr go to the stage's
-    /// stdout.log and stderr.log (the tool's table is repeated in the run's log).
+    /// stdout.log and stderr.log (.stdout.log and .stderr.log when the stage's folder is
+    /// itself an output, as ingest's rows are); the tool's table is repeated in the run's log.
     static func run(_ stage: ResolvedStage, _ spec: MPISpec, context: StageContext<AnyParams>) throws -> StageOutcome {
         let arguments = spec.commandLine(stage.kind.commandLine(context))
-        let stdout = context.directory + "/" + CommandStage.stdoutLog, stderr = context.directory + "/" + CommandStage.stderrLog
+        // A stage whose output is its whole folder (ingest's rows) keeps the logs under
+        // hidden names: a folder's hash and the run cache leave out names starting with ".".
+        let folder = URL(fileURLWithPath: context.directory).standardized.path
+        let hidden = stage.outputs.contains { $0.isDirectory && URL(fileURLWithPath: $0.writtenAt).standardized.path == folder } ? "." : ""
+        let stdout = context.directory + "/" + hidden + CommandStage.stdoutLog
+        let stderr = context.directory + "/" + hidden + CommandStage.stderrLog
         context.reporter.note("$ " + ([spec.mpirun] + arguments).map(Subprocess.shellQuoted).joined(separator: " "))
         let status = try Subprocess.run(spec.mpirun, arguments, directory: context.directory, stdout: stdout, stderr: stderr)
         guard status == 0 else {
@@ -69,6 +75,10 @@ extension Validator {
         let before = issues.count
         guard case let .object(entries) = value else {
             issue(path, "expected an object such as {\"ranks\": 4, \"hostfile\": \"hosts.txt\", \"args\": [\"--oversubscribe\"]}, found \(value.found)")
+            return nil
+        }
+        if let refusal = kind.mpiRefusal {
+            issue(path, refusal)
             return nil
         }
         guard let toolName = kind.mpiTool else {

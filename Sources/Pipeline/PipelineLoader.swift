@@ -121,3 +121,24 @@ func absolutePath(_ path: String, base: String) -> String {
     let joined = expanded.hasPrefix("/") ? expanded : base + "/" + expanded
     return URL(fileURLWithPath: joined).standardizedFileURL.path
 }
+
+extension ResolvedPipeline {
+    /// The model a stage instance's output stands for, to name it in eval's tables and the
+    /// run summary: a train stage is `NAME (MODEL)` (`train (ffm)`, `train@k=8 (fm)`), a
+    /// predict stage is named after the train stage of its `model` input; nil otherwise
+    /// (and for models that are files rather than stage outputs).
+    public func modelLabel(of name: String) -> String? {
+        guard let stage = stage(name) else { return nil }
+        switch stage.kind.name {
+        case "train":
+            if case .string(let model)? = stage.paramsJSON["model"] { return "\(stage.name) (\(model))" }
+            return stage.name
+        case "predict":
+            guard let producer = stage.inputs.first(where: { $0.slot == "model" })?.items.first?.stage,
+                  producer != name else { return nil }
+            return modelLabel(of: producer)
+        default:
+            return nil
+        }
+    }
+}

@@ -28,7 +28,8 @@ enum HistoryFolder {
 /// together (one `CommitGroup`); the runner writes the stage's lock entry only after
 /// that, so a kill during a restore leaves a stage that is simply not up to date.
 public struct RunCache: Sendable {
-    public static let formatVersion = 1
+    /// 2: snake_case keys (1: camelCase, still read).
+    public static let formatVersion = 2
 
     /// One cached file: an output (a file) or a file inside an output (a folder).
     public struct StoredFile: Codable, Equatable, Sendable {
@@ -50,6 +51,27 @@ public struct RunCache: Sendable {
         /// and output hashes, metrics).
         public var run: LockEntry
         public var files: [StoredFile]
+
+        enum CodingKeys: String, CodingKey {
+            case cacheVersion = "cache_version", stage, storedAt = "stored_at", run, files
+        }
+
+        init(stage: String, storedAt: String, run: LockEntry, files: [StoredFile]) {
+            self.stage = stage
+            self.storedAt = storedAt
+            self.run = run
+            self.files = files
+        }
+
+        /// Reads snake_case keys, or the camelCase ones of cache entry format 1.
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: JSONKey.self)
+            cacheVersion = try c.value("cache_version", or: "cacheVersion")
+            stage = try c.value("stage")
+            storedAt = try c.value("stored_at", or: "storedAt")
+            run = try c.value("run")
+            files = try c.value("files")
+        }
     }
 
     /// Size of the cache on disk.
@@ -74,7 +96,7 @@ public struct RunCache: Sendable {
     public func entry(_ fingerprint: String) -> Entry? {
         guard let data = FileManager.default.contents(atPath: entryFolder(fingerprint) + "/entry.json"),
               let entry = try? JSONDecoder().decode(Entry.self, from: data),
-              entry.cacheVersion == RunCache.formatVersion, entry.run.fingerprint == fingerprint else { return nil }
+              entry.cacheVersion == RunCache.formatVersion || entry.cacheVersion == 1, entry.run.fingerprint == fingerprint else { return nil }
         return entry
     }
 

@@ -14,6 +14,10 @@ public struct RunDiff: Codable, Sendable {
         public var status: String
         public var seconds: Double
         public var overrides: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case id, record, startedAt = "started_at", status, seconds, overrides
+        }
     }
 
     public struct MetricDelta: Codable, Equatable, Sendable {
@@ -42,6 +46,11 @@ public struct RunDiff: Codable, Sendable {
         public var pValue: Double?
         /// Why there is no test (different labels, predictions no longer kept, ...).
         public var unavailable: String?
+
+        enum CodingKeys: String, CodingKey {
+            case stage, model, rows, aucA = "auc_a", aucB = "auc_b", deltaAUC = "delta_auc", lower, upper, z
+            case pValue = "p_value", unavailable
+        }
     }
 
     public var a: Side
@@ -50,6 +59,10 @@ public struct RunDiff: Codable, Sendable {
     public var inputs: [RunHistory.InputChange]
     public var metrics: [MetricDelta]
     public var aucTests: [AUCTest]
+
+    enum CodingKeys: String, CodingKey {
+        case a, b, parameters, inputs, metrics, aucTests = "auc_tests"
+    }
 
     static let metricOrder = ["auc", "logloss", "ne", "calibration", "rmse", "pr_auc", "brier", "ece", "click_rate", "rows",
                               "va_logloss", "va_mse", "va_auc"]
@@ -68,7 +81,12 @@ public struct RunDiff: Codable, Sendable {
                            parameters: RunHistory.parameterChanges(from: a.manifest, to: b.manifest),
                            inputs: RunHistory.inputChanges(from: a.manifest, to: b.manifest), metrics: [], aucTests: [])
         for mb in b.manifest.metrics {
-            guard let ma = a.manifest.metrics.first(where: { $0.stage == mb.stage && $0.model == mb.model }) else { continue }
+            // Models are matched by name, else by position when the stage evaluated as many
+            // models in both runs (a model is named after its kind: `train (ffm)` -> `train (fm)`).
+            let stageA = a.manifest.metrics.filter { $0.stage == mb.stage }, stageB = b.manifest.metrics.filter { $0.stage == mb.stage }
+            guard let ma = stageA.first(where: { $0.model == mb.model })
+                    ?? (stageA.count == stageB.count ? stageB.firstIndex(where: { $0.model == mb.model }).map { stageA[$0] } : nil)
+            else { continue }
             let keys = Set(ma.values.keys).intersection(mb.values.keys)
             let ordered = metricOrder.filter { keys.contains($0) } + keys.subtracting(metricOrder).sorted()
             for key in ordered {
@@ -109,7 +127,8 @@ public struct RunDiff: Codable, Sendable {
         var tests: [AUCTest] = []
         func slot(_ report: StageReport, _ name: String) -> [InputHash] { report.inputs.filter { $0.slot == name } }
         for (j, model) in b.metrics.enumerated() {
-            guard let i = a.metrics.firstIndex(where: { $0.model == model.model }) else { continue }
+            guard let i = a.metrics.firstIndex(where: { $0.model == model.model }) ?? (a.metrics.count == b.metrics.count ? j : nil)
+            else { continue }
             var test = AUCTest(stage: stage, model: model.model, aucA: a.metrics[i].values["auc"] ?? nil,
                                aucB: model.values["auc"] ?? nil)
             test.rows = (model.values["rows"] ?? nil).flatMap { $0.isFinite && abs($0) < 1e15 ? Int($0) : nil }

@@ -30,7 +30,10 @@ public struct RunManifest: Codable, Sendable {
         public var values: [String: Double?]
     }
 
-    public var manifestVersion = 1
+    /// 2: snake_case keys (1: camelCase, still read: older run records).
+    public static let formatVersion = 2
+
+    public var manifestVersion = RunManifest.formatVersion
     /// The run's id: 8 hex digits, also in its record's name under `.ctr-pipeline/runs/`.
     /// Absent in manifests written before run records existed.
     public var id: String?
@@ -51,6 +54,34 @@ public struct RunManifest: Codable, Sendable {
     public var stages: [StageReport]
     /// The metrics every stage reported (eval's per model), final figures of the run.
     public var metrics: [Metric]
+
+    enum CodingKeys: String, CodingKey {
+        case manifestVersion = "manifest_version", id, pipeline, file, workdir, toolVersion = "tool_version"
+        case gitRevision = "git_revision", startedAt = "started_at", seconds, status, failure, overrides, options
+        case config, stages, metrics
+    }
+
+    /// Reads snake_case keys, or the camelCase ones of manifest format 1 (run records of
+    /// the previous release).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: JSONKey.self)
+        manifestVersion = try c.value("manifest_version", or: "manifestVersion")
+        id = try c.optionalValue("id")
+        pipeline = try c.value("pipeline")
+        file = try c.value("file")
+        workdir = try c.value("workdir")
+        toolVersion = try c.value("tool_version", or: "toolVersion")
+        gitRevision = try c.optionalValue("git_revision", or: "gitRevision")
+        startedAt = try c.value("started_at", or: "startedAt")
+        seconds = try c.value("seconds")
+        status = try c.value("status")
+        failure = try c.optionalValue("failure")
+        overrides = try c.value("overrides")
+        options = try c.value("options")
+        config = try c.value("config")
+        stages = try c.value("stages")
+        metrics = try c.value("metrics")
+    }
 
     init(pipeline: ResolvedPipeline, report: RunReport, startedAt: Date, options: RunOptions) {
         self.pipeline = pipeline.name

@@ -16,7 +16,7 @@ extension PipelineRunner {
     func restoreFromCache(_ stage: ResolvedStage, report: StageReport, started: UInt64) -> StageReport? {
         guard options.runCache, forced[stage.name] == nil, let fingerprint = report.fingerprint,
               let entry = cache.entry(fingerprint) else { return nil }
-        say("[\(stage.name)] restoring from the run cache: " + report.reasons.joined(separator: "; "))
+        say(stage.name, "restoring from the run cache: " + report.reasons.joined(separator: "; "))
         do {
             // As before a run: nothing vouches for the outputs while they are replaced.
             try withStateThrowing {
@@ -39,10 +39,10 @@ extension PipelineRunner {
                 lock.files = pruneHashCache()
                 try lock.save(workdir: pipeline.workdir)
             }
-            say("[\(stage.name)] restored in \(formatSeconds(restored.seconds))")
+            say(stage.name, "restored in \(formatSeconds(restored.seconds))")
             return restored
         } catch {
-            say("[\(stage.name)] warning: cannot restore from the run cache (\(error)); running the stage")
+            say(stage.name, "warning: cannot restore from the run cache (\(error)); running the stage")
             if error is RunCache.RestoreFailure {
                 try? FileManager.default.removeItem(atPath: cache.entryFolder(fingerprint))
             }
@@ -56,7 +56,7 @@ extension PipelineRunner {
         do {
             try cache.store(stage: stage, run: completed, hasher: hasher)
         } catch {
-            say("[\(stage.name)] warning: could not keep the outputs in the run cache: \(error)")
+            say(stage.name, "warning: could not keep the outputs in the run cache: \(error)")
         }
     }
 }

@@ -90,6 +90,8 @@ public final class PipelineRunner: @unchecked Sendable {
     public let options: RunOptions
 
     let state = NSCondition()
+    /// Where progress lines go: `options.log`, stage lines prefixed, one write per call.
+    let log: RunLog
     var lock: LockFile
     let hasher: ContentHasher
     let cache: RunCache
@@ -105,8 +107,9 @@ public final class PipelineRunner: @unchecked Sendable {
     public init(pipeline: ResolvedPipeline, options: RunOptions = RunOptions()) throws {
         self.pipeline = pipeline
         self.options = options
-        let log = options.log, quiet = options.quiet
-        lock = LockFile.load(workdir: pipeline.workdir, pipeline: pipeline.name) { if !quiet { log("warning: \($0)") } }
+        let log = RunLog(stageNames: pipeline.stages.map(\.name), sink: options.log), quiet = options.quiet
+        self.log = log
+        lock = LockFile.load(workdir: pipeline.workdir, pipeline: pipeline.name) { if !quiet { log.write("warning: \($0)") } }
         hasher = ContentHasher(cache: lock.files)
         cache = RunCache(workdir: pipeline.workdir)
         selected = Set(pipeline.stages.map(\.name))
@@ -364,7 +367,7 @@ public final class PipelineRunner: @unchecked Sendable {
             report.runID = manifest.id
             report.recordPath = keepRecord(manifest)
         } catch {
-            if !options.quiet { options.log("warning: could not write the run manifest \(manifestPath): \(error)") }
+            if !options.quiet { log.write("warning: could not write the run manifest \(manifestPath): \(error)") }
         }
         return report
     }
@@ -381,7 +384,12 @@ public final class PipelineRunner: @unchecked Sendable {
     }
 
     func say(_ line: String) {
-        if !options.quiet { options.log(line) }
+        if !options.quiet { log.write(line) }
+    }
+
+    /// A progress line of one stage, with its aligned `[stage] ` prefix.
+    func say(_ stage: String, _ line: String) {
+        if !options.quiet { log.stage(stage, line) }
     }
 
     /// Decides and, if needed, runs one stage; never throws (failures are in the report).
@@ -393,7 +401,7 @@ public final class PipelineRunner: @unchecked Sendable {
             report.status = .failed
             report.error = message
             report.seconds = elapsed(since: started)
-            say("[\(stage.name)] failed after \(formatSeconds(report.seconds))")
+            say(stage.name, "failed after \(formatSeconds(report.seconds))")
             return report
         }
         do {
@@ -422,7 +430,7 @@ public final class PipelineRunner: @unchecked Sendable {
             }
             report.reasons = why
             if let restored = restoreFromCache(stage, report: report, started: started) { return restored }
-            say("[\(stage.name)] running: " + why.joined(separator: "; "))
+            say(stage.name, "running: " + why.joined(separator: "; "))
             // Forget the old run before touching its outputs: if this run dies half way,
             // nothing vouches for what is left on disk.
             try withStateThrowing {
@@ -431,11 +439,17 @@ public final class PipelineRunner: @unchecked Sendable {
             try FileManager.default.createDirectory(atPath: stage.directory, withIntermediateDirectories: true)
             removeLeftoverPartials(in: stage.directory)
             var inputsBySlot: [String: [StageInput]] = [:]
-            for (slot, items) in stage.inputs { inputsBySlot[slot] = items }
+            for (slot, items) in stage.inputs {
+                inputsBySlot[slot] = items.map { item in
+                    var item = item
+                    item.model = item.stage.flatMap(pipeline.modelLabel(of:))
+                    return item
+                }
+            }
             var outputsByName: [String: String] = [:]
             for o in stage.outputs { outputsByName[o.name] = o.writtenAt }
-            let log = options.log, name = stage.name
-            let reporter = Reporter(quiet: options.quiet, live: false) { log("[\(name)] " + $0) }
+            let log = self.log, name = stage.name
+            let reporter = Reporter(quiet: options.quiet, live: false) { log.stage(name, $0) }
             let context = StageContext(stage: stage.name, params: stage.params, inputs: inputsBySlot,
                                        directory: stage.directory, outputs: outputsByName, reporter: reporter)
             let outcome: StageOutcome
@@ -474,7 +488,7 @@ public final class PipelineRunner: @unchecked Sendable {
             }
             keepInCache(stage, completed)
             for note in outcome.notes { reporter.note(note) }
-            say("[\(stage.name)] done in \(formatSeconds(report.seconds))")
+            say(stage.name, "done in \(formatSeconds(report.seconds))")
             return report
         } catch {
             return fail(String(describing: error))

@@ -42,11 +42,16 @@ public struct StageInput: Equatable, Sendable {
     /// The stage instance that produced it, for `${stage.output}` references.
     public var stage: String?
     public var output: String?
+    /// The model the producing stage's output stands for (`train (ffm)`, `train@k=8 (ffm)`
+    /// for a train stage and the predict stages scoring with its model), set by the runner;
+    /// eval names its models after it.
+    public var model: String?
 
-    public init(path: String, stage: String? = nil, output: String? = nil) {
+    public init(path: String, stage: String? = nil, output: String? = nil, model: String? = nil) {
         self.path = path
         self.stage = stage
         self.output = output
+        self.model = model
     }
 }
 
@@ -130,6 +135,9 @@ public protocol PipelineStage: Sendable {
     var mpiTool: String? { get }
     /// Whether the number of ranks changes the stage's result (then it is fingerprinted).
     var mpiRanksChangeResult: Bool { get }
+    /// Why a stage of this kind cannot run under mpirun in a pipeline although its tool can
+    /// (said by validation for a `"mpi"` stage); nil when it can, or when it has no MPI tool.
+    var mpiRefusal: String? { get }
     /// The tool's command line for this context: parameters (`Params.commandLineArguments()`),
     /// inputs and outputs as the tool's options and arguments.
     func commandLine(_ context: StageContext<Params>) -> [String]
@@ -141,6 +149,7 @@ extension PipelineStage {
     public func check(_ params: Params, inputs: Set<String>) -> [ParamProblem] { [] }
     public var mpiTool: String? { nil }
     public var mpiRanksChangeResult: Bool { false }
+    public var mpiRefusal: String? { nil }
     public func commandLine(_ context: StageContext<Params>) -> [String] { [] }
 }
 
@@ -167,6 +176,8 @@ public struct StageKind: Sendable {
     /// See `PipelineStage.mpiTool`.
     public let mpiTool: String?
     public let mpiRanksChangeResult: Bool
+    /// See `PipelineStage.mpiRefusal`.
+    public let mpiRefusal: String?
 
     /// Decodes parameter entries (missing keys take their defaults); problems are keyed.
     let decode: @Sendable ([(key: String, value: JSONValue)]) -> Result<AnyParams, ParamErrors>
@@ -188,6 +199,7 @@ public struct StageKind: Sendable {
         execution = nil
         mpiTool = stage.mpiTool
         mpiRanksChangeResult = stage.mpiRanksChangeResult
+        mpiRefusal = stage.mpiRefusal
         decode = { entries in S.Params.decode(entries).map { AnyParams(value: $0) } }
         encode = { ($0.value as! S.Params).encoded() }
         outputsFor = { stage.outputs(for: $0.value as! S.Params, inputs: $1) }

@@ -54,6 +54,17 @@ struct IngestKind: PipelineStage {
         return result
     }
 
+    var mpiTool: String? { "ctr-ingest" }
+    /// The rows are one process's bytes on any number of ranks, but stats.json's float
+    /// means may differ in the last digit (sums added in another order): fingerprinted.
+    var mpiRanksChangeResult: Bool { true }
+
+    func commandLine(_ context: StageContext<IngestParams>) -> [String] {
+        var params = context.params
+        if let schema = context.path("schema") { params.schema = schema }
+        return params.commandLineArguments() + ["--out", context.directory] + context.paths("logs")
+    }
+
     func run(_ context: StageContext<IngestParams>) throws -> StageOutcome {
         var params = context.params
         if let schema = context.path("schema") { params.schema = schema }
@@ -110,6 +121,15 @@ struct HashKind: PipelineStage {
             result.append(ParamProblem("", "needs the input \"rows\" (e.g. ${ingest.rows}) or raw logs as \"train\" with params.schema"))
         }
         return result
+    }
+
+    /// ctr-hash runs under mpirun, but writes each split as per-rank shards that ctr-train
+    /// cannot read yet: refused in a pipeline rather than half working.
+    var mpiRefusal: String? {
+        "ctr-hash under mpirun writes each split as per-rank shards (train-0000R-of-0000N.cache) in place of "
+            + "train.cache, and ctr-train cannot read shards yet (issue #11), so the train stage downstream would find no "
+            + "train.cache; run this hash stage in-process (remove \"mpi\"), or run mpirun -np N ctr-hash outside the "
+            + "pipeline and give ctr-predict the shards' glob (docs/SCALING.md)"
     }
 
     func run(_ context: StageContext<HashParams>) throws -> StageOutcome {
@@ -226,9 +246,10 @@ struct EvalKind: PipelineStage {
     func run(_ context: StageContext<EvalParams>) throws -> StageOutcome {
         var params = context.params
         let predictions = context.inputs["predictions"] ?? []
-        // Models are named after the stages that produced them (predict@k=8, ...).
+        // Models are named after the train stage and model kind behind each predictions
+        // file (`train (ffm)`, `train@k=8 (ffm)`), else after the stage that wrote it.
         if params.modelName.isEmpty, predictions.allSatisfy({ $0.stage != nil }) {
-            params.modelName = predictions.map { $0.stage! }
+            params.modelName = EvalKind.modelNames(predictions)
         }
         let inputs = EvalInputs(predictions: predictions.map(\.path), labels: context.path("labels")!,
                                 groupBy: context.path("groupBy"), weights: context.path("weights"))
@@ -248,5 +269,14 @@ struct EvalKind: PipelineStage {
             return ModelMetrics(model: model.name, values: ["rmse": m.rmse, "mae": m.mae, "r2": m.r2, "rows": Double(m.rows)])
         }
         return StageOutcome(metrics: metrics + regression, notes: ["\n" + result.table])
+    }
+
+    /// One name per predictions file: its model's label, or its stage's name; a label shared
+    /// by several files (two predict stages scoring with one model) gets `via STAGE` added.
+    static func modelNames(_ predictions: [StageInput]) -> [String] {
+        let labels = predictions.map { $0.model ?? $0.stage ?? $0.path }
+        return zip(predictions, labels).map { item, label in
+            labels.filter { $0 == label }.count > 1 && item.model != nil ? "\(label) via \(item.stage!)" : label
+        }
     }
 }

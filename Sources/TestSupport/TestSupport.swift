@@ -17,6 +17,14 @@ public enum TestSupport {
         return FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) && isDirectory.boolValue ? url : nil
     }
 
+    /// Whether every named file exists under `sharedData`; used as
+    /// `.enabled(if: TestSupport.hasSharedData(...), "...")` so that a test without its data
+    /// is reported as skipped with the reason, not passed silently.
+    public static func hasSharedData(_ relativePaths: String...) -> Bool {
+        guard let data = sharedData else { return false }
+        return relativePaths.allSatisfy { FileManager.default.fileExists(atPath: data.appendingPathComponent($0).path) }
+    }
+
     /// A fresh empty folder under the system's temporary directory.
     public static func makeTemporaryDirectory(_ prefix: String = "swiftctr-test") throws -> URL {
         let url = FileManager.default.temporaryDirectory

@@ -22,7 +22,7 @@ struct CTRPipeline: ParsableCommand {
             fingerprint (kind, tool version, parameters, input content) matches the lock file \
             and whose outputs are intact. See docs/PIPELINES.md.
             """,
-        version: BuildInfo.version(formats: [("pipeline", PipelineLoader.formatVersion), ("lock", LockFile.formatVersion), ("model", Int(ModelFile.version)), ("cache", Int(CacheFormat.version)), ("featurizer.json", FeaturizerSpec.currentVersion), ("stats.json", IngestStats.currentFormatVersion), ("metrics.json", JSONReport.schemaVersion)]),
+        version: BuildInfo.version(formats: [("pipeline", PipelineLoader.formatVersion), ("lock", LockFile.formatVersion), ("manifest", RunManifest.formatVersion), ("run cache", RunCache.formatVersion), ("model", Int(ModelFile.version)), ("cache", Int(CacheFormat.version)), ("featurizer.json", FeaturizerSpec.currentVersion), ("stats.json", IngestStats.currentFormatVersion), ("metrics.json", JSONReport.schemaVersion)]),
         subcommands: [Run.self, Plan.self, Validate.self, Runs.self, Diff.self, GC.self, Kinds.self, Schema.self]
     )
 
@@ -70,7 +70,14 @@ extension CTRPipeline {
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run the pipeline, re-running only what changed.",
-            discussion: "Ends with a table of stages (ran / skipped / failed), times and eval metrics; writes WORKDIR/manifest.json. Exit status 1 when a stage fails."
+            discussion: """
+                stdout: the summary only, a table of stages (ran / skipped / restored / failed), times \
+                and eval metrics per model (named after the train stage and model kind, e.g. \
+                "train (ffm)"), then a sweep's ranking. stderr: the progress log, each line prefixed \
+                with its stage's name padded to the longest one ("[train  ] ..."), whole lines only \
+                even with --jobs; it includes train's epoch table and eval's metrics table. \
+                Writes WORKDIR/manifest.json. Exit status 1 when a stage fails.
+                """
         )
 
         @OptionGroup var pipeline: PipelineOptions

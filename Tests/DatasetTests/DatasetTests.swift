@@ -156,10 +156,10 @@ func randomRows(count: Int, seed: UInt64, maxFeatures: Int = 12) -> [(Float, [Fe
         }
     }
 
-    @Test func realSampleReads() throws {
-        guard let data = TestSupport.sharedData else { return }
+    @Test(.enabled(if: TestSupport.hasSharedData("libffm/xlearn/small_train.txt"), "../shared/data/libffm/xlearn/small_train.txt is absent"))
+    func realSampleReads() throws {
+        let data = try #require(TestSupport.sharedData)
         let path = data.appendingPathComponent("libffm/xlearn/small_train.txt").path
-        guard FileManager.default.fileExists(atPath: path) else { return }
         let rows = try readAll(path)
         #expect(rows.count == 200)
         #expect(rows.filter { $0.0 == 1 }.count == 48)
@@ -367,10 +367,10 @@ func randomRows(count: Int, seed: UInt64, maxFeatures: Int = 12) -> [(Float, [Fe
         #expect(throws: DatasetError.self) { while try stream.next() != nil {} }
     }
 
-    @Test func realSampleConverts() throws {
-        guard let data = TestSupport.sharedData else { return }
+    @Test(.enabled(if: TestSupport.hasSharedData("libffm/xlearn/small_test.txt"), "../shared/data/libffm/xlearn/small_test.txt is absent"))
+    func realSampleConverts() throws {
+        let data = try #require(TestSupport.sharedData)
         let path = data.appendingPathComponent("libffm/xlearn/small_test.txt").path
-        guard FileManager.default.fileExists(atPath: path) else { return }
         let dir = try TestSupport.makeTemporaryDirectory()
         let info = try CacheWriter.convert(libffm: path, to: dir.appendingPathComponent("s.cache").path)
         #expect(info.rowCount == 200)

@@ -213,11 +213,12 @@ struct Problem {
         #expect(try FileManager.default.contentsOfDirectory(atPath: problem.path("")).filter { $0.hasPrefix(".") } == [])
     }
 
-    @Test func realSampleMatchesLibFFMsLevel() throws {
-        guard let data = TestSupport.sharedData else { return }
+    @Test(.enabled(if: TestSupport.hasSharedData("libffm/xlearn/small_train.txt", "libffm/xlearn/small_test.txt"),
+                   "../shared/data/libffm/xlearn/small_{train,test}.txt are absent"))
+    func realSampleMatchesLibFFMsLevel() throws {
+        let data = try #require(TestSupport.sharedData)
         let train = data.appendingPathComponent("libffm/xlearn/small_train.txt").path
         let test = data.appendingPathComponent("libffm/xlearn/small_test.txt").path
-        guard FileManager.default.fileExists(atPath: train), FileManager.default.fileExists(atPath: test) else { return }
         let dir = try TestSupport.makeTemporaryDirectory()
         let result = try TrainStage.run(params: quietParams {
             $0.noLinear = true

@@ -27,9 +27,9 @@ struct RealSampleTests {
         Sample(schema: "avazu", files: ["avazu/deepctr/avazu_sample.txt"], fields: 23, rows: 100),
     ]
 
-    @Test(arguments: samples)
+    @Test(.enabled(if: TestSupport.hasSharedData(), "../shared/data is absent (set SWIFTCTR_SHARED_DATA to its path to run this test)"), arguments: samples)
     func ingestThenHash(_ sample: Sample) throws {
-        guard let data = TestSupport.sharedData else { return }
+        let data = try #require(TestSupport.sharedData)
         let scratch = try Scratch("real")
         var ingestParams = IngestParams.defaults
         ingestParams.schema = sample.schema

@@ -30,9 +30,9 @@ struct RealSampleTests {
         Sample(schema: "avazu", files: ["avazu/deepctr/avazu_sample.txt"], rows: 100, clicks: 20, headerLines: 1),
     ]
 
-    @Test(arguments: samples)
+    @Test(.enabled(if: TestSupport.hasSharedData(), "../shared/data is absent (set SWIFTCTR_SHARED_DATA to its path to run this test)"), arguments: samples)
     func realSampleRowCounts(_ sample: Sample) throws {
-        guard let data = TestSupport.sharedData else { return }
+        let data = try #require(TestSupport.sharedData)
         let w = try Workspace()
         var p = IngestParams.defaults
         p.schema = sample.schema
@@ -47,8 +47,9 @@ struct RealSampleTests {
     }
 
     /// Raw Criteo TSV is already in the rows format: the splits concatenate back to the input.
-    @Test func criteoRowsAreTheRawLines() throws {
-        guard let data = TestSupport.sharedData else { return }
+    @Test(.enabled(if: TestSupport.hasSharedData(), "../shared/data is absent (set SWIFTCTR_SHARED_DATA to its path to run this test)"))
+    func criteoRowsAreTheRawLines() throws {
+        let data = try #require(TestSupport.sharedData)
         let w = try Workspace()
         let input = data.appendingPathComponent("criteo/lapis-hong_wide-resdnn/dev.csv").path
         _ = try IngestStage.run(IngestParams.defaults, inputs: [input], outputs: w.out, reporter: .silent)
@@ -57,8 +58,9 @@ struct RealSampleTests {
     }
 
     /// The unlabelled Kaggle test CSV is read at predict time with LabelMode.absent.
-    @Test func unlabelledKaggleTestParses() throws {
-        guard let data = TestSupport.sharedData else { return }
+    @Test(.enabled(if: TestSupport.hasSharedData(), "../shared/data is absent (set SWIFTCTR_SHARED_DATA to its path to run this test)"))
+    func unlabelledKaggleTestParses() throws {
+        let data = try #require(TestSupport.sharedData)
         let parser = try RowParser(schema: .criteoKaggleCSV, labelMode: .absent)
         let reader = try LineReader(path: data.appendingPathComponent("criteo/chenglongchen_kaggle-2014-criteo/test.tiny.csv").path)
         var rows = 0

@@ -91,6 +91,17 @@ import TestSupport
         #expect(table.contains("DeLong p"))
     }
 
+    /// Without --json nothing points at a metrics.json that was not written.
+    @Test func truncatedSegmentsPointAtWrittenJSONOnly() throws {
+        let s = try Scratch()
+        let (_, report) = try sample(s, models: 1)
+        let unwritten = TextReport.render(report, segmentsShown: 5)
+        #expect(!unwritten.contains("metrics.json"))
+        #expect(unwritten.contains("… 35 more segments not shown (--segments-shown N lists more; --json FILE writes them all)"))
+        let written = TextReport.render(report, segmentsShown: 5, jsonPath: "out/m.json")
+        #expect(written.contains("… 35 more segments in out/m.json\n"))
+    }
+
     @Test func htmlIsSelfContained() throws {
         let s = try Scratch()
         let (_, report) = try sample(s, models: 2)

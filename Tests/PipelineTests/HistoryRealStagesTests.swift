@@ -48,7 +48,7 @@ import Glibc
         #expect(diff.aucTests.count == 1)
         let test = diff.aucTests[0]
         #expect(test.unavailable == nil)
-        #expect(test.stage == "eval" && test.model == "predict" && test.rows == 200)
+        #expect(test.stage == "eval" && test.model == "train (ffm)" && test.rows == 200)
         let predictionsA = try #require(RunCache(workdir: workdir).file(withHash: a.stage("predict")!.outputs[0].hash))
         #expect(predictionsA.hasPrefix(workdir + "/.ctr-pipeline/cache/"))
         let reference = try EvalStage.evaluate(params: .defaults, inputs: EvalInputs(
@@ -90,12 +90,12 @@ import Glibc
         #expect((lower < 0 && upper > 0) == (p >= 0.05))
         let text = diff.text()
         #expect(text.contains("  train.factors  "))
-        #expect(text.contains("eval, model predict: delta " + String(format: "%+.5f", aucB - aucA)))
+        #expect(text.contains("eval, model train (ffm): delta " + String(format: "%+.5f", aucB - aucA)))
         let json = try diff.json()
         var parser = JSONParser(json)
         let parsed = try parser.parse()
-        guard case let .array(tests)? = parsed["aucTests"] else { Issue.record("no aucTests in \(json)"); return }
-        #expect(tests.first?["pValue"] == .double(p))
+        guard case let .array(tests)? = parsed["auc_tests"] else { Issue.record("no auc_tests in \(json)"); return }
+        #expect(tests.first?["p_value"] == .double(p))
         #expect(parsed["a"]?["id"] == .string(a.runID!))
 
         // Back to 4 factors: train, predict and eval come back from the run cache.
@@ -152,14 +152,14 @@ import Glibc
         let diffLines = r.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
         #expect(diffLines.first == ["a:", records[1].id, "b:", records[2].id, "delta"])
         #expect(diffLines.contains(["train.factors", "2", "4", "+2"]))
-        #expect(r.stdout.contains("eval, model predict: delta "), "\(r.stdout)")
+        #expect(r.stdout.contains("eval, model train (ffm): delta "), "\(r.stdout)")
         let json = try TestSupport.run("ctr-pipeline", ["diff", file, String(records[1].id.prefix(6)), "last", "--json"])
         #expect(json.status == 0, "\(json.stderr)")
         var parser = JSONParser(json.stdout)
         let parsed = try parser.parse()
         #expect(parsed["a"]?["id"] == .string(records[1].id))
         #expect(parsed["b"]?["id"] == .string(records[2].id))
-        guard case let .array(tests)? = parsed["aucTests"], case let .double(p)? = tests.first?["pValue"] else {
+        guard case let .array(tests)? = parsed["auc_tests"], case let .double(p)? = tests.first?["p_value"] else {
             Issue.record("no p-value in \(json.stdout)")
             return
         }

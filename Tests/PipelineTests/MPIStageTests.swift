@@ -1,5 +1,6 @@
 import Foundation
 import FFM
+import Ingest
 import StageKit
 import Testing
 @testable import Pipeline
@@ -8,11 +9,13 @@ import Testing
 /// gives mpirun. (.ci/checks/62-mpi-pipeline.sh runs a real one in the MPI build.)
 @Suite struct MPIStageTests {
     /// A folder with a fake `ctr-train` whose --version says whether it has MPI.
-    static func toolDirectory(mpi: Bool) throws -> String {
+    static func toolDirectory(mpi: Bool, tools: [String] = ["ctr-train"]) throws -> String {
         let dir = try makeScratchDirectory().path
-        let tool = dir + "/ctr-train"
-        try "#!/bin/sh\necho 'SwiftCTR 0.1.0 (git abc, MPI: \(mpi ? "yes" : "no"))'\n".write(toFile: tool, atomically: true, encoding: .utf8)
-        chmod(tool, 0o755)
+        for name in tools {
+            let tool = dir + "/" + name
+            try "#!/bin/sh\necho 'SwiftCTR 0.1.0 (git abc, MPI: \(mpi ? "yes" : "no"))'\n".write(toFile: tool, atomically: true, encoding: .utf8)
+            chmod(tool, 0o755)
+        }
         return dir
     }
 
@@ -106,7 +109,49 @@ import Testing
             {"version": 1, "name": "p", "workdir": "work", "stages": {
               "p": {"kind": "predict", "inputs": {"data": "data/a.txt", "model": "data/b.txt"}, "mpi": {"ranks": 2}}}}
             """, tools: empty)
-        #expect(predict["stages.p.mpi"] == "a predict stage cannot run under MPI; the kinds that can: train")
+        #expect(predict["stages.p.mpi"] == "a predict stage cannot run under MPI; the kinds that can: ingest, train")
+    }
+
+    /// Ingest runs ctr-ingest under mpirun (its outputs are one process's files).
+    @Test func anIngestStageRunsCtrIngestUnderMPI() throws {
+        let tools = try Self.toolDirectory(mpi: true, tools: ["ctr-ingest"])
+        let json = """
+            {"version": 1, "name": "mpi", "workdir": "work", "stages": {
+              "ingest": {"kind": "ingest", "inputs": {"logs": ["data/a.txt", "data/b.txt"]},
+                         "params": {"schema": "avazu", "valid": 0.2, "split": "hash"}, "mpi": {"ranks": 2, "args": ["--oversubscribe"]}}}}
+            """
+        guard mpirun != nil else {
+            #expect(issues(json, tools: tools)["stages.ingest.mpi"]?.hasPrefix("no mpirun in PATH") == true)
+            return
+        }
+        let resolved = try load(json, tools: tools)
+        let stage = try #require(resolved.stage("ingest"))
+        let spec = try #require(stage.mpi)
+        #expect(spec.tool == tools + "/ctr-ingest")
+        // stats.json's float means may differ in the last digit with other ranks: fingerprinted.
+        #expect(stage.execution == .object([("mpiRanks", .int(2))]))
+        let context = StageContext(stage: "ingest", params: stage.params, inputs: ["logs": [StageInput(path: "/d/a.tsv"), StageInput(path: "/d/b.tsv")]],
+                                   directory: "/w/ingest", outputs: [:], reporter: Reporter(quiet: true))
+        let words = spec.commandLine(stage.kind.commandLine(context))
+        #expect(Array(words.prefix(4)) == ["-np", "2", "--oversubscribe", tools + "/ctr-ingest"])
+        #expect(Array(words.suffix(4)) == ["--out", "/w/ingest", "/d/a.tsv", "/d/b.tsv"])
+        var expected = IngestParams.defaults
+        expected.schema = "avazu"
+        expected.valid = 0.2
+        expected.split = .hash
+        #expect(try IngestParams.parse(Array(words.dropFirst(4).dropLast(4))) == expected)
+    }
+
+    /// Hash under MPI writes shards that ctr-train cannot read yet: refused, naming the stage and why.
+    @Test func aHashStageOnMPIIsRefusedWithTheReason() throws {
+        let tools = try Self.toolDirectory(mpi: true, tools: ["ctr-hash"])
+        let found = issues("""
+            {"version": 1, "name": "mpi", "workdir": "work", "stages": {
+              "hash": {"kind": "hash", "inputs": {"rows": "data"}, "mpi": {"ranks": 2}}}}
+            """, tools: tools)
+        let message = try #require(found["stages.hash.mpi"])
+        #expect(message.hasPrefix("ctr-hash under mpirun writes each split as per-rank shards (train-0000R-of-0000N.cache) in place of train.cache, and ctr-train cannot read shards yet"))
+        #expect(message.contains("remove \"mpi\""))
     }
 
     @Test func parametersRenderAsTheirCommandLine() throws {

@@ -115,7 +115,7 @@ import Glibc
         #expect(first.succeeded, "\(String(describing: first.failure))")
         #expect(first.stages.map(\.status) == [.ran, .ran, .ran, .ran, .ran])
         let metrics = try #require(first.stage("eval")?.metrics.first)
-        #expect(metrics.model == "predict")
+        #expect(metrics.model == "train (ffm)")
         let auc = try #require(metrics.values["auc"] ?? nil)
         // Model quality is the stages' business (their own tests); here: a real AUC, a finite log loss.
         #expect(auc > 0 && auc < 1)
@@ -188,7 +188,7 @@ import Glibc
         try process.run()
         var seen = Data()
         let handle = err.fileHandleForReading
-        while !String(decoding: seen, as: UTF8.self).contains("[train]    1 ") {
+        while !String(decoding: seen, as: UTF8.self).contains("[train  ]    1 ") {
             let chunk = handle.availableData
             if chunk.isEmpty { break }
             seen.append(chunk)
@@ -197,7 +197,7 @@ import Glibc
         process.waitUntilExit()
         #expect(process.terminationReason == .uncaughtSignal)
         let stderrText = String(decoding: seen, as: UTF8.self)
-        #expect(stderrText.contains("[train]    1 "), "\(stderrText)")
+        #expect(stderrText.contains("[train  ]    1 "), "\(stderrText)")
         let lock = LockFile.load(workdir: killed.appendingPathComponent("work").path, pipeline: "small") { _ in }
         #expect(Set(lock.stages.keys) == ["ingest", "hash"])
         #expect(!FileManager.default.fileExists(atPath: killed.appendingPathComponent("work/train/model.bin").path))
