@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Higher-order FM (issue #13): fm, hofm --degree 3 and ffm on planted data with a known
+# Higher-order FM (issue #13): fm, hofm --degree 2 and 3, and ffm on planted data with a known
 # Bayes-optimal log loss: --truth cubic (the ffm truth plus three-way interactions among 5
 # fields) and the default ffm truth (hofm must not lose to fm there).
 #
@@ -80,7 +80,7 @@ PY
     fi
     read -r BAYES CONSTANT < "$DATA/bayes.txt"
     echo "truth $truth: test Bayes log loss $BAYES, constant $CONSTANT" >&2
-    for spec in "fm:--model fm -k $K" "hofm3:--model hofm --degree 3 -k $K" "ffm:-k 4"; do
+    for spec in "fm:--model fm -k $K" "hofm2:--model hofm --degree 2 -k $K" "hofm3:--model hofm --degree 3 -k $K" "ffm:-k 4"; do
         name="${spec%%:*}"
         read -r -a args <<< "${spec#*:}"
         echo "$name: ${spec#*:} -t $EPOCHS -s $THREADS" >&2
