@@ -234,7 +234,7 @@ extension FFMModel {
     /// are initialised from the seed.
     func resized(to wider: SeenIndices, fieldCount m: Int, seed: UInt64) throws -> FFMModel {
         let grown = try FFMModel(kind: kind, fieldCount: m, factors: factors, normalization: normalization,
-                                 linear: hasLinear, indices: wider)
+                                 linear: hasLinear, indices: wider, degree: degree)
         grown.initialize(seed: seed)
         grown.bias[0] = bias[0]
         grown.bias[1] = bias[1]

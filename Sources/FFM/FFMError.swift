@@ -41,7 +41,7 @@ public enum FFMError: Error, Equatable, CustomStringConvertible {
             let shape: String
             switch kind {
             case .ffm: shape = "-k/--factors \(factors) with \(ProgressMeter.grouped(fields)) fields and "
-            case .fm, .deepfm: shape = "-k/--factors \(factors) with "
+            case .fm, .deepfm, .hofm: shape = "-k/--factors \(factors) with "
             case .lr: shape = ""
             }
             return "\(kind.rawValue) model: \(shape)\(ProgressMeter.grouped(indices)) feature indices needs "

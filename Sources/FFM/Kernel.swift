@@ -4,7 +4,7 @@
 //   m            fields (`fieldCount`); a feature's field must be < m
 //   k            latent factors (`factors`)
 //   kPad         k rounded up to a multiple of 4 (one SIMD4); the padding weights stay 0
-//   weightFields latent vectors per row: m for FFM, 1 for FM, 0 for LR
+//   weightFields latent vectors per row: m for FFM, 1 for FM, 0 for LR, degree - 1 for HOFM
 //   r, row       a dense row number: the rank of an index among those seen in training;
 //                in remapped features, r >= rowCount is slot r - rowCount of a thread's
 //                hot-row replica (HotRows)
@@ -217,6 +217,7 @@ extension FFMModel {
     /// The score φ(x) (before the sigmoid) of a prepared row.
     @inline(__always)
     func score(_ s: Scratch, prefetching next: Scratch? = nil) -> Float {
+        if kind == .hofm { return hofmScore(s, prefetching: next) }
         let count = s.count
         // The next row's weights are prefetched a row per outer iteration, so the requests
         // spread over the work instead of queueing up at once.
@@ -285,6 +286,7 @@ extension FFMModel {
     /// with Float's correctly rounded square root and division.
     @inline(__always)
     func update(_ s: Scratch, kappa: Float, eta: Float, lambda: Float) {
+        if kind == .hofm { return hofmUpdate(s, kappa: kappa, eta: eta, lambda: lambda) }
         let count = s.count
         if hasLinear {
             let gb = kappa, bias = s.bias!

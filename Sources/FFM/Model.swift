@@ -18,12 +18,16 @@ public enum ModelKind: String, Codable, CaseIterable, Sendable, ParameterChoice 
     case lr
     /// DeepFM (Guo et al., IJCAI 2017): an FM plus a network over the same embeddings (issue #14).
     case deepfm
+    /// Higher-order FM (Blondel et al., NeurIPS 2016): ANOVA kernels of orders 2...`--degree`,
+    /// separate factors per order (issue #13; HOFM.swift).
+    case hofm
 
     var code: UInt32 {
         switch self {
         case .ffm: return 0
         case .fm: return 1
         case .lr: return 2
+        case .hofm: return 3
         case .deepfm: return 4
         }
     }
@@ -33,6 +37,7 @@ public enum ModelKind: String, Codable, CaseIterable, Sendable, ParameterChoice 
         case 0: self = .ffm
         case 1: self = .fm
         case 2: self = .lr
+        case 3: self = .hofm
         case 4: self = .deepfm
         default: return nil
         }
@@ -145,7 +150,8 @@ public final class FFMModel: @unchecked Sendable {
     public let kPad: Int
     public let normalization: Bool
     public let hasLinear: Bool
-    /// Fields the latent vectors are kept per: `m` (FFM), 1 (FM) or 0 (LR).
+    /// Fields the latent vectors are kept per: `m` (FFM), 1 (FM), 0 (LR), or for HOFM one
+    /// vector per interaction order 2...degree (`degree - 1`).
     public let weightFields: Int
     /// Floats per row in the latent block.
     public let rowStride: Int
@@ -162,8 +168,11 @@ public final class FFMModel: @unchecked Sendable {
     public var network: DeepNet?
 
     /// A model with (zero) weights for the indices of `indices` (sealed); call `initialize(seed:)` for a fresh start.
-    public init(kind: ModelKind, fieldCount: Int, factors: Int, normalization: Bool, linear: Bool, indices: SeenIndices) throws {
+    /// - Parameter degree: HOFM's highest interaction order (2...4); other kinds ignore it.
+    public init(kind: ModelKind, fieldCount: Int, factors: Int, normalization: Bool, linear: Bool, indices: SeenIndices,
+                degree: Int = 2) throws {
         precondition(fieldCount >= 0 && factors >= 1)
+        precondition(kind != .hofm || (2...4).contains(degree))
         self.kind = kind
         self.indices = indices
         indexCount = indices.indexCount
@@ -176,6 +185,7 @@ public final class FFMModel: @unchecked Sendable {
         case .ffm: weightFields = fieldCount
         case .fm, .deepfm: weightFields = 1
         case .lr: weightFields = 0
+        case .hofm: weightFields = degree - 1
         }
         rowStride = weightFields * kPad * 2
         let rows = indices.count
@@ -199,6 +209,9 @@ public final class FFMModel: @unchecked Sendable {
 
     /// Rows with weights (indices seen in training).
     public var rowCount: Int { indices.count }
+
+    /// The highest interaction order: HOFM's `--degree`, 2 for ffm, fm and deepfm, 1 for lr.
+    public var degree: Int { kind == .hofm ? weightFields + 1 : (weightFields > 0 ? 2 : 1) }
 
     /// Initialises every row as libffm does: latent weights uniform in [0, 1/sqrt(k)],
     /// accumulators 1, linear weights 0. Row values come from a generator seeded by
@@ -250,11 +263,11 @@ public final class FFMModel: @unchecked Sendable {
 }
 
 extension FFMModel {
-    /// Latent weight `d` of index `j` for field `f` (FM: any field), nil for an index without weights.
+    /// Latent weight `d` of index `j` for field `f` (FM: any field; HOFM: `f` is the order - 2), nil for an index without weights.
     public func latentWeight(index j: Int, field f: Int, factor d: Int) -> Float? {
         let r = indices.contains(j) ? indices.row(of: j) : -1
         guard r >= 0, d < factors, weightFields > 0 else { return nil }
-        let wf = kind == .ffm ? f : 0
+        let wf = kind == .ffm || kind == .hofm ? f : 0
         return latent[r * rowStride + wf * 2 * kPad + (d / 4) * 8 + d % 4]
     }
 
@@ -262,7 +275,7 @@ extension FFMModel {
     public func setLatentWeight(index j: Int, field f: Int, factor d: Int, _ value: Float) {
         let r = indices.row(of: j)
         precondition(r >= 0 && d < factors && weightFields > 0)
-        let wf = kind == .ffm ? f : 0
+        let wf = kind == .ffm || kind == .hofm ? f : 0
         latent[r * rowStride + wf * 2 * kPad + (d / 4) * 8 + d % 4] = value
     }
 
@@ -281,7 +294,7 @@ extension FFMModel {
     public func latentAccumulator(index j: Int, field f: Int, factor d: Int) -> Float? {
         let r = indices.contains(j) ? indices.row(of: j) : -1
         guard r >= 0, d < factors, weightFields > 0 else { return nil }
-        let wf = kind == .ffm ? f : 0
+        let wf = kind == .ffm || kind == .hofm ? f : 0
         return latent[r * rowStride + wf * 2 * kPad + (d / 4) * 8 + 4 + d % 4]
     }
 

@@ -228,7 +228,8 @@ public enum ModelFile {
             throw FFMError.corruptModel(path: path, detail: "index bitmap disagrees with the header's count")
         }
         let model = try FFMModel(kind: kind, fieldCount: m, factors: k,
-                                 normalization: flags & 1 != 0, linear: flags & 2 != 0, indices: indices)
+                                 normalization: flags & 1 != 0, linear: flags & 2 != 0, indices: indices,
+                                 degree: kind == .hofm ? Int(get(48, UInt64.self)) + 1 : 2)
         var metadata = ModelMetadata()
         metadata.eta = Double(bitPattern: get(64, UInt64.self))
         metadata.lambda = Double(bitPattern: get(72, UInt64.self))
@@ -302,7 +303,7 @@ public enum ModelFile {
         guard size == UInt32(headerSize) else { throw fail("size (bytes 12-15) is \(size); expected \(headerSize)") }
         let code = get(16, UInt32.self)
         guard let kind = ModelKind(code: code) else {
-            throw fail("model kind (bytes 16-19) is \(code); expected 0 (ffm), 1 (fm), 2 (lr) or 4 (deepfm)")
+            throw fail("model kind (bytes 16-19) is \(code); expected 0 (ffm), 1 (fm), 2 (lr), 3 (hofm) or 4 (deepfm)")
         }
         let flags = get(20, UInt32.self)
         guard flags & ~3 == 0, kind != .lr || flags & 2 != 0 else {
@@ -321,7 +322,12 @@ public enum ModelFile {
         }
         let weightFields = get(48, UInt64.self)
         let expectedFields: UInt64 = kind == .ffm ? m : kind == .fm || kind == .deepfm ? 1 : 0
-        guard weightFields == expectedFields else {
+        if kind == .hofm {
+            // One vector per order 2...degree, degree in 2...4.
+            guard (1...3).contains(weightFields) else {
+                throw fail("weight-field count (bytes 48-55) is \(weightFields); expected 1, 2 or 3 (degree - 1) for a hofm model")
+            }
+        } else if weightFields != expectedFields {
             throw fail("weight-field count (bytes 48-55) is \(weightFields); expected \(expectedFields) for a "
                 + "\(kind.rawValue) model with m = \(m)")
         }
@@ -418,7 +424,8 @@ public enum ModelFile {
             if model.hasLinear { write("linear \(j) \(model.linear[2 * r])") }
             for f in 0..<model.weightFields {
                 let v = model.latent + r * model.rowStride + f * 2 * model.kPad
-                var line = "latent \(j) \(model.kind == .fm || model.kind == .deepfm ? "*" : String(f))"
+                let column = model.kind == .fm || model.kind == .deepfm ? "*" : model.kind == .hofm ? "o\(f + 2)" : String(f)
+                var line = "latent \(j) \(column)"
                 for d in 0..<model.factors { line += " \(v[(d / 4) * 8 + d % 4])" }
                 write(line)
             }

@@ -56,6 +56,9 @@ public struct TrainParams: StageParameters {
     @Flag("With --loss squared, do not clip predictions to the range of the training targets (clipped by default, as libFM).")
     public var noClip = false
 
+    @Option("HOFM: highest interaction order of --model hofm (2 is fm's model; separate factors per order).", in: .closed(2, 4), value: "N")
+    public var degree = 3
+
     // MARK: - #14 DeepFM
 
     @Option("DeepFM: hidden layer widths of the network, comma-separated (\"\" for none).", value: "W,W,...")

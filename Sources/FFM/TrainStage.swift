@@ -68,7 +68,7 @@ public enum TrainStage: Stage {
         let model = start.model
         // Squared loss from scratch: the bias starts at the mean target (ratings are far from 0).
         if let regression, inputs.initModel == nil, model.hasLinear { model.bias[0] = Float(regression.meanTarget) }
-        reporter.note("\(params.model.rawValue): \(ProgressMeter.grouped(train.rowCount)) rows\(train.paths.count > 1 ? " in \(train.paths.count) files" : ""), n \(ProgressMeter.grouped(start.n)), m \(start.m), k \(params.factors), "
+        reporter.note("\(params.model.rawValue)\(params.model == .hofm ? " (degree \(params.degree))" : ""): \(ProgressMeter.grouped(train.rowCount)) rows\(train.paths.count > 1 ? " in \(train.paths.count) files" : ""), n \(ProgressMeter.grouped(start.n)), m \(start.m), k \(params.factors), "
             + "\(ProgressMeter.grouped(model.rowCount)) indices in training, "
             + String(format: "%.1f MB of weights", Double(model.rowCount) * Double(model.rowStride * 4 + (model.hasLinear ? 8 : 0)) / 1e6)
             + ", \(params.threads) thread\(params.threads == 1 ? "" : "s")"
@@ -226,7 +226,7 @@ public enum TrainStage: Stage {
         guard let initPath = initModel else {
             seen.seal()
             let model = try FFMModel(kind: params.model, fieldCount: m, factors: params.factors,
-                                     normalization: !params.noNorm, linear: !params.noLinear, indices: seen)
+                                     normalization: !params.noNorm, linear: !params.noLinear, indices: seen, degree: params.degree)
             model.initialize(seed: params.seed, threads: params.threads)
             if params.model == .deepfm { model.network = try DeepNet.fresh(params, fieldCount: m) }
             return (model, n, m, 0)
@@ -260,6 +260,9 @@ public enum TrainStage: Stage {
     static func checkCompatible(_ model: FFMModel, with params: TrainParams, path: String) throws {
         func fail(_ s: String) -> FFMError { .incompatibleInitModel(path: path, detail: s) }
         guard model.kind == params.model else { throw fail("it is a \(model.kind.rawValue) model, training asks for --model \(params.model.rawValue)") }
+        guard model.kind != .hofm || model.degree == params.degree else {
+            throw fail("it has degree \(model.degree), training asks for --degree \(params.degree)")
+        }
         guard model.factors == params.factors else { throw fail("it has k = \(model.factors), training asks for -k \(params.factors)") }
         guard model.normalization == !params.noNorm else { throw fail("it was trained with\(model.normalization ? "" : "out") normalization; match --no-norm") }
         guard model.hasLinear == (!params.noLinear || params.model == .lr) else {

@@ -27,6 +27,10 @@ public enum PlantedTruth: String, Codable, CaseIterable, Sendable, ParameterChoi
     /// curves of ln(1 + v) (its linear weight and its latent vectors), not aligned with any
     /// bucket boundaries (`PlantedModel`). Criteo format only has integer columns.
     case smooth
+    /// The ffm truth plus three-way interactions: 1.5 × Σ over the triples of the first 5
+    /// interacting fields of Σ_d E(f, key)_d E(g, key)_d E(h, key)_d, E ∈ (-1, 1)^4 hashed
+    /// from (field, key) (an order-3 ANOVA kernel over those fields; issue #13's hofm).
+    case cubic
 }
 
 /// Every option of ctr-synth, declared once. Start from `.defaults`.
@@ -43,7 +47,7 @@ public struct SynthParams: StageParameters {
     @Option("Mean click probability (default 0.2 for criteo, 0.17 for avazu).", in: .open(0, 1), value: "R")
     public var clickRate: Double?
 
-    @Option("Planted truth: ffm (a field-aware model over hashed values, integers by floor(ln(v)^2) bucket), deep (ffm plus a small random network over planted field embeddings) or smooth (integer fields act through smooth curves of ln(1+v); criteo format).")
+    @Option("Planted truth: ffm (a field-aware model over hashed values, integers by floor(ln(v)^2) bucket), deep (ffm plus a small random network over planted field embeddings), smooth (integer fields act through smooth curves of ln(1+v); criteo format) or cubic (ffm plus three-way interactions among 5 fields).")
     public var truth = PlantedTruth.ffm
 
     @Option("Strength of the pairwise field interactions (0: a purely linear truth).", in: .atLeast(0), value: "X")
@@ -181,7 +185,8 @@ struct Generator {
         let (fields, interacting) = params.format == .criteo ? Generator.criteoFields() : Generator.avazuFields()
         self.fields = fields
         model = PlantedModel(seed: params.seed, fields: fields, interacting: interacting,
-                             interactionScale: 0.4 * params.interactionScale, deep: params.truth == .deep)
+                             interactionScale: 0.4 * params.interactionScale, deep: params.truth == .deep,
+                             cubic: params.truth == .cubic)
         smooth = params.truth == .smooth
         if smooth { model.makeSmooth() }
         smoothX = Array(repeating: .nan, count: fields.count)

@@ -171,6 +171,22 @@ struct SynthTests {
         #expect(sd.bayesLogLoss < 0.9 * sd.constantLogLoss)
     }
 
+    @Test func cubicTruthChangesOnlyTheLabels() throws {
+        let w = try Workspace()
+        let (ffm, sf) = try generate({ $0.rows = 6000; $0.seed = 5 }, name: "f.tsv", in: w)
+        let (cubic, sc) = try generate({ $0.rows = 6000; $0.seed = 5; $0.truth = .cubic }, name: "c.tsv", in: w)
+        let (again, _) = try generate({ $0.rows = 6000; $0.seed = 5; $0.truth = .cubic }, name: "c2.tsv", in: w)
+        #expect(cubic == again)
+        #expect(cubic != ffm)
+        func features(_ d: Data) -> [Substring] {
+            String(decoding: d, as: UTF8.self).split(separator: "\n").map { $0.drop { $0 != "\t" } }
+        }
+        #expect(features(ffm) == features(cubic))
+        #expect(abs(Double(sc.clicks) / 6000 - 0.2) < 0.025)
+        // The three-way part adds signal: the truth is further from the constant predictor.
+        #expect(sc.bayesLogLoss < sf.bayesLogLoss)
+    }
+
     @Test func probabilityFormat() {
         var buffer = [UInt8](repeating: 0, count: 32)
         let n = buffer.withUnsafeMutableBufferPointer { Synth.formatProbability(0.1234567890126, into: $0.baseAddress!) }
