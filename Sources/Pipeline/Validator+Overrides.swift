@@ -34,6 +34,15 @@ extension Validator {
                     issues.append(ValidationIssue(path: label, message: "\(parts[0]).\(parts[1]) is swept (stages.\(parts[0]).sweep.\(parts[1])); edit the sweep values in the file instead"))
                     continue
                 }
+                // A command stage's params object declares its parameters: --set changes one, never adds one.
+                if stage["kind"]?.stringValue == "command" {
+                    let declared = stage["params"]?.objectEntries?.map(\.key) ?? []
+                    if !declared.contains(parts[1]) {
+                        issues.append(ValidationIssue(path: label, message: "no parameter \"\(parts[1])\" is declared in stages.\(parts[0]).params"
+                            + Suggest.hint(parts[1], declared) + "; declared: " + (declared.isEmpty ? "none" : declared.joined(separator: ", "))))
+                        continue
+                    }
+                }
                 path = ["stages", parts[0], "params"] + parts.dropFirst()
                 if parts.count == 2, let kind = stage["kind"]?.stringValue.flatMap({ registry[$0] }) {
                     type = kind.parameterType(parts[1])

@@ -80,6 +80,19 @@ import Glibc
         #expect(try readText(s.path("work/head/top.txt")) == "date\n")
     }
 
+    /// `--set` changes a command stage's declared parameter; a name it does not declare is an
+    /// error, not a new parameter that nothing reads (found trying `--set clip.maxCount=50`).
+    @Test func setNamesADeclaredParameterOfACommandStage() throws {
+        let s = try Scratch()
+        try s.write("data/a.txt", "apple\n")
+        try s.write("data/b.txt", "banana\n")
+        #expect(s.issues(Self.sortPipeline(), overrides: ["head.n=1"]).isEmpty)
+        #expect(s.issues(Self.sortPipeline(), overrides: ["head.m=1"]) == [ValidationIssue(path: "--set head.m=1",
+            message: "no parameter \"m\" is declared in stages.head.params (did you mean \"n\"?); declared: n")])
+        #expect(s.issues(Self.sortPipeline(), overrides: ["sorted.n=1"]) == [ValidationIssue(path: "--set sorted.n=1",
+            message: "no parameter \"n\" is declared in stages.sorted.params; declared: none")])
+    }
+
     @Test func valuesAreSubstitutedAsSeparateArgumentsWithoutAShellAndQuotedWithOne() throws {
         let s = try Scratch()
         let json = """
