@@ -244,12 +244,15 @@ struct EvalKind: PipelineStage {
         // Calibration before and after: a model that carries a calibrator is scored again
         // without it, and both are evaluated side by side (as ctr-eval --model does).
         var scratch: [String] = []
+        // The uncalibrated scores are temporary: the report names the model they come from.
+        var shownPaths: [Int: String] = [:]
         defer { for path in scratch { unlink(path) } }
         if params.task == .classification, let run = context.run, params.modelName.count == predictions.count {
             var items: [StageInput] = [], names: [String] = []
             for (i, item) in predictions.enumerated() {
                 if let uncalibrated = try uncalibratedPredictions(item, run: run, directory: context.directory, index: i) {
                     scratch.append(uncalibrated.path)
+                    shownPaths[items.count] = uncalibrated.model
                     items += [StageInput(path: uncalibrated.path, stage: item.stage, output: item.output), item]
                     names += [params.modelName[i] + " (uncalibrated)", params.modelName[i] + " (\(uncalibrated.method))"]
                 } else {
@@ -268,6 +271,7 @@ struct EvalKind: PipelineStage {
             result = try EvalStage.run(params, inputs: inputs, outputs: outputs, reporter: context.reporter)
         } else {
             var report = try EvalStage.evaluate(params: params, inputs: inputs)
+            for (i, path) in shownPaths { report.models[i].predictionsPath = path + " (scored without its calibrator)" }
             for (i, log) in logs.enumerated() where i < report.trainingLogs.count {
                 report.trainingLogs[i].name = log.stage.name
                 report.trainingLogs[i].keptEpoch = keptEpoch(report.trainingLogs[i], train: log.stage)
@@ -306,7 +310,7 @@ struct EvalKind: PipelineStage {
 
     /// Scores the data of the predict stage that made `item` without the model's calibrator,
     /// when the model has one and the stage applied it; nil otherwise.
-    func uncalibratedPredictions(_ item: StageInput, run: PipelineRunInfo, directory: String, index: Int) throws -> (path: String, method: String)? {
+    func uncalibratedPredictions(_ item: StageInput, run: PipelineRunInfo, directory: String, index: Int) throws -> (path: String, model: String, method: String)? {
         guard let name = item.stage, let predict = run.pipeline.stage(name), predict.kind.name == "predict",
               var params = predict.params.value as? PredictParams, !params.uncalibrated, !params.rawScore,
               let model = predict.inputs.first(where: { $0.slot == "model" })?.items.first?.path,
@@ -318,14 +322,16 @@ struct EvalKind: PipelineStage {
         let path = directory + "/.uncalibrated-\(index)-\(getpid()).pred"
         _ = try PredictStage.run(params, inputs: PredictInputs(data: data, model: model, featurizer: featurizer), outputs: path,
                                  reporter: .silent)
-        return (path, calibrator.method.rawValue)
+        return (path, model, calibrator.method.rawValue)
     }
 
     /// The report's run section: the pipeline, this stage's parameters and inputs with their
     /// hashes, the training logs, and the sweeps ranked (this stage's metrics as test figures).
     func metadata(_ run: PipelineRunInfo, metrics: [ModelMetrics], logs: [String]) -> RunMetadata {
         var parameters: [(key: String, value: String)] = []
-        if case let .object(entries) = run.stage.paramsJSON { parameters = entries.map { ($0.key, $0.value.text()) } }
+        if case let .object(entries) = run.stage.paramsJSON {
+            parameters = entries.filter { reservedKeys[$0.key] == nil }.map { ($0.key, $0.value.text()) }
+        }
         var files = run.inputs.map { RunMetadata.File(role: $0.slot, path: $0.path, bytes: RunMetadata.File.sized(role: "", path: $0.path).bytes, hash: $0.hash) }
         let outputs = run.finished.flatMap(\.outputs)
         for path in logs {
