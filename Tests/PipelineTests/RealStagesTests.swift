@@ -110,7 +110,8 @@ import Glibc
         let labels = try String(contentsOfFile: dir.appendingPathComponent("work/ingest/test.tsv").path, encoding: .utf8)
             .split(separator: "\n").map { Double($0.split(separator: "\t", omittingEmptySubsequences: false)[0])! }
         func logloss(_ p: [Double]) -> Double {
-            zip(p, labels).map { p, y in -(y * log(max(p, 1e-15)) + (1 - y) * log(max(1 - p, 1e-15))) }.reduce(0, +) / Double(p.count)
+            let eps = Double.ulpOfOne  // eval clips p to [ε, 1−ε], ε = 2.22e-16
+            return zip(p, labels).map { p, y in -(y * log(min(max(p, eps), 1 - eps)) + (1 - y) * log(1 - min(max(p, eps), 1 - eps))) }.reduce(0, +) / Double(p.count)
         }
         #expect(abs((evaluated[0].values["logloss"] ?? nil)! - logloss(plain)) < 1e-9)
         #expect(abs((evaluated[1].values["logloss"] ?? nil)! - logloss(calibrated)) < 1e-9)
