@@ -41,9 +41,10 @@ extension HTMLReport {
             let x = plot.x(Double(marked.epoch))
             let what = marked.kept ? "kept epoch \(marked.epoch)" : "lowest validation loss, epoch \(marked.epoch)"
             s += "<line x1=\"\(n(x))\" y1=\"\(n(plot.top))\" x2=\"\(n(x))\" y2=\"\(n(plot.top + plot.plotHeight))\" stroke=\"#555\" stroke-dasharray=\"5 3\"/>\n"
-            let anchor = x > plot.left + plot.plotWidth * 0.7 ? "end" : "start"
+            // A short label inside the plot, on the side with room; the legend says what it is.
+            let anchor = x > plot.left + plot.plotWidth / 2 ? "end" : "start"
             let tx = anchor == "end" ? x - 4 : x + 4
-            s += "<text x=\"\(n(tx))\" y=\"\(n(plot.top + 12))\" text-anchor=\"\(anchor)\">\(escape(what))</text>\n"
+            s += "<text x=\"\(n(tx))\" y=\"\(n(plot.top + 12))\" text-anchor=\"\(anchor)\">epoch \(marked.epoch)</text>\n"
             entries.append((what, "#555"))
             let e = log.epochs.first { $0.epoch == marked.epoch }!
             note = " The dashed line marks the \(marked.kept ? "kept epoch (the model's weights)" : "epoch of lowest validation loss (the kept one when trained with --patience; else the last epoch is kept)")"
@@ -51,7 +52,8 @@ extension HTMLReport {
                 + (e.validAUC.map { ", validation AUC \(Format.fixed($0, 5))" } ?? "") + "."
         }
         s += "</svg>\n" + legend(entries)
-        s += "<figcaption>Learning curves of \(escape(log.name)) (<code>\(escape(log.path))</code>): loss per epoch "
+        let source = log.name == log.path ? "<code>\(escape(log.path))</code>" : "\(escape(log.name)) (<code>\(escape(log.path))</code>)"
+        s += "<figcaption>Learning curves of \(source): loss per epoch "
             + "(log loss; mean squared error for squared-loss training).\(note)</figcaption>\n</figure>\n"
         return s
     }
