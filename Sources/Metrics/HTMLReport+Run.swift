@@ -7,13 +7,15 @@ extension HTMLReport {
     static func learningCurves(_ logs: [TrainingLog]) -> String {
         guard !logs.isEmpty else { return "" }
         var h = "<h2>Learning curves</h2>\n<div class=\"charts\">\n"
-        for log in logs { h += learningCurveChart(log) }
+        // Several logs (a sweep) share one loss axis, so that the charts compare at a glance.
+        let all = logs.flatMap { $0.epochs.flatMap { [$0.train] + ($0.valid.map { [$0] } ?? []) } }
+        for log in logs { h += learningCurveChart(log, lossRange: logs.count > 1 ? all : nil) }
         return h + "</div>\n"
     }
 
-    static func learningCurveChart(_ log: TrainingLog) -> String {
+    static func learningCurveChart(_ log: TrainingLog, lossRange: [Double]? = nil) -> String {
         let epochs = log.epochs.map { Double($0.epoch) }
-        let losses = log.epochs.flatMap { [$0.train] + ($0.valid.map { [$0] } ?? []) }
+        let losses = lossRange ?? log.epochs.flatMap { [$0.train] + ($0.valid.map { [$0] } ?? []) }
         let last = max(1, epochs.max() ?? 1)
         let low = losses.min() ?? 0, high = losses.max() ?? 1
         // The loss axis spans the data with a margin (losses differ in their third digit).

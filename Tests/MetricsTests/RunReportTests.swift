@@ -109,6 +109,16 @@ import TestSupport
         // The loss axis spans the data, not 0..1: ticks between 0.42 and 0.54.
         let ticks = chart.components(separatedBy: "text-anchor=\"end\">").dropFirst().compactMap { Double($0.prefix { $0 != "<" }) }
         #expect(!ticks.isEmpty && ticks.allSatisfy { $0 >= 0.42 && $0 <= 0.54 })
+        // Two logs share one loss axis: the second's ticks are the union's.
+        var other = report.trainingLogs[0]
+        other.epochs = other.epochs.map { var e = $0; e.train += 0.3; e.valid = e.valid.map { $0 + 0.3 }; return e }
+        report.trainingLogs.append(other)
+        let both = HTMLReport.learningCurves(report.trainingLogs)
+        let figures = both.components(separatedBy: "<figure>").dropFirst().map { figure in
+            figure.components(separatedBy: "text-anchor=\"end\">").dropFirst().compactMap { Double($0.prefix { $0 != "<" }) }
+        }
+        #expect(figures.count == 2 && figures[0] == figures[1] && figures[0].min()! <= 0.44 && figures[0].max()! >= 0.82)
+        report.trainingLogs.removeLast()
         // metrics.json does not change.
         #expect(!JSONReport.render(report).contains("epochs"))
         // A bad log is an error before any metric.
