@@ -28,6 +28,8 @@ public enum EvalError: Error, Equatable, CustomStringConvertible {
     case badTarget(path: String, line: Int, found: String, format: String)
     /// A regression prediction that is not a finite number (`--task regression`).
     case badPrediction(path: String, line: Int, found: String, reason: String)
+    /// A training log (`--log-json`) that is not ctr-train's epochs.json.
+    case badTrainingLog(path: String, detail: String)
 
     public var description: String {
         switch self {
@@ -62,6 +64,8 @@ public enum EvalError: Error, Equatable, CustomStringConvertible {
             return "\(path):\(line): bad target \(EvalError.quote(found)) (\(format)); expected a finite number (--task regression)"
         case let .badPrediction(path, line, found, reason):
             return "\(path):\(line): \(reason): found \(EvalError.quote(found)); expected a finite predicted value (--task regression)"
+        case let .badTrainingLog(path, detail):
+            return "\(path): training log (--log-json): \(detail)"
         }
     }
 

@@ -43,6 +43,13 @@ public struct EvalParams: StageParameters {
     @Option("Task: classification (labels 0/1, predicted probabilities) or regression (real targets and predictions: RMSE, MAE, R², residuals).")
     public var task = EvalTask.classification
 
+    // MARK: - #16 learning curves
+
+    /// ctr-train's per-epoch logs (epochs.json): learning curves in the HTML report. A
+    /// pipeline passes its upstream train stages' logs itself.
+    @Option("A ctr-train --log-json file (epochs.json): its learning curves go into the HTML report. Repeat for several.", value: "file")
+    public var logJson: [String] = []
+
     public init() {}
 
     /// One model name per predictions file, when names are given.

@@ -53,6 +53,7 @@ public enum EvalStage: Stage {
     public static func evaluate(params: EvalParams, inputs: EvalInputs) throws -> EvalReport {
         try params.validated(params.problems() + params.problems(predictionFiles: inputs.predictions.count))
         guard !inputs.predictions.isEmpty else { throw EvalError.noPredictions }
+        let trainingLogs = try params.logJson.map { try TrainingLog.read($0) }
         let negKeepRate = params.negKeepRate.flatMap { $0 == 1 ? nil : $0 }
         let modelCount = inputs.predictions.count
         let needIndex = inputs.weights != nil || inputs.groupBy != nil || modelCount > 1
@@ -115,7 +116,7 @@ public enum EvalStage: Stage {
         }
         return EvalReport(labelsPath: inputs.labels, labelsFormat: loaded.labelFormat.rawValue,
                           weightsPath: inputs.weights, negKeepRate: negKeepRate, title: params.title,
-                          models: models, warnings: warnings)
+                          models: models, warnings: warnings, trainingLogs: trainingLogs)
     }
 
     /// Base names of the prediction files, with their folder when two base names collide.

@@ -50,12 +50,15 @@ public enum HTMLReport {
         for warning in report.warnings { h += "<div class=\"warn\">\(escape(warning))</div>\n" }
 
         h += "<h2>Metrics</h2>\n" + metricsTable(report)
+        h += sweepTables(report.run)
         h += "<h2>Charts</h2>\n<div class=\"charts\">\n"
         h += rocChart(report) + reliabilityChart(report) + precisionRecallChart(report)
         for (i, model) in report.models.enumerated() { h += histogramChart(model, index: i) }
         h += "</div>\n"
+        h += learningCurves(report.trainingLogs)
         h += reliabilityTables(report)
         h += segmentTables(report, shown: segmentsShown)
+        h += runSection(report.run)
         h += """
         <p class="sub" style="margin-top:28px">AUC ties count ½; log loss clips p to [ε, 1−ε], ε = 2.22e-16; NE = log loss / entropy of the click rate;
         calibration = Σp/Σy; slope and intercept from the logistic refit y ~ logit(p); AUC interval by DeLong.
@@ -128,10 +131,11 @@ public enum HTMLReport {
                 }
                 return out
             }
-            let step = niceStep(upper / 5)
+            // From 0, or from the first multiple of the step at or above a non-zero lower end.
+            let step = niceStep((upper - lower) / 5)
             var out: [Double] = []
-            var k = 0.0
-            while k * step <= upper * (1 + 1e-9) {
+            var k = lower == 0 ? 0 : (lower / step - 1e-9).rounded(.up)
+            while k * step <= upper + abs(upper) * 1e-9 {
                 out.append(k * step)
                 k += 1
             }
@@ -139,7 +143,7 @@ public enum HTMLReport {
         }
 
         func label(_ t: Double) -> String {
-            HTMLReport.tickLabel(t, step: logarithmic ? t : niceStep(upper / 5))
+            HTMLReport.tickLabel(t, step: logarithmic ? t : niceStep((upper - lower) / 5))
         }
     }
 

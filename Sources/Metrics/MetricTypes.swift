@@ -169,4 +169,8 @@ public struct EvalReport: Equatable, Sendable {
     public var models: [ModelReport]
     /// Degenerate-input notes (one class, no positives, constant predictions, …).
     public var warnings: [String]
+    /// Learning curves from `--log-json` (HTML report only).
+    public var trainingLogs: [TrainingLog] = []
+    /// How the report was made (HTML report only); set by the caller before `EvalStage.write`.
+    public var run: RunMetadata? = nil
 }

@@ -450,8 +450,11 @@ public final class PipelineRunner: @unchecked Sendable {
             for o in stage.outputs { outputsByName[o.name] = o.writtenAt }
             let log = self.log, name = stage.name
             let reporter = Reporter(quiet: options.quiet, live: false) { log.stage(name, $0) }
+            let finished = withState { pipeline.stages.compactMap { reports[$0.name] } }
+            let run = PipelineRunInfo(pipeline: pipeline, stage: stage, finished: finished, inputs: inputs,
+                                      toolVersion: options.toolVersion)
             let context = StageContext(stage: stage.name, params: stage.params, inputs: inputsBySlot,
-                                       directory: stage.directory, outputs: outputsByName, reporter: reporter)
+                                       directory: stage.directory, outputs: outputsByName, reporter: reporter, run: run)
             let outcome: StageOutcome
             do {
                 if let mpi = stage.mpi {

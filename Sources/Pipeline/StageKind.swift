@@ -81,6 +81,36 @@ public struct StageOutcome: Sendable {
 
 /// Everything a stage needs to run: its parameters, its inputs by slot, and where to
 /// write each declared output.
+/// What a runner knows when it starts a stage: eval's report shows it (#16).
+public struct PipelineRunInfo: Sendable {
+    public var pipeline: ResolvedPipeline
+    /// The stage being run.
+    public var stage: ResolvedStage
+    /// Reports of the stages finished so far (run, skipped or restored), in pipeline order.
+    public var finished: [StageReport]
+    /// The stage's inputs with their content hashes.
+    public var inputs: [InputHash]
+    public var toolVersion: String
+
+    public init(pipeline: ResolvedPipeline, stage: ResolvedStage, finished: [StageReport], inputs: [InputHash], toolVersion: String) {
+        self.pipeline = pipeline
+        self.stage = stage
+        self.finished = finished
+        self.inputs = inputs
+        self.toolVersion = toolVersion
+    }
+
+    /// The stages `stage` depends on, directly or not, in pipeline order.
+    public var upstream: [ResolvedStage] {
+        var seen = Set<String>(), stack = stage.dependencies
+        while let next = stack.popLast() {
+            guard seen.insert(next).inserted, let s = pipeline.stage(next) else { continue }
+            stack += s.dependencies
+        }
+        return pipeline.stages.filter { seen.contains($0.name) }
+    }
+}
+
 public struct StageContext<Params: Sendable>: Sendable {
     /// The stage instance's name, e.g. "train" or "train@k=8".
     public let stage: String
@@ -94,6 +124,8 @@ public struct StageContext<Params: Sendable>: Sendable {
     public let outputs: [String: String]
     /// Notes go to the run's log, prefixed with the stage's name; nothing when quiet.
     public let reporter: Reporter
+    /// The run around the stage (the pipeline, what finished before it); nil outside a runner.
+    public var run: PipelineRunInfo? = nil
 
     public func paths(_ slot: String) -> [String] { inputs[slot]?.map(\.path) ?? [] }
     public func path(_ slot: String) -> String? { inputs[slot]?.first?.path }
@@ -206,7 +238,7 @@ public struct StageKind: Sendable {
         checkParams = { stage.check($0.value as! S.Params, inputs: $1) }
         runStage = { params, context in
             try stage.run(StageContext(stage: context.stage, params: params.value as! S.Params, inputs: context.inputs,
-                                       directory: context.directory, outputs: context.outputs, reporter: context.reporter))
+                                       directory: context.directory, outputs: context.outputs, reporter: context.reporter, run: context.run))
         }
         commandLine = { context in
             stage.commandLine(StageContext(stage: context.stage, params: context.params.value as! S.Params, inputs: context.inputs,

@@ -237,6 +237,9 @@ struct EvalKind: PipelineStage {
          InputSlot("groupBy", required: false, summary: "segment keys, one per line (per-segment metrics, GAUC)"),
          InputSlot("weights", required: false, summary: "row weights, one per line")]
     }
+    var reservedKeys: [String: String] {
+        ["logJson": "the pipeline passes the epochs.json of the train stages upstream of eval itself"]
+    }
 
     func outputs(for params: EvalParams, inputs: Set<String>) -> [OutputDecl] {
         [OutputDecl("metrics", path: "metrics.json", summary: "every metric, per model"),
@@ -245,18 +248,70 @@ struct EvalKind: PipelineStage {
 
     func run(_ context: StageContext<EvalParams>) throws -> StageOutcome {
         var params = context.params
-        let predictions = context.inputs["predictions"] ?? []
+        var predictions = context.inputs["predictions"] ?? []
         // Models are named after the train stage and model kind behind each predictions
         // file (`train (ffm)`, `train@k=8 (ffm)`), else after the stage that wrote it.
         if params.modelName.isEmpty, predictions.allSatisfy({ $0.stage != nil }) {
             params.modelName = EvalKind.modelNames(predictions)
         }
+        // Learning curves: the epochs.json of every train stage upstream (#16).
+        let trains = (context.run?.upstream ?? []).filter { $0.kind.name == "train" }
+        let logs = trains.compactMap { t -> (stage: ResolvedStage, path: String)? in
+            guard let path = t.outputs.first(where: { $0.name == "epochs" })?.path, FileManager.default.fileExists(atPath: path)
+            else { return nil }
+            return (t, path)
+        }
+        params.logJson = logs.map(\.path)
+        // Calibration before and after: a model that carries a calibrator is scored again
+        // without it, and both are evaluated side by side (as ctr-eval --model does).
+        var scratch: [String] = []
+        // The uncalibrated scores are temporary: the report names the model they come from.
+        var shownPaths: [Int: String] = [:]
+        defer { for path in scratch { unlink(path) } }
+        if params.task == .classification, let run = context.run, params.modelName.count == predictions.count {
+            var items: [StageInput] = [], names: [String] = []
+            for (i, item) in predictions.enumerated() {
+                if let uncalibrated = try uncalibratedPredictions(item, run: run, directory: context.directory, index: i) {
+                    scratch.append(uncalibrated.path)
+                    shownPaths[items.count] = uncalibrated.model
+                    items += [StageInput(path: uncalibrated.path, stage: item.stage, output: item.output), item]
+                    names += [params.modelName[i] + " (uncalibrated)", params.modelName[i] + " (\(uncalibrated.method))"]
+                } else {
+                    items.append(item)
+                    names.append(params.modelName[i])
+                }
+            }
+            predictions = items
+            params.modelName = names
+        }
         let inputs = EvalInputs(predictions: predictions.map(\.path), labels: context.path("labels")!,
                                 groupBy: context.path("groupBy"), weights: context.path("weights"))
-        let result = try EvalStage.run(params, inputs: inputs,
-                                       outputs: EvalOutputs(json: context.output("metrics"), html: context.output("report")),
-                                       reporter: context.reporter)
-        let metrics = result.report.models.map { model -> ModelMetrics in
+        let outputs = EvalOutputs(json: context.output("metrics"), html: context.output("report"))
+        let result: EvalResult
+        if params.task == .regression {
+            result = try EvalStage.run(params, inputs: inputs, outputs: outputs, reporter: context.reporter)
+        } else {
+            var report = try EvalStage.evaluate(params: params, inputs: inputs)
+            for (i, path) in shownPaths { report.models[i].predictionsPath = path + " (scored without its calibrator)" }
+            for (i, log) in logs.enumerated() where i < report.trainingLogs.count {
+                report.trainingLogs[i].name = log.stage.name
+                report.trainingLogs[i].keptEpoch = keptEpoch(report.trainingLogs[i], train: log.stage)
+            }
+            if let run = context.run {
+                report.run = metadata(run, metrics: modelMetrics(report), logs: logs.map(\.path))
+            }
+            result = try EvalStage.write(report, params: params, outputs: outputs)
+            for warning in result.report.warnings { context.reporter.note("warning: \(warning)") }
+        }
+        let regression = (result.regression?.models ?? []).map { model -> ModelMetrics in
+            let m = model.metrics
+            return ModelMetrics(model: model.name, values: ["rmse": m.rmse, "mae": m.mae, "r2": m.r2, "rows": Double(m.rows)])
+        }
+        return StageOutcome(metrics: modelMetrics(result.report) + regression, notes: ["\n" + result.table])
+    }
+
+    func modelMetrics(_ report: EvalReport) -> [ModelMetrics] {
+        report.models.map { model -> ModelMetrics in
             let m = model.metrics
             return ModelMetrics(model: model.name, values: [
                 "auc": m.auc, "logloss": m.logloss, "ne": m.ne, "calibration": m.calibration,
@@ -264,11 +319,56 @@ struct EvalKind: PipelineStage {
                 "rows": Double(m.rows), "click_rate": m.clickRate,
             ])
         }
-        let regression = (result.regression?.models ?? []).map { model -> ModelMetrics in
-            let m = model.metrics
-            return ModelMetrics(model: model.name, values: ["rmse": m.rmse, "mae": m.mae, "r2": m.r2, "rows": Double(m.rows)])
+    }
+
+    /// The epoch whose weights train kept: the lowest validation loss with early stopping
+    /// (TrainStage's rule), else the last.
+    func keptEpoch(_ log: TrainingLog, train: ResolvedStage) -> Int? {
+        guard let params = train.params.value as? TrainParams else { return nil }
+        if params.effectivePatience > 0, let best = log.marked, !best.kept { return best.epoch }
+        return log.epochs.last?.epoch
+    }
+
+    /// Scores the data of the predict stage that made `item` without the model's calibrator,
+    /// when the model has one and the stage applied it; nil otherwise.
+    func uncalibratedPredictions(_ item: StageInput, run: PipelineRunInfo, directory: String, index: Int) throws -> (path: String, model: String, method: String)? {
+        guard let name = item.stage, let predict = run.pipeline.stage(name), predict.kind.name == "predict",
+              var params = predict.params.value as? PredictParams, !params.uncalibrated, !params.rawScore,
+              let model = predict.inputs.first(where: { $0.slot == "model" })?.items.first?.path,
+              let data = predict.inputs.first(where: { $0.slot == "data" })?.items.first?.path,
+              let calibrator = try Calibrator.from(try ModelFile.load(model).metadata, path: model)
+        else { return nil }
+        params.uncalibrated = true
+        let featurizer = predict.inputs.first(where: { $0.slot == "featurizer" })?.items.first?.path
+        let path = directory + "/.uncalibrated-\(index)-\(getpid()).pred"
+        _ = try PredictStage.run(params, inputs: PredictInputs(data: data, model: model, featurizer: featurizer), outputs: path,
+                                 reporter: .silent)
+        return (path, model, calibrator.method.rawValue)
+    }
+
+    /// The report's run section: the pipeline, this stage's parameters and inputs with their
+    /// hashes, the training logs, and the sweeps ranked (this stage's metrics as test figures).
+    func metadata(_ run: PipelineRunInfo, metrics: [ModelMetrics], logs: [String]) -> RunMetadata {
+        var parameters: [(key: String, value: String)] = []
+        if case let .object(entries) = run.stage.paramsJSON {
+            parameters = entries.filter { reservedKeys[$0.key] == nil }.map { ($0.key, $0.value.text()) }
         }
-        return StageOutcome(metrics: metrics + regression, notes: ["\n" + result.table])
+        var files = run.inputs.map { RunMetadata.File(role: $0.slot, path: $0.path, bytes: RunMetadata.File.sized(role: "", path: $0.path).bytes, hash: $0.hash) }
+        let outputs = run.finished.flatMap(\.outputs)
+        for path in logs {
+            files.append(RunMetadata.File(role: "training log", path: path, bytes: RunMetadata.File.sized(role: "", path: path).bytes,
+                                          hash: outputs.first { $0.path == path }?.hash))
+        }
+        let me = StageReport(name: run.stage.name, kind: run.stage.kind.name, status: .ran, reasons: [], seconds: 0, fingerprint: nil,
+                             inputs: run.inputs, outputs: [], metrics: metrics, error: nil)
+        let report = RunReport(pipeline: run.pipeline.name, stages: run.finished + [me], seconds: 0, failure: nil, manifestPath: nil)
+        let sweeps = RunSummary.sweepTables(report, pipeline: run.pipeline).map { t in
+            ReportTable(title: t.title, header: t.rows[0], rows: Array(t.rows.dropFirst()), numeric: t.numeric)
+        }
+        let directory = URL(fileURLWithPath: run.pipeline.file).deletingLastPathComponent().path
+        return RunMetadata(source: "ctr-pipeline \(run.pipeline.name) (\(run.pipeline.file)), stage \(run.stage.name)",
+                           toolVersion: run.toolVersion, gitRevision: RunManifest.gitRevision(near: directory),
+                           startedAt: ISO8601DateFormatter().string(from: Date()), parameters: parameters, files: files, sweeps: sweeps)
     }
 
     /// One name per predictions file: its model's label, or its stage's name; a label shared

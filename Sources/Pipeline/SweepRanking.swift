@@ -8,7 +8,16 @@ extension RunSummary {
     /// test metrics of the evaluations downstream of each beside them. The ranking never
     /// uses the test metrics: choosing on the test set would overstate the chosen model.
     public static func sweepRanking(_ report: RunReport, pipeline: ResolvedPipeline) -> String? {
-        var sections: [String] = []
+        let sections = sweepTables(report, pipeline: pipeline).map { table in
+            table.title + "\n" + RunHistory.render(table.rows, numeric: table.numeric)
+        }
+        return sections.isEmpty ? nil : sections.joined(separator: "\n\n")
+    }
+
+    /// The sweeps' rankings as tables (the header is `rows[0]`): what `sweepRanking` prints
+    /// and eval's HTML report shows.
+    public static func sweepTables(_ report: RunReport, pipeline: ResolvedPipeline) -> [(title: String, rows: [[String]], numeric: Set<Int>)] {
+        var sections: [(title: String, rows: [[String]], numeric: Set<Int>)] = []
         var bases: [String] = []
         for stage in pipeline.stages where !bases.contains(stage.base) { bases.append(stage.base) }
         for base in bases {
@@ -39,9 +48,9 @@ extension RunSummary {
             }
             let title = "sweep of \(base): \(variants.count) variants ranked by validation \(byLoss ? lossTitle : "AUC") "
                 + "(\(base)'s kept epoch); test metrics shown beside, not used to rank"
-            sections.append(title + "\n" + RunHistory.render(rows, numeric: Set([0] + Array(2..<rows[0].count))))
+            sections.append((title, rows, Set([0] + Array(2..<rows[0].count))))
         }
-        return sections.isEmpty ? nil : sections.joined(separator: "\n\n")
+        return sections
     }
 
     static func fixed(_ value: Double?) -> String { value.map { String(format: "%.5f", $0) } ?? "" }

@@ -8,6 +8,7 @@ import Foundation
 import LogIO
 import Dataset
 import Metrics
+import StageKit
 
 @main
 struct CtrEval: StageCommand {
@@ -129,6 +130,8 @@ struct CtrEval: StageCommand {
         if data != nil {
             for i in report.models.indices { report.models[i].predictionsPath = modelPaths[i] }
         }
+        report.run = .commandLine(CommandLine.arguments, toolVersion: SwiftCTRRelease.version, gitRevision: BuildInfo.gitRevision,
+                                  params: params, inputs: inputs, models: model)
         let result = try EvalStage.write(report, params: params, outputs: EvalOutputs(json: json, html: html))
         print(result.table, terminator: "")
         fflush(nil)  // the table before any message on stderr

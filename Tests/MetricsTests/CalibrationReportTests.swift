@@ -126,9 +126,25 @@ import TestSupport
         }
         var params = EvalParams.defaults
         params.modelName = names
-        let report = try EvalStage.evaluate(params: params, inputs: EvalInputs(predictions: files, labels: try writeLines(y, "y.txt", in: dir)))
+        var report = try EvalStage.evaluate(params: params, inputs: EvalInputs(predictions: files, labels: try writeLines(y, "y.txt", in: dir)))
         #expect(report.models[0].metrics.clickRate < 0.005)
+        // Learning curves (#16): twelve epochs, the kept one near the right edge (its label
+        // turns left), and one with the mark near the left edge.
+        let epochs = (1...12).map { e in
+            TrainingLog.Epoch(epoch: e, train: 0.02 - 0.001 * Double(e), valid: 0.0195 - 0.0008 * Double(min(e, 11)) + 0.0003 * Double(max(0, e - 11)),
+                              validAUC: 0.7)
+        }
+        report.trainingLogs = [TrainingLog(name: "train@factors=8,lambda=0.0001", path: "/w/train@factors=8,lambda=0.0001/epochs.json",
+                                           epochs: epochs, keptEpoch: 11),
+                               TrainingLog(name: "train@factors=2", path: "/w/e.json", epochs: Array(epochs.prefix(3)), keptEpoch: 1)]
+        report.run = RunMetadata(source: "ctr-pipeline layout (Pipelines/layout.json), stage eval", toolVersion: "0.1.0",
+                                 parameters: [("bins", "10")],
+                                 files: [.init(role: "labels", path: "/w/y.txt", bytes: 40_000, hash: String(repeating: "ab", count: 32))],
+                                 sweeps: [ReportTable(title: "sweep of train", header: ["rank", "variant"] + (1...9).map { "test metric \($0)" },
+                                                      rows: names.enumerated().map { ["\($0.offset + 1)", $0.element] + (1...9).map { _ in "0.123456" } },
+                                                      numeric: [0])])
         var html = HTMLReport.render(report)
+        #expect(html.contains("kept epoch 11") && html.contains("kept epoch 1<"))
         #expect(html.contains("(log scale)"))
         // Measure in the browser: each <text>'s box against its <svg>'s.
         html = html.replacingOccurrences(of: "</body>", with: """

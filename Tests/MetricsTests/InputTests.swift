@@ -215,7 +215,7 @@ final class Scratch {
         #expect(custom.bins == 20 && custom.strategy == .uniform && custom.negKeepRate == 0.1 && custom.segmentsShown == 20)
         let roundTrip = try EvalParams.decode(custom.encoded()).get()
         #expect(roundTrip == custom)
-        #expect(Set(EvalParams.specs.map(\.key)) == ["bins", "strategy", "negKeepRate", "modelName", "title", "segmentsShown", "task"])
+        #expect(Set(EvalParams.specs.map(\.key)) == ["bins", "strategy", "negKeepRate", "modelName", "title", "segmentsShown", "task", "logJson"])
         var p = EvalParams.defaults
         p.bins = 0
         #expect(p.problems() == [ParamProblem("bins", "found 0; expected an integer from 1 to 10000")])

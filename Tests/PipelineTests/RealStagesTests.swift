@@ -103,6 +103,72 @@ import Glibc
             #expect(abs(plain[i] - sigmoid(raw[i])) < 1e-6)
             #expect(abs(calibrated[i] - calibrator.probability(margin: raw[i])) < 1e-6)
         }
+        // #16: eval shows the calibrated model before and after its calibrator, the
+        // "before" being exactly the uncalibrated predictions.
+        let evaluated = try #require(report.stage("eval")?.metrics)
+        #expect(evaluated.map(\.model) == ["predict (uncalibrated)", "predict (isotonic)"])
+        let labels = try String(contentsOfFile: dir.appendingPathComponent("work/ingest/test.tsv").path, encoding: .utf8)
+            .split(separator: "\n").map { Double($0.split(separator: "\t", omittingEmptySubsequences: false)[0])! }
+        func logloss(_ p: [Double]) -> Double {
+            let eps = Double.ulpOfOne  // eval clips p to [ε, 1−ε], ε = 2.22e-16
+            return zip(p, labels).map { p, y in -(y * log(min(max(p, eps), 1 - eps)) + (1 - y) * log(1 - min(max(p, eps), 1 - eps))) }.reduce(0, +) / Double(p.count)
+        }
+        #expect(abs((evaluated[0].values["logloss"] ?? nil)! - logloss(plain)) < 1e-9)
+        #expect(abs((evaluated[1].values["logloss"] ?? nil)! - logloss(calibrated)) < 1e-9)
+        let html = try String(contentsOfFile: dir.appendingPathComponent("work/eval/report.html").path, encoding: .utf8)
+        #expect(html.contains("predict (uncalibrated)") && html.contains("predict (isotonic)"))
+        // No temporary scores are left behind.
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("work/eval").path)
+        #expect(Set(left) == ["metrics.json", "report.html"])
+    }
+
+    /// #16: a swept train: eval's report ranks the variants by validation loss with the test
+    /// metrics beside, as the run summary does, and draws one learning curve per variant.
+    @Test func evalReportShowsTheSweep() throws {
+        let dir = try makeScratchDirectory()
+        _ = try Self.criteoSlice(rows: 1000, in: dir)
+        let text = Self.pipeline(epochs: 2).replacingOccurrences(of: #""patience": 2}}"#, with: #""patience": 2}, "sweep": {"factors": [2, 6]}}"#)
+            .replacingOccurrences(of: #""factors": 4, "#, with: "")
+        #expect(text.contains("sweep"))
+        let file = dir.appendingPathComponent("p.json").path
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        let report = try run(file)
+        #expect(report.succeeded, "\(report.failure.map(String.init(describing:)) ?? "")")
+        let resolved = try PipelineLoader(registry: .standard).load(file: file)
+        let tables = RunSummary.sweepTables(report, pipeline: resolved)
+        #expect(tables.count == 1)
+        let rows = try #require(tables.first?.rows)
+        #expect(rows.count == 3 && rows.dropFirst().allSatisfy { !$0[4].isEmpty })  // test AUC filled in
+        let html = try String(contentsOfFile: dir.appendingPathComponent("work/eval/report.html").path, encoding: .utf8)
+        #expect(html.contains("<h2>Sweep</h2>") && html.contains(tables[0].title))
+        for row in rows.dropFirst() {
+            #expect(html.contains("<tr><td class=\"n\">\(row[0])</td><td>\(row[1])</td><td class=\"n\">\(row[2])</td><td class=\"n\">\(row[3])</td><td class=\"n\">\(row[4])</td>"))
+        }
+        #expect(html.contains("Learning curves of train@factors=2") && html.contains("Learning curves of train@factors=6"))
+    }
+
+    /// #16: eval's report gets train's learning curves (kept epoch marked) and the run's metadata.
+    @Test func evalReportHasLearningCurvesAndRunMetadata() throws {
+        let dir = try makeScratchDirectory()
+        _ = try Self.criteoSlice(rows: 1000, in: dir)
+        let file = dir.appendingPathComponent("p.json").path
+        try Self.pipeline(epochs: 3, patience: 0).write(toFile: file, atomically: true, encoding: .utf8)
+        let report = try run(file)
+        #expect(report.succeeded, "\(report.failure.map(String.init(describing:)) ?? "")")
+        let html = try String(contentsOfFile: dir.appendingPathComponent("work/eval/report.html").path, encoding: .utf8)
+        // Without patience train keeps the last epoch.
+        #expect(html.contains("<h2>Learning curves</h2>") && html.contains("kept epoch 3<"))
+        #expect(html.contains("Learning curves of train ("))
+        #expect(html.contains("<tr><th>SwiftCTR</th><td>\(SwiftCTRVersion.current)</td></tr>"))
+        #expect(html.contains("stage eval</td>"))
+        let epochs = dir.appendingPathComponent("work/train/epochs.json").path
+        let hash = try #require(report.stage("train")?.outputs.first { $0.name == "epochs" }?.hash)
+        #expect(html.contains("<td>training log</td><td>\(epochs)</td>"))
+        #expect(html.contains("<td>\(hash)</td>"))
+        let labelsHash = try #require(report.stage("eval")?.inputs.first { $0.slot == "labels" }?.hash)
+        #expect(html.contains("<td>labels</td>") && html.contains("<td>\(labelsHash)</td>"))
+        // The reserved logJson is not listed as a parameter.
+        #expect(!html.contains("<td>logJson</td>"))
     }
 
     @Test func realStagesRunSkipAndRerunWhatChanged() throws {
