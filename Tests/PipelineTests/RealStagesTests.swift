@@ -106,7 +106,7 @@ import Glibc
         // #16: eval shows the calibrated model before and after its calibrator, the
         // "before" being exactly the uncalibrated predictions.
         let evaluated = try #require(report.stage("eval")?.metrics)
-        #expect(evaluated.map(\.model) == ["predict (uncalibrated)", "predict (isotonic)"])
+        #expect(evaluated.map(\.model) == ["train (ffm) (uncalibrated)", "train (ffm) (isotonic)"])
         let labels = try String(contentsOfFile: dir.appendingPathComponent("work/ingest/test.tsv").path, encoding: .utf8)
             .split(separator: "\n").map { Double($0.split(separator: "\t", omittingEmptySubsequences: false)[0])! }
         func logloss(_ p: [Double]) -> Double {
@@ -116,7 +116,7 @@ import Glibc
         #expect(abs((evaluated[0].values["logloss"] ?? nil)! - logloss(plain)) < 1e-9)
         #expect(abs((evaluated[1].values["logloss"] ?? nil)! - logloss(calibrated)) < 1e-9)
         let html = try String(contentsOfFile: dir.appendingPathComponent("work/eval/report.html").path, encoding: .utf8)
-        #expect(html.contains("predict (uncalibrated)") && html.contains("predict (isotonic)"))
+        #expect(html.contains("train (ffm) (uncalibrated)") && html.contains("train (ffm) (isotonic)"))
         // No temporary scores are left behind.
         let left = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("work/eval").path)
         #expect(Set(left) == ["metrics.json", "report.html"])
