@@ -165,56 +165,28 @@ public final class CacheReader: @unchecked Sendable {
     public func read(groups: Range<Int>, into block: CacheBlock) throws {
         precondition(groups.lowerBound >= 0 && groups.upperBound <= info.groupCount, "group range out of bounds")
         if info.compact { return try readCompact(groups: groups, into: block) }
-        let layout = info.layout
-        let firstRow = groups.isEmpty ? 0 : rows(ofGroup: groups.lowerBound).lowerBound
-        let endRow = groups.isEmpty ? 0 : rows(ofGroup: groups.upperBound - 1).upperBound
-        let rowCount = endRow - firstRow
-        block.reserve(rows: rowCount, features: 0)
-        try CacheReader.readFully(fd, path, UnsafeMutableRawBufferPointer(start: block.offsets, count: 8 * (rowCount + 1)),
-                                  at: layout.offsets + 8 * firstRow)
-        let labelSize = info.labelSize
-        block.labelSize = labelSize
-        try CacheReader.readFully(fd, path, UnsafeMutableRawBufferPointer(start: block.labels, count: labelSize * rowCount),
-                                  at: layout.labels + labelSize * firstRow)
-        let firstFeature = rowCount > 0 ? block.offsets[0] : 0
-        let endFeature = rowCount > 0 ? block.offsets[rowCount] : 0
-        guard rowCount == 0 || (firstFeature == groupFirstFeature[groups.lowerBound] && endFeature >= firstFeature
-                                && endFeature <= UInt64(info.featureCount)) else {
-            throw DatasetError.corruptCache(path: path, detail: "row offsets of rows \(firstRow)..<\(endRow) disagree with the group table")
-        }
-        let featureCount = Int(endFeature - firstFeature)
-        block.reserve(rows: rowCount, features: featureCount)
-        try CacheReader.readFully(fd, path, UnsafeMutableRawBufferPointer(start: block.features, count: featureCount * CacheFormat.featureSize),
-                                  at: layout.features + CacheFormat.featureSize * Int(firstFeature))
-        // Checksums per group, then bounds, then offsets made relative to the block.
-        for g in groups {
-            let r = rows(ofGroup: g)
-            // Checked before any arithmetic: a damaged offset (not yet checksummed) may lie
-            // outside the block's features.
-            let start = block.offsets[r.lowerBound - firstRow], end = block.offsets[r.upperBound - firstRow]
-            guard firstFeature <= start, start <= end, end <= endFeature else {
-                throw DatasetError.corruptCache(path: path, detail: "row offsets out of order in row group \(g)")
-            }
-            let lo = Int(start - firstFeature), hi = Int(end - firstFeature)
-            var h = XXHash64()
-            h.update(UnsafeRawBufferPointer(start: block.features + lo, count: (hi - lo) * CacheFormat.featureSize))
-            h.update(UnsafeRawBufferPointer(start: block.labels + labelSize * (r.lowerBound - firstRow), count: labelSize * r.count))
-            h.update(UnsafeRawBufferPointer(start: block.offsets + (r.lowerBound - firstRow), count: 8 * r.count))
-            guard h.digest() == groupChecksum[g] else {
-                throw DatasetError.checksumMismatch(path: path, section: "row group \(g) (rows \(r.lowerBound)..<\(r.upperBound))")
-            }
+        let size = CacheFormat.featureSize
+        let (firstRow, rowCount, firstFeature, endFeature) = try readGroups(groups, into: block, unitSize: size, units: info.featureCount) {
+            block.reserve(rows: 0, features: $0)
+            return UnsafeMutableRawPointer(block.features)
         }
         try CacheReader.validate(path: path, info: info, firstRow: firstRow, rowCount: rowCount, labels: block.labels,
                                  offsets: block.offsets, features: block.features, firstFeature: firstFeature)
         for i in 0...rowCount { block.offsets[i] -= firstFeature }
         block.firstRow = firstRow
         block.rowCount = rowCount
-        block.featureCount = featureCount
+        block.featureCount = Int(endFeature - firstFeature)
     }
 
-    /// `read` for format version 4: the groups' encoded rows are read and checksummed as
-    /// bytes, then decoded into the block's features (offsets become feature offsets).
-    func readCompact(groups: Range<Int>, into block: CacheBlock) throws {
+    /// What `read` and `readCompact` share: reads the offsets and labels of `groups` into
+    /// `block`, then the groups' data, `unitSize` bytes per unit of the offsets (a feature in
+    /// versions 1-3, a byte of encoded rows in version 4), into the buffer `destination`
+    /// returns for that many units, and checks every group's checksum over its data, labels
+    /// and offsets. Offsets are checked before any arithmetic on them (they are not yet
+    /// checksummed, and a damaged one may lie outside the block).
+    /// - Returns: the first row, the rows, and the offsets of the data's first and end unit.
+    private func readGroups(_ groups: Range<Int>, into block: CacheBlock, unitSize: Int, units: Int,
+                            destination: (Int) -> UnsafeMutableRawPointer) throws -> (Int, Int, UInt64, UInt64) {
         let layout = info.layout
         let firstRow = groups.isEmpty ? 0 : rows(ofGroup: groups.lowerBound).lowerBound
         let endRow = groups.isEmpty ? 0 : rows(ofGroup: groups.upperBound - 1).upperBound
@@ -226,30 +198,41 @@ public final class CacheReader: @unchecked Sendable {
         block.labelSize = labelSize
         try CacheReader.readFully(fd, path, UnsafeMutableRawBufferPointer(start: block.labels, count: labelSize * rowCount),
                                   at: layout.labels + labelSize * firstRow)
-        let firstByte = rowCount > 0 ? block.offsets[0] : 0
-        let endByte = rowCount > 0 ? block.offsets[rowCount] : 0
-        guard rowCount == 0 || (firstByte == groupFirstFeature[groups.lowerBound] && endByte >= firstByte
-                                && endByte <= UInt64(info.dataBytes)) else {
+        let first = rowCount > 0 ? block.offsets[0] : 0
+        let end = rowCount > 0 ? block.offsets[rowCount] : 0
+        guard rowCount == 0 || (first == groupFirstFeature[groups.lowerBound] && end >= first && end <= UInt64(units)) else {
             throw DatasetError.corruptCache(path: path, detail: "row offsets of rows \(firstRow)..<\(endRow) disagree with the group table")
         }
-        let byteCount = Int(endByte - firstByte)
-        let raw = block.reserveRaw(byteCount)
-        try CacheReader.readFully(fd, path, UnsafeMutableRawBufferPointer(start: raw, count: byteCount), at: layout.features + Int(firstByte))
+        let count = Int(end - first)
+        let data = destination(count)
+        try CacheReader.readFully(fd, path, UnsafeMutableRawBufferPointer(start: data, count: count * unitSize),
+                                  at: layout.features + unitSize * Int(first))
         for g in groups {
             let r = rows(ofGroup: g)
-            let start = block.offsets[r.lowerBound - firstRow], end = block.offsets[r.upperBound - firstRow]
-            guard firstByte <= start, start <= end, end <= endByte else {
+            let lo = block.offsets[r.lowerBound - firstRow], hi = block.offsets[r.upperBound - firstRow]
+            guard first <= lo, lo <= hi, hi <= end else {
                 throw DatasetError.corruptCache(path: path, detail: "row offsets out of order in row group \(g)")
             }
             var h = XXHash64()
-            h.update(UnsafeRawBufferPointer(start: raw + Int(start - firstByte), count: Int(end - start)))
+            h.update(UnsafeRawBufferPointer(start: data + unitSize * Int(lo - first), count: unitSize * Int(hi - lo)))
             h.update(UnsafeRawBufferPointer(start: block.labels + labelSize * (r.lowerBound - firstRow), count: labelSize * r.count))
             h.update(UnsafeRawBufferPointer(start: block.offsets + (r.lowerBound - firstRow), count: 8 * r.count))
             guard h.digest() == groupChecksum[g] else {
                 throw DatasetError.checksumMismatch(path: path, section: "row group \(g) (rows \(r.lowerBound)..<\(r.upperBound))")
             }
         }
-        // Decode row by row; a row takes at least 2 bytes, so features ≤ maxRowFeatures × rows.
+        return (firstRow, rowCount, first, end)
+    }
+
+    /// `read` for format version 4: the groups' encoded rows are read and checksummed as
+    /// bytes, then decoded into the block's features (offsets become feature offsets).
+    func readCompact(groups: Range<Int>, into block: CacheBlock) throws {
+        var raw = UnsafeMutableRawPointer(block.features)
+        let (firstRow, rowCount, firstByte, endByte) = try readGroups(groups, into: block, unitSize: 1, units: info.dataBytes) {
+            raw = block.reserveRaw($0)
+            return raw
+        }
+        let byteCount = Int(endByte - firstByte)
         // Every feature takes at least one byte (its index), so the bytes bound the features.
         let (most, overflow) = info.maxRowFeatures.multipliedReportingOverflow(by: rowCount)
         block.reserve(rows: rowCount, features: min(byteCount, overflow ? byteCount : most, info.featureCount))
