@@ -60,13 +60,25 @@ public enum CompactRows {
     }
 
     /// What is wrong with an encoded row.
-    public enum DecodeError: Error, Equatable {
+    public enum DecodeError: Error, Equatable, CustomStringConvertible {
         case truncated
         case badFlags(UInt8)
         case tooManyFeatures(count: UInt64, limit: Int)
         case badVarint
         case indexOutOfRange(Int64)
         case trailingBytes(Int)
+
+        /// What was found and what was expected, for the corrupt-cache error that names the row.
+        public var description: String {
+            switch self {
+            case .truncated: return "the row's bytes end inside a field; expected a complete row"
+            case let .badFlags(b): return "flags or bitmap byte \(b) has bits this format does not use; expected them zero"
+            case let .tooManyFeatures(count, limit): return "\(count) features; expected at most \(limit)"
+            case .badVarint: return "a varint longer than 64 bits"
+            case let .indexOutOfRange(v): return "field or index \(v); expected 0..<2^32"
+            case let .trailingBytes(n): return "\(n) bytes after the row's last field; expected none"
+            }
+        }
     }
 
     /// Decodes one row from `bytes` (exactly the row's bytes) into `out`, which has room for
