@@ -13,6 +13,7 @@ import StageKit
 ///     "I1": { "transform": "buckets", "boundaries": [0, 1, 10, 100] },
 ///     "I2": { "transform": "scaled" },
 ///     "I5": { "transform": "spline", "knots": 12, "compression": "log1p" },
+///     "I6": { "transform": "spline", "log_square": true },
 ///     "C3": { "bins": 65536, "rare_threshold": 20 }
 ///   }
 /// }
@@ -40,21 +41,26 @@ public struct FeatureConfig: Codable, Equatable, Sendable {
         public var knots: Int?
         /// `spline`: compression before the knots (`log1p` or `none`).
         public var compression: SplineCompression?
+        /// `spline`: whether the value's log-square bucket goes beside the basis features
+        /// (default: whether `--numeric` is `spline-log-square`).
+        public var logSquare: Bool?
 
         public init(transform: Transform? = nil, bins: Int? = nil, rareThreshold: Int? = nil, boundaries: [Double]? = nil,
-                    knots: Int? = nil, compression: SplineCompression? = nil) {
+                    knots: Int? = nil, compression: SplineCompression? = nil, logSquare: Bool? = nil) {
             self.transform = transform
             self.bins = bins
             self.rareThreshold = rareThreshold
             self.boundaries = boundaries
             self.knots = knots
             self.compression = compression
+            self.logSquare = logSquare
         }
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case transform, bins
             case rareThreshold = "rare_threshold"
             case boundaries, knots, compression
+            case logSquare = "log_square"
         }
 
         public init(from decoder: Decoder) throws {
@@ -66,6 +72,7 @@ public struct FeatureConfig: Codable, Equatable, Sendable {
             boundaries = try c.decodeIfPresent([Double].self, forKey: .boundaries)
             knots = try c.decodeIfPresent(Int.self, forKey: .knots)
             compression = try c.decodeIfPresent(SplineCompression.self, forKey: .compression)
+            logSquare = try c.decodeIfPresent(Bool.self, forKey: .logSquare)
         }
     }
 
@@ -143,6 +150,9 @@ public struct FeatureConfig: Codable, Equatable, Sendable {
                 if o.knots != nil { throw fail("\(path).knots", "only applies to the spline transform, not \"\(transform.rawValue)\"") }
                 if o.compression != nil {
                     throw fail("\(path).compression", "only applies to the spline transform, not \"\(transform.rawValue)\"")
+                }
+                if o.logSquare != nil {
+                    throw fail("\(path).log_square", "only applies to the spline transform, not \"\(transform.rawValue)\"")
                 }
             }
             if let bins = o.bins {

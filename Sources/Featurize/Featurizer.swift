@@ -12,7 +12,7 @@ import LogIO
 /// let featurizer = try Featurizer(contentsOf: "hashed/featurizer.json")
 /// let row = try featurizer.makeRowFeaturizer()
 /// switch row.featurize(rawLine: line) {
-/// case .features(let label, let features): …   // one Feature per field (up to 4 for a spline field)
+/// case .features(let label, let features): …   // one Feature per field (up to 5 for a spline field)
 /// case .bad(let message): …
 /// case .header: break
 /// }
@@ -21,9 +21,10 @@ public final class Featurizer: @unchecked Sendable {
     public let spec: FeaturizerSpec
     /// The file the spec came from, for messages.
     public let source: String
-    /// Fields per row; every row gets one feature per field, except spline fields (1 to 4).
+    /// Fields per row; every row gets one feature per field, except spline fields (1 to 4,
+    /// or 1 to 5 with the log-square bucket).
     public var fieldCount: Int { spec.fields.count }
-    /// Most features a row can have: 1 per field, 4 per spline field.
+    /// Most features a row can have: 1 per field, 4 per spline field (5 with the log-square bucket).
     public let maxFeaturesPerRow: Int
     /// Whether any field is a spline (rows then have a variable number of features).
     public let hasSplines: Bool
@@ -95,6 +96,9 @@ public final class Featurizer: @unchecked Sendable {
             }
             sets.append(set)
             let boundaryStart = allBoundaries.count
+            if field.logSquare != nil && field.transform != .spline {
+                throw fail("\(path): log_square only applies to the spline transform, not \"\(field.transform.rawValue)\"")
+            }
             switch field.transform {
             case .hash:
                 break
@@ -121,8 +125,15 @@ public final class Featurizer: @unchecked Sendable {
                 guard let k = field.knots, !k.isEmpty, zip(k, k.dropFirst()).allSatisfy({ $0 < $1 }), k.allSatisfy({ $0.isFinite }) else {
                     throw fail("\(path): knots must be at least one finite number, strictly increasing")
                 }
-                if spec.layout == .perField && field.bins != ReservedSlot.count + Spline.basisCount(knots: k.count) {
-                    throw fail("\(path): bins \(field.bins) does not match \(k.count) knots (expected \(ReservedSlot.count + Spline.basisCount(knots: k.count)))")
+                let buckets = field.logSquare?.count ?? 0
+                if let b = field.logSquare, !(b.low >= LogSquareBuckets.lowestKey && b.low <= b.high && b.count <= LogSquareBuckets.maxCount) {
+                    throw fail("\(path): log_square low \(b.low), high \(b.high); expected \(LogSquareBuckets.lowestKey) <= low <= high, "
+                        + "at most \(LogSquareBuckets.maxCount) buckets")
+                }
+                let expected = ReservedSlot.count + Spline.basisCount(knots: k.count) + buckets
+                if spec.layout == .perField && field.bins != expected {
+                    throw fail("\(path): bins \(field.bins) does not match \(k.count) knots"
+                        + (buckets > 0 ? " and \(buckets) log-square buckets" : "") + " (expected \(expected))")
                 }
                 allBoundaries += k
             }
@@ -133,7 +144,7 @@ public final class Featurizer: @unchecked Sendable {
         var width = 0
         for field in spec.fields {
             positions.append(width)
-            width += field.transform == .spline ? 4 : 1
+            width += field.transform == .spline ? (field.logSquare == nil ? 4 : 5) : 1
         }
         self.positions = positions
         maxFeaturesPerRow = width
@@ -156,7 +167,7 @@ public final class Featurizer: @unchecked Sendable {
 
     /// The features of one row of normalized values (one per field, in field order; an empty
     /// value is missing), written to `out[0..<count]` in field order: one feature per field,
-    /// 1 to 4 for a spline field. `out` has room for `maxFeaturesPerRow`.
+    /// 1 to 4 for a spline field (5 with the log-square bucket). `out` has room for `maxFeaturesPerRow`.
     ///
     /// - Returns: nil, or the number of the first field whose value does not parse as its
     ///   column's type (integer or float); `out` is then incomplete.
@@ -311,6 +322,11 @@ struct CompiledField {
     let maximum: Double
     /// `spline`: the compression (the knots are at `boundaries`, `boundaryCount` of them).
     let compression: SplineCompression
+    /// `spline` with the log-square bucket: the buckets (count 0 without), and the slot of
+    /// the first after the basis functions (per-field layout).
+    let logSquare: LogSquareBuckets
+    let logSquareCount: Int
+    let logSquareStart: UInt32
     let logs = LogSquareTable.shared
     /// `hashedBins - 1` when it is a power of two (then `h % hashedBins == h & hashedMask`), else 0.
     let hashedMask: UInt32
@@ -328,6 +344,9 @@ struct CompiledField {
         self.boundaryStart = boundaryStart
         boundaryCount = field.boundaries?.count ?? field.knots?.count ?? 0
         compression = field.compression ?? .none
+        logSquare = field.logSquare ?? LogSquareBuckets(low: 0, high: 0)
+        logSquareCount = field.logSquare?.count ?? 0
+        logSquareStart = UInt32(truncatingIfNeeded: field.offset + ReservedSlot.count + Spline.basisCount(knots: field.knots?.count ?? 0))
         minimum = field.min ?? 0
         maximum = field.max ?? 0
         if shared {
@@ -459,9 +478,10 @@ struct CompiledField {
 
     /// The features of a spline field's value, in basis order, to `out`: the missing feature
     /// for an empty value, else one feature per basis function non-zero at the (compressed,
-    /// clamped) value, its weight the value. With `pad`, the positions up to 4 that are not
+    /// clamped) value, its weight the value, then with `logSquare` the value's log-square
+    /// bucket (value 1). With `pad`, the positions up to 4 (5 with the bucket) that are not
     /// used get `Feature.absent`.
-    /// - Returns: the features written (1…4, not counting padding), nil when the number does not parse.
+    /// - Returns: the features written (1…5, not counting padding), nil when the number does not parse.
     @inline(__always)
     func splineFeatures(_ value: ByteSlice, field: Int, into out: UnsafeMutablePointer<Feature>, pad: Bool) -> Int? {
         let fieldNumber = UInt32(truncatingIfNeeded: field)
@@ -492,8 +512,15 @@ struct CompiledField {
                 out[0] = Feature(field: fieldNumber, index: shared ? missingIndex : offset &+ UInt32(ReservedSlot.count + first), value: 1)
                 c = 1
             }
+            if logSquareCount > 0 {
+                let b = logSquare.bucket(v)
+                let index = shared ? numericIndex(tag: Token.logTag, bits: UInt64(bitPattern: Int64(b + logSquare.low)))
+                    : logSquareStart &+ UInt32(b)
+                out[c] = Feature(field: fieldNumber, index: index, value: 1)
+                c += 1
+            }
         }
-        if pad { for i in c..<4 { out[i] = Feature.absent(field: fieldNumber) } }
+        if pad { for i in c..<(logSquareCount > 0 ? 5 : 4) { out[i] = Feature.absent(field: fieldNumber) } }
         return c
     }
 

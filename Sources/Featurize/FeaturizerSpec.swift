@@ -67,7 +67,8 @@ public struct FieldSpec: Codable, Equatable, Sendable {
     /// First index of the field's range (0 in the shared layout).
     public var offset: Int
     /// Size of the field's range: 2 reserved slots (missing, rare) then the hashed slots
-    /// (`hash`, `log-square`), the buckets or the spline basis functions; 2 for `scaled` (missing, value).
+    /// (`hash`, `log-square`), the buckets or the spline basis functions (then the log-square
+    /// buckets with `logSquare`); 2 for `scaled` (missing, value).
     /// In the shared layout, the size of the shared space.
     public var bins: Int
     /// Values seen fewer times than this in the training split are rare (0: none are).
@@ -86,6 +87,9 @@ public struct FieldSpec: Codable, Equatable, Sendable {
     public var knots: [Double]?
     /// `spline`: the compression applied to a value before the basis is evaluated.
     public var compression: SplineCompression?
+    /// `spline` with the log-square bucket beside the basis (`--numeric spline-log-square`,
+    /// a config's `log_square`): the bucket keys, whose slots follow the basis functions.
+    public var logSquare: LogSquareBuckets?
 
     // Report only: not needed to featurize.
     /// Distinct tokens in the training split after the rare threshold.
@@ -101,7 +105,8 @@ public struct FieldSpec: Codable, Equatable, Sendable {
     public init(name: String, kind: ColumnKind, transform: Transform, offset: Int, bins: Int, rareThreshold: Int,
                 kept: [UInt64]? = nil, boundaries: [Double]? = nil, min: Double? = nil, max: Double? = nil,
                 distinct: Int = 0, distinctExact: Bool = true, collisionRate: Double? = nil, rareShare: Double? = nil,
-                missingShare: Double? = nil, knots: [Double]? = nil, compression: SplineCompression? = nil) {
+                missingShare: Double? = nil, knots: [Double]? = nil, compression: SplineCompression? = nil,
+                logSquare: LogSquareBuckets? = nil) {
         self.name = name
         self.kind = kind
         self.transform = transform
@@ -120,13 +125,16 @@ public struct FieldSpec: Codable, Equatable, Sendable {
         self.missingShare = missingShare
         self.knots = knots
         self.compression = compression
+        self.logSquare = logSquare
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, kind, transform, offset, bins
         case rareThreshold = "rare_threshold"
         case keptCount = "kept_count"
-        case kept, boundaries, min, max, knots, compression, distinct
+        case kept, boundaries, min, max, knots, compression
+        case logSquare = "log_square"
+        case distinct
         case distinctExact = "distinct_exact"
         case collisionRate = "collision_rate"
         case rareShare = "rare_share"
@@ -148,6 +156,7 @@ public struct FieldSpec: Codable, Equatable, Sendable {
         max = try c.decodeIfPresent(Double.self, forKey: .max)
         knots = try c.decodeIfPresent([Double].self, forKey: .knots)
         compression = try c.decodeIfPresent(SplineCompression.self, forKey: .compression)
+        logSquare = try c.decodeIfPresent(LogSquareBuckets.self, forKey: .logSquare)
         // Report only: optional when reading.
         distinct = try c.decodeIfPresent(Int.self, forKey: .distinct) ?? 0
         distinctExact = try c.decodeIfPresent(Bool.self, forKey: .distinctExact) ?? false

@@ -73,10 +73,10 @@ public struct HashParams: StageParameters {
     @Option("Categorical values seen fewer than T times in train map to the field's rare token (0: off).", in: .closed(0, Double(UInt16.max)), value: "T")
     public var rareThreshold = 10
 
-    @Option("Features config: per-field transform (hash, log-square, buckets, scaled, spline), bins, rare_threshold, boundaries, knots, compression.", value: "FEATURES.json")
+    @Option("Features config: per-field transform (hash, log-square, buckets, scaled, spline), bins, rare_threshold, boundaries, knots, compression, log_square.", value: "FEATURES.json")
     public var config: String?
 
-    @Option("Transform of integer and float columns the config does not set: log-square (floor(ln(v)^2) tokens) or spline (cubic B-spline basis on quantile knots, up to 4 features per value).")
+    @Option("Transform of integer and float columns the config does not set: log-square (floor(ln(v)^2) tokens), spline (cubic B-spline basis on quantile knots, up to 4 features per value) or spline-log-square (the spline basis and the log-square bucket in the same field, up to 5).")
     public var numeric = NumericTransform.logSquare
 
     @Option("Knots of a spline field (placed at quantiles of the training split; fewer when values repeat).", in: .closed(2, 1000), value: "K")

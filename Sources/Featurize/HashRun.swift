@@ -150,6 +150,10 @@ final class HashRun {
         /// `spline`: knots requested, and the compression.
         var knots = 0
         var compression = SplineCompression.none
+        /// `spline`: the log-square bucket beside the basis.
+        var logSquare = false
+        /// `spline`: where the knots were asked for (`--knots`, or the config's JSON path), for notes.
+        var knotsSource = "--knots"
     }
 
     func makeDrafts() throws -> [FieldDraft] {
@@ -176,6 +180,8 @@ final class HashRun {
             if transform == .spline {
                 draft.knots = o?.knots ?? params.knots
                 draft.compression = o?.compression ?? params.splineCompression
+                draft.logSquare = o?.logSquare ?? params.numeric.logSquareBuckets
+                if o?.knots != nil, let path = params.config { draft.knotsSource = "fields.\(column.name).knots in \(path)" }
             }
             return draft
         }
@@ -351,13 +357,23 @@ final class HashRun {
                 exact = true
             }
             var knots: [Double]?
+            var buckets: LogSquareBuckets?
             if d.transform == .spline {
                 var sample = tally.samples?.reservoir(f)?.values ?? []
                 var k = Spline.quantileKnots(&sample, count: d.knots)
                 if k.isEmpty { k = [0] }   // no value in the training split: one basis function
-                if k.count < d.knots { fewerKnots.append("\(d.name) \(k.count)") }
+                if k.count < d.knots {
+                    let what = k.count == 1 ? "1 knot (\(sample.isEmpty ? "no value" : "one distinct value"): one basis function, 1 for every value)"
+                        : "\(k.count) knots"
+                    fewerKnots.append("\(d.name): \(what) of \(d.knots) asked by \(d.knotsSource)")
+                }
                 knots = k
                 distinct = Spline.basisCount(knots: k.count)
+                if d.logSquare {
+                    let b = LogSquareBuckets.covering(minimum: tally.minimum[f], maximum: tally.maximum[f], present: tally.present[f] > 0)
+                    buckets = b
+                    distinct += b.count
+                }
                 exact = true
             }
             totalDistinct += distinct
@@ -406,12 +422,13 @@ final class HashRun {
                                     bins: bins, rareThreshold: d.threshold, kept: kept, boundaries: d.boundaries,
                                     min: minimum, max: maximum, distinct: distinct, distinctExact: exact,
                                     collisionRate: collision, rareShare: rareShare, missingShare: missingShare,
-                                    knots: knots, compression: d.transform == .spline ? d.compression : nil))
+                                    knots: knots, compression: d.transform == .spline ? d.compression : nil,
+                                    logSquare: buckets))
             offset += bins
         }
         if !fewerKnots.isEmpty {
-            reporter.note("ctr-hash: spline fields with fewer distinct quantiles than knots requested (repeated values), "
-                          + "knots used: " + fewerKnots.joined(separator: ", "))
+            reporter.note("ctr-hash: spline fields with fewer distinct quantiles than knots requested (repeated values) "
+                          + "use fewer knots: " + fewerKnots.joined(separator: "; "))
         }
         if let shared {
             // Every token of every field shares one space: the chance that a token meets another.

@@ -8,8 +8,61 @@ public enum NumericTransform: String, Codable, CaseIterable, Sendable, Parameter
     case logSquare = "log-square"
     /// A cubic B-spline basis on quantile knots (`Transform.spline`).
     case spline
+    /// The spline basis and, beside it in the same field, the value's log-square bucket
+    /// (`Transform.spline` with `log_square`): smooth where the effect is smooth, a staircase
+    /// where it follows the buckets.
+    case splineLogSquare = "spline-log-square"
 
-    var transform: Transform { self == .spline ? .spline : .logSquare }
+    var transform: Transform { self == .logSquare ? .logSquare : .spline }
+    /// Whether spline fields also get the log-square bucket feature.
+    var logSquareBuckets: Bool { self == .splineLogSquare }
+}
+
+/// The log-square buckets of a spline field with `log_square` (featurizer.json
+/// `"log_square": {"low": L, "high": H}`): the bucket keys `L…H` of the training split's values,
+/// after the field's basis functions in its range.
+///
+/// A value's key follows the Criteo winners' rule of the log-square transform as one increasing
+/// integer: `2 + floor(ln(v)^2)` for v > 2, else `floor(v)` (each integer ≤ 2 its own bucket,
+/// as log-square gives each its own token; a float ≤ 2 goes by its integer part), and below
+/// `LogSquareBuckets.lowestKey` one key. Values outside `L…H` take the nearer end's bucket,
+/// as the spline clamps to its end knots.
+public struct LogSquareBuckets: Codable, Equatable, Sendable {
+    public var low: Int
+    public var high: Int
+
+    public init(low: Int, high: Int) {
+        self.low = low
+        self.high = high
+    }
+
+    /// Keys below this share one bucket.
+    public static let lowestKey = -64
+    /// At most this many buckets (above it, values share the highest).
+    public static let maxCount = 4096
+
+    public var count: Int { high - low + 1 }
+
+    /// The key of a finite value.
+    @inline(__always)
+    public static func key(_ v: Double) -> Int {
+        if v > 2 {
+            let l = log(v)   // the same `log` as the log-square token (Token.logSquare)
+            return 2 + Int((l * l).rounded(.down))
+        }
+        return v < Double(lowestKey) ? lowestKey : Int(v.rounded(.down))
+    }
+
+    /// The buckets of values from `minimum` to `maximum` (one bucket when there are none).
+    public static func covering(minimum: Double, maximum: Double, present: Bool) -> LogSquareBuckets {
+        guard present, minimum.isFinite, maximum.isFinite, minimum <= maximum else { return LogSquareBuckets(low: 0, high: 0) }
+        let low = key(minimum)
+        return LogSquareBuckets(low: low, high: min(key(maximum), low + maxCount - 1))
+    }
+
+    /// The bucket (0…count-1) of a finite value.
+    @inline(__always)
+    public func bucket(_ v: Double) -> Int { min(max(LogSquareBuckets.key(v), low), high) - low }
 }
 
 /// How a value is compressed before the spline knots are placed and the basis evaluated.

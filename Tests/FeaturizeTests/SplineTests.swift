@@ -2,6 +2,7 @@ import Dataset
 import Foundation
 import Ingest
 import LogIO
+import StageKit
 import Testing
 @testable import Featurize
 
@@ -289,5 +290,166 @@ struct SplineHashTests {
         #expect(i2 == [Feature(field: 1, index: UInt32(spec.fields[1].offset + 2), value: 1)])
         let i3 = cached[0].features.filter { $0.field == 2 }
         #expect(i3 == [Feature(field: 2, index: UInt32(spec.fields[2].offset), value: 1)])
+    }
+}
+
+/// Spline fields with the log-square bucket beside the basis (`--numeric spline-log-square`, `log_square`).
+struct SplineLogSquareTests {
+    @Test func bucketKeysPartitionValuesAsTheLogSquareTokens() {
+        // Two integers share a key exactly when the log-square transform gives them one token
+        // (above the lowest key), and the key never decreases.
+        let values = Array(Int64(LogSquareBuckets.lowestKey)...5000) + [10_000, 65_535, 1 << 20, 1 << 40, Int64.max]
+        var last = Int.min
+        for (a, b) in zip(values, values.dropFirst()) {
+            let ka = LogSquareBuckets.key(Double(a)), kb = LogSquareBuckets.key(Double(b))
+            let ta = Token.logSquare(int: a), tb = Token.logSquare(int: b)
+            #expect((ka == kb) == (ta.tag == tb.tag && ta.bits == tb.bits), "\(a) \(b)")
+            #expect(ka >= last && kb >= ka)
+            last = kb
+        }
+        #expect(LogSquareBuckets.key(3) == 3 && LogSquareBuckets.key(2) == 2 && LogSquareBuckets.key(-1) == -1)
+        #expect(LogSquareBuckets.key(1.5) == 1 && LogSquareBuckets.key(-1000) == LogSquareBuckets.lowestKey)
+        #expect(LogSquareBuckets.key(Double(Int64.max)) == 2 + Int(Token.logSquare(int: .max).bits))
+        let b = LogSquareBuckets.covering(minimum: 0, maximum: 100, present: true)
+        #expect(b == LogSquareBuckets(low: 0, high: 2 + 21) && b.count == 24)
+        #expect(b.bucket(-5) == 0 && b.bucket(1e9) == 23 && b.bucket(3) == 3)
+        #expect(LogSquareBuckets.covering(minimum: .infinity, maximum: -.infinity, present: false) == LogSquareBuckets(low: 0, high: 0))
+        #expect(LogSquareBuckets.covering(minimum: 0, maximum: .greatestFiniteMagnitude, present: true).count == LogSquareBuckets.maxCount)
+    }
+
+    @Test(arguments: [false, true])
+    func fieldsGetTheBasisThenTheirBucket(shared: Bool) throws {
+        let scratch = try Scratch("spline-logsquare")
+        let raw = SplineHashTests.lines(1500, seed: 31)
+        let rows = try ingest(scratch, schema: "criteo", lines: raw)
+        let config = try scratch.write("features.json", #"{"fields": {"I2": {"transform": "spline", "log_square": false}}}"#)
+        let result = try hash(rows: rows, out: scratch.path("out")) {
+            $0.numeric = .splineLogSquare
+            $0.knots = 6
+            $0.config = config
+            if shared { $0.sharedSpace = 1 << 18 }
+        }
+        let spec = try #require(result.spec)
+        let values = try String(contentsOfFile: rows + "/train.tsv", encoding: .utf8).split(separator: "\n")
+            .map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
+        for f in 0..<13 {
+            let field = spec.fields[f]
+            #expect(field.transform == .spline)
+            if f == 1 { #expect(field.logSquare == nil); continue }
+            let present = values.compactMap { Double($0[f + 1]) }
+            let buckets = try #require(field.logSquare)
+            #expect(buckets == LogSquareBuckets.covering(minimum: present.min()!, maximum: present.max()!, present: true))
+            if !shared { #expect(field.bins == 2 + Spline.basisCount(knots: field.knots!.count) + buckets.count) }
+        }
+        let cached = try cacheRows(scratch.path("out/train.cache"))
+        let featurizer = try Featurizer(contentsOf: scratch.path("out/featurizer.json"))
+        #expect(featurizer.maxFeaturesPerRow == 26 + 12 * 5 + 4)
+        for (r, row) in cached.enumerated() {
+            for f in 0..<13 {
+                let field = spec.fields[f]
+                let features = row.features.filter { $0.field == UInt32(f) }
+                let value = values[r][f + 1]
+                if value.isEmpty { #expect(features.count == 1 && features[0].value == 1); continue }
+                let v = Double(value)!
+                let dense = naiveBasis(SplineCompression.log1p.apply(v), knots: field.knots!)
+                let basisCount = dense.filter { Float($0) > 0 }.count
+                guard let buckets = field.logSquare else {
+                    #expect(features.count == basisCount)
+                    continue
+                }
+                // The basis features as without the bucket, then one bucket feature of value 1.
+                #expect(features.count == basisCount + 1)
+                #expect(abs(features.dropLast().reduce(0.0) { $0 + Double($1.value) } - 1) < 1e-6)
+                let last = features.last!
+                #expect(last.value == 1)
+                let bucket = buckets.bucket(v)
+                if shared {
+                    let key = UInt64(bitPattern: Int64(bucket + buckets.low))
+                    let seed = Murmur3.hash32(field.name, seed: 0)
+                    #expect(last.index == numericTokenHash(tag: "L", key, seed: seed) % UInt32(1 << 18))
+                } else {
+                    #expect(Int(last.index) == field.offset + 2 + dense.count + bucket)
+                    #expect(Int(last.index) < field.offset + field.bins)
+                }
+            }
+        }
+        // Predict-time features of the raw lines are the cache's.
+        let row = try featurizer.makeRowFeaturizer()
+        for (i, line) in raw.enumerated() {
+            var text = line
+            let got = text.withUTF8 { RoundTripTests.features(row.featurize(rawLine: $0)) }
+            #expect(got?.1 == cached[i].features, "line \(i + 1)")
+        }
+        // The text has the same rows.
+        let text = try scratch.lines("out/train.ffm")
+        for i in [0, 7, 1499] { #expect(text[i] == libffm(cached[i].label, cached[i].features)) }
+    }
+
+    @Test func sameFeaturesForAnyThreadCount() throws {
+        let scratch = try Scratch("spline-logsquare-threads")
+        let rows = try ingest(scratch, schema: "criteo", lines: SplineHashTests.lines(2000, seed: 32), valid: 0.2)
+        var reference: [Data?] = []
+        for (threads, chunk) in [(1, 1 << 20), (3, 777)] {
+            let out = "out-\(threads)"
+            _ = try hash(rows: rows, out: scratch.path(out), chunkBytes: chunk) {
+                $0.threads = threads
+                $0.numeric = .splineLogSquare
+            }
+            let files = ["train.ffm", "train.cache", "valid.cache", "featurizer.json"].map { scratch.data("\(out)/\($0)") }
+            #expect(files.allSatisfy { $0 != nil })
+            if reference.isEmpty { reference = files } else { #expect(files == reference) }
+        }
+    }
+
+    @Test func badSettingsNameTheFieldAndPath() throws {
+        let scratch = try Scratch("spline-logsquare-bad")
+        let rows = try ingest(scratch, schema: "criteo", lines: SplineHashTests.lines(200, seed: 33))
+        let config = try scratch.write("c.json", #"{"fields": {"I4": {"transform": "scaled", "log_square": true}}}"#)
+        let error = caught { _ = try hash(rows: rows, out: scratch.path("out")) { $0.config = config } }.map { "\($0)" } ?? "no error"
+        #expect(error.contains("c.json") && error.contains("fields.I4.log_square") && error.contains("only applies to the spline transform"))
+        let categorical = try scratch.write("d.json", #"{"fields": {"C1": {"log_square": true}}}"#)
+        let onCategorical = caught { _ = try hash(rows: rows, out: scratch.path("out")) { $0.config = categorical } }.map { "\($0)" } ?? ""
+        #expect(onCategorical.contains("fields.C1.log_square") && onCategorical.contains("\"hash\""))
+        // A featurizer.json whose buckets do not fit the field's range.
+        _ = try hash(rows: rows, out: scratch.path("good")) { $0.numeric = .splineLogSquare }
+        let spec = try JSONDecoder().decode(FeaturizerSpec.self, from: #require(scratch.data("good/featurizer.json")))
+        var wrongBins = spec
+        wrongBins.fields[3].bins += 1
+        let bins = caught { _ = try Featurizer(spec: wrongBins, source: "f.json") }.map { "\($0)" } ?? ""
+        #expect(bins.contains("f.json") && bins.contains("fields[3] (I4)") && bins.contains("log-square buckets"))
+        var inverted = spec
+        inverted.fields[3].logSquare = LogSquareBuckets(low: 5, high: 2)
+        let order = caught { _ = try Featurizer(spec: inverted, source: "f.json") }.map { "\($0)" } ?? ""
+        #expect(order.contains("fields[3] (I4)") && order.contains("log_square low 5, high 2"))
+        var onHash = spec
+        onHash.fields[20].logSquare = LogSquareBuckets(low: 0, high: 3)
+        let hashField = caught { _ = try Featurizer(spec: onHash, source: "f.json") }.map { "\($0)" } ?? ""
+        #expect(hashField.contains("fields[20] (C8)") && hashField.contains("log_square only applies to the spline transform"))
+    }
+
+    @Test func fewValuesAreNotedWithTheFieldAndWhereTheKnotsWereAsked() throws {
+        let scratch = try Scratch("spline-few-note")
+        let lines = (0..<300).map { i -> String in
+            // The label, then I1 with 3 values, I2 constant, I3 always missing, I4…I13 with 50.
+            var fields = ["\(i % 2)", "\(i % 3)", "7", ""] + (4...13).map { _ in "\(i % 50)" }
+            fields += [String](repeating: "a", count: 26)
+            return fields.joined(separator: "\t")
+        }
+        let rows = try ingest(scratch, schema: "criteo", lines: lines)
+        let config = try scratch.write("c.json", #"{"fields": {"I2": {"transform": "spline", "knots": 5}}}"#)
+        final class Notes: @unchecked Sendable { var lines: [String] = [] }
+        let notes = Notes()
+        var params = HashParams.defaults
+        params.rows = rows
+        params.numeric = .spline
+        params.config = config
+        params.knots = 10
+        _ = try HashStage.run(params, inputs: [], outputs: scratch.path("out"),
+                              reporter: Reporter(quiet: false, live: false) { notes.lines.append($0) })
+        let note = try #require(notes.lines.first { $0.contains("fewer knots") })
+        #expect(note.contains("I1: 3 knots of 10 asked by --knots"))
+        #expect(note.contains("I2: 1 knot (one distinct value: one basis function, 1 for every value) of 5 asked by fields.I2.knots in \(config)"))
+        #expect(note.contains("I3: 1 knot (no value: one basis function, 1 for every value) of 10 asked by --knots"))
+        #expect(!note.contains("I4"))
     }
 }
