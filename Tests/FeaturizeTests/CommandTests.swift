@@ -59,4 +59,20 @@ struct CommandTests {
         let libffm = try TestSupport.run("ctr-hash", ["--from-libffm", "--out", scratch.path("out"), bad])
         #expect(libffm.status == 1 && libffm.stderr.contains("\(bad):2: bad label \"3\""))
     }
+
+    @Test func splineOptionsOnTheCommandLine() throws {
+        let scratch = try Scratch("cli-spline")
+        let rows = try ingest(scratch, schema: "criteo", lines: criteoLines(count: 300, seed: 23))
+        for knots in ["0", "1"] {
+            let run = try TestSupport.run("ctr-hash", ["--rows", rows, "--out", scratch.path("out"), "--numeric", "spline", "--knots", knots])
+            #expect(run.status == 64 && run.stderr.contains("--knots: found \(knots); expected an integer from 2 to 1000"), "\(run.stderr)")
+        }
+        let typo = try TestSupport.run("ctr-hash", ["--rows", rows, "--out", scratch.path("out"), "--numeric", "splines"])
+        #expect(typo.status == 64 && typo.stderr.contains("'spline-log-square'"), "\(typo.stderr)")
+        let run = try TestSupport.run("ctr-hash", ["--rows", rows, "--out", scratch.path("out"), "--numeric", "spline-log-square",
+                                                   "--knots", "6"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let spec = try JSONDecoder().decode(FeaturizerSpec.self, from: #require(scratch.data("out/featurizer.json")))
+        #expect(spec.fields.prefix(13).allSatisfy { $0.transform == .spline && $0.logSquare != nil && $0.knots!.count <= 6 })
+    }
 }
