@@ -27,7 +27,8 @@ import Ingest
         try writer.commit()
     }
 
-    @Test func trainAndPredictWithSplineFields() throws {
+    @Test(arguments: [NumericTransform.spline, .splineLogSquare])
+    func trainAndPredictWithSplineFields(numeric: NumericTransform) throws {
         let dir = try TestSupport.makeTemporaryDirectory("spline-e2e")
         defer { try? FileManager.default.removeItem(at: dir) }
         func p(_ name: String) -> String { dir.appendingPathComponent(name).path }
@@ -39,7 +40,7 @@ import Ingest
         _ = try IngestStage.run(ingest, inputs: [p("raw.tsv")], outputs: p("rows"), reporter: .silent)
         var hash = HashParams.defaults
         hash.rows = p("rows")
-        hash.numeric = .spline
+        hash.numeric = numeric
         hash.knots = 10
         hash.rareThreshold = 2
         hash.threads = 1
