@@ -7,7 +7,8 @@
 #    --split order and --split hash with negative downsampling;
 # 2. two ranks of ctr-hash write featurizer.json byte for byte as one process, and the
 #    rows of their shards, in shard order, are one process's rows (libffm text compared;
-#    ctr-predict reads the cache shards by glob and scores them as the one cache);
+#    ctr-predict reads the cache shards by glob and scores them as the one cache; with
+#    --numeric spline-log-square the ranks merge their value samples and place the same knots);
 # 3. bad rows past --max-bad-fraction in rank 1's share: the job fails naming the rank
 #    counts and publishes nothing but quarantine.failed.tsv; a damaged gzip file in rank
 #    1's share: the job fails with "rank 1 of 2: FILE: ..." and publishes nothing.
@@ -71,6 +72,13 @@ echo "ctr-predict on the glob of valid shards: the predictions of the one cache 
 cmp "$tmp/r1/featurizer.json" "$tmp/r2/featurizer.json"
 cat "$tmp/r2/train-00000-of-00002.ffm" "$tmp/r2/train-00001-of-00002.ffm" | cmp - "$tmp/r1/train.ffm"
 echo "hash of raw logs on 2 ranks: featurizer.json and rows the same"
+# Splines: the ranks' value samples are merged, so every rank places the same knots (while
+# the samples hold every value, as here, a single process's knots).
+"$BIN/ctr-hash" --rows "$tmp/one-order" --out "$tmp/s1" --numeric spline-log-square --text --quiet
+"${mpi[@]}" "$mpibin/ctr-hash" --rows "$tmp/one-order" --out "$tmp/s2" --numeric spline-log-square --text --quiet
+cmp "$tmp/s1/featurizer.json" "$tmp/s2/featurizer.json"
+cat "$tmp/s2/train-00000-of-00002.ffm" "$tmp/s2/train-00001-of-00002.ffm" | cmp - "$tmp/s1/train.ffm"
+echo "hash with --numeric spline-log-square on 2 ranks: the knots, featurizer.json and rows of one process"
 
 # 3a. Bad rows in rank 1's share past --max-bad-fraction: the job fails, nothing published.
 awk 'NR==45000 || NR==50000 {print "1\tnot a row"; next} {print}' "$tmp/all.tsv" > "$tmp/bad.tsv"

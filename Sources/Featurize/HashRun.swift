@@ -154,6 +154,8 @@ final class HashRun {
         var logSquare = false
         /// `spline`: where the knots were asked for (`--knots`, or the config's JSON path), for notes.
         var knotsSource = "--knots"
+        /// `spline`: the seed of the field's value sample.
+        var sampleSeed: UInt64 { UInt64(seed) | 0x5EED_0000_0000 }
     }
 
     func makeDrafts() throws -> [FieldDraft] {
@@ -246,7 +248,7 @@ final class HashRun {
         let needsPass = drafts.contains { $0.counted || $0.transform == .scaled || $0.transform == .spline }
         let samples: SplineSamples? = drafts.contains { $0.transform == .spline }
             ? SplineSamples(drafts.map { d in
-                d.transform == .spline ? ValueReservoir(seed: UInt64(d.seed) | 0x5EED_0000_0000) : nil
+                d.transform == .spline ? ValueReservoir(seed: d.sampleSeed) : nil
             })
             : nil
         let limits = exactLimits(drafts)
@@ -306,6 +308,7 @@ final class HashRun {
                     counts.fields[f].release()
                     counts.fields[f] = merged
                 }
+                if let samples { try Self.mergeSamples(samples, cluster: cluster, drafts: drafts) }
             }
             if meter.live { meter.finish("counted \(LogIO.ProgressMeter.grouped(rows)) training rows") }
         }
@@ -314,6 +317,29 @@ final class HashRun {
         return Tally(summaries: summaries, missing: fields.map(\.missing), present: fields.map(\.present),
                      minimum: fields.map(\.minimum), maximum: fields.map(\.maximum), rows: rows,
                      ran: needsPass, peakBytes: summaries.reduce(0) { $0 + ($1?.peakBytes ?? 0) }, samples: samples)
+    }
+
+    /// The spline fields' samples merged across ranks (in rank order, on every rank): the
+    /// same knots on every rank, and a single process's while the samples hold every value.
+    private static func mergeSamples(_ samples: SplineSamples, cluster: Cluster, drafts: [FieldDraft]) throws {
+        var message = ClusterMessage()
+        for f in 0..<samples.count {
+            guard let reservoir = samples.reservoir(f) else { continue }
+            message.append(reservoir.seen)
+            message.append(reservoir.values.count)
+            for v in reservoir.values { message.append(v) }
+        }
+        var readers = try cluster.allgatherParts(message.bytes).map { ClusterMessageReader($0) }
+        for f in 0..<samples.count {
+            guard samples.reservoir(f) != nil else { continue }
+            var parts: [(seen: Int, values: [Double])] = []
+            for r in readers.indices {
+                let seen = try readers[r].count()
+                let n = try readers[r].count()
+                parts.append((seen, try (0..<n).map { _ in try readers[r].double() }))
+            }
+            samples.replace(f, with: .merging(parts, seed: drafts[f].sampleSeed))
+        }
     }
 
     /// The error of the earliest line among the workers' first errors (on one line, the

@@ -198,6 +198,48 @@ public struct ValueReservoir: Sendable {
     }
 }
 
+extension ValueReservoir {
+    /// One sample of `capacity` values from the samples of disjoint parts of the values (the
+    /// ranks' shares under MPI), the same whatever part computes it. While the parts together
+    /// hold at most `capacity` values it is all of them, as one process keeps them (so the
+    /// quantile knots are exactly a single process's). Otherwise each part gives a share in
+    /// proportion to the values it saw (largest remainders, at most what it holds), a random
+    /// subset of its sample drawn by SplitMix64 from `seed`.
+    public static func merging(_ parts: [(seen: Int, values: [Double])], capacity: Int = defaultCapacity,
+                               seed: UInt64) -> ValueReservoir {
+        var merged = ValueReservoir(capacity: capacity, seed: seed)
+        merged.seen = parts.reduce(0) { $0 + $1.seen }
+        guard parts.reduce(0, { $0 + $1.values.count }) > merged.capacity, merged.seen > 0 else {
+            merged.values = parts.flatMap(\.values)
+            return merged
+        }
+        let exact = parts.map { Double(merged.capacity) * Double($0.seen) / Double(merged.seen) }
+        var take = parts.indices.map { min(parts[$0].values.count, Int(exact[$0])) }
+        var left = merged.capacity - take.reduce(0, +)
+        let byRemainder = parts.indices.sorted { (exact[$0] - exact[$0].rounded(.down), $1) > (exact[$1] - exact[$1].rounded(.down), $0) }
+        while left > 0 {
+            var gave = false
+            for r in byRemainder where left > 0 && take[r] < parts[r].values.count {
+                take[r] += 1
+                left -= 1
+                gave = true
+            }
+            if !gave { break }
+        }
+        var rng = SplitMix64(seed: seed)
+        for (r, part) in parts.enumerated() {
+            var values = part.values
+            for i in 0..<take[r] {  // a partial Fisher-Yates shuffle: the first take[r] values
+                let j = i + Int(rng.next() % UInt64(values.count - i))
+                values.swapAt(i, j)
+            }
+            merged.values += values[..<take[r]]
+        }
+        merged.state = rng.state
+        return merged
+    }
+}
+
 /// The samples of the spline fields, written during the counting pass (each field by exactly one worker).
 final class SplineSamples: @unchecked Sendable {
     private let storage: UnsafeMutablePointer<ValueReservoir?>
@@ -218,4 +260,6 @@ final class SplineSamples: @unchecked Sendable {
     func add(_ v: Double, field: Int) { storage[field]!.add(v) }
 
     func reservoir(_ field: Int) -> ValueReservoir? { storage[field] }
+
+    func replace(_ field: Int, with reservoir: ValueReservoir) { storage[field] = reservoir }
 }

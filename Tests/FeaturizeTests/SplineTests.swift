@@ -109,6 +109,26 @@ struct SplineBasisTests {
         #expect(abs(mean - 4999.5) < 1500)
     }
 
+    @Test func mergedReservoirsAreExactWhileSmallAndProportionalOtherwise() {
+        // Small: all values, in part order, so the knots equal one process's.
+        let exact = ValueReservoir.merging([(3, [1, 2, 3]), (0, []), (2, [9, 8])], capacity: 10, seed: 4)
+        #expect(exact.values == [1, 2, 3, 9, 8] && exact.seen == 5)
+        // Large: part 0 saw 3x as many values as part 1, so it gives 3/4 of the sample.
+        var a = ValueReservoir(capacity: 64, seed: 1), b = ValueReservoir(capacity: 64, seed: 2)
+        for i in 0..<3_000 { a.add(Double(i)) }
+        for i in 0..<1_000 { b.add(Double(10_000 + i)) }
+        let parts = [(a.seen, a.values), (b.seen, b.values)]
+        let merged = ValueReservoir.merging(parts, capacity: 64, seed: 7)
+        #expect(merged.values.count == 64 && merged.seen == 4_000)
+        #expect(merged.values.filter { $0 < 10_000 }.count == 48)
+        #expect(Set(merged.values).isSubset(of: Set(a.values + b.values)))
+        // The same on every rank, whatever computes it.
+        #expect(ValueReservoir.merging(parts, capacity: 64, seed: 7).values == merged.values)
+        // A part holding fewer values than its share gives all it has; the others fill the rest.
+        let capped = ValueReservoir.merging([(1_000_000, [1, 2]), (10, Array(repeating: 5, count: 10))], capacity: 8, seed: 3)
+        #expect(capped.values.count == 8 && capped.values.filter { $0 != 5 }.count == 2)
+    }
+
     @Test func compression() {
         #expect(SplineCompression.log1p.apply(0) == 0)
         #expect(SplineCompression.log1p.apply(Double(M_E) - 1) == log1p(Double(M_E) - 1))
