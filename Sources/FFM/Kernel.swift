@@ -311,20 +311,7 @@ extension FFMModel {
         let rows = s.rows, offsets = s.fieldOffsets, values = s.values
         let l4 = SIMD4<Float>(repeating: lambda), e4 = SIMD4<Float>(repeating: eta)
         if kPad == 4 {
-            // One chunk per vector: the same arithmetic as the general loop below without its
-            // loop over d (about a third of the instructions per pair at k <= 4).
-            var a = 0
-            while a &+ 1 < count {
-                let ra = rows[a], fa = offsets[a]
-                let ka = kappa * values[a]
-                var b = a &+ 1
-                while b < count {
-                    adaGradStep4(UnsafeMutableRawPointer(ra + offsets[b]), UnsafeMutableRawPointer(rows[b] + fa),
-                                 kv: SIMD4<Float>(repeating: ka * values[b]), l4: l4, e4: e4)
-                    b &+= 1
-                }
-                a &+= 1
-            }
+            updateLatent4(s, kappa: kappa, eta: eta, lambda: lambda, avx: cpuHasAVX)
             return
         }
         for a in 0..<(count - 1) {
@@ -340,6 +327,50 @@ extension FFMModel {
                     d += 4
                 }
             }
+        }
+    }
+}
+
+/// Whether the 256-bit AVX update (`swiftctr_ffm_update4_avx` in CPrefetch's shim.h) can run:
+/// x86_64 with AVX in the processor and YMM state saved by the operating system (CPUID and
+/// XGETBV, read once). The build itself targets baseline x86-64; only that function is
+/// compiled for AVX.
+let cpuHasAVX: Bool = swiftctr_has_avx() != 0
+
+extension FFMModel {
+    /// The pairs' AdaGrad step of `update` at kPad = 4 (one chunk per vector). With `avx`,
+    /// rows whose fields strictly increase and whose neighbouring features are on different
+    /// rows go to the AVX kernel, which does two pairs per 256-bit operation: then the two
+    /// pairs done together touch four different vectors, and each lane does exactly the
+    /// operations of `adaGradStep4`, so the weights are bit for bit those of the loop here.
+    @inline(__always)
+    func updateLatent4(_ s: Scratch, kappa: Float, eta: Float, lambda: Float, avx: Bool) {
+        let count = s.count, rows = s.rows, offsets = s.fieldOffsets, values = s.values
+        if avx {
+            var pairable = true
+            var i = 0
+            while i &+ 1 < count {
+                if offsets[i] >= offsets[i &+ 1] || rows[i] == rows[i &+ 1] { pairable = false; break }
+                i &+= 1
+            }
+            if pairable {
+                let rowPointers = UnsafeRawPointer(rows).assumingMemoryBound(to: UnsafeMutablePointer<Float>?.self)
+                swiftctr_ffm_update4_avx(rowPointers, offsets, values, count, kappa, eta, lambda)
+                return
+            }
+        }
+        let l4 = SIMD4<Float>(repeating: lambda), e4 = SIMD4<Float>(repeating: eta)
+        var a = 0
+        while a &+ 1 < count {
+            let ra = rows[a], fa = offsets[a]
+            let ka = kappa * values[a]
+            var b = a &+ 1
+            while b < count {
+                adaGradStep4(UnsafeMutableRawPointer(ra + offsets[b]), UnsafeMutableRawPointer(rows[b] + fa),
+                             kv: SIMD4<Float>(repeating: ka * values[b]), l4: l4, e4: e4)
+                b &+= 1
+            }
+            a &+= 1
         }
     }
 }
