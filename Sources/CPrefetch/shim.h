@@ -3,6 +3,11 @@
 
 #include <stdint.h>
 
+// C for the FFM trainer's hot loop, where Swift cannot go: software prefetch, and the
+// update kernel at k <= 4 compiled for AVX alone (Swift compiles the whole module for one
+// target; a function attribute lets this one use 256-bit operations while the build stays
+// baseline x86-64, and FFMModel.updateLatent4 calls it only when CPUID says AVX is there).
+
 // Software prefetch for the FFM trainer's hot loop. Swift has no prefetch of its own and
 // cannot import _mm_prefetch (a macro); __builtin_prefetch compiles to PREFETCHT0 on
 // x86-64 and PRFM on arm64, and to nothing where there is no such instruction.
