@@ -24,6 +24,14 @@
 # ffm-train converts to its .bin first), CPU time (user + sys), peak RSS and the last
 # epoch's validation log loss; same -k 4 -s 2, eta, lambda and epochs for both.
 # Targets: time <= 0.6x libffm, RSS <= 0.5x, va_logloss within 0.002 of libffm (or lower).
+#
+# PER_EPOCH (1): each round also runs every trainer with one epoch, and the report adds the
+# CPU seconds of one epoch, (CPU of EPOCHS epochs - CPU of 1 epoch) / (EPOCHS - 1), lowest
+# CPU of the rounds for each (set-up, text conversion and first touches cancel), against
+# libffm's and against the compute-bound estimate (issue #18: target <= 0.35x libffm).
+# BASELINE_TRAIN: another ctr-train executable (an earlier build) run the same way in
+# the same rounds, for before/after in one run. CLOCK_GHZ: the clock for the estimate
+# (default: the highest "cpu MHz" in /proc/cpuinfo).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -32,6 +40,7 @@ VALID_ROWS="${VALID_ROWS:-200000}"
 EPOCHS="${EPOCHS:-5}"
 THREADS="${THREADS:-2}"
 REPEAT="${REPEAT:-1}"
+PER_EPOCH="${PER_EPOCH:-1}"
 WORK="${WORK:-/tmp/swiftctr-bench-train}"
 FLAGS=(-k 4 -s "$THREADS" -t "$EPOCHS" -r 0.2 -l 0.00002)
 mkdir -p "$WORK"
@@ -79,11 +88,16 @@ run() {
     if [ ! -s "$WORK/$name.result" ] || [ "$(echo "$wall < $(cut -d' ' -f1 "$WORK/$name.result")" | bc)" = 1 ]; then
         echo "$wall $(echo "$user + $sys" | bc) $rss $va" > "$WORK/$name.result"
     fi
+    # The lowest CPU time of the rounds (for the per-epoch figures), with that run's va_logloss.
+    if [ ! -s "$WORK/$name.cpu" ] || [ "$(echo "$user + $sys < $(cut -d' ' -f1 "$WORK/$name.cpu")" | bc)" = 1 ]; then
+        echo "$(echo "$user + $sys" | bc) $va" > "$WORK/$name.cpu"
+    fi
     echo "$name: wall $wall s, cpu $(echo "$user + $sys" | bc) s, peak RSS $((rss / 1024)) MB" >&2
     cat "$dir/stdout.txt" "$dir/stderr.txt" | grep -E '^ *(iter|[0-9]+ )' >&2 || true
 }
 
-rm -f "$WORK/swiftctr.result" "$WORK/libffm.result"
+rm -f "$WORK"/*.result "$WORK"/*.cpu
+ONE=(-k 4 -s "$THREADS" -t 1 -r 0.2 -l 0.00002)
 for round in $(seq "$REPEAT"); do
     echo "ctr-train ${FLAGS[*]} ${SWIFTCTR_FLAGS:-} (run $round of $REPEAT)" >&2
     run swiftctr "$WORK/swiftctr" "$BIN/ctr-train" "${FLAGS[@]}" ${SWIFTCTR_FLAGS:-} -p "$VALID" "$TRAIN" model
@@ -91,13 +105,62 @@ for round in $(seq "$REPEAT"); do
         echo "ffm-train ${FLAGS[*]} (run $round of $REPEAT)" >&2
         run libffm "$WORK/libffm" "$LIBFFM_DIR/ffm-train" "${FLAGS[@]}" -p "$VALID" "$TRAIN" model
     fi
+    if [ -n "${BASELINE_TRAIN:-}" ]; then
+        echo "baseline ctr-train ${FLAGS[*]} ${SWIFTCTR_FLAGS:-} (run $round of $REPEAT)" >&2
+        run baseline "$WORK/baseline" "$BASELINE_TRAIN" "${FLAGS[@]}" ${SWIFTCTR_FLAGS:-} -p "$VALID" "$TRAIN" model
+    fi
+    if [ "$PER_EPOCH" = 1 ] && [ "$EPOCHS" -gt 1 ]; then
+        echo "one epoch each (run $round of $REPEAT)" >&2
+        run swiftctr-1 "$WORK/swiftctr-1" "$BIN/ctr-train" "${ONE[@]}" ${SWIFTCTR_FLAGS:-} -p "$VALID" "$TRAIN" model
+        if [ -n "${LIBFFM_DIR:-}" ]; then
+            run libffm-1 "$WORK/libffm-1" "$LIBFFM_DIR/ffm-train" "${ONE[@]}" -p "$VALID" "$TRAIN" model
+        fi
+        if [ -n "${BASELINE_TRAIN:-}" ]; then
+            run baseline-1 "$WORK/baseline-1" "$BASELINE_TRAIN" "${ONE[@]}" ${SWIFTCTR_FLAGS:-} -p "$VALID" "$TRAIN" model
+        fi
+    fi
 done
 read -r S_WALL S_CPU S_RSS S_VA < "$WORK/swiftctr.result"
+
+# per_epoch NAME: CPU seconds of one epoch (lowest CPU of the EPOCHS-epoch runs minus the
+# lowest of the 1-epoch runs, over EPOCHS - 1), or empty without the runs.
+per_epoch() {
+    [ -s "$WORK/$1.cpu" ] && [ -s "$WORK/$1-1.cpu" ] || return 0
+    echo "scale=3; ($(cut -d' ' -f1 "$WORK/$1.cpu") - $(cut -d' ' -f1 "$WORK/$1-1.cpu")) / ($EPOCHS - 1)" | bc
+}
+
+# The compute-bound estimate of one epoch at k = 4 (issue #18). Per field pair, in 4-lane
+# operations: forward 3 (w1 * w2, times x_b, add), AdaGrad 18 (g1, g2: 2 multiplies and an
+# add each; G1, G2: a multiply and an add each; w1, w2: 2 multiplies, an rsqrt, a
+# subtract each), so 84 flops a pair; 12 of the 21 are multiplies or rsqrt, which go to
+# the 2 multiply pipes of the cores measured here (AMD Zen): 6 cycles a pair 4-wide (SSE),
+# 3 with 256-bit AVX. Pairs: n(n - 1)/2 for n features a row (the first training row).
+estimate_report() {
+    [ "$PER_EPOCH" = 1 ] && [ "$EPOCHS" -gt 1 ] || return 0
+    local n pairs ghz gflop sse avx s_epoch l_epoch b_epoch
+    n="$(head -1 "$TRAIN" | awk '{ print NF - 1 }')"
+    pairs=$((n * (n - 1) / 2))
+    ghz="${CLOCK_GHZ:-$(awk -F: '/^cpu MHz/ { if ($2 > m) m = $2 } END { printf "%.2f", m / 1000 }' /proc/cpuinfo)}"
+    gflop="$(echo "scale=1; $ROWS * $pairs * 84 / 10^9" | bc)"
+    sse="$(echo "scale=2; $ROWS * $pairs * 6 / ($ghz * 10^9)" | bc)"
+    avx="$(echo "scale=2; $ROWS * $pairs * 3 / ($ghz * 10^9)" | bc)"
+    s_epoch="$(per_epoch swiftctr)"
+    l_epoch="$(per_epoch libffm)"
+    b_epoch="$(per_epoch baseline)"
+    echo
+    echo "CPU seconds per epoch ((${EPOCHS}-epoch run - 1-epoch run) / $((EPOCHS - 1)), lowest CPU of $REPEAT rounds each; k 4, $THREADS threads, $ROWS rows):"
+    printf '  %-34s %8s s\n' ctr-train "$s_epoch"
+    [ -n "$b_epoch" ] && printf '  %-34s %8s s   (ctr-train / baseline %sx)\n' "baseline ($BASELINE_TRAIN)" "$b_epoch" "$(echo "scale=3; $s_epoch / $b_epoch" | bc)"
+    [ -n "$l_epoch" ] && printf '  %-34s %8s s   (ctr-train / ffm-train %sx; target <= 0.35x)\n' ffm-train "$l_epoch" "$(echo "scale=3; $s_epoch / $l_epoch" | bc)"
+    printf '  %-34s %8s s   4-wide (SSE), %s s 256-bit (AVX): %s pairs a row x 84 flops = %s GFLOP; 6 or 3 cycles a pair at %s GHz (ctr-train / SSE bound %sx)\n' \
+        "compute bound (estimate)" "$sse" "$avx" "$pairs" "$gflop" "$ghz" "$(echo "scale=2; $s_epoch / $sse" | bc)"
+}
 
 if [ -z "${LIBFFM_DIR:-}" ]; then
     printf '\n%-12s %10s %10s %12s %12s\n' "" "wall s" "cpu s" "peak RSS MB" "va_logloss"
     printf '%-12s %10.1f %10.1f %12.0f %12s\n' ctr-train "$S_WALL" "$S_CPU" "$((S_RSS / 1024))" "$S_VA"
     echo "LIBFFM_DIR is not set: skipped the libffm comparison (build libffm's ffm-train from its public source and point LIBFFM_DIR at it)."
+    estimate_report
     exit 0
 fi
 
@@ -110,3 +173,4 @@ printf '%-12s %10.1f %10.1f %12.0f %12s\n' ffm-train "$L_WALL" "$L_CPU" "$((L_RS
 printf '%-12s %10s %10s %12s %12s\n' "ratio/diff" "$(ratio "$S_WALL" "$L_WALL")x" "$(ratio "$S_CPU" "$L_CPU")x" \
     "$(ratio "$S_RSS" "$L_RSS")x" "$(echo "$S_VA - $L_VA" | bc)"
 echo "targets: wall <= 0.6x, RSS <= 0.5x, va_logloss difference <= +0.002 (epochs $EPOCHS, threads $THREADS, best of $REPEAT; load: $(cut -d' ' -f1-3 /proc/loadavg))"
+estimate_report

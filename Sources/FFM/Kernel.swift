@@ -208,6 +208,14 @@ extension FFMModel {
         let base = UnsafeRawPointer(row)
         let bytes = rowStride &* 4
         var offset = 0
+        // Four lines per step (a row is 20 lines at 39 fields and k = 4), then the rest.
+        while offset &+ 192 < bytes {
+            swiftctr_prefetch(base + offset)
+            swiftctr_prefetch(base + (offset &+ 64))
+            swiftctr_prefetch(base + (offset &+ 128))
+            swiftctr_prefetch(base + (offset &+ 192))
+            offset &+= 256
+        }
         while offset < bytes {
             swiftctr_prefetch(base + offset)
             offset &+= 64
@@ -302,6 +310,10 @@ extension FFMModel {
         guard weightFields > 0, count > 1 else { return }
         let rows = s.rows, offsets = s.fieldOffsets, values = s.values
         let l4 = SIMD4<Float>(repeating: lambda), e4 = SIMD4<Float>(repeating: eta)
+        if kPad == 4 {
+            updateLatent4(s, kappa: kappa, eta: eta, lambda: lambda, avx: cpuHasAVX)
+            return
+        }
         for a in 0..<(count - 1) {
             let ra = rows[a], fa = offsets[a]
             let ka = kappa * values[a]
@@ -310,26 +322,78 @@ extension FFMModel {
                 let kv = SIMD4<Float>(repeating: ka * values[b])
                 var d = 0
                 while d < kPad {
-                    let q1 = UnsafeMutableRawPointer(p1 + 2 * d), q2 = UnsafeMutableRawPointer(p2 + 2 * d)
-                    var w1 = q1.load(as: SIMD4<Float>.self)
-                    var w2 = q2.load(as: SIMD4<Float>.self)
-                    var G1 = q1.load(fromByteOffset: 16, as: SIMD4<Float>.self)
-                    var G2 = q2.load(fromByteOffset: 16, as: SIMD4<Float>.self)
-                    let g1 = l4 * w1 + kv * w2
-                    let g2 = l4 * w2 + kv * w1
-                    G1 += g1 * g1
-                    G2 += g2 * g2
-                    w1 -= e4 * g1 * reciprocalSquareRoot4(G1)
-                    w2 -= e4 * g2 * reciprocalSquareRoot4(G2)
-                    q1.storeBytes(of: w1, as: SIMD4<Float>.self)
-                    q2.storeBytes(of: w2, as: SIMD4<Float>.self)
-                    q1.storeBytes(of: G1, toByteOffset: 16, as: SIMD4<Float>.self)
-                    q2.storeBytes(of: G2, toByteOffset: 16, as: SIMD4<Float>.self)
+                    adaGradStep4(UnsafeMutableRawPointer(p1 + 2 * d), UnsafeMutableRawPointer(p2 + 2 * d),
+                                 kv: kv, l4: l4, e4: e4)
                     d += 4
                 }
             }
         }
     }
+}
+
+/// Whether the 256-bit AVX update (`swiftctr_ffm_update4_avx` in CPrefetch's shim.h) can run:
+/// x86_64 with AVX in the processor and YMM state saved by the operating system (CPUID and
+/// XGETBV, read once). The build itself targets baseline x86-64; only that function is
+/// compiled for AVX.
+let cpuHasAVX: Bool = swiftctr_has_avx() != 0
+
+extension FFMModel {
+    /// The pairs' AdaGrad step of `update` at kPad = 4 (one chunk per vector). With `avx`,
+    /// rows whose fields strictly increase and whose neighbouring features are on different
+    /// rows go to the AVX kernel, which does two pairs per 256-bit operation: then the two
+    /// pairs done together touch four different vectors, and each lane does exactly the
+    /// operations of `adaGradStep4`, so the weights are bit for bit those of the loop here.
+    @inline(__always)
+    func updateLatent4(_ s: Scratch, kappa: Float, eta: Float, lambda: Float, avx: Bool) {
+        let count = s.count, rows = s.rows, offsets = s.fieldOffsets, values = s.values
+        if avx {
+            var pairable = true
+            var i = 0
+            while i &+ 1 < count {
+                if offsets[i] >= offsets[i &+ 1] || rows[i] == rows[i &+ 1] { pairable = false; break }
+                i &+= 1
+            }
+            if pairable {
+                let rowPointers = UnsafeRawPointer(rows).assumingMemoryBound(to: UnsafeMutablePointer<Float>?.self)
+                swiftctr_ffm_update4_avx(rowPointers, offsets, values, count, kappa, eta, lambda)
+                return
+            }
+        }
+        let l4 = SIMD4<Float>(repeating: lambda), e4 = SIMD4<Float>(repeating: eta)
+        var a = 0
+        while a &+ 1 < count {
+            let ra = rows[a], fa = offsets[a]
+            let ka = kappa * values[a]
+            var b = a &+ 1
+            while b < count {
+                adaGradStep4(UnsafeMutableRawPointer(ra + offsets[b]), UnsafeMutableRawPointer(rows[b] + fa),
+                             kv: SIMD4<Float>(repeating: ka * values[b]), l4: l4, e4: e4)
+                b &+= 1
+            }
+            a &+= 1
+        }
+    }
+}
+
+/// The AdaGrad step of one pair on one chunk of 4 factors: `q1` and `q2` point at the
+/// chunks (4 weights, then their 4 accumulators) of the pair's two vectors.
+@inline(__always)
+func adaGradStep4(_ q1: UnsafeMutableRawPointer, _ q2: UnsafeMutableRawPointer,
+                  kv: SIMD4<Float>, l4: SIMD4<Float>, e4: SIMD4<Float>) {
+    var w1 = q1.load(as: SIMD4<Float>.self)
+    var w2 = q2.load(as: SIMD4<Float>.self)
+    var G1 = q1.load(fromByteOffset: 16, as: SIMD4<Float>.self)
+    var G2 = q2.load(fromByteOffset: 16, as: SIMD4<Float>.self)
+    let g1 = l4 * w1 + kv * w2
+    let g2 = l4 * w2 + kv * w1
+    G1 += g1 * g1
+    G2 += g2 * g2
+    w1 -= e4 * g1 * reciprocalSquareRoot4(G1)
+    w2 -= e4 * g2 * reciprocalSquareRoot4(G2)
+    q1.storeBytes(of: w1, as: SIMD4<Float>.self)
+    q2.storeBytes(of: w2, as: SIMD4<Float>.self)
+    q1.storeBytes(of: G1, toByteOffset: 16, as: SIMD4<Float>.self)
+    q2.storeBytes(of: G2, toByteOffset: 16, as: SIMD4<Float>.self)
 }
 
 /// Log loss of score `t` for label `y` (0/1), computed without overflow:

@@ -92,6 +92,42 @@ import TestSupport
                     * expected["latent 1 1 0"]! > 0)
     }
 
+    @Test(arguments: [4, 3])
+    func avxUpdateMatchesFourWideLoop(factors: Int) throws {
+        // The AVX kernel (two pairs per 256-bit operation) must leave every weight and
+        // accumulator bit for bit as the 4-wide loop does, on rows it takes (fields
+        // increasing) and on rows it leaves to the loop (a repeated field or feature).
+        guard cpuHasAVX else { return }  // not x86_64 with AVX: only the loop exists
+        let indices = Array(0..<40)
+        let fast = try randomModel(kind: .ffm, fields: 12, factors: factors, indices: indices, indexCount: 40,
+                                   linear: true, seed: 9)
+        let loop = try randomModel(kind: .ffm, fields: 12, factors: factors, indices: indices, indexCount: 40,
+                                   linear: true, seed: 9)
+        var rng = SplitMix64(seed: 23)
+        let s1 = Scratch(), s2 = Scratch()
+        var taken = 0
+        for trial in 0..<300 {
+            let count = 1 + rng.next(below: 12)
+            var fields = (0..<12).map { UInt32($0) }.shuffled(using: &rng).prefix(count).sorted()
+            if trial % 5 == 0 && count > 2 { fields[1] = fields[0] }  // a repeated field
+            var features = fields.map { Feature(field: $0, index: UInt32(rng.next(below: 40)), value: rng.nextUnitFloat() + 0.1) }
+            if trial % 7 == 0 && count > 3 { features[3].index = features[2].index }  // one feature in two fields
+            let kappa = rng.nextUnitFloat() - 0.5
+            features.withUnsafeBufferPointer {
+                fast.prepare($0, into: s1)
+                loop.prepare($0, into: s2)
+            }
+            if (0..<max(s1.count - 1, 0)).allSatisfy({ s1.fieldOffsets[$0] < s1.fieldOffsets[$0 + 1] && s1.rows[$0] != s1.rows[$0 + 1] }) {
+                taken += 1
+            }
+            fast.updateLatent4(s1, kappa: kappa, eta: 0.2, lambda: 2e-5, avx: true)
+            loop.updateLatent4(s2, kappa: kappa, eta: 0.2, lambda: 2e-5, avx: false)
+        }
+        #expect(taken > 100 && taken < 300)
+        let floats = fast.rowCount * fast.rowStride
+        #expect(memcmp(fast.latent, loop.latent, floats * 4) == 0)
+    }
+
     @Test func extremeValuesStayFinite() throws {
         for normalization in [true, false] {
             let model = try randomModel(kind: .ffm, fields: 4, factors: 4, indices: Array(0..<50), indexCount: 50,
