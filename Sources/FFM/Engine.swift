@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CPrefetch
 import Cluster
 import Dataset
 import Foundation
@@ -155,6 +156,11 @@ final class Engine: @unchecked Sendable {
                             let label = block.label(Int(order[ii]))
                             if let hot, hot.rowDone(t) { hot.merge(t) }
                             if let touched { touched.mark(block.row(Int(order[ii])).features, thread: t) }
+                            if ii + 8 < end {
+                                let (offsets, label) = block.rowAddresses(Int(order[ii + 8]))
+                                swiftctr_prefetch(offsets)
+                                swiftctr_prefetch(label)
+                            }
                             if ii + 2 < end { model.prefetchFeatures(block.row(Int(order[ii + 2])).features) }
                             if ii + 1 < end {
                                 model.prepare(block.row(Int(order[ii + 1])).features, into: next, remapped: remapped, replica: replica)
