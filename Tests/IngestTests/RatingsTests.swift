@@ -66,6 +66,7 @@ import TestSupport
         try text.write(toFile: input, atomically: true, encoding: .utf8)
         var params = IngestParams.defaults
         params.schema = "ratings"
+        params.maxBadFraction = 0.05
         let out = dir.appendingPathComponent("out").path
         let result = try IngestStage.run(params, inputs: [input], outputs: out, reporter: .silent)
         #expect(result.stats.rowsQuarantined == 4 && result.stats.rowsKept == 200)
