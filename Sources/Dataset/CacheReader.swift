@@ -424,6 +424,13 @@ public final class CacheBlock {
             : Float(bitPattern: UInt32(littleEndian: UnsafeRawPointer(labels).loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
     }
 
+    /// Where row `i`'s offsets and label are, to prefetch them well before `row(i)` (rows
+    /// visited in shuffled order are where no hardware prefetcher looks).
+    @inlinable @inline(__always)
+    public func rowAddresses(_ i: Int) -> (offsets: UnsafeRawPointer, label: UnsafeRawPointer) {
+        (UnsafeRawPointer(offsets + i), UnsafeRawPointer(labels + labelSize * i))
+    }
+
     /// All features of the block, rows back to back.
     public var allFeatures: UnsafeBufferPointer<Feature> { UnsafeBufferPointer(start: features, count: featureCount) }
 
@@ -494,7 +501,8 @@ public final class MappedCache: @unchecked Sendable {
 }
 
 /// Delivers blocks of a cache in a given order, reading the next block on a background
-/// thread while the caller works on the current one (two blocks in memory at most).
+/// thread while the caller works on the current one (two blocks in memory at most, unless
+/// the caller keeps them: `keep`).
 public final class CacheBlockStream {
     private final class Shared: @unchecked Sendable {
         let condition = NSCondition()
@@ -544,6 +552,7 @@ public final class CacheBlockStream {
 
     private let shared: Shared
     private var current: CacheBlock?
+    private let keep: Bool
 
     /// - Parameters:
     ///   - order: ranges of row groups (e.g. `reader.blocks(targetBytes:)`, shuffled), delivered in this order.
@@ -553,7 +562,12 @@ public final class CacheBlockStream {
     }
 
     /// Blocks of several caches (e.g. shards of one data set), in the given order.
-    public init(order: [(reader: CacheReader, groups: Range<Int>)], transform: (@Sendable (CacheBlock) -> Void)? = nil) {
+    /// - Parameter keep: every block handed out stays the caller's (a new one is read into
+    ///   for the next), so the caller may keep all of them; otherwise a block is reused
+    ///   after the next call to `next()`.
+    public init(order: [(reader: CacheReader, groups: Range<Int>)], transform: (@Sendable (CacheBlock) -> Void)? = nil,
+                keep: Bool = false) {
+        self.keep = keep
         shared = Shared(order: order, transform: transform)
         let shared = self.shared
         Thread { shared.produce() }.start()
@@ -572,7 +586,7 @@ public final class CacheBlockStream {
         s.condition.lock()
         defer { s.condition.unlock() }
         if let block = current {
-            s.free.append(block)
+            s.free.append(keep ? CacheBlock() : block)
             current = nil
             s.condition.broadcast()
         }

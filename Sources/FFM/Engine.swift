@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CPrefetch
 import Cluster
 import Dataset
 import Foundation
@@ -32,6 +33,12 @@ final class Engine: @unchecked Sendable {
     var deepOptions = DeepOptions()
     private var order: UnsafeMutablePointer<Int32>
     private var orderCapacity = 0
+    /// Bytes of decoded (and remapped) training rows that may stay in memory between epochs
+    /// (`--resident-mb`): the first epoch keeps its blocks when they all fit, and later
+    /// epochs train on them without reading, checking, decoding or remapping the cache again.
+    var residentBytes = 0
+    private var resident: (data: ObjectIdentifier, blocks: [TrainingBlock: CacheBlock])?
+    private var residentTried = false
 
     init(model: FFMModel, threads: Int, eta: Float, lambda: Float) {
         self.model = model
@@ -69,8 +76,31 @@ final class Engine: @unchecked Sendable {
         let model = self.model, hot = self.hot
         let remapped = model.canRemap
         let touched = remapped ? touched : nil
-        let stream = CacheBlockStream(order: blocks.map { (data.readers[$0.file], $0.groups) },
-                                      transform: remapped ? model.remapTransform(hot: hot) : nil)
+        // Blocks come from memory when an earlier epoch kept them all, else from the cache;
+        // the first epoch keeps them while they fit in `residentBytes`.
+        let stored = resident.flatMap { r in
+            r.data == ObjectIdentifier(data) && blocks.allSatisfy { r.blocks[$0] != nil } ? r.blocks : nil
+        }
+        let keep = stored == nil && !residentTried && residentBytes > 0
+        residentTried = true
+        let stream = stored != nil ? nil : CacheBlockStream(order: blocks.map { (data.readers[$0.file], $0.groups) },
+                                                            transform: remapped ? model.remapTransform(hot: hot) : nil, keep: keep)
+        var kept: [TrainingBlock: CacheBlock]? = keep ? [:] : nil
+        var keptBytes = 0, position = 0
+        func nextBlock() throws -> CacheBlock? {
+            guard let stream else {
+                guard position < blocks.count else { return nil }
+                position += 1
+                return stored![blocks[position - 1]]
+            }
+            guard let block = try stream.next() else { return nil }
+            if kept != nil {
+                keptBytes += block.featureCount * MemoryLayout<Feature>.stride + block.rowCount * 12
+                if keptBytes > residentBytes { kept = nil } else { kept![blocks[position]] = block }
+            }
+            position += 1
+            return block
+        }
         var total: Double = 0
         var done = 0
         var losses = [Double](repeating: 0, count: threads * 8)  // one cache line apart
@@ -81,7 +111,7 @@ final class Engine: @unchecked Sendable {
                 nextPoint += 1
             }
         }
-        while let block = try stream.next() {
+        while let block = try nextBlock() {
             let rows = block.rowCount
             if rows > orderCapacity {
                 order.deallocate()
@@ -110,18 +140,27 @@ final class Engine: @unchecked Sendable {
                         var sum: Double = 0
                         // Two scratch buffers: the next row is prepared and its weights prefetched
                         // while the current one is scored and updated.
-                        var current = scratch[t], next = lookahead[t]
+                        // (Two constants taking turns, row by row: a swapped variable passed
+                        // to `score` would cost a retain and a release per row.)
+                        let even = scratch[t], odd = lookahead[t]
                         let count = last - first
                         let start = first + count * t / threads, end = first + count * (t + 1) / threads
                         let replica = hot?.replica(t)
                         hot?.refresh(t)
                         if start < end {
-                            model.prepare(block.row(Int(order[start])).features, into: current, remapped: remapped, replica: replica)
+                            model.prepare(block.row(Int(order[start])).features, into: even, remapped: remapped, replica: replica)
                         }
-                        for ii in start..<end {
+                        // One row: its loss before the update (returned, not added to a captured
+                        // variable, which would cost an exclusivity check per row).
+                        @inline(__always) func step(_ ii: Int, _ current: Scratch, _ next: Scratch) -> Double {
                             let label = block.label(Int(order[ii]))
                             if let hot, hot.rowDone(t) { hot.merge(t) }
                             if let touched { touched.mark(block.row(Int(order[ii])).features, thread: t) }
+                            if ii + 8 < end {
+                                let (offsets, label) = block.rowAddresses(Int(order[ii + 8]))
+                                swiftctr_prefetch(offsets)
+                                swiftctr_prefetch(label)
+                            }
                             if ii + 2 < end { model.prefetchFeatures(block.row(Int(order[ii + 2])).features) }
                             if ii + 1 < end {
                                 model.prepare(block.row(Int(order[ii + 1])).features, into: next, remapped: remapped, replica: replica)
@@ -129,17 +168,25 @@ final class Engine: @unchecked Sendable {
                                 next.count = 0
                             }
                             let score = Double(model.score(current, prefetching: next))
-                            let kappa: Float
+                            let kappa: Float, loss: Double
                             if squared {
                                 // ½(φ − y)²: κ = φ − y; the reported loss is (φ − y)².
-                                sum += squaredError(score: score, label: label)
+                                loss = squaredError(score: score, label: label)
                                 kappa = Float(score - Double(label))
                             } else {
-                                sum += logLoss(score: score, label: label)
+                                loss = logLoss(score: score, label: label)
                                 kappa = Float(lossGradient(score: score, label: label))
                             }
                             model.update(current, kappa: kappa, eta: eta, lambda: lambda)
-                            swap(&current, &next)
+                            return loss
+                        }
+                        var ii = start
+                        while ii < end {
+                            sum += step(ii, even, odd)
+                            ii += 1
+                            guard ii < end else { break }
+                            sum += step(ii, odd, even)
+                            ii += 1
                         }
                         hot?.merge(t)
                         lossOut.value[t * 8] = sum
@@ -158,6 +205,7 @@ final class Engine: @unchecked Sendable {
             progress(done)
         }
         try syncDue(upTo: Int.max)
+        if let kept, kept.count == blocks.count { resident = (ObjectIdentifier(data), kept) }
         return (total, done)
     }
 

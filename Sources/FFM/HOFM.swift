@@ -76,22 +76,12 @@ extension FFMModel {
         }
     }
 
-    /// One AdaGrad step on a prepared row: linear terms and bias as `update`; every latent
+    /// One AdaGrad step on a prepared row: linear terms and bias by `updateLinear`; every latent
     /// weight p of every order takes `g = κ ∂φ/∂p + λ p`, `G += g²`, `p -= η g rsqrt(G)`,
     /// with all gradients of a chunk computed from the weights before the step.
     func hofmUpdate(_ s: Scratch, kappa: Float, eta: Float, lambda: Float) {
         let count = s.count
-        if hasLinear {
-            let gb = kappa, bias = s.bias!
-            bias[1] += gb * gb
-            bias[0] -= eta * gb / bias[1].squareRoot()
-            for i in 0..<count {
-                let p = s.linear[i]
-                let g = lambda * p[0] + kappa * s.values[i]
-                p[1] += g * g
-                p[0] -= eta * g / p[1].squareRoot()
-            }
-        }
+        if hasLinear { updateLinear(s, kappa: kappa, eta: eta, lambda: lambda) }
         guard count > 1 else { return }
         let k4 = SIMD4<Float>(repeating: kappa), l4 = SIMD4<Float>(repeating: lambda), e4 = SIMD4<Float>(repeating: eta)
         withUnsafeTemporaryAllocation(of: SIMD4<Float>.self, capacity: 5 + count) { buffer in

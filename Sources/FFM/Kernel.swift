@@ -83,8 +83,13 @@ final class Scratch {
         linear.deallocate()
     }
 
+    @inline(__always)
     func reserve(_ n: Int) {
-        guard n > capacity else { return }
+        if n > capacity { grow(n) }
+    }
+
+    @inline(never)
+    private func grow(_ n: Int) {
         rows.deallocate(); fieldOffsets.deallocate(); values.deallocate(); linear.deallocate()
         capacity = max(n, capacity * 2)
         rows = .allocate(capacity: capacity)
@@ -111,7 +116,7 @@ extension FFMModel {
                  replica: HotRows.Replica? = nil) {
         s.reserve(features.count)
         s.bias = replica?.bias ?? bias
-        let rowCount = self.rowCount
+        let rowCount = replica == nil ? 0 : self.rowCount  // (read only when used: an exclusivity check)
         var norm: Double = 0
         var c = 0
         let n = UInt32(truncatingIfNeeded: min(indexCount, Int(UInt32.max)))
@@ -296,17 +301,7 @@ extension FFMModel {
     func update(_ s: Scratch, kappa: Float, eta: Float, lambda: Float) {
         if kind == .hofm { return hofmUpdate(s, kappa: kappa, eta: eta, lambda: lambda) }
         let count = s.count
-        if hasLinear {
-            let gb = kappa, bias = s.bias!
-            bias[1] += gb * gb
-            bias[0] -= eta * gb / bias[1].squareRoot()
-            for i in 0..<count {
-                let p = s.linear[i]
-                let g = lambda * p[0] + kappa * s.values[i]
-                p[1] += g * g
-                p[0] -= eta * g / p[1].squareRoot()
-            }
-        }
+        if hasLinear { updateLinear(s, kappa: kappa, eta: eta, lambda: lambda) }
         guard weightFields > 0, count > 1 else { return }
         let rows = s.rows, offsets = s.fieldOffsets, values = s.values
         let l4 = SIMD4<Float>(repeating: lambda), e4 = SIMD4<Float>(repeating: eta)
@@ -371,6 +366,22 @@ extension FFMModel {
                 b &+= 1
             }
             a &+= 1
+        }
+    }
+
+    /// The AdaGrad step of a prepared row's bias and linear terms (every kind with them):
+    /// linear `g = λ w + κ x`, bias `g = κ` (not regularised); both `G += g²`,
+    /// `w -= η g / sqrt(G)` with Float's correctly rounded square root and division.
+    @inline(__always)
+    func updateLinear(_ s: Scratch, kappa: Float, eta: Float, lambda: Float) {
+        let gb = kappa, bias = s.bias!
+        bias[1] += gb * gb
+        bias[0] -= eta * gb / bias[1].squareRoot()
+        for i in 0..<s.count {
+            let p = s.linear[i]
+            let g = lambda * p[0] + kappa * s.values[i]
+            p[1] += g * g
+            p[0] -= eta * g / p[1].squareRoot()
         }
     }
 }

@@ -92,6 +92,7 @@ public enum TrainStage: Stage {
 
         let engine = Engine(model: model, threads: params.threads, eta: Float(params.eta), lambda: Float(params.lambda))
         engine.loss = params.loss
+        engine.residentBytes = params.residentMb << 20
         if let net = model.network {
             try deepSetup(params, net: net, engine: engine, rows: train.rowCount, cluster: cluster, reporter: reporter)
         } else {

@@ -57,7 +57,7 @@ enum TrainingData {
 }
 
 /// A block of one of the training files: consecutive row groups of file `file`.
-struct TrainingBlock: Equatable, Sendable, CustomStringConvertible {
+struct TrainingBlock: Hashable, Sendable, CustomStringConvertible {
     var file: Int
     var groups: Range<Int>
     var description: String { "\(file):\(groups)" }

@@ -36,6 +36,9 @@ public enum BadRowReason: String, Codable, CaseIterable, Sendable {
     case unrepresentableValue = "unrepresentable_value"
     /// An unterminated quoted field, or bytes after a closing quote (only with `quoting`).
     case badQuoting = "bad_quoting"
+    /// A missing value in a required column (`"required": true`; the user and item of the
+    /// ratings presets), or a missing regression target (#13).
+    case missingValue = "missing_value"
 }
 
 /// A line that failed validation. `value` points into the line (valid until the next parse).
@@ -117,6 +120,7 @@ public final class RowParser {
         var output: Int        // first output column index (or -1)
         var missingStart: Int  // range in missingRanges
         var missingCount: Int
+        var required: Bool
     }
 
     private let delimiter: UInt8
@@ -178,7 +182,7 @@ public final class RowParser {
             }
             let hasOutput = kind != .label && kind != .target && kind != .ignore
             plansArray.append(Plan(kind: kind, output: hasOutput ? first : -1, missingStart: start,
-                                   missingCount: hasOutput ? tokens.count : 0))
+                                   missingCount: hasOutput ? tokens.count : 0, required: column.required ?? false))
         }
         outputColumns = outputs
         verbatimCapable = schema.delimiterByte == 9 && !schema.quoting && labelColumn == 0
@@ -307,6 +311,7 @@ public final class RowParser {
                 label = f[0] &- 48
             case .target:
                 guard hasLabel else { continue }
+                guard f.count > 0 else { return .bad(BadRow(reason: .missingValue, column: c, fieldCount: count, value: f)) }
                 // A bad target is counted under bad_label (the row's label column).
                 guard let v = ByteParsing.double(f), v.isFinite, Float(v).isFinite else {
                     return .bad(BadRow(reason: .badLabel, column: c, fieldCount: count, value: f))
@@ -315,6 +320,9 @@ public final class RowParser {
             case .ignore:
                 continue
             case .categorical:
+                if plan.required && isMissing(f, plan) {
+                    return .bad(BadRow(reason: .missingValue, column: c, fieldCount: count, value: f))
+                }
                 if f.count > 0 && plan.missingCount > 0 && isMissing(f, plan) {
                     values[plan.output] = empty
                     verbatim = false
@@ -324,6 +332,7 @@ public final class RowParser {
             case .integer:
                 let o = plan.output
                 if isMissing(f, plan) {
+                    if plan.required { return .bad(BadRow(reason: .missingValue, column: c, fieldCount: count, value: f)) }
                     values[o] = empty
                     numbers[o] = .nan
                     integers[o] = 0
@@ -350,6 +359,7 @@ public final class RowParser {
             case .float:
                 let o = plan.output
                 if isMissing(f, plan) {
+                    if plan.required { return .bad(BadRow(reason: .missingValue, column: c, fieldCount: count, value: f)) }
                     values[o] = empty
                     numbers[o] = .nan
                     if f.count > 0 { verbatim = false }
@@ -366,6 +376,7 @@ public final class RowParser {
             case .yymmddhh:
                 let o = plan.output
                 if isMissing(f, plan) {
+                    if plan.required { return .bad(BadRow(reason: .missingValue, column: c, fieldCount: count, value: f)) }
                     values[o] = empty
                     values[o + 1] = empty
                     continue
@@ -607,6 +618,11 @@ public final class RowParser {
             return "\(at): found \(found), which holds a tab, carriage return or newline; the rows format cannot hold it"
         case .badQuoting:
             return "\(at): found \(found); expected a quoted field closed by \" and followed by \(separator) or the line end"
+        case .missingValue:
+            if bad.column >= 0 && bad.column < rawColumnCount && schema.columns[bad.column].type == .target {
+                return "\(at): missing; expected a finite number (the regression target)"
+            }
+            return "\(at): missing (found \(found)); expected a value (the column is required)"
         }
     }
 

@@ -44,16 +44,21 @@ public struct SchemaColumn: Codable, Equatable, Sendable {
     /// Names of the two output columns of a `yymmddhh` column (hour of day, day of week);
     /// default `NAME_hour_of_day`, `NAME_day_of_week`.
     public var derivedNames: [String]?
+    /// A missing value quarantines the row (reason `missing_value`) instead of being kept as
+    /// missing: the user and item of a ratings row (#13). Absent (nil) means false. A
+    /// `target` column is always required.
+    public var required: Bool?
 
-    public init(_ name: String, _ type: ColumnType, missing: [String]? = nil, derivedNames: [String]? = nil) {
+    public init(_ name: String, _ type: ColumnType, missing: [String]? = nil, derivedNames: [String]? = nil, required: Bool? = nil) {
         self.name = name
         self.type = type
         self.missing = missing
         self.derivedNames = derivedNames
+        self.required = required
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, type, missing
+        case name, type, missing, required
         case derivedNames = "derived_names"
     }
 
@@ -64,6 +69,7 @@ public struct SchemaColumn: Codable, Equatable, Sendable {
         type = try c.decode(ColumnType.self, forKey: .type)
         missing = try c.decodeIfPresent([String].self, forKey: .missing)
         derivedNames = try c.decodeIfPresent([String].self, forKey: .derivedNames)
+        required = try c.decodeIfPresent(Bool.self, forKey: .required)
     }
 
     /// The output names of a `yymmddhh` column.
@@ -260,17 +266,19 @@ public struct Schema: Codable, Equatable, Sendable {
     }
 
     /// User-item ratings like MovieLens `u.data` (#13): TSV, no header,
-    /// `user, item, rating, timestamp`; user and item are categorical, the rating is the
-    /// regression target, the timestamp is ignored. Files without a timestamp column need
-    /// a custom schema (three columns).
+    /// `user, item, rating, timestamp`; user and item are categorical and required (a row
+    /// without either is quarantined), the rating is the regression target, the timestamp
+    /// is ignored. Files without a timestamp column need a custom schema (three columns).
     public static let ratings = Schema(name: "ratings", delimiter: "\t", header: .absent,
-                                       columns: [SchemaColumn("user", .categorical), SchemaColumn("item", .categorical),
+                                       columns: [SchemaColumn("user", .categorical, required: true),
+                                                 SchemaColumn("item", .categorical, required: true),
                                                  SchemaColumn("rating", .target), SchemaColumn("timestamp", .ignore)])
 
     /// User-item ratings like MovieLens `ratings.csv` (#13): CSV, header
     /// `userId,movieId,rating,timestamp` (detected), the same roles as `ratings`.
     public static let ratingsCSV = Schema(name: "ratings-csv", delimiter: ",", header: .auto,
-                                          columns: [SchemaColumn("userId", .categorical), SchemaColumn("movieId", .categorical),
+                                          columns: [SchemaColumn("userId", .categorical, required: true),
+                                                    SchemaColumn("movieId", .categorical, required: true),
                                                     SchemaColumn("rating", .target), SchemaColumn("timestamp", .ignore)])
 
     static var criteoColumns: [SchemaColumn] {

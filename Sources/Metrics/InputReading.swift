@@ -91,10 +91,13 @@ public enum LabelFormat: String, Sendable {
     }
 }
 
-/// The labels of a file in any of the supported formats, one per row.
+/// The labels of a file in any of the supported formats, one per row: 0/1 click labels
+/// (`next()`), or with `realLabels` the real-valued targets of regression (`nextTarget()`).
 final class LabelSource {
     let path: String
     let format: LabelFormat
+    /// Targets are real numbers (regression): libffm labels are read as they are.
+    let realLabels: Bool
     /// Rows handed out so far (the line number for text files).
     private(set) var row = 0
     private var lines: LineReader?
@@ -104,12 +107,13 @@ final class LabelSource {
     private var block: CacheBlock?
     private var blockRow = 0
 
-    init(path: String) throws {
+    init(path: String, realLabels: Bool = false) throws {
         self.path = path
+        self.realLabels = realLabels
         format = try LabelSource.detect(path)
         switch format {
         case .plain, .rows: lines = try LineReader(path: path)
-        case .libffm: libffm = try LibFFMReader(path: path)
+        case .libffm: libffm = try LibFFMReader(path: path, realLabels: realLabels)
         case .cache:
             let reader = try CacheReader(path: path)
             cache = reader
@@ -132,21 +136,24 @@ final class LabelSource {
         return LabelFormat.sniff(first)
     }
 
-    /// The next row's label, nil after the last row.
+    /// The next row as it is stored: a text line (plain, rows), or the label of a libffm
+    /// row or a cache row; nil after the last row.
+    private enum Stored {
+        case line(ByteSlice)
+        case value(Float)
+    }
+
     @inline(__always)
-    func next() throws -> UInt8? {
+    private func nextStored() throws -> Stored? {
         switch format {
         case .plain, .rows:
             guard let line = try lines!.next() else { return nil }
             row += 1
-            guard let y = format.parseLabel(line) else {
-                throw EvalError.badLabel(path: path, line: row, found: format.labelField(line).string, format: format.expectation)
-            }
-            return y
+            return .line(line)
         case .libffm:
             guard let r = try libffm!.next() else { return nil }
             row += 1
-            return r.label > 0 ? 1 : 0
+            return .value(r.label)
         case .cache:
             while block == nil || blockRow == block!.rowCount {
                 guard let b = try blocks!.next() else { return nil }
@@ -155,14 +162,42 @@ final class LabelSource {
             }
             row += 1
             blockRow += 1
-            return block!.label(blockRow - 1) > 0 ? 1 : 0
+            return .value(block!.label(blockRow - 1))
+        }
+    }
+
+    /// The next row's 0/1 label, nil after the last row.
+    @inline(__always)
+    func next() throws -> UInt8? {
+        switch try nextStored() {
+        case nil: return nil
+        case let .value(y): return y > 0 ? 1 : 0
+        case let .line(line):
+            guard let y = format.parseLabel(line) else {
+                throw EvalError.badLabel(path: path, line: row, found: format.labelField(line).string, format: format.expectation)
+            }
+            return y
+        }
+    }
+
+    /// The next row's real-valued target (regression), nil after the last row.
+    func nextTarget() throws -> Double? {
+        switch try nextStored() {
+        case nil: return nil
+        case let .value(y): return Double(y)
+        case let .line(line):
+            let field = format.labelField(line)
+            guard let y = ByteParsing.double(field), y.isFinite else {
+                throw EvalError.badTarget(path: path, line: row, found: field.string, format: format.expectation)
+            }
+            return y
         }
     }
 
     /// The total number of rows (reads the rest of a text file).
     func totalRows() throws -> Int {
         if format == .cache { return cache!.info.rowCount }
-        while try next() != nil {}
+        while try nextStored() != nil {}
         return row
     }
 }

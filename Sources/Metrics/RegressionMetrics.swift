@@ -101,57 +101,6 @@ struct RegressionSums {
     }
 }
 
-/// Real-valued targets of a labels file in any format ctr-eval reads.
-final class TargetSource {
-    let path: String
-    let format: LabelFormat
-    private(set) var row = 0
-    private var lines: LineReader?
-    private var libffm: LibFFMReader?
-    private var blocks: CacheBlockStream?
-    private var block: CacheBlock?
-    private var blockRow = 0
-
-    init(path: String) throws {
-        self.path = path
-        format = try LabelSource.detect(path)
-        switch format {
-        case .plain, .rows: lines = try LineReader(path: path)
-        case .libffm: libffm = try LibFFMReader(path: path, realLabels: true)
-        case .cache:
-            let reader = try CacheReader(path: path)
-            blocks = CacheBlockStream(reader: reader, order: reader.blocks(targetBytes: 8 << 20))
-        }
-    }
-
-    /// The next row's target, nil after the last row.
-    func next() throws -> Double? {
-        switch format {
-        case .plain, .rows:
-            guard let line = try lines!.next() else { return nil }
-            row += 1
-            let field = format.labelField(line)
-            guard let y = ByteParsing.double(field), y.isFinite else {
-                throw EvalError.badTarget(path: path, line: row, found: field.string, format: format.expectation)
-            }
-            return y
-        case .libffm:
-            guard let r = try libffm!.next() else { return nil }
-            row += 1
-            return Double(r.label)
-        case .cache:
-            while block == nil || blockRow == block!.rowCount {
-                guard let b = try blocks!.next() else { return nil }
-                block = b
-                blockRow = 0
-            }
-            row += 1
-            blockRow += 1
-            return Double(block!.label(blockRow - 1))
-        }
-    }
-}
-
 extension EvalStage {
     /// `run` for `--task regression`: reads targets and predictions (any finite numbers),
     /// computes the metrics, writes the JSON and HTML reports (one commit, the JSON last).
@@ -185,7 +134,7 @@ extension EvalStage {
         if params.negKeepRate.map({ $0 != 1 }) ?? false {
             warnings.append("--neg-keep-rate is ignored for regression")
         }
-        let targets = try TargetSource(path: inputs.labels)
+        let targets = try LabelSource(path: inputs.labels, realLabels: true)
         let predictionReaders = try inputs.predictions.map { try LineReader(path: $0) }
         let weightReader = try inputs.weights.map { try LineReader(path: $0) }
         let segmentReader = try inputs.groupBy.map { try LineReader(path: $0) }
@@ -193,10 +142,10 @@ extension EvalStage {
         var y: [Double] = [], p: [[Double]] = inputs.predictions.map { _ in [] }, w: [Double] = [], segment: [UInt32] = []
         func countRest(_ row: Int) throws -> Int {
             var n = row
-            while try targets.next() != nil { n += 1 }
+            while try targets.nextTarget() != nil { n += 1 }
             return n
         }
-        while let target = try targets.next() {
+        while let target = try targets.nextTarget() {
             let row = targets.row
             y.append(target)
             for (j, reader) in predictionReaders.enumerated() {

@@ -90,6 +90,14 @@ struct PlantedModel {
 
     /// `--truth cubic`: the fields of the three-way interactions (empty otherwise).
     let cubic: [Int]
+    /// `--truth cubic`: per cubic field and component, the mean of its embedding over the
+    /// rows (subtracted, so the three-way part is pure: no pair or single field explains any
+    /// of it), and the factor that gives the three-way part its standard deviation
+    /// (`makeCubicPure`).
+    private(set) var cubicMeans: [Double] = []
+    private(set) var cubicScale = 1.5
+    /// The standard deviation of the planted three-way part over the rows, in logits.
+    static let cubicDeviation = 1.5
 
     init(seed: UInt64, fields: [FieldSpec], interacting: [Int], interactionScale: Double, deep: Bool = false, cubic: Bool = false) {
         self.deep = deep ? DeepTruth(seed: mix64(seed ^ 0xdee9_7a07), fields: interacting) : nil
@@ -190,25 +198,62 @@ struct PlantedModel {
             }
         }
         var out = s + interaction * interactionScale
-        if !cubic.isEmpty {
-            // 1.5 Σ_{f<g<h} Σ_d E_f,d E_g,d E_h,d by the ANOVA dynamic programme (sd about 1.8 logits).
-            for d in 0..<PlantedModel.latentDimension {
-                var a1 = 0.0, a2 = 0.0, a3 = 0.0
-                for f in cubic {
-                    let e = PlantedModel.unit(hash(f, keys[f], 61), d)
-                    a3 += e * a2
-                    a2 += e * a1
-                    a1 += e
-                }
-                out += 1.5 * a3
-            }
-        }
+        if !cubic.isEmpty { out += cubicScale * cubicTerm(keys) }
         if let deep {
             out += deep.score { f, d in
                 PlantedModel.unit(hash(f, keys[f], 62), d)
             }
         }
         return out
+    }
+
+    /// The three-way part before scaling: Σ_{f<g<h} Σ_d E'_f,d E'_g,d E'_h,d over the cubic
+    /// fields by the ANOVA dynamic programme, E' = E − its mean over the rows (`cubicMeans`;
+    /// E uncentred until they are set).
+    func cubicTerm(_ keys: UnsafeBufferPointer<Int64>) -> Double {
+        var out = 0.0
+        for d in 0..<PlantedModel.latentDimension {
+            var a1 = 0.0, a2 = 0.0, a3 = 0.0
+            for (i, f) in cubic.enumerated() {
+                let e = PlantedModel.unit(hash(f, keys[f], 61), d) - (cubicMeans.isEmpty ? 0 : cubicMeans[i * PlantedModel.latentDimension + d])
+                a3 += e * a2
+                a2 += e * a1
+                a1 += e
+            }
+            out += a3
+        }
+        return out
+    }
+
+    /// Makes the three-way part pure and sets its size, from sample rows' keys (`sample`
+    /// returns row i's keys of every field): centres each cubic field's embedding on its
+    /// mean over the rows, so that with fields drawn independently the part has no component
+    /// of order 0, 1 or 2 (its mean given any two fields is 0), then scales it to a standard
+    /// deviation of `cubicDeviation` logits.
+    mutating func makeCubicPure(rows: Int, sample: (Int) -> [Int64]) {
+        guard !cubic.isEmpty, rows > 1 else { return }
+        let dim = PlantedModel.latentDimension
+        var means = [Double](repeating: 0, count: cubic.count * dim)
+        var keysOfRows: [[Int64]] = []
+        keysOfRows.reserveCapacity(rows)
+        for r in 0..<rows {
+            let keys = sample(r)
+            keysOfRows.append(keys)
+            for (i, f) in cubic.enumerated() {
+                let h = hash(f, keys[f], 61)
+                for d in 0..<dim { means[i * dim + d] += PlantedModel.unit(h, d) }
+            }
+        }
+        cubicMeans = means.map { $0 / Double(rows) }
+        var sum = 0.0, squares = 0.0
+        for keys in keysOfRows {
+            let t = keys.withUnsafeBufferPointer { cubicTerm($0) }
+            sum += t
+            squares += t * t
+        }
+        let mean = sum / Double(rows)
+        let deviation = (max(squares / Double(rows) - mean * mean, 0)).squareRoot()
+        cubicScale = deviation > 0 ? PlantedModel.cubicDeviation / deviation : 0
     }
 
     /// Sets the bias so that the mean click probability over `scores` is `rate` (bisection).

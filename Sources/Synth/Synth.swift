@@ -27,9 +27,11 @@ public enum PlantedTruth: String, Codable, CaseIterable, Sendable, ParameterChoi
     /// curves of ln(1 + v) (its linear weight and its latent vectors), not aligned with any
     /// bucket boundaries (`PlantedModel`). Criteo format only has integer columns.
     case smooth
-    /// The ffm truth plus three-way interactions: 1.5 × Σ over the triples of the first 5
-    /// interacting fields of Σ_d E(f, key)_d E(g, key)_d E(h, key)_d, E ∈ (-1, 1)^4 hashed
-    /// from (field, key) (an order-3 ANOVA kernel over those fields; issue #13's hofm).
+    /// The ffm truth plus pure three-way interactions: c × Σ over the triples of the first 5
+    /// interacting fields of Σ_d E'(f, key)_d E'(g, key)_d E'(h, key)_d, E ∈ (-1, 1)^4 hashed
+    /// from (field, key) and centred on its mean over the rows (E' = E − mean), so no single
+    /// field or pair explains any of it; c gives it a standard deviation of 1.5 logits (an
+    /// order-3 ANOVA kernel over those fields; issue #13's hofm). `PlantedModel.makeCubicPure`.
     case cubic
 }
 
@@ -47,7 +49,7 @@ public struct SynthParams: StageParameters {
     @Option("Mean click probability (default 0.2 for criteo, 0.17 for avazu).", in: .open(0, 1), value: "R")
     public var clickRate: Double?
 
-    @Option("Planted truth: ffm (a field-aware model over hashed values, integers by floor(ln(v)^2) bucket), deep (ffm plus a small random network over planted field embeddings), smooth (integer fields act through smooth curves of ln(1+v); criteo format) or cubic (ffm plus three-way interactions among 5 fields).")
+    @Option("Planted truth: ffm (a field-aware model over hashed values, integers by floor(ln(v)^2) bucket), deep (ffm plus a small random network over planted field embeddings), smooth (integer fields act through smooth curves of ln(1+v); criteo format) or cubic (ffm plus pure three-way interactions among 5 fields, not explained by pairs).")
     public var truth = PlantedTruth.ffm
 
     @Option("Strength of the pairwise field interactions (0: a purely linear truth).", in: .atLeast(0), value: "X")
@@ -195,6 +197,15 @@ struct Generator {
         keys = Array(repeating: 0, count: fields.count)
         ranks = Array(repeating: 0, count: fields.count)
         integers = Array(repeating: 0, count: fields.count)
+        if params.truth == .cubic {
+            // The cubic part's centring and size, from rows of their own stream.
+            rng = Xoshiro256(seed: mix64(params.seed ^ 0xc0b1c))
+            var sampler = self
+            model.makeCubicPure(rows: 100_000) { i in
+                sampler.draw(index: i * max(params.rows, 1) / 100_000)
+                return sampler.keys
+            }
+        }
         // Calibrate the bias on rows from a separate stream, so the data rows do not depend on it.
         rng = Xoshiro256(seed: mix64(params.seed ^ 0xca11_b4a7e))
         var scores: [Double] = []

@@ -134,6 +134,13 @@ func plantedRatings(users: Int, items: Int, rows: Int, sigma: Double, seed: UInt
         second.output = again
         _ = try TrainStage.run(params: second, trainingSet: train)
         #expect(try fileBytes(model) == fileBytes(again))
+        // Rows kept in memory after the first epoch (the default) train exactly as rows read
+        // every epoch (--resident-mb 0).
+        var streamed = second
+        streamed.residentMb = 0
+        streamed.output = dir.appendingPathComponent("m-streamed").path
+        _ = try TrainStage.run(params: streamed, trainingSet: train)
+        #expect(try fileBytes(model) == fileBytes(streamed.output!))
         // Warm start must keep the loss.
         var warm = quietParams { $0.model = .fm; $0.factors = 4; $0.epochs = 1; $0.noNorm = true; $0.initModel = model }
         warm.output = dir.appendingPathComponent("w").path

@@ -187,6 +187,40 @@ struct SynthTests {
         #expect(sc.bayesLogLoss < sf.bayesLogLoss)
     }
 
+    /// The cubic truth's three-way part is pure: centred embeddings make its mean 0 given
+    /// any two of its fields' values (no pair model can explain it), with a standard
+    /// deviation of `cubicDeviation` logits over the rows.
+    @Test func cubicTruthIsPureThreeWay() {
+        let (fields, interacting) = Generator.criteoFields()
+        var model = PlantedModel(seed: 9, fields: fields, interacting: interacting, interactionScale: 0.4, cubic: true)
+        let cubic = model.cubic
+        // Skewed keys as the data has them: rank r with probability ∝ 1/r², 50 values per field.
+        func rows(_ n: Int, seed: UInt64) -> [[Int64]] {
+            var rng = Xoshiro256(seed: seed)
+            return (0..<n).map { _ in
+                var keys = [Int64](repeating: 0, count: fields.count)
+                for f in cubic { keys[f] = Int64(min(50, Int(1 / max(rng.uniform(), 1e-9).squareRoot()))) }
+                return keys
+            }
+        }
+        let sample = rows(100_000, seed: 1)
+        model.makeCubicPure(rows: sample.count) { sample[$0] }
+        let fresh = rows(100_000, seed: 2)
+        let terms = fresh.map { keys in keys.withUnsafeBufferPointer { model.cubicScale * model.cubicTerm($0) } }
+        let mean = terms.reduce(0, +) / Double(terms.count)
+        let deviation = (terms.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(terms.count)).squareRoot()
+        #expect(abs(mean) < 0.03 && abs(deviation - PlantedModel.cubicDeviation) < 0.05, "mean \(mean), sd \(deviation)")
+        // Given the most frequent values of two fields (key 1), the mean over the others is ~0,
+        // while the part still varies there (it is not a function of fewer fields).
+        let given = zip(fresh, terms).filter { $0.0[cubic[0]] == 1 && $0.0[cubic[1]] == 1 }.map(\.1)
+        let conditional = given.reduce(0, +) / Double(given.count)
+        #expect(given.count > 10_000 && abs(conditional) < 0.05 * PlantedModel.cubicDeviation, "conditional mean \(conditional)")
+        // Uncentred (the old truth), the same rows' part has a clear pairwise mean.
+        let uncentred = PlantedModel(seed: 9, fields: fields, interacting: interacting, interactionScale: 0.4, cubic: true)
+        let raw = fresh.filter { $0[cubic[0]] == 1 && $0[cubic[1]] == 1 }.map { keys in keys.withUnsafeBufferPointer { uncentred.cubicTerm($0) } }
+        #expect(abs(raw.reduce(0, +) / Double(raw.count)) > 0.05, "uncentred conditional mean")
+    }
+
     @Test func probabilityFormat() {
         var buffer = [UInt8](repeating: 0, count: 32)
         let n = buffer.withUnsafeMutableBufferPointer { Synth.formatProbability(0.1234567890126, into: $0.baseAddress!) }

@@ -22,16 +22,37 @@ import TestSupport
         #expect(parse(parser, "u1\ti9\t1e39\t880000000") == .bad(.badLabel, column: 2))
         #expect(parse(parser, "u1\ti9\t3.5") == .bad(.columnCount, column: -1))
         #expect(message(parser, "u1\ti9\tgood\t1") == "column 3 (rating): found \"good\"; expected a finite number (the regression target)")
-        // A missing user is an empty categorical value, kept as missing like any other.
-        #expect(parse(parser, "\ti9\t4\t1") == .row(label: 0, values: ["", "i9"]))
+        // A missing user, item or rating quarantines the row (user and item are required).
+        #expect(parse(parser, "\ti9\t4\t1") == .bad(.missingValue, column: 0))
+        #expect(parse(parser, "u1\t\t4\t1") == .bad(.missingValue, column: 1))
+        #expect(parse(parser, "u1\ti9\t\t1") == .bad(.missingValue, column: 2))
+        #expect(message(parser, "\ti9\t4\t1") == "column 1 (user): missing (found \"\"); expected a value (the column is required)")
+        #expect(message(parser, "u1\ti9\t\t1") == "column 3 (rating): missing; expected a finite number (the regression target)")
         let csv = try RowParser(schema: Schema.ratingsCSV)
         #expect(isHeader(csv, "userId,movieId,rating,timestamp"))
         #expect(parse(csv, "7,31,2.5,1260759144") == .row(label: 0, values: ["7", "31"]))
+        #expect(parse(csv, "7,,2.5,1260759144") == .bad(.missingValue, column: 1))
         #expect(Schema.preset(named: "ratings") == Schema.ratings && Schema.ratings.hasRealTarget && !Schema.criteo.hasRealTarget)
         // Exactly one label or target column.
         var two = Schema.ratings
         two.columns[3].type = .label
         #expect(throws: SchemaError.self) { try two.validate() }
+    }
+
+    @Test func customSchemasMarkColumnsRequired() throws {
+        let json = #"{"delimiter": ",", "missing": ["NA"], "columns": [{"name": "y", "type": "target"},"#
+            + #" {"name": "user", "type": "categorical", "required": true}, {"name": "age", "type": "integer", "required": true},"#
+            + #" {"name": "city", "type": "categorical"}]}"#
+        let schema = try JSONDecoder().decode(Schema.self, from: Data(json.utf8))
+        #expect(schema.columns.map { $0.required ?? false } == [false, true, true, false])
+        let parser = try RowParser(schema: schema)
+        #expect(parse(parser, "2.5,u1,30,") == .row(label: 0, values: ["u1", "30", ""]))
+        #expect(parse(parser, "2.5,NA,30,paris") == .bad(.missingValue, column: 1))
+        #expect(parse(parser, "2.5,u1,,paris") == .bad(.missingValue, column: 2))
+        #expect(parse(parser, ",u1,30,paris") == .bad(.missingValue, column: 0))
+        // Without "required" a column keeps missing values, as before; the key is written only when set.
+        let encoded = String(decoding: try JSONEncoder().encode(Schema.criteo), as: UTF8.self)
+        #expect(!encoded.contains("required"))
     }
 
     @Test func ingestWritesTargetsAsTheyAppear() throws {
@@ -41,12 +62,17 @@ import TestSupport
         var text = ""
         for i in 0..<200 { text += "u\(i % 17)\ti\(i % 23)\t\(Double(i % 9) / 2 + 0.25)\t\(880_000_000 + i)\n" }
         text += "u1\ti2\toops\t1\n"
+        text += "\ti2\t3\t1\nu1\t\t3\t1\nu1\ti2\t\t1\n"
         try text.write(toFile: input, atomically: true, encoding: .utf8)
         var params = IngestParams.defaults
         params.schema = "ratings"
+        params.maxBadFraction = 0.05
         let out = dir.appendingPathComponent("out").path
         let result = try IngestStage.run(params, inputs: [input], outputs: out, reporter: .silent)
-        #expect(result.stats.rowsQuarantined == 1 && result.stats.rowsKept == 200)
+        #expect(result.stats.rowsQuarantined == 4 && result.stats.rowsKept == 200)
+        #expect(result.stats.badByReason["missing_value"] == 3 && result.stats.badByReason["bad_label"] == 1)
+        let quarantine = try String(contentsOfFile: out + "/quarantine.tsv", encoding: .utf8)
+        #expect(quarantine.contains("missing_value") && quarantine.contains("column 1 (user): missing"))
         #expect(result.stats.clickRate == 0 && result.stats.splits.train.clicks == 0)
         let train = try String(contentsOfFile: out + "/train.tsv", encoding: .utf8)
         #expect(train.hasPrefix("0.25\tu0\ti0\n"))

@@ -75,7 +75,7 @@ struct SchemaTests {
         BadCase(json: #"{"delimiter": ",", "columns": [{"name": "l", "type": "label"}, {"name": "a", "type": "text"}]}"#,
                 expected: #"s.json:1:86: columns[1].type found "text"; expected one of "label", "categorical", "integer", "float", "ignore", "target", "yymmddhh""#),
         BadCase(json: #"{"delimiter": ",", "columns": [{"name": "l", "type": "label"}, {"name": "a", "typ": "integer"}]}"#,
-                expected: #"s.json:1:85: columns[1].typ is not a known column key; did you mean "type"? (known: name, type, missing, derived_names)"#),
+                expected: #"s.json:1:85: columns[1].typ is not a known column key; did you mean "type"? (known: name, type, missing, required, derived_names)"#),
         BadCase(json: #"{"delimeter": ",", "columns": []}"#,
                 expected: #"s.json:1:15: delimeter is not a known schema key; did you mean "delimiter"? (known: version, name, delimiter, header, quoting, missing, columns)"#),
         BadCase(json: #"{"columns": [{"name": "l", "type": "label"}]}"#,
