@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # ctr-train data parallel under MPI against one process on the same cache (issue #11):
-# `mpirun -np RANKS ctr-train -s 1` against `ctr-train -s RANKS`, side by side in one run.
+# `mpirun -np RANKS ctr-train -s 1` against `ctr-train -s RANKS`, side by side in one run,
+# the ranks twice: with Open MPI's default transports (shared memory between ranks of one
+# host, the normal setup) and with `--mca btl tcp,self` (TCP over loopback, as between hosts).
 #
 #   Benchmarks/mpi/run.sh
 #   ROWS=200000 EPOCHS=4 Benchmarks/mpi/run.sh      # a quick look
@@ -8,7 +10,8 @@
 # Environment: ROWS (2000000), VALID_ROWS (200000), EPOCHS (10), RANKS (2), REPEAT (1: runs
 # of each, alternating; the fastest wall time of each is kept), WORK (scratch folder,
 # /tmp/swiftctr-bench-mpi), FLAGS (extra ctr-train flags for both, e.g. "--sync-rows 0"),
-# BUILD_PATH (swift build's --scratch-path; default the package's .build).
+# TRANSPORTS ("shm tcp": which rank runs to make), BUILD_PATH (swift build's
+# --scratch-path; default the package's .build).
 # Needs Open MPI (apt-get install openmpi-bin libopenmpi-dev) and GNU time.
 #
 # Data: ctr-synth --format criteo --seed 1 writes ROWS + VALID_ROWS rows from its planted
@@ -19,8 +22,8 @@
 # run: wall time (the whole job, mpirun included), CPU seconds and peak RSS summed over the
 # ranks (each rank runs under GNU time), the last epoch's va_logloss, and for the ranks what
 # rank 0's --log-json says: syncs per epoch, MB put into collectives per epoch and per
-# sync, share of wall time in collectives. Target (issue #11): wall time at most 1.1x,
-# va_logloss within 0.001.
+# sync, share of wall time in collectives; and the load average before each run. Target
+# (issue #11): wall time at most 1.1x, va_logloss within 0.001.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -33,7 +36,8 @@ REPEAT="${REPEAT:-1}"
 WORK="${WORK:-/tmp/swiftctr-bench-mpi}"
 read -r -a EXTRA <<< "${FLAGS:-}"
 P=(-k 4 -t "$EPOCHS" --seed 3 "${EXTRA[@]}")
-MPI=(mpirun --allow-run-as-root --oversubscribe --mca btl tcp,self)
+MPI=(mpirun --allow-run-as-root --oversubscribe)
+read -r -a TRANSPORTS <<< "${TRANSPORTS:-shm tcp}"
 command -v mpirun >/dev/null || { echo "needs mpirun (apt-get install openmpi-bin libopenmpi-dev)" >&2; exit 1; }
 bench_require_gnu_time
 mkdir -p "$WORK"
@@ -63,16 +67,18 @@ run() {
     local name="$1" dir="$WORK/$1"
     shift
     rm -rf "$dir" && mkdir -p "$dir"
-    local t0 t1
+    local t0 t1 before
+    before="$(bench_loadavg)"
     t0=$(date +%s%N)
     "$@" > "$dir/stdout.txt" 2> "$dir/stderr.txt" || { echo "$name failed:" >&2; tail -20 "$dir/stderr.txt" >&2; exit 1; }
     t1=$(date +%s%N)
     local wall cpu rss va
     wall=$(awk -v ns="$((t1 - t0))" 'BEGIN { printf "%.2f", ns / 1e9 }')
+    local load="$(bench_loadavg)"
     cpu=$(cat "$dir"/time.* | awk '{ s += $2 + $3 } END { printf "%.1f", s }')
     rss=$(cat "$dir"/time.* | awk '{ s += $1 } END { print s }')
     va=$(python3 -c 'import json,sys; print("%.5f" % json.load(open(sys.argv[1]))[-1]["vaLogLoss"])' "$dir/log.json")
-    echo "$name: wall $wall s, cpu $cpu s, peak RSS $((rss / 1024)) MB, last va_logloss $va (load $(bench_loadavg))" >&2
+    echo "$name: wall $wall s, cpu $cpu s, peak RSS $((rss / 1024)) MB, last va_logloss $va (load before $before, after $load)" >&2
     grep -E '^ *(iter|[0-9]+ )' "$dir/stderr.txt" >&2 || true
     if [ ! -s "$WORK/$name.result" ] || awk -v a="$wall" -v b="$(cut -d' ' -f1 "$WORK/$name.result")" 'BEGIN { exit !(a < b) }'; then
         echo "$wall $cpu $rss $va" > "$WORK/$name.result"
@@ -82,31 +88,41 @@ run() {
 
 # Every process under GNU time, writing to time.RANK (time.0 for the single process).
 timed='exec /usr/bin/time -f "%M %U %S" -o "$0/time.${OMPI_COMM_WORLD_RANK:-0}" "$@"'
-rm -f "$WORK/single.result" "$WORK/ranks.result"
+rm -f "$WORK"/*.result
 for round in $(seq "$REPEAT"); do
     echo "1 process x $RANKS threads: ctr-train ${P[*]} -s $RANKS (run $round of $REPEAT)" >&2
     run single bash -c "$timed" "$WORK/single" "$BIN/ctr-train" "${P[@]}" -s "$RANKS" -p "$VALID" "$TRAIN" \
         -o "$WORK/single/model" --log-json "$WORK/single/log.json"
-    echo "$RANKS ranks x 1 thread: mpirun -np $RANKS ctr-train ${P[*]} -s 1 (run $round of $REPEAT)" >&2
-    run ranks "${MPI[@]}" -np "$RANKS" bash -c "$timed" "$WORK/ranks" "$BIN/ctr-train" "${P[@]}" -s 1 -p "$VALID" "$TRAIN" \
-        -o "$WORK/ranks/model" --log-json "$WORK/ranks/log.json"
+    for transport in "${TRANSPORTS[@]}"; do
+        case $transport in
+            shm) mca=() ;;
+            tcp) mca=(--mca btl tcp,self) ;;
+            *) echo "TRANSPORTS: shm or tcp, not $transport" >&2; exit 1 ;;
+        esac
+        echo "$RANKS ranks x 1 thread ($transport): mpirun ${mca[*]} -np $RANKS ctr-train ${P[*]} -s 1 (run $round of $REPEAT)" >&2
+        run "ranks-$transport" "${MPI[@]}" "${mca[@]}" -np "$RANKS" bash -c "$timed" "$WORK/ranks-$transport" "$BIN/ctr-train" "${P[@]}" -s 1 \
+            -p "$VALID" "$TRAIN" -o "$WORK/ranks-$transport/model" --log-json "$WORK/ranks-$transport/log.json"
+    done
 done
 
 read -r S_WALL S_CPU S_RSS S_VA < "$WORK/single.result"
-read -r R_WALL R_CPU R_RSS R_VA < "$WORK/ranks.result"
-printf '\n%-22s %10s %10s %12s %12s\n' "" "wall s" "cpu s" "peak RSS MB" "va_logloss"
-printf '%-22s %10.1f %10.1f %12.0f %12s\n' "1 process x $RANKS threads" "$S_WALL" "$S_CPU" "$((S_RSS / 1024))" "$S_VA"
-printf '%-22s %10.1f %10.1f %12.0f %12s\n' "$RANKS ranks x 1 thread" "$R_WALL" "$R_CPU" "$((R_RSS / 1024))" "$R_VA"
-printf '%-22s %10s %10s %12s %12s\n' "ratio / difference" "$(echo "scale=3; $R_WALL / $S_WALL" | bc)x" \
-    "$(echo "scale=3; $R_CPU / $S_CPU" | bc)x" "$(echo "scale=3; $R_RSS / $S_RSS" | bc)x" "$(echo "$R_VA - $S_VA" | bc)"
-python3 - "$WORK/ranks.json" <<'PY'
+printf '\n%-28s %10s %10s %12s %12s %10s %10s\n' "" "wall s" "cpu s" "peak RSS MB" "va_logloss" "wall x" "va diff"
+printf '%-28s %10.1f %10.1f %12.0f %12s\n' "1 process x $RANKS threads" "$S_WALL" "$S_CPU" "$((S_RSS / 1024))" "$S_VA"
+for transport in "${TRANSPORTS[@]}"; do
+    read -r R_WALL R_CPU R_RSS R_VA < "$WORK/ranks-$transport.result"
+    printf '%-28s %10.1f %10.1f %12.0f %12s %10s %10s\n' "$RANKS ranks x 1 thread ($transport)" "$R_WALL" "$R_CPU" "$((R_RSS / 1024))" "$R_VA" \
+        "$(echo "scale=3; $R_WALL / $S_WALL" | bc)x" "$(echo "$R_VA - $S_VA" | bc)"
+done
+for transport in "${TRANSPORTS[@]}"; do
+python3 - "$WORK/ranks-$transport.json" "$transport" <<'PY'
 import json, sys
 rows = json.load(open(sys.argv[1]))
 syncs = sum(r["syncs"] for r in rows); sent = sum(r["bytesSent"] for r in rows)
 comm = sum(r["communicationSeconds"] for r in rows); wall = sum(r["seconds"] for r in rows)
 sparse = sum(r["sparseSyncs"] for r in rows)
-print(f"ranks (rank 0's log): {syncs / len(rows):.0f} syncs per epoch ({sparse} of {syncs} sent touched rows only), "
+print(f"ranks ({sys.argv[2]}; rank 0's log): {syncs / len(rows):.0f} syncs per epoch ({sparse} of {syncs} sent touched rows only), "
       f"{sent / len(rows) / 1e6:.1f} MB put into collectives per epoch, {sent / max(syncs, 1) / 1e6:.2f} MB per sync, "
       f"{100 * comm / wall:.1f}% of the epochs' wall time in collectives")
 PY
-echo "targets: wall <= 1.1x, va_logloss difference within 0.001 (rows $ROWS, epochs $EPOCHS, best of $REPEAT; load: $(bench_loadavg); $(nproc) cores)"
+done
+echo "targets: wall <= 1.1x, va_logloss difference within 0.001 (rows $ROWS, epochs $EPOCHS, best of $REPEAT; load now: $(bench_loadavg); $(nproc) cores)"

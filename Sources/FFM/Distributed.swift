@@ -23,8 +23,11 @@ final class ModelSnapshot {
     let bias: UnsafeMutablePointer<Float>
     let latentCount: Int
     let linearCount: Int
+    /// With momentum: each weight's last merged change, in the model's layout (accumulator
+    /// slots unused), zero at first; the bias has none.
+    let momentum: (latent: UnsafeMutablePointer<Float>, linear: UnsafeMutablePointer<Float>)?
 
-    init(of model: FFMModel) {
+    init(of model: FFMModel, momentum withMomentum: Bool = false) {
         latentCount = model.rowCount * model.rowStride
         linearCount = model.hasLinear ? 2 * model.rowCount : 0
         latent = .allocate(capacity: max(latentCount, 1))
@@ -33,12 +36,25 @@ final class ModelSnapshot {
         latent.initialize(from: model.latent, count: latentCount)
         linear.initialize(from: model.linear, count: linearCount)
         bias.initialize(from: model.bias, count: 2)
+        if withMomentum {
+            let m = (UnsafeMutablePointer<Float>.allocate(capacity: max(latentCount, 1)),
+                     UnsafeMutablePointer<Float>.allocate(capacity: max(linearCount, 1)))
+            m.0.initialize(repeating: 0, count: max(latentCount, 1))
+            m.1.initialize(repeating: 0, count: max(linearCount, 1))
+            momentum = m
+        } else {
+            momentum = nil
+        }
     }
 
     deinit {
         latent.deallocate()
         linear.deallocate()
         bias.deallocate()
+        if let momentum {
+            momentum.latent.deallocate()
+            momentum.linear.deallocate()
+        }
     }
 }
 
@@ -58,25 +74,35 @@ extension FFMModel {
     ///   accumulators get every rank's squared gradients. Weight slots carry √(ΔG_r + ε) Δw_r,
     ///   accumulator slots ΔG_r (ε = 1e-30 keeps a change whose squared gradients rounded away).
     ///
+    /// With `momentum` μ > 0 (block momentum, as in blockwise model-update filtering), the
+    /// latent and linear weights move by d = (merged − base) + μ · d_last, d_last being the
+    /// weight's d of the previous sync (kept in `base.momentum`); the bias and accumulators
+    /// move as merged. In a stretch where every rank's change is about the same, d grows to
+    /// 1/(1 − μ) times the merged change (√2 · 1.67 ≈ 2.4 times the mean change with `.sqrt`
+    /// and μ = 0.4, near the sum of two ranks' changes: what one process would have moved); where
+    /// the changes alternate in sign it averages them out.
+    ///
     /// Measured on 200,000 planted rows with 2 ranks (docs/SCALING.md): the mean loses about
     /// half the progress per epoch on weights both ranks train, however often they sync;
-    /// `.sqrt` recovers part of it (0.0074 behind one process after 6 epochs against 0.0118)
-    /// but early-stops at a higher best (+0.0014 against one process); a plain sum of the
-    /// changes overshoots (first-epoch va_logloss 3.4).
+    /// `.sqrt` recovers part of it (0.0074 behind one process after 6 epochs against 0.0118);
+    /// `.sqrt` with μ = 0.4 is 0.0001 behind after 6; a plain sum of the changes, or any merge
+    /// that adds the changes where the accumulators are large, overshoots (the ranks' changes
+    /// were computed from the same stale weights).
     ///
     /// One in-place allreduce of the model's floats.
     /// - Returns: the bytes this rank put into the allreduce (0 for one rank).
     @discardableResult
-    func mergeChangesAcrossRanks(_ cluster: Cluster, base: ModelSnapshot, merge how: RankMerge = .sqrt) -> Int {
+    func mergeChangesAcrossRanks(_ cluster: Cluster, base: ModelSnapshot, merge how: RankMerge = .sqrt, momentum mu: Float = 0) -> Int {
         guard cluster.size > 1 else { return 0 }
-        func merge(_ p: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>, _ count: Int, lanes: Int) {
+        func merge(_ p: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>, _ count: Int, lanes: Int,
+                   _ m: UnsafeMutablePointer<Float>?) {
             toChanges(p, base: b, count: count, lanes: lanes, merge: how)
             cluster.allreduceSum(p, count: count)
-            fromSums(p, base: b, count: count, lanes: lanes, ranks: cluster.size, merge: how)
+            fromSums(p, base: b, count: count, lanes: lanes, ranks: cluster.size, merge: how, momentum: m, mu: mu)
         }
-        merge(latent, base.latent, base.latentCount, lanes: 4)
-        merge(linear, base.linear, base.linearCount, lanes: 1)
-        merge(bias, base.bias, 2, lanes: 1)
+        merge(latent, base.latent, base.latentCount, lanes: 4, base.momentum?.latent)
+        merge(linear, base.linear, base.linearCount, lanes: 1, base.momentum?.linear)
+        merge(bias, base.bias, 2, lanes: 1, nil)
         return 4 * synchronizedFloats
     }
 
@@ -86,17 +112,21 @@ extension FFMModel {
     /// rank since the last sync and stay as they are.
     /// - Returns: the bytes this rank put into the allreduce.
     func mergeChangesAcrossRanks(_ cluster: Cluster, base: ModelSnapshot, rows: UnsafePointer<UInt64>, count: Int,
-                                 merge: RankMerge = .sqrt) -> Int {
+                                 merge: RankMerge = .sqrt, momentum mu: Float = 0) -> Int {
         guard cluster.size > 1 else { return 0 }
         var (buffer, baseBuffer) = pack(rows: rows, count: count, base: base)
-        mergePacked(&buffer, base: &baseBuffer, count: count, ranks: cluster.size, merge: merge) { cluster.allreduceSum(&$0) }
-        unpack(buffer, rows: rows, count: count, base: base)
+        var momentum = base.momentum != nil ? pack(rows: rows, count: count, momentum: base) : nil
+        mergePacked(&buffer, base: &baseBuffer, count: count, ranks: cluster.size, merge: merge, momentum: &momentum, mu: mu) {
+            cluster.allreduceSum(&$0)
+        }
+        unpack(buffer, rows: rows, count: count, base: base, momentum: momentum)
         return 4 * buffer.count
     }
 
-    /// `toChanges`, `sum` (the allreduce), `fromSums` over packed buffers of `count` rows.
+    /// `toChanges`, `sum` (the allreduce), `fromSums` over packed buffers of `count` rows
+    /// (`momentum`, when given, packed alike: the bias's slots unused).
     func mergePacked(_ buffer: inout [Float], base: inout [Float], count: Int, ranks: Int = 2, merge: RankMerge = .sqrt,
-                     sum: (inout [Float]) -> Void) {
+                     momentum: inout [Float]?, mu: Float = 0, sum: (inout [Float]) -> Void) {
         let latentCount = count * rowStride
         buffer.withUnsafeMutableBufferPointer { p in
             base.withUnsafeMutableBufferPointer { b in
@@ -106,12 +136,30 @@ extension FFMModel {
         }
         sum(&buffer)
         let n = ranks
-        buffer.withUnsafeMutableBufferPointer { p in
-            base.withUnsafeMutableBufferPointer { b in
-                fromSums(p.baseAddress!, base: b.baseAddress!, count: latentCount, lanes: 4, ranks: n, merge: merge)
-                fromSums(p.baseAddress! + latentCount, base: b.baseAddress! + latentCount, count: p.count - latentCount, lanes: 1, ranks: n, merge: merge)
+        func finish(_ m: UnsafeMutablePointer<Float>?) {
+            buffer.withUnsafeMutableBufferPointer { p in
+                base.withUnsafeMutableBufferPointer { b in
+                    let weights = p.count - latentCount - 2
+                    fromSums(p.baseAddress!, base: b.baseAddress!, count: latentCount, lanes: 4, ranks: n, merge: merge, momentum: m, mu: mu)
+                    fromSums(p.baseAddress! + latentCount, base: b.baseAddress! + latentCount, count: weights, lanes: 1, ranks: n,
+                             merge: merge, momentum: m.map { $0 + latentCount }, mu: mu)
+                    fromSums(p.baseAddress! + latentCount + weights, base: b.baseAddress! + latentCount + weights, count: 2, lanes: 1,
+                             ranks: n, merge: merge)
+                }
             }
         }
+        if momentum == nil {
+            finish(nil)
+        } else {
+            momentum!.withUnsafeMutableBufferPointer { finish($0.baseAddress!) }
+        }
+    }
+
+    /// Without a momentum buffer (the tests' two "ranks").
+    func mergePacked(_ buffer: inout [Float], base: inout [Float], count: Int, ranks: Int = 2, merge: RankMerge = .sqrt,
+                     sum: (inout [Float]) -> Void) {
+        var none: [Float]? = nil
+        mergePacked(&buffer, base: &base, count: count, ranks: ranks, merge: merge, momentum: &none, sum: sum)
     }
 
     /// Calls `body(row, i)` for the i-th row set in `rows`.
@@ -149,8 +197,25 @@ extension FFMModel {
         return (values, old)
     }
 
-    /// Writes merged packed values into the rows of `rows`, the bias, and `base`.
-    func unpack(_ values: [Float], rows: UnsafePointer<UInt64>, count: Int, base: ModelSnapshot) {
+    /// `base.momentum` of the rows set in `rows`, packed as `pack(rows:count:base:)` packs values.
+    func pack(rows: UnsafePointer<UInt64>, count: Int, momentum base: ModelSnapshot) -> [Float] {
+        let stride = rowStride, pairs = hasLinear ? 2 : 0
+        let latentCount = count * stride
+        var values = [Float](repeating: 0, count: latentCount + count * pairs + 2)
+        guard let m = base.momentum else { return values }
+        values.withUnsafeMutableBufferPointer { v in
+            let v = v.baseAddress!
+            forEachRow(in: rows) { r, i in
+                (v + i * stride).update(from: m.latent + r * stride, count: stride)
+                (v + latentCount + i * pairs).update(from: m.linear + 2 * r, count: pairs)
+            }
+        }
+        return values
+    }
+
+    /// Writes merged packed values into the rows of `rows`, the bias, and `base` (and packed
+    /// `momentum` into `base.momentum`).
+    func unpack(_ values: [Float], rows: UnsafePointer<UInt64>, count: Int, base: ModelSnapshot, momentum: [Float]? = nil) {
         let stride = rowStride, pairs = hasLinear ? 2 : 0
         let latentCount = count * stride, linearCount = count * pairs
         precondition(values.count == latentCount + linearCount + 2)
@@ -164,6 +229,15 @@ extension FFMModel {
             }
             bias.update(from: v + latentCount + linearCount, count: 2)
             base.bias.update(from: v + latentCount + linearCount, count: 2)
+        }
+        if let momentum, let m = base.momentum {
+            momentum.withUnsafeBufferPointer { v in
+                let v = v.baseAddress!
+                forEachRow(in: rows) { r, i in
+                    (m.latent + r * stride).update(from: v + i * stride, count: stride)
+                    (m.linear + 2 * r).update(from: v + latentCount + i * pairs, count: pairs)
+                }
+            }
         }
     }
 }
@@ -197,15 +271,23 @@ private func toChanges(_ p: UnsafeMutablePointer<Float>, base b: UnsafeMutablePo
 /// Back from the ranks' sums to values: w = base.w + Σ(ΔG + ε)Δw / (ΣΔG + Nε),
 /// G = base.G + ΣΔG; `base` gets the same values.
 /// With `.mean`: w = Σ G w / Σ G, G = Σ G / N.
+/// With `momentum` (the weights' last merged changes, in the same layout) and μ: each weight
+/// moves from base.w by d = (w − base.w) + μ · d_last, and d is kept for the next sync.
 private func fromSums(_ p: UnsafeMutablePointer<Float>, base b: UnsafeMutablePointer<Float>, count: Int, lanes: Int, ranks: Int,
-                      merge: RankMerge) {
+                      merge: RankMerge, momentum m: UnsafeMutablePointer<Float>? = nil, mu: Float = 0) {
     let nEpsilon = Float(ranks) * changeEpsilon
     var i = 0
+    @inline(__always) func withMomentum(_ w: Float, _ j: Int) -> Float {
+        guard let m else { return w }
+        let d = (w - b[j]) + mu * m[j]
+        m[j] = d
+        return b[j] + d
+    }
     if merge == .mean {
         while i < count {
             for s in 0..<lanes {
                 let g = p[i + lanes + s]
-                let w = g > 0 ? p[i + s] / g : b[i + s]
+                let w = withMomentum(g > 0 ? p[i + s] / g : b[i + s], i + s)
                 p[i + s] = w
                 b[i + s] = w
                 p[i + lanes + s] = g / Float(ranks)
@@ -218,7 +300,7 @@ private func fromSums(_ p: UnsafeMutablePointer<Float>, base b: UnsafeMutablePoi
     while i < count {
         for s in 0..<lanes {
             let sumG = p[i + lanes + s]
-            let w = b[i + s] + p[i + s] / (max(sumG, 0) + nEpsilon).squareRoot()
+            let w = withMomentum(b[i + s] + p[i + s] / (max(sumG, 0) + nEpsilon).squareRoot(), i + s)
             let g = b[i + lanes + s] + sumG
             p[i + s] = w
             b[i + s] = w
@@ -278,19 +360,22 @@ final class RankSync {
     let touched: TouchedRows?
     let hot: HotRows?
     let merge: RankMerge
+    /// μ of the block momentum (0: none).
+    let momentum: Float
     /// The model as of the last sync (several ranks only).
     let base: ModelSnapshot?
     private let union: UnsafeMutablePointer<UInt64>
     /// Since the last `takeCounts`: syncs, bytes put into collectives, syncs that sent touched rows only, rows sent.
     private(set) var syncs = 0, bytes = 0, sparseSyncs = 0, rowsSent = 0
 
-    init(cluster: Cluster, model: FFMModel, threads: Int, hot: HotRows?, merge: RankMerge = .mean) {
+    init(cluster: Cluster, model: FFMModel, threads: Int, hot: HotRows?, merge: RankMerge = .sqrt, momentum: Float = 0) {
         self.cluster = cluster
         self.merge = merge
+        self.momentum = momentum
         self.model = model
         self.hot = hot
         touched = cluster.size > 1 && model.canRemap ? TouchedRows(rowCount: model.rowCount, threads: threads) : nil
-        base = cluster.size > 1 ? ModelSnapshot(of: model) : nil
+        base = cluster.size > 1 ? ModelSnapshot(of: model, momentum: momentum > 0) : nil
         let words = max((model.rowCount + 63) / 64, 1)
         union = .allocate(capacity: words)
         union.initialize(repeating: 0, count: words)
@@ -318,7 +403,7 @@ final class RankSync {
         guard cluster.size > 1, let base else { return }
         syncs += 1
         guard let touched else {
-            bytes += model.mergeChangesAcrossRanks(cluster, base: base, merge: merge)
+            bytes += model.mergeChangesAcrossRanks(cluster, base: base, merge: merge, momentum: momentum)
             rowsSent += model.rowCount
             return
         }
@@ -328,11 +413,11 @@ final class RankSync {
         var count = 0
         for w in 0..<touched.words { count += union[w].nonzeroBitCount }
         if Double(count) <= RankSync.sparseShare * Double(model.rowCount) {
-            bytes += model.mergeChangesAcrossRanks(cluster, base: base, rows: union, count: count, merge: merge)
+            bytes += model.mergeChangesAcrossRanks(cluster, base: base, rows: union, count: count, merge: merge, momentum: momentum)
             sparseSyncs += 1
             rowsSent += count
         } else {
-            bytes += model.mergeChangesAcrossRanks(cluster, base: base, merge: merge)
+            bytes += model.mergeChangesAcrossRanks(cluster, base: base, merge: merge, momentum: momentum)
             rowsSent += model.rowCount
         }
     }

@@ -98,7 +98,8 @@ public enum TrainStage: Stage {
         } else {
             engine.hot = try HotRows.make(model: model, data: train.readers[0], threads: params.threads)
         }
-        let rankSync = RankSync(cluster: cluster, model: model, threads: params.threads, hot: engine.hot, merge: params.rankMerge)
+        let rankSync = RankSync(cluster: cluster, model: model, threads: params.threads, hot: engine.hot, merge: params.rankMerge,
+                                 momentum: Float(params.rankMomentum))
         if let hot = engine.hot { reporter.note("\(hot.count) frequent rows get per-thread copies, merged every \(HotRows.firstSyncInterval) rows at first, then up to every \(HotRows.syncInterval)") }
         let header = squared ? (valid == nil ? "iter       tr_mse      seconds" : "iter       tr_mse       va_mse      seconds")
             : (valid == nil ? "iter   tr_logloss      seconds" : "iter   tr_logloss   va_logloss       va_auc      seconds")

@@ -120,6 +120,52 @@ import TestSupport
         }
     }
 
+    /// Block momentum over two syncs of two "ranks" (packed buffers of one row: a chunk of
+    /// four latent weights and their accumulators, the linear pair, the bias pair), the
+    /// allreduce done by hand: at the first sync a weight moves by the √ΔG merge of the
+    /// changes (d₁), at the second by the merge plus μ · d₁; the bias moves by the merge
+    /// only; both ranks end with the same values, base and momentum.
+    @Test func blockMomentumAddsMuTimesTheLastMergedChange() throws {
+        let model = try randomModel(kind: .fm, fields: 1, factors: 4, indices: [0], indexCount: 1, linear: true)
+        let n = model.rowStride + 2 + 2
+        #expect(n == 12)
+        let mu: Float = 0.4
+        var base = [Float](repeating: 0, count: n)
+        for s in 0..<4 { base[s] = 0.1 * Float(s); base[4 + s] = 1 }
+        base[8] = 0.5; base[9] = 1; base[10] = -0.2; base[11] = 1
+        var momentumA: [Float]? = [Float](repeating: 0, count: n), momentumB = momentumA
+        var baseA = base, baseB = base
+        // One sync: every weight changed by `dw` on both ranks, ΔG = 1 each; returns the merged values.
+        func sync(_ dw: Float) -> [Float] {
+            var a = baseA, b = baseB
+            for w in [0, 1, 2, 3, 8, 10] { a[w] += dw; b[w] += dw }
+            for g in [4, 5, 6, 7, 9, 11] { a[g] += 1; b[g] += 1 }
+            var changesA: [Float] = []
+            var a2 = a, baseA2 = baseA, m2 = momentumA
+            model.mergePacked(&a2, base: &baseA2, count: 1, merge: .sqrt, momentum: &m2, mu: mu) { changesA = $0 }
+            var changesB: [Float] = []
+            model.mergePacked(&b, base: &baseB, count: 1, merge: .sqrt, momentum: &momentumB, mu: mu) { x in
+                changesB = x
+                x = zip(x, changesA).map { $0 + $1 }
+            }
+            model.mergePacked(&a, base: &baseA, count: 1, merge: .sqrt, momentum: &momentumA, mu: mu) { x in
+                x = zip(x, changesB).map { $0 + $1 }
+            }
+            #expect(a == b && baseA == a && baseB == b && momentumA == momentumB)
+            return a
+        }
+        let first = sync(0.2)
+        let d1 = 2 * 0.2 / Float(2).squareRoot()  // (√1 · 0.2 + √1 · 0.2) / √2
+        for w in [0, 1, 2, 3, 8, 10] { #expect(abs(first[w] - (base[w] + d1)) < 1e-6, "slot \(w)") }
+        #expect(first[4] == 3 && first[11] == 3)
+        let second = sync(0.1)
+        let d2 = 2 * 0.1 / Float(2).squareRoot() + mu * d1
+        for w in [0, 1, 2, 3, 8] { #expect(abs(second[w] - (first[w] + d2)) < 1e-6, "slot \(w)") }
+        // The bias: no momentum.
+        #expect(abs(second[10] - (first[10] + 2 * 0.1 / Float(2).squareRoot())) < 1e-6)
+        #expect(abs(momentumA![0] - d2) < 1e-6 && momentumA![10] == 0)
+    }
+
     @Test func touchedRowsAreTheRowsOfTheTrainedFeaturesJoinedOverThreads() {
         let touched = TouchedRows(rowCount: 130, threads: 2)
         let f0 = [Feature(field: 0, index: 3, value: 1), Feature(field: 1, index: 129, value: 1),

@@ -32,7 +32,7 @@ import Testing
     @Test func everyNumericOptionTakesANegativeValueAndRefusesIt() {
         #expect(negativesNameTheOptionAndRange(IngestParams.self) == 4)
         #expect(negativesNameTheOptionAndRange(HashParams.self) == 7)  // --knots added (#15)
-        #expect(negativesNameTheOptionAndRange(TrainParams.self) == 14)  // 7 + dropout, batch, netEta, weightDecay (#14) + syncRows (#11) + degree, residentMb (#13)
+        #expect(negativesNameTheOptionAndRange(TrainParams.self) == 15)  // 7 + dropout, batch, netEta, weightDecay (#14) + syncRows, rankMomentum (#11) + degree, residentMb (#13)
         #expect(negativesNameTheOptionAndRange(PredictParams.self) == 2)
         #expect(negativesNameTheOptionAndRange(EvalParams.self) == 3)
     }
