@@ -176,9 +176,21 @@ def size_report(work, meta, rows, m):
         s["rows_per_s"] = stage_rows[name] / s["wall_s"] if s["wall_s"] > 0 else None
         stages[name] = s
     refs = {}
-    for name in ["zcat", "ffm_train", "ffm_predict", "sklearn_eval"]:
+    for name in ["zcat", "igzip", "ffm_train", "ffm_predict", "sklearn_eval"]:
         if "ref_" + name in m:
             refs[name] = dict(m["ref_" + name])
+    # CPU per epoch: the 4-epoch run less the 1-epoch run (set-up and text conversion cancel), / 3.
+    def per_epoch(one, four):
+        if one not in m or four not in m:
+            return None
+        return {"cpu_s": (m[four]["cpu_s"] - m[one]["cpu_s"]) / 3, "wall_s": (m[four]["wall_s"] - m[one]["wall_s"]) / 3,
+                "runs": [m[one], m[four]]}
+    if per_epoch("epochs_1", "epochs_4"):
+        stages["train_epoch"] = per_epoch("epochs_1", "epochs_4")
+        stages["train_epoch"]["rows"] = train_rows
+        stages["train_epoch"]["compute_bound_cpu_s"] = train_compute_bound_cpu_s(meta, train_rows)
+    if per_epoch("ref_ffm_epochs_1", "ref_ffm_epochs_4"):
+        refs["ffm_epoch"] = per_epoch("ref_ffm_epochs_1", "ref_ffm_epochs_4")
     sk = load_json(os.path.join(d, "sklearn.json"))
     if sk is not None and "sklearn_eval" in refs:
         # Read + metrics, imports excluded; the process figure stays in the JSON.
@@ -252,6 +264,23 @@ def size_report(work, meta, rows, m):
                                  "reference": "zcat", "time_ratio": w / refs["zcat"]["wall_s"],
                                  "cpu_ratio": cpu_ratio(c, refs["zcat"]["cpu_s"]), "rss_ratio": None}
 
+    # CPU seconds per million rows of every stage and of its reference (train: per epoch).
+    per_million = {}
+    for stage, ref in [("ingest", "zcat"), ("hash", "zcat"), ("ingest_hash", "zcat"), ("ingest", "igzip"),
+                       ("hash", "igzip"), ("ingest_hash", "igzip"), ("train_epoch", "ffm_epoch"),
+                       ("predict", "ffm_predict"), ("eval", "sklearn_eval")]:
+        if stage not in stages or not stages[stage].get("rows"):
+            continue
+        n = stages[stage]["rows"]
+        # The reference reads the same rows: zcat the whole file, libffm the same train text,
+        # ffm-predict and scikit-learn the same test rows.
+        ours = stages[stage]["cpu_s"] * 1e6 / n
+        theirs = refs[ref]["cpu_s"] * 1e6 / n if ref in refs else None
+        per_million[f"{stage}/{ref}"] = {
+            "stage": stage, "reference": ref, "cpu_s_per_mrow": ours, "ref_cpu_s_per_mrow": theirs,
+            "cpu_ratio": cpu_ratio(stages[stage]["cpu_s"], refs[ref]["cpu_s"]) if ref in refs else None,
+        }
+
     # Model quality on the test split.
     quality = None
     q = load_json(os.path.join(d, "quality.json"))
@@ -276,16 +305,53 @@ def size_report(work, meta, rows, m):
         refs["ffm_train"]["model_bytes"] = size_of("libffm", "model")
     return {
         "rows": rows, "gzip_bytes": raw_bytes, "splits": splits, "synth": synth,
-        "stages": stages, "references": refs, "quality": quality,
+        "stages": stages, "references": refs, "quality": quality, "cpu_per_million_rows": per_million,
     }
+
+
+def train_compute_bound_cpu_s(meta, train_rows, fields=39):
+    """The compute bound of one training epoch in CPU seconds (issue #18), printed beside the
+    measured epoch: every field pair's forward pass and AdaGrad update, 84 flops a pair at k=4,
+    taken as 6 cycles a pair 4-wide (SSE) for every 4 factors, at the processor's highest
+    clock in /proc/cpuinfo. The same count as Benchmarks/train/run.sh's estimate."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            mhz = max(float(l.split(":")[1]) for l in f if l.startswith("cpu MHz"))
+    except (OSError, ValueError):
+        return None
+    chunks = -(-int(meta["factors"]) // 4)
+    pairs = fields * (fields - 1) // 2
+    return train_rows * pairs * 6 * chunks / (mhz * 1e6)
+
+
+def cpu_per_million_table(r):
+    """CPU seconds per million rows of every stage next to its reference's, same run."""
+    rows_out = []
+    for key, e in r.get("cpu_per_million_rows", {}).items():
+        label = STAGE_LABELS.get(e["stage"], e["stage"])
+        theirs = e["ref_cpu_s_per_mrow"]
+        rows_out.append([label, f"{e['cpu_s_per_mrow']:.2f}", REF_LABELS.get(e["reference"], e["reference"]),
+                         f"{theirs:.2f}" if theirs is not None else "(skipped)",
+                         f"{e['cpu_ratio']:.2f}" if e["cpu_ratio"] is not None else ""])
+    epoch = r["stages"].get("train_epoch")
+    if epoch is not None:
+        bound = epoch.get("compute_bound_cpu_s")
+        per_m = lambda s: s * 1e6 / epoch["rows"]
+        rows_out.append(["train, compute bound", f"{per_m(bound):.2f}" if bound is not None else "(no clock in /proc/cpuinfo)",
+                         "measured epoch", f"{per_m(epoch['cpu_s']):.2f}",
+                         f"{bound / epoch['cpu_s']:.2f}" if bound is not None and epoch["cpu_s"] > 0 else ""])
+    if not rows_out:
+        return ""
+    return table(["stage", "cpu s / M rows", "reference", "ref cpu s / M rows", "cpu x"], rows_out, "lrlrr")
 
 
 STAGE_LABELS = {
     "ingest": "ingest", "hash": "hash", "ingest_hash": "ingest + hash", "train": "train (cache)",
     "train_text": "train (.ffm text)", "predict": "predict", "eval": "eval", "pipeline": "whole pipeline",
+    "train_epoch": "train, one epoch (text)",
 }
 REF_LABELS = {
-    "zcat": "zcat > /dev/null", "ffm_train": "libffm ffm-train", "ffm_predict": "libffm ffm-predict",
+    "zcat": "zcat > /dev/null", "igzip": "igzip -dc > /dev/null", "ffm_epoch": "libffm, one epoch", "ffm_train": "libffm ffm-train", "ffm_predict": "libffm ffm-predict",
     "sklearn_eval": "scikit-learn", "stages_sum": "stages above, summed",
 }
 
@@ -385,6 +451,12 @@ def report(work, out_path):
     text.append("")
     text.append(main_table(meta, main))
     text.append("")
+    per_million = cpu_per_million_table(main)
+    if per_million:
+        text.append("CPU seconds per million rows (user + system, all threads; train: per epoch, the 4-epoch run "
+                    "less the 1-epoch run over 3, on the train .ffm text without validation)")
+        text.append(per_million)
+        text.append("")
     notes = []
     notes.append("train rows = training rows x epochs; rows/s counts row-epochs. train (cache) reads ctr-hash's binary "
                  "cache (the pipeline's path); train (.ffm text) reads the same text file as libffm (like for like).")

@@ -12,7 +12,7 @@ import sys
 CATEGORIES = [
     ("start-up (once per process)", r"dl-|_dl_|ld-linux|conformsToProtocol|swift_getTypeByMangled|swift::Demangle|"
                                     r"ConformanceSection|swift_once|__libc_start|_dl_relocate"),
-    ("gzip: inflate + crc32", r"libz\.so|\[/usr/bin/gzip\]|crc32_z|inflate"),
+    ("gzip: inflate + crc32", r"libz\.so|\[/usr/bin/gzip\]|crc32_z|inflate|libisal|isal_|igzip"),
     ("train: forward + AdaGrad update", r"3FFM6EngineC10trainEpoch|3FFM8FFMModelC6update|swiftctr_ffm_update4"),
     ("score (forward pass)", r"3FFM8FFMModelC5score|3FFM6EngineC5score|3FFM[^\n]*sigmoid"),
     ("weights: initialise, remap, hot rows, model load", r"3FFM8FFMModelC|3FFM7HotRows|3FFM9ModelFile|SeenIndices"),
