@@ -352,6 +352,8 @@ extension Engine {
                 batch.dropoutScale = options.dropout > 0 ? 1 / (1 - options.dropout) : 1
                 batch.forward(dropout: options.dropout, dropoutSeed: options.dropout > 0 ? dropoutSeed : nil)
                 total += batch.backward()
+                // Divergence: stop the epoch here (the stage names it and writes no model).
+                guard total.isFinite else { return (total, done + end) }
                 batch.update(eta: eta, lambda: lambda, options: options)
                 start = end
             }

@@ -271,6 +271,10 @@ private func randomRows(_ count: Int, fields: Int, indexCount: Int, seed: UInt64
         params.hidden = LayerWidths([400, 0])
         #expect(params.problems().first?.keys == ["hidden"])
         #expect(params.problems().first?.message.contains("layer 2 has width 0") == true)
+        params.hidden = LayerWidths([400, 1 << 30])
+        let absurd = params.problems().first
+        #expect(absurd?.keys == ["hidden"])
+        #expect(absurd?.message.contains("layer 2 has width 1073741824 (a network with these layers takes at least 8.8 TB)") == true)
         params.hidden = LayerWidths(Array(repeating: 65536, count: 60))
         #expect(params.problems().isEmpty)
         #expect {
@@ -304,7 +308,7 @@ private func randomRows(_ count: Int, fields: Int, indexCount: Int, seed: UInt64
             $0.output = problem.path("big")
         }, trainingSet: problem.train)
         #expect(result.epochs.count == 2 && result.epochs.allSatisfy { $0.trLogLoss.isFinite })
-        #expect(throws: FFMError.diverged(epoch: 1, eta: 1e30)) {
+        #expect(throws: FFMError.networkDiverged(epoch: 1, eta: 1e30, netEta: 1e30)) {
             _ = try TrainStage.run(params: quietParams {
                 $0.model = .deepfm
                 $0.hidden = LayerWidths([8])
@@ -316,5 +320,7 @@ private func randomRows(_ count: Int, fields: Int, indexCount: Int, seed: UInt64
             }, trainingSet: problem.train)
         }
         #expect(!FileManager.default.fileExists(atPath: problem.path("d")))
+        let message = "\(FFMError.networkDiverged(epoch: 3, eta: 0.2, netEta: 0.5))"
+        #expect(message.contains("epoch 3") && message.contains("lower --net-eta (0.5)") && message.contains("no model was written"))
     }
 }
