@@ -8,8 +8,9 @@ values (1/sqrt(features in the row)), bias + linear terms + FM over k-factor emb
 plus a ReLU network over the concatenated per-field embeddings; AdaGrad (accumulators
 starting at 1, eta 0.2, L2 2e-5) for bias, linear terms and embeddings, Adam (0.001) for
 the network on the batch's mean gradient; rows in a shuffled order, mini-batches of
---batch rows. One difference: within a batch, ctr-train applies the sparse AdaGrad steps
-row by row, this reference all at once (np.add.at).
+--batch rows. One difference: ctr-train takes one AdaGrad step per touched row on the
+batch's summed gradient, this reference adds each occurrence's squared gradient to the
+accumulator and all the occurrences' steps at once (np.add.at).
 
 Prints an epoch table like ctr-train's: iter, tr_logloss, va_logloss, va_auc, seconds.
 """

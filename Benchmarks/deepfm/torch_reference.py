@@ -16,8 +16,8 @@ Same data (ctr-hash's libffm text of the same caches), model and training as ctr
   of the summed loss; the network: Adam (--net-eta 0.001) on the batch's mean gradient;
 - rows in a shuffled order, mini-batches of --batch rows, --epochs epochs,
   torch.set_num_threads(--threads).
-Differences from ctr-train: within a batch, ctr-train applies the sparse AdaGrad steps row
-by row, torch.optim.Adagrad once per batch on the summed gradient of each touched row.
+Like ctr-train, torch.optim.Adagrad takes one step per batch on the summed gradient of each
+touched row. Differences: the random draws (initial weights, row order).
 
 Prints an epoch table like ctr-train's: iter, tr_logloss, va_logloss, va_auc, seconds
 (seconds: training and scoring the test set, as ctr-train's column), then one line
