@@ -296,6 +296,17 @@ private func randomRows(_ count: Int, fields: Int, indexCount: Int, seed: UInt64
             $0.output = problem.path("m")
         }, trainingSet: problem.train)
         #expect(result.epochs.last!.vaLogLoss! < constantLogLoss(problem.validRows) * 0.95)
+        // The thread split changes no sum: one thread writes the same model, byte for byte.
+        _ = try TrainStage.run(params: quietParams {
+            $0.model = .deepfm
+            $0.hidden = LayerWidths([24, 24])
+            $0.threads = 1
+            $0.epochs = 3
+            $0.batch = 100
+            $0.validation = problem.valid
+            $0.output = problem.path("one")
+        }, trainingSet: problem.train)
+        #expect(try fileBytes(problem.path("m")) == fileBytes(problem.path("one")))
     }
 
     @Test func badHiddenSizesAreClearErrorsBeforeAllocating() throws {
