@@ -8,8 +8,9 @@ values (1/sqrt(features in the row)), bias + linear terms + FM over k-factor emb
 plus a ReLU network over the concatenated per-field embeddings; AdaGrad (accumulators
 starting at 1, eta 0.2, L2 2e-5) for bias, linear terms and embeddings, Adam (0.001) for
 the network on the batch's mean gradient; rows in a shuffled order, mini-batches of
---batch rows. One difference: within a batch, ctr-train applies the sparse AdaGrad steps
-row by row, this reference all at once (np.add.at).
+--batch rows. One difference: ctr-train takes one AdaGrad step per touched row on the
+batch's summed gradient, this reference adds each occurrence's squared gradient to the
+accumulator and all the occurrences' steps at once (np.add.at).
 
 Prints an epoch table like ctr-train's: iter, tr_logloss, va_logloss, va_auc, seconds.
 """
@@ -20,46 +21,48 @@ import time
 import numpy as np
 
 
-def read_ffm(path):
-    labels, fields, indices, values = [], [], [], []
+def read_ffm(path, chunk=200_000):
+    """Labels, indices (rows x m) and normalised values of a libffm file with one feature
+    per field, field j at position j."""
+    labels, indices, values = [], [], []
     width = None
     with open(path) as f:
-        for line in f:
-            parts = line.split()
-            labels.append(float(parts[0]))
-            feats = [p.split(":") for p in parts[1:]]
+        while True:
+            lines = f.readlines(chunk * 400)
+            if not lines:
+                break
+            text = "".join(lines).replace(":", " ")
+            a = np.array(text.split(), dtype=np.float64)
             if width is None:
-                width = len(feats)
-            if len(feats) != width:
-                sys.exit(f"{path}: rows with {len(feats)} and {width} features; this reference expects one per field")
-            fields.append([int(a) for a, _, _ in feats])
-            indices.append([int(b) for _, b, _ in feats])
-            values.append([float(c) for _, _, c in feats])
-    f = np.array(fields, dtype=np.int64)
-    if not (f == np.arange(f.shape[1])[None, :]).all():
-        sys.exit(f"{path}: expected field j at position j of every row")
-    v = np.array(values, dtype=np.float32)
+                width = (len(lines[0].split()) - 1)
+            cols = 1 + 3 * width
+            if a.size != cols * len(lines):
+                sys.exit(f"{path}: rows with different feature counts; this reference expects one feature per field")
+            a = a.reshape(len(lines), cols)
+            fields = a[:, 1::3]
+            if not (fields == np.arange(width)[None, :]).all():
+                sys.exit(f"{path}: expected field j at position j of every row")
+            labels.append(a[:, 0].astype(np.float32))
+            indices.append(a[:, 2::3].astype(np.int64))
+            values.append(a[:, 3::3].astype(np.float32))
+    v = np.concatenate(values)
     v /= np.sqrt((v * v).sum(axis=1, keepdims=True))
-    return np.array(labels, dtype=np.float32), np.array(indices, dtype=np.int64), v
+    return np.concatenate(labels), np.concatenate(indices), v
 
 
 def auc(scores, labels):
     order = np.argsort(scores, kind="mergesort")
     s, y = scores[order], labels[order]
-    ranks = np.empty(len(s))
-    i = 0
-    while i < len(s):
-        j = i
-        while j + 1 < len(s) and s[j + 1] == s[i]:
-            j += 1
-        ranks[i:j + 1] = (i + j) / 2 + 1
-        i = j + 1
+    _, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    ranks = (ends - (counts - 1) / 2)[inverse]
     pos = y.sum()
     neg = len(y) - pos
     return (ranks[y > 0].sum() - pos * (pos + 1) / 2) / (pos * neg)
 
 
-def main():
+def arguments():
+    """The options both references share (ctr-train's defaults)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--k", type=int, default=8)
     ap.add_argument("--hidden", default="400,400,400")
@@ -71,7 +74,11 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("train")
     ap.add_argument("test")
-    a = ap.parse_args()
+    return ap
+
+
+def main():
+    a = arguments().parse_args()
     rng = np.random.default_rng(a.seed)
     ytr, itr, xtr = read_ffm(a.train)
     yte, ite, xte = read_ffm(a.test)

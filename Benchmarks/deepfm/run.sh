@@ -1,24 +1,26 @@
 #!/usr/bin/env bash
-# DeepFM (issue #14) against FFM on planted data with a known Bayes-optimal log loss, and
-# optionally against a NumPy DeepFM of the same architecture (reference.py).
+# DeepFM (issue #14) against ffm and fm on planted data with a known Bayes-optimal log loss
+# (--truth deep, where deepfm should win, and the default ffm truth, where it should not
+# lose to fm), and optionally against a PyTorch CPU DeepFM (torch_reference.py) and a
+# NumPy one (reference.py) of the same architecture on the same data.
 #
 #   Benchmarks/deepfm/run.sh
-#   ROWS=2000000 TEST_ROWS=200000 NUMPY=1 Benchmarks/deepfm/run.sh
+#   ROWS=2000000 TEST_ROWS=200000 TORCH=1 Benchmarks/deepfm/run.sh
 #
 # Environment: ROWS (200000 training rows), TEST_ROWS (50000), TRUTHS ("deep ffm": ctr-synth
-# --truth), FFM_EPOCHS (3), DEEP_EPOCHS (2), K (8, deepfm's -k; ffm uses -k 4), HIDDEN
-# (400,400,400), BATCH (256), THREADS (2), NUMPY (0; 1 runs reference.py on the same
-# libffm text, same architecture, batch, optimisers and epochs), WORK
-# (/tmp/swiftctr-bench-deepfm), BUILD_PATH (swift build --scratch-path).
+# --truth), FFM_EPOCHS (3, ffm and fm), DEEP_EPOCHS (2), K (8, deepfm's and fm's -k; ffm
+# uses -k 4), HIDDEN (400,400,400), BATCH (256), THREADS (2), TORCH (0; 1 runs
+# torch_reference.py with PYTHON, same architecture, batch, optimisers, epochs and
+# threads), PYTHON (python3; a Python with torch and numpy), NUMPY (0; 1 runs reference.py),
+# WORK (/tmp/swiftctr-bench-deepfm), BUILD_PATH (swift build --scratch-path).
 #
-# Data: ctr-synth --format criteo --seed 1 --click-rate 0.25 --truth T writes ROWS +
-# TEST_ROWS rows and the true probabilities; the first ROWS train, the rest test. ctr-hash
-# --schema criteo --rare-threshold 2 --max-bins 160000 makes caches and libffm text.
-# Bayes log loss: the true probabilities on the test rows; constant: the training click rate.
-# Each model trains a fixed number of epochs with the test set as -p (no early stopping);
-# the last epoch's va_logloss is the test log loss. Whole-process wall time, CPU time
-# (user + sys) and peak RSS from GNU time; epoch_s: mean training seconds per epoch from
-# the epoch table; rows/s = ROWS / epoch_s.
+# Data: Benchmarks/lib.sh's bench_planted_data (ctr-synth, then ctr-hash --schema criteo
+# into caches and the libffm text the references read). Each model trains a fixed number
+# of epochs with the test set as -p (no early stopping); the last epoch's va_logloss is the
+# test log loss. Whole-process wall time, CPU time (user + sys) and peak RSS from GNU time;
+# epoch_s: mean seconds per epoch from the epoch table (training and scoring the test
+# rows, for ctr-train and the references alike); rows/s = ROWS / epoch_s. With TORCH=1 the
+# last line is ctr-train deepfm's epoch_s over PyTorch's (goal: at most 0.5).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -31,79 +33,46 @@ K="${K:-8}"
 HIDDEN="${HIDDEN:-400,400,400}"
 BATCH="${BATCH:-256}"
 THREADS="${THREADS:-2}"
+TORCH="${TORCH:-0}"
+PYTHON="${PYTHON:-python3}"
 NUMPY="${NUMPY:-0}"
 WORK="${WORK:-/tmp/swiftctr-bench-deepfm}"
 mkdir -p "$WORK"
 
-BUILD=(swift build -c release --package-path "$ROOT" ${BUILD_PATH:+--scratch-path "$BUILD_PATH"})
-echo "building (release)..." >&2
-for product in ctr-synth ctr-hash ctr-train; do "${BUILD[@]}" --product "$product" >&2; done
-BIN="$("${BUILD[@]}" --show-bin-path)"
-
-# run NAME DIR COMMAND...: prints "wall cpu rss_mb va_logloss epoch_s" of the run (epoch_s: the
-# mean of the epoch table's seconds column, training only, without reading and validation)
-run() {
-    local name="$1" dir="$2"
-    shift 2
-    rm -rf "$dir" && mkdir -p "$dir"
-    ( cd "$dir" && /usr/bin/time -f "%e %U %S %M" -o "$dir/time.txt" "$@" > "$dir/stdout.txt" 2> "$dir/stderr.txt" ) || {
-        echo "$name failed:" >&2; tail -5 "$dir/stderr.txt" "$dir/stdout.txt" >&2; exit 1; }
-    cat "$dir/stdout.txt" "$dir/stderr.txt" | grep -E '^ *(iter|[0-9]+ )|network' >&2 || true
-    local va
-    va="$(cat "$dir/stdout.txt" "$dir/stderr.txt" | awk '$1 ~ /^[0-9]+$/ && NF == 5 && $2 ~ /^[0-9.]+$/ { v = $3 } END { print v }')"
-    local epoch
-    epoch="$(cat "$dir/stdout.txt" "$dir/stderr.txt" | awk '$1 ~ /^[0-9]+$/ && NF == 5 && $2 ~ /^[0-9.]+$/ { s += $NF; n++ } END { printf "%.1f", s / n }')"
-    read -r wall user sys rss < "$dir/time.txt"
-    echo "$wall $(echo "$user + $sys" | bc) $((rss / 1024)) $va $epoch"
-}
+. "$ROOT/Benchmarks/lib.sh"
+bench_require_gnu_time
+BIN="$(bench_release_bin "$ROOT" ctr-synth ctr-hash ctr-train)"
 
 RESULTS="$WORK/results.txt"
 : > "$RESULTS"
 for truth in $TRUTHS; do
     DATA="$WORK/data-$truth-$ROWS-$TEST_ROWS"
-    if [ ! -s "$DATA/bayes.txt" ]; then
-        echo "making the data (--truth $truth)..." >&2
-        rm -rf "$DATA" && mkdir -p "$DATA"
-        "$BIN/ctr-synth" --format criteo --rows "$((ROWS + TEST_ROWS))" --seed 1 --click-rate 0.25 --truth "$truth" \
-            --out "$DATA/raw.tsv" --probabilities "$DATA/truth.txt" >&2
-        head -n "$ROWS" "$DATA/raw.tsv" > "$DATA/train.tsv"
-        tail -n "+$((ROWS + 1))" "$DATA/raw.tsv" > "$DATA/test.tsv"
-        "$BIN/ctr-hash" --schema criteo --test-file "$DATA/test.tsv" --out "$DATA" --threads "$THREADS" \
-            --rare-threshold 2 --max-bins 160000 "$DATA/train.tsv" >&2
-        python3 - "$DATA" "$ROWS" > "$DATA/bayes.tmp" <<'PY'
-import math, sys
-data, rows = sys.argv[1], int(sys.argv[2])
-labels = [int(l.split("\t", 1)[0]) for l in open(f"{data}/raw.tsv")]
-probs = [float(l) for l in open(f"{data}/truth.txt")]
-rate = sum(labels[:rows]) / rows
-test = list(zip(labels[rows:], probs[rows:]))
-ll = lambda y, p: -math.log(p if y else 1 - p)
-print(sum(ll(y, p) for y, p in test) / len(test), sum(ll(y, rate) for y, _ in test) / len(test))
-PY
-        rm "$DATA/raw.tsv" "$DATA/train.tsv" "$DATA/test.tsv"
-        mv "$DATA/bayes.tmp" "$DATA/bayes.txt"
-    fi
+    bench_planted_data "$BIN" "$truth" "$ROWS" "$TEST_ROWS" "$THREADS" "$DATA"
     read -r BAYES CONSTANT < "$DATA/bayes.txt"
     echo "truth $truth: test Bayes log loss $BAYES, constant $CONSTANT" >&2
-    echo "ffm -k 4 -t $FFM_EPOCHS -s $THREADS" >&2
-    r="$(run ffm "$WORK/ffm-$truth" "$BIN/ctr-train" -k 4 -t "$FFM_EPOCHS" -s "$THREADS" -p "$DATA/test.cache" "$DATA/train.cache" model)"
-    echo "$truth ffm $FFM_EPOCHS $BAYES $CONSTANT $r" >> "$RESULTS"
-    echo "deepfm -k $K --hidden $HIDDEN --batch $BATCH -t $DEEP_EPOCHS -s $THREADS" >&2
-    r="$(run deepfm "$WORK/deepfm-$truth" "$BIN/ctr-train" --model deepfm -k "$K" --hidden "$HIDDEN" --batch "$BATCH" \
-        -t "$DEEP_EPOCHS" -s "$THREADS" -p "$DATA/test.cache" "$DATA/train.cache" model)"
-    echo "$truth deepfm $DEEP_EPOCHS $BAYES $CONSTANT $r" >> "$RESULTS"
-    if [ "$NUMPY" = 1 ]; then
-        echo "numpy reference (same architecture)" >&2
-        r="$(OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS" run numpy "$WORK/numpy-$truth" python3 "$ROOT/Benchmarks/deepfm/reference.py" \
-            --k "$K" --hidden "$HIDDEN" --batch "$BATCH" --epochs "$DEEP_EPOCHS" "$DATA/train.ffm" "$DATA/test.ffm")"
-        echo "$truth numpy-deepfm $DEEP_EPOCHS $BAYES $CONSTANT $r" >> "$RESULTS"
-    fi
+    for spec in "ffm:$FFM_EPOCHS:-k 4" "fm:$FFM_EPOCHS:--model fm -k $K" \
+                "deepfm:$DEEP_EPOCHS:--model deepfm -k $K --hidden $HIDDEN --batch $BATCH"; do
+        name="${spec%%:*}"; rest="${spec#*:}"; epochs="${rest%%:*}"
+        read -r -a args <<< "${rest#*:}"
+        echo "$name: ${rest#*:} -t $epochs -s $THREADS" >&2
+        r="$(bench_train_run "$name" "$WORK/$name-$truth" "$BIN/ctr-train" "${args[@]}" -t "$epochs" -s "$THREADS" \
+            -p "$DATA/test.cache" "$DATA/train.cache" model)"
+        echo "$truth $name $epochs $BAYES $CONSTANT $r" >> "$RESULTS"
+    done
+    for ref in torch numpy; do
+        [ "$ref" = torch ] && [ "$TORCH" != 1 ] && continue
+        [ "$ref" = numpy ] && [ "$NUMPY" != 1 ] && continue
+        script="$ROOT/Benchmarks/deepfm/$([ "$ref" = torch ] && echo torch_reference.py || echo reference.py)"
+        echo "$ref reference (same architecture)" >&2
+        r="$(OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS" bench_train_run "$ref" "$WORK/$ref-$truth" \
+            "$PYTHON" "$script" --k "$K" --hidden "$HIDDEN" --batch "$BATCH" --epochs "$DEEP_EPOCHS" \
+            $([ "$ref" = torch ] && echo "--threads $THREADS") "$DATA/train.ffm" "$DATA/test.ffm")"
+        echo "$truth $ref-deepfm $DEEP_EPOCHS $BAYES $CONSTANT $r" >> "$RESULTS"
+    done
 done
 
-printf '\n%-6s %-13s %6s %10s %10s %8s %9s %8s %8s %8s %8s\n' truth model epochs test_ll bayes gap% rows/s epoch_s wall_s cpu_s rss_MB
-while read -r truth model epochs bayes constant wall cpu rss va epoch; do
-    gap="$(echo "scale=1; 100 * ($constant - $va) / ($constant - $bayes)" | bc)"
-    printf '%-6s %-13s %6s %10.5f %10.5f %8s %9.0f %8.1f %8.1f %8.1f %8s\n' "$truth" "$model" "$epochs" "$va" "$bayes" "$gap" \
-        "$(echo "$ROWS / $epoch" | bc)" "$epoch" "$wall" "$cpu" "$rss"
-done < "$RESULTS"
-echo "gap% = share of the constant-to-Bayes log loss gap closed on the test rows; $ROWS training rows, $TEST_ROWS test rows, threads $THREADS; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_gap_table "$RESULTS" "$ROWS" "$TEST_ROWS" "$THREADS"
+if [ "$TORCH" = 1 ]; then
+    awk '$2 == "deepfm" { d[$1] = $10 } $2 == "torch-deepfm" { t[$1] = $10 }
+         END { for (k in d) if (k in t) printf "truth %s: ctr-train deepfm epoch_s / PyTorch epoch_s = %.1f / %.1f = %.2fx (goal <= 0.5x)\n", k, d[k], t[k], d[k] / t[k] }' "$RESULTS"
+fi

@@ -14,6 +14,8 @@ public enum FFMError: Error, Equatable, CustomStringConvertible {
     case corruptModel(path: String, detail: String)
     /// A loss or the bias stopped being finite in this epoch.
     case diverged(epoch: Int, eta: Double)
+    /// DeepFM's loss, bias or network stopped being finite in this epoch.
+    case networkDiverged(epoch: Int, eta: Double, netEta: Double)
     case emptyTrainingSet(path: String)
     /// A training set given as a folder, glob or list that names no file.
     case noTrainingFiles(spec: String, detail: String)
@@ -59,6 +61,9 @@ public enum FFMError: Error, Equatable, CustomStringConvertible {
         case let .diverged(epoch, eta):
             return "training diverged in epoch \(epoch): the loss is no longer a finite number; expected finite losses: "
                 + "lower -r/--eta (\(eta)) or raise -l/--lambda"
+        case let .networkDiverged(epoch, eta, netEta):
+            return "training diverged in epoch \(epoch): the loss or the network's weights are no longer finite numbers; no model was written; "
+                + "expected finite losses: lower --net-eta (\(netEta)) or -r/--eta (\(eta)), or raise -l/--lambda or --weight-decay"
         case let .emptyTrainingSet(path):
             return "\(path): the training set has no rows; expected at least one libffm line"
         case let .noTrainingFiles(spec, detail):

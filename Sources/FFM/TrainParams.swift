@@ -1,4 +1,5 @@
 import ArgumentParser
+import LogIO
 import StageKit
 
 /// Every hyperparameter of `ctr-train`, declared once: the command line's options and a
@@ -102,7 +103,11 @@ public struct TrainParams: StageParameters {
             problems.append(ParamProblem(["calibrate", "loss"], "--calibrate maps margins to probabilities; a squared-loss model predicts values: drop --calibrate"))
         }
         if let bad = hidden.widths.firstIndex(where: { $0 < 1 || $0 > 65536 }) {
-            problems.append(ParamProblem("hidden", "layer \(bad + 1) has width \(hidden.widths[bad]); expected widths in 1...65536 (\"\" for no hidden layer)"))
+            // The memory of the network with one input field: a lower bound for any data.
+            let clamped = hidden.widths.map { min(max($0, 1), 1 << 40) }
+            let size = hidden.widths[bad] > 65536
+                ? " (a network with these layers takes at least \(MemoryBudget.describe(DeepNet.bytes(fieldCount: 1, factors: factors, hidden: clamped))))" : ""
+            problems.append(ParamProblem("hidden", "layer \(bad + 1) has width \(hidden.widths[bad])\(size); expected widths in 1...65536 (\"\" for no hidden layer)"))
         } else if hidden.widths.count > 64 {
             problems.append(ParamProblem("hidden", "found \(hidden.widths.count) layers; expected at most 64"))
         }

@@ -147,7 +147,7 @@ public enum TrainStage: Stage {
             }
             stats.append(row)
             reporter.note(line)
-            guard try finite(row, model) else { throw FFMError.diverged(epoch: epoch, eta: params.eta) }
+            guard try finite(row, model) else { throw divergence(epoch: epoch, params) }
             if let va = row.vaLogLoss, patience > 0 {
                 if va < best.loss {
                     best = (epoch, va)
@@ -253,6 +253,11 @@ public enum TrainStage: Stage {
             : try loaded.resized(to: seen, fieldCount: m, seed: params.seed)
         if metadata.featurizerHash == 0 { metadata.featurizerHash = loadedMeta.featurizerHash }
         return (model, n, m, loadedMeta.epochs)
+    }
+
+    static func divergence(epoch: Int, _ params: TrainParams) -> FFMError {
+        params.model == .deepfm ? .networkDiverged(epoch: epoch, eta: params.eta, netEta: params.netEta)
+            : .diverged(epoch: epoch, eta: params.eta)
     }
 
     static func finite(_ row: EpochStats, _ model: FFMModel) throws -> Bool {

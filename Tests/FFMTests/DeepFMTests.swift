@@ -150,6 +150,41 @@ private func randomRows(_ count: Int, fields: Int, indexCount: Int, seed: UInt64
         #expect(close(Double(batch.kappa[0..<rows.count].reduce(0, +)), nb))
     }
 
+    @Test func aBatchTakesOneAdaGradStepPerTouchedRowOnItsSummedGradient() throws {
+        // Rows 0 and 1 share index 2 (field 0); index 5 appears in row 1 only.
+        let model = try randomDeepModel(hidden: [4], indices: [2, 5], indexCount: 6)
+        let net = model.network!, k = model.factors
+        let rows: [(Float, [Feature])] = [
+            (1, [Feature(field: 0, index: 2, value: 1), Feature(field: 1, index: 5, value: 0)]),
+            (0, [Feature(field: 0, index: 2, value: 0.5), Feature(field: 1, index: 5, value: 1)]),
+        ]
+        let batch = DeepBatch(model: model, net: net, capacity: 2, threads: 1)
+        for (label, features) in rows { features.withUnsafeBufferPointer { batch.append($0, label: label, remapped: false) } }
+        batch.forward()
+        batch.backward()
+        // Each occurrence's gradient at the batch's starting weights; index 2 is feature 0 of
+        // row 0 and feature 2 (the first of row 1) of the batch.
+        let S = UnsafeMutablePointer<Float>.allocate(capacity: k), g0 = UnsafeMutablePointer<Float>.allocate(capacity: k),
+            g1 = UnsafeMutablePointer<Float>.allocate(capacity: k)
+        defer { S.deallocate(); g0.deallocate(); g1.deallocate() }
+        let lambda: Float = 0.01, eta: Float = 0.2
+        batch.embeddingSum(row: 0, into: S)
+        batch.embeddingGradient(row: 0, feature: 0, sum: S, lambda: lambda, into: g0)
+        batch.embeddingSum(row: 1, into: S)
+        batch.embeddingGradient(row: 1, feature: 2, sum: S, lambda: lambda, into: g1)
+        let before = (0..<k).map { model.latentWeight(index: 2, field: 0, factor: $0)! }
+        let accumulators = (0..<k).map { model.latentAccumulator(index: 2, field: 0, factor: $0)! }
+        let bias = model.bias[0], biasAccumulator = model.bias[1], kappaSum = batch.kappa[0] + batch.kappa[1]
+        batch.update(eta: eta, lambda: lambda, options: DeepOptions())
+        for d in 0..<k {
+            let g = g0[d] + g1[d], accumulator = accumulators[d] + g * g
+            let expected = before[d] - eta * g / accumulator.squareRoot()
+            #expect(abs(model.latentWeight(index: 2, field: 0, factor: d)! - expected) <= 1e-6 * max(1, abs(expected)))
+        }
+        #expect(abs(model.bias[0] - (bias - eta * kappaSum / (biasAccumulator + kappaSum * kappaSum).squareRoot())) < 1e-6)
+        #expect(net.step == 1)
+    }
+
     @Test func withoutLayersTheFMPartIsTheFMModel() throws {
         let indices = Array(stride(from: 0, to: 40, by: 3))
         let fm = try randomModel(kind: .fm, fields: 4, factors: 5, indices: indices, indexCount: 40, linear: true, normalization: true)
@@ -261,6 +296,17 @@ private func randomRows(_ count: Int, fields: Int, indexCount: Int, seed: UInt64
             $0.output = problem.path("m")
         }, trainingSet: problem.train)
         #expect(result.epochs.last!.vaLogLoss! < constantLogLoss(problem.validRows) * 0.95)
+        // The thread split changes no sum: one thread writes the same model, byte for byte.
+        _ = try TrainStage.run(params: quietParams {
+            $0.model = .deepfm
+            $0.hidden = LayerWidths([24, 24])
+            $0.threads = 1
+            $0.epochs = 3
+            $0.batch = 100
+            $0.validation = problem.valid
+            $0.output = problem.path("one")
+        }, trainingSet: problem.train)
+        #expect(try fileBytes(problem.path("m")) == fileBytes(problem.path("one")))
     }
 
     @Test func badHiddenSizesAreClearErrorsBeforeAllocating() throws {
@@ -271,6 +317,10 @@ private func randomRows(_ count: Int, fields: Int, indexCount: Int, seed: UInt64
         params.hidden = LayerWidths([400, 0])
         #expect(params.problems().first?.keys == ["hidden"])
         #expect(params.problems().first?.message.contains("layer 2 has width 0") == true)
+        params.hidden = LayerWidths([400, 1 << 30])
+        let absurd = params.problems().first
+        #expect(absurd?.keys == ["hidden"])
+        #expect(absurd?.message.contains("layer 2 has width 1073741824 (a network with these layers takes at least 8.8 TB)") == true)
         params.hidden = LayerWidths(Array(repeating: 65536, count: 60))
         #expect(params.problems().isEmpty)
         #expect {
@@ -304,7 +354,7 @@ private func randomRows(_ count: Int, fields: Int, indexCount: Int, seed: UInt64
             $0.output = problem.path("big")
         }, trainingSet: problem.train)
         #expect(result.epochs.count == 2 && result.epochs.allSatisfy { $0.trLogLoss.isFinite })
-        #expect(throws: FFMError.diverged(epoch: 1, eta: 1e30)) {
+        #expect(throws: FFMError.networkDiverged(epoch: 1, eta: 1e30, netEta: 1e30)) {
             _ = try TrainStage.run(params: quietParams {
                 $0.model = .deepfm
                 $0.hidden = LayerWidths([8])
@@ -316,5 +366,7 @@ private func randomRows(_ count: Int, fields: Int, indexCount: Int, seed: UInt64
             }, trainingSet: problem.train)
         }
         #expect(!FileManager.default.fileExists(atPath: problem.path("d")))
+        let message = "\(FFMError.networkDiverged(epoch: 3, eta: 0.2, netEta: 0.5))"
+        #expect(message.contains("epoch 3") && message.contains("lower --net-eta (0.5)") && message.contains("no model was written"))
     }
 }

@@ -171,6 +171,31 @@ struct SynthTests {
         #expect(sd.bayesLogLoss < 0.9 * sd.constantLogLoss)
     }
 
+    @Test func deepTruthsNetworkIsStrongAndThresholded() {
+        // Over random embeddings: output sd 3 logits (its scale), units active on about a
+        // tenth of the draws (thresholds 1...1.5 on pre-activations of sd about 1).
+        let truth = DeepTruth(seed: 11, fields: Array(0..<10))
+        var rng = Xoshiro256(seed: 3)
+        var sum = 0.0, squares = 0.0, active = 0
+        let draws = 20000, inputs = 40
+        for _ in 0..<draws {
+            let e = (0..<inputs).map { _ in 2 * rng.uniform() - 1 }
+            let y = DeepTruth.output(e, w1: truth.w1, b1: truth.b1, w2: truth.w2)
+            sum += y
+            squares += y * y
+            for j in 0..<DeepTruth.hidden {
+                var z = truth.b1[j]
+                for i in 0..<inputs { z += truth.w1[j * inputs + i] * e[i] }
+                if z > 0 { active += 1 }
+            }
+        }
+        let mean = sum / Double(draws), sd = (squares / Double(draws) - mean * mean).squareRoot()
+        #expect(abs(sd - DeepTruth.outputSD) < 0.15)
+        let activity = Double(active) / Double(draws * DeepTruth.hidden)
+        #expect(activity > 0.05 && activity < 0.2)
+        #expect(truth.b1.allSatisfy { $0 <= -1 && $0 >= -1.5 })
+    }
+
     @Test func cubicTruthChangesOnlyTheLabels() throws {
         let w = try Workspace()
         let (ffm, sf) = try generate({ $0.rows = 6000; $0.seed = 5 }, name: "f.tsv", in: w)
