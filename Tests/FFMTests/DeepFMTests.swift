@@ -286,26 +286,21 @@ private func randomRows(_ count: Int, fields: Int, indexCount: Int, seed: UInt64
 
     @Test func severalThreadsTrainToo() throws {
         let problem = try Problem(rows: 3000)
-        let result = try TrainStage.run(params: quietParams {
-            $0.model = .deepfm
-            $0.hidden = LayerWidths([24, 24])
-            $0.threads = 2
-            $0.epochs = 3
-            $0.batch = 100
-            $0.validation = problem.valid
-            $0.output = problem.path("m")
-        }, trainingSet: problem.train)
+        func train(threads: Int, to name: String) throws -> TrainResult {
+            try TrainStage.run(params: quietParams {
+                $0.model = .deepfm
+                $0.hidden = LayerWidths([24, 24])
+                $0.threads = threads
+                $0.epochs = 3
+                $0.batch = 100
+                $0.validation = problem.valid
+                $0.output = problem.path(name)
+            }, trainingSet: problem.train)
+        }
+        let result = try train(threads: 2, to: "m")
         #expect(result.epochs.last!.vaLogLoss! < constantLogLoss(problem.validRows) * 0.95)
         // The thread split changes no sum: one thread writes the same model, byte for byte.
-        _ = try TrainStage.run(params: quietParams {
-            $0.model = .deepfm
-            $0.hidden = LayerWidths([24, 24])
-            $0.threads = 1
-            $0.epochs = 3
-            $0.batch = 100
-            $0.validation = problem.valid
-            $0.output = problem.path("one")
-        }, trainingSet: problem.train)
+        _ = try train(threads: 1, to: "one")
         #expect(try fileBytes(problem.path("m")) == fileBytes(problem.path("one")))
     }
 
