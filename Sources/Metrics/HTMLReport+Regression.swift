@@ -38,30 +38,7 @@ extension HTMLReport {
     /// The self-contained HTML report of `--task regression`.
     static func renderRegression(_ report: RegressionReport, segmentsShown: Int) -> String {
         let title = report.title ?? "Regression: " + report.models.map(\.name).joined(separator: " vs ")
-        var h = """
-        <!DOCTYPE html>
-        <html lang="en">
-        <head>
-        <meta charset="utf-8">
-        <title>\(escape(title))</title>
-        <style>
-        body { font: 14px/1.45 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #222; margin: 24px auto; max-width: 1180px; padding: 0 16px; }
-        h1 { font-size: 22px; margin: 0 0 4px; }
-        h2 { font-size: 17px; margin: 28px 0 8px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
-        .sub { color: #555; margin: 0 0 12px; }
-        table { border-collapse: collapse; margin: 6px 0 10px; }
-        th, td { padding: 3px 10px; border-bottom: 1px solid #eee; }
-        th { text-align: left; background: #f6f6f6; font-weight: 600; }
-        td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
-        .charts { display: flex; flex-wrap: wrap; gap: 18px; }
-        figure { margin: 0; }
-        figcaption { color: #555; font-size: 12.5px; max-width: 440px; }
-        svg text { font: 11px sans-serif; fill: #333; }
-        .warn { background: #fff4e5; border-left: 4px solid #f0a020; padding: 6px 10px; margin: 8px 0; }
-        </style>
-        </head>
-        <body>
-        <h1>\(escape(title))</h1>
+        var h = pageHead(title: title) + """
         <p class="sub">Targets <code>\(escape(report.labelsPath))</code> (\(report.labelsFormat)): \(Format.count(report.models[0].metrics.rows)) rows
         """
         if let weights = report.weightsPath { h += "; row weights from <code>\(escape(weights))</code>" }

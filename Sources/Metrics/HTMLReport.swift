@@ -8,10 +8,10 @@ public enum HTMLReport {
 
     static func color(_ i: Int) -> String { palette[i % palette.count] }
 
-    public static func render(_ report: EvalReport, segmentsShown: Int = 20) -> String {
-        let first = report.models[0].metrics
-        let title = report.title ?? "Evaluation: " + report.models.map(\.name).joined(separator: " vs ")
-        var h = """
+    /// The document's start up to and with the `<h1>` title: one style sheet for the
+    /// classification and the regression report.
+    static func pageHead(title: String) -> String {
+        """
         <!DOCTYPE html>
         <html lang="en">
         <head>
@@ -39,6 +39,14 @@ public enum HTMLReport {
         </head>
         <body>
         <h1>\(escape(title))</h1>
+
+        """
+    }
+
+    public static func render(_ report: EvalReport, segmentsShown: Int = 20) -> String {
+        let first = report.models[0].metrics
+        let title = report.title ?? "Evaluation: " + report.models.map(\.name).joined(separator: " vs ")
+        var h = pageHead(title: title) + """
         <p class="sub">Labels <code>\(escape(report.labelsPath))</code> (\(report.labelsFormat)):
         \(Format.count(first.rows)) rows, \(Format.count(first.positives)) positives, click rate \(Format.fixed(first.clickRate))
         """
