@@ -14,33 +14,24 @@ public enum RowsFormat {
     /// Appends one row to `writer`.
     @inline(__always)
     public static func write(label: UInt8, values: UnsafeBufferPointer<ByteSlice>, to writer: AtomicFileWriter) throws {
-        var length = 2 + values.count
-        for v in values { length += v.count }
-        try writer.withFreeSpace(atLeast: length) { out in
-            out[0] = 48 &+ label
-            var at = 1
-            for v in values {
-                out[at] = 9
-                at += 1
-                if v.count > 0 {
-                    UnsafeMutableRawPointer(out + at).copyMemory(from: v.baseAddress!, byteCount: v.count)
-                    at += v.count
-                }
-            }
-            out[at] = 10
-            return at + 1
-        }
+        var digit = 48 &+ label
+        try withUnsafeBytes(of: &digit) { try write(labelText: $0, values: values, to: writer) }
     }
-}
 
-extension RowsFormat {
     /// Appends a row whose label is a regression target's text (#13).
     public static func write(target: ByteSlice, values: UnsafeBufferPointer<ByteSlice>, to writer: AtomicFileWriter) throws {
-        var length = 1 + target.count + values.count
+        try write(labelText: UnsafeRawBufferPointer(target), values: values, to: writer)
+    }
+
+    /// Appends `labelText<TAB>v1<TAB>…<TAB>vn<LF>`.
+    @inline(__always)
+    private static func write(labelText: UnsafeRawBufferPointer, values: UnsafeBufferPointer<ByteSlice>,
+                              to writer: AtomicFileWriter) throws {
+        var length = 1 + labelText.count + values.count
         for v in values { length += v.count }
         try writer.withFreeSpace(atLeast: length) { out in
-            UnsafeMutableRawPointer(out).copyMemory(from: target.baseAddress!, byteCount: target.count)
-            var at = target.count
+            if labelText.count > 0 { UnsafeMutableRawPointer(out).copyMemory(from: labelText.baseAddress!, byteCount: labelText.count) }
+            var at = labelText.count
             for v in values {
                 out[at] = 9
                 at += 1
