@@ -164,7 +164,7 @@ final class CountWorker: @unchecked Sendable {
                             }
                             keys[j * CountWorker.blockRows + filled[j]] = Token.numericFingerprint(tag: token.tag, bits: token.bits, seed: plan.seed)
                             filled[j] += 1
-                        case .range:
+                        case .range, .spline:
                             guard let v = CompiledField.number(value, plan.kind) else {
                                 first.note(row: r) { badValue(chunk, r, plan.field, plan.kind, value) }
                                 failed = true
@@ -172,15 +172,7 @@ final class CountWorker: @unchecked Sendable {
                             }
                             if v < minimum[j] { minimum[j] = v }
                             if v > maximum[j] { maximum[j] = v }
-                        case .spline:
-                            guard let v = CompiledField.number(value, plan.kind) else {
-                                first.note(row: r) { badValue(chunk, r, plan.field, plan.kind, value) }
-                                failed = true
-                                break rows
-                            }
-                            if v < minimum[j] { minimum[j] = v }
-                            if v > maximum[j] { maximum[j] = v }
-                            samples!.add(plan.compression.apply(v), field: plan.field)
+                            if plan.work == .spline { samples!.add(plan.compression.apply(v), field: plan.field) }
                         case .none:
                             break
                         }
