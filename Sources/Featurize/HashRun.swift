@@ -117,6 +117,7 @@ final class HashRun {
             try outputs.commit()
             cluster.barrier()
             if cluster.isRoot {
+                if params.joinShards { try joinShards(realTargets: featurizer.spec.schema.hasRealTarget, featurizerHash: featurizerHash) }
                 let writer = try AtomicFileWriter(path: path)
                 try data.withUnsafeBytes { try writer.write($0) }
                 try writer.commit()
@@ -532,6 +533,49 @@ final class HashRun {
         guard ranks > 1 else { return split.rawValue }
         func five(_ n: Int) -> String { let s = String(n); return String(repeating: "0", count: max(0, 5 - s.count)) + s }
         return "\(split.rawValue)-\(five(rank))-of-\(five(ranks))"
+    }
+
+    /// `--join-shards` (rank 0, after every rank committed its shards): each split's shards,
+    /// in rank order, become the one file a single process writes (`train.cache` by
+    /// re-appending the shards' rows, which gives the same row groups and bytes; `train.ffm`
+    /// by concatenating the text), all renamed into place together, then the shards removed.
+    /// featurizer.json, written after this, stays the completeness marker.
+    func joinShards(realTargets: Bool, featurizerHash: UInt64) throws {
+        let joined = CommitGroup()
+        var shardPaths: [String] = []
+        for (split, paths) in source.files where !(source.format == .raw && paths.isEmpty) {
+            let shards = (0..<cluster.size).map { HashStage.join(outputDirectory, HashRun.outputName(split: split, rank: $0, ranks: cluster.size)) }
+            if params.cache {
+                let writer = try CacheWriter(path: HashStage.join(outputDirectory, split.rawValue + ".cache"), group: joined, realLabels: realTargets)
+                let block = CacheBlock()
+                for shard in shards.map({ $0 + ".cache" }) {
+                    let reader = try CacheReader(path: shard)
+                    for g in 0..<reader.info.groupCount {
+                        try reader.read(groups: g..<(g + 1), into: block)
+                        for i in 0..<block.rowCount { try writer.append(block.row(i)) }
+                    }
+                    shardPaths.append(shard)
+                }
+                _ = try writer.finish(featurizerHash: featurizerHash)
+            }
+            if params.text {
+                let writer = try AtomicFileWriter(path: HashStage.join(outputDirectory, split.rawValue + ".ffm"), group: joined)
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+                defer { buffer.deallocate() }
+                for shard in shards.map({ $0 + ".ffm" }) {
+                    let input = try PlainFileSource(path: shard)
+                    while true {
+                        let n = try input.read(into: buffer, linesSoFar: 0)
+                        if n == 0 { break }
+                        try writer.write(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
+                    }
+                    shardPaths.append(shard)
+                }
+            }
+        }
+        try joined.commit()
+        for shard in shardPaths { unlink(shard) }
+        reporter.note("joined the \(cluster.size) ranks' shards of each split into one file (--join-shards)")
     }
 
     func featurizeSplit(_ split: Split, paths: [String], featurizer: Featurizer) throws -> SplitOutcome {

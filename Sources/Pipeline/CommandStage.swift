@@ -219,7 +219,6 @@ extension StageKind {
         execution = d.execution
         mpiTool = nil
         mpiRanksChangeResult = false
-        mpiRefusal = nil
         commandLine = { _ in [] }
         decode = { entries in
             var problems: [ParamProblem] = []

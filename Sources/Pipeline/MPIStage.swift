@@ -77,10 +77,6 @@ extension Validator {
             issue(path, "expected an object such as {\"ranks\": 4, \"hostfile\": \"hosts.txt\", \"args\": [\"--oversubscribe\"]}, found \(value.found)")
             return nil
         }
-        if let refusal = kind.mpiRefusal {
-            issue(path, refusal)
-            return nil
-        }
         guard let toolName = kind.mpiTool else {
             let kinds = registry.names.filter { registry[$0]?.mpiTool != nil }
             issue(path, "a \(kind.name) stage cannot run under MPI; the kinds that can: \(kinds.isEmpty ? "none" : kinds.joined(separator: ", "))")

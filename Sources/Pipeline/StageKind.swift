@@ -167,9 +167,6 @@ public protocol PipelineStage: Sendable {
     var mpiTool: String? { get }
     /// Whether the number of ranks changes the stage's result (then it is fingerprinted).
     var mpiRanksChangeResult: Bool { get }
-    /// Why a stage of this kind cannot run under mpirun in a pipeline although its tool can
-    /// (said by validation for a `"mpi"` stage); nil when it can, or when it has no MPI tool.
-    var mpiRefusal: String? { get }
     /// The tool's command line for this context: parameters (`Params.commandLineArguments()`),
     /// inputs and outputs as the tool's options and arguments.
     func commandLine(_ context: StageContext<Params>) -> [String]
@@ -181,7 +178,6 @@ extension PipelineStage {
     public func check(_ params: Params, inputs: Set<String>) -> [ParamProblem] { [] }
     public var mpiTool: String? { nil }
     public var mpiRanksChangeResult: Bool { false }
-    public var mpiRefusal: String? { nil }
     public func commandLine(_ context: StageContext<Params>) -> [String] { [] }
 }
 
@@ -208,8 +204,6 @@ public struct StageKind: Sendable {
     /// See `PipelineStage.mpiTool`.
     public let mpiTool: String?
     public let mpiRanksChangeResult: Bool
-    /// See `PipelineStage.mpiRefusal`.
-    public let mpiRefusal: String?
 
     /// Decodes parameter entries (missing keys take their defaults); problems are keyed.
     let decode: @Sendable ([(key: String, value: JSONValue)]) -> Result<AnyParams, ParamErrors>
@@ -231,7 +225,6 @@ public struct StageKind: Sendable {
         execution = nil
         mpiTool = stage.mpiTool
         mpiRanksChangeResult = stage.mpiRanksChangeResult
-        mpiRefusal = stage.mpiRefusal
         decode = { entries in S.Params.decode(entries).map { AnyParams(value: $0) } }
         encode = { ($0.value as! S.Params).encoded() }
         outputsFor = { stage.outputs(for: $0.value as! S.Params, inputs: $1) }

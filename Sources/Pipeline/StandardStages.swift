@@ -90,7 +90,8 @@ struct HashKind: PipelineStage {
          "validFile": "give the raw validation logs as the input \"valid\"",
          "testFile": "give the raw test logs as the input \"test\"",
          "config": "give the features config as the input \"config\"",
-         "fromLibffm": "give libffm files straight to train, predict and eval"]
+         "fromLibffm": "give libffm files straight to train, predict and eval",
+         "joinShards": "an \"mpi\" hash stage always joins its shards (its outputs are the files of one process)"]
     }
 
     func splits(_ inputs: Set<String>) -> [String] {
@@ -123,16 +124,21 @@ struct HashKind: PipelineStage {
         return result
     }
 
-    /// ctr-hash runs under mpirun, but writes each split as per-rank shards that ctr-train
-    /// cannot read yet: refused in a pipeline rather than half working.
-    var mpiRefusal: String? {
-        "ctr-hash under mpirun writes each split as per-rank shards (train-0000R-of-0000N.cache) in place of "
-            + "train.cache, and ctr-train cannot read shards yet (issue #11), so the train stage downstream would find no "
-            + "train.cache; run this hash stage in-process (remove \"mpi\"), or run mpirun -np N ctr-hash outside the "
-            + "pipeline and give ctr-predict the shards' glob (docs/SCALING.md)"
+    var mpiTool: String? { "ctr-hash" }
+    /// The outputs are one process's bytes (the shards joined), but spline knots come from
+    /// the ranks' merged value samples, which can differ from one process's sample once
+    /// the values outnumber it: fingerprinted.
+    var mpiRanksChangeResult: Bool { true }
+
+    /// The same files as `run`'s, given to ctr-hash; under mpirun rank 0 joins the shards
+    /// (`--join-shards`), so the stages downstream read `train.cache` as from one process.
+    func commandLine(_ context: StageContext<HashParams>) -> [String] {
+        let (params, inputs) = toolParams(context)
+        return params.commandLineArguments() + ["--out", context.directory] + inputs
     }
 
-    func run(_ context: StageContext<HashParams>) throws -> StageOutcome {
+    /// The parameters with the input slots filled in, and the raw training logs.
+    func toolParams(_ context: StageContext<HashParams>) -> (HashParams, [String]) {
         var params = context.params
         var inputs: [String] = []
         if let rows = context.path("rows") {
@@ -143,6 +149,12 @@ struct HashKind: PipelineStage {
             params.testFile = context.paths("test")
         }
         params.config = context.path("config")
+        params.joinShards = true
+        return (params, inputs)
+    }
+
+    func run(_ context: StageContext<HashParams>) throws -> StageOutcome {
+        let (params, inputs) = toolParams(context)
         let result = try HashStage.run(params, inputs: inputs, outputs: context.directory, reporter: context.reporter)
         // The per-field table is in featurizer.json; the log gets the counts.
         return StageOutcome(notes: result.report(fieldTable: false).split(separator: "\n").map(String.init))

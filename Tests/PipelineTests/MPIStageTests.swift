@@ -1,4 +1,5 @@
 import Foundation
+import Featurize
 import FFM
 import Ingest
 import StageKit
@@ -109,7 +110,7 @@ import Testing
             {"version": 1, "name": "p", "workdir": "work", "stages": {
               "p": {"kind": "predict", "inputs": {"data": "data/a.txt", "model": "data/b.txt"}, "mpi": {"ranks": 2}}}}
             """, tools: empty)
-        #expect(predict["stages.p.mpi"] == "a predict stage cannot run under MPI; the kinds that can: ingest, train")
+        #expect(predict["stages.p.mpi"] == "a predict stage cannot run under MPI; the kinds that can: ingest, hash, train")
     }
 
     /// Ingest runs ctr-ingest under mpirun (its outputs are one process's files).
@@ -142,16 +143,40 @@ import Testing
         #expect(try IngestParams.parse(Array(words.dropFirst(4).dropLast(4))) == expected)
     }
 
-    /// Hash under MPI writes shards that ctr-train cannot read yet: refused, naming the stage and why.
-    @Test func aHashStageOnMPIIsRefusedWithTheReason() throws {
+    /// Hash under MPI: ctr-hash with the stage's parameters and inputs, and --join-shards,
+    /// so that the stages downstream read train.cache as from one process.
+    @Test func aHashStageOnMPIRunsCtrHashJoiningItsShards() throws {
         let tools = try Self.toolDirectory(mpi: true, tools: ["ctr-hash"])
-        let found = issues("""
+        let json = """
             {"version": 1, "name": "mpi", "workdir": "work", "stages": {
-              "hash": {"kind": "hash", "inputs": {"rows": "data"}, "mpi": {"ranks": 2}}}}
+              "hash": {"kind": "hash", "inputs": {"rows": "data"}, "params": {"rareThreshold": 4},
+                       "mpi": {"ranks": 2}}}}
+            """
+        guard mpirun != nil else {
+            #expect(issues(json, tools: tools)["stages.hash.mpi"]?.hasPrefix("no mpirun in PATH") == true)
+            return
+        }
+        let resolved = try load(json, tools: tools)
+        let stage = try #require(resolved.stage("hash"))
+        let spec = try #require(stage.mpi)
+        #expect(spec.tool == tools + "/ctr-hash")
+        #expect(stage.execution == .object([("mpiRanks", .int(2))]))
+        let context = StageContext(stage: "hash", params: stage.params, inputs: ["rows": [StageInput(path: "/d/rows")]],
+                                   directory: "/w/hash", outputs: [:], reporter: Reporter(quiet: true))
+        let words = spec.commandLine(stage.kind.commandLine(context))
+        #expect(Array(words.prefix(3)) == ["-np", "2", tools + "/ctr-hash"])
+        #expect(Array(words.suffix(2)) == ["--out", "/w/hash"])
+        var expected = HashParams.defaults
+        expected.rows = "/d/rows"
+        expected.rareThreshold = 4
+        expected.joinShards = true
+        #expect(try HashParams.parse(Array(words.dropFirst(3).dropLast(2))) == expected)
+        // The pipeline sets it: a pipeline file may not.
+        let reserved = issues("""
+            {"version": 1, "name": "mpi", "workdir": "work", "stages": {
+              "hash": {"kind": "hash", "inputs": {"rows": "data"}, "params": {"joinShards": false}}}}
             """, tools: tools)
-        let message = try #require(found["stages.hash.mpi"])
-        #expect(message.hasPrefix("ctr-hash under mpirun writes each split as per-rank shards (train-0000R-of-0000N.cache) in place of train.cache, and ctr-train cannot read shards yet"))
-        #expect(message.contains("remove \"mpi\""))
+        #expect(reserved["stages.hash.params.joinShards"]?.contains("always joins its shards") == true)
     }
 
     @Test func parametersRenderAsTheirCommandLine() throws {
