@@ -571,6 +571,7 @@ final class HashRun {
                     }
                     shardPaths.append(shard)
                 }
+                try writer.commit()
             }
         }
         try joined.commit()

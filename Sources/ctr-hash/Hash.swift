@@ -23,7 +23,8 @@ struct Hash: StageCommand {
 
             Under mpirun (a build with --traits MPI) the ranks share the rows and merge their counts: \
             featurizer.json is the same bytes, and each rank writes its share of each split as a shard, \
-            train-00000-of-00002.cache, … (docs/SCALING.md, docs/FORMATS.md).
+            train-00000-of-00002.cache, … (docs/SCALING.md, docs/FORMATS.md); with --join-shards rank 0 then joins \
+            them into the one file per split that a single process writes.
             """,
         version: BuildInfo.version(formats: [("cache", Int(CacheFormat.version)), ("featurizer.json", FeaturizerSpec.currentVersion), ("stats.json", IngestStats.currentFormatVersion)]))
 
