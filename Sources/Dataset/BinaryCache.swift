@@ -235,7 +235,7 @@ public final class CacheWriter {
             encodedCapacity = max(bound, 2 * encodedCapacity)
             encoded = .allocate(capacity: encodedCapacity)
         }
-        let bytes = UnsafeRawBufferPointer(start: encoded, count: CompactRows.encode(features, into: encoded))
+        let bytes = UnsafeRawBufferPointer(start: encoded, count: CompactRows.encode(features, to: encoded))
         try out.write(bytes)
         groupHash.update(bytes)
         info.dataBytes += bytes.count

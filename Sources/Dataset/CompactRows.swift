@@ -24,7 +24,7 @@ public enum CompactRows {
         let start = out.count
         let bound = maxBytes(count: features.count)
         out.append(contentsOf: repeatElement(0, count: bound))
-        let n = out.withUnsafeMutableBufferPointer { encode(features, into: $0.baseAddress! + start) }
+        let n = out.withUnsafeMutableBufferPointer { encode(features, to: $0.baseAddress! + start) }
         out.removeLast(bound - n)
     }
 
@@ -34,8 +34,9 @@ public enum CompactRows {
 
     /// Writes the encoding of `features` to `out`, which has room for `maxBytes(count:)`,
     /// and returns its length. The hot path of `CacheWriter`: no array, no capacity checks.
+    /// (Labelled `to:`, not `into:`, so that `&array` never picks it by pointer conversion.)
     @inline(__always)
-    public static func encode(_ features: UnsafeBufferPointer<Feature>, into out: UnsafeMutablePointer<UInt8>) -> Int {
+    public static func encode(_ features: UnsafeBufferPointer<Feature>, to out: UnsafeMutablePointer<UInt8>) -> Int {
         let count = features.count
         guard let fs = features.baseAddress, count > 0 else {
             out[0] = implicitFields | allOnes
