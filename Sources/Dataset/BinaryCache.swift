@@ -164,15 +164,19 @@ public final class CacheWriter {
     private let labelSpill: SpillFile
     private let offsetSpill: SpillFile
     private let rowGroupRows: Int
-    private var info: CacheInfo
-    private var maxField: Int64 = -1
-    private var maxIndex: Int64 = -1
-    private var groupHash = XXHash64()
-    private var groupLabels: [UInt8] = []   // labelSize bytes per row
+    // The state `append` updates per row: private, never accessed while another access is
+    // open, so without the runtime's exclusivity checks (four calls a row otherwise).
+    @exclusivity(unchecked) private var info: CacheInfo
+    @exclusivity(unchecked) private var maxField: Int64 = -1
+    @exclusivity(unchecked) private var maxIndex: Int64 = -1
+    @exclusivity(unchecked) private var groupHash = XXHash64()
+    @exclusivity(unchecked) private var groupLabels: [UInt8] = []   // labelSize bytes per row
     private let labelSize: Int
-    private var groupOffsets: [UInt64] = []   // byte offsets of the group's rows
-    private var groupTable: [UInt64] = []   // (first byte offset, checksum) pairs
-    private var encoded: [UInt8] = []       // the row being appended, encoded
+    @exclusivity(unchecked) private var groupOffsets: [UInt64] = []   // byte offsets of the group's rows
+    @exclusivity(unchecked) private var groupTable: [UInt64] = []   // (first byte offset, checksum) pairs
+    /// The row being appended, encoded (`CompactRows.maxBytes` of its features).
+    @exclusivity(unchecked) private var encoded = UnsafeMutablePointer<UInt8>.allocate(capacity: 1024)
+    @exclusivity(unchecked) private var encodedCapacity = 1024
     private var finished = false
 
     /// - Parameters:
@@ -205,6 +209,8 @@ public final class CacheWriter {
         try header.withUnsafeBytes { try out.write($0) }
     }
 
+    deinit { encoded.deallocate() }
+
     /// Rows appended so far.
     public var rowCount: Int { info.rowCount }
 
@@ -223,13 +229,16 @@ public final class CacheWriter {
             withUnsafeBytes(of: label.bitPattern.littleEndian) { groupLabels.append(contentsOf: $0) }
         }
         groupOffsets.append(UInt64(info.dataBytes))
-        encoded.removeAll(keepingCapacity: true)
-        CompactRows.encode(features, into: &encoded)
-        try encoded.withUnsafeBytes { bytes in
-            try out.write(bytes)
-            groupHash.update(bytes)
+        let bound = CompactRows.maxBytes(count: features.count)
+        if bound > encodedCapacity {
+            encoded.deallocate()
+            encodedCapacity = max(bound, 2 * encodedCapacity)
+            encoded = .allocate(capacity: encodedCapacity)
         }
-        info.dataBytes += encoded.count
+        let bytes = UnsafeRawBufferPointer(start: encoded, count: CompactRows.encode(features, to: encoded))
+        try out.write(bytes)
+        groupHash.update(bytes)
+        info.dataBytes += bytes.count
         if features.count > 0 {
             var mf = maxField, mi = maxIndex
             for f in features {

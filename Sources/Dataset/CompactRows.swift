@@ -21,42 +21,74 @@ public enum CompactRows {
 
     /// Appends the encoding of `features` to `out`.
     public static func encode(_ features: UnsafeBufferPointer<Feature>, into out: inout [UInt8]) {
-        var flags: UInt8 = implicitFields | allOnes
-        for (i, f) in features.enumerated() {
-            if f.field != UInt32(truncatingIfNeeded: i) { flags &= ~implicitFields }
-            if f.value.bitPattern != Float(1).bitPattern { flags &= ~allOnes }
-        }
-        out.append(flags)
-        putVarint(UInt64(features.count), &out)
-        if flags & implicitFields == 0 {
-            for f in features { putVarint(UInt64(f.field), &out) }
-        }
-        var previous: Int64 = 0
-        for f in features {
-            let delta = Int64(f.index) - previous
-            putVarint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)), &out)
-            previous = Int64(f.index)
-        }
-        if flags & allOnes == 0 {
-            let start = out.count
-            out.append(contentsOf: repeatElement(0, count: (features.count + 7) / 8))
-            for (i, f) in features.enumerated() where f.value.bitPattern != Float(1).bitPattern {
-                out[start + i / 8] |= UInt8(1) << UInt8(i % 8)
-            }
-            for f in features where f.value.bitPattern != Float(1).bitPattern {
-                withUnsafeBytes(of: f.value.bitPattern.littleEndian) { out.append(contentsOf: $0) }
-            }
-        }
+        let start = out.count
+        let bound = maxBytes(count: features.count)
+        out.append(contentsOf: repeatElement(0, count: bound))
+        let n = out.withUnsafeMutableBufferPointer { encode(features, to: $0.baseAddress! + start) }
+        out.removeLast(bound - n)
     }
 
+    /// Most bytes the encoding of `count` features takes: flags, the count, per feature a
+    /// field (5) and an index difference (zigzag of 33 bits: 5) and a value (4), the bitmap.
+    public static func maxBytes(count: Int) -> Int { 1 + 10 + 14 * count + (count + 7) / 8 }
+
+    /// Writes the encoding of `features` to `out`, which has room for `maxBytes(count:)`,
+    /// and returns its length. The hot path of `CacheWriter`: no array, no capacity checks.
+    /// (Labelled `to:`, not `into:`, so that `&array` never picks it by pointer conversion.)
     @inline(__always)
-    static func putVarint(_ v: UInt64, _ out: inout [UInt8]) {
-        var v = v
-        while v >= 0x80 {
-            out.append(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
+    public static func encode(_ features: UnsafeBufferPointer<Feature>, to out: UnsafeMutablePointer<UInt8>) -> Int {
+        let count = features.count
+        guard let fs = features.baseAddress, count > 0 else {
+            out[0] = implicitFields | allOnes
+            out[1] = 0
+            return 2
         }
-        out.append(UInt8(v))
+        // Branch-free: any bit set means some feature breaks the rule.
+        var fieldBits: UInt32 = 0, valueBits: UInt32 = 0
+        for i in 0..<count {
+            fieldBits |= fs[i].field ^ UInt32(truncatingIfNeeded: i)
+            valueBits |= fs[i].value.bitPattern ^ Float(1).bitPattern
+        }
+        let implicit = fieldBits == 0, ones = valueBits == 0
+        out[0] = (implicit ? implicitFields : 0) | (ones ? allOnes : 0)
+        var n = 1
+        n &+= putVarint(UInt64(count), out + n)
+        if !implicit {
+            for i in 0..<count { n &+= putVarint(UInt64(fs[i].field), out + n) }
+        }
+        var previous: Int64 = 0
+        for i in 0..<count {
+            let index = Int64(fs[i].index)
+            let delta = index &- previous
+            n &+= putVarint(UInt64(bitPattern: (delta &<< 1) ^ (delta &>> 63)), out + n)
+            previous = index
+        }
+        if !ones {
+            let bitmap = out + n
+            let bitmapBytes = (count &+ 7) / 8
+            bitmap.initialize(repeating: 0, count: bitmapBytes)
+            n &+= bitmapBytes
+            for i in 0..<count where fs[i].value.bitPattern != Float(1).bitPattern {
+                bitmap[i / 8] |= UInt8(1) << UInt8(i % 8)
+                UnsafeMutableRawPointer(out + n).storeBytes(of: fs[i].value.bitPattern.littleEndian, as: UInt32.self)
+                n &+= 4
+            }
+        }
+        return n
+    }
+
+    /// Writes `v` as an unsigned LEB128 varint to `out` (room for 10 bytes) and returns its length.
+    @inline(__always)
+    static func putVarint(_ v: UInt64, _ out: UnsafeMutablePointer<UInt8>) -> Int {
+        var v = v
+        var n = 0
+        while v >= 0x80 {
+            out[n] = UInt8(truncatingIfNeeded: v) | 0x80
+            v &>>= 7
+            n &+= 1
+        }
+        out[n] = UInt8(truncatingIfNeeded: v)
+        return n &+ 1
     }
 
     /// What is wrong with an encoded row.

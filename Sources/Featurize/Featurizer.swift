@@ -37,6 +37,7 @@ public final class Featurizer: @unchecked Sendable {
     /// Owners of the memory the compiled fields point into.
     private let keptSets: [FingerprintSet?]
     private let boundaryStorage: UnsafeMutableBufferPointer<Double>
+    private let smallIndexStorage: UnsafeMutableBufferPointer<UInt32>
 
     /// Loads and checks a featurizer.json.
     public convenience init(contentsOf path: String) throws {
@@ -158,11 +159,27 @@ public final class Featurizer: @unchecked Sendable {
             fields[f].boundaries = UnsafePointer(boundaryStorage.baseAddress! + compiled[f].boundaryStart)
             if let set = sets[f] { fields[f].kept = set.raw }
         }
+        // Integer log-square fields without kept values: the indices of the small values'
+        // tokens, computed once by the same `numericIndex`.
+        let logs = LogSquareTable.shared
+        let small = compiled.indices.filter { f in
+            compiled[f].kind == .integer && compiled[f].transform == .logSquare && sets[f] == nil
+        }
+        smallIndexStorage = .allocate(capacity: max(small.count, 1) * logs.smallSlots)
+        for (k, f) in small.enumerated() {
+            let table = smallIndexStorage.baseAddress! + k * logs.smallSlots
+            for v in 0..<LogSquareTable.limit {
+                let token = logs.token(int: v)
+                table[logs.slot(small: v)] = fields[f].numericIndex(tag: token.tag, bits: token.bits)
+            }
+            fields[f].smallIndices = UnsafePointer(table)
+        }
     }
 
     deinit {
         fields.deallocate()
         boundaryStorage.deallocate()
+        smallIndexStorage.deallocate()
     }
 
     /// The features of one row of normalized values (one per field, in field order; an empty
@@ -328,6 +345,9 @@ struct CompiledField {
     let logSquareCount: Int
     let logSquareStart: UInt32
     let logs = LogSquareTable.shared
+    /// An integer `log-square` field without kept values: the index of the token of every
+    /// value 0..<LogSquareTable.limit, by `logs.slot(small:)` (no hash in the hot loop).
+    var smallIndices: UnsafePointer<UInt32>?
     /// `hashedBins - 1` when it is a power of two (then `h % hashedBins == h & hashedMask`), else 0.
     let hashedMask: UInt32
     /// Precomputed indices of the special tokens.
@@ -457,6 +477,12 @@ struct CompiledField {
         case .hash:
             return (hashedIndex(UnsafeRawBufferPointer(value)), 1)
         case .logSquare:
+            if let smallIndices {
+                guard let v = ByteParsing.int64(value) else { return nil }
+                if v >= 0 && v < LogSquareTable.limit { return (smallIndices[logs.slot(small: v)], 1) }
+                let token = logs.token(int: v)
+                return (numericIndex(tag: token.tag, bits: token.bits), 1)
+            }
             guard let token = logSquareToken(value) else { return nil }
             return (numericIndex(tag: token.tag, bits: token.bits), 1)
         case .buckets:

@@ -84,9 +84,9 @@ final class LineChunk: @unchecked Sendable {
     /// Value `f` of row `r`.
     @inline(__always)
     func value(_ r: Int, _ f: Int) -> ByteSlice {
-        let o = offsets + r * (fieldCount + 1) + f
+        let o = offsets + (r &* (fieldCount &+ 1) &+ f)
         let start = Int(o[0])
-        return ByteSlice(start: rowBytes + start, count: Int(o[1]) - 1 - start)
+        return ByteSlice(start: rowBytes + start, count: Int(o[1]) &- 1 &- start)
     }
 
     /// Appends lines from `reader` until about `target` bytes are held; false when the reader ended
@@ -269,29 +269,31 @@ enum RowSplitter {
             if fieldCount == 0 { offsets[0] = UInt32(end + 1); return nil }
             return "found 0 values after the label; expected \(fieldCount) (tab-separated)"
         }
-        offsets[0] = UInt32(start + 2)
+        // Offsets are UInt32: past this, they would not fit (then wrapping arithmetic is safe below).
+        guard end < Int(UInt32.max) else { return "the line ends \(end) bytes into its chunk; expected below 4 GiB" }
+        offsets[0] = UInt32(truncatingIfNeeded: start &+ 2)
         var k = 1   // values started so far
-        var pos = start + 2
+        var pos = start &+ 2
         let low: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
-        while pos + 8 <= end {
+        while pos &+ 8 <= end {
             // Bytes equal to a tab become zero; the high bit of each byte of `m` says "zero here"
             // (exact per byte: no carry crosses bytes).
             let x = UnsafeRawPointer(base + pos).loadUnaligned(as: UInt64.self) ^ 0x0909_0909_0909_0909
             var m = ~(((x & low) &+ low) | x | low)
             while m != 0 {
-                let at = pos + m.trailingZeroBitCount >> 3
-                if k < fieldCount { offsets[k] = UInt32(at + 1) }
-                k += 1
+                let at = pos &+ m.trailingZeroBitCount &>> 3
+                if k < fieldCount { offsets[k] = UInt32(truncatingIfNeeded: at &+ 1) }
+                k &+= 1
                 m &= m &- 1
             }
-            pos += 8
+            pos &+= 8
         }
         while pos < end {
             if base[pos] == 9 {
-                if k < fieldCount { offsets[k] = UInt32(pos + 1) }
-                k += 1
+                if k < fieldCount { offsets[k] = UInt32(truncatingIfNeeded: pos &+ 1) }
+                k &+= 1
             }
-            pos += 1
+            pos &+= 1
         }
         guard k == fieldCount else {
             return "found \(k) values after the label; expected \(fieldCount) (tab-separated)"

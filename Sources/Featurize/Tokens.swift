@@ -201,6 +201,15 @@ struct LogSquareTable: @unchecked Sendable {
         tokens = UnsafePointer(t)
     }
 
+    /// Distinct tokens of the values 0..<limit: 0, 1 and 2 as themselves, then the
+    /// log-square tokens of 3..<limit (0…69): the size of a table indexed by `slot(small:)`.
+    var smallSlots: Int { 3 + Int(tokens[Int(LogSquareTable.limit) - 1]) + 1 }
+
+    /// Where the token of `v` (0 <= v < limit) goes in a table of `smallSlots` entries:
+    /// equal tokens, equal slots.
+    @inline(__always)
+    func slot(small v: Int64) -> Int { v < 3 ? Int(v) : 3 + Int(tokens[Int(v)]) }
+
     /// The same token as `Token.logSquare(int:)`.
     @inline(__always)
     func token(int v: Int64) -> (tag: UInt8, bits: UInt64) {

@@ -326,6 +326,7 @@ final class FeaturizeWorker: @unchecked Sendable {
         let features = slot.features
         let fields = UnsafePointer(featurizer.fields.baseAddress!)
         let B = FeaturizeWorker.blockRows
+        let logs = LogSquareTable.shared
         var failed = false
         featurizer.positions.withUnsafeBufferPointer { positions in
         deferredPosition.withUnsafeBufferPointer { deferredPosition in
@@ -351,6 +352,27 @@ final class FeaturizeWorker: @unchecked Sendable {
                                 failed = true
                                 break rows
                             }
+                            continue
+                        }
+                        if let small = field.pointee.smallIndices {
+                            // An integer log-square field: the small values' indices from a table,
+                            // here in the loop (a call to `feature` copies the whole field).
+                            let index: UInt32
+                            if value.count == 0 {
+                                index = field.pointee.missingIndex
+                            } else if let v = ByteParsing.int64(value) {
+                                if v >= 0 && v < LogSquareTable.limit {
+                                    index = small[logs.slot(small: v)]
+                                } else {
+                                    let token = logs.token(int: v)
+                                    index = field.pointee.numericIndex(tag: token.tag, bits: token.bits)
+                                }
+                            } else {
+                                noteBadValue(&first, chunk, r, f, value)
+                                failed = true
+                                break rows
+                            }
+                            out[positions[f]] = Feature(field: UInt32(truncatingIfNeeded: f), index: index, value: 1)
                             continue
                         }
                         if field.pointee.transform == .spline {
@@ -474,29 +496,29 @@ enum LibffmText {
                         let f = Int(feature.field)
                         if f < packed.count {
                             UnsafeMutableRawPointer(out + n).storeBytes(of: packed[f].littleEndian, as: UInt64.self)
-                            n += lengths[f]
+                            n &+= lengths[f]
                         } else {
                             out[n] = 32
-                            n += 1
-                            n += formatInt(Int64(feature.field), into: out + n)
+                            n &+= 1
+                            n &+= formatInt(Int64(feature.field), into: out + n)
                             out[n] = 58
-                            n += 1
+                            n &+= 1
                         }
-                        n += formatUInt32(feature.index, into: out + n, pairs: pairs.baseAddress!)
+                        n &+= formatUInt32(feature.index, into: out + n, pairs: pairs.baseAddress!)
                         out[n] = 58
                         if feature.value == 1 {
-                            out[n + 1] = 49
-                            n += 2
+                            out[n &+ 1] = 49
+                            n &+= 2
                         } else {
-                            n += 1
-                            n += FloatText.format(feature.value, into: out + n)
+                            n &+= 1
+                            n &+= FloatText.format(feature.value, into: out + n)
                         }
                     }
                 }
             }
         }
         out[n] = 10
-        return n + 1
+        return n &+ 1
     }
 
     /// Powers of ten that fit a UInt32, by exponent.
@@ -521,17 +543,17 @@ enum LibffmText {
         var x = value
         var i = digits
         while x >= 100 {
-            let r = Int(x % 100)
+            let r = Int(x % 100) &* 2
             x /= 100
-            i -= 2
-            out[i] = pairs[2 * r]
-            out[i + 1] = pairs[2 * r + 1]
+            i &-= 2
+            out[i] = pairs[r]
+            out[i &+ 1] = pairs[r &+ 1]
         }
         if x >= 10 {
-            out[i - 2] = pairs[2 * Int(x)]
-            out[i - 1] = pairs[2 * Int(x) + 1]
+            out[i &- 2] = pairs[Int(x) &* 2]
+            out[i &- 1] = pairs[Int(x) &* 2 &+ 1]
         } else {
-            out[i - 1] = 48 &+ UInt8(x)
+            out[i &- 1] = 48 &+ UInt8(truncatingIfNeeded: x)
         }
         return digits
     }

@@ -45,8 +45,21 @@ public enum HyperLogLog {
         let lengthTweak = UInt64(truncatingIfNeeded: n) &* 0x9E37_79B9_7F4A_7C15
         if n == 8 { return mix(UInt64(littleEndian: p.loadUnaligned(as: UInt64.self)) ^ lengthTweak) }
         if n < 8 {
-            var w: UInt64 = 0
-            for j in 0..<n { w |= UInt64(v[j]) << UInt64(8 * j) }
+            // The bytes as a little-endian word, from loads inside the value: two overlapping
+            // 4-byte loads (4…7 bytes) or the first, middle and last byte (1…3; a byte
+            // repeated lands on itself).
+            var w: UInt64
+            if n >= 4 {
+                let lo = UInt64(UInt32(littleEndian: p.loadUnaligned(as: UInt32.self)))
+                let hi = UInt64(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: n &- 4, as: UInt32.self)))
+                w = lo | hi &<< UInt64(8 &* (n &- 4))
+            } else if n > 0 {
+                let b = p.assumingMemoryBound(to: UInt8.self)
+                let mid = n &>> 1
+                w = UInt64(b[0]) | UInt64(b[mid]) &<< UInt64(8 &* mid) | UInt64(b[n &- 1]) &<< UInt64(8 &* (n &- 1))
+            } else {
+                w = 0
+            }
             return mix(w ^ lengthTweak)
         }
         var h = lengthTweak

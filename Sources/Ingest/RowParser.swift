@@ -253,29 +253,31 @@ public final class RowParser {
         } else {
             // SWAR: eight bytes at a time, the delimiter bytes found as high bits of a mask
             // (exact, no false positives), cheaper than a memchr call per short field.
+            // Positions stay within the line, counts within the line's length: wrapping arithmetic.
             let pattern = UInt64(delimiter) &* 0x0101_0101_0101_0101
             let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+            let fields = self.fields.baseAddress!
             var start = 0
             var i = 0
-            while i + 8 <= n {
+            while i &+ 8 <= n {
                 let x = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)) ^ pattern
                 var mask = ~(((x & low7) &+ low7) | x | low7)
                 while mask != 0 {
-                    let at = i &+ mask.trailingZeroBitCount >> 3
-                    if count < capacity { fields[count] = ByteSlice(start: base + start, count: at - start) }
-                    count += 1
-                    start = at + 1
+                    let at = i &+ mask.trailingZeroBitCount &>> 3
+                    if count < capacity { fields[count] = ByteSlice(start: base + start, count: at &- start) }
+                    count &+= 1
+                    start = at &+ 1
                     mask &= mask &- 1
                 }
-                i += 8
+                i &+= 8
             }
             while i < n {
                 if base[i] == delimiter {
-                    if count < capacity { fields[count] = ByteSlice(start: base + start, count: i - start) }
-                    count += 1
-                    start = i + 1
+                    if count < capacity { fields[count] = ByteSlice(start: base + start, count: i &- start) }
+                    count &+= 1
+                    start = i &+ 1
                 }
-                i += 1
+                i &+= 1
             }
             if count < capacity { fields[count] = ByteSlice(start: base + start, count: n - start) }
             count += 1

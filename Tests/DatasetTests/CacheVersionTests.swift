@@ -168,6 +168,32 @@ import TestSupport
         return (bytes, Array(out[..<n]))
     }
 
+    /// The bytes of a row with explicit fields, a value other than 1 and a negative index
+    /// difference, worked out by hand from the format (docs/FORMATS.md): the pointer
+    /// encoder of #18 writes what the array encoder wrote.
+    @Test func bytesOfAMixedRowByHand() throws {
+        let row = [Feature(field: 2, index: 300, value: 1), Feature(field: 0, index: 5, value: 0.5)]
+        let (bytes, back) = try roundTrip(row)
+        // flags 0; count 2; fields 2, 0; zigzag(300) = 600 = D8 04; zigzag(-295) = 589 = CD 04;
+        // bitmap 0b10; 0.5 as Float32 little-endian.
+        #expect(bytes == [0x00, 0x02, 0x02, 0x00, 0xD8, 0x04, 0xCD, 0x04, 0x02, 0x00, 0x00, 0x00, 0x3F])
+        #expect(back == row)
+        #expect(try roundTrip([]).bytes == [0x03, 0x00])
+    }
+
+    @Test func maxBytesBoundsTheWorstRow() {
+        // Fields and indices at the extremes, no value 1: every varint at its longest.
+        let row = (0..<33).map { i in
+            Feature(field: i % 2 == 0 ? .max : 0, index: i % 2 == 0 ? .max : 0, value: -0.25)
+        }
+        var bytes: [UInt8] = []
+        row.withUnsafeBufferPointer { CompactRows.encode($0, into: &bytes) }
+        #expect(bytes.count <= CompactRows.maxBytes(count: row.count))
+        // flags, count, fields (17 of 5 bytes, 16 of 1), 33 index differences of ±(2^32 - 1)
+        // (5 bytes each), bitmap, values.
+        #expect(bytes.count == 1 + 1 + (17 * 5 + 16) + 33 * 5 + 5 + 33 * 4)
+    }
+
     @Test func oneFeaturePerFieldWithValuesOfOneIsSmall() throws {
         // 39 fields, each in its own index range of 50,000, as ctr-hash writes them.
         let row: [Feature] = (0..<39).map { (f: Int) -> Feature in

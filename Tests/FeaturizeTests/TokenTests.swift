@@ -1,5 +1,6 @@
 import Cluster
 import Foundation
+import Ingest
 import LogIO
 import Testing
 @testable import Featurize
@@ -51,6 +52,31 @@ struct TokenTests {
         let table = LogSquareTable.shared
         for v in Int64(-10)...(LogSquareTable.limit + 10) {
             #expect(table.token(int: v) == Token.logSquare(int: v), "v = \(v)")
+        }
+    }
+
+    /// Integer log-square fields take the indices of 0..<4096 from a table (#18): the same
+    /// indices as hashing each value's token, per field (bins not a power of two) and shared.
+    @Test(arguments: [FeaturizerSpec.Layout.perField, .shared])
+    func smallIntegerIndicesEqualHashedTokens(layout: FeaturizerSpec.Layout) throws {
+        #expect(LogSquareTable.shared.smallSlots == 3 + 69 + 1)   // 0, 1, 2, then floor(ln(v)^2) of 3…4095
+        let bins = layout == .shared ? 1000 : 102
+        let field = FieldSpec(name: "I7", kind: .integer, transform: .logSquare, offset: 0, bins: bins, rareThreshold: 0)
+        let schema = try #require(Schema.preset(named: "criteo"))
+        let spec = FeaturizerSpec(schema: schema, seed: 11, layout: layout, indexCount: bins, fields: [field],
+                                  negKeepRate: 1, trainRows: 1)
+        let featurizer = try Featurizer(spec: spec)
+        #expect(featurizer.fields[0].smallIndices != nil)
+        var values = Array(Int64(-10)...(LogSquareTable.limit + 10))
+        values += [65_536, 1 << 40, .max, .min]
+        for v in values {
+            let token = Token.logSquare(int: v)
+            let tag = Character(UnicodeScalar(token.tag))
+            let h = numericTokenHash(tag: tag, token.bits, seed: fieldSeed("I7", 11))
+            let expected = layout == .shared ? h % 1000 : 2 + h % 100
+            let text = Array(String(v).utf8)
+            let got = text.withUnsafeBufferPointer { featurizer.fields[0].feature(ByteSlice(start: $0.baseAddress!, count: $0.count)) }
+            #expect(got?.0 == expected && got?.1 == 1, "v = \(v)")
         }
     }
 
