@@ -345,31 +345,44 @@ final class DeepBatch {
         }}
         // Features grouped by the parameter row they touch: one pass linking each feature to
         // the next on its row (the sort this replaced took a serial millisecond a batch).
-        nextSame.removeAll(keepingCapacity: true)
-        nextSame.append(contentsOf: repeatElement(-1, count: n))
-        groupFirst.removeAll(keepingCapacity: true)
-        groupLast.removeAll(keepingCapacity: true)
-        for i in 0..<n {
-            let r = model.latent.distance(to: featRow[i]) / model.rowStride
-            if r >= groupOf.count { groupOf.append(contentsOf: repeatElement(-1, count: r + 1 - groupOf.count)) }
-            let g = Int(groupOf[r])
-            if g < 0 {
-                groupOf[r] = Int32(groupFirst.count)
-                groupFirst.append(Int32(i))
-                groupLast.append(Int32(i))
-            } else {
-                nextSame[Int(groupLast[g])] = Int32(i)
-                groupLast[g] = Int32(i)
+        if nextSame.count < n { nextSame = [Int32](repeating: -1, count: n) }
+        if groupFirst.count < n { groupFirst = [Int32](repeating: 0, count: n) }
+        if groupLast.count < n { groupLast = [Int32](repeating: 0, count: n) }
+        var maxRow = 0
+        for i in 0..<n { maxRow = max(maxRow, model.latent.distance(to: featRow[i]) / model.rowStride) }
+        if maxRow >= groupOf.count { groupOf.append(contentsOf: repeatElement(-1, count: maxRow + 1 - groupOf.count)) }
+        var groupCount = 0
+        featRow.withUnsafeBufferPointer { rows in
+        nextSame.withUnsafeMutableBufferPointer { next in
+        groupFirst.withUnsafeMutableBufferPointer { firsts in
+        groupLast.withUnsafeMutableBufferPointer { lasts in
+        groupOf.withUnsafeMutableBufferPointer { groupOf in
+            let latent = model.latent, stride = model.rowStride
+            for i in 0..<n {
+                next[i] = -1
+                let r = latent.distance(to: rows[i]) / stride
+                let g = Int(groupOf[r])
+                if g < 0 {
+                    groupOf[r] = Int32(groupCount)
+                    firsts[groupCount] = Int32(i)
+                    lasts[groupCount] = Int32(i)
+                    groupCount += 1
+                } else {
+                    next[Int(lasts[g])] = Int32(i)
+                    lasts[g] = Int32(i)
+                }
             }
-        }
+            for g in 0..<groupCount { groupOf[latent.distance(to: rows[Int(firsts[g])]) / stride] = -1 }
+        }}}}}
+        let groups = groupCount
         featGrad.withUnsafeBufferPointer { gp in
         featLinearGrad.withUnsafeBufferPointer { lp in
         nextSame.withUnsafeBufferPointer { next in
         groupFirst.withUnsafeBufferPointer { firsts in
             let ctx = Unchecked((self, gp.baseAddress!, lp.baseAddress!, next, firsts))
-            parallel(firsts.count) { _, groups in
+            parallel(groups) { _, range in
                 let (batch, grads, linearGrads, next, firsts) = ctx.value
-                for group in groups {
+                for group in range {
                     // Each sum in feature order, as the threads split groups, not sums.
                     let first = Int(firsts[group])
                     let v = batch.featRow[first]
@@ -392,7 +405,6 @@ final class DeepBatch {
                 }
             }
         }}}}
-        for first in groupFirst { groupOf[model.latent.distance(to: featRow[Int(first)]) / model.rowStride] = -1 }
         if model.hasLinear {
             var g: Float = 0
             for r in 0..<B { g += kappa[r] }
