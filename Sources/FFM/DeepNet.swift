@@ -200,22 +200,29 @@ public final class DeepNet: @unchecked Sendable {
     /// One AdamW step (Loshchilov and Hutter): with `g` the gradients in `grads` times
     /// `scale`, `m = β1 m + (1 - β1) g`, `v = β2 v + (1 - β2) g²`,
     /// `w -= η (m̂ / (sqrt(v̂) + ε) + decay · w)` for weights (biases are not decayed).
-    /// Each layer's parameters split over `threads` in SIMD8 chunks (element by element, so
-    /// the result does not depend on the threads).
+    /// The parameters split over `threads` in SIMD8 chunks (element by element, so the
+    /// result does not depend on the threads).
     func adamStep(eta: Float, weightDecay: Float, scale: Float, threads: Int = 1) {
         step += 1
         let b1: Float = 0.9, b2: Float = 0.999, eps: Float = 1e-8
         let c1 = 1 - Float(pow(Double(b1), Double(step))), c2 = 1 - Float(pow(Double(b2), Double(step)))
         let stepSize = eta / c1, rc2 = 1 / c2.squareRoot(), decay = eta * weightDecay
+        // All layers' parameters in one split over the threads (one wake-up a step); each
+        // layer's weights and biases are whole SIMD8 chunks (padded widths).
         let ctx = Unchecked((params, moment1, moment2, grads))
+        var layers: [(start: Int, weightsEnd: Int, end: Int)] = []
         for l in 0..<layerCount {
-            // Weights and biases are each a whole number of SIMD8 chunks (padded widths).
-            let weights = padded[l] * padded[l + 1]
-            let start = offsets[l], chunks = (weights + padded[l + 1]) / 8
-            parallelParts(threads: threads, chunks) { _, range in
-                let (params, moment1, moment2, grads) = ctx.value
-                for c in range {
-                    let j = start + c * 8
+            let weights: Int = padded[l] * padded[l + 1], block: Int = weights + padded[l + 1]
+            layers.append((start: offsets[l] / 8, weightsEnd: (offsets[l] + weights) / 8, end: (offsets[l] + block) / 8))
+        }
+        let spans = layers
+        parallelParts(threads: threads, total / 8) { _, range in
+            let (params, moment1, moment2, grads) = ctx.value
+            for layer in spans {
+                let lo = max(layer.start, range.lowerBound), hi = min(layer.end, range.upperBound)
+                guard lo < hi else { continue }
+                for c in lo..<hi {
+                    let j = c * 8
                     let p = UnsafeMutableRawPointer(params + j), m1 = UnsafeMutableRawPointer(moment1 + j)
                     let m2 = UnsafeMutableRawPointer(moment2 + j)
                     let g = UnsafeRawPointer(grads + j).loadUnaligned(as: SIMD8<Float>.self) * scale
@@ -224,7 +231,7 @@ public final class DeepNet: @unchecked Sendable {
                     m1.storeBytes(of: m, as: SIMD8<Float>.self)
                     m2.storeBytes(of: v, as: SIMD8<Float>.self)
                     var w = p.loadUnaligned(as: SIMD8<Float>.self)
-                    if c * 8 < weights { w -= decay * w }
+                    if c < layer.weightsEnd { w -= decay * w }
                     p.storeBytes(of: w - stepSize * m / (v.squareRoot() * rc2 + eps), as: SIMD8<Float>.self)
                 }
             }
