@@ -88,7 +88,9 @@ let package = Package(
         // MARK: - FFM: training and prediction (from libffm text, caches or raw logs)
 
         .systemLibrary(name: "CPrefetch"),
-        .target(name: "FFM", dependencies: ["StageKit", "Dataset", "Featurize", "Ingest", "Metrics", "LogIO", "CPrefetch", "Cluster"]),
+        // DeepFM's matrix product for AVX2 + FMA processors (chosen at run time by CPUID).
+        .target(name: "CDeepKernel"),
+        .target(name: "FFM", dependencies: ["StageKit", "Dataset", "Featurize", "Ingest", "Metrics", "LogIO", "CPrefetch", "CDeepKernel", "Cluster"]),
         .executableTarget(name: "ctr-train", dependencies: ["FFM", "Cluster", "CommandSupport", argumentParser]),
         .executableTarget(name: "ctr-predict", dependencies: ["FFM", "CommandSupport", argumentParser]),
         .testTarget(name: "FFMTests", dependencies: ["StageKit", "Metrics", "FFM", "Dataset", "LogIO", "TestSupport"]),

@@ -63,6 +63,8 @@ class DeepFM(torch.nn.Module):
 def main():
     ap = arguments()
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--profile", type=int, default=0,
+                    help="profile this many training batches with torch.profiler, print the table by operator, stop")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -87,25 +89,39 @@ def main():
         with torch.no_grad():
             return torch.cat([model(Ite[s:s + 4096], Xte[s:s + 4096])[0] for s in range(0, len(Ite), 4096)]).double().numpy()
 
+    def train_batch(rows):
+        """One mini-batch's forward, backward and optimiser steps; its summed log loss."""
+        idx, x, y = Itr[rows], Xtr[rows], Ytr[rows]
+        t, vb, wb = model(idx, x)
+        loss = bce(t, y)
+        objective = loss + 0.5 * a.lam * ((vb * vb).sum() + (wb * wb).sum())
+        sparse.zero_grad()
+        dense.zero_grad()
+        objective.backward()
+        for p in model.net.parameters():
+            p.grad /= len(rows)     # the network: the batch's mean gradient
+        sparse.step()
+        dense.step()
+        return loss.item()
+
+    if a.profile:
+        from torch.profiler import profile, ProfilerActivity
+        order = torch.randperm(len(Ytr), generator=gen)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            start = time.time()
+            for s in range(0, a.profile * a.batch, a.batch):
+                train_batch(order[s:s + a.batch])
+            print(f"{a.profile} batches in {time.time() - start:.2f} s", file=sys.stderr)
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25), file=sys.stderr)
+        return
+
     print("iter   tr_logloss   va_logloss       va_auc      seconds")
     for epoch in range(1, a.epochs + 1):
         start = time.time()
         order = torch.randperm(len(Ytr), generator=gen)
         total = 0.0
         for s in range(0, len(order), a.batch):
-            rows = order[s:s + a.batch]
-            idx, x, y = Itr[rows], Xtr[rows], Ytr[rows]
-            t, vb, wb = model(idx, x)
-            loss = bce(t, y)
-            total += loss.item()
-            objective = loss + 0.5 * a.lam * ((vb * vb).sum() + (wb * wb).sum())
-            sparse.zero_grad()
-            dense.zero_grad()
-            objective.backward()
-            for p in model.net.parameters():
-                p.grad /= len(rows)     # the network: the batch's mean gradient
-            sparse.step()
-            dense.step()
+            total += train_batch(order[s:s + a.batch])
         trained = time.time()
         te = score_test()
         ended = time.time()

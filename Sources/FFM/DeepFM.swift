@@ -24,6 +24,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CDeepKernel
 import Cluster
 import Dataset
 import Dispatch
@@ -81,12 +82,31 @@ final class DeepBatch {
     }
 
     /// Runs `body(part, range)` for the parts of `count` items split over the threads.
-    func parallel(_ count: Int, _ body: (Int, Range<Int>) -> Void) {
-        let parts = max(1, min(threads, count))
-        if parts == 1 { body(0, 0..<count); return }
-        withoutActuallyEscaping(body) { b in
-            let work = Unchecked(b)
-            DispatchQueue.concurrentPerform(iterations: parts) { t in work.value(t, (count * t / parts)..<(count * (t + 1) / parts)) }
+    func parallel(_ count: Int, _ body: (Int, Range<Int>) -> Void) { parallelParts(threads: threads, count, body) }
+
+    /// Whether the products run in the AVX2 + FMA kernel (tests turn it off to check the Swift one).
+    var useKernel = deepKernelAvailable
+
+    /// `C = A · B` (m × n, row-major, `ldc`) with A(i, p) at `a[i * aRow + p * aCol]` and
+    /// B(p, j) at `b[p * bRow + j * bCol]`, C's columns split over the threads in blocks of
+    /// 16; then `finish(columns)` on each part's columns, in that part's thread. The Swift
+    /// product needs `bCol` 1. Each element of C is summed in the same order whatever the
+    /// split, so the threads change no result.
+    func product(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, aRow: Int, aCol: Int, b: UnsafePointer<Float>,
+                 bRow: Int, bCol: Int, c: UnsafeMutablePointer<Float>, ldc: Int, finish: (Range<Int>) -> Void) {
+        let useKernel = self.useKernel
+        let ctx = Unchecked((a, b, c))
+        parallel((n + 15) / 16) { _, blocks in
+            let (a, b, c) = ctx.value
+            let columns = (blocks.lowerBound * 16)..<min(blocks.upperBound * 16, n)
+            if useKernel {
+                swiftctr_deep_sgemm(m, columns.lowerBound, columns.upperBound, k, a, aRow, aCol, b, bRow, bCol, c, ldc, 0)
+            } else {
+                precondition(bCol == 1)
+                gemm(m: m, k: k, a: a, aRow: aRow, aCol: aCol, b: b, ldb: bRow, c: c, ldc: ldc, accumulate: false,
+                     blocks: (columns.lowerBound / 8)..<(columns.upperBound / 8))
+            }
+            finish(columns)
         }
     }
 
@@ -181,24 +201,22 @@ final class DeepBatch {
             let wt = net.params + net.offsets[l], bias = wt + pi * po
             let input = act[l], output = act[l + 1]
             let last = l == net.layerCount - 1
-            let ctx = Unchecked((input, output))
-            parallel(po / 8) { _, blocks in
-                let (input, output) = ctx.value
-                gemm(m: B, k: pi, a: input, aRow: pi, aCol: 1, b: wt, ldb: po, c: output, ldc: po, accumulate: false, blocks: blocks)
+            product(m: B, n: po, k: pi, a: input, aRow: pi, aCol: 1, b: wt, bRow: po, bCol: 1, c: output, ldc: po) { columns in
+                for r in 0..<B {
+                    let row = output + r * po
+                    for o in columns { row[o] += bias[o] }
+                    if !last { for o in columns { row[o] = max(row[o], 0) } }
+                }
             }
-            let keep = 1 - dropout, scale = dropout > 0 ? 1 / keep : 1
+            guard !last, let dropoutSeed, dropout > 0 else { continue }
+            let keep = 1 - dropout, scale = 1 / keep
             let ctx2 = Unchecked(output)
             parallel(B) { _, range in
                 let output = ctx2.value
                 for r in range {
                     let row = output + r * po
-                    for o in 0..<po { row[o] += bias[o] }
-                    guard !last else { continue }
-                    for o in 0..<po { row[o] = max(row[o], 0) }
-                    if let dropoutSeed, dropout > 0 {
-                        var rng = SplitMix64(seed: dropoutSeed ^ (UInt64(l) << 56) ^ (UInt64(r) &* 0x9E37_79B9_7F4A_7C15))
-                        for o in 0..<net.widths[l + 1] { row[o] = rng.nextUnitFloat() < dropout ? 0 : row[o] * scale }
-                    }
+                    var rng = SplitMix64(seed: dropoutSeed ^ (UInt64(l) << 56) ^ (UInt64(r) &* 0x9E37_79B9_7F4A_7C15))
+                    for o in 0..<net.widths[l + 1] { row[o] = rng.nextUnitFloat() < dropout ? 0 : row[o] * scale }
                 }
             }
         }
@@ -226,28 +244,32 @@ final class DeepBatch {
             let pi = net.padded[l], po = net.padded[l + 1]
             let g = net.grads + net.offsets[l], gb = g + pi * po
             let dOut = delta[l + 1], input = act[l], dIn = delta[l]
-            // dWt = act[l]ᵀ · delta[l+1]
-            let ctx = Unchecked((input, dOut, g))
-            parallel(po / 8) { _, blocks in
-                let (input, dOut, g) = ctx.value
-                gemm(m: pi, k: B, a: input, aRow: 1, aCol: pi, b: dOut, ldb: po, c: g, ldc: po, accumulate: false, blocks: blocks)
+            // dWt = act[l]ᵀ · delta[l+1]; the bias's gradient, the column sums of delta[l+1].
+            product(m: pi, n: po, k: B, a: input, aRow: 1, aCol: pi, b: dOut, bRow: po, bCol: 1, c: g, ldc: po) { columns in
+                for o in columns { gb[o] = 0 }
+                for r in 0..<B {
+                    let row = dOut + r * po
+                    for o in columns { gb[o] += row[o] }
+                }
             }
-            for o in 0..<po {
-                var s: Float = 0
-                for r in 0..<B { s += dOut[r * po + o] }
-                gb[o] = s
+            // delta[l] = delta[l+1] · W, then through the ReLU (and dropout) of layer l's input:
+            // act > 0 exactly where the unit was active and kept; its scale is 1/(1-p).
+            let scale = dropoutScale
+            let mask: (Range<Int>) -> Void = { columns in
+                guard l > 0 else { return }
+                for r in 0..<B {
+                    let d = dIn + r * pi, x = input + r * pi
+                    for i in columns { d[i] = x[i] > 0 ? d[i] * scale : 0 }
+                }
             }
-            // delta[l] = delta[l+1] · W, then through the ReLU (and dropout) of layer l's input.
-            let w = net.transposed + net.transposedOffsets[l]
-            let ctx2 = Unchecked((dOut, dIn, input))
-            parallel(pi / 8) { _, blocks in
-                let (dOut, dIn, _) = ctx2.value
-                gemm(m: B, k: po, a: dOut, aRow: po, aCol: 1, b: w, ldb: pi, c: dIn, ldc: pi, accumulate: false, blocks: blocks)
-            }
-            if l > 0 {
-                // act > 0 exactly where the unit was active and kept; its scale is 1/(1-p).
-                let scale = dropoutScale
-                for j in 0..<(B * pi) { dIn[j] = input[j] > 0 ? dIn[j] * scale : 0 }
+            if useKernel {
+                // W(o, i) read from the input-major weights: B(p = o, j = i) = Wt[i * po + o].
+                let wt = net.params + net.offsets[l]
+                product(m: B, n: pi, k: po, a: dOut, aRow: po, aCol: 1, b: wt, bRow: 1, bCol: po, c: dIn, ldc: pi, finish: mask)
+            } else {
+                if net.transposedStale { net.refreshTransposed() }
+                let w = net.transposed + net.transposedOffsets[l]
+                product(m: B, n: pi, k: po, a: dOut, aRow: po, aCol: 1, b: w, bRow: pi, bCol: 1, c: dIn, ldc: pi, finish: mask)
             }
         }
         return loss
@@ -284,11 +306,16 @@ final class DeepBatch {
     }
 
     /// Per feature of the batch: its row's gradient of the embedding (k floats each) and of
-    /// the linear term; the features' order by parameter row (grouping repeats).
+    /// the linear term, and the next feature of the batch on the same parameter row (-1 for
+    /// none). Per parameter row the batch touches (a group): its first and last feature.
     var featGrad: [Float] = []
     var featLinearGrad: [Float] = []
-    var byRow: [(UInt, Int)] = []
-    var groupStart: [Int] = []
+    var nextSame: [Int32] = []
+    var groupFirst: [Int32] = []
+    var groupLast: [Int32] = []
+    /// Per parameter row of the model: its group in the batch being updated, -1 otherwise
+    /// (grown on demand, reset after each update).
+    var groupOf: [Int32] = []
 
     /// One AdaGrad step per embedding, linear term and bias touched by the batch, on the
     /// batch's summed gradient (all computed at the weights the batch was scored with), then
@@ -316,33 +343,61 @@ final class DeepBatch {
                 }
             }
         }}
-        // Features grouped by the parameter row they touch.
-        byRow.removeAll(keepingCapacity: true)
-        for i in 0..<n { byRow.append((UInt(bitPattern: featRow[i]), i)) }
-        byRow.sort { $0 < $1 }
-        groupStart.removeAll(keepingCapacity: true)
-        for j in 0..<n where j == 0 || byRow[j].0 != byRow[j - 1].0 { groupStart.append(j) }
-        groupStart.append(n)
+        // Features grouped by the parameter row they touch: one pass linking each feature to
+        // the next on its row (the sort this replaced took a serial millisecond a batch).
+        if nextSame.count < n { nextSame = [Int32](repeating: -1, count: n) }
+        if groupFirst.count < n { groupFirst = [Int32](repeating: 0, count: n) }
+        if groupLast.count < n { groupLast = [Int32](repeating: 0, count: n) }
+        var maxRow = 0
+        for i in 0..<n { maxRow = max(maxRow, model.latent.distance(to: featRow[i]) / model.rowStride) }
+        if maxRow >= groupOf.count { groupOf.append(contentsOf: repeatElement(-1, count: maxRow + 1 - groupOf.count)) }
+        var groupCount = 0
+        featRow.withUnsafeBufferPointer { rows in
+        nextSame.withUnsafeMutableBufferPointer { next in
+        groupFirst.withUnsafeMutableBufferPointer { firsts in
+        groupLast.withUnsafeMutableBufferPointer { lasts in
+        groupOf.withUnsafeMutableBufferPointer { groupOf in
+            let latent = model.latent, stride = model.rowStride
+            for i in 0..<n {
+                next[i] = -1
+                let r = latent.distance(to: rows[i]) / stride
+                let g = Int(groupOf[r])
+                if g < 0 {
+                    groupOf[r] = Int32(groupCount)
+                    firsts[groupCount] = Int32(i)
+                    lasts[groupCount] = Int32(i)
+                    groupCount += 1
+                } else {
+                    next[Int(lasts[g])] = Int32(i)
+                    lasts[g] = Int32(i)
+                }
+            }
+            for g in 0..<groupCount { groupOf[latent.distance(to: rows[Int(firsts[g])]) / stride] = -1 }
+        }}}}}
+        let groups = groupCount
         featGrad.withUnsafeBufferPointer { gp in
         featLinearGrad.withUnsafeBufferPointer { lp in
-        byRow.withUnsafeBufferPointer { order in
-        groupStart.withUnsafeBufferPointer { starts in
-            let ctx = Unchecked((self, gp.baseAddress!, lp.baseAddress!, order, starts))
-            parallel(starts.count - 1) { _, groups in
-                let (batch, grads, linearGrads, order, starts) = ctx.value
-                for group in groups {
-                    let lo = starts[group], hi = starts[group + 1], first = order[lo].1
+        nextSame.withUnsafeBufferPointer { next in
+        groupFirst.withUnsafeBufferPointer { firsts in
+            let ctx = Unchecked((self, gp.baseAddress!, lp.baseAddress!, next, firsts))
+            parallel(groups) { _, range in
+                let (batch, grads, linearGrads, next, firsts) = ctx.value
+                for group in range {
+                    // Each sum in feature order, as the threads split groups, not sums.
+                    let first = Int(firsts[group])
                     let v = batch.featRow[first]
                     for d in 0..<k {
                         var g: Float = 0
-                        for j in lo..<hi { g += grads[order[j].1 * k + d] }
+                        var j = first
+                        while j >= 0 { g += grads[j * k + d]; j = Int(next[j]) }
                         let at = (d >> 2) * 8 + (d & 3)
                         v[at + 4] += g * g
                         v[at] -= eta * g / v[at + 4].squareRoot()
                     }
                     if model.hasLinear {
                         var g: Float = 0
-                        for j in lo..<hi { g += linearGrads[order[j].1] }
+                        var j = first
+                        while j >= 0 { g += linearGrads[j]; j = Int(next[j]) }
                         let p = batch.featLinear[first]
                         p[1] += g * g
                         p[0] -= eta * g / p[1].squareRoot()
@@ -357,7 +412,7 @@ final class DeepBatch {
             bias[1] += g * g
             bias[0] -= eta * g / bias[1].squareRoot()
         }
-        net.adamStep(eta: options.netEta, weightDecay: options.weightDecay, scale: 1 / Float(max(B, 1)))
+        net.adamStep(eta: options.netEta, weightDecay: options.weightDecay, scale: 1 / Float(max(B, 1)), threads: threads)
     }
 }
 

@@ -14,10 +14,27 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CDeepKernel
 import Dispatch
 import Foundation
 import LogIO
 import StageKit
+
+/// Whether DeepFM's matrix products run in the AVX2 + FMA kernel of CDeepKernel (CPUID said
+/// so at start) or in the Swift `gemm` below. The two round differently (fused
+/// multiply-adds), so models trained on machines with and without it differ slightly.
+let deepKernelAvailable = swiftctr_deep_has_avx2_fma() != 0
+
+/// Runs `body(part, range)` for the parts of `count` items split evenly over `threads`
+/// threads (in the caller when one part).
+func parallelParts(threads: Int, _ count: Int, _ body: (Int, Range<Int>) -> Void) {
+    let parts = max(1, min(threads, count))
+    if parts == 1 { body(0, 0..<count); return }
+    withoutActuallyEscaping(body) { b in
+        let work = Unchecked(b)
+        DispatchQueue.concurrentPerform(iterations: parts) { t in work.value(t, (count * t / parts)..<(count * (t + 1) / parts)) }
+    }
+}
 
 /// Hidden layer widths of DeepFM's network, `--hidden 400,400,400` on the command line (a
 /// comma-separated list; an empty string for no hidden layer), a JSON array in pipelines.
@@ -80,9 +97,11 @@ public final class DeepNet: @unchecked Sendable {
     let moment1: UnsafeMutablePointer<Float>
     let moment2: UnsafeMutablePointer<Float>
     let grads: UnsafeMutablePointer<Float>
-    /// Output-major copies of the weights (the backward product reads them).
+    /// Output-major copies of the weights (the Swift backward product reads them; the AVX2
+    /// kernel reads the weights directly). Stale after an Adam step until refreshed.
     let transposed: UnsafeMutablePointer<Float>
     let transposedOffsets: [Int]
+    var transposedStale = false
     /// Adam steps taken (bias correction).
     public var step: UInt64 = 0
 
@@ -168,6 +187,7 @@ public final class DeepNet: @unchecked Sendable {
 
     /// Rewrites the output-major copies from the weights.
     func refreshTransposed() {
+        transposedStale = false
         for l in 0..<layerCount {
             let src = params + offsets[l], dst = transposed + transposedOffsets[l]
             let pi = padded[l], po = padded[l + 1]
@@ -180,26 +200,43 @@ public final class DeepNet: @unchecked Sendable {
     /// One AdamW step (Loshchilov and Hutter): with `g` the gradients in `grads` times
     /// `scale`, `m = β1 m + (1 - β1) g`, `v = β2 v + (1 - β2) g²`,
     /// `w -= η (m̂ / (sqrt(v̂) + ε) + decay · w)` for weights (biases are not decayed).
-    func adamStep(eta: Float, weightDecay: Float, scale: Float) {
+    /// The parameters split over `threads` in SIMD8 chunks (element by element, so the
+    /// result does not depend on the threads).
+    func adamStep(eta: Float, weightDecay: Float, scale: Float, threads: Int = 1) {
         step += 1
         let b1: Float = 0.9, b2: Float = 0.999, eps: Float = 1e-8
         let c1 = 1 - Float(pow(Double(b1), Double(step))), c2 = 1 - Float(pow(Double(b2), Double(step)))
-        let stepSize = eta / c1, rc2 = 1 / c2.squareRoot()
+        let stepSize = eta / c1, rc2 = 1 / c2.squareRoot(), decay = eta * weightDecay
+        // All layers' parameters in one split over the threads (one wake-up a step); each
+        // layer's weights and biases are whole SIMD8 chunks (padded widths).
+        let ctx = Unchecked((params, moment1, moment2, grads))
+        var layers: [(start: Int, weightsEnd: Int, end: Int)] = []
         for l in 0..<layerCount {
-            let weights = padded[l] * padded[l + 1]
-            let start = offsets[l], end = start + weights + padded[l + 1]
-            for j in start..<end {
-                let g = grads[j] * scale
-                let m = b1 * moment1[j] + (1 - b1) * g
-                let v = b2 * moment2[j] + (1 - b2) * g * g
-                moment1[j] = m
-                moment2[j] = v
-                var w = params[j]
-                if j < start + weights { w -= eta * weightDecay * w }
-                params[j] = w - stepSize * m / ((v).squareRoot() * rc2 + eps)
+            let weights: Int = padded[l] * padded[l + 1], block: Int = weights + padded[l + 1]
+            layers.append((start: offsets[l] / 8, weightsEnd: (offsets[l] + weights) / 8, end: (offsets[l] + block) / 8))
+        }
+        let spans = layers
+        parallelParts(threads: threads, total / 8) { _, range in
+            let (params, moment1, moment2, grads) = ctx.value
+            for layer in spans {
+                let lo = max(layer.start, range.lowerBound), hi = min(layer.end, range.upperBound)
+                guard lo < hi else { continue }
+                for c in lo..<hi {
+                    let j = c * 8
+                    let p = UnsafeMutableRawPointer(params + j), m1 = UnsafeMutableRawPointer(moment1 + j)
+                    let m2 = UnsafeMutableRawPointer(moment2 + j)
+                    let g = UnsafeRawPointer(grads + j).loadUnaligned(as: SIMD8<Float>.self) * scale
+                    let m = b1 * m1.loadUnaligned(as: SIMD8<Float>.self) + (1 - b1) * g
+                    let v = b2 * m2.loadUnaligned(as: SIMD8<Float>.self) + (1 - b2) * g * g
+                    m1.storeBytes(of: m, as: SIMD8<Float>.self)
+                    m2.storeBytes(of: v, as: SIMD8<Float>.self)
+                    var w = p.loadUnaligned(as: SIMD8<Float>.self)
+                    if c < layer.weightsEnd { w -= decay * w }
+                    p.storeBytes(of: w - stepSize * m / (v.squareRoot() * rc2 + eps), as: SIMD8<Float>.self)
+                }
             }
         }
-        refreshTransposed()
+        transposedStale = true
     }
 
     /// Whether every weight and moment is finite.

@@ -82,7 +82,9 @@ private func randomRows(_ count: Int, fields: Int, indexCount: Int, seed: UInt64
         }
     }
 
-    @Test func gradientOfTheWholeNetworkMatchesFiniteDifferences() throws {
+    /// With the AVX2 + FMA kernel (where the processor has it) and with the Swift product.
+    @Test(arguments: [true, false])
+    func gradientOfTheWholeNetworkMatchesFiniteDifferences(kernel: Bool) throws {
         let model = try randomDeepModel(hidden: [6, 4], indices: [0, 2, 3, 5, 7, 8], indexCount: 9)
         let net = model.network!
         // Several features in one field, a field beyond the model, an unseen index.
@@ -103,6 +105,7 @@ private func randomRows(_ count: Int, fields: Int, indexCount: Int, seed: UInt64
         }
         // The analytic gradients: one forward and backward pass over the batch.
         let batch = DeepBatch(model: model, net: net, capacity: rows.count, threads: 1)
+        batch.useKernel = kernel && deepKernelAvailable
         for (label, features) in rows { features.withUnsafeBufferPointer { batch.append($0, label: label, remapped: false) } }
         batch.forward()
         batch.backward()
@@ -148,6 +151,45 @@ private func randomRows(_ count: Int, fields: Int, indexCount: Int, seed: UInt64
         #expect(embedding.count == 6)
         let nb = numeric({ model.bias[0] }, { model.bias[0] = $0 })
         #expect(close(Double(batch.kappa[0..<rows.count].reduce(0, +)), nb))
+    }
+
+    /// DeepBatch.product against a product in Double, in the AVX2 kernel (B row-major and
+    /// transposed) and the Swift one, with shapes off the 6 × 16 tiles and the 256-step
+    /// chunks; one and two threads give the same bits.
+    @Test func productsMatchANaiveOneWhateverTheThreads() throws {
+        let model = try randomDeepModel(hidden: [8], indices: [0], indexCount: 1)
+        var rng = SplitMix64(seed: 21)
+        for (m, n, k) in [(1, 8, 1), (7, 24, 5), (13, 40, 300), (6, 16, 256), (25, 400, 257), (12, 8, 513)] {
+            let a = (0..<(m * k)).map { _ in rng.nextUnitFloat() * 2 - 1 }
+            let b = (0..<(k * n)).map { _ in rng.nextUnitFloat() * 2 - 1 }
+            let bt = (0..<(n * k)).map { b[($0 % k) * n + $0 / k] }   // bt[j * k + p] = B(p, j)
+            for kernel in deepKernelAvailable ? [true, false] : [false] {
+                for transposed in kernel ? [false, true] : [false] {
+                    var outputs: [[Float]] = []
+                    for threads in [1, 2] {
+                        let batch = DeepBatch(model: model, net: model.network!, capacity: 1, threads: threads)
+                        batch.useKernel = kernel
+                        var c = [Float](repeating: .nan, count: m * n)
+                        a.withUnsafeBufferPointer { ap in (transposed ? bt : b).withUnsafeBufferPointer { bp in
+                            c.withUnsafeMutableBufferPointer { cp in
+                                batch.product(m: m, n: n, k: k, a: ap.baseAddress!, aRow: k, aCol: 1, b: bp.baseAddress!,
+                                              bRow: transposed ? 1 : n, bCol: transposed ? k : 1, c: cp.baseAddress!, ldc: n) { _ in }
+                            }
+                        }}
+                        outputs.append(c)
+                    }
+                    #expect(outputs[0] == outputs[1], "\(m)×\(n)×\(k) kernel \(kernel): threads change bits")
+                    var worst: Double = 0
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            let exact = (0..<k).reduce(0.0) { $0 + Double(a[i * k + $1]) * Double(b[$1 * n + j]) }
+                            worst = max(worst, abs(Double(outputs[0][i * n + j]) - exact))
+                        }
+                    }
+                    #expect(worst <= 1e-5 * Double(k), "\(m)×\(n)×\(k) kernel \(kernel) transposed \(transposed): off by \(worst)")
+                }
+            }
+        }
     }
 
     @Test func aBatchTakesOneAdaGradStepPerTouchedRowOnItsSummedGradient() throws {

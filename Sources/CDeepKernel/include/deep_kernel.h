@@ -1,0 +1,28 @@
+#ifndef SWIFTCTR_DEEP_KERNEL_H
+#define SWIFTCTR_DEEP_KERNEL_H
+
+#include <stdint.h>
+
+// DeepFM's matrix product (issue #14) for processors with AVX2 and FMA: a register-blocked
+// micro-kernel (6 rows x 16 columns of C in twelve 256-bit accumulators, one fused
+// multiply-add per accumulator and step of the inner dimension) over packed panels of B.
+// Compiled with __attribute__((target("avx2,fma"))), so the package builds for baseline
+// x86-64; DeepNet.swift calls it only when swiftctr_deep_has_avx2_fma() says so, and keeps
+// its Swift product for other processors.
+
+// Whether the processor and the operating system support AVX2 and FMA (CPUID leaves 1 and 7,
+// XGETBV: XMM and YMM state saved). 0 on processors other than x86-64.
+int swiftctr_deep_has_avx2_fma(void);
+
+// C = A * B, or C += A * B with accumulate != 0, for the columns [n0, n1) of C (both
+// multiples of 8): A is m x k with A(i, p) at a[i * a_row + p * a_col]; B is k x N with
+// B(p, j) at b[p * b_row + j * b_col] (b_col 1: row-major; b_row 1: B given as its
+// transpose); C is row-major with ldc floats a row. Every element of C is the same chain
+// of fused multiply-adds in the order of p (in chunks of 256, each chunk added to C), so
+// the result does not depend on n0, n1 or how callers split the columns.
+void swiftctr_deep_sgemm(intptr_t m, intptr_t n0, intptr_t n1, intptr_t k,
+                         const float *a, intptr_t a_row, intptr_t a_col,
+                         const float *b, intptr_t b_row, intptr_t b_col,
+                         float *c, intptr_t ldc, int accumulate);
+
+#endif
