@@ -2,23 +2,43 @@
 import CIsal
 
 /// ISA-L's `isal_inflate` as `GzipSource`'s inflater (the `ISAL` package trait): the same
-/// bytes as zlib's inflate, in about a quarter of the instructions on x86-64. It parses
-/// the gzip header and checks the trailer's CRC-32 and length itself (`ISAL_GZIP`).
+/// bytes as zlib's inflate, in about a quarter of the instructions on x86-64. It checks the
+/// trailer's CRC-32 and length itself (`ISAL_GZIP`).
 ///
-/// The `inflate_state` (about 40 KB of tables) lives in its own allocation, never moved.
+/// The gzip header is read by `isal_read_gzip_header` into a header record that lives as
+/// long as the member, not by `isal_inflate`: that one reads it into a record on its own
+/// stack, and ISA-L up to 2.30 (Debian's libisal2) leaves that record's `flags` unset
+/// (fixed in 2.31 by "zero `flags` field in isal_gzip_header_init()"). A header that
+/// straddles two calls (a file name cut by the end of the input buffer) was then resumed
+/// with whatever flags the stack held, and a garbage "comment" flag swallowed the deflate
+/// data up to the next zero byte: "invalid deflate block" a thousand bytes later.
+///
+/// The `inflate_state` (about 87 KB with its buffers) lives in its own allocation, never moved.
 final class IsalInflater: GzipInflater {
     private let state: UnsafeMutablePointer<inflate_state>
+    private let header: UnsafeMutablePointer<isal_gzip_header>
 
     init() {
         state = .allocate(capacity: 1)
         state.initialize(to: inflate_state())
+        header = .allocate(capacity: 1)
+        header.initialize(to: isal_gzip_header())
         isal_inflate_init(state)
-        state.pointee.crc_flag = UInt32(ISAL_GZIP)
+        startMember()
     }
 
     deinit {
         state.deinitialize(count: 1)
         state.deallocate()
+        header.deinitialize(count: 1)
+        header.deallocate()
+    }
+
+    /// A new member: its header still to read (`wrapper_flag` 0), flags cleared by hand.
+    private func startMember() {
+        state.pointee.crc_flag = UInt32(ISAL_GZIP)
+        isal_gzip_header_init(header)
+        header.pointee.flags = 0
     }
 
     var nextIn: UnsafeMutablePointer<UInt8>? {
@@ -44,6 +64,15 @@ final class IsalInflater: GzipInflater {
     var name: String { "ISA-L" }
 
     func inflate() -> InflateStep {
+        if state.pointee.wrapper_flag == 0 {
+            // The header, resumable across calls through `header`; it sets `wrapper_flag`
+            // when complete, so `isal_inflate` below goes on with the deflate data.
+            let code = isal_read_gzip_header(state, header)
+            if code == ISAL_END_INPUT { return .progress }
+            guard code == ISAL_DECOMP_OK else {
+                return .corrupt(code: code, detail: IsalInflater.describe(code))
+            }
+        }
         let code = isal_inflate(state)
         guard code == ISAL_DECOMP_OK || code == ISAL_END_INPUT || code == ISAL_OUT_OVERFLOW else {
             return .corrupt(code: code, detail: IsalInflater.describe(code))
@@ -53,7 +82,7 @@ final class IsalInflater: GzipInflater {
 
     func nextMember() {
         isal_inflate_reset(state)
-        state.pointee.crc_flag = UInt32(ISAL_GZIP)
+        startMember()
     }
 
     static func describe(_ code: Int32) -> String {
