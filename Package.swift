@@ -6,7 +6,9 @@ import PackageDescription
 //
 // The trait `MPI` (off by default: `swift build -c release --traits MPI`) links Open MPI
 // into the `Cluster` module, so ctr-train runs data parallel under mpirun (docs/SCALING.md).
-// Without it the default build needs only zlib.
+// The trait `ISAL` (off by default: `--traits ISAL`) reads gzip input with ISA-L's inflate
+// (libisal-dev) instead of zlib's: the same bytes, fewer CPU seconds (Benchmarks/README.md).
+// Without them the default build needs only zlib.
 
 let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
 
@@ -26,6 +28,7 @@ let package = Package(
     ],
     traits: [
         .trait(name: "MPI", description: "Link Open MPI (libopenmpi-dev): ctr-train runs data parallel under mpirun."),
+        .trait(name: "ISAL", description: "Inflate gzip input with ISA-L (libisal-dev) instead of zlib: the same bytes, less CPU."),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -38,9 +41,16 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
         ),
+        // ISA-L's inflate, only with the ISAL trait.
+        .systemLibrary(
+            name: "CIsal",
+            pkgConfig: "libisal",
+            providers: [.apt(["libisal-dev"]), .brew(["isa-l"])]
+        ),
         // The signal-time cleanup of temporary files (async-signal-safe, so in C).
         .target(name: "CTemporaryFiles"),
-        .target(name: "LogIO", dependencies: ["CZlib", "CTemporaryFiles"]),
+        .target(name: "LogIO", dependencies: ["CZlib", "CTemporaryFiles", .target(name: "CIsal", condition: .when(traits: ["ISAL"]))],
+                swiftSettings: [.define("ISAL", .when(traits: ["ISAL"]))]),
         // Parameters declared once (CLI options, pipeline JSON, checks), the reporter, the stage shape.
         .target(name: "StageKit", dependencies: ["LogIO", argumentParser]),
         // --version: the git revision comes from a plugin that runs git before each build

@@ -75,16 +75,87 @@ public final class PlainFileSource: ByteSource {
     }
 }
 
-/// The decompressed bytes of a gzip file of one or more members (as `cat a.gz b.gz`,
-/// pigz and bgzip write them). zlib's `inflate` stops at the end of each member, so
-/// the source resets it and goes on while the input holds another member.
-public final class GzipSource: ByteSource {
-    private let file: FileHandleFD
-    /// Owns the zlib state; `stream` is its `z_stream`, valid as long as this source.
+/// One gzip member's inflater as `GzipSource` drives it: zlib's `inflate` (`ZlibInflater`),
+/// or ISA-L's `isal_inflate` (`IsalInflater`) in a build with the `ISAL` package trait. The
+/// source owns the input buffer, the member boundaries and every error but corrupt data.
+protocol GzipInflater: AnyObject {
+    var nextIn: UnsafeMutablePointer<UInt8>? { get set }
+    var availIn: Int { get set }
+    var nextOut: UnsafeMutablePointer<UInt8>? { get set }
+    var availOut: Int { get set }
+    /// Input the inflater holds beyond `nextIn` (bits it read ahead): it may still produce
+    /// output with no input left.
+    var holdsInput: Bool { get }
+    /// Inflates from `nextIn` to `nextOut`.
+    func inflate() -> InflateStep
+    /// Readies the inflater for the next member.
+    func nextMember()
+    /// What `corruptGzip` says decoded the data ("zlib", "ISA-L").
+    var name: String { get }
+}
+
+enum InflateStep {
+    /// Went on (the output may be full, or the input used up).
+    case progress
+    /// The member ended (its trailer checked).
+    case memberEnd
+    /// No progress was possible (zlib's Z_BUF_ERROR).
+    case stalled
+    /// The data is not a valid gzip member: the library's code and message.
+    case corrupt(code: Int32, detail: String)
+}
+
+/// zlib's inflate over one `ZStream`, gzip wrapper only.
+final class ZlibInflater: GzipInflater {
     private let inflater: ZStream
     private let stream: UnsafeMutablePointer<z_stream>
+
+    init(path: String) throws {
+        inflater = try ZStream(inflateWindowBits: 15 + 16, path: path)
+        stream = inflater.stream
+    }
+
+    var nextIn: UnsafeMutablePointer<UInt8>? {
+        get { stream.pointee.next_in }
+        set { stream.pointee.next_in = newValue }
+    }
+    var availIn: Int {
+        get { Int(stream.pointee.avail_in) }
+        set { stream.pointee.avail_in = uInt(newValue) }
+    }
+    var nextOut: UnsafeMutablePointer<UInt8>? {
+        get { stream.pointee.next_out }
+        set { stream.pointee.next_out = newValue }
+    }
+    var availOut: Int {
+        get { Int(stream.pointee.avail_out) }
+        set { stream.pointee.avail_out = uInt(newValue) }
+    }
+    var holdsInput: Bool { false }
+    var name: String { "zlib" }
+
+    func inflate() -> InflateStep {
+        let code = inflater.inflate(Z_NO_FLUSH)
+        switch code {
+        case Z_OK: return .progress
+        case Z_STREAM_END: return .memberEnd
+        case Z_BUF_ERROR: return .stalled
+        default: return .corrupt(code: code, detail: inflater.message ?? "no message")
+        }
+    }
+
+    func nextMember() { inflater.reset() }
+}
+
+/// The decompressed bytes of a gzip file of one or more members (as `cat a.gz b.gz`,
+/// pigz and bgzip write them). The inflater stops at the end of each member, so the
+/// source readies it again and goes on while the input holds another member.
+public final class GzipSource: ByteSource {
+    private let file: FileHandleFD
+    /// zlib's inflater, or ISA-L's in a build with the `ISAL` trait.
+    private let inflater: any GzipInflater
     private let inputStorage: ScratchBuffer
-    /// Compressed bytes read ahead of zlib.
+    /// Compressed bytes read ahead of the inflater.
     private var input: UnsafeMutableRawBufferPointer { inputStorage.bytes }
     private var inputEnd = false
     private var memberOpen = false
@@ -97,30 +168,33 @@ public final class GzipSource: ByteSource {
 
     init(file: FileHandleFD, prefix: [UInt8], inputBufferSize: Int = 256 * 1024) throws {
         self.file = file
-        inflater = try ZStream(inflateWindowBits: 15 + 16, path: file.path)
-        stream = inflater.stream
+        #if ISAL
+        inflater = IsalInflater()
+        #else
+        inflater = try ZlibInflater(path: file.path)
+        #endif
         inputStorage = ScratchBuffer(byteCount: max(inputBufferSize, 16), alignment: 16)
         prefix.withUnsafeBytes { input.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: prefix.count) }
-        stream.pointee.next_in = input.baseAddress!.assumingMemoryBound(to: Bytef.self)
-        stream.pointee.avail_in = uInt(prefix.count)
+        inflater.nextIn = input.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        inflater.availIn = prefix.count
         fileBytesRead = Int64(prefix.count)
     }
 
-    /// Compressed offset of the next byte zlib will consume.
-    private var consumedOffset: Int64 { fileBytesRead - Int64(stream.pointee.avail_in) }
+    /// Compressed offset of the next byte the inflater will consume.
+    private var consumedOffset: Int64 { fileBytesRead - Int64(inflater.availIn) }
 
     /// Moves what is left of the input to the front and reads more; false at the end of the file.
     private func refill() throws -> Bool {
         if inputEnd { return false }
-        let left = Int(stream.pointee.avail_in)
-        if left > 0, let next = stream.pointee.next_in, UnsafeMutableRawPointer(next) != input.baseAddress! {
+        let left = inflater.availIn
+        if left > 0, let next = inflater.nextIn, UnsafeMutableRawPointer(next) != input.baseAddress! {
             input.baseAddress!.copyMemory(from: next, byteCount: left)
         }
         let n = try file.read(input.baseAddress! + left, input.count - left)
         if n == 0 { inputEnd = true }
         fileBytesRead += Int64(n)
-        stream.pointee.next_in = input.baseAddress!.assumingMemoryBound(to: Bytef.self)
-        stream.pointee.avail_in = uInt(left + n)
+        inflater.nextIn = input.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        inflater.availIn = left + n
         return n > 0
     }
 
@@ -128,21 +202,21 @@ public final class GzipSource: ByteSource {
     /// (nothing, or zero padding), and an error for anything else.
     private func nextMemberFollows(linesSoFar: Int) throws -> Bool {
         while true {
-            if stream.pointee.avail_in < 2 && !inputEnd {
+            if inflater.availIn < 2 && !inputEnd {
                 _ = try refill()
                 continue
             }
-            if stream.pointee.avail_in == 0 { return false }
-            let p = stream.pointee.next_in!
-            if stream.pointee.avail_in >= 2 && p[0] == 0x1f && p[1] == 0x8b { return true }
+            if inflater.availIn == 0 { return false }
+            let p = inflater.nextIn!
+            if inflater.availIn >= 2 && p[0] == 0x1f && p[1] == 0x8b { return true }
             // Zero padding after the last member is accepted (as gzip does); anything else is not.
             var i = 0
-            while i < Int(stream.pointee.avail_in) && p[i] == 0 { i += 1 }
-            if i < Int(stream.pointee.avail_in) {
+            while i < inflater.availIn && p[i] == 0 { i += 1 }
+            if i < inflater.availIn {
                 throw LogIOError.trailingGarbage(path: file.path, offset: consumedOffset + Int64(i), lastCompleteLine: linesSoFar)
             }
-            stream.pointee.next_in = p + i
-            stream.pointee.avail_in = 0
+            inflater.nextIn = p + i
+            inflater.availIn = 0
             if inputEnd { return false }
         }
     }
@@ -160,7 +234,7 @@ public final class GzipSource: ByteSource {
         do {
             return try inflateInto(buffer, linesSoFar: linesSoFar)
         } catch let error as LogIOError {
-            let produced = stream.pointee.next_out.map { UnsafeMutableRawPointer($0) - buffer.baseAddress! } ?? 0
+            let produced = inflater.nextOut.map { UnsafeMutableRawPointer($0) - buffer.baseAddress! } ?? 0
             guard produced > 0 else { finished = true; throw error }
             pendingError = error
             return produced
@@ -168,10 +242,10 @@ public final class GzipSource: ByteSource {
     }
 
     private func inflateInto(_ buffer: UnsafeMutableRawBufferPointer, linesSoFar: Int) throws -> Int {
-        stream.pointee.next_out = buffer.baseAddress!.assumingMemoryBound(to: Bytef.self)
-        stream.pointee.avail_out = uInt(min(buffer.count, Int(UInt32.max)))
-        let capacity = Int(stream.pointee.avail_out)
-        while stream.pointee.avail_out > 0 {
+        inflater.nextOut = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        inflater.availOut = min(buffer.count, Int(UInt32.max))
+        let capacity = inflater.availOut
+        while inflater.availOut > 0 {
             if !memberOpen {
                 if !(try nextMemberFollows(linesSoFar: linesSoFar)) {
                     finished = true
@@ -179,28 +253,30 @@ public final class GzipSource: ByteSource {
                 }
                 memberOpen = true
             }
-            if try stream.pointee.avail_in == 0 && !refill() {
+            if try inflater.availIn == 0 && !refill() && !inflater.holdsInput {
                 throw LogIOError.truncatedGzip(path: file.path, offset: fileBytesRead, lastCompleteLine: linesSoFar)
             }
-            let code = inflater.inflate(Z_NO_FLUSH)
-            switch code {
-            case Z_OK:
-                continue
-            case Z_STREAM_END:
-                memberOpen = false
-                inflater.reset()
-            case Z_BUF_ERROR:
-                // No progress possible: either output is full (loop ends) or input ran dry.
-                if stream.pointee.avail_out > 0 && stream.pointee.avail_in == 0 && inputEnd {
+            let outBefore = inflater.availOut, inBefore = inflater.availIn
+            switch inflater.inflate() {
+            case .progress:
+                // The input has ended and nothing moved: the member cannot be completed.
+                if inputEnd && inflater.availOut == outBefore && inflater.availIn == inBefore && inflater.availOut > 0 {
                     throw LogIOError.truncatedGzip(path: file.path, offset: fileBytesRead, lastCompleteLine: linesSoFar)
                 }
-            default:
-                let detail = inflater.message ?? "no message"
+            case .memberEnd:
+                memberOpen = false
+                inflater.nextMember()
+            case .stalled:
+                // No progress possible: either output is full (loop ends) or input ran dry.
+                if inflater.availOut > 0 && inflater.availIn == 0 && inputEnd {
+                    throw LogIOError.truncatedGzip(path: file.path, offset: fileBytesRead, lastCompleteLine: linesSoFar)
+                }
+            case let .corrupt(code, detail):
                 throw LogIOError.corruptGzip(path: file.path, offset: consumedOffset, lastCompleteLine: linesSoFar,
-                                             zlibCode: code, detail: detail)
+                                             zlibCode: code, detail: detail, decoder: inflater.name)
             }
         }
-        return capacity - Int(stream.pointee.avail_out)
+        return capacity - inflater.availOut
     }
 }
 

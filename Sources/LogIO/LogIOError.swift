@@ -10,9 +10,10 @@ public enum LogIOError: Error, Equatable, CustomStringConvertible {
     case readFailed(path: String, errno: Int32)
     case writeFailed(path: String, errno: Int32)
     case renameFailed(from: String, to: String, errno: Int32)
-    /// The gzip stream is damaged: zlib's return code and message, the compressed byte
-    /// offset where it was noticed and the last complete line handed out before it.
-    case corruptGzip(path: String, offset: Int64, lastCompleteLine: Int, zlibCode: Int32, detail: String)
+    /// The gzip stream is damaged: the inflater's return code and message, the compressed
+    /// byte offset where it was noticed and the last complete line handed out before it.
+    /// `decoder` names the inflater: `zlib`, or `ISA-L` in a build with the `ISAL` trait.
+    case corruptGzip(path: String, offset: Int64, lastCompleteLine: Int, zlibCode: Int32, detail: String, decoder: String = "zlib")
     /// The file ends inside a gzip member.
     case truncatedGzip(path: String, offset: Int64, lastCompleteLine: Int)
     /// Bytes after the last gzip member that are neither another member nor zero padding.
@@ -29,8 +30,8 @@ public enum LogIOError: Error, Equatable, CustomStringConvertible {
             return "\(path): write failed: \(LogIOError.describe(errno: code))"
         case let .renameFailed(from, to, code):
             return "\(to): cannot rename \(from) into place: \(LogIOError.describe(errno: code))"
-        case let .corruptGzip(path, offset, line, code, detail):
-            return "\(path): corrupt gzip data at compressed byte \(offset) (zlib error \(code): \(detail)); "
+        case let .corruptGzip(path, offset, line, code, detail, decoder):
+            return "\(path): corrupt gzip data at compressed byte \(offset) (\(decoder) error \(code): \(detail)); "
                 + "last complete line \(line); expected a valid deflate stream"
         case let .truncatedGzip(path, offset, line):
             return "\(path): truncated gzip stream: the file ends at compressed byte \(offset) inside a gzip member; "

@@ -127,8 +127,8 @@ extension LogIOError {
     /// The same error with the reader's count of complete lines (a background reader cannot know it).
     func replacingLine(_ line: Int) -> LogIOError {
         switch self {
-        case let .corruptGzip(path, offset, _, code, detail):
-            return .corruptGzip(path: path, offset: offset, lastCompleteLine: line, zlibCode: code, detail: detail)
+        case let .corruptGzip(path, offset, _, code, detail, decoder):
+            return .corruptGzip(path: path, offset: offset, lastCompleteLine: line, zlibCode: code, detail: detail, decoder: decoder)
         case let .truncatedGzip(path, offset, _):
             return .truncatedGzip(path: path, offset: offset, lastCompleteLine: line)
         case let .trailingGarbage(path, offset, _):
