@@ -47,7 +47,9 @@ mkdir -p "$WORK"
 
 BUILD=(swift build -c release --package-path "$ROOT" ${BUILD_PATH:+--scratch-path "$BUILD_PATH"})
 echo "building (release)..." >&2
-for product in ctr-synth ctr-hash ctr-train; do
+# SKIP_BUILD=1: use the executables already built at BUILD_PATH (ctr-train; ctr-synth and
+# ctr-hash too when the data is not there yet).
+[ -n "${SKIP_BUILD:-}" ] || for product in ctr-synth ctr-hash ctr-train; do
     "${BUILD[@]}" --product "$product" >&2
 done
 BIN="$("${BUILD[@]}" --show-bin-path)"

@@ -30,24 +30,6 @@ static inline int swiftctr_has_avx(void) {
     return (lo & 6) == 6;
 }
 
-// One pair's AdaGrad step on one chunk (4 weights, then their 4 accumulators) of its two
-// vectors p1 and p2: the same operations in the same order as adaGradStep4 in Kernel.swift.
-__attribute__((target("avx")))
-static inline void swiftctr_ffm_step4(float *p1, float *p2, __m128 kv, __m128 l4, __m128 e4) {
-    __m128 w1 = _mm_load_ps(p1), G1 = _mm_load_ps(p1 + 4);
-    __m128 w2 = _mm_load_ps(p2), G2 = _mm_load_ps(p2 + 4);
-    __m128 g1 = _mm_add_ps(_mm_mul_ps(l4, w1), _mm_mul_ps(kv, w2));
-    __m128 g2 = _mm_add_ps(_mm_mul_ps(l4, w2), _mm_mul_ps(kv, w1));
-    G1 = _mm_add_ps(G1, _mm_mul_ps(g1, g1));
-    G2 = _mm_add_ps(G2, _mm_mul_ps(g2, g2));
-    w1 = _mm_sub_ps(w1, _mm_mul_ps(_mm_mul_ps(e4, g1), _mm_rsqrt_ps(G1)));
-    w2 = _mm_sub_ps(w2, _mm_mul_ps(_mm_mul_ps(e4, g2), _mm_rsqrt_ps(G2)));
-    _mm_store_ps(p1, w1);
-    _mm_store_ps(p2, w2);
-    _mm_store_ps(p1 + 4, G1);
-    _mm_store_ps(p2 + 4, G2);
-}
-
 // Two 4-float chunks at p and q as one 256-bit value (p low, q high), and back.
 __attribute__((target("avx")))
 static inline __m256 swiftctr_load2(const float *p, const float *q) {
@@ -60,6 +42,59 @@ static inline void swiftctr_store2(float *p, float *q, __m256 x) {
     _mm_store_ps(q, _mm256_extractf128_ps(x, 1));
 }
 
+// The update kernel at k <= 4, generated for each instruction set from one text: NAME and
+// its one-pair step NAME_step4, for TARGET, with MADD(a, b, c) = a b + c and NMADD(a, b, c) =
+// c - a b, per 4 lanes (suffix 4) and 8 lanes (suffix 8). Unfused (a multiply, then an add
+// or subtract) they are exactly adaGradStep4's operations: IEEE addition is commutative, so
+// l w1 + kv w2 and kv w2 + l w1 are the same bits.
+// One AdaGrad step of the pairs in w1, G1, w2, G2 (kv, l, e: kappa x_a x_b, lambda, eta),
+// in vectors of type T, with MUL, RSQRT, MADD and NMADD of that width.
+#define SWIFTCTR_ADAGRAD_PAIR(T, MUL, RSQRT, MADD, NMADD, l, e)                                       \
+    const T g1 = MADD(kv, w2, MUL(l, w1));                                                            \
+    const T g2 = MADD(kv, w1, MUL(l, w2));                                                            \
+    G1 = MADD(g1, g1, G1);                                                                            \
+    G2 = MADD(g2, g2, G2);                                                                            \
+    w1 = NMADD(MUL(e, g1), RSQRT(G1), w1);                                                            \
+    w2 = NMADD(MUL(e, g2), RSQRT(G2), w2)
+
+#define SWIFTCTR_FFM_UPDATE4(NAME, TARGET, MADD4, NMADD4, MADD8, NMADD8)                              \
+    __attribute__((target(TARGET)))                                                                   \
+    static inline void NAME##_step4(float *p1, float *p2, __m128 kv, __m128 l4, __m128 e4) {           \
+        __m128 w1 = _mm_load_ps(p1), G1 = _mm_load_ps(p1 + 4);                                        \
+        __m128 w2 = _mm_load_ps(p2), G2 = _mm_load_ps(p2 + 4);                                        \
+        SWIFTCTR_ADAGRAD_PAIR(__m128, _mm_mul_ps, _mm_rsqrt_ps, MADD4, NMADD4, l4, e4);               \
+        _mm_store_ps(p1, w1);                                                                         \
+        _mm_store_ps(p2, w2);                                                                         \
+        _mm_store_ps(p1 + 4, G1);                                                                     \
+        _mm_store_ps(p2 + 4, G2);                                                                     \
+    }                                                                                                 \
+    __attribute__((target(TARGET)))                                                                   \
+    static inline void NAME(float *const *rows, const intptr_t *offsets, const float *values,        \
+                            intptr_t count, float kappa, float eta, float lambda) {                   \
+        const __m128 l4 = _mm_set1_ps(lambda), e4 = _mm_set1_ps(eta);                                 \
+        const __m256 l8 = _mm256_set1_ps(lambda), e8 = _mm256_set1_ps(eta);                          \
+        for (intptr_t a = 0; a + 1 < count; a++) {                                                    \
+            float *ra = rows[a];                                                                      \
+            const intptr_t fa = offsets[a];                                                           \
+            const float ka = kappa * values[a];                                                       \
+            intptr_t b = a + 1;                                                                       \
+            for (; b + 1 < count; b += 2) {                                                           \
+                float *p1 = ra + offsets[b], *p2 = rows[b] + fa;                                      \
+                float *p3 = ra + offsets[b + 1], *p4 = rows[b + 1] + fa;                              \
+                const __m256 kv = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(ka * values[b])), \
+                                                       _mm_set1_ps(ka * values[b + 1]), 1);          \
+                __m256 w1 = swiftctr_load2(p1, p3), G1 = swiftctr_load2(p1 + 4, p3 + 4);              \
+                __m256 w2 = swiftctr_load2(p2, p4), G2 = swiftctr_load2(p2 + 4, p4 + 4);              \
+                SWIFTCTR_ADAGRAD_PAIR(__m256, _mm256_mul_ps, _mm256_rsqrt_ps, MADD8, NMADD8, l8, e8); \
+                swiftctr_store2(p1, p3, w1);                                                          \
+                swiftctr_store2(p2, p4, w2);                                                          \
+                swiftctr_store2(p1 + 4, p3 + 4, G1);                                                  \
+                swiftctr_store2(p2 + 4, p4 + 4, G2);                                                  \
+            }                                                                                         \
+            if (b < count) NAME##_step4(ra + offsets[b], rows[b] + fa, _mm_set1_ps(ka * values[b]), l4, e4); \
+        }                                                                                             \
+    }
+
 // The FFM AdaGrad update of a prepared row at k <= 4 (one chunk per vector), two pairs
 // (a, b) and (a, b + 1) per 256-bit operation: each lane does exactly the operations of
 // adaGradStep4 in Kernel.swift (no fused multiply-add: the target is AVX without FMA, so
@@ -69,37 +104,11 @@ static inline void swiftctr_store2(float *p, float *q, __m256 x) {
 // (rows[i] != rows[i + 1]); Kernel.swift checks this before calling.
 //   rows[i]     the latent row of feature i; offsets[i]: its field's offset in a row (floats)
 //   values[i]   its scaled value; kappa, eta, lambda: as in FFMModel.update
-__attribute__((target("avx")))
-static inline void swiftctr_ffm_update4_avx(float *const *rows, const intptr_t *offsets, const float *values,
-                                            intptr_t count, float kappa, float eta, float lambda) {
-    const __m128 l4 = _mm_set1_ps(lambda), e4 = _mm_set1_ps(eta);
-    const __m256 l8 = _mm256_set1_ps(lambda), e8 = _mm256_set1_ps(eta);
-    for (intptr_t a = 0; a + 1 < count; a++) {
-        float *ra = rows[a];
-        const intptr_t fa = offsets[a];
-        const float ka = kappa * values[a];
-        intptr_t b = a + 1;
-        for (; b + 1 < count; b += 2) {
-            float *p1 = ra + offsets[b], *p2 = rows[b] + fa;
-            float *p3 = ra + offsets[b + 1], *p4 = rows[b + 1] + fa;
-            const __m256 kv = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(ka * values[b])),
-                                                   _mm_set1_ps(ka * values[b + 1]), 1);
-            __m256 w1 = swiftctr_load2(p1, p3), G1 = swiftctr_load2(p1 + 4, p3 + 4);
-            __m256 w2 = swiftctr_load2(p2, p4), G2 = swiftctr_load2(p2 + 4, p4 + 4);
-            const __m256 g1 = _mm256_add_ps(_mm256_mul_ps(l8, w1), _mm256_mul_ps(kv, w2));
-            const __m256 g2 = _mm256_add_ps(_mm256_mul_ps(l8, w2), _mm256_mul_ps(kv, w1));
-            G1 = _mm256_add_ps(G1, _mm256_mul_ps(g1, g1));
-            G2 = _mm256_add_ps(G2, _mm256_mul_ps(g2, g2));
-            w1 = _mm256_sub_ps(w1, _mm256_mul_ps(_mm256_mul_ps(e8, g1), _mm256_rsqrt_ps(G1)));
-            w2 = _mm256_sub_ps(w2, _mm256_mul_ps(_mm256_mul_ps(e8, g2), _mm256_rsqrt_ps(G2)));
-            swiftctr_store2(p1, p3, w1);
-            swiftctr_store2(p2, p4, w2);
-            swiftctr_store2(p1 + 4, p3 + 4, G1);
-            swiftctr_store2(p2 + 4, p4 + 4, G2);
-        }
-        if (b < count) swiftctr_ffm_step4(ra + offsets[b], rows[b] + fa, _mm_set1_ps(ka * values[b]), l4, e4);
-    }
-}
+#define SWIFTCTR_MADD4(a, b, c) _mm_add_ps(_mm_mul_ps(a, b), c)
+#define SWIFTCTR_NMADD4(a, b, c) _mm_sub_ps(c, _mm_mul_ps(a, b))
+#define SWIFTCTR_MADD8(a, b, c) _mm256_add_ps(_mm256_mul_ps(a, b), c)
+#define SWIFTCTR_NMADD8(a, b, c) _mm256_sub_ps(c, _mm256_mul_ps(a, b))
+SWIFTCTR_FFM_UPDATE4(swiftctr_ffm_update4_avx, "avx", SWIFTCTR_MADD4, SWIFTCTR_NMADD4, SWIFTCTR_MADD8, SWIFTCTR_NMADD8)
 #else
 static inline int swiftctr_has_avx(void) { return 0; }
 static inline void swiftctr_ffm_update4_avx(float *const *rows, const intptr_t *offsets, const float *values,
@@ -107,5 +116,91 @@ static inline void swiftctr_ffm_update4_avx(float *const *rows, const intptr_t *
     (void)rows; (void)offsets; (void)values; (void)count; (void)kappa; (void)eta; (void)lambda;
 }
 #endif
+
+// ---- Issue #18, kernel3: the forward pass at k <= 4 with AVX, and the update with AVX2 + FMA ----
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+// Prefetches the `bytes` bytes at `row`, four cache lines a step (as FFMModel.prefetchRow).
+static inline void swiftctr_prefetch_row(const float *row, intptr_t bytes) {
+    const char *p = (const char *)row;
+    intptr_t o = 0;
+    for (; o + 192 < bytes; o += 256) {
+        __builtin_prefetch(p + o, 0, 3);
+        __builtin_prefetch(p + o + 64, 0, 3);
+        __builtin_prefetch(p + o + 128, 0, 3);
+        __builtin_prefetch(p + o + 192, 0, 3);
+    }
+    for (; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 3);
+}
+
+// The pairs' part of the FFM score of a prepared row at k <= 4, two pairs (a, b) and (a, b + 1)
+// per 256-bit operation, in the order FFMModel.score's 4-wide loop uses, so both give the
+// same bits: for each a, the pairs with b - a odd are summed in the low 4 lanes and those
+// with b - a even in the high 4 (w1 * w2, times x_b, added), a last odd one out in the low
+// lanes; then acc += inner * x_a per half. `out` gets the low half plus the high half (4
+// floats; the caller sums them). While it runs, the latent rows in `next` (nextCount of
+// them, rowBytes each) are prefetched, one row per value of a, then the rest.
+__attribute__((target("avx")))
+static inline void swiftctr_ffm_score4_avx(float *const *rows, const intptr_t *offsets, const float *values,
+                                           intptr_t count, float *const *next, intptr_t nextCount,
+                                           intptr_t rowBytes, float *out) {
+    __m256 acc = _mm256_setzero_ps();
+    intptr_t prefetched = 0;
+    for (intptr_t a = 0; a + 1 < count; a++) {
+        if (prefetched < nextCount) swiftctr_prefetch_row(next[prefetched++], rowBytes);
+        const float *ra = rows[a];
+        const intptr_t fa = offsets[a];
+        __m256 inner = _mm256_setzero_ps();
+        intptr_t b = a + 1;
+        for (; b + 1 < count; b += 2) {
+            const __m256 w1 = swiftctr_load2(ra + offsets[b], ra + offsets[b + 1]);
+            const __m256 w2 = swiftctr_load2(rows[b] + fa, rows[b + 1] + fa);
+            const __m256 v = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(values[b])),
+                                                  _mm_set1_ps(values[b + 1]), 1);
+            inner = _mm256_add_ps(inner, _mm256_mul_ps(_mm256_mul_ps(w1, w2), v));
+        }
+        if (b < count) {
+            const __m128 p = _mm_mul_ps(_mm_mul_ps(_mm_load_ps(ra + offsets[b]), _mm_load_ps(rows[b] + fa)),
+                                        _mm_set1_ps(values[b]));
+            inner = _mm256_insertf128_ps(inner, _mm_add_ps(_mm256_castps256_ps128(inner), p), 0);
+        }
+        acc = _mm256_add_ps(acc, _mm256_mul_ps(inner, _mm256_set1_ps(values[a])));
+    }
+    for (; prefetched < nextCount; prefetched++) swiftctr_prefetch_row(next[prefetched], rowBytes);
+    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1)));
+}
+
+// Whether the processor has AVX2 and FMA (CPUID leaf 1 FMA, leaf 7 AVX2) besides AVX.
+static inline int swiftctr_has_avx2_fma(void) {
+    unsigned a, b, c, d;
+    if (!swiftctr_has_avx()) return 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_FMA)) return 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (b & bit_AVX2) != 0;
+}
+
+// swiftctr_ffm_update4_avx with fused multiply-adds (same rows, same conditions): per lane
+//   g1 = fma(kv, w2, l * w1)      g2 = fma(kv, w1, l * w2)
+//   G1 = fma(g1, g1, G1)          G2 = fma(g2, g2, G2)
+//   w1 = fnmadd(e * g1, rsqrt(G1), w1)   (w1 - (e g1) rsqrt(G1), rounded once)
+// Each fused operation rounds once where the AVX kernel rounds twice, so the weights differ
+// from the 4-wide loop's in the last bits (up to a relative 2^-24 a step), deterministically:
+// the same machine and seed give the same bits. FFMModel.updateLatent4 uses it when CPUID
+// reports AVX2 and FMA (swiftctr_has_avx2_fma); fewer instructions: 40 for two pairs
+// against 46.
+SWIFTCTR_FFM_UPDATE4(swiftctr_ffm_update4_fma, "avx2,fma", _mm_fmadd_ps, _mm_fnmadd_ps, _mm256_fmadd_ps, _mm256_fnmadd_ps)
+#else
+static inline void swiftctr_ffm_score4_avx(float *const *rows, const intptr_t *offsets, const float *values,
+                                           intptr_t count, float *const *next, intptr_t nextCount,
+                                           intptr_t rowBytes, float *out) {
+    (void)rows; (void)offsets; (void)values; (void)count; (void)next; (void)nextCount; (void)rowBytes;
+    out[0] = out[1] = out[2] = out[3] = 0;
+}
+static inline int swiftctr_has_avx2_fma(void) { return 0; }
+static inline void swiftctr_ffm_update4_fma(float *const *rows, const intptr_t *offsets, const float *values,
+                                            intptr_t count, float kappa, float eta, float lambda) {
+    (void)rows; (void)offsets; (void)values; (void)count; (void)kappa; (void)eta; (void)lambda;
+}
+#endif
+// ---- end of issue #18, kernel3 ----
 
 #endif

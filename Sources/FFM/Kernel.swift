@@ -248,20 +248,7 @@ extension FFMModel {
         let rows = s.rows, offsets = s.fieldOffsets, values = s.values
         var acc = SIMD4<Float>.zero
         if kPad == 4 {
-            for a in 0..<(count - 1) {
-                if prefetched < toPrefetch {
-                    prefetchRow(next!.rows[prefetched])
-                    prefetched += 1
-                }
-                let ra = rows[a], fa = offsets[a]
-                var inner = SIMD4<Float>.zero
-                for b in (a + 1)..<count {
-                    let w1 = UnsafeRawPointer(ra + offsets[b]).load(as: SIMD4<Float>.self)
-                    let w2 = UnsafeRawPointer(rows[b] + fa).load(as: SIMD4<Float>.self)
-                    inner += w1 * w2 * values[b]
-                }
-                acc += inner * values[a]
-            }
+            return t + latentScore4(s, prefetching: next, avx: cpuHasAVX)
         } else {
             for a in 0..<(count - 1) {
                 if prefetched < toPrefetch {
@@ -306,7 +293,7 @@ extension FFMModel {
         let rows = s.rows, offsets = s.fieldOffsets, values = s.values
         let l4 = SIMD4<Float>(repeating: lambda), e4 = SIMD4<Float>(repeating: eta)
         if kPad == 4 {
-            updateLatent4(s, kappa: kappa, eta: eta, lambda: lambda, avx: cpuHasAVX)
+            updateLatent4(s, kappa: kappa, eta: eta, lambda: lambda, avx: cpuHasAVX, fma: fusedUpdate)
             return
         }
         for a in 0..<(count - 1) {
@@ -332,14 +319,26 @@ extension FFMModel {
 /// compiled for AVX.
 let cpuHasAVX: Bool = swiftctr_has_avx() != 0
 
+/// Whether the processor has AVX2 and FMA too (CPUID, read once): then the update at k <= 4
+/// uses `swiftctr_ffm_update4_fma`, which fuses 6 of the 18 operations of two pairs into
+/// 3 fused multiply-adds rounded once each. Its weights differ from the 4-wide loop's in
+/// the last bits (within a relative 1e-5 after 2,000 steps, FFMTests), the same for a seed
+/// on one machine; on a processor without FMA the AVX kernel (same bits as the loop) runs.
+let cpuHasAVX2FMA: Bool = swiftctr_has_avx2_fma() != 0
+
+/// The update kernel training uses (`updateLatent4`'s `fma`).
+let fusedUpdate: Bool = cpuHasAVX2FMA
+
 extension FFMModel {
     /// The pairs' AdaGrad step of `update` at kPad = 4 (one chunk per vector). With `avx`,
     /// rows whose fields strictly increase and whose neighbouring features are on different
     /// rows go to the AVX kernel, which does two pairs per 256-bit operation: then the two
     /// pairs done together touch four different vectors, and each lane does exactly the
     /// operations of `adaGradStep4`, so the weights are bit for bit those of the loop here.
+    /// With `fma` too, those rows go to the AVX2 + FMA kernel instead (same pairs, fused
+    /// multiply-adds: the last bits differ from the loop's, see `cpuHasAVX2FMA`).
     @inline(__always)
-    func updateLatent4(_ s: Scratch, kappa: Float, eta: Float, lambda: Float, avx: Bool) {
+    func updateLatent4(_ s: Scratch, kappa: Float, eta: Float, lambda: Float, avx: Bool, fma: Bool = false) {
         let count = s.count, rows = s.rows, offsets = s.fieldOffsets, values = s.values
         if avx {
             var pairable = true
@@ -350,7 +349,11 @@ extension FFMModel {
             }
             if pairable {
                 let rowPointers = UnsafeRawPointer(rows).assumingMemoryBound(to: UnsafeMutablePointer<Float>?.self)
-                swiftctr_ffm_update4_avx(rowPointers, offsets, values, count, kappa, eta, lambda)
+                if fma {
+                    swiftctr_ffm_update4_fma(rowPointers, offsets, values, count, kappa, eta, lambda)
+                } else {
+                    swiftctr_ffm_update4_avx(rowPointers, offsets, values, count, kappa, eta, lambda)
+                }
                 return
             }
         }
@@ -367,6 +370,59 @@ extension FFMModel {
             }
             a &+= 1
         }
+    }
+
+    /// The pairs' part of `score` at kPad = 4, summed in the order of the AVX kernel
+    /// (`swiftctr_ffm_score4_avx`, two pairs per 256-bit operation), which runs with `avx`:
+    /// for each a, the pairs with b - a odd go to `low` and those with b - a even to `high`
+    /// (an odd one out at the end to `low`), then `accLow += low * x_a`, `accHigh += high *
+    /// x_a`, and the result is `(accLow + accHigh).sum()`. Both give the same bits.
+    @inline(__always)
+    func latentScore4(_ s: Scratch, prefetching next: Scratch?, avx: Bool) -> Float {
+        let count = s.count, rows = s.rows, offsets = s.fieldOffsets, values = s.values
+        let toPrefetch = next?.count ?? 0
+        if avx {
+            var out = SIMD4<Float>.zero
+            let rowPointers = UnsafeRawPointer(rows).assumingMemoryBound(to: UnsafeMutablePointer<Float>?.self)
+            let nextRows = UnsafeRawPointer(next?.rows ?? rows).assumingMemoryBound(to: UnsafeMutablePointer<Float>?.self)
+            withUnsafeMutablePointer(to: &out) {
+                $0.withMemoryRebound(to: Float.self, capacity: 4) {
+                    swiftctr_ffm_score4_avx(rowPointers, offsets, values, count, nextRows, toPrefetch, rowStride &* 4, $0)
+                }
+            }
+            return out.sum()
+        }
+        var prefetched = 0
+        var accLow = SIMD4<Float>.zero, accHigh = SIMD4<Float>.zero
+        var a = 0
+        while a &+ 1 < count {
+            if prefetched < toPrefetch {
+                prefetchRow(next!.rows[prefetched])
+                prefetched &+= 1
+            }
+            let ra = rows[a], fa = offsets[a]
+            var low = SIMD4<Float>.zero, high = SIMD4<Float>.zero
+            var b = a &+ 1
+            while b &+ 1 < count {
+                low += UnsafeRawPointer(ra + offsets[b]).load(as: SIMD4<Float>.self)
+                    * UnsafeRawPointer(rows[b] + fa).load(as: SIMD4<Float>.self) * values[b]
+                high += UnsafeRawPointer(ra + offsets[b &+ 1]).load(as: SIMD4<Float>.self)
+                    * UnsafeRawPointer(rows[b &+ 1] + fa).load(as: SIMD4<Float>.self) * values[b &+ 1]
+                b &+= 2
+            }
+            if b < count {
+                low += UnsafeRawPointer(ra + offsets[b]).load(as: SIMD4<Float>.self)
+                    * UnsafeRawPointer(rows[b] + fa).load(as: SIMD4<Float>.self) * values[b]
+            }
+            accLow += low * values[a]
+            accHigh += high * values[a]
+            a &+= 1
+        }
+        while prefetched < toPrefetch {
+            prefetchRow(next!.rows[prefetched])
+            prefetched &+= 1
+        }
+        return (accLow + accHigh).sum()
     }
 
     /// The AdaGrad step of a prepared row's bias and linear terms (every kind with them):
