@@ -6,7 +6,8 @@
 # rank); two ranks of one thread (the default --rank-merge sqrt, --rank-momentum 0.4,
 # --sync-rows 32768) reach after 6 epochs a validation log loss within 0.001 of one process
 # of two threads after 6 (the early-stopped bests are printed), the same bytes twice,
-# and print the averages, bytes and communication share; training on cache shards (a
+# and print the averages, bytes and communication share; syncs of the touched rows only
+# (--sync-rows 4096) give the same bytes twice; training on cache shards (a
 # glob, one file per rank); a rank that fails (its share of a damaged validation cache)
 # ends the job non-zero with no model published; the build without MPI refuses to run as
 # one of several ranks, and the MPI build's ctr-predict, ctr-eval, ctr-synth and
@@ -70,6 +71,23 @@ PY
 "${mpi[@]}" -np 2 "$mpibin/ctr-train" "${p[@]}" -s 1 "$train" -o "$tmp/two-again.model" --quiet
 cmp "$tmp/two.model" "$tmp/two-again.model"
 echo "two ranks of one thread: the same model bytes twice"
+
+# 2a. The touched rows only: with --sync-rows 4096 about 70% of the model's rows are touched
+# between two syncs (at most 80%: RankSync sends only their changes), so every sync packs
+# them; the same bytes twice, and every sync sparse.
+q=(-k 4 -t 2 -s 1 --seed 3 --block-mb 4 --sync-rows 4096 -p "$valid")
+"${mpi[@]}" -np 2 "$mpibin/ctr-train" "${q[@]}" "$train" -o "$tmp/sparse.model" --log-json "$tmp/sparse.json" --quiet
+"${mpi[@]}" -np 2 "$mpibin/ctr-train" "${q[@]}" "$train" -o "$tmp/sparse-again.model" --quiet
+cmp "$tmp/sparse.model" "$tmp/sparse-again.model"
+python3 - "$tmp/sparse.json" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+for r in rows:
+    assert r["syncs"] > 1 and r["sparseSyncs"] == r["syncs"] and 0 < r["rowsTouched"] and r["syncSeconds"] > 0, r
+print(f"two ranks at --sync-rows 4096: {rows[0]['syncs']} syncs an epoch, all of touched rows only "
+      f"({rows[0]['rowsTouched'] / rows[0]['syncs']:.0f} rows per sync), {rows[0]['bytesSent'] / 1e6:.1f} MB sent by rank 0 in epoch 1, "
+      f"the same model bytes twice; va_logloss after 2 epochs {rows[-1]['vaLogLoss']:.5f}")
+PY
 
 # 2b. Cache shards: the training text split in two, each converted to a cache; a glob of
 # them is one training set. Without MPI in file order it is their concatenation (the same

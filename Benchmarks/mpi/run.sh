@@ -10,8 +10,12 @@
 # Environment: ROWS (2000000), VALID_ROWS (200000), EPOCHS (10), RANKS (2), REPEAT (1: runs
 # of each, alternating; the fastest wall time of each is kept), WORK (scratch folder,
 # /tmp/swiftctr-bench-mpi), FLAGS (extra ctr-train flags for both, e.g. "--sync-rows 0"),
-# TRANSPORTS ("shm tcp": which rank runs to make), BUILD_PATH (swift build's
-# --scratch-path; default the package's .build).
+# TRANSPORTS ("shm tcp": which rank runs to make; "nosync" adds ranks over shared memory
+# with --sync-rows 0, which merge only at the end of each epoch: their rows per second
+# outside the collectives separate the ranks' compute from their communication),
+# BUILD_PATH (swift build's --scratch-path; default the package's .build), BIN_DIR (a folder
+# holding ctr-synth, ctr-hash and ctr-train built with --traits MPI: used as they are, no
+# build; e.g. a copy, so that rebuilding during a long run does not change the binaries).
 # Needs Open MPI (apt-get install openmpi-bin libopenmpi-dev) and GNU time.
 #
 # Data: ctr-synth --format criteo --seed 1 writes ROWS + VALID_ROWS rows from its planted
@@ -22,7 +26,9 @@
 # run: wall time (the whole job, mpirun included), CPU seconds and peak RSS summed over the
 # ranks (each rank runs under GNU time), the last epoch's va_logloss, and for the ranks what
 # rank 0's --log-json says: syncs per epoch, MB put into collectives per epoch and per
-# sync, share of wall time in collectives; and the load average before each run. Target
+# sync, share of wall time in collectives, share of the model's rows touched between two
+# syncs; and the load average before each run; then the va_logloss of every epoch side by
+# side, and rows per second (per rank outside the collectives). Target
 # (issue #11): wall time at most 1.1x, va_logloss within 0.001.
 set -euo pipefail
 
@@ -42,10 +48,14 @@ command -v mpirun >/dev/null || { echo "needs mpirun (apt-get install openmpi-bi
 bench_require_gnu_time
 mkdir -p "$WORK"
 
-BUILD=(swift build -c release --package-path "$ROOT" --traits MPI ${BUILD_PATH:+--scratch-path "$BUILD_PATH"})
-echo "building (release, --traits MPI)..." >&2
-for product in ctr-synth ctr-hash ctr-train; do "${BUILD[@]}" --product "$product" >&2; done
-BIN="$("${BUILD[@]}" --show-bin-path)"
+if [ -n "${BIN_DIR:-}" ]; then
+    BIN="$BIN_DIR"
+else
+    BUILD=(swift build -c release --package-path "$ROOT" --traits MPI ${BUILD_PATH:+--scratch-path "$BUILD_PATH"})
+    echo "building (release, --traits MPI)..." >&2
+    for product in ctr-synth ctr-hash ctr-train; do "${BUILD[@]}" --product "$product" >&2; done
+    BIN="$("${BUILD[@]}" --show-bin-path)"
+fi
 
 DATA="$WORK/data-$ROWS-$VALID_ROWS"
 if [ ! -s "$DATA/done" ]; then
@@ -96,11 +106,14 @@ for round in $(seq "$REPEAT"); do
     for transport in "${TRANSPORTS[@]}"; do
         case $transport in
             shm) mca=() ;;
+            nosync) mca=() ;;
             tcp) mca=(--mca btl tcp,self) ;;
-            *) echo "TRANSPORTS: shm or tcp, not $transport" >&2; exit 1 ;;
+            *) echo "TRANSPORTS: shm, tcp or nosync, not $transport" >&2; exit 1 ;;
         esac
         echo "$RANKS ranks x 1 thread ($transport): mpirun ${mca[*]} -np $RANKS ctr-train ${P[*]} -s 1 (run $round of $REPEAT)" >&2
-        run "ranks-$transport" "${MPI[@]}" "${mca[@]}" -np "$RANKS" bash -c "$timed" "$WORK/ranks-$transport" "$BIN/ctr-train" "${P[@]}" -s 1 \
+        nosync=()
+        [ "$transport" = nosync ] && nosync=(--sync-rows 0)
+        run "ranks-$transport" "${MPI[@]}" "${mca[@]}" -np "$RANKS" bash -c "$timed" "$WORK/ranks-$transport" "$BIN/ctr-train" "${P[@]}" "${nosync[@]}" -s 1 \
             -p "$VALID" "$TRAIN" -o "$WORK/ranks-$transport/model" --log-json "$WORK/ranks-$transport/log.json"
     done
 done
@@ -113,16 +126,37 @@ for transport in "${TRANSPORTS[@]}"; do
     printf '%-28s %10.1f %10.1f %12.0f %12s %10s %10s\n' "$RANKS ranks x 1 thread ($transport)" "$R_WALL" "$R_CPU" "$((R_RSS / 1024))" "$R_VA" \
         "$(echo "scale=3; $R_WALL / $S_WALL" | bc)x" "$(echo "$R_VA - $S_VA" | bc)"
 done
-for transport in "${TRANSPORTS[@]}"; do
-python3 - "$WORK/ranks-$transport.json" "$transport" <<'PY'
-import json, sys
-rows = json.load(open(sys.argv[1]))
-syncs = sum(r["syncs"] for r in rows); sent = sum(r["bytesSent"] for r in rows)
-comm = sum(r["communicationSeconds"] for r in rows); wall = sum(r["seconds"] for r in rows)
-sparse = sum(r["sparseSyncs"] for r in rows)
-print(f"ranks ({sys.argv[2]}; rank 0's log): {syncs / len(rows):.0f} syncs per epoch ({sparse} of {syncs} sent touched rows only), "
-      f"{sent / len(rows) / 1e6:.1f} MB put into collectives per epoch, {sent / max(syncs, 1) / 1e6:.2f} MB per sync, "
-      f"{100 * comm / wall:.1f}% of the epochs' wall time in collectives")
+python3 - "$WORK" "$RANKS" "$ROWS" "${TRANSPORTS[@]}" <<'PY'
+import json, re, sys
+work, ranks, rows, transports = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+def load(name): return json.load(open(f"{work}/{name}.json"))
+single = load("single")
+runs = [("1 process", single)] + [(t, load(f"ranks-{t}")) for t in transports]
+model_rows = None
+m = re.search(r"([0-9,]+) indices in training", open(f"{work}/single/stderr.txt").read())
+if m: model_rows = int(m.group(1).replace(",", ""))
+for t, log in runs[1:]:
+    syncs = sum(r["syncs"] for r in log); sent = sum(r["bytesSent"] for r in log)
+    comm = sum(r["communicationSeconds"] for r in log); wall = sum(r["seconds"] for r in log)
+    sparse = sum(r["sparseSyncs"] for r in log)
+    touched = sum(r.get("rowsTouched", 0) for r in log)
+    share = f", {100 * touched / syncs / model_rows:.1f}% of the {model_rows} model rows touched per sync (union of the ranks)" if touched and model_rows else ""
+    print(f"ranks ({t}; rank 0's log): {syncs / len(log):.0f} syncs per epoch ({sparse} of {syncs} sent touched rows only), "
+          f"{sent / len(log) / 1e6:.1f} MB put into collectives per epoch, {sent / max(syncs, 1) / 1e6:.2f} MB per sync, "
+          f"{100 * comm / wall:.1f}% of the epochs' wall time in collectives ({comm / max(syncs, 1):.3f} s per sync){share}")
+for t, log in runs:
+    wall = sum(r["seconds"] for r in log); comm = sum(r.get("communicationSeconds", 0) for r in log)
+    n = ranks if t != "1 process" else 1
+    print(f"{t}: {rows * len(log) / wall:,.0f} row-epochs per wall second of the epochs; "
+          + (f"{rows / n * len(log) / (wall - comm):,.0f} per rank per second outside the collectives" if n > 1 else f"{rows * len(log) / wall / ranks:,.0f} per thread"))
+print("\nva_logloss per epoch (difference to 1 process)")
+print("epoch " + "".join(f"{t:>22}" for t, _ in runs))
+for e in range(max(len(l) for _, l in runs)):
+    cells = []
+    for t, log in runs:
+        if e >= len(log): cells.append(" " * 22); continue
+        v = log[e]["vaLogLoss"]
+        cells.append(f"{v:22.5f}" if t == "1 process" else f"{v:13.5f} ({v - single[e]['vaLogLoss']:+.4f})")
+    print(f"{e + 1:5d} " + "".join(cells))
 PY
-done
 echo "targets: wall <= 1.1x, va_logloss difference within 0.001 (rows $ROWS, epochs $EPOCHS, best of $REPEAT; load now: $(bench_loadavg); $(nproc) cores)"

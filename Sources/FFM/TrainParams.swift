@@ -178,12 +178,16 @@ public struct EpochStats: Codable, Equatable, Sendable {
     public var seconds: Double
     /// Several MPI ranks only (absent otherwise): syncs of the ranks' models in the epoch,
     /// those that sent only the touched rows, bytes this rank put into collectives for them,
-    /// model rows synchronised, and wall seconds in collectives (validation included).
+    /// model rows synchronised, model rows touched on any rank since the previous sync
+    /// (summed over the syncs), wall seconds in collectives (validation included) and wall
+    /// seconds in the syncs (the merge's arithmetic and copies, and their collectives).
     public var syncs: Int?
     public var sparseSyncs: Int?
     public var bytesSent: Int?
     public var rowsSent: Int?
+    public var rowsTouched: Int?
     public var communicationSeconds: Double?
+    public var syncSeconds: Double?
 }
 
 /// What a training run produced.

@@ -79,8 +79,8 @@ public enum TrainStage: Stage {
             let shares = train.paths.count >= cluster.size ? "whole files" : "row groups"
             reporter.note("\(cluster.size) ranks train on disjoint shares of \(shares) (rank 0: \(ProgressMeter.grouped(myRows)) rows); "
                 + "their changes merged \(syncsPerEpoch == 1 ? "after every epoch" : "\(syncsPerEpoch) times an epoch (--sync-rows \(params.syncRows)), the last at its end"), "
-                + String(format: "at most %.1f MB put in per rank per sync (only the rows used since the last one when they are at most half the model)",
-                         Double(4 * model.synchronizedFloats) / 1e6))
+                + String(format: "at most %.1f MB put in per rank per sync (only the rows used since the last one when they are at most %.0f%% of the model)",
+                         Double(4 * model.synchronizedFloats) / 1e6, 100 * RankSync.sparseShare))
         }
 
         let patience = params.effectivePatience
@@ -141,6 +141,8 @@ public enum TrainStage: Stage {
                 row.sparseSyncs = counts.sparseSyncs
                 row.bytesSent = counts.bytes
                 row.rowsSent = counts.rowsSent
+                row.rowsTouched = counts.rowsTouched
+                row.syncSeconds = counts.seconds
                 row.communicationSeconds = cluster.communicationSeconds - communicationBefore
                 line += String(format: " %7d %10.1f %8.1f", counts.syncs, Double(counts.bytes) / 1e6,
                                100 * row.communicationSeconds! / max(row.seconds, 1e-9))

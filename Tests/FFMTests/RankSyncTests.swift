@@ -40,6 +40,24 @@ import TestSupport
 
     // MARK: - The average of touched rows
 
+    /// What `model` puts into the allreduce for the rows set in `rows`.
+    func changes(_ model: FFMModel, _ rows: UnsafePointer<UInt64>, _ base: ModelSnapshot) -> [Float] {
+        var count = 0
+        for w in 0..<(model.rowCount + 63) / 64 { count += rows[w].nonzeroBitCount }
+        var out = [Float](repeating: .nan, count: model.packedFloats(rows: count))
+        out.withUnsafeMutableBufferPointer { model.packChanges(rows: rows, base: base, merge: .sqrt, into: $0.baseAddress!) }
+        #expect(!out.contains { $0.isNaN })
+        return out
+    }
+
+    /// Merges the summed changes into `model` and `base`.
+    func apply(_ sums: [Float], _ model: FFMModel, _ rows: UnsafePointer<UInt64>, count: Int, _ base: ModelSnapshot, mu: Float = 0) {
+        var sums = sums
+        sums.withUnsafeMutableBufferPointer {
+            model.applySums($0.baseAddress!, rows: rows, count: count, base: base, ranks: 2, merge: .sqrt, momentum: mu)
+        }
+    }
+
     /// Two "ranks" as two models equal at the last sync; each changes some rows. Packing
     /// the union of their touched rows, merging (the "allreduce" adds the other rank's
     /// changes) and unpacking gives, per weight, base + Σ √ΔG_r Δw_r / √ΣΔG_r and per
@@ -79,23 +97,13 @@ import TestSupport
         let wantBias = naive { ($0.bias[0], $0.bias[1]) }
         var union = [UInt64](repeating: 0, count: 1)
         for r in [1, 7, 8] { union[0] |= 1 << UInt64(r) }
-        try union.withUnsafeBufferPointer { u in
+        union.withUnsafeBufferPointer { u in
             let rows = u.baseAddress!
-            var (va, ba) = a.pack(rows: rows, count: 3, base: baseA)
-            var (vb, bb) = b.pack(rows: rows, count: 3, base: baseB)
-            #expect(va.count == 3 * a.rowStride + 3 * 2 + 2)
-            // Each rank's changes, as it would put them into the allreduce.
-            var changesB: [Float] = [], changesA: [Float] = []
-            var vb2 = vb, bb2 = bb
-            b.mergePacked(&vb2, base: &bb2, count: 3) { changesB = $0 }
-            a.mergePacked(&va, base: &ba, count: 3) { x in
-                changesA = x
-                x = zip(x, changesB).map { $0 + $1 }
-            }
-            b.mergePacked(&vb, base: &bb, count: 3) { x in x = zip(x, changesA).map { $0 + $1 } }
-            try #require(changesA.count == va.count)
-            a.unpack(va, rows: rows, count: 3, base: baseA)
-            b.unpack(vb, rows: rows, count: 3, base: baseB)
+            #expect(a.packedFloats(rows: 3) == 3 * a.rowStride + 3 * 2 + 2)
+            // Each rank's changes, as it puts them into the allreduce; the "allreduce" adds them.
+            let sums = zip(changes(a, rows, baseA), changes(b, rows, baseB)).map { $0 + $1 }
+            apply(sums, a, rows, count: 3, baseA)
+            apply(sums, b, rows, count: 3, baseB)
         }
         #expect(abs(a.latent[slot] - wantLatent7.w) < 1e-5)
         #expect(abs(a.latent[slot + 4] - wantLatent7.g) < 1e-5)
@@ -120,50 +128,60 @@ import TestSupport
         }
     }
 
-    /// Block momentum over two syncs of two "ranks" (packed buffers of one row: a chunk of
-    /// four latent weights and their accumulators, the linear pair, the bias pair), the
-    /// allreduce done by hand: at the first sync a weight moves by the √ΔG merge of the
-    /// changes (d₁), at the second by the merge plus μ · d₁; the bias moves by the merge
-    /// only; both ranks end with the same values, base and momentum.
+    /// Block momentum over two syncs of two "ranks" (models of one row: a chunk of four
+    /// latent weights and their accumulators, the linear pair, the bias pair), the allreduce
+    /// done by hand: at the first sync a weight moves by the √ΔG merge of the changes (d₁),
+    /// at the second by the merge plus μ · d₁; the bias moves by the merge only; both ranks
+    /// end with the same values, base and momentum (weights only: 4 latent, 1 linear).
     @Test func blockMomentumAddsMuTimesTheLastMergedChange() throws {
-        let model = try randomModel(kind: .fm, fields: 1, factors: 4, indices: [0], indexCount: 1, linear: true)
-        let n = model.rowStride + 2 + 2
-        #expect(n == 12)
+        func make() throws -> FFMModel { try randomModel(kind: .fm, fields: 1, factors: 4, indices: [0], indexCount: 1, linear: true) }
+        let a = try make(), b = try make()
+        #expect(a.rowStride == 8)
         let mu: Float = 0.4
-        var base = [Float](repeating: 0, count: n)
-        for s in 0..<4 { base[s] = 0.1 * Float(s); base[4 + s] = 1 }
-        base[8] = 0.5; base[9] = 1; base[10] = -0.2; base[11] = 1
-        var momentumA: [Float]? = [Float](repeating: 0, count: n), momentumB = momentumA
-        var baseA = base, baseB = base
+        var start = [Float](repeating: 0, count: 12)
+        for s in 0..<4 { start[s] = 0.1 * Float(s); start[4 + s] = 1 }
+        start[8] = 0.5; start[9] = 1; start[10] = -0.2; start[11] = 1
+        func values(_ m: FFMModel) -> [Float] {
+            Array(UnsafeBufferPointer(start: m.latent, count: 8)) + [m.linear[0], m.linear[1], m.bias[0], m.bias[1]]
+        }
+        func set(_ m: FFMModel, _ v: [Float]) {
+            for s in 0..<8 { m.latent[s] = v[s] }
+            m.linear[0] = v[8]; m.linear[1] = v[9]; m.bias[0] = v[10]; m.bias[1] = v[11]
+        }
+        set(a, start)
+        set(b, start)
+        let baseA = ModelSnapshot(of: a, momentum: true), baseB = ModelSnapshot(of: b, momentum: true)
+        func momentum(_ base: ModelSnapshot) -> [Float] {
+            Array(UnsafeBufferPointer(start: base.momentum!.latent, count: 4)) + [base.momentum!.linear[0]]
+        }
+        let all: [UInt64] = [1]
         // One sync: every weight changed by `dw` on both ranks, ΔG = 1 each; returns the merged values.
         func sync(_ dw: Float) -> [Float] {
-            var a = baseA, b = baseB
-            for w in [0, 1, 2, 3, 8, 10] { a[w] += dw; b[w] += dw }
-            for g in [4, 5, 6, 7, 9, 11] { a[g] += 1; b[g] += 1 }
-            var changesA: [Float] = []
-            var a2 = a, baseA2 = baseA, m2 = momentumA
-            model.mergePacked(&a2, base: &baseA2, count: 1, merge: .sqrt, momentum: &m2, mu: mu) { changesA = $0 }
-            var changesB: [Float] = []
-            model.mergePacked(&b, base: &baseB, count: 1, merge: .sqrt, momentum: &momentumB, mu: mu) { x in
-                changesB = x
-                x = zip(x, changesA).map { $0 + $1 }
+            for m in [a, b] {
+                var v = values(m)
+                for w in [0, 1, 2, 3, 8, 10] { v[w] += dw }
+                for g in [4, 5, 6, 7, 9, 11] { v[g] += 1 }
+                set(m, v)
             }
-            model.mergePacked(&a, base: &baseA, count: 1, merge: .sqrt, momentum: &momentumA, mu: mu) { x in
-                x = zip(x, changesB).map { $0 + $1 }
+            all.withUnsafeBufferPointer { u in
+                let sums = zip(changes(a, u.baseAddress!, baseA), changes(b, u.baseAddress!, baseB)).map { $0 + $1 }
+                apply(sums, a, u.baseAddress!, count: 1, baseA, mu: mu)
+                apply(sums, b, u.baseAddress!, count: 1, baseB, mu: mu)
             }
-            #expect(a == b && baseA == a && baseB == b && momentumA == momentumB)
-            return a
+            #expect(values(a) == values(b) && momentum(baseA) == momentum(baseB))
+            #expect(Array(UnsafeBufferPointer(start: baseA.latent, count: 8)) == Array(values(a)[0..<8]))
+            return values(a)
         }
         let first = sync(0.2)
         let d1 = 2 * 0.2 / Float(2).squareRoot()  // (√1 · 0.2 + √1 · 0.2) / √2
-        for w in [0, 1, 2, 3, 8, 10] { #expect(abs(first[w] - (base[w] + d1)) < 1e-6, "slot \(w)") }
+        for w in [0, 1, 2, 3, 8, 10] { #expect(abs(first[w] - (start[w] + d1)) < 1e-6, "slot \(w)") }
         #expect(first[4] == 3 && first[11] == 3)
         let second = sync(0.1)
         let d2 = 2 * 0.1 / Float(2).squareRoot() + mu * d1
         for w in [0, 1, 2, 3, 8] { #expect(abs(second[w] - (first[w] + d2)) < 1e-6, "slot \(w)") }
         // The bias: no momentum.
         #expect(abs(second[10] - (first[10] + 2 * 0.1 / Float(2).squareRoot())) < 1e-6)
-        #expect(abs(momentumA![0] - d2) < 1e-6 && momentumA![10] == 0)
+        for w in 0..<5 { #expect(abs(momentum(baseA)[w] - d2) < 1e-6, "momentum \(w)") }
     }
 
     @Test func touchedRowsAreTheRowsOfTheTrainedFeaturesJoinedOverThreads() {
