@@ -66,9 +66,9 @@ extension FFMModel {
     /// Merges the ranks' models on every rank, and sets `base` (the model of the last sync,
     /// the same on every rank) to the result. Per weight w with AdaGrad accumulator G:
     ///
-    /// - `.mean` (the default), Vowpal Wabbit's AdaGrad-weighted average:
+    /// - `.mean`, Vowpal Wabbit's AdaGrad-weighted average:
     ///   w = Σ_r G_r w_r / Σ_r G_r, G = Σ_r G_r / N. Weight slots carry G w, accumulator slots G.
-    /// - `.sqrt`, over the changes since `base` (rank r changed them by Δw_r and ΔG_r):
+    /// - `.sqrt` (the default), over the changes since `base` (rank r changed them by Δw_r and ΔG_r):
     ///   w = base.w + Σ_r √ΔG_r Δw_r / √Σ_r ΔG_r, G = base.G + Σ_r ΔG_r. A weight one rank
     ///   trained gets its change exactly; one that N ranks trained alike gets √N times their
     ///   mean change (how far AdaGrad moves with N times the squared gradients); the
