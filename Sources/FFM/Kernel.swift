@@ -231,6 +231,7 @@ extension FFMModel {
     @inline(__always)
     func score(_ s: Scratch, prefetching next: Scratch? = nil) -> Float {
         if kind == .hofm { return hofmScore(s, prefetching: next) }
+        if kind == .fm { return fmScore(s, prefetching: next) }
         let count = s.count
         // The next row's weights are prefetched a row per outer iteration, so the requests
         // spread over the work instead of queueing up at once.
@@ -287,6 +288,7 @@ extension FFMModel {
     @inline(__always)
     func update(_ s: Scratch, kappa: Float, eta: Float, lambda: Float) {
         if kind == .hofm { return hofmUpdate(s, kappa: kappa, eta: eta, lambda: lambda) }
+        if kind == .fm { return fmUpdate(s, kappa: kappa, eta: eta, lambda: lambda) }
         let count = s.count
         if hasLinear { updateLinear(s, kappa: kappa, eta: eta, lambda: lambda) }
         guard weightFields > 0, count > 1 else { return }
