@@ -295,7 +295,7 @@ extension FFMModel {
         let rows = s.rows, offsets = s.fieldOffsets, values = s.values
         let l4 = SIMD4<Float>(repeating: lambda), e4 = SIMD4<Float>(repeating: eta)
         if kPad == 4 {
-            updateLatent4(s, kappa: kappa, eta: eta, lambda: lambda, avx: cpuHasAVX, fma: fusedUpdate)
+            updateLatent4(s, kappa: kappa, eta: eta, lambda: lambda, avx: cpuHasAVX, fma: cpuHasAVX2FMA)
             return
         }
         for a in 0..<(count - 1) {
@@ -327,9 +327,6 @@ let cpuHasAVX: Bool = swiftctr_has_avx() != 0
 /// the last bits (within a relative 1e-5 after 2,000 steps, FFMTests), the same for a seed
 /// on one machine; on a processor without FMA the AVX kernel (same bits as the loop) runs.
 let cpuHasAVX2FMA: Bool = swiftctr_has_avx2_fma() != 0
-
-/// The update kernel training uses (`updateLatent4`'s `fma`).
-let fusedUpdate: Bool = cpuHasAVX2FMA
 
 extension FFMModel {
     /// The pairs' AdaGrad step of `update` at kPad = 4 (one chunk per vector). With `avx`,
