@@ -25,7 +25,8 @@
 # (user + sys) from GNU time. CMD's stdout goes to OUT and its stderr to ERR; when CMD fails,
 # the function prints the command and the end of ERR on stderr and returns 1.
 # BENCH_BEFORE, when set, is evaluated before every run (e.g. to delete a cache file that
-# the measured program would otherwise reuse).
+# the measured program would otherwise reuse). BENCH_USER_SYS_FILE, when set, receives
+# bench_time's "USER_S SYS_S" (the CPU seconds apart).
 
 bench_require_gnu_time() {
     [ -x /usr/bin/time ] && return 0
@@ -51,6 +52,7 @@ bench_time() {
     t1=$(date +%s%N)
     read -r rss user sys <"$tf"
     rm -f "$tf"
+    [ -n "${BENCH_USER_SYS_FILE:-}" ] && echo "$user $sys" >"$BENCH_USER_SYS_FILE"
     awk -v ns="$((t1 - t0))" -v rss="$rss" -v u="$user" -v s="$sys" \
         'BEGIN { printf "%.4f %d %.2f\n", ns / 1e9, rss, u + s }'
 }
