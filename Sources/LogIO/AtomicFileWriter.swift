@@ -33,8 +33,10 @@ public final class AtomicFileWriter {
     /// `bufferStorage.bytes`, kept here so that the write paths read it without going
     /// through `bufferStorage`. Uncompressed bytes not yet handed to the file or the
     /// compressor are `buffer[..<used]`.
-    private var buffer: UnsafeMutableRawBufferPointer
-    private var used = 0
+    @exclusivity(unchecked) private var buffer: UnsafeMutableRawBufferPointer
+    // Updated on every write: private, never accessed while another access is open, so
+    // without the runtime's exclusivity checks (one call per write otherwise).
+    @exclusivity(unchecked) private var used = 0
     private var committed = false
     private var closed = false
     /// The gzip compressor (nil for plain output); it owns its zlib state.
@@ -42,7 +44,7 @@ public final class AtomicFileWriter {
     /// The compressor's output before it is written out (gzip only).
     private let compressed: ScratchBuffer?
     /// Uncompressed bytes written so far.
-    public private(set) var bytesWritten: Int64 = 0
+    @exclusivity(unchecked) public private(set) var bytesWritten: Int64 = 0
 
     /// - Parameter group: the stage's commit point; `commit()` then leaves the rename to it.
     public init(path: String, gzip: Bool = false, level: Int32 = 6, bufferSize: Int = 1 << 20,
