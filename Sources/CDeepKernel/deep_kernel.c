@@ -157,6 +157,32 @@ void swiftctr_deep_sgemm(intptr_t m, intptr_t n0, intptr_t n1, intptr_t k,
     }
 }
 
+// MARK: - AdamW
+
+// No fused multiply-adds here: the same roundings as DeepNet.adamChunks in Swift.
+#pragma clang fp contract(off)
+__attribute__((target("avx2,fma")))
+void swiftctr_deep_adamw(float *w, float *m1, float *m2, const float *g, intptr_t chunks, float scale,
+                         float step_size, float rc2, float decay, int decayed) {
+    const __m256 b1 = _mm256_set1_ps(0.9f), b2 = _mm256_set1_ps(0.999f);
+    const __m256 one_b1 = _mm256_set1_ps(1 - 0.9f), one_b2 = _mm256_set1_ps(1 - 0.999f);
+    const __m256 vs = _mm256_set1_ps(scale), vstep = _mm256_set1_ps(step_size), vrc2 = _mm256_set1_ps(rc2);
+    const __m256 eps = _mm256_set1_ps(1e-8f), vdecay = _mm256_set1_ps(decay);
+    for (intptr_t c = 0; c < chunks; c++) {
+        const intptr_t j = c * 8;
+        const __m256 gr = _mm256_mul_ps(_mm256_loadu_ps(g + j), vs);
+        const __m256 m = _mm256_add_ps(_mm256_mul_ps(b1, _mm256_loadu_ps(m1 + j)), _mm256_mul_ps(one_b1, gr));
+        const __m256 v = _mm256_add_ps(_mm256_mul_ps(b2, _mm256_loadu_ps(m2 + j)), _mm256_mul_ps(_mm256_mul_ps(one_b2, gr), gr));
+        _mm256_storeu_ps(m1 + j, m);
+        _mm256_storeu_ps(m2 + j, v);
+        __m256 x = _mm256_loadu_ps(w + j);
+        if (decayed) x = _mm256_sub_ps(x, _mm256_mul_ps(vdecay, x));
+        const __m256 den = _mm256_add_ps(_mm256_mul_ps(_mm256_sqrt_ps(v), vrc2), eps);
+        _mm256_storeu_ps(w + j, _mm256_sub_ps(x, _mm256_div_ps(_mm256_mul_ps(vstep, m), den)));
+    }
+}
+#pragma clang fp contract(on)
+
 // MARK: - bfloat16 products (AVX512_BF16)
 
 int swiftctr_deep_has_avx512_bf16(void) {
@@ -367,6 +393,11 @@ void swiftctr_deep_sgemm(intptr_t m, intptr_t n0, intptr_t n1, intptr_t k, const
 }
 
 int swiftctr_deep_has_avx512_bf16(void) { return 0; }
+
+void swiftctr_deep_adamw(float *w, float *m1, float *m2, const float *g, intptr_t chunks, float scale,
+                         float step_size, float rc2, float decay, int decayed) {
+    (void)w; (void)m1; (void)m2; (void)g; (void)chunks; (void)scale; (void)step_size; (void)rc2; (void)decay; (void)decayed;
+}
 
 int swiftctr_deep_sgemm_bf16(intptr_t m, intptr_t n0, intptr_t n1, intptr_t k, const float *a, intptr_t a_row,
                              intptr_t a_col, const float *b, intptr_t b_row, intptr_t b_col, float *c, intptr_t ldc,
