@@ -310,13 +310,16 @@ BF16_TARGET static void pack_b_bf16(uint16_t *pack, const float *b, intptr_t b_r
     }
 }
 
-// R (1 to 6) rows of C, W (8 or 16) columns over q pairs of the inner dimension: per pair
-// and accumulator one VDPBF16PS (two bf16 products added to 8 fp32 sums).
+// R (1 to MR) rows of C, W (8 or 16) columns over q pairs of the inner dimension: per pair
+// and accumulator one VDPBF16PS (two bf16 products added to 8 fp32 sums). MR 12: 24
+// accumulators in AVX-512VL's 32 vector registers (VDPBF16PS has a latency of 6 cycles and
+// two issue a cycle on Zen 4, so 12 accumulators, as the fp32 tiles have, left no slack).
+enum { MR = 12 };
 BF16_TARGET __attribute__((always_inline))
 static inline void tile_bf16(const int R, const int W, intptr_t pairs, const uint32_t *a, intptr_t lda,
                              const uint32_t *pack, float *c, intptr_t ldc, int add) {
-    __m256 acc[6][2];
-    for (int r = 0; r < 6; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    __m256 acc[MR][2];
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
     for (intptr_t q = 0; q < pairs; q++) {
         const __m256i b0 = _mm256_load_si256((const __m256i *)(pack + q * 16));
         const __m256i b1 = W == 16 ? _mm256_load_si256((const __m256i *)(pack + q * 16 + 8)) : b0;
@@ -341,15 +344,17 @@ static void tiles_bf16(intptr_t m, intptr_t w, intptr_t pairs, const uint32_t *a
                        float *c, intptr_t ldc, int add) {
     intptr_t i = 0;
     if (w == 16) {
-        for (; i + 6 <= m; i += 6) tile_bf16(6, 16, pairs, a + i * lda, lda, pack, c + i * ldc, ldc, add);
+        for (; i + MR <= m; i += MR) tile_bf16(MR, 16, pairs, a + i * lda, lda, pack, c + i * ldc, ldc, add);
     } else {
-        for (; i + 6 <= m; i += 6) tile_bf16(6, 8, pairs, a + i * lda, lda, pack, c + i * ldc, ldc, add);
+        for (; i + MR <= m; i += MR) tile_bf16(MR, 8, pairs, a + i * lda, lda, pack, c + i * ldc, ldc, add);
     }
     const uint32_t *ar = a + i * lda;
     float *cr = c + i * ldc;
 #define CASE(R) case R: if (w == 16) tile_bf16(R, 16, pairs, ar, lda, pack, cr, ldc, add); \
                         else tile_bf16(R, 8, pairs, ar, lda, pack, cr, ldc, add); break;
-    switch (m - i) { CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) default: break; }
+    switch (m - i) {
+        CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8) CASE(9) CASE(10) CASE(11) default: break;
+    }
 #undef CASE
 }
 

@@ -219,7 +219,15 @@ final class DeepBatch {
                         let f = Int(fieldP[i])
                         guard f < net.fieldCount else { continue }
                         let x = valueP[i], v = rowsP[i], out = e + f * k
-                        for d in 0..<k { out[d] += x * v[(d >> 2) * 8 + (d & 3)] }
+                        if k & 3 == 0 {
+                            for c in 0..<(k >> 2) {
+                                let at = UnsafeMutableRawPointer(out + c * 4)
+                                at.storeBytes(of: at.loadUnaligned(as: SIMD4<Float>.self)
+                                              + x * UnsafeRawPointer(v + c * 8).loadUnaligned(as: SIMD4<Float>.self), as: SIMD4<Float>.self)
+                            }
+                        } else {
+                            for d in 0..<k { out[d] += x * v[(d >> 2) * 8 + (d & 3)] }
+                        }
                     }
                 }
             }
@@ -322,6 +330,19 @@ final class DeepBatch {
         let k = net.factors, v = featRow[i], x = featValue[i], kap = kappa[r]
         let f = Int(featField[i])
         let dE: UnsafeMutablePointer<Float>? = f < net.fieldCount ? delta[0] + r * net.padded[0] + f * k : nil
+        if k & 3 == 0 {
+            // Four factors at a time (a latent row keeps them in groups of 4, each followed
+            // by its 4 accumulators); the same operations, in the same order, per factor.
+            let kx = kap * x
+            for c in 0..<(k >> 2) {
+                let w = UnsafeRawPointer(v + c * 8).loadUnaligned(as: SIMD4<Float>.self)
+                let sd = UnsafeRawPointer(S + c * 4).loadUnaligned(as: SIMD4<Float>.self)
+                var gd = kx * (sd - x * w) + lambda * w
+                if let dE { gd += x * UnsafeRawPointer(dE + c * 4).loadUnaligned(as: SIMD4<Float>.self) }
+                UnsafeMutableRawPointer(g + c * 4).storeBytes(of: gd, as: SIMD4<Float>.self)
+            }
+            return
+        }
         for d in 0..<k {
             let w = v[(d >> 2) * 8 + (d & 3)]
             var gd = kap * x * (S[d] - x * w) + lambda * w
@@ -335,9 +356,18 @@ final class DeepBatch {
     func embeddingSum(row r: Int, into S: UnsafeMutablePointer<Float>) {
         let k = net.factors
         S.update(repeating: 0, count: k)
+        let rows = featRow, values = featValue
         for i in featStart[r]..<featStart[r + 1] {
-            let v = featRow[i], x = featValue[i]
-            for d in 0..<k { S[d] += x * v[(d >> 2) * 8 + (d & 3)] }
+            let v = rows[i], x = values[i]
+            if k & 3 == 0 {
+                for c in 0..<(k >> 2) {
+                    let at = UnsafeMutableRawPointer(S + c * 4)
+                    at.storeBytes(of: at.loadUnaligned(as: SIMD4<Float>.self) + x * UnsafeRawPointer(v + c * 8).loadUnaligned(as: SIMD4<Float>.self),
+                                  as: SIMD4<Float>.self)
+                }
+            } else {
+                for d in 0..<k { S[d] += x * v[(d >> 2) * 8 + (d & 3)] }
+            }
         }
     }
 

@@ -80,7 +80,7 @@ public struct TrainParams: StageParameters {
     @Option("DeepFM: decoupled weight decay of the network's weights (AdamW).", in: .atLeast(0))
     public var weightDecay = 0.0
 
-    @Option("DeepFM: number format of the network's matrix products in training and validation: fp32, or bf16 (weights, activations and gradients rounded to bfloat16 for the products, sums, weights and Adam state in fp32, as PyTorch's CPU autocast; about 1.7x faster products; needs a processor with AVX512_BF16). ctr-predict uses fp32.")
+    @Option("DeepFM: number format of the network's matrix products in training and validation: fp32, or bf16 (weights, activations and gradients rounded to bfloat16 for the products, sums, weights and Adam state in fp32, as PyTorch's CPU autocast; products about 1.6x faster on Zen 4; needs a processor with AVX512_BF16). ctr-predict uses fp32.")
     public var precision = DeepPrecision.fp32
 
     // MARK: Data parallel training under mpirun (docs/SCALING.md)
