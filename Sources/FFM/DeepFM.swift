@@ -1,7 +1,7 @@
 // DeepFM (Guo et al., IJCAI 2017; issue #14): φ(x) = y_FM + y_DNN over shared embeddings.
 //
 // The FM part is `--model fm`'s model (bias, linear terms, one embedding of k factors per
-// feature index, the pairwise kernel of Kernel.swift). The network reads the concatenation
+// feature index, scored in linear time by FMKernel.swift's fmScore). The network reads the concatenation
 // of the per-field embeddings e[f] = Σ_{features i of field f} x_i v_i (a field with no
 // usable feature gives zeros; several features of one field are summed, weighted by their
 // values, after instance normalisation as in the FM part).
@@ -212,7 +212,9 @@ final class DeepBatch {
                     }
                     s.count = c
                     s.bias = model.bias
-                    tOut[r] = model.score(s)
+                    // The FM part in linear time (fm's ½ Σ_d ((Σ x v)² − Σ x² v²)), not the
+                    // pair sum `score` takes for this kind: 39 features a row, 741 pairs.
+                    tOut[r] = model.fmScore(s)
                     let e = input + r * p0
                     e.update(repeating: 0, count: p0)
                     for i in lo..<(lo + c) {
@@ -288,11 +290,12 @@ final class DeepBatch {
             let g = net.grads + net.offsets[l], gb = g + pi * po
             let dOut = delta[l + 1], input = act[l], dIn = delta[l]
             // dWt = act[l]ᵀ · delta[l+1]; the bias's gradient, the column sums of delta[l+1].
+            // Columns come in whole SIMD8s (starts at multiples of 16, widths padded to 8).
             product(m: pi, n: po, k: B, a: input, aRow: 1, aCol: pi, b: dOut, bRow: po, bCol: 1, c: g, ldc: po) { columns in
-                for o in columns { gb[o] = 0 }
-                for r in 0..<B {
-                    let row = dOut + r * po
-                    for o in columns { gb[o] += row[o] }
+                for o in stride(from: columns.lowerBound, to: columns.upperBound, by: 8) {
+                    var sum = SIMD8<Float>.zero
+                    for r in 0..<B { sum += UnsafeRawPointer(dOut + r * po + o).loadUnaligned(as: SIMD8<Float>.self) }
+                    UnsafeMutableRawPointer(gb + o).storeBytes(of: sum, as: SIMD8<Float>.self)
                 }
             }
             // delta[l] = delta[l+1] · W, then through the ReLU (and dropout) of layer l's input:
@@ -303,7 +306,11 @@ final class DeepBatch {
                 guard l > 0 else { return }
                 for r in 0..<B {
                     let d = dIn + r * pi, x = input + r * pi
-                    for i in columns { d[i] = x[i] > 0 ? d[i] * scale : 0 }
+                    for i in stride(from: columns.lowerBound, to: columns.upperBound, by: 8) {
+                        let di = UnsafeMutableRawPointer(d + i), xi = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+                        let kept = di.loadUnaligned(as: SIMD8<Float>.self) * scale
+                        di.storeBytes(of: kept.replacing(with: 0, where: .!(xi .> 0)), as: SIMD8<Float>.self)
+                    }
                 }
             }
             if useKernel || bf16 {

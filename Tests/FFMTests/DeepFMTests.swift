@@ -361,8 +361,8 @@ private func randomRows(_ count: Int, fields: Int, indexCount: Int, seed: UInt64
         let rows = randomRows(300, fields: 4, indexCount: 40, seed: 3)
         for (label, features) in rows { features.withUnsafeBufferPointer { batch.append($0, label: label, remapped: false) } }
         batch.forward()
-        // fm scores in linear time (FMKernel.swift), deepfm's FM part as the pair sum: the
-        // same function, equal up to Float rounding.
+        // Both in linear time (FMKernel.swift's fmScore); deepfm's rows go through the
+        // batch, so equal up to Float rounding.
         let predictor = Predictor(model: fm)
         func close(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 1e-5 * max(1, abs(b)) }
         for (r, row) in rows.enumerated() {
