@@ -88,6 +88,19 @@ static inline void tile6x8(intptr_t kc, const float *a, intptr_t a_row, intptr_t
     }
 }
 
+// Writes (or with add, adds) R rows of W (8 or 16) columns of accumulators to C.
+__attribute__((target("avx2,fma"), always_inline))
+static inline void store_rows(const int R, const int W, __m256 (*acc)[2], float *c, intptr_t ldc, int add) {
+    for (int r = 0; r < R; r++) {
+        float *o = c + r * ldc;
+        for (int h = 0; h < W / 8; h++) {
+            __m256 v = acc[r][h];
+            if (add) v = _mm256_add_ps(_mm256_loadu_ps(o + 8 * h), v);
+            _mm256_storeu_ps(o + 8 * h, v);
+        }
+    }
+}
+
 // R (1 to 5) rows of C, W (8 or 16) columns: the rows left below a multiple of 6. The same
 // chain of fused multiply-adds per element as the 6-row tiles, with R x W/8 independent
 // accumulators (one row at a time waited on the FMA latency: 4 rows of a 256-row batch took
@@ -107,14 +120,7 @@ static inline void tile_rows(const int R, const int W, intptr_t kc, const float 
             if (W == 16) acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
         }
     }
-    for (int r = 0; r < R; r++) {
-        float *o = c + r * ldc;
-        for (int h = 0; h < W / 8; h++) {
-            __m256 v = acc[r][h];
-            if (add) v = _mm256_add_ps(_mm256_loadu_ps(o + 8 * h), v);
-            _mm256_storeu_ps(o + 8 * h, v);
-        }
-    }
+    store_rows(R, W, acc, c, ldc, add);
 }
 
 __attribute__((target("avx2,fma")))
@@ -126,18 +132,20 @@ static void tile_rest(intptr_t rows, intptr_t w, intptr_t kc, const float *a, in
 #undef CASE
 }
 
+// C's columns [n0, n1) for an inner dimension of 0: zeros (unchanged with accumulate).
+static void empty_product(intptr_t m, intptr_t n0, intptr_t n1, float *c, intptr_t ldc, int accumulate) {
+    if (accumulate) return;
+    for (intptr_t i = 0; i < m; i++)
+        for (intptr_t j = n0; j < n1; j++) c[i * ldc + j] = 0;
+}
+
 __attribute__((target("avx2,fma")))
 void swiftctr_deep_sgemm(intptr_t m, intptr_t n0, intptr_t n1, intptr_t k,
                          const float *a, intptr_t a_row, intptr_t a_col,
                          const float *b, intptr_t b_row, intptr_t b_col,
                          float *c, intptr_t ldc, int accumulate) {
     _Alignas(32) float pack[KC * 16];
-    if (k == 0) {
-        if (!accumulate)
-            for (intptr_t i = 0; i < m; i++)
-                for (intptr_t j = n0; j < n1; j++) c[i * ldc + j] = 0;
-        return;
-    }
+    if (k == 0) { empty_product(m, n0, n1, c, ldc, accumulate); return; }
     for (intptr_t j0 = n0; j0 < n1; j0 += 16) {
         const intptr_t w = n1 - j0 >= 16 ? 16 : 8;
         for (intptr_t p0 = 0; p0 < k; p0 += KC) {
@@ -329,14 +337,7 @@ static inline void tile_bf16(const int R, const int W, intptr_t pairs, const uin
             if (W == 16) acc[r][1] = _mm256_dpbf16_ps(acc[r][1], (__m256bh)x, (__m256bh)b1);
         }
     }
-    for (int r = 0; r < R; r++) {
-        float *o = c + r * ldc;
-        for (int h = 0; h < W / 8; h++) {
-            __m256 v = acc[r][h];
-            if (add) v = _mm256_add_ps(_mm256_loadu_ps(o + 8 * h), v);
-            _mm256_storeu_ps(o + 8 * h, v);
-        }
-    }
+    store_rows(R, W, acc, c, ldc, add);
 }
 
 BF16_TARGET
@@ -363,12 +364,7 @@ BF16_TARGET int swiftctr_deep_sgemm_bf16(intptr_t m, intptr_t n0, intptr_t n1, i
                              const float *b, intptr_t b_row, intptr_t b_col,
                              float *c, intptr_t ldc, int accumulate) {
     _Alignas(32) uint16_t pack[KC * 16 + 32];
-    if (k == 0 || m == 0) {
-        if (!accumulate)
-            for (intptr_t i = 0; i < m; i++)
-                for (intptr_t j = n0; j < n1; j++) c[i * ldc + j] = 0;
-        return 0;
-    }
+    if (k == 0 || m == 0) { empty_product(m, n0, n1, c, ldc, accumulate); return 0; }
     const uint16_t *abf = convert_a(m, k, a, a_row, a_col);
     if (!abf) return -1;
     const intptr_t k2 = (k + 1) & ~(intptr_t)1;

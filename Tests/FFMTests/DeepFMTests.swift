@@ -59,6 +59,20 @@ private func randomRows(_ count: Int, fields: Int, indexCount: Int, seed: UInt64
     }
 }
 
+/// Three epochs of deepfm (24, 24; batches of 100) on `problem`, validated on its test rows.
+private func trainSmallDeep(_ problem: Problem, threads: Int, precision: DeepPrecision, to name: String) throws -> TrainResult {
+    try TrainStage.run(params: quietParams {
+        $0.model = .deepfm
+        $0.hidden = LayerWidths([24, 24])
+        $0.threads = threads
+        $0.epochs = 3
+        $0.batch = 100
+        $0.precision = precision
+        $0.validation = problem.valid
+        $0.output = problem.path(name)
+    }, trainingSet: problem.train)
+}
+
 @Suite struct DeepFMTests {
     @Test(arguments: [[], [7], [9, 5], [16, 8, 3]])
     func forwardMatchesNaive(hidden: [Int]) throws {
@@ -248,16 +262,7 @@ private func randomRows(_ count: Int, fields: Int, indexCount: Int, seed: UInt64
     func bf16TrainsDeterministically() throws {
         let problem = try Problem(rows: 3000)
         func train(threads: Int, _ precision: DeepPrecision, to name: String) throws -> TrainResult {
-            try TrainStage.run(params: quietParams {
-                $0.model = .deepfm
-                $0.hidden = LayerWidths([24, 24])
-                $0.threads = threads
-                $0.epochs = 3
-                $0.batch = 100
-                $0.precision = precision
-                $0.validation = problem.valid
-                $0.output = problem.path(name)
-            }, trainingSet: problem.train)
+            try trainSmallDeep(problem, threads: threads, precision: precision, to: name)
         }
         let bf16 = try train(threads: 2, .bf16, to: "bf16")
         let fp32 = try train(threads: 2, .fp32, to: "fp32")
@@ -456,15 +461,7 @@ private func randomRows(_ count: Int, fields: Int, indexCount: Int, seed: UInt64
     @Test func severalThreadsTrainToo() throws {
         let problem = try Problem(rows: 3000)
         func train(threads: Int, to name: String) throws -> TrainResult {
-            try TrainStage.run(params: quietParams {
-                $0.model = .deepfm
-                $0.hidden = LayerWidths([24, 24])
-                $0.threads = threads
-                $0.epochs = 3
-                $0.batch = 100
-                $0.validation = problem.valid
-                $0.output = problem.path(name)
-            }, trainingSet: problem.train)
+            try trainSmallDeep(problem, threads: threads, precision: .fp32, to: name)
         }
         let result = try train(threads: 2, to: "m")
         #expect(result.epochs.last!.vaLogLoss! < constantLogLoss(problem.validRows) * 0.95)
