@@ -9,7 +9,8 @@
 #
 # Environment: ROWS (200000 training rows), TEST_ROWS (50000), TRUTHS ("deep ffm": ctr-synth
 # --truth), FFM_EPOCHS (3, ffm and fm), DEEP_EPOCHS (2), K (8, deepfm's and fm's -k; ffm
-# uses -k 4), HIDDEN (400,400,400), BATCH (256), THREADS (2), TORCH (0; 1 runs
+# uses -k 4), HIDDEN (400,400,400), BATCH (256), PRECISION (fp32: deepfm's --precision;
+# bf16 needs AVX512_BF16), THREADS (2), TORCH (0; 1 runs
 # torch_reference.py with PYTHON, same architecture, batch, optimisers, epochs and
 # threads), PYTHON (python3; a Python with torch and numpy), NUMPY (0; 1 runs reference.py),
 # WORK (/tmp/swiftctr-bench-deepfm), BUILD_PATH (swift build --scratch-path).
@@ -32,6 +33,7 @@ DEEP_EPOCHS="${DEEP_EPOCHS:-2}"
 K="${K:-8}"
 HIDDEN="${HIDDEN:-400,400,400}"
 BATCH="${BATCH:-256}"
+PRECISION="${PRECISION:-fp32}"
 THREADS="${THREADS:-2}"
 TORCH="${TORCH:-0}"
 PYTHON="${PYTHON:-python3}"
@@ -51,7 +53,7 @@ for truth in $TRUTHS; do
     read -r BAYES CONSTANT < "$DATA/bayes.txt"
     echo "truth $truth: test Bayes log loss $BAYES, constant $CONSTANT" >&2
     for spec in "ffm:$FFM_EPOCHS:-k 4" "fm:$FFM_EPOCHS:--model fm -k $K" \
-                "deepfm:$DEEP_EPOCHS:--model deepfm -k $K --hidden $HIDDEN --batch $BATCH"; do
+                "deepfm:$DEEP_EPOCHS:--model deepfm -k $K --hidden $HIDDEN --batch $BATCH --precision $PRECISION"; do
         name="${spec%%:*}"; rest="${spec#*:}"; epochs="${rest%%:*}"
         read -r -a args <<< "${rest#*:}"
         echo "$name: ${rest#*:} -t $epochs -s $THREADS" >&2

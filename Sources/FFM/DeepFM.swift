@@ -1,7 +1,7 @@
 // DeepFM (Guo et al., IJCAI 2017; issue #14): φ(x) = y_FM + y_DNN over shared embeddings.
 //
 // The FM part is `--model fm`'s model (bias, linear terms, one embedding of k factors per
-// feature index, the pairwise kernel of Kernel.swift). The network reads the concatenation
+// feature index, scored in linear time by FMKernel.swift's fmScore). The network reads the concatenation
 // of the per-field embeddings e[f] = Σ_{features i of field f} x_i v_i (a field with no
 // usable feature gives zeros; several features of one field are summed, weighted by their
 // values, after instance normalisation as in the FM part).
@@ -40,10 +40,17 @@ final class DeepBatch {
     var count = 0
     // Features of the batch.
     var featStart: [Int]
-    var featRow: [UnsafeMutablePointer<Float>] = []
-    var featLinear: [UnsafeMutablePointer<Float>] = []
-    var featField: [Int32] = []
-    var featValue: [Float] = []
+    /// Per feature (featCount of them; room for featCapacity): its embedding, its linear
+    /// term and bias, field, value and parameter row. Buffers rather than arrays: assembling
+    /// a batch is serial, and an array's append (with its exclusivity check) per feature
+    /// took about 5% of a training thread's time.
+    var featCount = 0
+    var featCapacity = 0
+    var featRow = UnsafeMutablePointer<UnsafeMutablePointer<Float>>.allocate(capacity: 0)
+    var featLinear = UnsafeMutablePointer<UnsafeMutablePointer<Float>>.allocate(capacity: 0)
+    var featField = UnsafeMutablePointer<Int32>.allocate(capacity: 0)
+    var featValue = UnsafeMutablePointer<Float>.allocate(capacity: 0)
+    var featIndex = UnsafeMutablePointer<Int>.allocate(capacity: 0)
     var labels: [Float]
     var tFM: [Float]
     var scores: [Float]
@@ -79,6 +86,22 @@ final class DeepBatch {
     deinit {
         for a in act { a.deallocate() }
         for d in delta { d.deallocate() }
+        featRow.deallocate(); featLinear.deallocate(); featField.deallocate(); featValue.deallocate(); featIndex.deallocate()
+    }
+
+    /// Makes room for `more` features after the `featCount` there are.
+    func reserveFeatures(_ more: Int) {
+        let need = featCount + more
+        guard need > featCapacity else { return }
+        let capacity = max(need, 2 * featCapacity, 1024)
+        func grow<T>(_ p: inout UnsafeMutablePointer<T>) {
+            let q = UnsafeMutablePointer<T>.allocate(capacity: capacity)
+            q.moveInitialize(from: p, count: featCount)
+            p.deallocate()
+            p = q
+        }
+        grow(&featRow); grow(&featLinear); grow(&featField); grow(&featValue); grow(&featIndex)
+        featCapacity = capacity
     }
 
     /// Runs `body(part, range)` for the parts of `count` items split over the threads.
@@ -86,20 +109,27 @@ final class DeepBatch {
 
     /// Whether the products run in the AVX2 + FMA kernel (tests turn it off to check the Swift one).
     var useKernel = deepKernelAvailable
+    /// Whether they run in the bfloat16 kernel instead (`--precision bf16`; set only where
+    /// `deepBF16Available`).
+    var bf16 = false
 
     /// `C = A · B` (m × n, row-major, `ldc`) with A(i, p) at `a[i * aRow + p * aCol]` and
     /// B(p, j) at `b[p * bRow + j * bCol]`, C's columns split over the threads in blocks of
-    /// 16; then `finish(columns)` on each part's columns, in that part's thread. The Swift
+    /// 8 (n a multiple of 8: 400 columns split 200 + 200, where blocks of 16 split 208 + 192
+    /// and left one thread waiting 4% of each product); then `finish(columns)` on each part's columns, in that part's thread. The Swift
     /// product needs `bCol` 1. Each element of C is summed in the same order whatever the
     /// split, so the threads change no result.
     func product(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, aRow: Int, aCol: Int, b: UnsafePointer<Float>,
                  bRow: Int, bCol: Int, c: UnsafeMutablePointer<Float>, ldc: Int, finish: (Range<Int>) -> Void) {
-        let useKernel = self.useKernel
+        let useKernel = self.useKernel, bf16 = self.bf16
         let ctx = Unchecked((a, b, c))
-        parallel((n + 15) / 16) { _, blocks in
+        parallel((n + 7) / 8) { _, blocks in
             let (a, b, c) = ctx.value
-            let columns = (blocks.lowerBound * 16)..<min(blocks.upperBound * 16, n)
-            if useKernel {
+            let columns = (blocks.lowerBound * 8)..<min(blocks.upperBound * 8, n)
+            // The bfloat16 kernel fails only when its buffer for A (m × k halves) cannot be
+            // allocated; the fp32 kernel then does the product.
+            if bf16, swiftctr_deep_sgemm_bf16(m, columns.lowerBound, columns.upperBound, k, a, aRow, aCol, b, bRow, bCol, c, ldc, 0) == 0 {
+            } else if useKernel || bf16 {
                 swiftctr_deep_sgemm(m, columns.lowerBound, columns.upperBound, k, a, aRow, aCol, b, bRow, bCol, c, ldc, 0)
             } else {
                 precondition(bCol == 1)
@@ -113,20 +143,21 @@ final class DeepBatch {
     /// Starts a batch.
     func reset() {
         count = 0
-        featRow.removeAll(keepingCapacity: true)
-        featLinear.removeAll(keepingCapacity: true)
-        featField.removeAll(keepingCapacity: true)
-        featValue.removeAll(keepingCapacity: true)
+        featCount = 0
     }
 
     /// Adds a row: its usable features (as `FFMModel.prepare` selects and scales them).
     func append(_ features: UnsafeBufferPointer<Feature>, label: Float, remapped: Bool) {
         let model = self.model
-        let n = UInt32(truncatingIfNeeded: min(model.indexCount, Int(UInt32.max)))
+        let indexLimit = UInt32(truncatingIfNeeded: min(model.indexCount, Int(UInt32.max)))
         let m = UInt32(truncatingIfNeeded: min(model.fieldCount, Int(UInt32.max)))
         let allIndices = model.indexCount > Int(UInt32.max), allFields = model.fieldCount > Int(UInt32.max)
         var norm: Double = 0
-        let first = featValue.count
+        reserveFeatures(features.count)
+        let first = featCount
+        let rows = featRow, linears = featLinear, fields = featField, values = featValue, indices = featIndex
+        let latent = model.latent, linear = model.linear, stride = model.rowStride
+        var n = first
         for f in features {
             norm += Double(f.value) * Double(f.value)
             let r: Int
@@ -134,26 +165,29 @@ final class DeepBatch {
                 guard f.index != UInt32.max else { continue }
                 r = Int(f.index)
             } else {
-                guard allIndices || f.index < n, allFields || f.field < m else { continue }
+                guard allIndices || f.index < indexLimit, allFields || f.field < m else { continue }
                 r = model.indices.row(of: Int(f.index))
                 guard r >= 0 else { continue }
             }
-            featRow.append(model.latent + r * model.rowStride)
-            featLinear.append(model.linear + 2 * r)
-            featField.append(Int32(truncatingIfNeeded: f.field))
-            featValue.append(f.value)
+            rows[n] = latent + r * stride
+            linears[n] = linear + 2 * r
+            fields[n] = Int32(truncatingIfNeeded: f.field)
+            values[n] = f.value
+            indices[n] = r
+            n += 1
         }
+        featCount = n
         if model.normalization {
             let scale = norm > 0 && norm.isFinite ? 1 / norm.squareRoot() : 0
-            for i in first..<featValue.count { featValue[i] = Float(Double(featValue[i]) * scale) }
+            for i in first..<n { values[i] = Float(Double(values[i]) * scale) }
         } else {
-            for i in first..<featValue.count {
-                featValue[i] = Float(min(max(Double(featValue[i]), -unnormalizedValueLimit), unnormalizedValueLimit))
+            for i in first..<n {
+                values[i] = Float(min(max(Double(values[i]), -unnormalizedValueLimit), unnormalizedValueLimit))
             }
         }
         labels[count] = label
         count += 1
-        featStart[count] = featValue.count
+        featStart[count] = n
     }
 
     /// Scores the batch: `scores[r] = tFM[r] + y_DNN`. With `dropoutSeed`, hidden units are
@@ -162,13 +196,9 @@ final class DeepBatch {
         let B = count, net = self.net, model = self.model, k = net.factors
         let p0 = net.padded[0]
         // FM part and the input layer, rows split over threads.
-        featRow.withUnsafeBufferPointer { rowsP in
-        featLinear.withUnsafeBufferPointer { linP in
-        featField.withUnsafeBufferPointer { fieldP in
-        featValue.withUnsafeBufferPointer { valueP in
         featStart.withUnsafeBufferPointer { startP in
         tFM.withUnsafeMutableBufferPointer { tP in
-            let ctx = Unchecked((rowsP, linP, fieldP, valueP, startP, tP.baseAddress!, act[0]))
+            let ctx = Unchecked((featRow, featLinear, featField, featValue, startP, tP.baseAddress!, act[0]))
             parallel(B) { part, range in
                 let (rowsP, linP, fieldP, valueP, startP, tOut, input) = ctx.value
                 let s = self.scratch[part]
@@ -183,18 +213,28 @@ final class DeepBatch {
                     }
                     s.count = c
                     s.bias = model.bias
-                    tOut[r] = model.score(s)
+                    // The FM part in linear time (fm's ½ Σ_d ((Σ x v)² − Σ x² v²)), not the
+                    // pair sum `score` takes for this kind: 39 features a row, 741 pairs.
+                    tOut[r] = model.fmScore(s)
                     let e = input + r * p0
                     e.update(repeating: 0, count: p0)
                     for i in lo..<(lo + c) {
                         let f = Int(fieldP[i])
                         guard f < net.fieldCount else { continue }
                         let x = valueP[i], v = rowsP[i], out = e + f * k
-                        for d in 0..<k { out[d] += x * v[(d >> 2) * 8 + (d & 3)] }
+                        if k & 3 == 0 {
+                            for c in 0..<(k >> 2) {
+                                let at = UnsafeMutableRawPointer(out + c * 4)
+                                at.storeBytes(of: at.loadUnaligned(as: SIMD4<Float>.self)
+                                              + x * UnsafeRawPointer(v + c * 8).loadUnaligned(as: SIMD4<Float>.self), as: SIMD4<Float>.self)
+                            }
+                        } else {
+                            for d in 0..<k { out[d] += x * v[(d >> 2) * 8 + (d & 3)] }
+                        }
                     }
                 }
             }
-        }}}}}}
+        }}
         // The network, layer by layer: act[l+1] = relu(act[l] · Wt + b), the output linear.
         for l in 0..<net.layerCount {
             let pi = net.padded[l], po = net.padded[l + 1]
@@ -225,10 +265,16 @@ final class DeepBatch {
     }
 
     /// The gradients of Σ_r loss_r: κ per row, the network's into `net.grads` (summed over
-    /// the batch), ∂/∂input into `delta[0]`. Call after `forward`.
+    /// the batch), ∂/∂input into `delta[0]`. Call after `forward`. With `adam` (the
+    /// products in a kernel that reads the weights in place), each layer's AdamW step is
+    /// taken as soon as its weights are no longer needed: each thread steps the weights of
+    /// the inputs whose ∂/∂input it has just computed (the same arithmetic as
+    /// `DeepNet.adamStep`, without a separate pass and wake-up); then `update` must not step
+    /// the network again.
     /// - Returns: the summed log loss of the batch.
     @discardableResult
-    func backward() -> Double {
+    func backward(adam: DeepNet.AdamStep? = nil) -> Double {
+        precondition(adam == nil || useKernel || bf16, "the fused Adam step needs the products that read the weights in place")
         let B = count, net = self.net
         var loss: Double = 0
         let L1 = net.layerCount, pOut = net.padded[L1]
@@ -245,24 +291,30 @@ final class DeepBatch {
             let g = net.grads + net.offsets[l], gb = g + pi * po
             let dOut = delta[l + 1], input = act[l], dIn = delta[l]
             // dWt = act[l]ᵀ · delta[l+1]; the bias's gradient, the column sums of delta[l+1].
+            // Columns come in whole SIMD8s (starts at multiples of 8, widths padded to 8).
             product(m: pi, n: po, k: B, a: input, aRow: 1, aCol: pi, b: dOut, bRow: po, bCol: 1, c: g, ldc: po) { columns in
-                for o in columns { gb[o] = 0 }
-                for r in 0..<B {
-                    let row = dOut + r * po
-                    for o in columns { gb[o] += row[o] }
+                for o in stride(from: columns.lowerBound, to: columns.upperBound, by: 8) {
+                    var sum = SIMD8<Float>.zero
+                    for r in 0..<B { sum += UnsafeRawPointer(dOut + r * po + o).loadUnaligned(as: SIMD8<Float>.self) }
+                    UnsafeMutableRawPointer(gb + o).storeBytes(of: sum, as: SIMD8<Float>.self)
                 }
             }
             // delta[l] = delta[l+1] · W, then through the ReLU (and dropout) of layer l's input:
             // act > 0 exactly where the unit was active and kept; its scale is 1/(1-p).
             let scale = dropoutScale
             let mask: (Range<Int>) -> Void = { columns in
+                if let adam { net.adamInputs(layer: l, columns, adam) }
                 guard l > 0 else { return }
                 for r in 0..<B {
                     let d = dIn + r * pi, x = input + r * pi
-                    for i in columns { d[i] = x[i] > 0 ? d[i] * scale : 0 }
+                    for i in stride(from: columns.lowerBound, to: columns.upperBound, by: 8) {
+                        let di = UnsafeMutableRawPointer(d + i), xi = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+                        let kept = di.loadUnaligned(as: SIMD8<Float>.self) * scale
+                        di.storeBytes(of: kept.replacing(with: 0, where: .!(xi .> 0)), as: SIMD8<Float>.self)
+                    }
                 }
             }
-            if useKernel {
+            if useKernel || bf16 {
                 // W(o, i) read from the input-major weights: B(p = o, j = i) = Wt[i * po + o].
                 let wt = net.params + net.offsets[l]
                 product(m: B, n: pi, k: po, a: dOut, aRow: po, aCol: 1, b: wt, bRow: 1, bCol: po, c: dIn, ldc: pi, finish: mask)
@@ -286,6 +338,19 @@ final class DeepBatch {
         let k = net.factors, v = featRow[i], x = featValue[i], kap = kappa[r]
         let f = Int(featField[i])
         let dE: UnsafeMutablePointer<Float>? = f < net.fieldCount ? delta[0] + r * net.padded[0] + f * k : nil
+        if k & 3 == 0 {
+            // Four factors at a time (a latent row keeps them in groups of 4, each followed
+            // by its 4 accumulators); the same operations, in the same order, per factor.
+            let kx = kap * x
+            for c in 0..<(k >> 2) {
+                let w = UnsafeRawPointer(v + c * 8).loadUnaligned(as: SIMD4<Float>.self)
+                let sd = UnsafeRawPointer(S + c * 4).loadUnaligned(as: SIMD4<Float>.self)
+                var gd = kx * (sd - x * w) + lambda * w
+                if let dE { gd += x * UnsafeRawPointer(dE + c * 4).loadUnaligned(as: SIMD4<Float>.self) }
+                UnsafeMutableRawPointer(g + c * 4).storeBytes(of: gd, as: SIMD4<Float>.self)
+            }
+            return
+        }
         for d in 0..<k {
             let w = v[(d >> 2) * 8 + (d & 3)]
             var gd = kap * x * (S[d] - x * w) + lambda * w
@@ -299,9 +364,18 @@ final class DeepBatch {
     func embeddingSum(row r: Int, into S: UnsafeMutablePointer<Float>) {
         let k = net.factors
         S.update(repeating: 0, count: k)
+        let rows = featRow, values = featValue
         for i in featStart[r]..<featStart[r + 1] {
-            let v = featRow[i], x = featValue[i]
-            for d in 0..<k { S[d] += x * v[(d >> 2) * 8 + (d & 3)] }
+            let v = rows[i], x = values[i]
+            if k & 3 == 0 {
+                for c in 0..<(k >> 2) {
+                    let at = UnsafeMutableRawPointer(S + c * 4)
+                    at.storeBytes(of: at.loadUnaligned(as: SIMD4<Float>.self) + x * UnsafeRawPointer(v + c * 8).loadUnaligned(as: SIMD4<Float>.self),
+                                  as: SIMD4<Float>.self)
+                }
+            } else {
+                for d in 0..<k { S[d] += x * v[(d >> 2) * 8 + (d & 3)] }
+            }
         }
     }
 
@@ -319,10 +393,11 @@ final class DeepBatch {
 
     /// One AdaGrad step per embedding, linear term and bias touched by the batch, on the
     /// batch's summed gradient (all computed at the weights the batch was scored with), then
-    /// one AdamW step on the network. Threads split the rows, then the touched parameter
-    /// rows; each sum goes in feature order, so the result does not depend on the threads.
-    func update(eta: Float, lambda: Float, options: DeepOptions) {
-        let B = count, k = net.factors, model = self.model, n = featValue.count
+    /// one AdamW step on the network unless `backward` took it (`networkStepped`). Threads
+    /// split the rows, then the touched parameter rows; each sum goes in feature order, so
+    /// the result does not depend on the threads.
+    func update(eta: Float, lambda: Float, options: DeepOptions, networkStepped: Bool = false) {
+        let B = count, k = net.factors, model = self.model, n = featCount
         if featGrad.count < n * k { featGrad = [Float](repeating: 0, count: n * k) }
         if featLinearGrad.count < n { featLinearGrad = [Float](repeating: 0, count: n) }
         // Each row's gradients (no weight changes yet).
@@ -348,19 +423,18 @@ final class DeepBatch {
         if nextSame.count < n { nextSame = [Int32](repeating: -1, count: n) }
         if groupFirst.count < n { groupFirst = [Int32](repeating: 0, count: n) }
         if groupLast.count < n { groupLast = [Int32](repeating: 0, count: n) }
+        let rows = featIndex
         var maxRow = 0
-        for i in 0..<n { maxRow = max(maxRow, model.latent.distance(to: featRow[i]) / model.rowStride) }
+        for i in 0..<n { maxRow = max(maxRow, rows[i]) }
         if maxRow >= groupOf.count { groupOf.append(contentsOf: repeatElement(-1, count: maxRow + 1 - groupOf.count)) }
         var groupCount = 0
-        featRow.withUnsafeBufferPointer { rows in
         nextSame.withUnsafeMutableBufferPointer { next in
         groupFirst.withUnsafeMutableBufferPointer { firsts in
         groupLast.withUnsafeMutableBufferPointer { lasts in
         groupOf.withUnsafeMutableBufferPointer { groupOf in
-            let latent = model.latent, stride = model.rowStride
             for i in 0..<n {
                 next[i] = -1
-                let r = latent.distance(to: rows[i]) / stride
+                let r = rows[i]
                 let g = Int(groupOf[r])
                 if g < 0 {
                     groupOf[r] = Int32(groupCount)
@@ -372,8 +446,8 @@ final class DeepBatch {
                     lasts[g] = Int32(i)
                 }
             }
-            for g in 0..<groupCount { groupOf[latent.distance(to: rows[Int(firsts[g])]) / stride] = -1 }
-        }}}}}
+            for g in 0..<groupCount { groupOf[rows[Int(firsts[g])]] = -1 }
+        }}}}
         let groups = groupCount
         featGrad.withUnsafeBufferPointer { gp in
         featLinearGrad.withUnsafeBufferPointer { lp in
@@ -412,7 +486,9 @@ final class DeepBatch {
             bias[1] += g * g
             bias[0] -= eta * g / bias[1].squareRoot()
         }
-        net.adamStep(eta: options.netEta, weightDecay: options.weightDecay, scale: 1 / Float(max(B, 1)), threads: threads)
+        if !networkStepped {
+            net.adamStep(eta: options.netEta, weightDecay: options.weightDecay, scale: 1 / Float(max(B, 1)), threads: threads)
+        }
     }
 }
 
@@ -427,6 +503,7 @@ extension Engine {
         let stream = CacheBlockStream(order: blocks.map { (data.readers[$0.file], $0.groups) },
                                       transform: remapped ? model.remapTransform(hot: nil) : nil)
         let batch = DeepBatch(model: model, net: net, capacity: options.batch, threads: threads)
+        batch.bf16 = options.bf16
         var total: Double = 0, done = 0
         var order: [Int32] = []
         while let block = try stream.next() {
@@ -449,10 +526,14 @@ extension Engine {
                 let dropoutSeed = options.seed ^ 0xD809_0000_0000_0000 ^ (net.step &* 0x9E37_79B9_7F4A_7C15)
                 batch.dropoutScale = options.dropout > 0 ? 1 / (1 - options.dropout) : 1
                 batch.forward(dropout: options.dropout, dropoutSeed: options.dropout > 0 ? dropoutSeed : nil)
-                total += batch.backward()
+                // The network's AdamW step inside the backward pass where the kernel allows it.
+                let adam = batch.useKernel || batch.bf16
+                    ? net.beginAdamStep(eta: options.netEta, weightDecay: options.weightDecay, scale: 1 / Float(max(end - start, 1)))
+                    : nil
+                total += batch.backward(adam: adam)
                 // Divergence: stop the epoch here (the stage names it and writes no model).
                 guard total.isFinite else { return (total, done + end) }
-                batch.update(eta: eta, lambda: lambda, options: options)
+                batch.update(eta: eta, lambda: lambda, options: options, networkStepped: adam != nil)
                 start = end
             }
             done += rows
@@ -464,6 +545,7 @@ extension Engine {
     /// DeepFM's scores of the rows `row(0..<count)`, in batches of 1024, into `out`.
     func deepScores(count: Int, remapped: Bool, row: (Int) -> UnsafeBufferPointer<Feature>, into out: UnsafeMutablePointer<Float>) {
         let batch = DeepBatch(model: model, net: model.network!, capacity: min(1024, max(count, 1)), threads: threads)
+        batch.bf16 = deepOptions.bf16
         var start = 0
         while start < count {
             let end = min(start + 1024, count)
@@ -527,9 +609,13 @@ extension TrainStage {
         if cluster.size > 1 {
             try params.validated([ParamProblem("model", "deepfm trains in one process; expected no mpirun (the network is not averaged across ranks)")])
         }
+        if params.precision == .bf16 && !deepBF16Available {
+            try params.validated([ParamProblem("precision", "bf16 needs a processor with AVX512_BF16 (VDPBF16PS); this one has none: expected fp32")])
+        }
         engine.deepOptions = DeepOptions(batch: params.batch, dropout: Float(params.dropout), netEta: Float(params.netEta),
-                                         weightDecay: Float(params.weightDecay), seed: params.seed)
+                                         weightDecay: Float(params.weightDecay), seed: params.seed, bf16: params.precision == .bf16)
         reporter.note("deepfm network: \(net.shapeDescription); mini-batches of \(params.batch) rows, Adam η \(params.netEta)"
+            + (params.precision == .bf16 ? ", bf16 products" : "")
             + (params.dropout > 0 ? ", dropout \(params.dropout)" : "") + (params.weightDecay > 0 ? ", weight decay \(params.weightDecay)" : ""))
         if params.batch > rows {
             reporter.note("--batch \(params.batch) is larger than the \(rows) training rows: each epoch is one batch per block")

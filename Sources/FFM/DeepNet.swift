@@ -25,6 +25,9 @@ import StageKit
 /// multiply-adds), so models trained on machines with and without it differ slightly.
 let deepKernelAvailable = swiftctr_deep_has_avx2_fma() != 0
 
+/// Whether the processor has AVX512_BF16 for `--precision bf16` (CPUID at start).
+let deepBF16Available = swiftctr_deep_has_avx512_bf16() != 0
+
 /// Runs `body(part, range)` for the parts of `count` items split evenly over `threads`
 /// threads (in the caller when one part).
 func parallelParts(threads: Int, _ count: Int, _ body: (Int, Range<Int>) -> Void) {
@@ -79,6 +82,8 @@ struct DeepOptions: Sendable {
     var netEta: Float = 0.001
     var weightDecay: Float = 0
     var seed: UInt64 = 1
+    /// Products in bfloat16 (`--precision bf16`; only where `deepBF16Available`).
+    var bf16 = false
 }
 
 /// The network of a DeepFM model: weights, biases and Adam moments of every layer.
@@ -104,6 +109,8 @@ public final class DeepNet: @unchecked Sendable {
     var transposedStale = false
     /// Adam steps taken (bias correction).
     public var step: UInt64 = 0
+    /// Whether `adamChunks` runs in CDeepKernel (tests turn it off to compare the bits).
+    var adamKernel = deepKernelAvailable
 
     static func round8(_ x: Int) -> Int { (x + 7) & ~7 }
 
@@ -197,19 +204,71 @@ public final class DeepNet: @unchecked Sendable {
         }
     }
 
-    /// One AdamW step (Loshchilov and Hutter): with `g` the gradients in `grads` times
-    /// `scale`, `m = β1 m + (1 - β1) g`, `v = β2 v + (1 - β2) g²`,
+    /// The constants of one AdamW step (Loshchilov and Hutter): with `g` the gradients in
+    /// `grads` times `scale`, `m = β1 m + (1 - β1) g`, `v = β2 v + (1 - β2) g²`,
     /// `w -= η (m̂ / (sqrt(v̂) + ε) + decay · w)` for weights (biases are not decayed).
-    /// The parameters split over `threads` in SIMD8 chunks (element by element, so the
-    /// result does not depend on the threads).
-    func adamStep(eta: Float, weightDecay: Float, scale: Float, threads: Int = 1) {
+    struct AdamStep {
+        var stepSize: Float, rc2: Float, decay: Float, scale: Float
+    }
+
+    /// Counts a step and returns its constants; `adamChunks` then updates the parameters
+    /// (all of them once per step, in any split).
+    func beginAdamStep(eta: Float, weightDecay: Float, scale: Float) -> AdamStep {
         step += 1
-        let b1: Float = 0.9, b2: Float = 0.999, eps: Float = 1e-8
+        let b1: Float = 0.9, b2: Float = 0.999
         let c1 = 1 - Float(pow(Double(b1), Double(step))), c2 = 1 - Float(pow(Double(b2), Double(step)))
-        let stepSize = eta / c1, rc2 = 1 / c2.squareRoot(), decay = eta * weightDecay
+        transposedStale = true
+        return AdamStep(stepSize: eta / c1, rc2: 1 / c2.squareRoot(), decay: eta * weightDecay, scale: scale)
+    }
+
+    /// The AdamW step on the SIMD8 chunks `chunks` of the parameters (decayed: weights), in
+    /// CDeepKernel's 256-bit copy of this code where the processor has AVX2 (the same bits:
+    /// the package builds for baseline x86-64, where SIMD8 takes two 128-bit halves).
+    @inline(__always)
+    func adamChunks(_ chunks: Range<Int>, decayed: Bool, _ s: AdamStep) {
+        guard !chunks.isEmpty else { return }
+        if adamKernel {
+            let j = chunks.lowerBound * 8
+            swiftctr_deep_adamw(params + j, moment1 + j, moment2 + j, grads + j, chunks.count, s.scale, s.stepSize, s.rc2,
+                                s.decay, decayed ? 1 : 0)
+            return
+        }
+        let b1: Float = 0.9, b2: Float = 0.999, eps: Float = 1e-8
+        let decay = decayed ? s.decay : 0
+        for c in chunks {
+            let j = c * 8
+            let p = UnsafeMutableRawPointer(params + j), m1 = UnsafeMutableRawPointer(moment1 + j)
+            let m2 = UnsafeMutableRawPointer(moment2 + j)
+            let g = UnsafeRawPointer(grads + j).loadUnaligned(as: SIMD8<Float>.self) * s.scale
+            let m = b1 * m1.loadUnaligned(as: SIMD8<Float>.self) + (1 - b1) * g
+            let v = b2 * m2.loadUnaligned(as: SIMD8<Float>.self) + (1 - b2) * g * g
+            m1.storeBytes(of: m, as: SIMD8<Float>.self)
+            m2.storeBytes(of: v, as: SIMD8<Float>.self)
+            var w = p.loadUnaligned(as: SIMD8<Float>.self)
+            if decayed { w -= decay * w }
+            p.storeBytes(of: w - s.stepSize * m / (v.squareRoot() * s.rc2 + eps), as: SIMD8<Float>.self)
+        }
+    }
+
+    /// The step on layer `l`'s weights from the inputs `inputs` (all their outputs), and on
+    /// its biases when `inputs` starts at 0. DeepBatch.backward calls it for the inputs whose
+    /// ∂/∂input it has just computed, in the same thread, so no separate pass reads the
+    /// weights again.
+    func adamInputs(layer l: Int, _ inputs: Range<Int>, _ s: AdamStep) {
+        let po = padded[l + 1], base = offsets[l]
+        adamChunks(((base + inputs.lowerBound * po) / 8)..<((base + inputs.upperBound * po) / 8), decayed: true, s)
+        if inputs.lowerBound == 0 {
+            let b = base + padded[l] * po
+            adamChunks((b / 8)..<((b + po) / 8), decayed: false, s)
+        }
+    }
+
+    /// One AdamW step on all parameters, split over `threads` in SIMD8 chunks (element by
+    /// element, so the result does not depend on the threads).
+    func adamStep(eta: Float, weightDecay: Float, scale: Float, threads: Int = 1) {
+        let s = beginAdamStep(eta: eta, weightDecay: weightDecay, scale: scale)
         // All layers' parameters in one split over the threads (one wake-up a step); each
         // layer's weights and biases are whole SIMD8 chunks (padded widths).
-        let ctx = Unchecked((params, moment1, moment2, grads))
         var layers: [(start: Int, weightsEnd: Int, end: Int)] = []
         for l in 0..<layerCount {
             let weights: Int = padded[l] * padded[l + 1], block: Int = weights + padded[l + 1]
@@ -217,26 +276,14 @@ public final class DeepNet: @unchecked Sendable {
         }
         let spans = layers
         parallelParts(threads: threads, total / 8) { _, range in
-            let (params, moment1, moment2, grads) = ctx.value
             for layer in spans {
                 let lo = max(layer.start, range.lowerBound), hi = min(layer.end, range.upperBound)
                 guard lo < hi else { continue }
-                for c in lo..<hi {
-                    let j = c * 8
-                    let p = UnsafeMutableRawPointer(params + j), m1 = UnsafeMutableRawPointer(moment1 + j)
-                    let m2 = UnsafeMutableRawPointer(moment2 + j)
-                    let g = UnsafeRawPointer(grads + j).loadUnaligned(as: SIMD8<Float>.self) * scale
-                    let m = b1 * m1.loadUnaligned(as: SIMD8<Float>.self) + (1 - b1) * g
-                    let v = b2 * m2.loadUnaligned(as: SIMD8<Float>.self) + (1 - b2) * g * g
-                    m1.storeBytes(of: m, as: SIMD8<Float>.self)
-                    m2.storeBytes(of: v, as: SIMD8<Float>.self)
-                    var w = p.loadUnaligned(as: SIMD8<Float>.self)
-                    if c < layer.weightsEnd { w -= decay * w }
-                    p.storeBytes(of: w - stepSize * m / (v.squareRoot() * rc2 + eps), as: SIMD8<Float>.self)
-                }
+                let mid = min(max(layer.weightsEnd, lo), hi)
+                self.adamChunks(lo..<mid, decayed: true, s)
+                self.adamChunks(mid..<hi, decayed: false, s)
             }
         }
-        transposedStale = true
     }
 
     /// Whether every weight and moment is finite.

@@ -59,6 +59,20 @@ private func randomRows(_ count: Int, fields: Int, indexCount: Int, seed: UInt64
     }
 }
 
+/// Three epochs of deepfm (24, 24; batches of 100) on `problem`, validated on its test rows.
+private func trainSmallDeep(_ problem: Problem, threads: Int, precision: DeepPrecision, to name: String) throws -> TrainResult {
+    try TrainStage.run(params: quietParams {
+        $0.model = .deepfm
+        $0.hidden = LayerWidths([24, 24])
+        $0.threads = threads
+        $0.epochs = 3
+        $0.batch = 100
+        $0.precision = precision
+        $0.validation = problem.valid
+        $0.output = problem.path(name)
+    }, trainingSet: problem.train)
+}
+
 @Suite struct DeepFMTests {
     @Test(arguments: [[], [7], [9, 5], [16, 8, 3]])
     func forwardMatchesNaive(hidden: [Int]) throws {
@@ -192,6 +206,120 @@ private func randomRows(_ count: Int, fields: Int, indexCount: Int, seed: UInt64
         }
     }
 
+    /// The bfloat16 product (`--precision bf16`) against a product in Double of the fp32
+    /// operands. Rounding each operand to bfloat16 (8 significant bits) moves each product
+    /// term by at most 2⁻⁸ of its size (2 × 2⁻⁹ plus their product), so the tolerance is
+    /// 2⁻⁸ Σ_p |A(i, p) B(p, j)| plus fp32 summation (1e-5 × k). A in both layouts (the
+    /// weight gradient reads the activations transposed), B row-major and transposed, one
+    /// and two threads give the same bits; and rounding matters: the result differs from
+    /// the fp32 kernel's.
+    @Test(.enabled(if: deepBF16Available, "the processor has no AVX512_BF16"))
+    func bf16ProductsMatchADoubleOneWithinBF16Rounding() throws {
+        let model = try randomDeepModel(hidden: [8], indices: [0], indexCount: 1)
+        var rng = SplitMix64(seed: 23)
+        for (m, n, k) in [(1, 8, 1), (7, 24, 5), (13, 40, 300), (6, 16, 256), (25, 400, 257), (12, 8, 513), (260, 312, 400)] {
+            let a = (0..<(m * k)).map { _ in rng.nextUnitFloat() * 2 - 1 }
+            let at = (0..<(k * m)).map { a[($0 % m) * k + $0 / m] }   // at[p * m + i] = A(i, p)
+            let b = (0..<(k * n)).map { _ in rng.nextUnitFloat() * 2 - 1 }
+            let bt = (0..<(n * k)).map { b[($0 % k) * n + $0 / k] }   // bt[j * k + p] = B(p, j)
+            var outputs: [[Float]] = []
+            for (aTransposed, bTransposed, threads) in [(false, false, 1), (false, false, 2), (true, false, 2), (false, true, 2)] {
+                let batch = DeepBatch(model: model, net: model.network!, capacity: 1, threads: threads)
+                batch.bf16 = true
+                var c = [Float](repeating: .nan, count: m * n)
+                (aTransposed ? at : a).withUnsafeBufferPointer { ap in (bTransposed ? bt : b).withUnsafeBufferPointer { bp in
+                    c.withUnsafeMutableBufferPointer { cp in
+                        batch.product(m: m, n: n, k: k, a: ap.baseAddress!, aRow: aTransposed ? 1 : k, aCol: aTransposed ? m : 1,
+                                      b: bp.baseAddress!, bRow: bTransposed ? 1 : n, bCol: bTransposed ? k : 1,
+                                      c: cp.baseAddress!, ldc: n) { _ in }
+                    }
+                }}
+                outputs.append(c)
+            }
+            for o in outputs.dropFirst() { #expect(o == outputs[0], "\(m)×\(n)×\(k): layouts or threads change bits") }
+            var worst: Double = 0, differs = false
+            for i in 0..<m {
+                for j in 0..<n {
+                    var exact: Double = 0, size: Double = 0
+                    for p in 0..<k {
+                        let t = Double(a[i * k + p]) * Double(b[p * n + j])
+                        exact += t
+                        size += abs(t)
+                    }
+                    let error = abs(Double(outputs[0][i * n + j]) - exact)
+                    worst = max(worst, error / (size / 256 + 1e-5 * Double(k)))
+                    if k > 1 && error > 1e-5 * Double(k) { differs = true }
+                }
+            }
+            #expect(worst <= 1, "\(m)×\(n)×\(k): off by \(worst) of the bf16 tolerance")
+            if k >= 256 { #expect(differs, "\(m)×\(n)×\(k): no bf16 rounding seen") }
+        }
+    }
+
+    /// `--precision bf16` trains as well on the planted problem, deterministically, the same
+    /// with one and two threads, and differs from fp32.
+    @Test(.enabled(if: deepBF16Available, "the processor has no AVX512_BF16"))
+    func bf16TrainsDeterministically() throws {
+        let problem = try Problem(rows: 3000)
+        func train(threads: Int, _ precision: DeepPrecision, to name: String) throws -> TrainResult {
+            try trainSmallDeep(problem, threads: threads, precision: precision, to: name)
+        }
+        let bf16 = try train(threads: 2, .bf16, to: "bf16")
+        let fp32 = try train(threads: 2, .fp32, to: "fp32")
+        _ = try train(threads: 1, .bf16, to: "one")
+        #expect(try fileBytes(problem.path("bf16")) == fileBytes(problem.path("one")))
+        #expect(try fileBytes(problem.path("bf16")) != fileBytes(problem.path("fp32")))
+        let (a, b) = (bf16.epochs.last!.vaLogLoss!, fp32.epochs.last!.vaLogLoss!)
+        #expect(abs(a - b) < 0.01, "bf16 \(a) vs fp32 \(b)")
+    }
+
+    /// CDeepKernel's AdamW step gives the bits of the Swift one (no fused multiply-adds).
+    @Test(.enabled(if: deepKernelAvailable, "the processor has no AVX2 + FMA"))
+    func adamInTheKernelEqualsTheSwiftStep() throws {
+        var states: [[Float]] = []
+        for kernel in [false, true] {
+            let net = try DeepNet(fieldCount: 3, factors: 4, hidden: [20, 9])
+            net.initialize(seed: 4)
+            net.adamKernel = kernel
+            var rng = SplitMix64(seed: 9)
+            for _ in 0..<3 {
+                for j in 0..<net.total { net.grads[j] = (rng.nextUnitFloat() - 0.5) * 40 }
+                net.adamStep(eta: 0.01, weightDecay: 0.1, scale: 1 / 7, threads: 2)
+            }
+            states.append((0..<net.total).flatMap { [net.params[$0], net.moment1[$0], net.moment2[$0]] })
+        }
+        #expect(states[0] == states[1])
+    }
+
+    /// The AdamW step taken inside the backward pass (training with a kernel) gives the same
+    /// bits as the separate step after it, with one and two threads and weight decay.
+    @Test(.enabled(if: deepKernelAvailable, "the processor has no AVX2 + FMA"))
+    func adamInTheBackwardPassEqualsTheSeparateStep() throws {
+        let rows = randomRows(70, fields: 3, indexCount: 30, seed: 31)
+        var results: [[Float]] = []
+        for (fused, threads) in [(false, 1), (true, 1), (true, 2)] {
+            let model = try randomDeepModel(hidden: [20, 9], indices: Array(0..<30), indexCount: 30)
+            let net = model.network!
+            let options = DeepOptions(batch: 35, weightDecay: 0.01)
+            let batch = DeepBatch(model: model, net: net, capacity: 35, threads: threads)
+            for start in stride(from: 0, to: rows.count, by: 35) {
+                batch.reset()
+                for (label, features) in rows[start..<(start + 35)] {
+                    features.withUnsafeBufferPointer { batch.append($0, label: label, remapped: false) }
+                }
+                batch.forward()
+                let adam = fused ? net.beginAdamStep(eta: options.netEta, weightDecay: options.weightDecay, scale: 1 / 35) : nil
+                batch.backward(adam: adam)
+                batch.update(eta: 0.1, lambda: 1e-4, options: options, networkStepped: fused)
+            }
+            #expect(net.step == 2)
+            results.append((0..<net.total).map { net.params[$0] } + (0..<net.total).map { net.moment2[$0] }
+                           + (0..<30).map { model.latentWeight(index: $0, field: 0, factor: 1)! })
+        }
+        #expect(results[1] == results[0])
+        #expect(results[2] == results[0])
+    }
+
     @Test func aBatchTakesOneAdaGradStepPerTouchedRowOnItsSummedGradient() throws {
         // Rows 0 and 1 share index 2 (field 0); index 5 appears in row 1 only.
         let model = try randomDeepModel(hidden: [4], indices: [2, 5], indexCount: 6)
@@ -238,8 +366,8 @@ private func randomRows(_ count: Int, fields: Int, indexCount: Int, seed: UInt64
         let rows = randomRows(300, fields: 4, indexCount: 40, seed: 3)
         for (label, features) in rows { features.withUnsafeBufferPointer { batch.append($0, label: label, remapped: false) } }
         batch.forward()
-        // fm scores in linear time (FMKernel.swift), deepfm's FM part as the pair sum: the
-        // same function, equal up to Float rounding.
+        // Both in linear time (FMKernel.swift's fmScore); deepfm's rows go through the
+        // batch, so equal up to Float rounding.
         let predictor = Predictor(model: fm)
         func close(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 1e-5 * max(1, abs(b)) }
         for (r, row) in rows.enumerated() {
@@ -333,15 +461,7 @@ private func randomRows(_ count: Int, fields: Int, indexCount: Int, seed: UInt64
     @Test func severalThreadsTrainToo() throws {
         let problem = try Problem(rows: 3000)
         func train(threads: Int, to name: String) throws -> TrainResult {
-            try TrainStage.run(params: quietParams {
-                $0.model = .deepfm
-                $0.hidden = LayerWidths([24, 24])
-                $0.threads = threads
-                $0.epochs = 3
-                $0.batch = 100
-                $0.validation = problem.valid
-                $0.output = problem.path(name)
-            }, trainingSet: problem.train)
+            try trainSmallDeep(problem, threads: threads, precision: .fp32, to: name)
         }
         let result = try train(threads: 2, to: "m")
         #expect(result.epochs.last!.vaLogLoss! < constantLogLoss(problem.validRows) * 0.95)

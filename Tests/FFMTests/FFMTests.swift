@@ -255,7 +255,7 @@ import TestSupport
         // Round trip and the key list (files are inputs and outputs, not parameters).
         let back = try TrainParams.decode(some.encoded()).get()
         #expect(back == some)
-        #expect(TrainParams.specs.count == 26)  // 13 + calibrate (#16) + loss, noClip, degree, residentMb (#13) + hidden, dropout, batch, netEta, weightDecay (#14) + syncRows, rankMerge, rankMomentum (#11)
+        #expect(TrainParams.specs.count == 27)  // 13 + calibrate (#16) + loss, noClip, degree, residentMb (#13) + hidden, dropout, batch, netEta, weightDecay, precision (#14) + syncRows, rankMerge, rankMomentum (#11)
     }
 
     @Test func defaultsAreLibFFMs() {

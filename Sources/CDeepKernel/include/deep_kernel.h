@@ -25,4 +25,27 @@ void swiftctr_deep_sgemm(intptr_t m, intptr_t n0, intptr_t n1, intptr_t k,
                          const float *b, intptr_t b_row, intptr_t b_col,
                          float *c, intptr_t ldc, int accumulate);
 
+// One AdamW step on 8 * chunks parameters (DeepNet.adamChunks): g' = g * scale,
+// m1 = 0.9 m1 + 0.1 g', m2 = 0.999 m2 + 0.001 g'^2, w -= decay * w (when decayed),
+// w -= step_size * m1 / (sqrt(m2) * rc2 + 1e-8), each operation rounded to fp32 in that order
+// (no fused multiply-adds: the same bits as the Swift SIMD8 code, in 256-bit registers).
+// Call only when swiftctr_deep_has_avx2_fma().
+void swiftctr_deep_adamw(float *w, float *m1, float *m2, const float *g, intptr_t chunks, float scale,
+                         float step_size, float rc2, float decay, int decayed);
+
+// Whether the processor and the operating system support AVX512_BF16 with AVX512VL
+// (VDPBF16PS on 256-bit registers): CPUID leaf 7 subleaves 0 and 1, XGETBV. 0 elsewhere.
+int swiftctr_deep_has_avx512_bf16(void);
+
+// The same product with A and B rounded to bfloat16 (to nearest, ties to even) and the
+// products summed in fp32 (VDPBF16PS: pairs of the inner dimension into 8 fp32 sums),
+// PyTorch's CPU autocast. Each element of C is the same chain whatever n0, n1 (A is
+// converted once per call into a per-thread buffer, B packed per 16-column block and
+// 256-step chunk). Call only when swiftctr_deep_has_avx512_bf16(). Returns 0, or -1 when
+// the per-thread buffer for A cannot be allocated (C is then not written).
+int swiftctr_deep_sgemm_bf16(intptr_t m, intptr_t n0, intptr_t n1, intptr_t k,
+                             const float *a, intptr_t a_row, intptr_t a_col,
+                             const float *b, intptr_t b_row, intptr_t b_col,
+                             float *c, intptr_t ldc, int accumulate);
+
 #endif
