@@ -9,8 +9,8 @@
 #
 # Environment: ROWS (200000 training rows), TEST_ROWS (50000), TRUTHS ("deep ffm": ctr-synth
 # --truth), FFM_EPOCHS (3, ffm and fm), DEEP_EPOCHS (2), K (8, deepfm's and fm's -k; ffm
-# uses -k 4), HIDDEN (400,400,400), BATCH (256), PRECISION (fp32: deepfm's --precision;
-# bf16 needs AVX512_BF16), THREADS (2), TORCH (0; 1 runs
+# uses -k 4), HIDDEN (400,400,400), BATCH (256), PRECISION (fp32: deepfm's --precision and
+# torch_reference.py's; bf16 needs AVX512_BF16, PyTorch then autocasts to bfloat16), THREADS (2), TORCH (0; 1 runs
 # torch_reference.py with PYTHON, same architecture, batch, optimisers, epochs and
 # threads), PYTHON (python3; a Python with torch and numpy), NUMPY (0; 1 runs reference.py),
 # WORK (/tmp/swiftctr-bench-deepfm), BUILD_PATH (swift build --scratch-path).
@@ -68,7 +68,7 @@ for truth in $TRUTHS; do
         echo "$ref reference (same architecture)" >&2
         r="$(OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS" bench_train_run "$ref" "$WORK/$ref-$truth" \
             "$PYTHON" "$script" --k "$K" --hidden "$HIDDEN" --batch "$BATCH" --epochs "$DEEP_EPOCHS" \
-            $([ "$ref" = torch ] && echo "--threads $THREADS") "$DATA/train.ffm" "$DATA/test.ffm")"
+            $([ "$ref" = torch ] && echo "--threads $THREADS --precision $PRECISION") "$DATA/train.ffm" "$DATA/test.ffm")"
         echo "$truth $ref-deepfm $DEEP_EPOCHS $BAYES $CONSTANT $r" >> "$RESULTS"
     done
 done

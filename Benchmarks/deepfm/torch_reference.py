@@ -15,7 +15,10 @@ Same data (ctr-hash's libffm text of the same caches), model and training as ctr
   sparse gradients (nn.Embedding(sparse=True)), L2 --lam on the rows of the batch as part
   of the summed loss; the network: Adam (--net-eta 0.001) on the batch's mean gradient;
 - rows in a shuffled order, mini-batches of --batch rows, --epochs epochs,
-  torch.set_num_threads(--threads).
+  torch.set_num_threads(--threads);
+- --precision bf16: the forward passes under torch.autocast("cpu", dtype=torch.bfloat16)
+  (the linear layers' products in bfloat16, weights and optimiser state in fp32), the
+  counterpart of ctr-train --precision bf16.
 Like ctr-train, torch.optim.Adagrad takes one step per batch on the summed gradient of each
 touched row. Differences: the random draws (initial weights, row order).
 
@@ -63,6 +66,7 @@ class DeepFM(torch.nn.Module):
 def main():
     ap = arguments()
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     ap.add_argument("--profile", type=int, default=0,
                     help="profile this many training batches with torch.profiler, print the table by operator, stop")
     a = ap.parse_args()
@@ -85,15 +89,20 @@ def main():
     Ite, Xte = torch.from_numpy(ite), torch.from_numpy(xte)
     bce = torch.nn.BCEWithLogitsLoss(reduction="sum")
 
+    def precision():
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16")
+
     def score_test():
-        with torch.no_grad():
-            return torch.cat([model(Ite[s:s + 4096], Xte[s:s + 4096])[0] for s in range(0, len(Ite), 4096)]).double().numpy()
+        with torch.no_grad(), precision():
+            return torch.cat([model(Ite[s:s + 4096], Xte[s:s + 4096])[0].float()
+                              for s in range(0, len(Ite), 4096)]).double().numpy()
 
     def train_batch(rows):
         """One mini-batch's forward, backward and optimiser steps; its summed log loss."""
         idx, x, y = Itr[rows], Xtr[rows], Ytr[rows]
-        t, vb, wb = model(idx, x)
-        loss = bce(t, y)
+        with precision():
+            t, vb, wb = model(idx, x)
+        loss = bce(t.float(), y)
         objective = loss + 0.5 * a.lam * ((vb * vb).sum() + (wb * wb).sum())
         sparse.zero_grad()
         dense.zero_grad()
