@@ -26,6 +26,20 @@ import TestSupport
         #expect(RankSync.syncsPerEpoch(globalRows: 10, ranks: 2, syncRows: Int.max) == 1)
     }
 
+    @Test func theDefaultSyncRowsAreEightSyncsAnEpochAtLeast32768RowsApart() {
+        // CI's 200,000 rows on 2 ranks: 100,000 / 8 is below the floor: every 32,768 rows, 4 syncs.
+        #expect(RankSync.syncRows(nil, globalRows: 200_000, ranks: 2) == 32_768)
+        #expect(RankSync.syncsPerEpoch(globalRows: 200_000, ranks: 2, syncRows: RankSync.syncRows(nil, globalRows: 200_000, ranks: 2)) == 4)
+        // The benchmark's 2,000,000 rows on 2 ranks: 125,000 rows apart, 8 syncs (the points of --sync-rows 131072).
+        #expect(RankSync.syncRows(nil, globalRows: 2_000_000, ranks: 2) == 125_000)
+        #expect(RankSync.syncsPerEpoch(globalRows: 2_000_000, ranks: 2, syncRows: 125_000) == 8)
+        #expect(RankSync.syncsPerEpoch(globalRows: 2_000_000, ranks: 2, syncRows: 131_072) == 8)
+        // Given, the option is used as it is (0: only at the end of each epoch).
+        #expect(RankSync.syncRows(4096, globalRows: 2_000_000, ranks: 2) == 4096)
+        #expect(RankSync.syncRows(0, globalRows: 2_000_000, ranks: 2) == 0)
+        #expect(RankSync.syncRows(nil, globalRows: 0, ranks: 1) == 32_768)
+    }
+
     @Test func ranksOfUnequalSharesCallTheSameNumberOfSyncs() {
         let s = RankSync.syncsPerEpoch(globalRows: 10_000 + 6_000 + 0, ranks: 3, syncRows: 1_000)
         #expect(s == 6)
