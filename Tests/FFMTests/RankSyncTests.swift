@@ -198,6 +198,48 @@ import TestSupport
         for w in 0..<5 { #expect(abs(momentum(baseA)[w] - d2) < 1e-6, "momentum \(w)") }
     }
 
+    /// The merge of latent chunks runs 4 lanes at a time: its floats are the bits of the
+    /// formulas computed one float at a time, in the same order (what a model written by the
+    /// scalar merge had): changes √(max(ΔG, 0) + ε) Δw and ΔG; then from the sums
+    /// w = b + Σ / √(max(ΣΔG, 0) + 2ε), d = (w − b) + μ m, w = b + d, G = b.G + ΣΔG.
+    @Test func theLatentMergeGivesTheBitsOfTheScalarFormulas() throws {
+        let a = try randomModel(kind: .ffm, fields: 3, factors: 6, indices: [0, 1, 2], indexCount: 3, linear: true, seed: 9)
+        let base = ModelSnapshot(of: a, momentum: true)
+        let floats = a.rowCount * a.rowStride
+        #expect(a.rowStride % 8 == 0 && floats >= 48)
+        var rng = SplitMix64(seed: 5)
+        func uniform() -> Float { Float(rng.next() >> 40) / Float(1 << 24) }
+        for i in 0..<floats {
+            // Weights move either way; accumulators mostly grow, one in 8 shrinks (max(ΔG, 0)).
+            a.latent[i] += (i / 4) % 2 == 0 ? uniform() - 0.5 : (i % 8 == 7 ? -0.25 : 2 * uniform())
+            base.momentum!.latent[i / 2] = uniform() - 0.5
+        }
+        let before = Array(UnsafeBufferPointer(start: a.latent, count: floats))
+        let b0 = Array(UnsafeBufferPointer(start: base.latent, count: floats))
+        let m0 = Array(UnsafeBufferPointer(start: base.momentum!.latent, count: floats / 2))
+        let eps: Float = 1e-30, mu: Float = 0.4
+        var rows: [UInt64] = [0b111]
+        let packed = rows.withUnsafeMutableBufferPointer { changes(a, $0.baseAddress!, base) }
+        for i in 0..<floats {
+            let chunk = i / 8 * 8, lane = i % 4
+            let dG = before[chunk + 4 + lane] - b0[chunk + 4 + lane]
+            let want = i % 8 < 4 ? (max(dG, 0) + eps).squareRoot() * (before[i] - b0[i]) : dG
+            #expect(packed[i].bitPattern == want.bitPattern, "change \(i)")
+        }
+        // The "other rank" added changes of its own.
+        let sums = packed.enumerated().map { $0.element + ($0.offset % 8 < 4 ? 0.125 : 0.5) }
+        rows.withUnsafeMutableBufferPointer { apply(sums, a, $0.baseAddress!, count: 3, base, mu: mu) }
+        for i in 0..<floats where i % 8 < 4 {
+            let chunk = i / 8 * 8, lane = i % 4
+            let sumG = sums[chunk + 4 + lane]
+            let merged = b0[i] + sums[i] / (max(sumG, 0) + 2 * eps).squareRoot()
+            let d = (merged - b0[i]) + mu * m0[chunk / 2 + lane]
+            #expect(a.latent[i].bitPattern == (b0[i] + d).bitPattern, "weight \(i)")
+            #expect(base.latent[i].bitPattern == a.latent[i].bitPattern && base.momentum!.latent[chunk / 2 + lane].bitPattern == d.bitPattern)
+            #expect(a.latent[i + 4].bitPattern == (b0[i + 4] + sumG).bitPattern, "accumulator \(i + 4)")
+        }
+    }
+
     @Test func touchedRowsAreTheRowsOfTheTrainedFeaturesJoinedOverThreads() {
         let touched = TouchedRows(rowCount: 130, threads: 2)
         let f0 = [Feature(field: 0, index: 3, value: 1), Feature(field: 1, index: 129, value: 1),
