@@ -4,7 +4,7 @@
 # (ctr-synth, then ctr-hash): one rank under mpirun writes the same model bytes as the
 # build without MPI ($BIN), with averages every --sync-rows rows asked for (no-ops on one
 # rank); two ranks of one thread (the default --rank-merge sqrt, --rank-momentum 0.4,
-# --sync-rows 32768) reach after 6 epochs a validation log loss within 0.001 of one process
+# --sync-rows: a rank's rows / 8, at least 32768, so 32768 here) reach after 6 epochs a validation log loss within 0.001 of one process
 # of two threads after 6 (the early-stopped bests are printed), the same bytes twice,
 # and print the averages, bytes and communication share; syncs of the touched rows only
 # (--sync-rows 4096) give the same bytes twice; training on cache shards (a
@@ -42,7 +42,7 @@ echo "one rank under mpirun: the same $(stat -c %s "$tmp/plain.model") model byt
 
 # 2. Two ranks x one thread against one process x two threads, early stopping on the same
 # validation set: the validation log losses after 6 epochs within 0.001 (the ranks merge
-# every --sync-rows rows with block momentum, the defaults). The early-stopped bests are
+# every --sync-rows rows with block momentum, the defaults; rank 0's note names the interval). The early-stopped bests are
 # printed, not required: the ranks' is about 0.0013 above one process's (docs/SCALING.md).
 # Rank 0 prints syncs, MB sent and the share of time in collectives.
 p=(-k 4 -t 40 --patience 2 --seed 3 --block-mb 4 -p "$valid")
@@ -50,6 +50,8 @@ p=(-k 4 -t 40 --patience 2 --seed 3 --block-mb 4 -p "$valid")
 "${mpi[@]}" -np 2 "$mpibin/ctr-train" "${p[@]}" -s 1 "$train" -o "$tmp/two.model" --log-json "$tmp/two.json" 2> "$tmp/two.err"
 [ -f "$tmp/two.model" ] || { cat "$tmp/two.err"; echo "two ranks: no model"; exit 1; }
 grep -q "syncs    MB sent   comm %" "$tmp/two.err" || { cat "$tmp/two.err"; echo "two ranks: no sync columns in the epoch table"; exit 1; }
+grep -q "4 times an epoch (--sync-rows 32768, the default for this data)" "$tmp/two.err" \
+  || { cat "$tmp/two.err"; echo "two ranks: the default --sync-rows on 200,000 rows is not 32768 (4 syncs an epoch)"; exit 1; }
 python3 - "$tmp/one.json" "$tmp/two.json" <<'PY'
 import json, sys
 one, two = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))

@@ -199,6 +199,10 @@ private func toChanges(_ p: UnsafeMutablePointer<Float>, base b: UnsafeMutablePo
         }
         return
     }
+    if lanes == 4 {
+        sqrtChanges4(p, base: b, into: out, chunks: count / 8)
+        return
+    }
     while i < count {
         for s in 0..<lanes {
             let dG = p[i + lanes + s] - b[i + lanes + s]
@@ -206,6 +210,61 @@ private func toChanges(_ p: UnsafeMutablePointer<Float>, base b: UnsafeMutablePo
             out[i + lanes + s] = dG
         }
         i += 2 * lanes
+    }
+}
+
+// The `.sqrt` merge of latent chunks (4 weights, then their 4 accumulators), 4 lanes at a
+// time: the same operations per float, in the same order, as the scalar loops (so the same
+// bits), without a per-float loop over lanes. Loads and stores are unaligned-safe.
+
+@inline(__always) private func load4(_ p: UnsafeMutablePointer<Float>, _ i: Int) -> SIMD4<Float> {
+    UnsafeRawPointer(p + i).loadUnaligned(as: SIMD4<Float>.self)
+}
+
+@inline(__always) private func store4(_ v: SIMD4<Float>, _ p: UnsafeMutablePointer<Float>, _ i: Int) {
+    UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: SIMD4<Float>.self)
+}
+
+/// `toChanges` of `chunks` latent chunks: weight lanes √(max(ΔG, 0) + ε) Δw, accumulator lanes ΔG.
+private func sqrtChanges4(_ p: UnsafeMutablePointer<Float>, base b: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                          chunks: Int) {
+    let eps = SIMD4<Float>(repeating: changeEpsilon)
+    for c in 0..<chunks {
+        let i = 8 * c
+        let dG = load4(p, i + 4) - load4(b, i + 4)
+        let dw = load4(p, i) - load4(b, i)
+        store4((pointwiseMax(dG, .zero) + eps).squareRoot() * dw, out, i)
+        store4(dG, out, i + 4)
+    }
+}
+
+/// `fromSums` of `chunks` latent chunks with `.sqrt`: w = b.w + Σ / √(max(ΣΔG, 0) + Nε), then with
+/// momentum `m` (4 floats per chunk) d = (w − b.w) + μ m, m = d, w = b.w + d; G = b.G + ΣΔG.
+@inline(__always)
+private func sqrtFromSums4(_ sums: UnsafeMutablePointer<Float>, base b: UnsafeMutablePointer<Float>, into p: UnsafeMutablePointer<Float>,
+                           chunks: Int, nEpsilon: Float, momentum m: UnsafeMutablePointer<Float>?, mu: Float) {
+    let ne = SIMD4<Float>(repeating: nEpsilon), mu4 = SIMD4<Float>(repeating: mu)
+    if let m {
+        for c in 0..<chunks {
+            let i = 8 * c
+            let sumG = load4(sums, i + 4), bw = load4(b, i)
+            let merged = bw + load4(sums, i) / (pointwiseMax(sumG, .zero) + ne).squareRoot()
+            let d = (merged - bw) + mu4 * load4(m, 4 * c)
+            store4(d, m, 4 * c)
+            let w = bw + d
+            let g = load4(b, i + 4) + sumG
+            store4(w, p, i); store4(w, b, i)
+            store4(g, p, i + 4); store4(g, b, i + 4)
+        }
+    } else {
+        for c in 0..<chunks {
+            let i = 8 * c
+            let sumG = load4(sums, i + 4), bw = load4(b, i)
+            let w = bw + load4(sums, i) / (pointwiseMax(sumG, .zero) + ne).squareRoot()
+            let g = load4(b, i + 4) + sumG
+            store4(w, p, i); store4(w, b, i)
+            store4(g, p, i + 4); store4(g, b, i + 4)
+        }
     }
 }
 
@@ -218,6 +277,10 @@ private func toChanges(_ p: UnsafeMutablePointer<Float>, base b: UnsafeMutablePo
 private func fromSums(_ sums: UnsafeMutablePointer<Float>, base b: UnsafeMutablePointer<Float>, into p: UnsafeMutablePointer<Float>,
                       count: Int, lanes: Int, ranks: Int, merge: RankMerge, momentum: UnsafeMutablePointer<Float>? = nil, mu: Float = 0) {
     let nEpsilon = Float(ranks) * changeEpsilon
+    if merge == .sqrt, lanes == 4 {
+        sqrtFromSums4(sums, base: b, into: p, chunks: count / 8, nEpsilon: nEpsilon, momentum: momentum, mu: mu)
+        return
+    }
     // One loop per case (no optional or merge test per weight).
     @inline(__always) func loop(_ merged: (Int) -> (w: Float, g: Float), _ m: UnsafeMutablePointer<Float>?) {
         var i = 0
@@ -334,6 +397,22 @@ final class RankSync {
     }
 
     deinit { union.deallocate() }
+
+    /// The default rows between two syncs: `automaticSyncsPerEpoch` syncs per epoch, at
+    /// least `minimumSyncRows` rows apart. Where syncs are frequent in rows (small data), quality
+    /// needs them so (200,000 rows on 2 ranks: 32,768 held one process's validation log loss
+    /// per epoch, 65,536 lagged by 0.0015); on large data the interval grows with the rows, so
+    /// that the syncs' cost stays a fixed share of an epoch (2,000,000 rows on 2 ranks: 8 syncs
+    /// an epoch, 131,072 rows, held it: docs/SCALING.md).
+    static let minimumSyncRows = 32_768
+    static let automaticSyncsPerEpoch = 8
+
+    /// `syncRows` when given, else the default for `globalRows` rows over `ranks` ranks.
+    static func syncRows(_ syncRows: Int?, globalRows: Int, ranks: Int) -> Int {
+        if let syncRows { return syncRows }
+        let perRank = (globalRows + max(ranks, 1) - 1) / max(ranks, 1)
+        return max(minimumSyncRows, perRank / automaticSyncsPerEpoch)
+    }
 
     /// Syncs per epoch (the last at its end) so that each rank trains about `syncRows` rows
     /// between two: the same number on every rank, from the global row count.

@@ -85,8 +85,8 @@ public struct TrainParams: StageParameters {
 
     // MARK: Data parallel training under mpirun (docs/SCALING.md)
 
-    @Option("Under mpirun: rows each rank trains between two syncs, where the ranks merge their changes (0 = only at the end of each epoch); no effect on one process. 32768 holds one process's quality per epoch with the default merge; 65536 halves the bytes and lags by about 0.0015 in log loss, once an epoch by far more (docs/SCALING.md).", in: .atLeast(0), value: "N")
-    public var syncRows = 32768
+    @Option("Under mpirun: rows each rank trains between two syncs, where the ranks merge their changes (0 = only at the end of each epoch); no effect on one process. Default: a rank's rows per epoch / 8, at least 32768 (32768 held one process's quality per epoch on 100,000 rows per rank, 8 syncs an epoch on 1,000,000; fewer lagged by about 0.0015 in log loss; docs/SCALING.md).", in: .atLeast(0), value: "N")
+    public var syncRows: Int?
 
     @Option("Under mpirun: how a sync merges the ranks' models: sqrt (each rank's change since the last sync weighted by the square root of its squared gradients, the accumulators summed) or mean (Vowpal Wabbit's AdaGrad-weighted mean of the weights; about half the progress per epoch; docs/SCALING.md).")
     public var rankMerge = RankMerge.sqrt

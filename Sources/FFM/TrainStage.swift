@@ -73,12 +73,13 @@ public enum TrainStage: Stage {
             + String(format: "%.1f MB of weights", Double(model.rowCount) * Double(model.rowStride * 4 + (model.hasLinear ? 8 : 0)) / 1e6)
             + ", \(params.threads) thread\(params.threads == 1 ? "" : "s")"
             + (cluster.size > 1 ? " on each of \(cluster.size) ranks" : ""))
-        let syncsPerEpoch = RankSync.syncsPerEpoch(globalRows: train.rowCount, ranks: cluster.size, syncRows: params.syncRows)
+        let syncRows = RankSync.syncRows(params.syncRows, globalRows: train.rowCount, ranks: cluster.size)
+        let syncsPerEpoch = RankSync.syncsPerEpoch(globalRows: train.rowCount, ranks: cluster.size, syncRows: syncRows)
         let syncPoints = RankSync.points(rows: myRows, syncsPerEpoch: syncsPerEpoch)
         if cluster.size > 1 {
             let shares = train.paths.count >= cluster.size ? "whole files" : "row groups"
             reporter.note("\(cluster.size) ranks train on disjoint shares of \(shares) (rank 0: \(ProgressMeter.grouped(myRows)) rows); "
-                + "their changes merged \(syncsPerEpoch == 1 ? "after every epoch" : "\(syncsPerEpoch) times an epoch (--sync-rows \(params.syncRows)), the last at its end"), "
+                + "their changes merged \(syncsPerEpoch == 1 ? "after every epoch" : "\(syncsPerEpoch) times an epoch (--sync-rows \(syncRows)\(params.syncRows == nil ? ", the default for this data" : "")), the last at its end"), "
                 + String(format: "at most %.1f MB put in per rank per sync (only the rows used since the last one when they are at most %.0f%% of the model)",
                          Double(4 * model.synchronizedFloats) / 1e6, 100 * RankSync.sparseShare))
         }

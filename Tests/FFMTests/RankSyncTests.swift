@@ -26,6 +26,20 @@ import TestSupport
         #expect(RankSync.syncsPerEpoch(globalRows: 10, ranks: 2, syncRows: Int.max) == 1)
     }
 
+    @Test func theDefaultSyncRowsAreEightSyncsAnEpochAtLeast32768RowsApart() {
+        // CI's 200,000 rows on 2 ranks: 100,000 / 8 is below the floor: every 32,768 rows, 4 syncs.
+        #expect(RankSync.syncRows(nil, globalRows: 200_000, ranks: 2) == 32_768)
+        #expect(RankSync.syncsPerEpoch(globalRows: 200_000, ranks: 2, syncRows: RankSync.syncRows(nil, globalRows: 200_000, ranks: 2)) == 4)
+        // The benchmark's 2,000,000 rows on 2 ranks: 125,000 rows apart, 8 syncs (the points of --sync-rows 131072).
+        #expect(RankSync.syncRows(nil, globalRows: 2_000_000, ranks: 2) == 125_000)
+        #expect(RankSync.syncsPerEpoch(globalRows: 2_000_000, ranks: 2, syncRows: 125_000) == 8)
+        #expect(RankSync.syncsPerEpoch(globalRows: 2_000_000, ranks: 2, syncRows: 131_072) == 8)
+        // Given, the option is used as it is (0: only at the end of each epoch).
+        #expect(RankSync.syncRows(4096, globalRows: 2_000_000, ranks: 2) == 4096)
+        #expect(RankSync.syncRows(0, globalRows: 2_000_000, ranks: 2) == 0)
+        #expect(RankSync.syncRows(nil, globalRows: 0, ranks: 1) == 32_768)
+    }
+
     @Test func ranksOfUnequalSharesCallTheSameNumberOfSyncs() {
         let s = RankSync.syncsPerEpoch(globalRows: 10_000 + 6_000 + 0, ranks: 3, syncRows: 1_000)
         #expect(s == 6)
@@ -182,6 +196,48 @@ import TestSupport
         // The bias: no momentum.
         #expect(abs(second[10] - (first[10] + 2 * 0.1 / Float(2).squareRoot())) < 1e-6)
         for w in 0..<5 { #expect(abs(momentum(baseA)[w] - d2) < 1e-6, "momentum \(w)") }
+    }
+
+    /// The merge of latent chunks runs 4 lanes at a time: its floats are the bits of the
+    /// formulas computed one float at a time, in the same order (what a model written by the
+    /// scalar merge had): changes √(max(ΔG, 0) + ε) Δw and ΔG; then from the sums
+    /// w = b + Σ / √(max(ΣΔG, 0) + 2ε), d = (w − b) + μ m, w = b + d, G = b.G + ΣΔG.
+    @Test func theLatentMergeGivesTheBitsOfTheScalarFormulas() throws {
+        let a = try randomModel(kind: .ffm, fields: 3, factors: 6, indices: [0, 1, 2], indexCount: 3, linear: true, seed: 9)
+        let base = ModelSnapshot(of: a, momentum: true)
+        let floats = a.rowCount * a.rowStride
+        #expect(a.rowStride % 8 == 0 && floats >= 48)
+        var rng = SplitMix64(seed: 5)
+        func uniform() -> Float { Float(rng.next() >> 40) / Float(1 << 24) }
+        for i in 0..<floats {
+            // Weights move either way; accumulators mostly grow, one in 8 shrinks (max(ΔG, 0)).
+            a.latent[i] += (i / 4) % 2 == 0 ? uniform() - 0.5 : (i % 8 == 7 ? -0.25 : 2 * uniform())
+            base.momentum!.latent[i / 2] = uniform() - 0.5
+        }
+        let before = Array(UnsafeBufferPointer(start: a.latent, count: floats))
+        let b0 = Array(UnsafeBufferPointer(start: base.latent, count: floats))
+        let m0 = Array(UnsafeBufferPointer(start: base.momentum!.latent, count: floats / 2))
+        let eps: Float = 1e-30, mu: Float = 0.4
+        var rows: [UInt64] = [0b111]
+        let packed = rows.withUnsafeMutableBufferPointer { changes(a, $0.baseAddress!, base) }
+        for i in 0..<floats {
+            let chunk = i / 8 * 8, lane = i % 4
+            let dG = before[chunk + 4 + lane] - b0[chunk + 4 + lane]
+            let want = i % 8 < 4 ? (max(dG, 0) + eps).squareRoot() * (before[i] - b0[i]) : dG
+            #expect(packed[i].bitPattern == want.bitPattern, "change \(i)")
+        }
+        // The "other rank" added changes of its own.
+        let sums = packed.enumerated().map { $0.element + ($0.offset % 8 < 4 ? 0.125 : 0.5) }
+        rows.withUnsafeMutableBufferPointer { apply(sums, a, $0.baseAddress!, count: 3, base, mu: mu) }
+        for i in 0..<floats where i % 8 < 4 {
+            let chunk = i / 8 * 8, lane = i % 4
+            let sumG = sums[chunk + 4 + lane]
+            let merged = b0[i] + sums[i] / (max(sumG, 0) + 2 * eps).squareRoot()
+            let d = (merged - b0[i]) + mu * m0[chunk / 2 + lane]
+            #expect(a.latent[i].bitPattern == (b0[i] + d).bitPattern, "weight \(i)")
+            #expect(base.latent[i].bitPattern == a.latent[i].bitPattern && base.momentum!.latent[chunk / 2 + lane].bitPattern == d.bitPattern)
+            #expect(a.latent[i + 4].bitPattern == (b0[i + 4] + sumG).bitPattern, "accumulator \(i + 4)")
+        }
     }
 
     @Test func touchedRowsAreTheRowsOfTheTrainedFeaturesJoinedOverThreads() {
