@@ -92,7 +92,8 @@ public enum TrainStage: Stage {
 
         let engine = Engine(model: model, threads: params.threads, eta: Float(params.eta), lambda: Float(params.lambda))
         engine.loss = params.loss
-        engine.residentBytes = params.residentMb << 20
+        // (One epoch reads the rows once: nothing to keep them for.)
+        engine.residentBytes = params.epochs > 1 ? params.residentMb << 20 : 0
         if model.network == nil && params.epochs > 1 && params.residentMb > 0 {
             let need = Double(Engine.residentEstimate(train, blocks: myBlocks)) / Double(1 << 20)
             reporter.note(need <= Double(params.residentMb)
