@@ -431,6 +431,35 @@ public final class CacheBlock {
         (UnsafeRawPointer(offsets + i), UnsafeRawPointer(labels + labelSize * i))
     }
 
+    /// The labels' bytes, `labelSize` a row: UInt8 0/1, or Float32 targets.
+    public var labelBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: labels, count: labelSize * rowCount) }
+
+    /// Bytes per label (1: UInt8 0/1; 4: Float32 targets).
+    public var labelWidth: Int { labelSize }
+
+    /// Refills the block with `rowCount` one-hot rows of `width` features each, as a
+    /// consumer kept them (the trainer between epochs): feature j of row i has field j,
+    /// value 1 and index `indices[i * width + j]`; `labels` holds `labelWidth` bytes a row.
+    public func fill(firstRow: Int, rowCount: Int, width: Int, indices: UnsafePointer<UInt32>,
+                     labels: UnsafeRawBufferPointer, labelWidth: Int) {
+        precondition(width >= 0 && labels.count == rowCount * labelWidth && (labelWidth == 1 || labelWidth == 4))
+        reserve(rows: rowCount, features: rowCount * width)
+        labelSize = labelWidth
+        if let source = labels.baseAddress { UnsafeMutableRawPointer(self.labels).copyMemory(from: source, byteCount: labels.count) }
+        var k = 0
+        for i in 0..<rowCount {
+            offsets[i] = UInt64(k)
+            for j in 0..<width {
+                features[k] = Feature(field: UInt32(truncatingIfNeeded: j), index: indices[k], value: 1)
+                k += 1
+            }
+        }
+        offsets[rowCount] = UInt64(k)
+        self.firstRow = firstRow
+        self.rowCount = rowCount
+        featureCount = k
+    }
+
     /// All features of the block, rows back to back.
     public var allFeatures: UnsafeBufferPointer<Feature> { UnsafeBufferPointer(start: features, count: featureCount) }
 

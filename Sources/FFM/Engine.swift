@@ -37,8 +37,10 @@ final class Engine: @unchecked Sendable {
     /// (`--resident-mb`): the first epoch keeps its blocks when they all fit, and later
     /// epochs train on them without reading, checking, decoding or remapping the cache again.
     var residentBytes = 0
-    private var resident: (data: ObjectIdentifier, blocks: [TrainingBlock: CacheBlock])?
+    private var resident: (data: ObjectIdentifier, blocks: [TrainingBlock: ResidentBlock])?
     private var residentTried = false
+    /// The block that resident one-hot rows are expanded into, one block at a time.
+    private let expanded = CacheBlock()
 
     init(model: FFMModel, threads: Int, eta: Float, lambda: Float) {
         self.model = model
@@ -81,22 +83,37 @@ final class Engine: @unchecked Sendable {
         let stored = resident.flatMap { r in
             r.data == ObjectIdentifier(data) && blocks.allSatisfy { r.blocks[$0] != nil } ? r.blocks : nil
         }
+        // The size is checked before anything is kept (`--resident-mb`), and again block by block.
         let keep = stored == nil && !residentTried && residentBytes > 0
+            && Engine.residentEstimate(data, blocks: blocks) <= residentBytes
         residentTried = true
         let stream = stored != nil ? nil : CacheBlockStream(order: blocks.map { (data.readers[$0.file], $0.groups) },
                                                             transform: remapped ? model.remapTransform(hot: hot) : nil, keep: keep)
-        var kept: [TrainingBlock: CacheBlock]? = keep ? [:] : nil
+        var kept: [TrainingBlock: ResidentBlock]? = keep ? [:] : nil
         var keptBytes = 0, position = 0
+        let expanded = self.expanded
         func nextBlock() throws -> CacheBlock? {
             guard let stream else {
                 guard position < blocks.count else { return nil }
                 position += 1
-                return stored![blocks[position - 1]]
+                switch stored![blocks[position - 1]]! {
+                case let .decoded(block): return block
+                case let .oneHot(rows):
+                    rows.expand(into: expanded)
+                    return expanded
+                }
             }
             guard let block = try stream.next() else { return nil }
             if kept != nil {
-                keptBytes += block.featureCount * MemoryLayout<Feature>.stride + block.rowCount * 12
-                if keptBytes > residentBytes { kept = nil } else { kept![blocks[position]] = block }
+                // One-hot rows in field order keep their remapped indices only; other rows as decoded.
+                let width = OneHotRows.width(of: block)
+                keptBytes += width.map { OneHotRows.bytes(rows: block.rowCount, width: $0, labelWidth: block.labelWidth) }
+                    ?? block.featureCount * MemoryLayout<Feature>.stride + block.rowCount * 12
+                if keptBytes > residentBytes {
+                    kept = nil
+                } else {
+                    kept![blocks[position]] = width.map { .oneHot(OneHotRows(block, width: $0)) } ?? .decoded(block)
+                }
             }
             position += 1
             return block
@@ -209,6 +226,20 @@ final class Engine: @unchecked Sendable {
         return (total, done)
     }
 
+    /// Bytes the rows of `blocks` take kept in memory when they are one-hot in field order
+    /// (every row ctr-hash writes): 4 a feature and the labels. `trainEpoch` keeps nothing
+    /// when this exceeds `residentBytes` (and stops keeping when the rows as they come
+    /// take more: rows that are not one-hot are kept decoded, 12 bytes a feature).
+    static func residentEstimate(_ data: TrainingSet, blocks: [TrainingBlock]) -> Int {
+        var bytes = 0.0
+        for block in blocks {
+            let info = data.readers[block.file].info
+            let rows = data.rowCount(of: block)
+            bytes += Double(info.featureCount) * 4 * Double(rows) / Double(max(info.rowCount, 1)) + Double(rows * info.labelSize)
+        }
+        return bytes < Double(Int.max / 2) ? Int(bytes.rounded(.up)) : Int.max / 2
+    }
+
     /// Scores of the rows of `data` in `blocks` (consecutive ranges of row groups, in
     /// order; nil: all of them), in file order.
     func scores(_ data: CacheReader, blockBytes: Int, blocks: [Range<Int>]? = nil) throws -> (scores: [Float], labels: [UInt8]) {
@@ -268,6 +299,68 @@ final class Engine: @unchecked Sendable {
         var loss: Double = 0
         for i in 0..<scores.count { loss += logLoss(score: Double(scores[i]), label: Float(labels[i])) }
         return (loss / Double(max(scores.count, 1)), areaUnderCurve(scores: scores, labels: labels))
+    }
+}
+
+/// A training block kept in memory between epochs (`Engine.residentBytes`), after remapping.
+enum ResidentBlock {
+    case oneHot(OneHotRows)
+    case decoded(CacheBlock)
+}
+
+/// Rows of a block that are one-hot in field order (row i's feature j has field j and
+/// value 1, every row the same number of features), kept as their (remapped) indices only:
+/// 4 bytes a feature instead of 12, and labels.
+final class OneHotRows {
+    let firstRow: Int
+    let rowCount: Int
+    let width: Int
+    let labelWidth: Int
+    let indices: UnsafeMutablePointer<UInt32>
+    let labels: UnsafeMutableRawPointer
+
+    /// The features per row when every row of `block` is one-hot in field order, else nil.
+    static func width(of block: CacheBlock) -> Int? {
+        guard block.rowCount > 0 else { return nil }
+        let width = block.row(0).features.count
+        guard block.featureCount == width * block.rowCount else { return nil }
+        var bad: UInt32 = 0
+        let one = Float(1).bitPattern
+        for i in 0..<block.rowCount {
+            let features = block.row(i).features
+            guard features.count == width else { return nil }
+            for j in 0..<width {
+                bad |= (features[j].field ^ UInt32(truncatingIfNeeded: j)) | (features[j].value.bitPattern ^ one)
+            }
+        }
+        return bad == 0 ? width : nil
+    }
+
+    static func bytes(rows: Int, width: Int, labelWidth: Int) -> Int { rows * (4 * width + labelWidth) }
+
+    /// A copy of `block`'s rows, which `width(of:)` found one-hot `width` wide.
+    init(_ block: CacheBlock, width: Int) {
+        firstRow = block.firstRow
+        rowCount = block.rowCount
+        self.width = width
+        labelWidth = block.labelWidth
+        indices = .allocate(capacity: max(rowCount * width, 1))
+        let features = block.allFeatures
+        for k in 0..<(rowCount * width) { indices[k] = features[k].index }
+        let labelBytes = block.labelBytes
+        labels = .allocate(byteCount: max(labelBytes.count, 1), alignment: 4)
+        if let source = labelBytes.baseAddress { labels.copyMemory(from: source, byteCount: labelBytes.count) }
+    }
+
+    deinit {
+        indices.deallocate()
+        labels.deallocate()
+    }
+
+    /// The rows as the block they came from.
+    func expand(into block: CacheBlock) {
+        block.fill(firstRow: firstRow, rowCount: rowCount, width: width, indices: indices,
+                   labels: UnsafeRawBufferPointer(start: labels, count: rowCount * labelWidth), labelWidth: labelWidth)
     }
 }
 

@@ -45,8 +45,8 @@ public struct TrainParams: StageParameters {
     @Option("Megabytes of training data read per block (memory vs I/O granularity).", in: .closed(1, 1_048_576))
     public var blockMb = 32
 
-    @Option("Megabytes of decoded training rows kept in memory after the first epoch, so later epochs neither read nor decode the cache (0: read every epoch; more rows than this: read every epoch).", in: .closed(0, 1_048_576))
-    public var residentMb = 64
+    @Option("Megabytes of training rows kept in memory after the first epoch, so later epochs neither read, check, decode nor remap the cache (one-hot rows in field order: 4 bytes a feature, others 12; 0: read every epoch; more rows than this: read every epoch).", in: .closed(0, 1_048_576))
+    public var residentMb = 512
 
     // MARK: - #16 calibration
     @Option("Fit a calibrator on the validation predictions of the kept model and store it in the model: platt (logistic on the margin), isotonic (PAV) or none.")

@@ -93,7 +93,15 @@ public enum TrainStage: Stage {
 
         let engine = Engine(model: model, threads: params.threads, eta: Float(params.eta), lambda: Float(params.lambda))
         engine.loss = params.loss
-        engine.residentBytes = params.residentMb << 20
+        // (One epoch reads the rows once: nothing to keep them for.)
+        engine.residentBytes = params.epochs > 1 ? params.residentMb << 20 : 0
+        if model.network == nil && params.epochs > 1 && params.residentMb > 0 {
+            let need = Double(Engine.residentEstimate(train, blocks: myBlocks)) / Double(1 << 20)
+            reporter.note(need <= Double(params.residentMb)
+                ? String(format: "training rows kept in memory after the first epoch (about %.0f MB one-hot, of --resident-mb %d)", need, params.residentMb)
+                : String(format: "training rows not kept in memory (about %.0f MB one-hot, more than --resident-mb %d): the cache is read every epoch",
+                         need, params.residentMb))
+        }
         if let net = model.network {
             try deepSetup(params, net: net, engine: engine, rows: train.rowCount, cluster: cluster, reporter: reporter)
         } else {

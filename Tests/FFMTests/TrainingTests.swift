@@ -66,6 +66,36 @@ struct Problem {
         #expect(try fileBytes(problem.path("a")) != fileBytes(problem.path("c")))
     }
 
+    /// Rows kept in memory after the first epoch (`--resident-mb`) train exactly as rows read
+    /// from the cache every epoch (`--resident-mb 0`): one-hot rows in field order, kept as
+    /// their indices only, and rows that are not (a value other than 1, a field out of order),
+    /// kept as decoded.
+    @Test func rowsKeptInMemoryTrainAsRowsReadEveryEpoch() throws {
+        let problem = try Problem(rows: 1500)
+        var other = PlantedData(fields: 5, cardinality: 12, seed: 3).rows(1500, stream: 1)
+        other[7].1[2].value = 0.5
+        other[9].1.swapAt(0, 1)
+        let otherPath = problem.path("other.ffm")
+        try writeLibFFM(other, to: otherPath)
+        for (data, kind) in [(problem.train, ModelKind.ffm), (otherPath, .ffm), (problem.train, .fm)] {
+            var notes: [String] = []
+            let log = TestLog { notes.append($0) }
+            for mb in [512, 0] {
+                var call = quietParams {
+                    $0.epochs = 3
+                    $0.model = kind
+                    $0.residentMb = mb
+                    $0.output = problem.path("m\(mb)")
+                }
+                call.validation = problem.valid
+                _ = try TrainStage.run(call.params, inputs: TrainInputs(train: data, valid: call.validation),
+                                       outputs: TrainOutputs(model: call.output), reporter: Reporter(quiet: false, live: false) { log.write($0) })
+            }
+            #expect(try fileBytes(problem.path("m512")) == fileBytes(problem.path("m0")))
+            #expect(notes.filter { $0.hasPrefix("training rows kept in memory after the first epoch (about 0 MB one-hot, of --resident-mb 512)") }.count == 1)
+        }
+    }
+
     @Test func hogwildThreadsTrainToo() throws {
         let problem = try Problem(rows: 3000)
         let result = try TrainStage.run(params: quietParams {
