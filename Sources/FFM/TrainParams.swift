@@ -114,6 +114,9 @@ public struct TrainParams: StageParameters {
         } else if hidden.widths.count > 64 {
             problems.append(ParamProblem("hidden", "found \(hidden.widths.count) layers; expected at most 64"))
         }
+        if precision == .bf16 && model != .deepfm {
+            problems.append(ParamProblem(["precision", "model"], "--precision bf16 applies to the network of --model deepfm only; expected fp32 (the default) for \(model)"))
+        }
         if model == .deepfm && loss == .squared {
             problems.append(ParamProblem(["loss", "model"], "deepfm is trained with log loss only; expected --loss logistic, or --model fm/ffm/lr for squared loss"))
         }

@@ -74,6 +74,16 @@ private func trainSmallDeep(_ problem: Problem, threads: Int, precision: DeepPre
 }
 
 @Suite struct DeepFMTests {
+    /// `--precision bf16` is the network's: with another model it is an error naming both keys.
+    @Test func bf16NeedsDeepFM() {
+        var p = TrainParams.defaults
+        p.precision = .bf16
+        p.model = .ffm
+        #expect(p.problems().map(\.keys) == [["precision", "model"]])
+        p.model = .deepfm
+        #expect(p.problems().isEmpty)
+    }
+
     @Test(arguments: [[], [7], [9, 5], [16, 8, 3]])
     func forwardMatchesNaive(hidden: [Int]) throws {
         for normalization in [false, true] {
