@@ -409,6 +409,12 @@ struct CompiledField {
         return shared ? reduce(h1) : offset &+ UInt32(ReservedSlot.count) &+ reduce(h1)
     }
 
+    /// The index of a token whose first hash is `h1`, in a field without kept values.
+    @inline(__always)
+    func index(h1: UInt32) -> UInt32 {
+        shared ? reduce(h1) : offset &+ UInt32(ReservedSlot.count) &+ reduce(h1)
+    }
+
     /// `h % hashedBins`, with a mask when the size is a power of two.
     @inline(__always)
     func reduce(_ h: UInt32) -> UInt32 { hashedMask != 0 ? h & hashedMask : h % hashedBins }

@@ -106,6 +106,9 @@ public struct HashParams: StageParameters {
     @Option("With --schema: fail when bad rows / rows read exceeds F.", in: .closed(0, 1), value: "F")
     public var maxBadFraction = 0.01
 
+    @Option("Memory (MB) for keeping the training split's per-value hashes and integers from the counting pass, so train is read once, not twice (fields of type hash and log-square only; a larger split, or 0, is read again). Does not change the output.", in: .closed(0, Double(1 << 30)), value: "MB")
+    public var residentMb = 1024
+
     @Flag("Under mpirun: rank 0 joins each split's shards into one file (train.cache, train.ffm, ...), the bytes one process writes, after every rank has written its shard (one sequential pass over the outputs on rank 0). Without it each rank's shard stays a file of its own (docs/FORMATS.md \"Shards\").")
     public var joinShards = false
 

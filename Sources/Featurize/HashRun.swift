@@ -278,8 +278,10 @@ final class HashRun {
                 assignment[w].append(f)
                 load[w] += cost(drafts[f])
             }
+            let resident = try makeResident(drafts, counts: counts)
             let countWorkers = (0..<n).map { w in
-                CountWorker(fields: assignment[w].sorted(), drafts: drafts, counts: counts, countsRows: w == 0, samples: samples)
+                CountWorker(fields: assignment[w].sorted(), drafts: drafts, counts: counts, countsRows: w == 0, samples: samples,
+                            keepsResident: resident != nil)
             }
             let preparer = try RowPreparer(source: source)
             let slots = (0..<(n + 2)).map { _ in LineChunk(capacity: chunkBytes + 4096) }
@@ -290,6 +292,7 @@ final class HashRun {
             try pipeline.run(produce: { chunk in
                                 guard try files.fill(chunk, meter: meter) else { return false }
                                 preparer.prepare(chunk)  // split once here, not once per worker
+                                chunk.residentIndex = resident?.admit(chunk) ?? -1
                                 return true
                              },
                              process: { chunk, w in try countWorkers[w].process(chunk) },
@@ -297,6 +300,12 @@ final class HashRun {
                              earliest: earliestError)
             rows = countWorkers[0].rows
             for worker in countWorkers { worker.finish(rows: rows) }
+            if let resident {
+                for worker in countWorkers {
+                    for (field, chunks) in worker.takeResident() { resident.adopt(field: field, chunks: chunks) }
+                }
+                if resident.complete { self.resident = resident } else { resident.release() }
+            }
             if cluster.size > 1 {
                 // Every rank's counts merged in rank order on every rank: the same featurizer everywhere.
                 rows = Int(try cluster.sumInts([Int64(rows)])[0])
@@ -318,6 +327,23 @@ final class HashRun {
         return Tally(summaries: summaries, missing: fields.map(\.missing), present: fields.map(\.present),
                      minimum: fields.map(\.minimum), maximum: fields.map(\.maximum), rows: rows,
                      ran: needsPass, peakBytes: summaries.reduce(0) { $0 + ($1?.peakBytes ?? 0) }, samples: samples)
+    }
+
+    /// The training split's values kept by the counting pass for the featurizing pass
+    /// (`--resident-mb`), while it has not been featurized.
+    private var resident: ResidentRows?
+
+    /// A `ResidentRows` for the counting pass when the fields, input and budget allow one.
+    private func makeResident(_ drafts: [FieldDraft], counts: FieldCounts) throws -> ResidentRows? {
+        guard params.residentMb > 0 else { return nil }
+        let budget = MemoryBudget.product([params.residentMb, 1_000_000])
+        guard MemoryBudget.fits(budget) else {
+            throw FeaturizeError.badOption(option: "--resident-mb", detail: "found \(params.residentMb), "
+                + "\(MemoryBudget.describe(budget)), more than \(MemoryBudget.machineDescription); expected less (or 0: read train twice)")
+        }
+        guard source.format == .rows, !source.schema.hasRealTarget, cluster.size == 1,
+              let kinds = CountWorker.residentKinds(drafts: drafts, counts: counts) else { return nil }
+        return ResidentRows(kinds: kinds, budgetBytes: budget!)
     }
 
     /// The spline fields' samples merged across ranks (in rank order, on every rank): the
@@ -597,25 +623,45 @@ final class HashRun {
         var rows = 0, clicks = 0, headers = 0
         var bad = Array(repeating: 0, count: BadRowReason.allCases.count)
         var firstBad: String?
+        // Train from the values the counting pass kept, when it kept them all.
+        let resident = split == .train ? self.resident : nil
+        var nextResident = 0
         try pipeline.run(
-            produce: { slot in try files.fill(slot.chunk, meter: meter) },
-            process: { slot, w in try featureWorkers[w].process(slot) },
+            produce: { slot in
+                guard let resident else { return try files.fill(slot.chunk, meter: meter) }
+                guard nextResident < resident.chunkCount else { return false }
+                slot.residentChunk = nextResident
+                nextResident += 1
+                return true
+            },
+            process: { slot, w in
+                if let resident {
+                    featureWorkers[w].process(slot, resident: resident, chunk: slot.residentChunk)
+                } else {
+                    try featureWorkers[w].process(slot)
+                }
+            },
             consume: { slot in
                 if let text { try text.write(UnsafeRawBufferPointer(start: slot.text, count: slot.textUsed)) }
                 let chunk = slot.chunk
                 if let cache {
                     for r in 0..<slot.rows {
                         let start = slot.rowStarts[r]
-                        try cache.append(label: realTargets ? chunk.targets[r] : Float(chunk.labels[r]),
+                        try cache.append(label: realTargets ? chunk.targets[r] : Float(slot.labels[r]),
                                          features: UnsafeBufferPointer(start: slot.features + start, count: slot.rowStarts[r + 1] - start))
                     }
                 }
                 rows += slot.rows
-                if !realTargets { for r in 0..<slot.rows { clicks += Int(chunk.labels[r]) } }
+                if !realTargets { for r in 0..<slot.rows { clicks += Int(slot.labels[r]) } }
                 for (i, n) in chunk.badByReason.enumerated() { bad[i] += n }
                 if firstBad == nil { firstBad = chunk.firstBad }
             })
         headers = files.headerLines
+        if let resident {
+            resident.release()
+            self.resident = nil
+            if meter.live { meter.update(rows: rows, bytes: files.totalBytes) }
+        }
         // Renamed into place only once every split is done (see `run`).
         pending.append(PendingOutput(text: text, cache: cache))
         if meter.live { meter.finish("\(split.rawValue): \(LogIO.ProgressMeter.grouped(rows)) rows") }

@@ -20,6 +20,8 @@ final class LineChunk: @unchecked Sendable {
     var firstLine = 0
     /// The file the lines come from.
     var path = ""
+    /// Counting pass: the index `ResidentRows` keeps this chunk's values under, or -1.
+    var residentIndex = -1
 
     // MARK: Prepared rows
     /// Values per row.

@@ -76,9 +76,15 @@ final class CountWorker: @unchecked Sendable {
     private let missing: UnsafeMutablePointer<Int>
     private let minimum: UnsafeMutablePointer<Double>
     private let maximum: UnsafeMutablePointer<Double>
+    /// With `keepsResident`: per plan, the storage of each chunk kept (`ResidentRows`).
+    private(set) var resident: [[UnsafeMutableRawPointer]]
+    private let keepsResident: Bool
+    private let residentWords: UnsafeMutablePointer<UnsafeMutablePointer<UInt64>?>
+    private let residentPresent: UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>
     static let blockRows = 512
 
-    init(fields: [Int], drafts: [HashRun.FieldDraft], counts: FieldCounts, countsRows: Bool, samples: SplineSamples? = nil) {
+    init(fields: [Int], drafts: [HashRun.FieldDraft], counts: FieldCounts, countsRows: Bool, samples: SplineSamples? = nil,
+         keepsResident: Bool = false) {
         plans = fields.map { f in
             let d = drafts[f]
             let work: Plan.Work
@@ -110,9 +116,35 @@ final class CountWorker: @unchecked Sendable {
         minimum.initialize(repeating: .infinity, count: n)
         maximum = .allocate(capacity: n)
         maximum.initialize(repeating: -.infinity, count: n)
+        self.keepsResident = keepsResident
+        resident = Array(repeating: [], count: fields.count)
+        residentWords = .allocate(capacity: n)
+        residentWords.initialize(repeating: nil, count: n)
+        residentPresent = .allocate(capacity: n)
+        residentPresent.initialize(repeating: nil, count: n)
+    }
+
+    /// The kinds of value `ResidentRows` keeps for these fields, nil when a field needs its
+    /// bytes in the featurizing pass (not counted, or a range or spline field).
+    static func residentKinds(drafts: [HashRun.FieldDraft], counts: FieldCounts) -> [ResidentRows.Kind]? {
+        var kinds: [ResidentRows.Kind] = []
+        for (f, d) in drafts.enumerated() {
+            guard d.counted, d.transform == .hash || d.transform == .logSquare else { return nil }
+            kinds.append(d.transform == .logSquare && d.kind == .integer && counts.fields[f].mode == .integerTokens ? .integer : .fingerprint)
+        }
+        return kinds
+    }
+
+    /// Hands the kept storage over (after the last chunk), by field.
+    func takeResident() -> [(field: Int, chunks: [UnsafeMutableRawPointer])] {
+        defer { resident = Array(repeating: [], count: plans.count) }
+        return plans.indices.map { (plans[$0].field, resident[$0]) }
     }
 
     deinit {
+        for chunks in resident { for p in chunks { p.deallocate() } }
+        residentWords.deallocate()
+        residentPresent.deallocate()
         keys.deallocate()
         filled.deallocate()
         missing.deallocate()
@@ -129,6 +161,22 @@ final class CountWorker: @unchecked Sendable {
         let logs = LogSquareTable.shared
         let fields = counts.fields
         var failed = false
+        let keep = keepsResident && chunk.residentIndex >= 0
+        if keep {
+            // Stored under the chunk's index: chunks arrive in order, so it is the next one.
+            for j in 0..<planCount {
+                precondition(resident[j].count == chunk.residentIndex)
+                let p = ResidentRows.allocateColumn(rows: chunk.rowCount)
+                resident[j].append(p)
+                residentWords[j] = p.assumingMemoryBound(to: UInt64.self)
+                residentPresent[j] = (p + chunk.rowCount * 8).assumingMemoryBound(to: UInt8.self)
+            }
+        } else {
+            for j in 0..<planCount {
+                residentWords[j] = nil
+                residentPresent[j] = nil
+            }
+        }
         plans.withUnsafeBufferPointer { plans in
             var blockStart = 0
             while blockStart < rowCount && !failed {
@@ -144,13 +192,22 @@ final class CountWorker: @unchecked Sendable {
                         }
                         switch plan.work {
                         case .hashed:
-                            keys[j * CountWorker.blockRows + filled[j]] = Token.fingerprint(UnsafeRawBufferPointer(value), seed: plan.seed)
+                            let fp = Token.fingerprint(UnsafeRawBufferPointer(value), seed: plan.seed)
+                            keys[j * CountWorker.blockRows + filled[j]] = fp
                             filled[j] += 1
+                            if let words = residentWords[j] {
+                                words[r] = fp
+                                residentPresent[j]![r] = 1
+                            }
                         case .integerTokens:
                             guard let v = ByteParsing.int64(value) else {
                                 first.note(row: r) { badValue(chunk, r, plan.field, plan.kind, value) }
                                 failed = true
                                 break rows
+                            }
+                            if let words = residentWords[j] {
+                                words[r] = UInt64(bitPattern: v)
+                                residentPresent[j]![r] = 1
                             }
                             let token = logs.token(int: v)
                             fields[plan.field].addInteger(v, token: token.bits) {
@@ -162,8 +219,13 @@ final class CountWorker: @unchecked Sendable {
                                 failed = true
                                 break rows
                             }
-                            keys[j * CountWorker.blockRows + filled[j]] = Token.numericFingerprint(tag: token.tag, bits: token.bits, seed: plan.seed)
+                            let fp = Token.numericFingerprint(tag: token.tag, bits: token.bits, seed: plan.seed)
+                            keys[j * CountWorker.blockRows + filled[j]] = fp
                             filled[j] += 1
+                            if let words = residentWords[j] {
+                                words[r] = fp
+                                residentPresent[j]![r] = 1
+                            }
                         case .range, .spline:
                             guard let v = CompiledField.number(value, plan.kind) else {
                                 first.note(row: r) { badValue(chunk, r, plan.field, plan.kind, value) }
@@ -251,7 +313,14 @@ final class FeaturizeSlot: @unchecked Sendable {
         }
     }
 
-    var rows: Int { chunk.rowCount }
+    /// The chunk of `ResidentRows` to featurize (then `chunk` is not read), and its rows; else -1.
+    var residentChunk = -1
+    var residentRows = -1
+    var residentLabels: UnsafePointer<UInt8>?
+
+    var rows: Int { residentRows >= 0 ? residentRows : chunk.rowCount }
+    /// The rows' 0/1 labels.
+    var labels: UnsafePointer<UInt8> { residentLabels ?? UnsafePointer(chunk.labels) }
 
     func reserveFeatures(_ n: Int) {
         if n > featureCapacity {
@@ -402,6 +471,89 @@ final class FeaturizeWorker: @unchecked Sendable {
         }
         }
         if let error = first.error { throw error }
+        finish(slot, rows: rows, labels: chunk.labels, targets: chunk.targets)
+    }
+
+    /// Featurizes chunk `c` of the training split from the values the counting pass kept
+    /// (`ResidentRows`): no reading, splitting, parsing or token hashing, field by field.
+    /// The same features as `process` on the chunk's lines (every value was checked then).
+    func process(_ slot: FeaturizeSlot, resident: ResidentRows, chunk c: Int) {
+        let rows = resident.chunkRows[c]
+        let width = featurizer.maxFeaturesPerRow
+        slot.reserveFeatures(rows * width)
+        slot.reserveRows(rows)
+        let labels = resident.labels(chunk: c)
+        slot.residentRows = rows
+        slot.residentLabels = labels
+        let features = slot.features
+        let fields = UnsafePointer(featurizer.fields.baseAddress!)
+        let B = FeaturizeWorker.blockRows
+        let logs = LogSquareTable.shared
+        featurizer.positions.withUnsafeBufferPointer { positions in
+            var blockStart = 0
+            while blockStart < rows {
+                let blockEnd = min(rows, blockStart + B)
+                for f in 0..<featurizer.fieldCount {
+                    let field = fields + f
+                    let (words, present) = resident.column(field: f, chunk: c)
+                    let position = positions[f]
+                    let fieldNumber = UInt32(truncatingIfNeeded: f)
+                    let missing = Feature(field: fieldNumber, index: field.pointee.missingIndex, value: 1)
+                    let deferred = deferredPosition[f] >= 0
+                    let isInteger = resident.kinds[f] == .integer
+                    if deferred {
+                        let d = deferredPosition[f]
+                        for r in blockStart..<blockEnd {
+                            let at = d * B + r - blockStart
+                            if present[r] == 0 {
+                                self.present[at] = false
+                                features[r * width + position] = missing
+                                continue
+                            }
+                            self.present[at] = true
+                            if isInteger {
+                                let token = logs.token(int: Int64(bitPattern: words[r]))
+                                keys[at] = Token.numericFingerprint(tag: token.tag, bits: token.bits, seed: field.pointee.seed)
+                            } else {
+                                keys[at] = words[r]
+                            }
+                        }
+                        sink &+= field.pointee.resolveKept(keys: keys + d * B, present: self.present + d * B, count: blockEnd - blockStart,
+                                                           field: f, position: position, out: features + blockStart * width,
+                                                           stride: width)
+                    } else if isInteger {
+                        for r in blockStart..<blockEnd {
+                            var index = field.pointee.missingIndex
+                            if present[r] != 0 {
+                                let v = Int64(bitPattern: words[r])
+                                if let small = field.pointee.smallIndices, v >= 0 && v < LogSquareTable.limit {
+                                    index = small[logs.slot(small: v)]
+                                } else {
+                                    let token = logs.token(int: v)
+                                    index = field.pointee.numericIndex(tag: token.tag, bits: token.bits)
+                                }
+                            }
+                            features[r * width + position] = Feature(field: fieldNumber, index: index, value: 1)
+                        }
+                    } else {
+                        for r in blockStart..<blockEnd {
+                            let index = present[r] != 0 ? field.pointee.index(h1: UInt32(truncatingIfNeeded: words[r] >> 32))
+                                                        : field.pointee.missingIndex
+                            features[r * width + position] = Feature(field: fieldNumber, index: index, value: 1)
+                        }
+                    }
+                }
+                blockStart = blockEnd
+            }
+        }
+        finish(slot, rows: rows, labels: labels, targets: nil)
+    }
+
+    /// Packs the rows' features (spline fields) and writes their libffm text.
+    private func finish(_ slot: FeaturizeSlot, rows: Int, labels: UnsafePointer<UInt8>, targets: UnsafePointer<Float>?) {
+        let fieldCount = featurizer.fieldCount
+        let width = featurizer.maxFeaturesPerRow
+        let features = slot.features
         let starts = slot.rowStarts
         if featurizer.hasSplines {
             // Pack the rows in place (a row never moves right), dropping the absent features.
@@ -423,10 +575,9 @@ final class FeaturizeWorker: @unchecked Sendable {
             slot.reserveText(rows * LibffmText.rowBound(fieldCount: width))
             let text = slot.text
             var used = 0
-            let labels = chunk.labels, targets = chunk.targets
             let real = featurizer.spec.schema.hasRealTarget
             for r in 0..<rows {
-                used += LibffmText.format(label: labels[r], target: real ? targets[r] : nil, features: features + starts[r], count: starts[r + 1] - starts[r],
+                used += LibffmText.format(label: labels[r], target: real ? targets?[r] : nil, features: features + starts[r], count: starts[r + 1] - starts[r],
                                           prefixes: prefixes, into: text + used)
             }
             slot.textUsed = used
