@@ -52,6 +52,7 @@ final class HashRun {
                                         source: HashStage.join(outputDirectory, "featurizer.json"))
         var result = HashResult(outputDirectory: outputDirectory)
         result.countingBytes = tally.peakBytes
+        result.residentBytes = resident?.usedBytes ?? 0
         var badByReason: [Int] = Array(repeating: 0, count: BadRowReason.allCases.count)
         var firstBad: String?
         for (split, paths) in source.files {
@@ -278,10 +279,10 @@ final class HashRun {
                 assignment[w].append(f)
                 load[w] += cost(drafts[f])
             }
-            let resident = try makeResident(drafts, counts: counts)
+            let resident = try makeResident(drafts, counts: counts, workers: n)
             let countWorkers = (0..<n).map { w in
                 CountWorker(fields: assignment[w].sorted(), drafts: drafts, counts: counts, countsRows: w == 0, samples: samples,
-                            keepsResident: resident != nil)
+                            keepsResident: resident?.arena(w))
             }
             let preparer = try RowPreparer(source: source)
             let slots = (0..<(n + 2)).map { _ in LineChunk(capacity: chunkBytes + 4096) }
@@ -334,7 +335,7 @@ final class HashRun {
     private var resident: ResidentRows?
 
     /// A `ResidentRows` for the counting pass when the fields, input and budget allow one.
-    private func makeResident(_ drafts: [FieldDraft], counts: FieldCounts) throws -> ResidentRows? {
+    private func makeResident(_ drafts: [FieldDraft], counts: FieldCounts, workers: Int) throws -> ResidentRows? {
         guard params.residentMb > 0 else { return nil }
         let budget = MemoryBudget.product([params.residentMb, 1_000_000])
         guard MemoryBudget.fits(budget) else {
@@ -343,7 +344,7 @@ final class HashRun {
         }
         guard source.format == .rows, !source.schema.hasRealTarget, cluster.size == 1,
               let kinds = CountWorker.residentKinds(drafts: drafts, counts: counts) else { return nil }
-        return ResidentRows(kinds: kinds, budgetBytes: budget!)
+        return ResidentRows(kinds: kinds, budgetBytes: budget!, workers: workers)
     }
 
     /// The spline fields' samples merged across ranks (in rank order, on every rank): the

@@ -34,6 +34,9 @@ public struct HashResult: Sendable {
     public var badByReason: [String: Int] = [:]
     /// Peak bytes of the counting structures (tables, sketches, HyperLogLogs).
     public var countingBytes = 0
+    /// Bytes of the training split the counting pass kept for the featurizing pass
+    /// (`--resident-mb`); 0 when train was read a second time.
+    public var residentBytes = 0
     public var seconds = 0.0
 
     /// Wall and CPU seconds of the counting pass (training split) and of featurizing all splits.
@@ -81,7 +84,8 @@ public struct HashResult: Sendable {
         if spec != nil {
             lines.append(String(format: "counting memory: %.1f MB; counting %.2f s (CPU %.2f s), featurizing %.2f s (CPU %.2f s)",
                                 Double(countingBytes) / 1e6, timings.countWall, timings.countCPU,
-                                timings.featurizeWall, timings.featurizeCPU))
+                                timings.featurizeWall, timings.featurizeCPU)
+                         + (residentBytes > 0 ? String(format: "; train read once (%.1f MB kept in memory)", Double(residentBytes) / 1e6) : ""))
         }
         return lines.joined(separator: "\n")
     }

@@ -78,13 +78,13 @@ final class CountWorker: @unchecked Sendable {
     private let maximum: UnsafeMutablePointer<Double>
     /// With `keepsResident`: per plan, the storage of each chunk kept (`ResidentRows`).
     private(set) var resident: [[UnsafeMutableRawPointer]]
-    private let keepsResident: Bool
+    private let keepsResident: ResidentArena?
     private let residentWords: UnsafeMutablePointer<UnsafeMutablePointer<UInt64>?>
     private let residentPresent: UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>
     static let blockRows = 512
 
     init(fields: [Int], drafts: [HashRun.FieldDraft], counts: FieldCounts, countsRows: Bool, samples: SplineSamples? = nil,
-         keepsResident: Bool = false) {
+         keepsResident: ResidentArena? = nil) {
         plans = fields.map { f in
             let d = drafts[f]
             let work: Plan.Work
@@ -142,7 +142,6 @@ final class CountWorker: @unchecked Sendable {
     }
 
     deinit {
-        for chunks in resident { for p in chunks { p.deallocate() } }
         residentWords.deallocate()
         residentPresent.deallocate()
         keys.deallocate()
@@ -161,12 +160,11 @@ final class CountWorker: @unchecked Sendable {
         let logs = LogSquareTable.shared
         let fields = counts.fields
         var failed = false
-        let keep = keepsResident && chunk.residentIndex >= 0
-        if keep {
+        if let arena = keepsResident, chunk.residentIndex >= 0 {
             // Stored under the chunk's index: chunks arrive in order, so it is the next one.
             for j in 0..<planCount {
                 precondition(resident[j].count == chunk.residentIndex)
-                let p = ResidentRows.allocateColumn(rows: chunk.rowCount)
+                let p = arena.allocate(chunk.rowCount * 9)
                 resident[j].append(p)
                 residentWords[j] = p.assumingMemoryBound(to: UInt64.self)
                 residentPresent[j] = (p + chunk.rowCount * 8).assumingMemoryBound(to: UInt8.self)
@@ -551,7 +549,6 @@ final class FeaturizeWorker: @unchecked Sendable {
 
     /// Packs the rows' features (spline fields) and writes their libffm text.
     private func finish(_ slot: FeaturizeSlot, rows: Int, labels: UnsafePointer<UInt8>, targets: UnsafePointer<Float>?) {
-        let fieldCount = featurizer.fieldCount
         let width = featurizer.maxFeaturesPerRow
         let features = slot.features
         let starts = slot.rowStarts
