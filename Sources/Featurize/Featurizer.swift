@@ -450,7 +450,7 @@ struct CompiledField {
     /// together first (independent loads the CPU overlaps), then looked up.
     /// - Returns: a meaningless sum of the touched keys (store it, so the loads stay).
     @inline(__always)
-    func resolveKept(keys: UnsafePointer<UInt64>, present: UnsafePointer<Bool>, count: Int, field: Int, position: Int,
+    func resolveKept(keys: UnsafePointer<UInt64>, present: UnsafePointer<UInt8>, count: Int, field: Int, position: Int,
                      out: UnsafeMutablePointer<Feature>, stride: Int) -> UInt64 {
         let kept = self.kept!
         let fieldNumber = UInt32(field)
@@ -459,7 +459,7 @@ struct CompiledField {
         while g < count {
             let end = min(count, g + 16)
             for k in g..<end { sink &+= kept.keys[Int(truncatingIfNeeded: keys[k]) & kept.mask] }
-            for k in g..<end where present[k] {
+            for k in g..<end where present[k] != 0 {
                 let fp = keys[k]
                 let index: UInt32
                 if kept.contains(fp) {

@@ -353,7 +353,8 @@ final class FeaturizeWorker: @unchecked Sendable {
     private let deferredFields: [Int]
     /// Per deferred field, a block of fingerprints and whether each row had a value.
     private let keys: UnsafeMutablePointer<UInt64>
-    private let present: UnsafeMutablePointer<Bool>
+    /// Per deferred field, whether each row of the block has a value (1) or not (0).
+    private let present: UnsafeMutablePointer<UInt8>
 
     init(featurizer: Featurizer, source: InputSource, writeText: Bool) throws {
         self.featurizer = featurizer
@@ -409,10 +410,10 @@ final class FeaturizeWorker: @unchecked Sendable {
                         if d >= 0 {
                             let at = d * B + r - blockStart
                             if value.count == 0 {
-                                present[at] = false
+                                present[at] = 0
                                 out[positions[f]] = Feature(field: UInt32(f), index: field.pointee.missingIndex, value: 1)
                             } else if let fp = field.pointee.fingerprint(value) {
-                                present[at] = true
+                                present[at] = 1
                                 keys[at] = fp
                             } else {
                                 noteBadValue(&first, chunk, r, f, value)
@@ -499,22 +500,26 @@ final class FeaturizeWorker: @unchecked Sendable {
                     let missing = Feature(field: fieldNumber, index: field.pointee.missingIndex, value: 1)
                     let deferred = deferredPosition[f] >= 0
                     let isInteger = resident.kinds[f] == .integer
-                    if deferred {
+                    if deferred && !isInteger {
+                        // The kept words are the fingerprints: looked up where they are.
+                        for r in blockStart..<blockEnd where present[r] == 0 {
+                            features[r * width + position] = missing
+                        }
+                        sink &+= field.pointee.resolveKept(keys: words + blockStart, present: present + blockStart, count: blockEnd - blockStart,
+                                                           field: f, position: position, out: features + blockStart * width,
+                                                           stride: width)
+                    } else if deferred {
                         let d = deferredPosition[f]
                         for r in blockStart..<blockEnd {
                             let at = d * B + r - blockStart
                             if present[r] == 0 {
-                                self.present[at] = false
+                                self.present[at] = 0
                                 features[r * width + position] = missing
                                 continue
                             }
-                            self.present[at] = true
-                            if isInteger {
-                                let token = logs.token(int: Int64(bitPattern: words[r]))
-                                keys[at] = Token.numericFingerprint(tag: token.tag, bits: token.bits, seed: field.pointee.seed)
-                            } else {
-                                keys[at] = words[r]
-                            }
+                            self.present[at] = 1
+                            let token = logs.token(int: Int64(bitPattern: words[r]))
+                            keys[at] = Token.numericFingerprint(tag: token.tag, bits: token.bits, seed: field.pointee.seed)
                         }
                         sink &+= field.pointee.resolveKept(keys: keys + d * B, present: self.present + d * B, count: blockEnd - blockStart,
                                                            field: f, position: position, out: features + blockStart * width,
