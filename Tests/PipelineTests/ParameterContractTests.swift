@@ -31,7 +31,7 @@ import Testing
 
     @Test func everyNumericOptionTakesANegativeValueAndRefusesIt() {
         #expect(negativesNameTheOptionAndRange(IngestParams.self) == 4)
-        #expect(negativesNameTheOptionAndRange(HashParams.self) == 7)  // --knots added (#15)
+        #expect(negativesNameTheOptionAndRange(HashParams.self) == 8)  // --knots added (#15), --resident-mb (#18)
         #expect(negativesNameTheOptionAndRange(TrainParams.self) == 15)  // 7 + dropout, batch, netEta, weightDecay (#14) + syncRows, rankMomentum (#11) + degree, residentMb (#13)
         #expect(negativesNameTheOptionAndRange(PredictParams.self) == 2)
         #expect(negativesNameTheOptionAndRange(EvalParams.self) == 3)
