@@ -175,6 +175,9 @@ final class CountWorker: @unchecked Sendable {
                 residentPresent[j] = nil
             }
         }
+        // The loop twice, with and without the stores (`keep` a constant in each copy), so a
+        // chunk not kept pays no test per value.
+        @inline(__always) func countRows(keep: Bool) {
         plans.withUnsafeBufferPointer { plans in
             var blockStart = 0
             while blockStart < rowCount && !failed {
@@ -193,8 +196,8 @@ final class CountWorker: @unchecked Sendable {
                             let fp = Token.fingerprint(UnsafeRawBufferPointer(value), seed: plan.seed)
                             keys[j * CountWorker.blockRows + filled[j]] = fp
                             filled[j] += 1
-                            if let words = residentWords[j] {
-                                words[r] = fp
+                            if keep {
+                                residentWords[j]![r] = fp
                                 residentPresent[j]![r] = 1
                             }
                         case .integerTokens:
@@ -203,8 +206,8 @@ final class CountWorker: @unchecked Sendable {
                                 failed = true
                                 break rows
                             }
-                            if let words = residentWords[j] {
-                                words[r] = UInt64(bitPattern: v)
+                            if keep {
+                                residentWords[j]![r] = UInt64(bitPattern: v)
                                 residentPresent[j]![r] = 1
                             }
                             let token = logs.token(int: v)
@@ -220,8 +223,8 @@ final class CountWorker: @unchecked Sendable {
                             let fp = Token.numericFingerprint(tag: token.tag, bits: token.bits, seed: plan.seed)
                             keys[j * CountWorker.blockRows + filled[j]] = fp
                             filled[j] += 1
-                            if let words = residentWords[j] {
-                                words[r] = fp
+                            if keep {
+                                residentWords[j]![r] = fp
                                 residentPresent[j]![r] = 1
                             }
                         case .range, .spline:
@@ -254,6 +257,8 @@ final class CountWorker: @unchecked Sendable {
                 blockStart = blockEnd
             }
         }
+        }
+        if residentWords[0] != nil { countRows(keep: true) } else { countRows(keep: false) }
         if let error = first.error { throw error }
     }
 
