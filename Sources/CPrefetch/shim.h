@@ -59,18 +59,19 @@ static inline void swiftctr_store2(float *p, float *q, __m256 x) {
 
 #define SWIFTCTR_FFM_UPDATE4(NAME, TARGET, MADD4, NMADD4, MADD8, NMADD8)                              \
     __attribute__((target(TARGET)))                                                                   \
-    static inline void NAME##_step4(float *p1, float *p2, __m128 kv, __m128 l4, __m128 e4) {           \
-        __m128 w1 = _mm_load_ps(p1), G1 = _mm_load_ps(p1 + 4);                                        \
-        __m128 w2 = _mm_load_ps(p2), G2 = _mm_load_ps(p2 + 4);                                        \
+    static inline void NAME##_step4(float *p1, float *p2, __m128 kv, __m128 l4, __m128 e4,           \
+                                    intptr_t acc) {                                                   \
+        __m128 w1 = _mm_load_ps(p1), G1 = _mm_load_ps(p1 + acc);                                      \
+        __m128 w2 = _mm_load_ps(p2), G2 = _mm_load_ps(p2 + acc);                                      \
         SWIFTCTR_ADAGRAD_PAIR(__m128, _mm_mul_ps, _mm_rsqrt_ps, MADD4, NMADD4, l4, e4);               \
         _mm_store_ps(p1, w1);                                                                         \
         _mm_store_ps(p2, w2);                                                                         \
-        _mm_store_ps(p1 + 4, G1);                                                                     \
-        _mm_store_ps(p2 + 4, G2);                                                                     \
+        _mm_store_ps(p1 + acc, G1);                                                                   \
+        _mm_store_ps(p2 + acc, G2);                                                                   \
     }                                                                                                 \
     __attribute__((target(TARGET)))                                                                   \
     static inline void NAME(float *const *rows, const intptr_t *offsets, const float *values,        \
-                            intptr_t count, float kappa, float eta, float lambda) {                   \
+                            intptr_t count, float kappa, float eta, float lambda, intptr_t acc) {     \
         const __m128 l4 = _mm_set1_ps(lambda), e4 = _mm_set1_ps(eta);                                 \
         const __m256 l8 = _mm256_set1_ps(lambda), e8 = _mm256_set1_ps(eta);                          \
         for (intptr_t a = 0; a + 1 < count; a++) {                                                    \
@@ -83,15 +84,15 @@ static inline void swiftctr_store2(float *p, float *q, __m256 x) {
                 float *p3 = ra + offsets[b + 1], *p4 = rows[b + 1] + fa;                              \
                 const __m256 kv = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(ka * values[b])), \
                                                        _mm_set1_ps(ka * values[b + 1]), 1);          \
-                __m256 w1 = swiftctr_load2(p1, p3), G1 = swiftctr_load2(p1 + 4, p3 + 4);              \
-                __m256 w2 = swiftctr_load2(p2, p4), G2 = swiftctr_load2(p2 + 4, p4 + 4);              \
+                __m256 w1 = swiftctr_load2(p1, p3), G1 = swiftctr_load2(p1 + acc, p3 + acc);          \
+                __m256 w2 = swiftctr_load2(p2, p4), G2 = swiftctr_load2(p2 + acc, p4 + acc);          \
                 SWIFTCTR_ADAGRAD_PAIR(__m256, _mm256_mul_ps, _mm256_rsqrt_ps, MADD8, NMADD8, l8, e8); \
                 swiftctr_store2(p1, p3, w1);                                                          \
                 swiftctr_store2(p2, p4, w2);                                                          \
-                swiftctr_store2(p1 + 4, p3 + 4, G1);                                                  \
-                swiftctr_store2(p2 + 4, p4 + 4, G2);                                                  \
+                swiftctr_store2(p1 + acc, p3 + acc, G1);                                              \
+                swiftctr_store2(p2 + acc, p4 + acc, G2);                                              \
             }                                                                                         \
-            if (b < count) NAME##_step4(ra + offsets[b], rows[b] + fa, _mm_set1_ps(ka * values[b]), l4, e4); \
+            if (b < count) NAME##_step4(ra + offsets[b], rows[b] + fa, _mm_set1_ps(ka * values[b]), l4, e4, acc); \
         }                                                                                             \
     }
 
@@ -104,6 +105,8 @@ static inline void swiftctr_store2(float *p, float *q, __m256 x) {
 // (rows[i] != rows[i + 1]); Kernel.swift checks this before calling.
 //   rows[i]     the latent row of feature i; offsets[i]: its field's offset in a row (floats)
 //   values[i]   its scaled value; kappa, eta, lambda: as in FFMModel.update
+//   acc         floats from a weight to its accumulator (FFMModel.accumulatorOffset: a row
+//               holds its weights, then their accumulators)
 #define SWIFTCTR_MADD4(a, b, c) _mm_add_ps(_mm_mul_ps(a, b), c)
 #define SWIFTCTR_NMADD4(a, b, c) _mm_sub_ps(c, _mm_mul_ps(a, b))
 #define SWIFTCTR_MADD8(a, b, c) _mm256_add_ps(_mm256_mul_ps(a, b), c)
@@ -112,8 +115,8 @@ SWIFTCTR_FFM_UPDATE4(swiftctr_ffm_update4_avx, "avx", SWIFTCTR_MADD4, SWIFTCTR_N
 #else
 static inline int swiftctr_has_avx(void) { return 0; }
 static inline void swiftctr_ffm_update4_avx(float *const *rows, const intptr_t *offsets, const float *values,
-                                            intptr_t count, float kappa, float eta, float lambda) {
-    (void)rows; (void)offsets; (void)values; (void)count; (void)kappa; (void)eta; (void)lambda;
+                                            intptr_t count, float kappa, float eta, float lambda, intptr_t acc) {
+    (void)rows; (void)offsets; (void)values; (void)count; (void)kappa; (void)eta; (void)lambda; (void)acc;
 }
 #endif
 
@@ -197,8 +200,8 @@ static inline void swiftctr_ffm_score4_avx(float *const *rows, const intptr_t *o
 }
 static inline int swiftctr_has_avx2_fma(void) { return 0; }
 static inline void swiftctr_ffm_update4_fma(float *const *rows, const intptr_t *offsets, const float *values,
-                                            intptr_t count, float kappa, float eta, float lambda) {
-    (void)rows; (void)offsets; (void)values; (void)count; (void)kappa; (void)eta; (void)lambda;
+                                            intptr_t count, float kappa, float eta, float lambda, intptr_t acc) {
+    (void)rows; (void)offsets; (void)values; (void)count; (void)kappa; (void)eta; (void)lambda; (void)acc;
 }
 #endif
 // ---- end of issue #18, kernel3 ----

@@ -10,9 +10,10 @@
 //                hot-row replica (HotRows)
 //   rowStride    floats per row of `latent`: weightFields * 2 * kPad. Row r's vector for
 //                field f starts at latent + r * rowStride + f * fieldStride
-//   fieldStride  2 * kPad: a vector is kPad / 4 chunks of 8 floats, 4 weights then their
-//                4 AdaGrad accumulators (interleaved as in libffm)
-//   d            latent factor, in steps of 4 (one chunk); its chunk is at float 2 * d
+//   fieldStride  kPad: a row holds all its weights (weightFields vectors of kPad), then
+//                their AdaGrad accumulators in the same order (Model.swift)
+//   acc          accumulatorOffset: floats from a weight to its accumulator (half a row)
+//   d            latent factor, in steps of 4 (one chunk of 4 weights); its chunk is at float d
 //   slotStride   floats per replica slot: rowStride, then the linear pair padded to 8
 //   linear       (weight, accumulator) pairs, one per row; bias: one pair
 //   s, c         the current row's Scratch, and the count of its usable features
@@ -123,7 +124,7 @@ extension FFMModel {
         let m = UInt32(truncatingIfNeeded: min(fieldCount, Int(UInt32.max)))
         let allIndices = indexCount > Int(UInt32.max), allFields = fieldCount > Int(UInt32.max)
         let isFFM = kind == .ffm
-        let fieldStride = 2 * kPad
+        let fieldStride = self.fieldStride
         for f in features {
             // Normalisation uses every feature of the row, as libffm's R does.
             norm += Double(f.value) * Double(f.value)
@@ -263,8 +264,8 @@ extension FFMModel {
                     var pair = SIMD4<Float>.zero
                     var d = 0
                     while d < kPad {
-                        pair += UnsafeRawPointer(p1 + 2 * d).load(as: SIMD4<Float>.self)
-                            * UnsafeRawPointer(p2 + 2 * d).load(as: SIMD4<Float>.self)
+                        pair += UnsafeRawPointer(p1 + d).load(as: SIMD4<Float>.self)
+                            * UnsafeRawPointer(p2 + d).load(as: SIMD4<Float>.self)
                         d += 4
                     }
                     inner += pair * values[b]
@@ -298,6 +299,7 @@ extension FFMModel {
             updateLatent4(s, kappa: kappa, eta: eta, lambda: lambda, avx: cpuHasAVX, fma: cpuHasAVX2FMA)
             return
         }
+        let accBytes = 4 * accumulatorOffset
         for a in 0..<(count - 1) {
             let ra = rows[a], fa = offsets[a]
             let ka = kappa * values[a]
@@ -306,8 +308,8 @@ extension FFMModel {
                 let kv = SIMD4<Float>(repeating: ka * values[b])
                 var d = 0
                 while d < kPad {
-                    adaGradStep4(UnsafeMutableRawPointer(p1 + 2 * d), UnsafeMutableRawPointer(p2 + 2 * d),
-                                 kv: kv, l4: l4, e4: e4)
+                    adaGradStep4(UnsafeMutableRawPointer(p1 + d), UnsafeMutableRawPointer(p2 + d),
+                                 kv: kv, l4: l4, e4: e4, accumulatorBytes: accBytes)
                     d += 4
                 }
             }
@@ -349,14 +351,15 @@ extension FFMModel {
             if pairable {
                 let rowPointers = UnsafeRawPointer(rows).assumingMemoryBound(to: UnsafeMutablePointer<Float>?.self)
                 if fma {
-                    swiftctr_ffm_update4_fma(rowPointers, offsets, values, count, kappa, eta, lambda)
+                    swiftctr_ffm_update4_fma(rowPointers, offsets, values, count, kappa, eta, lambda, accumulatorOffset)
                 } else {
-                    swiftctr_ffm_update4_avx(rowPointers, offsets, values, count, kappa, eta, lambda)
+                    swiftctr_ffm_update4_avx(rowPointers, offsets, values, count, kappa, eta, lambda, accumulatorOffset)
                 }
                 return
             }
         }
         let l4 = SIMD4<Float>(repeating: lambda), e4 = SIMD4<Float>(repeating: eta)
+        let accBytes = 4 * accumulatorOffset
         var a = 0
         while a &+ 1 < count {
             let ra = rows[a], fa = offsets[a]
@@ -364,7 +367,7 @@ extension FFMModel {
             var b = a &+ 1
             while b < count {
                 adaGradStep4(UnsafeMutableRawPointer(ra + offsets[b]), UnsafeMutableRawPointer(rows[b] + fa),
-                             kv: SIMD4<Float>(repeating: ka * values[b]), l4: l4, e4: e4)
+                             kv: SIMD4<Float>(repeating: ka * values[b]), l4: l4, e4: e4, accumulatorBytes: accBytes)
                 b &+= 1
             }
             a &+= 1
@@ -442,14 +445,15 @@ extension FFMModel {
 }
 
 /// The AdaGrad step of one pair on one chunk of 4 factors: `q1` and `q2` point at the
-/// chunks (4 weights, then their 4 accumulators) of the pair's two vectors.
+/// chunks of 4 weights of the pair's two vectors; their 4 accumulators are
+/// `accumulatorBytes` further on (the model's `accumulatorOffset` floats).
 @inline(__always)
 func adaGradStep4(_ q1: UnsafeMutableRawPointer, _ q2: UnsafeMutableRawPointer,
-                  kv: SIMD4<Float>, l4: SIMD4<Float>, e4: SIMD4<Float>) {
+                  kv: SIMD4<Float>, l4: SIMD4<Float>, e4: SIMD4<Float>, accumulatorBytes acc: Int) {
     var w1 = q1.load(as: SIMD4<Float>.self)
     var w2 = q2.load(as: SIMD4<Float>.self)
-    var G1 = q1.load(fromByteOffset: 16, as: SIMD4<Float>.self)
-    var G2 = q2.load(fromByteOffset: 16, as: SIMD4<Float>.self)
+    var G1 = q1.load(fromByteOffset: acc, as: SIMD4<Float>.self)
+    var G2 = q2.load(fromByteOffset: acc, as: SIMD4<Float>.self)
     let g1 = l4 * w1 + kv * w2
     let g2 = l4 * w2 + kv * w1
     G1 += g1 * g1
@@ -458,8 +462,8 @@ func adaGradStep4(_ q1: UnsafeMutableRawPointer, _ q2: UnsafeMutableRawPointer,
     w2 -= e4 * g2 * reciprocalSquareRoot4(G2)
     q1.storeBytes(of: w1, as: SIMD4<Float>.self)
     q2.storeBytes(of: w2, as: SIMD4<Float>.self)
-    q1.storeBytes(of: G1, toByteOffset: 16, as: SIMD4<Float>.self)
-    q2.storeBytes(of: G2, toByteOffset: 16, as: SIMD4<Float>.self)
+    q1.storeBytes(of: G1, toByteOffset: acc, as: SIMD4<Float>.self)
+    q2.storeBytes(of: G2, toByteOffset: acc, as: SIMD4<Float>.self)
 }
 
 /// Log loss of score `t` for label `y` (0/1), computed without overflow:
