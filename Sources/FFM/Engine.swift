@@ -194,7 +194,7 @@ final class Engine: @unchecked Sendable {
                                 loss = logLoss(score: score, label: label)
                                 kappa = Float(lossGradient(score: score, label: label))
                             }
-                            model.update(current, kappa: kappa, eta: eta, lambda: lambda)
+                            model.update(current, kappa: kappa, eta: eta, lambda: lambda, prefetching: next)
                             return loss
                         }
                         var ii = start

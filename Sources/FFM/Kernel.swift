@@ -66,6 +66,10 @@ final class Scratch {
     /// Each feature's (linear weight, accumulator) pair.
     var linear: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
     var count = 0
+    /// Whether each feature's field offset is the previous one's plus `fieldStride` (FFM rows
+    /// one-hot in field order): then at kPad = 4 a row's vectors for the fields of two
+    /// neighbouring features are adjacent, one 256-bit load (`prepare` sets it).
+    var consecutiveFields = false
     /// The (bias, accumulator) pair this row reads and updates: the model's, or a thread's replica.
     var bias: UnsafeMutablePointer<Float>?
 
@@ -125,6 +129,7 @@ extension FFMModel {
         let allIndices = indexCount > Int(UInt32.max), allFields = fieldCount > Int(UInt32.max)
         let isFFM = kind == .ffm
         let fieldStride = self.fieldStride
+        var nextOffset = 0, consecutive = isFFM
         for f in features {
             // Normalisation uses every feature of the row, as libffm's R does.
             norm += Double(f.value) * Double(f.value)
@@ -136,6 +141,8 @@ extension FFMModel {
                     let slot = replica.slots + (r - rowCount) * replica.slotStride
                     s.rows[c] = slot
                     s.fieldOffsets[c] = isFFM ? Int(f.field) * fieldStride : 0
+                    if c > 0 && s.fieldOffsets[c] != nextOffset { consecutive = false }
+                    nextOffset = s.fieldOffsets[c] &+ fieldStride
                     s.values[c] = f.value
                     s.linear[c] = slot + rowStride
                     c += 1
@@ -148,6 +155,8 @@ extension FFMModel {
             }
             s.rows[c] = latent + r * rowStride
             s.fieldOffsets[c] = isFFM ? Int(f.field) * fieldStride : 0
+            if c > 0 && s.fieldOffsets[c] != nextOffset { consecutive = false }
+            nextOffset = s.fieldOffsets[c] &+ fieldStride
             s.values[c] = f.value
             s.linear[c] = linear + 2 * r
             c += 1
@@ -161,6 +170,7 @@ extension FFMModel {
             }
         }
         s.count = c
+        s.consecutiveFields = consecutive
     }
 
     /// Whether `remap` can be used (row numbers must fit below the UInt32.max marker).
@@ -286,8 +296,11 @@ extension FFMModel {
     /// `reciprocalSquareRoot4` (an approximation on x86_64). Linear terms:
     /// `g = λ w + κ x`; bias: `g = κ` (not regularised); both take `w -= η g / sqrt(G)`
     /// with Float's correctly rounded square root and division.
+    /// - Parameter next: the row trained next; at kPad = 4 with AVX its latent rows'
+    ///   accumulators are prefetched while this one is updated (the forward pass of this row
+    ///   prefetched their weights).
     @inline(__always)
-    func update(_ s: Scratch, kappa: Float, eta: Float, lambda: Float) {
+    func update(_ s: Scratch, kappa: Float, eta: Float, lambda: Float, prefetching next: Scratch? = nil) {
         if kind == .hofm { return hofmUpdate(s, kappa: kappa, eta: eta, lambda: lambda) }
         if kind == .fm { return fmUpdate(s, kappa: kappa, eta: eta, lambda: lambda) }
         let count = s.count
@@ -296,7 +309,7 @@ extension FFMModel {
         let rows = s.rows, offsets = s.fieldOffsets, values = s.values
         let l4 = SIMD4<Float>(repeating: lambda), e4 = SIMD4<Float>(repeating: eta)
         if kPad == 4 {
-            updateLatent4(s, kappa: kappa, eta: eta, lambda: lambda, avx: cpuHasAVX, fma: cpuHasAVX2FMA)
+            updateLatent4(s, kappa: kappa, eta: eta, lambda: lambda, avx: cpuHasAVX, fma: cpuHasAVX2FMA, prefetching: next)
             return
         }
         let accBytes = 4 * accumulatorOffset
@@ -337,9 +350,13 @@ extension FFMModel {
     /// pairs done together touch four different vectors, and each lane does exactly the
     /// operations of `adaGradStep4`, so the weights are bit for bit those of the loop here.
     /// With `fma` too, those rows go to the AVX2 + FMA kernel instead (same pairs, fused
-    /// multiply-adds: the last bits differ from the loop's, see `cpuHasAVX2FMA`).
+    /// multiply-adds: the last bits differ from the loop's, see `cpuHasAVX2FMA`). Both load
+    /// row a's vectors for two neighbouring features as one 256-bit value when the row's
+    /// fields are consecutive (`Scratch.consecutiveFields`), and prefetch `next`'s
+    /// accumulators.
     @inline(__always)
-    func updateLatent4(_ s: Scratch, kappa: Float, eta: Float, lambda: Float, avx: Bool, fma: Bool = false) {
+    func updateLatent4(_ s: Scratch, kappa: Float, eta: Float, lambda: Float, avx: Bool, fma: Bool = false,
+                       prefetching next: Scratch? = nil) {
         let count = s.count, rows = s.rows, offsets = s.fieldOffsets, values = s.values
         if avx {
             var pairable = true
@@ -350,10 +367,14 @@ extension FFMModel {
             }
             if pairable {
                 let rowPointers = UnsafeRawPointer(rows).assumingMemoryBound(to: UnsafeMutablePointer<Float>?.self)
+                let nextRows = UnsafeRawPointer(next?.rows ?? rows).assumingMemoryBound(to: UnsafeMutablePointer<Float>?.self)
+                let nextCount = next?.count ?? 0
                 if fma {
-                    swiftctr_ffm_update4_fma(rowPointers, offsets, values, count, kappa, eta, lambda, accumulatorOffset)
+                    swiftctr_ffm_update4_fma(rowPointers, offsets, values, count, kappa, eta, lambda, accumulatorOffset,
+                                             nextRows, nextCount, s.consecutiveFields ? 1 : 0)
                 } else {
-                    swiftctr_ffm_update4_avx(rowPointers, offsets, values, count, kappa, eta, lambda, accumulatorOffset)
+                    swiftctr_ffm_update4_avx(rowPointers, offsets, values, count, kappa, eta, lambda, accumulatorOffset,
+                                             nextRows, nextCount, s.consecutiveFields ? 1 : 0)
                 }
                 return
             }
@@ -378,7 +399,9 @@ extension FFMModel {
     /// (`swiftctr_ffm_score4_avx`, two pairs per 256-bit operation), which runs with `avx`:
     /// for each a, the pairs with b - a odd go to `low` and those with b - a even to `high`
     /// (an odd one out at the end to `low`), then `accLow += low * x_a`, `accHigh += high *
-    /// x_a`, and the result is `(accLow + accHigh).sum()`. Both give the same bits.
+    /// x_a`, and the result is `(accLow + accHigh).sum()`. Both give the same bits. The AVX
+    /// kernel prefetches the weights of `next`'s latent rows (the update their accumulators),
+    /// this loop `next`'s whole rows.
     @inline(__always)
     func latentScore4(_ s: Scratch, prefetching next: Scratch?, avx: Bool) -> Float {
         let count = s.count, rows = s.rows, offsets = s.fieldOffsets, values = s.values
@@ -389,7 +412,8 @@ extension FFMModel {
             let nextRows = UnsafeRawPointer(next?.rows ?? rows).assumingMemoryBound(to: UnsafeMutablePointer<Float>?.self)
             withUnsafeMutablePointer(to: &out) {
                 $0.withMemoryRebound(to: Float.self, capacity: 4) {
-                    swiftctr_ffm_score4_avx(rowPointers, offsets, values, count, nextRows, toPrefetch, rowStride &* 4, $0)
+                    swiftctr_ffm_score4_avx(rowPointers, offsets, values, count, nextRows, toPrefetch, accumulatorOffset &* 4, $0,
+                                            s.consecutiveFields ? 1 : 0)
                 }
             }
             return out.sum()

@@ -254,14 +254,15 @@ public final class FFMModel: @unchecked Sendable {
     func initializeRow(_ r: Int, index j: Int, seed: UInt64) {
         var rng = SplitMix64(seed: seed ^ (UInt64(j) &* 0xD1B5_4A32_D192_ED03))
         let coef = 1 / Float(factors).squareRoot()
-        let row = latent + r * rowStride
+        // (Locals: the stores through `row` could alias the properties, which would then be
+        // read again for every float.)
+        let row = latent + r * rowStride, kPad = self.kPad, factors = self.factors
+        let half = accumulatorOffset
         for f in 0..<weightFields {
-            let v = row + f * fieldStride
-            for d in 0..<kPad {
-                v[d] = d < factors ? coef * rng.nextUnitFloat() : 0
-                v[accumulatorOffset + d] = 1
-            }
+            let v = row + f * kPad
+            for d in 0..<kPad { v[d] = d < factors ? coef * rng.nextUnitFloat() : 0 }
         }
+        (row + half).update(repeating: 1, count: half)
         if hasLinear {
             linear[2 * r] = 0
             linear[2 * r + 1] = 1
@@ -308,15 +309,15 @@ extension FFMModel {
     /// Latent rows `start ..< start + count` in the model file's order (libffm's: per weight
     /// field, chunks of 4 weights then their 4 accumulators) into `out` (`count * rowStride` floats).
     public func latentRows(_ start: Int, _ count: Int, inFileOrderInto out: UnsafeMutablePointer<Float>) {
-        let half = accumulatorOffset
+        let half = accumulatorOffset, rowStride = self.rowStride, latent = UnsafeRawPointer(self.latent)
+        let to = UnsafeMutableRawPointer(out)
         for i in 0..<count {
-            let row = latent + (start + i) * rowStride, to = out + i * rowStride
+            let row = latent + 4 * (start + i) * rowStride, file = to + 4 * i * rowStride
             var c = 0
             while c < half {
-                for s in 0..<4 {
-                    to[2 * c + s] = row[c + s]
-                    to[2 * c + 4 + s] = row[half + c + s]
-                }
+                file.storeBytes(of: row.loadUnaligned(fromByteOffset: 4 * c, as: SIMD4<Float>.self), toByteOffset: 8 * c, as: SIMD4<Float>.self)
+                file.storeBytes(of: row.loadUnaligned(fromByteOffset: 4 * (half + c), as: SIMD4<Float>.self), toByteOffset: 8 * c + 16,
+                                as: SIMD4<Float>.self)
                 c += 4
             }
         }
@@ -325,19 +326,18 @@ extension FFMModel {
     /// Rewrites latent rows `start ..< start + count`, just read in the model file's order
     /// (see `latentRows(_:_:inFileOrderInto:)`), into the model's order, in place.
     public func latentRowsFromFileOrder(_ start: Int, _ count: Int) {
-        let half = accumulatorOffset
+        let half = accumulatorOffset, rowStride = self.rowStride, latent = self.latent
         guard rowStride > 0 else { return }
         withUnsafeTemporaryAllocation(of: Float.self, capacity: rowStride) { buffer in
-            let file = buffer.baseAddress!
+            let file = UnsafeMutableRawPointer(buffer.baseAddress!)
             for i in 0..<count {
-                let row = latent + (start + i) * rowStride
-                file.update(from: row, count: rowStride)
+                let row = latent + (start + i) * rowStride, to = UnsafeMutableRawPointer(row)
+                file.copyMemory(from: row, byteCount: 4 * rowStride)
                 var c = 0
                 while c < half {
-                    for s in 0..<4 {
-                        row[c + s] = file[2 * c + s]
-                        row[half + c + s] = file[2 * c + 4 + s]
-                    }
+                    to.storeBytes(of: file.loadUnaligned(fromByteOffset: 8 * c, as: SIMD4<Float>.self), toByteOffset: 4 * c, as: SIMD4<Float>.self)
+                    to.storeBytes(of: file.loadUnaligned(fromByteOffset: 8 * c + 16, as: SIMD4<Float>.self), toByteOffset: 4 * (half + c),
+                                  as: SIMD4<Float>.self)
                     c += 4
                 }
             }
