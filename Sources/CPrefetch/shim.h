@@ -42,6 +42,19 @@ static inline void swiftctr_store2(float *p, float *q, __m256 x) {
     _mm_store_ps(q, _mm256_extractf128_ps(x, 1));
 }
 
+// Prefetches the `bytes` bytes at `row`, four cache lines a step (as FFMModel.prefetchRow).
+static inline void swiftctr_prefetch_row(const float *row, intptr_t bytes) {
+    const char *p = (const char *)row;
+    intptr_t o = 0;
+    for (; o + 192 < bytes; o += 256) {
+        __builtin_prefetch(p + o, 0, 3);
+        __builtin_prefetch(p + o + 64, 0, 3);
+        __builtin_prefetch(p + o + 128, 0, 3);
+        __builtin_prefetch(p + o + 192, 0, 3);
+    }
+    for (; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 3);
+}
+
 // The update kernel at k <= 4, generated for each instruction set from one text: NAME and
 // its one-pair step NAME_step4, for TARGET, with MADD(a, b, c) = a b + c and NMADD(a, b, c) =
 // c - a b, per 4 lanes (suffix 4) and 8 lanes (suffix 8). Unfused (a multiply, then an add
@@ -57,42 +70,60 @@ static inline void swiftctr_store2(float *p, float *q, __m256 x) {
     w1 = NMADD(MUL(e, g1), RSQRT(G1), w1);                                                            \
     w2 = NMADD(MUL(e, g2), RSQRT(G2), w2)
 
+// The update's pairs (a, b) and (a, b + 1) of one a, from b on, two at a time: row a's two
+// vectors (p1, p3) loaded and stored with LOADA and STOREA (swiftctr_load2 and
+// swiftctr_store2, or with `consecutive` fields, where p3 = p1 + 4, one 256-bit operation:
+// SWIFTCTR_LOAD_NEXT and SWIFTCTR_STORE_NEXT, the same floats in the same lanes).
+#define SWIFTCTR_LOAD_NEXT(p, q) _mm256_loadu_ps(p)
+#define SWIFTCTR_STORE_NEXT(p, q, x) _mm256_storeu_ps(p, x)
+#define SWIFTCTR_TWO_PAIRS(LOADA, STOREA, MADD8, NMADD8)                                              \
+    for (; b + 1 < count; b += 2) {                                                                   \
+        float *p1 = ra + offsets[b], *p2 = rows[b] + fa;                                              \
+        float *p3 = ra + offsets[b + 1], *p4 = rows[b + 1] + fa;                                      \
+        const __m256 kv = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(ka * values[b])),   \
+                                               _mm_set1_ps(ka * values[b + 1]), 1);                  \
+        __m256 w1 = LOADA(p1, p3), G1 = LOADA(p1 + acc, p3 + acc);                                    \
+        __m256 w2 = swiftctr_load2(p2, p4), G2 = swiftctr_load2(p2 + acc, p4 + acc);                  \
+        SWIFTCTR_ADAGRAD_PAIR(__m256, _mm256_mul_ps, _mm256_rsqrt_ps, MADD8, NMADD8, l8, e8);         \
+        STOREA(p1, p3, w1);                                                                           \
+        swiftctr_store2(p2, p4, w2);                                                                  \
+        STOREA(p1 + acc, p3 + acc, G1);                                                               \
+        swiftctr_store2(p2 + acc, p4 + acc, G2);                                                      \
+    }
+
 #define SWIFTCTR_FFM_UPDATE4(NAME, TARGET, MADD4, NMADD4, MADD8, NMADD8)                              \
     __attribute__((target(TARGET)))                                                                   \
-    static inline void NAME##_step4(float *p1, float *p2, __m128 kv, __m128 l4, __m128 e4) {           \
-        __m128 w1 = _mm_load_ps(p1), G1 = _mm_load_ps(p1 + 4);                                        \
-        __m128 w2 = _mm_load_ps(p2), G2 = _mm_load_ps(p2 + 4);                                        \
+    static inline void NAME##_step4(float *p1, float *p2, __m128 kv, __m128 l4, __m128 e4,           \
+                                    intptr_t acc) {                                                   \
+        __m128 w1 = _mm_load_ps(p1), G1 = _mm_load_ps(p1 + acc);                                      \
+        __m128 w2 = _mm_load_ps(p2), G2 = _mm_load_ps(p2 + acc);                                      \
         SWIFTCTR_ADAGRAD_PAIR(__m128, _mm_mul_ps, _mm_rsqrt_ps, MADD4, NMADD4, l4, e4);               \
         _mm_store_ps(p1, w1);                                                                         \
         _mm_store_ps(p2, w2);                                                                         \
-        _mm_store_ps(p1 + 4, G1);                                                                     \
-        _mm_store_ps(p2 + 4, G2);                                                                     \
+        _mm_store_ps(p1 + acc, G1);                                                                   \
+        _mm_store_ps(p2 + acc, G2);                                                                   \
     }                                                                                                 \
     __attribute__((target(TARGET)))                                                                   \
     static inline void NAME(float *const *rows, const intptr_t *offsets, const float *values,        \
-                            intptr_t count, float kappa, float eta, float lambda) {                   \
+                            intptr_t count, float kappa, float eta, float lambda, intptr_t acc,       \
+                            float *const *next, intptr_t nextCount, int consecutive) {                \
         const __m128 l4 = _mm_set1_ps(lambda), e4 = _mm_set1_ps(eta);                                 \
         const __m256 l8 = _mm256_set1_ps(lambda), e8 = _mm256_set1_ps(eta);                          \
+        intptr_t prefetched = 0;                                                                      \
         for (intptr_t a = 0; a + 1 < count; a++) {                                                    \
+            if (prefetched < nextCount) swiftctr_prefetch_row(next[prefetched++] + acc, acc * 4);     \
             float *ra = rows[a];                                                                      \
             const intptr_t fa = offsets[a];                                                           \
             const float ka = kappa * values[a];                                                       \
             intptr_t b = a + 1;                                                                       \
-            for (; b + 1 < count; b += 2) {                                                           \
-                float *p1 = ra + offsets[b], *p2 = rows[b] + fa;                                      \
-                float *p3 = ra + offsets[b + 1], *p4 = rows[b + 1] + fa;                              \
-                const __m256 kv = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(ka * values[b])), \
-                                                       _mm_set1_ps(ka * values[b + 1]), 1);          \
-                __m256 w1 = swiftctr_load2(p1, p3), G1 = swiftctr_load2(p1 + 4, p3 + 4);              \
-                __m256 w2 = swiftctr_load2(p2, p4), G2 = swiftctr_load2(p2 + 4, p4 + 4);              \
-                SWIFTCTR_ADAGRAD_PAIR(__m256, _mm256_mul_ps, _mm256_rsqrt_ps, MADD8, NMADD8, l8, e8); \
-                swiftctr_store2(p1, p3, w1);                                                          \
-                swiftctr_store2(p2, p4, w2);                                                          \
-                swiftctr_store2(p1 + 4, p3 + 4, G1);                                                  \
-                swiftctr_store2(p2 + 4, p4 + 4, G2);                                                  \
+            if (consecutive) {                                                                        \
+                SWIFTCTR_TWO_PAIRS(SWIFTCTR_LOAD_NEXT, SWIFTCTR_STORE_NEXT, MADD8, NMADD8)             \
+            } else {                                                                                  \
+                SWIFTCTR_TWO_PAIRS(swiftctr_load2, swiftctr_store2, MADD8, NMADD8)                    \
             }                                                                                         \
-            if (b < count) NAME##_step4(ra + offsets[b], rows[b] + fa, _mm_set1_ps(ka * values[b]), l4, e4); \
+            if (b < count) NAME##_step4(ra + offsets[b], rows[b] + fa, _mm_set1_ps(ka * values[b]), l4, e4, acc); \
         }                                                                                             \
+        for (; prefetched < nextCount; prefetched++) swiftctr_prefetch_row(next[prefetched] + acc, acc * 4); \
     }
 
 // The FFM AdaGrad update of a prepared row at k <= 4 (one chunk per vector), two pairs
@@ -104,6 +135,13 @@ static inline void swiftctr_store2(float *p, float *q, __m256 x) {
 // (rows[i] != rows[i + 1]); Kernel.swift checks this before calling.
 //   rows[i]     the latent row of feature i; offsets[i]: its field's offset in a row (floats)
 //   values[i]   its scaled value; kappa, eta, lambda: as in FFMModel.update
+//   acc         floats from a weight to its accumulator (FFMModel.accumulatorOffset: a row
+//               holds its weights, then their accumulators)
+//   next        the next row's latent rows (nextCount of them): their accumulators (acc floats
+//               from each row's start) are prefetched, one row per value of a, then the rest;
+//               the forward pass prefetched their weights (swiftctr_ffm_score4_avx)
+//   consecutive fields[i + 1] = fields[i] + 1 along the row (Scratch.consecutiveFields): row
+//               a's vectors for b and b + 1 are adjacent, loaded and stored as one 256-bit value
 #define SWIFTCTR_MADD4(a, b, c) _mm_add_ps(_mm_mul_ps(a, b), c)
 #define SWIFTCTR_NMADD4(a, b, c) _mm_sub_ps(c, _mm_mul_ps(a, b))
 #define SWIFTCTR_MADD8(a, b, c) _mm256_add_ps(_mm256_mul_ps(a, b), c)
@@ -112,51 +150,54 @@ SWIFTCTR_FFM_UPDATE4(swiftctr_ffm_update4_avx, "avx", SWIFTCTR_MADD4, SWIFTCTR_N
 #else
 static inline int swiftctr_has_avx(void) { return 0; }
 static inline void swiftctr_ffm_update4_avx(float *const *rows, const intptr_t *offsets, const float *values,
-                                            intptr_t count, float kappa, float eta, float lambda) {
-    (void)rows; (void)offsets; (void)values; (void)count; (void)kappa; (void)eta; (void)lambda;
+                                            intptr_t count, float kappa, float eta, float lambda, intptr_t acc,
+                                            float *const *next, intptr_t nextCount, int consecutive) {
+    (void)consecutive; (void)next; (void)nextCount; (void)rows; (void)offsets; (void)values; (void)count; (void)kappa; (void)eta; (void)lambda; (void)acc;
 }
 #endif
 
 // ---- Issue #18, kernel3: the forward pass at k <= 4 with AVX, and the update with AVX2 + FMA ----
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-// Prefetches the `bytes` bytes at `row`, four cache lines a step (as FFMModel.prefetchRow).
-static inline void swiftctr_prefetch_row(const float *row, intptr_t bytes) {
-    const char *p = (const char *)row;
-    intptr_t o = 0;
-    for (; o + 192 < bytes; o += 256) {
-        __builtin_prefetch(p + o, 0, 3);
-        __builtin_prefetch(p + o + 64, 0, 3);
-        __builtin_prefetch(p + o + 128, 0, 3);
-        __builtin_prefetch(p + o + 192, 0, 3);
-    }
-    for (; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 3);
-}
 
 // The pairs' part of the FFM score of a prepared row at k <= 4, two pairs (a, b) and (a, b + 1)
 // per 256-bit operation, in the order FFMModel.score's 4-wide loop uses, so both give the
 // same bits: for each a, the pairs with b - a odd are summed in the low 4 lanes and those
 // with b - a even in the high 4 (w1 * w2, times x_b, added), a last odd one out in the low
 // lanes; then acc += inner * x_a per half. `out` gets the low half plus the high half (4
-// floats; the caller sums them). While it runs, the latent rows in `next` (nextCount of
-// them, rowBytes each) are prefetched, one row per value of a, then the rest.
+// floats; the caller sums them). While it runs, the weights of the latent rows in `next`
+// (nextCount of them, the first weightBytes of each: a row holds its weights, then their
+// accumulators) are prefetched, one row per value of a, then the rest; the update prefetches
+// their accumulators (SWIFTCTR_FFM_UPDATE4), so the forward pass's lines stay in L1 for the
+// update. With `consecutive` (fields[i + 1] = fields[i] + 1), row a's vectors for b and b + 1
+// are adjacent and loaded as one 256-bit value (the same floats in the same lanes).
 __attribute__((target("avx")))
 static inline void swiftctr_ffm_score4_avx(float *const *rows, const intptr_t *offsets, const float *values,
                                            intptr_t count, float *const *next, intptr_t nextCount,
-                                           intptr_t rowBytes, float *out) {
+                                           intptr_t weightBytes, float *out, int consecutive) {
     __m256 acc = _mm256_setzero_ps();
     intptr_t prefetched = 0;
     for (intptr_t a = 0; a + 1 < count; a++) {
-        if (prefetched < nextCount) swiftctr_prefetch_row(next[prefetched++], rowBytes);
+        if (prefetched < nextCount) swiftctr_prefetch_row(next[prefetched++], weightBytes);
         const float *ra = rows[a];
         const intptr_t fa = offsets[a];
         __m256 inner = _mm256_setzero_ps();
         intptr_t b = a + 1;
-        for (; b + 1 < count; b += 2) {
-            const __m256 w1 = swiftctr_load2(ra + offsets[b], ra + offsets[b + 1]);
-            const __m256 w2 = swiftctr_load2(rows[b] + fa, rows[b + 1] + fa);
-            const __m256 v = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(values[b])),
-                                                  _mm_set1_ps(values[b + 1]), 1);
-            inner = _mm256_add_ps(inner, _mm256_mul_ps(_mm256_mul_ps(w1, w2), v));
+        if (consecutive) {
+            for (; b + 1 < count; b += 2) {
+                const __m256 w1 = _mm256_loadu_ps(ra + offsets[b]);  // and ra + offsets[b + 1], 4 floats on
+                const __m256 w2 = swiftctr_load2(rows[b] + fa, rows[b + 1] + fa);
+                const __m256 v = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(values[b])),
+                                                      _mm_set1_ps(values[b + 1]), 1);
+                inner = _mm256_add_ps(inner, _mm256_mul_ps(_mm256_mul_ps(w1, w2), v));
+            }
+        } else {
+            for (; b + 1 < count; b += 2) {
+                const __m256 w1 = swiftctr_load2(ra + offsets[b], ra + offsets[b + 1]);
+                const __m256 w2 = swiftctr_load2(rows[b] + fa, rows[b + 1] + fa);
+                const __m256 v = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(values[b])),
+                                                      _mm_set1_ps(values[b + 1]), 1);
+                inner = _mm256_add_ps(inner, _mm256_mul_ps(_mm256_mul_ps(w1, w2), v));
+            }
         }
         if (b < count) {
             const __m128 p = _mm_mul_ps(_mm_mul_ps(_mm_load_ps(ra + offsets[b]), _mm_load_ps(rows[b] + fa)),
@@ -165,7 +206,7 @@ static inline void swiftctr_ffm_score4_avx(float *const *rows, const intptr_t *o
         }
         acc = _mm256_add_ps(acc, _mm256_mul_ps(inner, _mm256_set1_ps(values[a])));
     }
-    for (; prefetched < nextCount; prefetched++) swiftctr_prefetch_row(next[prefetched], rowBytes);
+    for (; prefetched < nextCount; prefetched++) swiftctr_prefetch_row(next[prefetched], weightBytes);
     _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1)));
 }
 
@@ -191,14 +232,15 @@ SWIFTCTR_FFM_UPDATE4(swiftctr_ffm_update4_fma, "avx2,fma", _mm_fmadd_ps, _mm_fnm
 #else
 static inline void swiftctr_ffm_score4_avx(float *const *rows, const intptr_t *offsets, const float *values,
                                            intptr_t count, float *const *next, intptr_t nextCount,
-                                           intptr_t rowBytes, float *out) {
-    (void)rows; (void)offsets; (void)values; (void)count; (void)next; (void)nextCount; (void)rowBytes;
+                                           intptr_t weightBytes, float *out, int consecutive) {
+    (void)consecutive; (void)rows; (void)offsets; (void)values; (void)count; (void)next; (void)nextCount; (void)weightBytes;
     out[0] = out[1] = out[2] = out[3] = 0;
 }
 static inline int swiftctr_has_avx2_fma(void) { return 0; }
 static inline void swiftctr_ffm_update4_fma(float *const *rows, const intptr_t *offsets, const float *values,
-                                            intptr_t count, float kappa, float eta, float lambda) {
-    (void)rows; (void)offsets; (void)values; (void)count; (void)kappa; (void)eta; (void)lambda;
+                                            intptr_t count, float kappa, float eta, float lambda, intptr_t acc,
+                                            float *const *next, intptr_t nextCount, int consecutive) {
+    (void)consecutive; (void)next; (void)nextCount; (void)rows; (void)offsets; (void)values; (void)count; (void)kappa; (void)eta; (void)lambda; (void)acc;
 }
 #endif
 // ---- end of issue #18, kernel3 ----

@@ -226,10 +226,10 @@ final class DeepBatch {
                             for c in 0..<(k >> 2) {
                                 let at = UnsafeMutableRawPointer(out + c * 4)
                                 at.storeBytes(of: at.loadUnaligned(as: SIMD4<Float>.self)
-                                              + x * UnsafeRawPointer(v + c * 8).loadUnaligned(as: SIMD4<Float>.self), as: SIMD4<Float>.self)
+                                              + x * UnsafeRawPointer(v + c * 4).loadUnaligned(as: SIMD4<Float>.self), as: SIMD4<Float>.self)
                             }
                         } else {
-                            for d in 0..<k { out[d] += x * v[(d >> 2) * 8 + (d & 3)] }
+                            for d in 0..<k { out[d] += x * v[d] }
                         }
                     }
                 }
@@ -339,11 +339,11 @@ final class DeepBatch {
         let f = Int(featField[i])
         let dE: UnsafeMutablePointer<Float>? = f < net.fieldCount ? delta[0] + r * net.padded[0] + f * k : nil
         if k & 3 == 0 {
-            // Four factors at a time (a latent row keeps them in groups of 4, each followed
-            // by its 4 accumulators); the same operations, in the same order, per factor.
+            // Four factors at a time (a latent row keeps its k weights together, then their
+            // accumulators); the same operations, in the same order, per factor.
             let kx = kap * x
             for c in 0..<(k >> 2) {
-                let w = UnsafeRawPointer(v + c * 8).loadUnaligned(as: SIMD4<Float>.self)
+                let w = UnsafeRawPointer(v + c * 4).loadUnaligned(as: SIMD4<Float>.self)
                 let sd = UnsafeRawPointer(S + c * 4).loadUnaligned(as: SIMD4<Float>.self)
                 var gd = kx * (sd - x * w) + lambda * w
                 if let dE { gd += x * UnsafeRawPointer(dE + c * 4).loadUnaligned(as: SIMD4<Float>.self) }
@@ -352,7 +352,7 @@ final class DeepBatch {
             return
         }
         for d in 0..<k {
-            let w = v[(d >> 2) * 8 + (d & 3)]
+            let w = v[d]
             var gd = kap * x * (S[d] - x * w) + lambda * w
             if let dE { gd += x * dE[d] }
             g[d] = gd
@@ -370,11 +370,11 @@ final class DeepBatch {
             if k & 3 == 0 {
                 for c in 0..<(k >> 2) {
                     let at = UnsafeMutableRawPointer(S + c * 4)
-                    at.storeBytes(of: at.loadUnaligned(as: SIMD4<Float>.self) + x * UnsafeRawPointer(v + c * 8).loadUnaligned(as: SIMD4<Float>.self),
+                    at.storeBytes(of: at.loadUnaligned(as: SIMD4<Float>.self) + x * UnsafeRawPointer(v + c * 4).loadUnaligned(as: SIMD4<Float>.self),
                                   as: SIMD4<Float>.self)
                 }
             } else {
-                for d in 0..<k { S[d] += x * v[(d >> 2) * 8 + (d & 3)] }
+                for d in 0..<k { S[d] += x * v[d] }
             }
         }
     }
@@ -459,14 +459,13 @@ final class DeepBatch {
                 for group in range {
                     // Each sum in feature order, as the threads split groups, not sums.
                     let first = Int(firsts[group])
-                    let v = batch.featRow[first]
+                    let v = batch.featRow[first], acc = model.accumulatorOffset
                     for d in 0..<k {
                         var g: Float = 0
                         var j = first
                         while j >= 0 { g += grads[j * k + d]; j = Int(next[j]) }
-                        let at = (d >> 2) * 8 + (d & 3)
-                        v[at + 4] += g * g
-                        v[at] -= eta * g / v[at + 4].squareRoot()
+                        v[acc + d] += g * g
+                        v[d] -= eta * g / v[acc + d].squareRoot()
                     }
                     if model.hasLinear {
                         var g: Float = 0

@@ -101,7 +101,7 @@ extension FFMModel {
             cluster.allreduceSum(p, count: count)
             fromSums(p, base: b, into: p, count: count, lanes: lanes, ranks: cluster.size, merge: how, momentum: m, mu: mu)
         }
-        merge(latent, base.latent, base.latentCount, lanes: 4, base.momentum?.latent)
+        merge(latent, base.latent, base.latentCount, lanes: accumulatorOffset, base.momentum?.latent)
         merge(linear, base.linear, base.linearCount, lanes: 1, base.momentum?.linear)
         merge(bias, base.bias, 2, lanes: 1, nil)
         return 4 * synchronizedFloats
@@ -140,7 +140,7 @@ extension FFMModel {
         forEachRow(in: rows) { _, _ in count += 1 }
         let linearOut = out + count * stride, biasOut = linearOut + count * pairs
         forEachRow(in: rows) { r, i in
-            toChanges(latent + r * stride, base: base.latent + r * stride, into: out + i * stride, count: stride, lanes: 4, merge: merge)
+            toChanges(latent + r * stride, base: base.latent + r * stride, into: out + i * stride, count: stride, lanes: accumulatorOffset, merge: merge)
             if pairs > 0 { toChanges(linear + 2 * r, base: base.linear + 2 * r, into: linearOut + 2 * i, count: 2, lanes: 1, merge: merge) }
         }
         toChanges(bias, base: base.bias, into: biasOut, count: 2, lanes: 1, merge: merge)
@@ -154,7 +154,7 @@ extension FFMModel {
         let linearSums = sums + count * stride, biasSums = linearSums + count * pairs
         let m = base.momentum
         forEachRow(in: rows) { r, i in
-            fromSums(sums + i * stride, base: base.latent + r * stride, into: latent + r * stride, count: stride, lanes: 4, ranks: ranks,
+            fromSums(sums + i * stride, base: base.latent + r * stride, into: latent + r * stride, count: stride, lanes: accumulatorOffset, ranks: ranks,
                      merge: merge, momentum: m.map { $0.latent + r * stride / 2 }, mu: mu)
             if pairs > 0 {
                 fromSums(linearSums + 2 * i, base: base.linear + 2 * r, into: linear + 2 * r, count: 2, lanes: 1, ranks: ranks,
@@ -199,8 +199,8 @@ private func toChanges(_ p: UnsafeMutablePointer<Float>, base b: UnsafeMutablePo
         }
         return
     }
-    if lanes == 4 {
-        sqrtChanges4(p, base: b, into: out, chunks: count / 8)
+    if lanes % 4 == 0 {
+        sqrtChanges4(p, base: b, into: out, chunks: count / 8, lanes: lanes)
         return
     }
     while i < count {
@@ -213,7 +213,7 @@ private func toChanges(_ p: UnsafeMutablePointer<Float>, base b: UnsafeMutablePo
     }
 }
 
-// The `.sqrt` merge of latent chunks (4 weights, then their 4 accumulators), 4 lanes at a
+// The `.sqrt` merge of latent chunks (4 weights, their 4 accumulators `lanes` floats on), 4 lanes at a
 // time: the same operations per float, in the same order, as the scalar loops (so the same
 // bits), without a per-float loop over lanes. Loads and stores are unaligned-safe.
 
@@ -227,14 +227,14 @@ private func toChanges(_ p: UnsafeMutablePointer<Float>, base b: UnsafeMutablePo
 
 /// `toChanges` of `chunks` latent chunks: weight lanes √(max(ΔG, 0) + ε) Δw, accumulator lanes ΔG.
 private func sqrtChanges4(_ p: UnsafeMutablePointer<Float>, base b: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>,
-                          chunks: Int) {
+                          chunks: Int, lanes: Int) {
     let eps = SIMD4<Float>(repeating: changeEpsilon)
     for c in 0..<chunks {
-        let i = 8 * c
-        let dG = load4(p, i + 4) - load4(b, i + 4)
+        let i = 4 * c + 4 * c / lanes * lanes  // chunk c's weights; its accumulators `lanes` on
+        let dG = load4(p, i + lanes) - load4(b, i + lanes)
         let dw = load4(p, i) - load4(b, i)
         store4((pointwiseMax(dG, .zero) + eps).squareRoot() * dw, out, i)
-        store4(dG, out, i + 4)
+        store4(dG, out, i + lanes)
     }
 }
 
@@ -242,28 +242,28 @@ private func sqrtChanges4(_ p: UnsafeMutablePointer<Float>, base b: UnsafeMutabl
 /// momentum `m` (4 floats per chunk) d = (w − b.w) + μ m, m = d, w = b.w + d; G = b.G + ΣΔG.
 @inline(__always)
 private func sqrtFromSums4(_ sums: UnsafeMutablePointer<Float>, base b: UnsafeMutablePointer<Float>, into p: UnsafeMutablePointer<Float>,
-                           chunks: Int, nEpsilon: Float, momentum m: UnsafeMutablePointer<Float>?, mu: Float) {
+                           chunks: Int, lanes: Int, nEpsilon: Float, momentum m: UnsafeMutablePointer<Float>?, mu: Float) {
     let ne = SIMD4<Float>(repeating: nEpsilon), mu4 = SIMD4<Float>(repeating: mu)
     if let m {
         for c in 0..<chunks {
-            let i = 8 * c
-            let sumG = load4(sums, i + 4), bw = load4(b, i)
+            let i = 4 * c + 4 * c / lanes * lanes
+            let sumG = load4(sums, i + lanes), bw = load4(b, i)
             let merged = bw + load4(sums, i) / (pointwiseMax(sumG, .zero) + ne).squareRoot()
             let d = (merged - bw) + mu4 * load4(m, 4 * c)
             store4(d, m, 4 * c)
             let w = bw + d
-            let g = load4(b, i + 4) + sumG
+            let g = load4(b, i + lanes) + sumG
             store4(w, p, i); store4(w, b, i)
-            store4(g, p, i + 4); store4(g, b, i + 4)
+            store4(g, p, i + lanes); store4(g, b, i + lanes)
         }
     } else {
         for c in 0..<chunks {
-            let i = 8 * c
-            let sumG = load4(sums, i + 4), bw = load4(b, i)
+            let i = 4 * c + 4 * c / lanes * lanes
+            let sumG = load4(sums, i + lanes), bw = load4(b, i)
             let w = bw + load4(sums, i) / (pointwiseMax(sumG, .zero) + ne).squareRoot()
-            let g = load4(b, i + 4) + sumG
+            let g = load4(b, i + lanes) + sumG
             store4(w, p, i); store4(w, b, i)
-            store4(g, p, i + 4); store4(g, b, i + 4)
+            store4(g, p, i + lanes); store4(g, b, i + lanes)
         }
     }
 }
@@ -277,8 +277,8 @@ private func sqrtFromSums4(_ sums: UnsafeMutablePointer<Float>, base b: UnsafeMu
 private func fromSums(_ sums: UnsafeMutablePointer<Float>, base b: UnsafeMutablePointer<Float>, into p: UnsafeMutablePointer<Float>,
                       count: Int, lanes: Int, ranks: Int, merge: RankMerge, momentum: UnsafeMutablePointer<Float>? = nil, mu: Float = 0) {
     let nEpsilon = Float(ranks) * changeEpsilon
-    if merge == .sqrt, lanes == 4 {
-        sqrtFromSums4(sums, base: b, into: p, chunks: count / 8, nEpsilon: nEpsilon, momentum: momentum, mu: mu)
+    if merge == .sqrt, lanes % 4 == 0 {
+        sqrtFromSums4(sums, base: b, into: p, chunks: count / 8, lanes: lanes, nEpsilon: nEpsilon, momentum: momentum, mu: mu)
         return
     }
     // One loop per case (no optional or merge test per weight).

@@ -194,7 +194,7 @@ final class Engine: @unchecked Sendable {
                                 loss = logLoss(score: score, label: label)
                                 kappa = Float(lossGradient(score: score, label: label))
                             }
-                            model.update(current, kappa: kappa, eta: eta, lambda: lambda)
+                            model.update(current, kappa: kappa, eta: eta, lambda: lambda, prefetching: next)
                             return loss
                         }
                         var ii = start
@@ -386,8 +386,11 @@ extension FFMModel {
                 grown.linear[2 * g] = linear[2 * r]
                 grown.linear[2 * g + 1] = linear[2 * r + 1]
             }
-            // Old fields first in the row; new fields keep their initial values.
-            (grown.latent + g * grown.rowStride).update(from: latent + r * rowStride, count: rowStride)
+            // Old fields first in the row's weights and in its accumulators; new fields keep
+            // their initial values.
+            let to = grown.latent + g * grown.rowStride, from = latent + r * rowStride
+            to.update(from: from, count: accumulatorOffset)
+            (to + grown.accumulatorOffset).update(from: from + accumulatorOffset, count: accumulatorOffset)
         }
         return grown
     }

@@ -31,7 +31,7 @@ extension FFMModel {
         while d < kPad {
             var S = SIMD4<Float>.zero, Q = SIMD4<Float>.zero
             for i in 0..<count {
-                let xv = UnsafeRawPointer(rows[i] + 2 * d).load(as: SIMD4<Float>.self) * values[i]
+                let xv = UnsafeRawPointer(rows[i] + d).load(as: SIMD4<Float>.self) * values[i]
                 S += xv
                 Q += xv * xv
             }
@@ -53,6 +53,7 @@ extension FFMModel {
         let rows = s.rows, values = s.values
         let k4 = SIMD4<Float>(repeating: kappa), l4 = SIMD4<Float>(repeating: lambda)
         let e4 = SIMD4<Float>(repeating: eta)
+        let accBytes = 4 * accumulatorOffset
         withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { firstBuffer in
             let first = firstBuffer.baseAddress!
             let duplicates = fmFirstPositions(s, into: first)
@@ -62,25 +63,25 @@ extension FFMModel {
                 while d < kPad {
                     var S = SIMD4<Float>.zero
                     for i in 0..<count {
-                        S += UnsafeRawPointer(rows[i] + 2 * d).load(as: SIMD4<Float>.self) * values[i]
+                        S += UnsafeRawPointer(rows[i] + d).load(as: SIMD4<Float>.self) * values[i]
                     }
                     // κ's part of every position's gradient, before any weight moves.
                     for i in 0..<count {
-                        let v = UnsafeRawPointer(rows[i] + 2 * d).load(as: SIMD4<Float>.self)
+                        let v = UnsafeRawPointer(rows[i] + d).load(as: SIMD4<Float>.self)
                         g[i] = k4 * values[i] * (S - values[i] * v)
                     }
                     if duplicates {
                         for i in 0..<count where first[i] != i { g[first[i]] += g[i] }
                     }
                     for i in 0..<count where !duplicates || first[i] == i {
-                        let q = UnsafeMutableRawPointer(rows[i] + 2 * d)
+                        let q = UnsafeMutableRawPointer(rows[i] + d)
                         var w = q.load(as: SIMD4<Float>.self)
-                        var G = q.load(fromByteOffset: 16, as: SIMD4<Float>.self)
+                        var G = q.load(fromByteOffset: accBytes, as: SIMD4<Float>.self)
                         let gi = g[i] + l4 * w
                         G += gi * gi
                         w -= e4 * gi * reciprocalSquareRoot4(G)
                         q.storeBytes(of: w, as: SIMD4<Float>.self)
-                        q.storeBytes(of: G, toByteOffset: 16, as: SIMD4<Float>.self)
+                        q.storeBytes(of: G, toByteOffset: accBytes, as: SIMD4<Float>.self)
                     }
                     d += 4
                 }

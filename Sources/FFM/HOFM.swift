@@ -8,8 +8,8 @@
 // ∂A_t/∂a_i = A_{t-1}(a without i) by the recursion A^{\i}_s = A_s - a_i A^{\i}_{s-1},
 // A^{\i}_0 = 1, also linear in c.
 //
-// Layout: a row's weight field t - 2 (t = 2...D) holds order t's vector, in the FM layout
-// (chunks of 4 weights then their 4 AdaGrad accumulators); so the model file, warm start,
+// Layout: a row's weight field t - 2 (t = 2...D) holds order t's vector, in the FFM layout
+// (all weights of the row, then their AdaGrad accumulators; Model.swift); so the model file, warm start,
 // hot rows and the MPI merges handle HOFM as any dense row of `rowStride` floats, and the
 // degree is `weightFields + 1` (header bytes 48-55).
 //
@@ -47,7 +47,7 @@ extension FFMModel {
     /// The DP: A[0...order] of factors d..<d+4 of `order`'s vectors over the row.
     @inline(__always)
     func anova(_ s: Scratch, order: Int, chunk d: Int, into A: UnsafeMutablePointer<SIMD4<Float>>) {
-        let offset = (order - 2) * 2 * kPad + 2 * d
+        let offset = (order - 2) * fieldStride + d
         A[0] = SIMD4(repeating: 1)
         for j in 1...order { A[j] = .zero }
         for i in 0..<s.count {
@@ -66,7 +66,7 @@ extension FFMModel {
     func hofmLatentGradient(_ s: Scratch, order: Int, chunk d: Int, A: UnsafeMutablePointer<SIMD4<Float>>,
                             into g: UnsafeMutablePointer<SIMD4<Float>>) {
         anova(s, order: order, chunk: d, into: A)
-        let offset = (order - 2) * 2 * kPad + 2 * d
+        let offset = (order - 2) * fieldStride + d
         for i in 0..<s.count {
             let x = s.values[i]
             let a = UnsafeRawPointer(s.rows[i] + offset).load(as: SIMD4<Float>.self) * x
@@ -84,22 +84,23 @@ extension FFMModel {
         if hasLinear { updateLinear(s, kappa: kappa, eta: eta, lambda: lambda) }
         guard count > 1 else { return }
         let k4 = SIMD4<Float>(repeating: kappa), l4 = SIMD4<Float>(repeating: lambda), e4 = SIMD4<Float>(repeating: eta)
+        let accBytes = 4 * accumulatorOffset
         withUnsafeTemporaryAllocation(of: SIMD4<Float>.self, capacity: 5 + count) { buffer in
             let A = buffer.baseAddress!, g = A + 5
             for order in 2...(weightFields + 1) {
                 var d = 0
                 while d < kPad {
                     hofmLatentGradient(s, order: order, chunk: d, A: A, into: g)
-                    let offset = (order - 2) * 2 * kPad + 2 * d
+                    let offset = (order - 2) * fieldStride + d
                     for i in 0..<count {
                         let q = UnsafeMutableRawPointer(s.rows[i] + offset)
                         var w = q.load(as: SIMD4<Float>.self)
-                        var G = q.load(fromByteOffset: 16, as: SIMD4<Float>.self)
+                        var G = q.load(fromByteOffset: accBytes, as: SIMD4<Float>.self)
                         let gi = k4 * g[i] + l4 * w
                         G += gi * gi
                         w -= e4 * gi * reciprocalSquareRoot4(G)
                         q.storeBytes(of: w, as: SIMD4<Float>.self)
-                        q.storeBytes(of: G, toByteOffset: 16, as: SIMD4<Float>.self)
+                        q.storeBytes(of: G, toByteOffset: accBytes, as: SIMD4<Float>.self)
                     }
                     d += 4
                 }

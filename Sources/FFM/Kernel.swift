@@ -10,9 +10,10 @@
 //                hot-row replica (HotRows)
 //   rowStride    floats per row of `latent`: weightFields * 2 * kPad. Row r's vector for
 //                field f starts at latent + r * rowStride + f * fieldStride
-//   fieldStride  2 * kPad: a vector is kPad / 4 chunks of 8 floats, 4 weights then their
-//                4 AdaGrad accumulators (interleaved as in libffm)
-//   d            latent factor, in steps of 4 (one chunk); its chunk is at float 2 * d
+//   fieldStride  kPad: a row holds all its weights (weightFields vectors of kPad), then
+//                their AdaGrad accumulators in the same order (Model.swift)
+//   acc          accumulatorOffset: floats from a weight to its accumulator (half a row)
+//   d            latent factor, in steps of 4 (one chunk of 4 weights); its chunk is at float d
 //   slotStride   floats per replica slot: rowStride, then the linear pair padded to 8
 //   linear       (weight, accumulator) pairs, one per row; bias: one pair
 //   s, c         the current row's Scratch, and the count of its usable features
@@ -65,6 +66,10 @@ final class Scratch {
     /// Each feature's (linear weight, accumulator) pair.
     var linear: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
     var count = 0
+    /// Whether each feature's field offset is the previous one's plus `fieldStride` (FFM rows
+    /// one-hot in field order): then at kPad = 4 a row's vectors for the fields of two
+    /// neighbouring features are adjacent, one 256-bit load (`prepare` sets it).
+    var consecutiveFields = false
     /// The (bias, accumulator) pair this row reads and updates: the model's, or a thread's replica.
     var bias: UnsafeMutablePointer<Float>?
 
@@ -123,7 +128,8 @@ extension FFMModel {
         let m = UInt32(truncatingIfNeeded: min(fieldCount, Int(UInt32.max)))
         let allIndices = indexCount > Int(UInt32.max), allFields = fieldCount > Int(UInt32.max)
         let isFFM = kind == .ffm
-        let fieldStride = 2 * kPad
+        let fieldStride = self.fieldStride
+        var nextOffset = 0, consecutive = isFFM
         for f in features {
             // Normalisation uses every feature of the row, as libffm's R does.
             norm += Double(f.value) * Double(f.value)
@@ -135,6 +141,8 @@ extension FFMModel {
                     let slot = replica.slots + (r - rowCount) * replica.slotStride
                     s.rows[c] = slot
                     s.fieldOffsets[c] = isFFM ? Int(f.field) * fieldStride : 0
+                    if c > 0 && s.fieldOffsets[c] != nextOffset { consecutive = false }
+                    nextOffset = s.fieldOffsets[c] &+ fieldStride
                     s.values[c] = f.value
                     s.linear[c] = slot + rowStride
                     c += 1
@@ -147,6 +155,8 @@ extension FFMModel {
             }
             s.rows[c] = latent + r * rowStride
             s.fieldOffsets[c] = isFFM ? Int(f.field) * fieldStride : 0
+            if c > 0 && s.fieldOffsets[c] != nextOffset { consecutive = false }
+            nextOffset = s.fieldOffsets[c] &+ fieldStride
             s.values[c] = f.value
             s.linear[c] = linear + 2 * r
             c += 1
@@ -160,6 +170,7 @@ extension FFMModel {
             }
         }
         s.count = c
+        s.consecutiveFields = consecutive
     }
 
     /// Whether `remap` can be used (row numbers must fit below the UInt32.max marker).
@@ -263,8 +274,8 @@ extension FFMModel {
                     var pair = SIMD4<Float>.zero
                     var d = 0
                     while d < kPad {
-                        pair += UnsafeRawPointer(p1 + 2 * d).load(as: SIMD4<Float>.self)
-                            * UnsafeRawPointer(p2 + 2 * d).load(as: SIMD4<Float>.self)
+                        pair += UnsafeRawPointer(p1 + d).load(as: SIMD4<Float>.self)
+                            * UnsafeRawPointer(p2 + d).load(as: SIMD4<Float>.self)
                         d += 4
                     }
                     inner += pair * values[b]
@@ -285,8 +296,11 @@ extension FFMModel {
     /// `reciprocalSquareRoot4` (an approximation on x86_64). Linear terms:
     /// `g = λ w + κ x`; bias: `g = κ` (not regularised); both take `w -= η g / sqrt(G)`
     /// with Float's correctly rounded square root and division.
+    /// - Parameter next: the row trained next; at kPad = 4 with AVX its latent rows'
+    ///   accumulators are prefetched while this one is updated (the forward pass of this row
+    ///   prefetched their weights).
     @inline(__always)
-    func update(_ s: Scratch, kappa: Float, eta: Float, lambda: Float) {
+    func update(_ s: Scratch, kappa: Float, eta: Float, lambda: Float, prefetching next: Scratch? = nil) {
         if kind == .hofm { return hofmUpdate(s, kappa: kappa, eta: eta, lambda: lambda) }
         if kind == .fm { return fmUpdate(s, kappa: kappa, eta: eta, lambda: lambda) }
         let count = s.count
@@ -295,9 +309,10 @@ extension FFMModel {
         let rows = s.rows, offsets = s.fieldOffsets, values = s.values
         let l4 = SIMD4<Float>(repeating: lambda), e4 = SIMD4<Float>(repeating: eta)
         if kPad == 4 {
-            updateLatent4(s, kappa: kappa, eta: eta, lambda: lambda, avx: cpuHasAVX, fma: cpuHasAVX2FMA)
+            updateLatent4(s, kappa: kappa, eta: eta, lambda: lambda, avx: cpuHasAVX, fma: cpuHasAVX2FMA, prefetching: next)
             return
         }
+        let accBytes = 4 * accumulatorOffset
         for a in 0..<(count - 1) {
             let ra = rows[a], fa = offsets[a]
             let ka = kappa * values[a]
@@ -306,8 +321,8 @@ extension FFMModel {
                 let kv = SIMD4<Float>(repeating: ka * values[b])
                 var d = 0
                 while d < kPad {
-                    adaGradStep4(UnsafeMutableRawPointer(p1 + 2 * d), UnsafeMutableRawPointer(p2 + 2 * d),
-                                 kv: kv, l4: l4, e4: e4)
+                    adaGradStep4(UnsafeMutableRawPointer(p1 + d), UnsafeMutableRawPointer(p2 + d),
+                                 kv: kv, l4: l4, e4: e4, accumulatorBytes: accBytes)
                     d += 4
                 }
             }
@@ -335,9 +350,13 @@ extension FFMModel {
     /// pairs done together touch four different vectors, and each lane does exactly the
     /// operations of `adaGradStep4`, so the weights are bit for bit those of the loop here.
     /// With `fma` too, those rows go to the AVX2 + FMA kernel instead (same pairs, fused
-    /// multiply-adds: the last bits differ from the loop's, see `cpuHasAVX2FMA`).
+    /// multiply-adds: the last bits differ from the loop's, see `cpuHasAVX2FMA`). Both load
+    /// row a's vectors for two neighbouring features as one 256-bit value when the row's
+    /// fields are consecutive (`Scratch.consecutiveFields`), and prefetch `next`'s
+    /// accumulators.
     @inline(__always)
-    func updateLatent4(_ s: Scratch, kappa: Float, eta: Float, lambda: Float, avx: Bool, fma: Bool = false) {
+    func updateLatent4(_ s: Scratch, kappa: Float, eta: Float, lambda: Float, avx: Bool, fma: Bool = false,
+                       prefetching next: Scratch? = nil) {
         let count = s.count, rows = s.rows, offsets = s.fieldOffsets, values = s.values
         if avx {
             var pairable = true
@@ -348,15 +367,20 @@ extension FFMModel {
             }
             if pairable {
                 let rowPointers = UnsafeRawPointer(rows).assumingMemoryBound(to: UnsafeMutablePointer<Float>?.self)
+                let nextRows = UnsafeRawPointer(next?.rows ?? rows).assumingMemoryBound(to: UnsafeMutablePointer<Float>?.self)
+                let nextCount = next?.count ?? 0
                 if fma {
-                    swiftctr_ffm_update4_fma(rowPointers, offsets, values, count, kappa, eta, lambda)
+                    swiftctr_ffm_update4_fma(rowPointers, offsets, values, count, kappa, eta, lambda, accumulatorOffset,
+                                             nextRows, nextCount, s.consecutiveFields ? 1 : 0)
                 } else {
-                    swiftctr_ffm_update4_avx(rowPointers, offsets, values, count, kappa, eta, lambda)
+                    swiftctr_ffm_update4_avx(rowPointers, offsets, values, count, kappa, eta, lambda, accumulatorOffset,
+                                             nextRows, nextCount, s.consecutiveFields ? 1 : 0)
                 }
                 return
             }
         }
         let l4 = SIMD4<Float>(repeating: lambda), e4 = SIMD4<Float>(repeating: eta)
+        let accBytes = 4 * accumulatorOffset
         var a = 0
         while a &+ 1 < count {
             let ra = rows[a], fa = offsets[a]
@@ -364,7 +388,7 @@ extension FFMModel {
             var b = a &+ 1
             while b < count {
                 adaGradStep4(UnsafeMutableRawPointer(ra + offsets[b]), UnsafeMutableRawPointer(rows[b] + fa),
-                             kv: SIMD4<Float>(repeating: ka * values[b]), l4: l4, e4: e4)
+                             kv: SIMD4<Float>(repeating: ka * values[b]), l4: l4, e4: e4, accumulatorBytes: accBytes)
                 b &+= 1
             }
             a &+= 1
@@ -375,7 +399,9 @@ extension FFMModel {
     /// (`swiftctr_ffm_score4_avx`, two pairs per 256-bit operation), which runs with `avx`:
     /// for each a, the pairs with b - a odd go to `low` and those with b - a even to `high`
     /// (an odd one out at the end to `low`), then `accLow += low * x_a`, `accHigh += high *
-    /// x_a`, and the result is `(accLow + accHigh).sum()`. Both give the same bits.
+    /// x_a`, and the result is `(accLow + accHigh).sum()`. Both give the same bits. The AVX
+    /// kernel prefetches the weights of `next`'s latent rows (the update their accumulators),
+    /// this loop `next`'s whole rows.
     @inline(__always)
     func latentScore4(_ s: Scratch, prefetching next: Scratch?, avx: Bool) -> Float {
         let count = s.count, rows = s.rows, offsets = s.fieldOffsets, values = s.values
@@ -386,7 +412,8 @@ extension FFMModel {
             let nextRows = UnsafeRawPointer(next?.rows ?? rows).assumingMemoryBound(to: UnsafeMutablePointer<Float>?.self)
             withUnsafeMutablePointer(to: &out) {
                 $0.withMemoryRebound(to: Float.self, capacity: 4) {
-                    swiftctr_ffm_score4_avx(rowPointers, offsets, values, count, nextRows, toPrefetch, rowStride &* 4, $0)
+                    swiftctr_ffm_score4_avx(rowPointers, offsets, values, count, nextRows, toPrefetch, accumulatorOffset &* 4, $0,
+                                            s.consecutiveFields ? 1 : 0)
                 }
             }
             return out.sum()
@@ -442,14 +469,15 @@ extension FFMModel {
 }
 
 /// The AdaGrad step of one pair on one chunk of 4 factors: `q1` and `q2` point at the
-/// chunks (4 weights, then their 4 accumulators) of the pair's two vectors.
+/// chunks of 4 weights of the pair's two vectors; their 4 accumulators are
+/// `accumulatorBytes` further on (the model's `accumulatorOffset` floats).
 @inline(__always)
 func adaGradStep4(_ q1: UnsafeMutableRawPointer, _ q2: UnsafeMutableRawPointer,
-                  kv: SIMD4<Float>, l4: SIMD4<Float>, e4: SIMD4<Float>) {
+                  kv: SIMD4<Float>, l4: SIMD4<Float>, e4: SIMD4<Float>, accumulatorBytes acc: Int) {
     var w1 = q1.load(as: SIMD4<Float>.self)
     var w2 = q2.load(as: SIMD4<Float>.self)
-    var G1 = q1.load(fromByteOffset: 16, as: SIMD4<Float>.self)
-    var G2 = q2.load(fromByteOffset: 16, as: SIMD4<Float>.self)
+    var G1 = q1.load(fromByteOffset: acc, as: SIMD4<Float>.self)
+    var G2 = q2.load(fromByteOffset: acc, as: SIMD4<Float>.self)
     let g1 = l4 * w1 + kv * w2
     let g2 = l4 * w2 + kv * w1
     G1 += g1 * g1
@@ -458,8 +486,8 @@ func adaGradStep4(_ q1: UnsafeMutableRawPointer, _ q2: UnsafeMutableRawPointer,
     w2 -= e4 * g2 * reciprocalSquareRoot4(G2)
     q1.storeBytes(of: w1, as: SIMD4<Float>.self)
     q2.storeBytes(of: w2, as: SIMD4<Float>.self)
-    q1.storeBytes(of: G1, toByteOffset: 16, as: SIMD4<Float>.self)
-    q2.storeBytes(of: G2, toByteOffset: 16, as: SIMD4<Float>.self)
+    q1.storeBytes(of: G1, toByteOffset: acc, as: SIMD4<Float>.self)
+    q2.storeBytes(of: G2, toByteOffset: acc, as: SIMD4<Float>.self)
 }
 
 /// Log loss of score `t` for label `y` (0/1), computed without overflow:

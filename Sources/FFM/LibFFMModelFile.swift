@@ -9,8 +9,8 @@ import LogIO
 /// libffm's own model file (`ffm-train`'s output, SSE build as its Makefile makes it, #16):
 /// n, m, k (Int32), normalization (1 byte), then for each index j < n and field f < m the
 /// vector w[j, f] as kAligned = ⌈k/4⌉·4 floats in chunks of 4 weights then their 4 AdaGrad
-/// accumulators (Float32, little-endian): exactly a SwiftCTR FFM latent row, no bias or
-/// linear terms. ctr-predict, `ctr-eval --model` and `--init-model` read it (as an FFM model
+/// accumulators (Float32, little-endian): a SwiftCTR FFM latent row in its model file's
+/// order (FFMModel converts), no bias or linear terms. ctr-predict, `ctr-eval --model` and `--init-model` read it (as an FFM model
 /// without linear terms, every index present); `ctr-train --dump MODEL --format libffm -o FILE`
 /// writes one for ffm-predict.
 public enum LibFFMModelFile {
@@ -34,6 +34,7 @@ public enum LibFFMModelFile {
         model.bias[1] = 1
         let dest = UnsafeMutableRawBufferPointer(start: model.latent, count: n * model.rowStride * 4)
         try ModelFile.readFully(fd, path, dest, at: headerSize)
+        model.latentRowsFromFileOrder(0, n)
         try ModelFile.checkFinite(model, path: path)
         return (model, ModelMetadata())
     }
@@ -67,9 +68,13 @@ public enum LibFFMModelFile {
                 next += 1
             }
         }
+        var row = [Float](repeating: 0, count: model.rowStride)
         try model.indices.forEach { j, r in
             try writeEmpty(upTo: j)
-            try out.write(UnsafeRawBufferPointer(start: model.latent + r * model.rowStride, count: model.rowStride * 4))
+            try row.withUnsafeMutableBufferPointer { buffer in
+                model.latentRows(r, 1, inFileOrderInto: buffer.baseAddress!)
+                try out.write(UnsafeRawBufferPointer(buffer))
+            }
             next = j + 1
         }
         try writeEmpty(upTo: model.indexCount)

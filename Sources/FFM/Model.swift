@@ -136,11 +136,16 @@ public final class SeenIndices: @unchecked Sendable {
 /// densely in index order: an index's row is its rank among them. A feature whose index
 /// is not in the set contributes nothing to a score.
 ///
-/// Layout (all offsets 64-bit): for row `r` and weight field `f`, the latent vector starts
-/// at `latent + r * rowStride + f * 2 * kPad`, in chunks of four: 4 weights then their 4
-/// AdaGrad accumulators (interleaved, as libffm), `kPad` = `k` rounded up to 4 (padding
-/// weights stay 0). FM keeps one weight field, LR none. Linear terms are (weight,
-/// accumulator) pairs per row; the bias is one pair.
+/// Layout (all offsets 64-bit): row `r` holds first all its weights, then all their AdaGrad
+/// accumulators in the same order: weight `d` of weight field `f` is at `latent + r *
+/// rowStride + f * fieldStride + d` and its accumulator `accumulatorOffset` floats further
+/// on (`fieldStride` = `kPad` = `k` rounded up to 4, padding weights stay 0;
+/// `accumulatorOffset` = `weightFields * kPad`, half a row). So the forward pass, which
+/// reads weights only, touches half the cache lines of the rows it uses (issue #18). The
+/// model files keep libffm's order (per weight field, chunks of 4 weights then their 4
+/// accumulators): `latentRows(_:_:inFileOrderInto:)` and `latentRowsFromFileOrder(_:_:)`
+/// convert. FM keeps one weight field, LR none. Linear terms are (weight, accumulator)
+/// pairs per row; the bias is one pair.
 public final class FFMModel: @unchecked Sendable {
     public let kind: ModelKind
     /// Feature indices (`n`), fields (`m`) and latent factors (`k`).
@@ -155,6 +160,10 @@ public final class FFMModel: @unchecked Sendable {
     public let weightFields: Int
     /// Floats per row in the latent block.
     public let rowStride: Int
+    /// Floats from weight field f's vector to field f + 1's in a row (`kPad`).
+    public let fieldStride: Int
+    /// Floats from a latent weight to its AdaGrad accumulator (`weightFields * kPad`, half a row).
+    public let accumulatorOffset: Int
     /// The indices that have weights.
     public let indices: SeenIndices
     let latentMemory: PageMemory
@@ -188,6 +197,8 @@ public final class FFMModel: @unchecked Sendable {
         case .hofm: weightFields = degree - 1
         }
         rowStride = weightFields * kPad * 2
+        fieldStride = kPad
+        accumulatorOffset = weightFields * kPad
         let rows = indices.count
         // Sized with overflow checks against the machine before anything is allocated.
         let linearBytes = linear || kind == .lr ? rows * 8 : 0
@@ -243,18 +254,15 @@ public final class FFMModel: @unchecked Sendable {
     func initializeRow(_ r: Int, index j: Int, seed: UInt64) {
         var rng = SplitMix64(seed: seed ^ (UInt64(j) &* 0xD1B5_4A32_D192_ED03))
         let coef = 1 / Float(factors).squareRoot()
-        let row = latent + r * rowStride
+        // (Locals: the stores through `row` could alias the properties, which would then be
+        // read again for every float.)
+        let row = latent + r * rowStride, kPad = self.kPad, factors = self.factors
+        let half = accumulatorOffset
         for f in 0..<weightFields {
-            let v = row + f * 2 * kPad
-            var d = 0
-            while d < kPad {
-                for s in 0..<4 {
-                    v[2 * d + s] = d + s < factors ? coef * rng.nextUnitFloat() : 0
-                    v[2 * d + 4 + s] = 1
-                }
-                d += 4
-            }
+            let v = row + f * kPad
+            for d in 0..<kPad { v[d] = d < factors ? coef * rng.nextUnitFloat() : 0 }
         }
+        (row + half).update(repeating: 1, count: half)
         if hasLinear {
             linear[2 * r] = 0
             linear[2 * r + 1] = 1
@@ -268,7 +276,7 @@ extension FFMModel {
         let r = indices.contains(j) ? indices.row(of: j) : -1
         guard r >= 0, d < factors, weightFields > 0 else { return nil }
         let wf = kind == .ffm || kind == .hofm ? f : 0
-        return latent[r * rowStride + wf * 2 * kPad + (d / 4) * 8 + d % 4]
+        return latent[r * rowStride + wf * fieldStride + d]
     }
 
     /// Sets latent weight `d` of index `j` for field `f` (tests and tools).
@@ -276,7 +284,7 @@ extension FFMModel {
         let r = indices.row(of: j)
         precondition(r >= 0 && d < factors && weightFields > 0)
         let wf = kind == .ffm || kind == .hofm ? f : 0
-        latent[r * rowStride + wf * 2 * kPad + (d / 4) * 8 + d % 4] = value
+        latent[r * rowStride + wf * fieldStride + d] = value
     }
 
     /// Linear weight of index `j`, nil without linear terms or weights for `j`.
@@ -295,7 +303,45 @@ extension FFMModel {
         let r = indices.contains(j) ? indices.row(of: j) : -1
         guard r >= 0, d < factors, weightFields > 0 else { return nil }
         let wf = kind == .ffm || kind == .hofm ? f : 0
-        return latent[r * rowStride + wf * 2 * kPad + (d / 4) * 8 + 4 + d % 4]
+        return latent[r * rowStride + wf * fieldStride + accumulatorOffset + d]
+    }
+
+    /// Latent rows `start ..< start + count` in the model file's order (libffm's: per weight
+    /// field, chunks of 4 weights then their 4 accumulators) into `out` (`count * rowStride` floats).
+    public func latentRows(_ start: Int, _ count: Int, inFileOrderInto out: UnsafeMutablePointer<Float>) {
+        let half = accumulatorOffset, rowStride = self.rowStride, latent = UnsafeRawPointer(self.latent)
+        let to = UnsafeMutableRawPointer(out)
+        for i in 0..<count {
+            let row = latent + 4 * (start + i) * rowStride, file = to + 4 * i * rowStride
+            var c = 0
+            while c < half {
+                file.storeBytes(of: row.loadUnaligned(fromByteOffset: 4 * c, as: SIMD4<Float>.self), toByteOffset: 8 * c, as: SIMD4<Float>.self)
+                file.storeBytes(of: row.loadUnaligned(fromByteOffset: 4 * (half + c), as: SIMD4<Float>.self), toByteOffset: 8 * c + 16,
+                                as: SIMD4<Float>.self)
+                c += 4
+            }
+        }
+    }
+
+    /// Rewrites latent rows `start ..< start + count`, just read in the model file's order
+    /// (see `latentRows(_:_:inFileOrderInto:)`), into the model's order, in place.
+    public func latentRowsFromFileOrder(_ start: Int, _ count: Int) {
+        let half = accumulatorOffset, rowStride = self.rowStride, latent = self.latent
+        guard rowStride > 0 else { return }
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: rowStride) { buffer in
+            let file = UnsafeMutableRawPointer(buffer.baseAddress!)
+            for i in 0..<count {
+                let row = latent + (start + i) * rowStride, to = UnsafeMutableRawPointer(row)
+                file.copyMemory(from: row, byteCount: 4 * rowStride)
+                var c = 0
+                while c < half {
+                    to.storeBytes(of: file.loadUnaligned(fromByteOffset: 8 * c, as: SIMD4<Float>.self), toByteOffset: 4 * c, as: SIMD4<Float>.self)
+                    to.storeBytes(of: file.loadUnaligned(fromByteOffset: 8 * c + 16, as: SIMD4<Float>.self), toByteOffset: 4 * (half + c),
+                                  as: SIMD4<Float>.self)
+                    c += 4
+                }
+            }
+        }
     }
 
     /// AdaGrad accumulator of the linear weight of index `j`.

@@ -60,8 +60,8 @@ public enum ModelExport {
             if model.hasLinear { line += ", \"linear\": \(model.linear[2 * r])" }
             var vectors: [String] = []
             for f in 0..<model.weightFields {
-                let v = model.latent + r * model.rowStride + f * 2 * model.kPad
-                vectors.append("[" + (0..<model.factors).map { "\(v[($0 / 4) * 8 + $0 % 4])" }.joined(separator: ", ") + "]")
+                let v = model.latent + r * model.rowStride + f * model.fieldStride
+                vectors.append("[" + (0..<model.factors).map { "\(v[$0])" }.joined(separator: ", ") + "]")
             }
             line += ", \"latent\": [" + vectors.joined(separator: ", ") + "]}"
             write(line)
@@ -97,8 +97,8 @@ public enum ModelExport {
                 var row = [Float](repeating: 0, count: model.weightFields * model.factors)
                 for r in 0..<p {
                     for f in 0..<model.weightFields {
-                        let v = model.latent + r * model.rowStride + f * 2 * model.kPad
-                        for d in 0..<model.factors { row[f * model.factors + d] = v[(d / 4) * 8 + d % 4] }
+                        let v = model.latent + r * model.rowStride + f * model.fieldStride
+                        for d in 0..<model.factors { row[f * model.factors + d] = v[d] }
                     }
                     try row.withUnsafeBytes { try out.write($0) }
                 }

@@ -113,8 +113,12 @@ public enum ModelFile {
         if model.hasLinear {
             try emit(UnsafeRawBufferPointer(start: model.linear, count: model.rowCount * 8))
         }
+        // The file keeps libffm's order (chunks of 4 weights then their 4 accumulators).
+        let piece = UnsafeMutablePointer<Float>.allocate(capacity: pieceRows(model) * model.rowStride)
+        defer { piece.deallocate() }
         try forEachPiece(model) { start, count in
-            try emit(UnsafeRawBufferPointer(start: model.latent + start * model.rowStride, count: count * model.rowStride * 4))
+            model.latentRows(start, count, inFileOrderInto: piece)
+            try emit(UnsafeRawBufferPointer(start: piece, count: count * model.rowStride * 4))
         }
         precondition(Set(metadata.sections.map(\.tag)).count == metadata.sections.count, "section tags are unique")
         for section in metadata.sections {
@@ -170,10 +174,15 @@ public enum ModelFile {
         return sections
     }
 
+    /// Rows of a piece of `forEachPiece` (at most the model's rows).
+    static func pieceRows(_ model: FFMModel) -> Int {
+        model.rowStride > 0 ? min(max(1, (8 << 20) / (model.rowStride * 4)), max(model.rowCount, 1)) : 0
+    }
+
     /// Calls `body(firstRow, rows)` over all latent rows in pieces of about 8 MB.
     static func forEachPiece(_ model: FFMModel, _ body: (Int, Int) throws -> Void) rethrows {
         guard model.rowStride > 0 else { return }
-        let piece = max(1, (8 << 20) / (model.rowStride * 4))
+        let piece = pieceRows(model)
         var start = 0
         while start < model.rowCount {
             let count = min(piece, model.rowCount - start)
@@ -252,6 +261,7 @@ public enum ModelFile {
             try readFully(fd, path, dest, at: offset)
             hash.update(UnsafeRawBufferPointer(dest))
             offset += dest.count
+            model.latentRowsFromFileOrder(start, count)
         }
         if layout.sectionBytes > 0 {
             var bytes = [UInt8](repeating: 0, count: layout.sectionBytes)
@@ -423,10 +433,10 @@ public enum ModelFile {
         model.indices.forEach { j, r in
             if model.hasLinear { write("linear \(j) \(model.linear[2 * r])") }
             for f in 0..<model.weightFields {
-                let v = model.latent + r * model.rowStride + f * 2 * model.kPad
+                let v = model.latent + r * model.rowStride + f * model.fieldStride
                 let column = model.kind == .fm || model.kind == .deepfm ? "*" : model.kind == .hofm ? "o\(f + 2)" : String(f)
                 var line = "latent \(j) \(column)"
-                for d in 0..<model.factors { line += " \(v[(d / 4) * 8 + d % 4])" }
+                for d in 0..<model.factors { line += " \(v[d])" }
                 write(line)
             }
         }

@@ -105,10 +105,16 @@ import TestSupport
                                    linear: true, seed: 9)
         var rng = SplitMix64(seed: 23)
         let s1 = Scratch(), s2 = Scratch()
-        var taken = 0
+        var taken = 0, consecutive = 0
         for trial in 0..<300 {
             let count = 1 + rng.next(below: 12)
             var fields = (0..<12).map { UInt32($0) }.shuffled(using: &rng).prefix(count).sorted()
+            if trial % 3 == 1 {
+                // Consecutive fields (rows one-hot in field order): row a's vectors of two
+                // neighbouring features are adjacent, loaded and stored as one 256-bit value.
+                let first = rng.next(below: 13 - count)
+                fields = (0..<count).map { UInt32(first + $0) }
+            }
             if trial % 5 == 0 && count > 2 { fields[1] = fields[0] }  // a repeated field
             var features = fields.map { Feature(field: $0, index: UInt32(rng.next(below: 40)), value: rng.nextUnitFloat() + 0.1) }
             if trial % 7 == 0 && count > 3 { features[3].index = features[2].index }  // one feature in two fields
@@ -119,11 +125,12 @@ import TestSupport
             }
             if (0..<max(s1.count - 1, 0)).allSatisfy({ s1.fieldOffsets[$0] < s1.fieldOffsets[$0 + 1] && s1.rows[$0] != s1.rows[$0 + 1] }) {
                 taken += 1
+                if s1.consecutiveFields && s1.count > 2 { consecutive += 1 }
             }
             fast.updateLatent4(s1, kappa: kappa, eta: 0.2, lambda: 2e-5, avx: true)
             loop.updateLatent4(s2, kappa: kappa, eta: 0.2, lambda: 2e-5, avx: false)
         }
-        #expect(taken > 100 && taken < 300)
+        #expect(taken > 100 && taken < 300 && consecutive > 30)
         let floats = fast.rowCount * fast.rowStride
         #expect(memcmp(fast.latent, loop.latent, floats * 4) == 0)
     }
@@ -140,9 +147,11 @@ import TestSupport
         let s = Scratch(), next = Scratch()
         for trial in 0..<300 {
             let count = rng.next(below: 16)
-            let features = (0..<count).map { _ in
+            var features = (0..<count).map { _ in
                 Feature(field: UInt32(rng.next(below: 12)), index: UInt32(rng.next(below: 40)), value: rng.nextUnitFloat() * 2 - 0.5)
             }
+            // Consecutive fields: the kernel loads row a's two vectors as one 256-bit value.
+            if trial % 3 == 1 && count <= 12 { for i in features.indices { features[i].field = UInt32(i) } }
             features.withUnsafeBufferPointer {
                 model.prepare($0, into: s)
                 model.prepare(UnsafeBufferPointer(rebasing: $0.prefix(trial % 5)), into: next)

@@ -156,7 +156,7 @@ private func randomRows(_ count: Int, fields: Int, indexCount: Int, seed: UInt64
                 let r = model.indices.row(of: Int(f.index))
                 model.linear[2 * r + 1] = 1e-6
                 for ord in 0..<(degree - 1) {
-                    for d in 0..<k { model.latent[r * model.rowStride + ord * 2 * model.kPad + (d / 4) * 8 + 4 + d % 4] = 1e-6 }
+                    for d in 0..<k { model.latent[r * model.rowStride + ord * model.fieldStride + model.accumulatorOffset + d] = 1e-6 }
                 }
             }
             let before = expected.map { $0.2() }

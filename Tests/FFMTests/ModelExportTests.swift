@@ -101,6 +101,52 @@ import TestSupport
         #expect(throws: FFMError.notAModel(path: junk)) { try ModelFile.load(junk) }
     }
 
+    /// The files keep libffm's order of a latent row (per field, chunks of 4 weights then
+    /// their 4 accumulators) though memory keeps a row's weights apart from its
+    /// accumulators: each float sits where libffm puts it, and loading restores every
+    /// weight and accumulator.
+    @Test func modelFilesKeepLibFFMsOrderOfWeightsAndAccumulators() throws {
+        let dir = try TestSupport.makeTemporaryDirectory("file-order")
+        let model = try randomModel(kind: .ffm, fields: 3, factors: 5, indices: [0, 1], indexCount: 2, linear: false)
+        for j in 0..<2 {
+            for f in 0..<3 {
+                for d in 0..<5 {
+                    let i = model.indices.row(of: j) * model.rowStride + f * model.fieldStride + model.accumulatorOffset + d
+                    model.latent[i] = Float(100 * j + 10 * f + d) + 0.5  // distinct accumulators
+                }
+            }
+        }
+        let path = dir.appendingPathComponent("m.libffm").path
+        try LibFFMModelFile.save(model, to: path)
+        let bytes = try fileBytes(path)
+        func float(_ at: Int) -> Float {
+            bytes.withUnsafeBytes { Float(bitPattern: UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: UInt32.self))) }
+        }
+        let kPad = 8
+        for j in 0..<2 {
+            for f in 0..<3 {
+                for d in 0..<5 {
+                    let at = 13 + 4 * ((j * 3 + f) * 2 * kPad + (d / 4) * 8 + d % 4)
+                    #expect(float(at) == model.latentWeight(index: j, field: f, factor: d)!, "weight \(j) \(f) \(d)")
+                    #expect(float(at + 16) == Float(100 * j + 10 * f + d) + 0.5, "accumulator \(j) \(f) \(d)")
+                }
+            }
+        }
+        let native = dir.appendingPathComponent("m.swiftctr").path
+        try ModelFile.save(model, metadata: ModelMetadata(), to: native)
+        for file in [path, native] {
+            let (back, _) = try ModelFile.load(file)
+            for j in 0..<2 {
+                for f in 0..<3 {
+                    for d in 0..<5 {
+                        #expect(back.latentWeight(index: j, field: f, factor: d) == model.latentWeight(index: j, field: f, factor: d))
+                        #expect(back.latentAccumulator(index: j, field: f, factor: d) == model.latentAccumulator(index: j, field: f, factor: d))
+                    }
+                }
+            }
+        }
+    }
+
     @Test func npyHeadersAndJSONDumpDescribeTheModel() throws {
         let dir = try TestSupport.makeTemporaryDirectory("export")
         let model = try randomModel(kind: .ffm, fields: 2, factors: 3, indices: [1, 4], indexCount: 6, linear: true)

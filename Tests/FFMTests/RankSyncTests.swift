@@ -104,9 +104,10 @@ import TestSupport
                 / Double(dA + dB).squareRoot()
             return (Float(w), g0 + dA + dB)
         }
-        let slot = 7 * a.rowStride + 8 + 2  // row 7, second chunk of four, lane 2 (its accumulator 4 floats on)
-        let wantLatent7 = naive { ($0.latent[slot], $0.latent[slot + 4]) }
-        let wantLatent1 = naive { ($0.latent[a.rowStride + 1], $0.latent[a.rowStride + 5]) }
+        let acc = a.accumulatorOffset  // a weight's accumulator is this many floats on
+        let slot = 7 * a.rowStride + 8 + 2  // row 7, field 1, factor 2
+        let wantLatent7 = naive { ($0.latent[slot], $0.latent[slot + acc]) }
+        let wantLatent1 = naive { ($0.latent[a.rowStride + 1], $0.latent[a.rowStride + 1 + acc]) }
         let wantLinear8 = naive { ($0.linear[16], $0.linear[17]) }
         let wantBias = naive { ($0.bias[0], $0.bias[1]) }
         var union = [UInt64](repeating: 0, count: 1)
@@ -120,13 +121,13 @@ import TestSupport
             apply(sums, b, rows, count: 3, baseB)
         }
         #expect(abs(a.latent[slot] - wantLatent7.w) < 1e-5)
-        #expect(abs(a.latent[slot + 4] - wantLatent7.g) < 1e-5)
+        #expect(abs(a.latent[slot + acc] - wantLatent7.g) < 1e-5)
         #expect(abs(a.linear[16] - wantLinear8.w) < 1e-5 && abs(a.linear[17] - wantLinear8.g) < 1e-5)
         #expect(abs(a.bias[0] - wantBias.w) < 1e-5 && abs(a.bias[1] - wantBias.g) < 1e-5)
         // Row 1, changed by rank a only: a's change exactly (+0.25 · 2 at lane 1).
         #expect(abs(a.latent[a.rowStride + 1] - wantLatent1.w) < 1e-5)
         #expect(abs(a.latent[a.rowStride + 1] - (reference.latent[a.rowStride + 1] + 0.5)) < 1e-5)
-        // Row 7, changed by both by 0.25 and 0.5 with ΔG 1.25 and 2.5 at lane 2 (i = 10: i % 5 + 1 = 1 ... lane 6: 2):
+        // Row 7, changed by both by 0.25 and 0.5 at float 10 (i % 5 + 1 = 1) with ΔG 1.25 and 2.5 (float 34: 5):
         // more than the mean of the changes, less than their sum.
         let moved = a.latent[slot] - reference.latent[slot]
         #expect(moved > 0.375 && moved < 0.75)
@@ -207,11 +208,16 @@ import TestSupport
         let base = ModelSnapshot(of: a, momentum: true)
         let floats = a.rowCount * a.rowStride
         #expect(a.rowStride % 8 == 0 && floats >= 48)
+        // A row holds its weights, then their accumulators (`half` floats on); the momentum
+        // holds the weights' only, row after row.
+        let half = a.accumulatorOffset, stride = a.rowStride
+        func isWeight(_ i: Int) -> Bool { i % stride < half }
+        func momentumIndex(_ i: Int) -> Int { i / stride * half + i % stride }
         var rng = SplitMix64(seed: 5)
         func uniform() -> Float { Float(rng.next() >> 40) / Float(1 << 24) }
         for i in 0..<floats {
             // Weights move either way; accumulators mostly grow, one in 8 shrinks (max(ΔG, 0)).
-            a.latent[i] += (i / 4) % 2 == 0 ? uniform() - 0.5 : (i % 8 == 7 ? -0.25 : 2 * uniform())
+            a.latent[i] += isWeight(i) ? uniform() - 0.5 : (i % 8 == 7 ? -0.25 : 2 * uniform())
             base.momentum!.latent[i / 2] = uniform() - 0.5
         }
         let before = Array(UnsafeBufferPointer(start: a.latent, count: floats))
@@ -221,22 +227,21 @@ import TestSupport
         var rows: [UInt64] = [0b111]
         let packed = rows.withUnsafeMutableBufferPointer { changes(a, $0.baseAddress!, base) }
         for i in 0..<floats {
-            let chunk = i / 8 * 8, lane = i % 4
-            let dG = before[chunk + 4 + lane] - b0[chunk + 4 + lane]
-            let want = i % 8 < 4 ? (max(dG, 0) + eps).squareRoot() * (before[i] - b0[i]) : dG
+            let g = isWeight(i) ? i + half : i
+            let dG = before[g] - b0[g]
+            let want = isWeight(i) ? (max(dG, 0) + eps).squareRoot() * (before[i] - b0[i]) : dG
             #expect(packed[i].bitPattern == want.bitPattern, "change \(i)")
         }
         // The "other rank" added changes of its own.
-        let sums = packed.enumerated().map { $0.element + ($0.offset % 8 < 4 ? 0.125 : 0.5) }
+        let sums = packed.enumerated().map { $0.element + (isWeight($0.offset) ? 0.125 : 0.5) }
         rows.withUnsafeMutableBufferPointer { apply(sums, a, $0.baseAddress!, count: 3, base, mu: mu) }
-        for i in 0..<floats where i % 8 < 4 {
-            let chunk = i / 8 * 8, lane = i % 4
-            let sumG = sums[chunk + 4 + lane]
+        for i in 0..<floats where isWeight(i) {
+            let sumG = sums[i + half], m = momentumIndex(i)
             let merged = b0[i] + sums[i] / (max(sumG, 0) + 2 * eps).squareRoot()
-            let d = (merged - b0[i]) + mu * m0[chunk / 2 + lane]
+            let d = (merged - b0[i]) + mu * m0[m]
             #expect(a.latent[i].bitPattern == (b0[i] + d).bitPattern, "weight \(i)")
-            #expect(base.latent[i].bitPattern == a.latent[i].bitPattern && base.momentum!.latent[chunk / 2 + lane].bitPattern == d.bitPattern)
-            #expect(a.latent[i + 4].bitPattern == (b0[i + 4] + sumG).bitPattern, "accumulator \(i + 4)")
+            #expect(base.latent[i].bitPattern == a.latent[i].bitPattern && base.momentum!.latent[m].bitPattern == d.bitPattern)
+            #expect(a.latent[i + half].bitPattern == (b0[i + half] + sumG).bitPattern, "accumulator \(i + half)")
         }
     }
 
