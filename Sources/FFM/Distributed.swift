@@ -1,5 +1,9 @@
 import Cluster
 import Dataset
+import Foundation
+#if arch(x86_64) && canImport(_Builtin_intrinsics.intel)
+import _Builtin_intrinsics.intel
+#endif
 
 /// Rank `rank`'s share of `blocks` (consecutive ranges of row groups covering
 /// `0..<groupCount`, in order): the groups `groupCount * rank / size ..< groupCount *
@@ -90,16 +94,25 @@ extension FFMModel {
     /// that adds the changes where the accumulators are large, overshoots (the ranks' changes
     /// were computed from the same stale weights).
     ///
-    /// One in-place allreduce of the model's floats.
+    /// In-place allreduces of the model's floats, `mergeChunkFloats` at a time (each chunk's
+    /// changes, sums and merge in turn; the same operations per float as in one call, so the
+    /// same bits for 2 ranks).
     /// - Returns: the bytes this rank put into the allreduce (0 for one rank).
     @discardableResult
     func mergeChangesAcrossRanks(_ cluster: Cluster, base: ModelSnapshot, merge how: RankMerge = .sqrt, momentum mu: Float = 0) -> Int {
         guard cluster.size > 1 else { return 0 }
         func merge(_ p: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>, _ count: Int, lanes: Int,
                    _ m: UnsafeMutablePointer<Float>?) {
-            toChanges(p, base: b, into: p, count: count, lanes: lanes, merge: how)
-            cluster.allreduceSum(p, count: count)
-            fromSums(p, base: b, into: p, count: count, lanes: lanes, ranks: cluster.size, merge: how, momentum: m, mu: mu)
+            var start = 0
+            while start < count {
+                // A multiple of 2·lanes floats (whole chunks of weights and accumulators); a weight's momentum is at half its offset.
+                let n = min(mergeChunkFloats, count - start)
+                toChanges(p + start, base: b + start, into: p + start, count: n, lanes: lanes, merge: how)
+                cluster.allreduceSum(p + start, count: n)
+                fromSums(p + start, base: b + start, into: p + start, count: n, lanes: lanes, ranks: cluster.size, merge: how,
+                         momentum: m.map { $0 + start / 2 }, mu: mu)
+                start += n
+            }
         }
         merge(latent, base.latent, base.latentCount, lanes: 4, base.momentum?.latent)
         merge(linear, base.linear, base.linearCount, lanes: 1, base.momentum?.linear)
@@ -178,6 +191,14 @@ extension FFMModel {
     }
 }
 
+/// Floats of the model one step of the dense merge handles (changes, allreduce, merge): 16 MB
+/// (a multiple of 8: whole latent chunks). Open MPI's allreduce takes buffers of the call's
+/// size: in calls of 150 MB each sync mapped and zeroed fresh pages (2-4% of a rank's time),
+/// in calls of 16 MB the heap reuses them. Much smaller calls cost a round trip each between
+/// the ranks: on the loaded 2-core machine, 150 MB in calls of 1 MB took 3.6 s against 1.1 s in
+/// one call, in calls of 16 MB 0.8-1.1 s (Benchmarks/mpi/allreduce.c, CHUNK; docs/SCALING.md).
+let mergeChunkFloats = 1 << 22
+
 /// ε of the merge: the weight of a change whose squared gradients rounded away.
 private let changeEpsilon: Float = 1e-30
 
@@ -221,6 +242,29 @@ private func toChanges(_ p: UnsafeMutablePointer<Float>, base b: UnsafeMutablePo
     UnsafeRawPointer(p + i).loadUnaligned(as: SIMD4<Float>.self)
 }
 
+// The standard library's `pointwiseMax` and `SIMD4.squareRoot()` compile to a call per chunk
+// and a `sqrtf` per lane (the merge then took about 10% of a rank's time on 2,000,000 rows);
+// on x86-64 one MAXPS and one SQRTPS. The same bits for every number: MAXPS(v, 0) is v where
+// v > 0, else +0 (pointwiseMax keeps −0, and both go on to + ε); SQRTPS rounds as sqrtf.
+
+/// `pointwiseMax(v, .zero)`.
+@inline(__always) private func nonNegative(_ v: SIMD4<Float>) -> SIMD4<Float> {
+    #if arch(x86_64) && canImport(_Builtin_intrinsics.intel)
+    return _mm_max_ps(v, SIMD4<Float>())
+    #else
+    return pointwiseMax(v, .zero)
+    #endif
+}
+
+/// `v.squareRoot()`.
+@inline(__always) private func squareRoot4(_ v: SIMD4<Float>) -> SIMD4<Float> {
+    #if arch(x86_64) && canImport(_Builtin_intrinsics.intel)
+    return _mm_sqrt_ps(v)
+    #else
+    return v.squareRoot()
+    #endif
+}
+
 @inline(__always) private func store4(_ v: SIMD4<Float>, _ p: UnsafeMutablePointer<Float>, _ i: Int) {
     UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: SIMD4<Float>.self)
 }
@@ -233,7 +277,7 @@ private func sqrtChanges4(_ p: UnsafeMutablePointer<Float>, base b: UnsafeMutabl
         let i = 8 * c
         let dG = load4(p, i + 4) - load4(b, i + 4)
         let dw = load4(p, i) - load4(b, i)
-        store4((pointwiseMax(dG, .zero) + eps).squareRoot() * dw, out, i)
+        store4(squareRoot4(nonNegative(dG) + eps) * dw, out, i)
         store4(dG, out, i + 4)
     }
 }
@@ -248,7 +292,7 @@ private func sqrtFromSums4(_ sums: UnsafeMutablePointer<Float>, base b: UnsafeMu
         for c in 0..<chunks {
             let i = 8 * c
             let sumG = load4(sums, i + 4), bw = load4(b, i)
-            let merged = bw + load4(sums, i) / (pointwiseMax(sumG, .zero) + ne).squareRoot()
+            let merged = bw + load4(sums, i) / squareRoot4(nonNegative(sumG) + ne)
             let d = (merged - bw) + mu4 * load4(m, 4 * c)
             store4(d, m, 4 * c)
             let w = bw + d
@@ -260,7 +304,7 @@ private func sqrtFromSums4(_ sums: UnsafeMutablePointer<Float>, base b: UnsafeMu
         for c in 0..<chunks {
             let i = 8 * c
             let sumG = load4(sums, i + 4), bw = load4(b, i)
-            let w = bw + load4(sums, i) / (pointwiseMax(sumG, .zero) + ne).squareRoot()
+            let w = bw + load4(sums, i) / squareRoot4(nonNegative(sumG) + ne)
             let g = load4(b, i + 4) + sumG
             store4(w, p, i); store4(w, b, i)
             store4(g, p, i + 4); store4(g, b, i + 4)
