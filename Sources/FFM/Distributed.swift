@@ -446,10 +446,34 @@ final class RankSync {
     /// least `minimumSyncRows` rows apart. Where syncs are frequent in rows (small data), quality
     /// needs them so (200,000 rows on 2 ranks: 32,768 held one process's validation log loss
     /// per epoch, 65,536 lagged by 0.0015); on large data the interval grows with the rows, so
-    /// that the syncs' cost stays a fixed share of an epoch (2,000,000 rows on 2 ranks: 8 syncs
-    /// an epoch, 131,072 rows, held it: docs/SCALING.md).
+    /// that the syncs' cost stays a fixed share of an epoch (2,000,000 rows on 2 ranks: 4 syncs
+    /// an epoch, 250,000 rows, with the momentum 0.3 of that interval, within 0.001 of one
+    /// process from the third epoch and at the best; 8 syncs, twice the cost, from the second:
+    /// docs/SCALING.md).
     static let minimumSyncRows = 32_768
-    static let automaticSyncsPerEpoch = 8
+    static let automaticSyncsPerEpoch = 4
+
+    /// The default block momentum for `rowsApart` rows of each rank between two syncs:
+    /// `maximumMomentum` up to `minimumSyncRows` rows, `momentumPerDoubling` less for each
+    /// doubling beyond, at least `minimumMomentum`. The further apart the syncs, the larger each
+    /// rank's change and the less the momentum has to add to it; but it builds up over the
+    /// syncs from zero, so with few syncs an epoch less of it lags (2 ranks: 0.4 at 32,768 rows
+    /// tracked one process per epoch on 200,000 rows; on 2,000,000, at 125,000 rows 0.4 ran
+    /// 0.0015-0.0019 ahead at epochs 2-6 where 0.3 tracked it within 0.0003, and at 250,000 rows
+    /// 0.3 was within 0.001 from the third epoch on where 0.25 lagged by 0.0014-0.0016 at the
+    /// third and fourth: docs/SCALING.md).
+    static func momentum(rowsApart: Int) -> Double {
+        let doublings = log2(Double(max(rowsApart, minimumSyncRows)) / Double(minimumSyncRows))
+        return max(minimumMomentum, maximumMomentum - momentumPerDoubling * doublings)
+    }
+    static let maximumMomentum = 0.4, momentumPerDoubling = 0.05, minimumMomentum = 0.3
+
+    /// The rows of each rank between two syncs: `syncRows`, or a rank's rows per epoch when
+    /// the ranks sync only at the end of each epoch.
+    static func rowsApart(syncRows: Int, globalRows: Int, ranks: Int) -> Int {
+        let perRank = (globalRows + max(ranks, 1) - 1) / max(ranks, 1)
+        return syncRows > 0 ? min(syncRows, perRank) : perRank
+    }
 
     /// `syncRows` when given, else the default for `globalRows` rows over `ranks` ranks.
     static func syncRows(_ syncRows: Int?, globalRows: Int, ranks: Int) -> Int {
