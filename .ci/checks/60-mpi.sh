@@ -3,8 +3,8 @@
 # folder of the build with --traits MPI (skipped in the loop over the checks, without it). On planted data
 # (ctr-synth, then ctr-hash): one rank under mpirun writes the same model bytes as the
 # build without MPI ($BIN), with averages every --sync-rows rows asked for (no-ops on one
-# rank); two ranks of one thread (the default --rank-merge sqrt, --rank-momentum 0.4,
-# --sync-rows: a rank's rows / 8, at least 32768, so 32768 here) reach after 6 epochs a validation log loss within 0.001 of one process
+# rank); two ranks of one thread (the default --rank-merge sqrt, --rank-momentum 0.4 at 32768 rows apart,
+# --sync-rows: a rank's rows / 4, at least 32768, so 32768 here) reach after 6 epochs a validation log loss within 0.001 of one process
 # of two threads after 6 (the early-stopped bests are printed), the same bytes twice,
 # and print the averages, bytes and communication share; syncs of the touched rows only
 # (--sync-rows 4096) give the same bytes twice; training on cache shards (a

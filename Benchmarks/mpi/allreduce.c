@@ -1,7 +1,8 @@
 // Time of one in-place MPI_Allreduce (sum) of N floats, as ctr-train's dense average does.
 //   mpicc -O2 -o allreduce allreduce.c
 //   mpirun -np 2 --mca btl tcp,self ./allreduce 26000000 260000000
-// Each size (in bytes): one warm-up, then REPS (5) timed calls between barriers; rank 0
+// CHUNK: floats per call (default 2^30, ctr-train's limit; ctr-train's dense merge calls it
+// on 2^18 floats at a time: CHUNK=262144). Each size (in bytes): one warm-up, then REPS (5) timed calls between barriers; rank 0
 // prints the best and the median seconds, and the bus bandwidth 2(N-1)/N * bytes / best.
 #include <mpi.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@ int main(int argc, char **argv) {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     const int reps = getenv("REPS") ? atoi(getenv("REPS")) : 5;
+    const long chunk = getenv("CHUNK") ? atol(getenv("CHUNK")) : (1L << 30);
     for (int a = 1; a < argc; a++) {
         long bytes = atol(argv[a]);
         long n = bytes / 4;
@@ -27,8 +29,8 @@ int main(int argc, char **argv) {
         for (int r = -1; r < reps && r < 64; r++) {
             MPI_Barrier(MPI_COMM_WORLD);
             double t0 = MPI_Wtime();
-            for (long done = 0; done < n;) {  // ctr-train's chunks of at most 2^30 elements
-                long c = n - done < (1L << 30) ? n - done : (1L << 30);
+            for (long done = 0; done < n;) {  // chunks of at most CHUNK elements
+                long c = n - done < chunk ? n - done : chunk;
                 MPI_Allreduce(MPI_IN_PLACE, v + done, (int)c, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
                 done += c;
             }
@@ -36,7 +38,7 @@ int main(int argc, char **argv) {
         }
         qsort(t, reps, sizeof(double), cmp);
         if (rank == 0)
-            printf("allreduce %ld bytes on %d ranks: best %.3f s, median %.3f s, %.2f GB/s bus bandwidth\n", bytes, size,
+            printf("allreduce %ld bytes (chunks of %ld floats) on %d ranks: best %.3f s, median %.3f s, %.2f GB/s bus bandwidth\n", bytes, chunk, size,
                    t[0], t[reps / 2], 2.0 * (size - 1) / size * bytes / t[0] / 1e9);
         free(v);
     }

@@ -1,5 +1,9 @@
 import Cluster
 import Dataset
+import Foundation
+#if arch(x86_64) && canImport(_Builtin_intrinsics.intel)
+import _Builtin_intrinsics.intel
+#endif
 
 /// Rank `rank`'s share of `blocks` (consecutive ranges of row groups covering
 /// `0..<groupCount`, in order): the groups `groupCount * rank / size ..< groupCount *
@@ -90,21 +94,39 @@ extension FFMModel {
     /// that adds the changes where the accumulators are large, overshoots (the ranks' changes
     /// were computed from the same stale weights).
     ///
-    /// One in-place allreduce of the model's floats.
+    /// In-place allreduces of the model's floats, `mergeChunkFloats` at a time (each chunk's
+    /// changes, sums and merge in turn; the same operations per float as in one call, so the
+    /// same bits for 2 ranks).
     /// - Returns: the bytes this rank put into the allreduce (0 for one rank).
     @discardableResult
     func mergeChangesAcrossRanks(_ cluster: Cluster, base: ModelSnapshot, merge how: RankMerge = .sqrt, momentum mu: Float = 0) -> Int {
         guard cluster.size > 1 else { return 0 }
+        mergeDense(base: base, merge: how, momentum: mu, ranks: cluster.size) { cluster.allreduceSum($0, count: $1) }
+        return 4 * synchronizedFloats
+    }
+
+    /// The dense merge of `mergeChangesAcrossRanks` with the allreduce given (tests pass a
+    /// stand-in): latent rows, linear pairs and the bias pair, at most `chunkFloats` floats
+    /// (rounded down to whole rows) per allreduce.
+    func mergeDense(base: ModelSnapshot, merge how: RankMerge, momentum mu: Float, ranks: Int, chunkFloats: Int = mergeChunkFloats,
+                    allreduce: (UnsafeMutablePointer<Float>, Int) -> Void) {
         func merge(_ p: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>, _ count: Int, lanes: Int,
                    _ m: UnsafeMutablePointer<Float>?) {
-            toChanges(p, base: b, into: p, count: count, lanes: lanes, merge: how)
-            cluster.allreduceSum(p, count: count)
-            fromSums(p, base: b, into: p, count: count, lanes: lanes, ranks: cluster.size, merge: how, momentum: m, mu: mu)
+            // Whole rows of `lanes` weights then `lanes` accumulators; a weight's momentum is at half its offset.
+            let chunk = max(chunkFloats / (2 * lanes), 1) * 2 * lanes
+            var start = 0
+            while start < count {
+                let n = min(chunk, count - start)
+                toChanges(p + start, base: b + start, into: p + start, count: n, lanes: lanes, merge: how)
+                allreduce(p + start, n)
+                fromSums(p + start, base: b + start, into: p + start, count: n, lanes: lanes, ranks: ranks, merge: how,
+                         momentum: m.map { $0 + start / 2 }, mu: mu)
+                start += n
+            }
         }
         merge(latent, base.latent, base.latentCount, lanes: accumulatorOffset, base.momentum?.latent)
         merge(linear, base.linear, base.linearCount, lanes: 1, base.momentum?.linear)
         merge(bias, base.bias, 2, lanes: 1, nil)
-        return 4 * synchronizedFloats
     }
 
     /// The same over the rows set in `rows` (a bitmap of `rowCount` bits, the same on every
@@ -178,6 +200,14 @@ extension FFMModel {
     }
 }
 
+/// Floats of the model one step of the dense merge handles (changes, allreduce, merge): 16 MB
+/// (a multiple of 8: whole latent chunks). Open MPI's allreduce takes buffers of the call's
+/// size: in calls of 150 MB each sync mapped and zeroed fresh pages (2-4% of a rank's time),
+/// in calls of 16 MB the heap reuses them. Much smaller calls cost a round trip each between
+/// the ranks: on the loaded 2-core machine, 150 MB in calls of 1 MB took 3.6 s against 1.1 s in
+/// one call, in calls of 16 MB 0.8-1.1 s (Benchmarks/mpi/allreduce.c, CHUNK; docs/SCALING.md).
+let mergeChunkFloats = 1 << 22
+
 /// ε of the merge: the weight of a change whose squared gradients rounded away.
 private let changeEpsilon: Float = 1e-30
 
@@ -221,6 +251,29 @@ private func toChanges(_ p: UnsafeMutablePointer<Float>, base b: UnsafeMutablePo
     UnsafeRawPointer(p + i).loadUnaligned(as: SIMD4<Float>.self)
 }
 
+// The standard library's `pointwiseMax` and `SIMD4.squareRoot()` compile to a call per chunk
+// and a `sqrtf` per lane (the merge then took about 10% of a rank's time on 2,000,000 rows);
+// on x86-64 one MAXPS and one SQRTPS. The same bits for every number: MAXPS(v, 0) is v where
+// v > 0, else +0 (pointwiseMax keeps −0, and both go on to + ε); SQRTPS rounds as sqrtf.
+
+/// `pointwiseMax(v, .zero)`.
+@inline(__always) private func nonNegative(_ v: SIMD4<Float>) -> SIMD4<Float> {
+    #if arch(x86_64) && canImport(_Builtin_intrinsics.intel)
+    return _mm_max_ps(v, SIMD4<Float>())
+    #else
+    return pointwiseMax(v, .zero)
+    #endif
+}
+
+/// `v.squareRoot()`.
+@inline(__always) private func squareRoot4(_ v: SIMD4<Float>) -> SIMD4<Float> {
+    #if arch(x86_64) && canImport(_Builtin_intrinsics.intel)
+    return _mm_sqrt_ps(v)
+    #else
+    return v.squareRoot()
+    #endif
+}
+
 @inline(__always) private func store4(_ v: SIMD4<Float>, _ p: UnsafeMutablePointer<Float>, _ i: Int) {
     UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: SIMD4<Float>.self)
 }
@@ -233,7 +286,7 @@ private func sqrtChanges4(_ p: UnsafeMutablePointer<Float>, base b: UnsafeMutabl
         let i = 4 * c + 4 * c / lanes * lanes  // chunk c's weights; its accumulators `lanes` on
         let dG = load4(p, i + lanes) - load4(b, i + lanes)
         let dw = load4(p, i) - load4(b, i)
-        store4((pointwiseMax(dG, .zero) + eps).squareRoot() * dw, out, i)
+        store4(squareRoot4(nonNegative(dG) + eps) * dw, out, i)
         store4(dG, out, i + lanes)
     }
 }
@@ -248,7 +301,7 @@ private func sqrtFromSums4(_ sums: UnsafeMutablePointer<Float>, base b: UnsafeMu
         for c in 0..<chunks {
             let i = 4 * c + 4 * c / lanes * lanes
             let sumG = load4(sums, i + lanes), bw = load4(b, i)
-            let merged = bw + load4(sums, i) / (pointwiseMax(sumG, .zero) + ne).squareRoot()
+            let merged = bw + load4(sums, i) / squareRoot4(nonNegative(sumG) + ne)
             let d = (merged - bw) + mu4 * load4(m, 4 * c)
             store4(d, m, 4 * c)
             let w = bw + d
@@ -260,7 +313,7 @@ private func sqrtFromSums4(_ sums: UnsafeMutablePointer<Float>, base b: UnsafeMu
         for c in 0..<chunks {
             let i = 4 * c + 4 * c / lanes * lanes
             let sumG = load4(sums, i + lanes), bw = load4(b, i)
-            let w = bw + load4(sums, i) / (pointwiseMax(sumG, .zero) + ne).squareRoot()
+            let w = bw + load4(sums, i) / squareRoot4(nonNegative(sumG) + ne)
             let g = load4(b, i + lanes) + sumG
             store4(w, p, i); store4(w, b, i)
             store4(g, p, i + lanes); store4(g, b, i + lanes)
@@ -402,10 +455,34 @@ final class RankSync {
     /// least `minimumSyncRows` rows apart. Where syncs are frequent in rows (small data), quality
     /// needs them so (200,000 rows on 2 ranks: 32,768 held one process's validation log loss
     /// per epoch, 65,536 lagged by 0.0015); on large data the interval grows with the rows, so
-    /// that the syncs' cost stays a fixed share of an epoch (2,000,000 rows on 2 ranks: 8 syncs
-    /// an epoch, 131,072 rows, held it: docs/SCALING.md).
+    /// that the syncs' cost stays a fixed share of an epoch (2,000,000 rows on 2 ranks: 4 syncs
+    /// an epoch, 250,000 rows, with the momentum 0.3 of that interval, within 0.001 of one
+    /// process from the third epoch and at the best; 8 syncs, twice the cost, from the second:
+    /// docs/SCALING.md).
     static let minimumSyncRows = 32_768
-    static let automaticSyncsPerEpoch = 8
+    static let automaticSyncsPerEpoch = 4
+
+    /// The default block momentum for `rowsApart` rows of each rank between two syncs:
+    /// `maximumMomentum` up to `minimumSyncRows` rows, `momentumPerDoubling` less for each
+    /// doubling beyond, at least `minimumMomentum`. The further apart the syncs, the larger each
+    /// rank's change and the less the momentum has to add to it; but it builds up over the
+    /// syncs from zero, so with few syncs an epoch less of it lags (2 ranks: 0.4 at 32,768 rows
+    /// tracked one process per epoch on 200,000 rows; on 2,000,000, at 125,000 rows 0.4 ran
+    /// 0.0015-0.0019 ahead at epochs 2-6 where 0.3 tracked it within 0.0003, and at 250,000 rows
+    /// 0.3 was within 0.001 from the third epoch on where 0.25 lagged by 0.0014-0.0016 at the
+    /// third and fourth: docs/SCALING.md).
+    static func momentum(rowsApart: Int) -> Double {
+        let doublings = log2(Double(max(rowsApart, minimumSyncRows)) / Double(minimumSyncRows))
+        return max(minimumMomentum, maximumMomentum - momentumPerDoubling * doublings)
+    }
+    static let maximumMomentum = 0.4, momentumPerDoubling = 0.05, minimumMomentum = 0.3
+
+    /// The rows of each rank between two syncs: `syncRows`, or a rank's rows per epoch when
+    /// the ranks sync only at the end of each epoch.
+    static func rowsApart(syncRows: Int, globalRows: Int, ranks: Int) -> Int {
+        let perRank = (globalRows + max(ranks, 1) - 1) / max(ranks, 1)
+        return syncRows > 0 ? min(syncRows, perRank) : perRank
+    }
 
     /// `syncRows` when given, else the default for `globalRows` rows over `ranks` ranks.
     static func syncRows(_ syncRows: Int?, globalRows: Int, ranks: Int) -> Int {

@@ -85,14 +85,14 @@ public struct TrainParams: StageParameters {
 
     // MARK: Data parallel training under mpirun (docs/SCALING.md)
 
-    @Option("Under mpirun: rows each rank trains between two syncs, where the ranks merge their changes (0 = only at the end of each epoch); no effect on one process. Default: a rank's rows per epoch / 8, at least 32768 (32768 held one process's quality per epoch on 100,000 rows per rank, 8 syncs an epoch on 1,000,000; fewer lagged by about 0.0015 in log loss; docs/SCALING.md).", in: .atLeast(0), value: "N")
+    @Option("Under mpirun: rows each rank trains between two syncs, where the ranks merge their changes (0 = only at the end of each epoch); no effect on one process. Default: a rank's rows per epoch / 4, at least 32768 (32768 held one process's quality per epoch on 100,000 rows per rank, 4 syncs an epoch from the third epoch on 1,000,000; docs/SCALING.md).", in: .atLeast(0), value: "N")
     public var syncRows: Int?
 
     @Option("Under mpirun: how a sync merges the ranks' models: sqrt (each rank's change since the last sync weighted by the square root of its squared gradients, the accumulators summed) or mean (Vowpal Wabbit's AdaGrad-weighted mean of the weights; about half the progress per epoch; docs/SCALING.md).")
     public var rankMerge = RankMerge.sqrt
 
-    @Option("Under mpirun: block momentum μ of a sync: each latent and linear weight moves by its merged change plus μ times its move at the previous sync, so that ranks whose changes agree move as far as one process would (0 = none). 0.4 with sqrt and --sync-rows 32768 tracked one process within 0.001 per epoch on 2 ranks (docs/SCALING.md).", in: .halfOpen(0, 1), value: "MU")
-    public var rankMomentum = 0.4
+    @Option("Under mpirun: block momentum μ of a sync: each latent and linear weight moves by its merged change plus μ times its move at the previous sync, so that ranks whose changes agree move as far as one process would (0 = none). Default: 0.4 at 32768 rows between syncs or fewer, 0.05 less for each doubling of the rows beyond, at least 0.3 (from 131072 rows; 0.4 at 32768 and 0.3 at 125,000 and 250,000 held one process's validation log loss within 0.001 on 2 ranks; docs/SCALING.md).", in: .halfOpen(0, 1), value: "MU")
+    public var rankMomentum: Double?
 
     public init() {}
 

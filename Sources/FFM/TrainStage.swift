@@ -76,12 +76,15 @@ public enum TrainStage: Stage {
         let syncRows = RankSync.syncRows(params.syncRows, globalRows: train.rowCount, ranks: cluster.size)
         let syncsPerEpoch = RankSync.syncsPerEpoch(globalRows: train.rowCount, ranks: cluster.size, syncRows: syncRows)
         let syncPoints = RankSync.points(rows: myRows, syncsPerEpoch: syncsPerEpoch)
+        let momentum = params.rankMomentum
+            ?? RankSync.momentum(rowsApart: RankSync.rowsApart(syncRows: syncRows, globalRows: train.rowCount, ranks: cluster.size))
         if cluster.size > 1 {
             let shares = train.paths.count >= cluster.size ? "whole files" : "row groups"
             reporter.note("\(cluster.size) ranks train on disjoint shares of \(shares) (rank 0: \(ProgressMeter.grouped(myRows)) rows); "
                 + "their changes merged \(syncsPerEpoch == 1 ? "after every epoch" : "\(syncsPerEpoch) times an epoch (--sync-rows \(syncRows)\(params.syncRows == nil ? ", the default for this data" : "")), the last at its end"), "
                 + String(format: "at most %.1f MB put in per rank per sync (only the rows used since the last one when they are at most %.0f%% of the model)",
-                         Double(4 * model.synchronizedFloats) / 1e6, 100 * RankSync.sparseShare))
+                         Double(4 * model.synchronizedFloats) / 1e6, 100 * RankSync.sparseShare)
+                + "; block momentum " + String(format: "%.2f", momentum) + (params.rankMomentum == nil ? " (the default for these rows between syncs)" : ""))
         }
 
         let patience = params.effectivePatience
@@ -108,7 +111,7 @@ public enum TrainStage: Stage {
             engine.hot = try HotRows.make(model: model, data: train.readers[0], threads: params.threads)
         }
         let rankSync = RankSync(cluster: cluster, model: model, threads: params.threads, hot: engine.hot, merge: params.rankMerge,
-                                 momentum: Float(params.rankMomentum))
+                                 momentum: Float(momentum))
         if let hot = engine.hot { reporter.note("\(hot.count) frequent rows get per-thread copies, merged every \(HotRows.firstSyncInterval) rows at first, then up to every \(HotRows.syncInterval)") }
         let header = squared ? (valid == nil ? "iter       tr_mse      seconds" : "iter       tr_mse       va_mse      seconds")
             : (valid == nil ? "iter   tr_logloss      seconds" : "iter   tr_logloss   va_logloss       va_auc      seconds")

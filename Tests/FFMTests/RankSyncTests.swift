@@ -26,18 +26,33 @@ import TestSupport
         #expect(RankSync.syncsPerEpoch(globalRows: 10, ranks: 2, syncRows: Int.max) == 1)
     }
 
-    @Test func theDefaultSyncRowsAreEightSyncsAnEpochAtLeast32768RowsApart() {
-        // CI's 200,000 rows on 2 ranks: 100,000 / 8 is below the floor: every 32,768 rows, 4 syncs.
+    @Test func theDefaultSyncRowsAreFourSyncsAnEpochAtLeast32768RowsApart() {
+        // CI's 200,000 rows on 2 ranks: 100,000 / 4 is below the floor: every 32,768 rows, 4 syncs.
         #expect(RankSync.syncRows(nil, globalRows: 200_000, ranks: 2) == 32_768)
         #expect(RankSync.syncsPerEpoch(globalRows: 200_000, ranks: 2, syncRows: RankSync.syncRows(nil, globalRows: 200_000, ranks: 2)) == 4)
-        // The benchmark's 2,000,000 rows on 2 ranks: 125,000 rows apart, 8 syncs (the points of --sync-rows 131072).
-        #expect(RankSync.syncRows(nil, globalRows: 2_000_000, ranks: 2) == 125_000)
+        // The benchmark's 2,000,000 rows on 2 ranks: 250,000 rows apart, 4 syncs.
+        #expect(RankSync.syncRows(nil, globalRows: 2_000_000, ranks: 2) == 250_000)
+        #expect(RankSync.syncsPerEpoch(globalRows: 2_000_000, ranks: 2, syncRows: 250_000) == 4)
         #expect(RankSync.syncsPerEpoch(globalRows: 2_000_000, ranks: 2, syncRows: 125_000) == 8)
         #expect(RankSync.syncsPerEpoch(globalRows: 2_000_000, ranks: 2, syncRows: 131_072) == 8)
         // Given, the option is used as it is (0: only at the end of each epoch).
         #expect(RankSync.syncRows(4096, globalRows: 2_000_000, ranks: 2) == 4096)
         #expect(RankSync.syncRows(0, globalRows: 2_000_000, ranks: 2) == 0)
         #expect(RankSync.syncRows(nil, globalRows: 0, ranks: 1) == 32_768)
+    }
+
+    @Test func theDefaultMomentumFallsWithTheRowsBetweenSyncsTo0_3() {
+        // 0.4 up to 32,768 rows apart (CI's 200,000 rows), 0.05 less a doubling, 0.3 from 131,072.
+        #expect(RankSync.momentum(rowsApart: 32_768) == 0.4)
+        #expect(RankSync.momentum(rowsApart: 4096) == 0.4)
+        #expect(abs(RankSync.momentum(rowsApart: 65_536) - 0.35) < 1e-12)
+        #expect(abs(RankSync.momentum(rowsApart: 125_000) - 0.3034) < 1e-4)
+        #expect(RankSync.momentum(rowsApart: 250_000) == 0.3)
+        #expect(RankSync.momentum(rowsApart: 10_000_000) == 0.3)
+        // The rows apart: --sync-rows, at most a rank's rows; once an epoch (0), a rank's rows.
+        #expect(RankSync.rowsApart(syncRows: 250_000, globalRows: 2_000_000, ranks: 2) == 250_000)
+        #expect(RankSync.rowsApart(syncRows: 32_768, globalRows: 20_000, ranks: 2) == 10_000)
+        #expect(RankSync.rowsApart(syncRows: 0, globalRows: 2_000_001, ranks: 2) == 1_000_001)
     }
 
     @Test func ranksOfUnequalSharesCallTheSameNumberOfSyncs() {
@@ -347,5 +362,42 @@ import TestSupport
         #expect(try fileBytes(dir.appendingPathComponent("shards.model").path) == fileBytes(dir.appendingPathComponent("one.model").path))
         #expect(try fileBytes(dir.appendingPathComponent("glob.model").path) == fileBytes(dir.appendingPathComponent("one.model").path))
         #expect(glob.epochs.last?.syncs == nil)  // one process: no sync figures
+    }
+
+    /// The dense sync allreduces the model a chunk at a time; a chunk of any size is whole
+    /// latent rows (weights, then their accumulators), so every chunking gives the bits of
+    /// one call, with and without momentum, for both merges.
+    @Test func theDenseMergeInChunksGivesTheBitsOfOneCall() throws {
+        for how in [RankMerge.sqrt, .mean] {
+            for mu: Float in how == .sqrt ? [0, 0.4] : [0] {
+                func run(chunkFloats: Int) throws -> [[Float]] {
+                    let a = try randomModel(kind: .ffm, fields: 3, factors: 6, indices: [0, 1, 2, 3, 4], indexCount: 5, linear: true, seed: 4)
+                    let base = ModelSnapshot(of: a, momentum: mu > 0)
+                    var rng = SplitMix64(seed: 8)
+                    func uniform() -> Float { Float(rng.next() >> 40) / Float(1 << 24) }
+                    let floats = a.rowCount * a.rowStride
+                    for i in 0..<floats { a.latent[i] += i % a.rowStride < a.accumulatorOffset ? uniform() - 0.5 : uniform() }
+                    for i in 0..<2 * a.rowCount { a.linear[i] += i % 2 == 0 ? uniform() - 0.5 : uniform() }
+                    if let m = base.momentum { for i in 0..<floats / 2 { m.latent[i] = uniform() - 0.5 } }
+                    // The other rank: an elementwise stand-in for its changes.
+                    a.mergeDense(base: base, merge: how, momentum: mu, ranks: 2, chunkFloats: chunkFloats) { p, n in
+                        for i in 0..<n { p[i] = p[i] * 1.5 + 0.25 }
+                    }
+                    return [Array(UnsafeBufferPointer(start: a.latent, count: floats)),
+                            Array(UnsafeBufferPointer(start: a.linear, count: 2 * a.rowCount)),
+                            [a.bias[0], a.bias[1]],
+                            Array(UnsafeBufferPointer(start: base.latent, count: floats)),
+                            base.momentum.map { Array(UnsafeBufferPointer(start: $0.latent, count: floats / 2)) } ?? []]
+                }
+                let whole = try run(chunkFloats: .max)
+                #expect(whole[0].contains { !$0.isFinite } == false)
+                for chunk in [1, 7, 48 + 5, 3 * 48 + 1] {
+                    let parts = try run(chunkFloats: chunk)
+                    for (x, y) in zip(parts, whole) {
+                        #expect(x.map(\.bitPattern) == y.map(\.bitPattern), "\(how) μ \(mu) chunk \(chunk)")
+                    }
+                }
+            }
+        }
     }
 }
