@@ -69,6 +69,8 @@ def main():
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     ap.add_argument("--profile", type=int, default=0,
                     help="profile this many training batches with torch.profiler, print the table by operator, stop")
+    ap.add_argument("--probe", type=int, default=0,
+                    help="also print the test log loss every this many training rows (\"probe ROWS LOSS\" on stderr)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -129,8 +131,14 @@ def main():
         start = time.time()
         order = torch.randperm(len(Ytr), generator=gen)
         total = 0.0
+        probed = 0
         for s in range(0, len(order), a.batch):
             total += train_batch(order[s:s + a.batch])
+            if a.probe and min(s + a.batch, len(order)) >= probed + a.probe:
+                probed += a.probe
+                te = score_test()
+                z = np.where(yte > 0, te, -te)
+                print(f"probe {epoch} {min(s + a.batch, len(order))} {np.logaddexp(0, -z).mean():.5f}", file=sys.stderr, flush=True)
         trained = time.time()
         te = score_test()
         ended = time.time()

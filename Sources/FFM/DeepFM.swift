@@ -491,37 +491,92 @@ final class DeepBatch {
     }
 }
 
+/// DeepFM's training rows in memory (one-hot rows in field order, after remapping: their
+/// indices and labels), so that each epoch can take one permutation of all of them, as
+/// PyTorch's reference does, instead of the cache's blocks in shuffled order and rows
+/// shuffled within each. Rows are kept in file order whatever the epoch's block order.
+final class DeepRows {
+    let count: Int
+    let width: Int
+    let labelWidth: Int
+    let indices: UnsafeMutablePointer<UInt32>
+    let labels: UnsafeMutableRawPointer
+
+    private init(count: Int, width: Int, labelWidth: Int) {
+        self.count = count
+        self.width = width
+        self.labelWidth = labelWidth
+        indices = .allocate(capacity: max(count * width, 1))
+        labels = .allocate(byteCount: max(count * labelWidth, 1), alignment: 4)
+    }
+
+    deinit {
+        indices.deallocate()
+        labels.deallocate()
+    }
+
+    /// Row `r`'s label (0/1, or a Float32 target).
+    func label(_ r: Int) -> Float {
+        labelWidth == 1 ? Float(labels.load(fromByteOffset: r, as: UInt8.self))
+            : Float(bitPattern: UInt32(littleEndian: labels.loadUnaligned(fromByteOffset: 4 * r, as: UInt32.self)))
+    }
+
+    /// All rows of `blocks` read through `transform`, or nil (nothing kept) when they take
+    /// more than `limit` bytes or are not all one-hot in field order with one width.
+    static func load(_ data: TrainingSet, blocks: [TrainingBlock], limit: Int,
+                     transform: (@Sendable (CacheBlock) -> Void)?) throws -> DeepRows? {
+        let blocks = blocks.sorted { ($0.file, $0.groups.lowerBound) < ($1.file, $1.groups.lowerBound) }
+        let total = blocks.reduce(0) { $0 + data.rowCount(of: $1) }
+        guard limit > 0, total > 0, Engine.residentEstimate(data, blocks: blocks) <= limit else { return nil }
+        let stream = CacheBlockStream(order: blocks.map { (data.readers[$0.file], $0.groups) }, transform: transform)
+        var rows: DeepRows?
+        var at = 0
+        while let block = try stream.next() {
+            guard let width = OneHotRows.width(of: block) else { return nil }
+            if rows == nil {
+                guard OneHotRows.bytes(rows: total, width: width, labelWidth: block.labelWidth) <= limit else { return nil }
+                rows = DeepRows(count: total, width: width, labelWidth: block.labelWidth)
+            }
+            let kept = rows!
+            guard width == kept.width, block.labelWidth == kept.labelWidth, at + block.rowCount <= total else { return nil }
+            let features = block.allFeatures
+            let out = kept.indices + at * width
+            for j in 0..<(block.rowCount * width) { out[j] = features[j].index }
+            let labelBytes = block.labelBytes
+            if let source = labelBytes.baseAddress {
+                (kept.labels + at * kept.labelWidth).copyMemory(from: source, byteCount: labelBytes.count)
+            }
+            at += block.rowCount
+        }
+        return at == total ? rows : nil
+    }
+}
+
 extension Engine {
-    /// DeepFM's epoch: the blocks in `order`, rows shuffled within each block, mini-batches
-    /// of `deepOptions.batch` consecutive rows of that order.
+    /// DeepFM's epoch: one permutation of all the training rows when they are kept in memory
+    /// (`DeepRows`: one-hot rows within `residentBytes`, read on the first call), else the
+    /// blocks in `order` with the rows shuffled within each block; mini-batches of
+    /// `deepOptions.batch` consecutive rows of that order.
     func deepTrainEpoch(_ data: TrainingSet, order blocks: [TrainingBlock], shuffle: Bool, rng: inout SplitMix64,
                         progress: (Int) -> Void) throws -> (loss: Double, rows: Int) {
         let model = self.model, net = model.network!
         let options = deepOptions
         let remapped = model.canRemap
-        let stream = CacheBlockStream(order: blocks.map { (data.readers[$0.file], $0.groups) },
-                                      transform: remapped ? model.remapTransform(hot: nil) : nil)
+        let transform = remapped ? model.remapTransform(hot: nil) : nil
+        if deepRows?.data != ObjectIdentifier(data) {
+            deepRows = (ObjectIdentifier(data), try DeepRows.load(data, blocks: blocks, limit: residentBytes, transform: transform))
+        }
         let batch = DeepBatch(model: model, net: net, capacity: options.batch, threads: threads)
         batch.bf16 = options.bf16
         var total: Double = 0, done = 0
-        var order: [Int32] = []
-        while let block = try stream.next() {
-            let rows = block.rowCount
-            order = (0..<Int32(rows)).map { $0 }
-            var i = shuffle ? rows - 1 : 0
-            while i > 0 {
-                let j = rng.next(below: i + 1)
-                order.swapAt(i, j)
-                i -= 1
-            }
+        /// Trains on `rows` rows of `order`, `add(row)` appending each to the batch;
+        /// false when the loss diverged (the stage names it and writes no model).
+        func train(_ order: [Int32], add: (Int) -> Void) -> Bool {
             var start = 0
-            while start < rows {
-                let end = min(start + options.batch, rows)
+            while start < order.count {
+                let end = min(start + options.batch, order.count)
                 batch.reset()
-                for ii in start..<end {
-                    let r = Int(order[ii])
-                    batch.append(block.row(r).features, label: block.label(r), remapped: remapped)
-                }
+                for ii in start..<end { add(Int(order[ii])) }
                 let dropoutSeed = options.seed ^ 0xD809_0000_0000_0000 ^ (net.step &* 0x9E37_79B9_7F4A_7C15)
                 batch.dropoutScale = options.dropout > 0 ? 1 / (1 - options.dropout) : 1
                 batch.forward(dropout: options.dropout, dropoutSeed: options.dropout > 0 ? dropoutSeed : nil)
@@ -530,12 +585,53 @@ extension Engine {
                     ? net.beginAdamStep(eta: options.netEta, weightDecay: options.weightDecay, scale: 1 / Float(max(end - start, 1)))
                     : nil
                 total += batch.backward(adam: adam)
-                // Divergence: stop the epoch here (the stage names it and writes no model).
-                guard total.isFinite else { return (total, done + end) }
+                guard total.isFinite else { done += end; return false }
                 batch.update(eta: eta, lambda: lambda, options: options, networkStepped: adam != nil)
                 start = end
             }
-            done += rows
+            done += order.count
+            return true
+        }
+        /// 0..<rows, shuffled from `rng` unless `shuffle` is off.
+        func permutation(_ rows: Int) -> [Int32] {
+            var order = (0..<Int32(rows)).map { $0 }
+            var i = shuffle ? rows - 1 : 0
+            while i > 0 {
+                let j = rng.next(below: i + 1)
+                order.swapAt(i, j)
+                i -= 1
+            }
+            return order
+        }
+        if let kept = deepRows?.rows {
+            let width = kept.width
+            var features = [Feature](repeating: Feature(field: 0, index: 0, value: 1), count: width)
+            for j in 0..<width { features[j].field = UInt32(truncatingIfNeeded: j) }
+            let order = permutation(kept.count)
+            // Progress every 65,536 rows or so, in whole batches.
+            let every = options.batch * max(1, 65_536 / options.batch)
+            var chunk = 0
+            while chunk < order.count {
+                let part = Array(order[chunk..<min(chunk + every, order.count)])
+                let finished = features.withUnsafeMutableBufferPointer { f in
+                    train(part) { r in
+                        let at = kept.indices + r * width
+                        for j in 0..<width { f[j].index = at[j] }
+                        batch.append(UnsafeBufferPointer(f), label: kept.label(r), remapped: remapped)
+                    }
+                }
+                guard finished else { return (total, done) }
+                chunk += part.count
+                progress(done)
+            }
+            return (total, done)
+        }
+        let stream = CacheBlockStream(order: blocks.map { (data.readers[$0.file], $0.groups) }, transform: transform)
+        while let block = try stream.next() {
+            let finished = train(permutation(block.rowCount)) { r in
+                batch.append(block.row(r).features, label: block.label(r), remapped: remapped)
+            }
+            guard finished else { return (total, done) }
             progress(done)
         }
         return (total, done)
@@ -611,6 +707,9 @@ extension TrainStage {
         if params.precision == .bf16 && !deepBF16Available {
             try params.validated([ParamProblem("precision", "bf16 needs a processor with AVX512_BF16 (VDPBF16PS); this one has none: expected fp32")])
         }
+        // All training rows in memory when they fit (`DeepRows`), for one permutation of
+        // them per epoch, whatever the number of epochs.
+        engine.residentBytes = params.residentMb << 20
         engine.deepOptions = DeepOptions(batch: params.batch, dropout: Float(params.dropout), netEta: Float(params.netEta),
                                          weightDecay: Float(params.weightDecay), seed: params.seed, bf16: params.precision == .bf16)
         reporter.note("deepfm network: \(net.shapeDescription); mini-batches of \(params.batch) rows, Adam η \(params.netEta)"

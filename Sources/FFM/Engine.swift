@@ -31,6 +31,9 @@ final class Engine: @unchecked Sendable {
     var hot: HotRows?
     /// DeepFM's mini-batch options (DeepFM.swift).
     var deepOptions = DeepOptions()
+    /// DeepFM's training rows in memory, read by its first epoch (nil when they do not fit),
+    /// and the training set they are of (DeepFM.swift).
+    var deepRows: (data: ObjectIdentifier, rows: DeepRows?)?
     private var order: UnsafeMutablePointer<Int32>
     private var orderCapacity = 0
     /// Bytes of decoded (and remapped) training rows that may stay in memory between epochs

@@ -15,7 +15,8 @@ public enum TrainStage: Stage {
     /// Trains a model on `inputs.train` (libffm text, plain or gzip, or a binary cache) and writes it.
     ///
     /// Each epoch visits the rows in a shuffled order from the seed (blocks of the cache in
-    /// shuffled order, rows shuffled within each block), `threads` threads updating the
+    /// shuffled order, rows shuffled within each block; deepfm: one permutation of all rows
+    /// when they are kept in memory), `threads` threads updating the
     /// shared weights without locks (hogwild). With a validation set, each epoch reports its
     /// log loss and AUC; with patience, training stops after that many epochs without
     /// improvement and the best epoch's weights (checkpointed to disk, not kept in memory)
@@ -98,12 +99,15 @@ public enum TrainStage: Stage {
         engine.loss = params.loss
         // (One epoch reads the rows once: nothing to keep them for.)
         engine.residentBytes = params.epochs > 1 ? params.residentMb << 20 : 0
-        if model.network == nil && params.epochs > 1 && params.residentMb > 0 {
+        if (model.network != nil || params.epochs > 1) && params.residentMb > 0 {
             let need = Double(Engine.residentEstimate(train, blocks: myBlocks)) / Double(1 << 20)
-            reporter.note(need <= Double(params.residentMb)
-                ? String(format: "training rows kept in memory after the first epoch (about %.0f MB one-hot, of --resident-mb %d)", need, params.residentMb)
-                : String(format: "training rows not kept in memory (about %.0f MB one-hot, more than --resident-mb %d): the cache is read every epoch",
-                         need, params.residentMb))
+            let kept = need <= Double(params.residentMb)
+            let size = String(format: "about %.0f MB one-hot, %@ --resident-mb %d", need, kept ? "of" : "more than", params.residentMb)
+            reporter.note(model.network != nil
+                ? (kept ? "training rows kept in memory, one permutation of all of them per epoch (\(size))"
+                        : "training rows not kept in memory (\(size)): each epoch takes the cache's blocks in shuffled order, the rows shuffled within each")
+                : (kept ? "training rows kept in memory after the first epoch (\(size))"
+                        : "training rows not kept in memory (\(size)): the cache is read every epoch"))
         }
         if let net = model.network {
             try deepSetup(params, net: net, engine: engine, rows: train.rowCount, cluster: cluster, reporter: reporter)

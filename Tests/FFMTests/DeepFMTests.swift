@@ -468,6 +468,45 @@ private func trainSmallDeep(_ problem: Problem, threads: Int, precision: DeepPre
         #expect(abs(predicted.logLoss! - result.epochs[result.bestEpoch - 1].vaLogLoss!) < 1e-5)
     }
 
+    /// Training rows in memory (`DeepRows`, for one permutation of all rows per epoch): all
+    /// of them in file order whatever the blocks' order, none when they exceed the limit or
+    /// are not one-hot. With one block the epoch's order is the one its shuffle gave before
+    /// (`--resident-mb 0`, rows shuffled within blocks): the same model, byte for byte.
+    @Test func rowsKeptInMemoryAreAllTheRowsInFileOrder() throws {
+        let problem = try Problem(rows: 1000)
+        let planted = PlantedData(fields: 5, cardinality: 12, seed: 3)
+        let rowsA = planted.rows(250, stream: 7), rowsB = planted.rows(350, stream: 8)
+        let a = problem.path("a.ffm"), b = problem.path("b.ffm"), c = problem.path("c.ffm")
+        try writeLibFFM(rowsA, to: a)
+        try writeLibFFM(rowsB, to: b)
+        try writeLibFFM(randomRows(100, fields: 3, indexCount: 30, seed: 4), to: c)
+        let set = try TrainingSet(paths: [a, b], scratchDirectory: problem.dir.path, log: { _ in })
+        let blocks = set.blocks(targetBytes: 32 << 20)
+        #expect(blocks.count == 2)
+        let kept = try #require(try DeepRows.load(set, blocks: blocks.reversed(), limit: 1 << 20, transform: nil))
+        #expect(kept.count == 600 && kept.width == 5 && kept.labelWidth == 1)
+        for (r, (label, features)) in (rowsA + rowsB).enumerated() {
+            #expect(kept.label(r) == label)
+            #expect((0..<5).map { kept.indices[r * 5 + $0] } == features.map(\.index))
+        }
+        // 600 rows × (5 features × 4 bytes + a label byte) = 12,600 bytes.
+        #expect(try DeepRows.load(set, blocks: blocks, limit: 12_599, transform: nil) == nil)
+        #expect(try DeepRows.load(set, blocks: blocks, limit: 12_600, transform: nil) != nil)
+        let mixed = try TrainingSet(paths: [c], scratchDirectory: problem.dir.path, log: { _ in })
+        #expect(try DeepRows.load(mixed, blocks: mixed.blocks(targetBytes: 32 << 20), limit: 1 << 20, transform: nil) == nil)
+        for mb in [0, 512] {
+            _ = try TrainStage.run(params: quietParams {
+                $0.model = .deepfm
+                $0.hidden = LayerWidths([16])
+                $0.batch = 64
+                $0.epochs = 2
+                $0.residentMb = mb
+                $0.output = problem.path("m\(mb)")
+            }, trainingSet: problem.train)
+        }
+        #expect(try fileBytes(problem.path("m0")) == fileBytes(problem.path("m512")))
+    }
+
     @Test func severalThreadsTrainToo() throws {
         let problem = try Problem(rows: 3000)
         func train(threads: Int, to name: String) throws -> TrainResult {
