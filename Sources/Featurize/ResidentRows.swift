@@ -66,8 +66,12 @@ final class ResidentRows: @unchecked Sendable {
             active = false
             return -1
         }
+        guard let memory = arenas[arenas.count - 1].allocate(chunk.rowCount) else {
+            active = false
+            return -1
+        }
         usedBytes = total
-        let l = arenas[arenas.count - 1].allocate(chunk.rowCount).assumingMemoryBound(to: UInt8.self)
+        let l = memory.assumingMemoryBound(to: UInt8.self)
         l.update(from: chunk.labels, count: chunk.rowCount)
         labels.append(l)
         chunkRows.append(chunk.rowCount)
@@ -123,8 +127,9 @@ final class ResidentArena: @unchecked Sendable {
         for p in heap { free(p) }
     }
 
-    /// `bytes` zero bytes, 8-byte aligned.
-    func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
+    /// `bytes` zero bytes, 8-byte aligned; nil when the system gives no memory (the caller
+    /// stops keeping rows and reads them again instead).
+    func allocate(_ bytes: Int) -> UnsafeMutableRawPointer? {
         let start = (used + 7) & ~7
         if let last = blocks.last, start + bytes <= last.size {
             used = start + bytes
@@ -137,7 +142,7 @@ final class ResidentArena: @unchecked Sendable {
         let flags = MAP_PRIVATE | MAP_ANON
         #endif
         guard let p = mmap(nil, size, PROT_READ | PROT_WRITE, flags, -1, 0), p != MAP_FAILED else {
-            let p = calloc(max(bytes, 1), 1)!
+            guard let p = calloc(max(bytes, 1), 1) else { return nil }
             heap.append(p)
             return p
         }

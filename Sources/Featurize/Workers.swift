@@ -79,6 +79,8 @@ final class CountWorker: @unchecked Sendable {
     /// With `keepsResident`: per plan, the storage of each chunk kept (`ResidentRows`).
     private(set) var resident: [[UnsafeMutableRawPointer]]
     private let keepsResident: ResidentArena?
+    /// Set when the arena could not give memory for a chunk: nothing more is kept.
+    private var residentLost = false
     private let residentWords: UnsafeMutablePointer<UnsafeMutablePointer<UInt64>?>
     private let residentPresent: UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>
     static let blockRows = 512
@@ -160,16 +162,25 @@ final class CountWorker: @unchecked Sendable {
         let logs = LogSquareTable.shared
         let fields = counts.fields
         var failed = false
-        if let arena = keepsResident, chunk.residentIndex >= 0 {
+        var keeps = false
+        if let arena = keepsResident, chunk.residentIndex >= 0, !residentLost {
             // Stored under the chunk's index: chunks arrive in order, so it is the next one.
+            keeps = true
             for j in 0..<planCount {
                 precondition(resident[j].count == chunk.residentIndex)
-                let p = arena.allocate(chunk.rowCount * 9)
+                guard let p = arena.allocate(chunk.rowCount * 9) else {
+                    // No memory for it: this worker keeps nothing more, so the split is not
+                    // complete and train is read a second time (`ResidentRows.complete`).
+                    residentLost = true
+                    keeps = false
+                    break
+                }
                 resident[j].append(p)
                 residentWords[j] = p.assumingMemoryBound(to: UInt64.self)
                 residentPresent[j] = (p + chunk.rowCount * 8).assumingMemoryBound(to: UInt8.self)
             }
-        } else {
+        }
+        if !keeps {
             for j in 0..<planCount {
                 residentWords[j] = nil
                 residentPresent[j] = nil
