@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CSplit
 import LogIO
 
 /// The type of an output column's values.
@@ -242,45 +243,24 @@ public final class RowParser {
         }
         scratchUsed = 0
 
-        // Split into `fields`, counting past the expected number to report the real count.
+        // Split into `fields`, counting past the expected number to report the real count,
+        // and note in the same pass whether the line holds a carriage return (or a tab, when
+        // not split on tabs): bytes the rows format cannot hold in a value.
         let capacity = rawColumnCount
         var count = 0
+        var special = false
         if quoting && memchr(base, 34, n) != nil {
             switch splitQuoted(base, n) {
             case .success(let c): count = c
             case .failure(let bad): return .bad(bad)
             }
+            special = memchr(base, 13, n) != nil || (delimiter != 9 && memchr(base, 9, n) != nil)
         } else {
-            // SWAR: eight bytes at a time, the delimiter bytes found as high bits of a mask
-            // (exact, no false positives), cheaper than a memchr call per short field.
-            // Positions stay within the line, counts within the line's length: wrapping arithmetic.
-            let pattern = UInt64(delimiter) &* 0x0101_0101_0101_0101
-            let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
-            let fields = self.fields.baseAddress!
-            var start = 0
-            var i = 0
-            while i &+ 8 <= n {
-                let x = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)) ^ pattern
-                var mask = ~(((x & low7) &+ low7) | x | low7)
-                while mask != 0 {
-                    let at = i &+ mask.trailingZeroBitCount &>> 3
-                    if count < capacity { fields[count] = ByteSlice(start: base + start, count: at &- start) }
-                    count &+= 1
-                    start = at &+ 1
-                    mask &= mask &- 1
-                }
-                i &+= 8
+            var flagged: Int32 = 0
+            count = fields.baseAddress!.withMemoryRebound(to: swiftctr_field.self, capacity: capacity) {
+                swiftctr_split_fields(base, n, delimiter, $0, capacity, 13, delimiter == 9 ? 13 : 9, &flagged)
             }
-            while i < n {
-                if base[i] == delimiter {
-                    if count < capacity { fields[count] = ByteSlice(start: base + start, count: i &- start) }
-                    count &+= 1
-                    start = i &+ 1
-                }
-                i &+= 1
-            }
-            if count < capacity { fields[count] = ByteSlice(start: base + start, count: n - start) }
-            count += 1
+            special = flagged != 0
         }
 
         var hasLabel = true
@@ -393,7 +373,7 @@ public final class RowParser {
 
         // The rows format separates values by tabs and lines by newlines: a value holding
         // either (or a carriage return, which readers may drop) cannot be written faithfully.
-        if memchr(base, 13, n) != nil || (delimiter != 9 && memchr(base, 9, n) != nil) {
+        if special {
             for o in 0..<outputColumns.count {
                 let v = values[o]
                 if v.count > 0 && (memchr(v.baseAddress!, 9, v.count) != nil || memchr(v.baseAddress!, 13, v.count) != nil) {
