@@ -88,8 +88,10 @@ let package = Package(
 
         // MARK: - Dataset: libffm text and the binary training cache (the hash/train contract)
 
-        .target(name: "Dataset", dependencies: ["LogIO"]),
-        .testTarget(name: "DatasetTests", dependencies: ["StageKit", "Dataset", "LogIO", "TestSupport"]),
+        // The cache rows' index deltas as varints, with BMI2 chosen at run time by CPUID (C).
+        .target(name: "CVarint"),
+        .target(name: "Dataset", dependencies: ["LogIO", "CVarint"]),
+        .testTarget(name: "DatasetTests", dependencies: ["StageKit", "Dataset", "LogIO", "CVarint", "TestSupport"]),
 
         // MARK: - Featurize: rows -> hashed libffm features
 
