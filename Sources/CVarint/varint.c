@@ -45,12 +45,18 @@ static intptr_t deltas_bmi2(const swiftctr_feature *features, intptr_t count, ui
     return n;
 }
 
-// BMI2 (CPUID leaf 7) and LZCNT (leaf 0x80000001, ABM).
+// BMI2 (CPUID leaf 7) and LZCNT (leaf 0x80000001, ABM), on a processor whose PDEP is fast:
+// AMD's before Zen 3 (family 19h) run it as microcode, tens to hundreds of cycles, slower
+// than the byte loop.
 static int detect_level(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & bit_BMI2)) return 0;
     if (!__get_cpuid(0x80000001, &a, &b, &c, &d) || !(c & bit_LZCNT)) return 0;
-    return 1;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return 0;
+    const int amd = b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163;   // "AuthenticAMD"
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    const unsigned family = ((a >> 8) & 0xF) == 0xF ? 0xF + ((a >> 20) & 0xFF) : (a >> 8) & 0xF;
+    return amd && family < 0x19 ? 0 : 1;
 }
 #else
 static int detect_level(void) { return 0; }

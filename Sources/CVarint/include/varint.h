@@ -17,7 +17,8 @@ typedef struct {
     float value;
 } swiftctr_feature;
 
-// The varint path used on this processor: 1 BMI2 + LZCNT, 0 portable C.
+// The varint path used on this processor: 1 BMI2 + LZCNT (with a fast PDEP: not on AMD before
+// Zen 3), 0 portable C.
 int swiftctr_varint_level(void);
 
 // Writes the count index deltas of features to out, which has room for `capacity` bytes
