@@ -127,6 +127,13 @@ public final class RowParser {
     private let delimiter: UInt8
     private let quoting: Bool
     private let plans: UnsafeMutableBufferPointer<Plan>
+    /// The raw and output column of each categorical column that needs no check (no missing
+    /// tokens, not required): its value is its field as split (or `empty`), copied in a loop
+    /// of its own after the other columns (most of Criteo's: the per-column switch, with its
+    /// checks, only for the rest).
+    private let plainCategorical: UnsafeMutableBufferPointer<(raw: Int, output: Int)>
+    /// The other raw columns, in order: the ones `parse` checks one by one.
+    private let checkedColumns: UnsafeMutableBufferPointer<Int>
     private let fields: UnsafeMutableBufferPointer<ByteSlice>
     private let values: UnsafeMutableBufferPointer<ByteSlice>
     private let numbers: UnsafeMutableBufferPointer<Double>
@@ -140,6 +147,8 @@ public final class RowParser {
     private var scratchUsed = 0
     private let empty: ByteSlice
     private let headerNames: [[UInt8]]
+    private let plainCount: Int
+    private let checkedCount: Int
     /// Tab-separated, label first, every other column an output column, no quoting.
     private let verbatimCapable: Bool
 
@@ -192,6 +201,14 @@ public final class RowParser {
 
         plans = .allocate(capacity: plansArray.count)
         _ = plans.initialize(from: plansArray)
+        let plain = plansArray.indices.filter { plansArray[$0].kind == .categorical && plansArray[$0].missingCount == 0 && !plansArray[$0].required }
+        plainCategorical = .allocate(capacity: max(plain.count, 1))
+        _ = plainCategorical.initialize(from: plain.map { ($0, plansArray[$0].output) })
+        let checked = plansArray.indices.filter { !plain.contains($0) }
+        checkedColumns = .allocate(capacity: max(checked.count, 1))
+        _ = checkedColumns.initialize(from: checked)
+        plainCount = plain.count
+        checkedCount = checked.count
         fields = .allocate(capacity: rawColumnCount + 1)
         fields.initialize(repeating: ByteSlice(start: nil, count: 0))
         values = .allocate(capacity: max(outputs.count, 1))
@@ -217,6 +234,8 @@ public final class RowParser {
 
     deinit {
         plans.deallocate()
+        plainCategorical.deallocate()
+        checkedColumns.deallocate()
         fields.deallocate()
         values.deallocate()
         numbers.deallocate()
@@ -281,7 +300,8 @@ public final class RowParser {
         var label: UInt8 = 0
         var target: ByteSlice?
         var verbatim = verbatimCapable && hasLabel && count == rawColumnCount
-        for c in 0..<rawColumnCount {
+        for k in 0..<checkedCount {
+            let c = checkedColumns[k]
             let plan = plans[c]
             let f = fields[c]
             switch plan.kind {
@@ -369,6 +389,11 @@ public final class RowParser {
                 values[o] = hourToken(hour)
                 values[o + 1] = weekdayToken(weekday)
             }
+        }
+        for k in 0..<plainCount {
+            let (c, o) = plainCategorical[k]
+            let f = fields[c]
+            values[o] = f.count == 0 ? empty : f
         }
 
         // The rows format separates values by tabs and lines by newlines: a value holding
