@@ -129,11 +129,16 @@ public final class RowParser {
     private let plans: UnsafeMutableBufferPointer<Plan>
     /// The raw and output column of each categorical column that needs no check (no missing
     /// tokens, not required): its value is its field as split (or `empty`), copied in a loop
-    /// of its own after the other columns (most of Criteo's: the per-column switch, with its
+    /// of its own after the other columns (Criteo's 26: the per-column switch, with its
     /// checks, only for the rest).
     private let plainCategorical: UnsafeMutableBufferPointer<(raw: Int, output: Int)>
+    /// The same for integer columns: parsed in a loop of their own before the others; when one
+    /// is not an integer, every column is checked in file order (the first bad one is reported).
+    private let plainInteger: UnsafeMutableBufferPointer<(raw: Int, output: Int)>
     /// The other raw columns, in order: the ones `parse` checks one by one.
     private let checkedColumns: UnsafeMutableBufferPointer<Int>
+    /// Every raw column, in order: what `parse` checks when a plain integer column is bad.
+    private let allColumns: UnsafeMutableBufferPointer<Int>
     private let fields: UnsafeMutableBufferPointer<ByteSlice>
     private let values: UnsafeMutableBufferPointer<ByteSlice>
     private let numbers: UnsafeMutableBufferPointer<Double>
@@ -148,6 +153,7 @@ public final class RowParser {
     private let empty: ByteSlice
     private let headerNames: [[UInt8]]
     private let plainCount: Int
+    private let plainIntegerCount: Int
     private let checkedCount: Int
     /// Tab-separated, label first, every other column an output column, no quoting.
     private let verbatimCapable: Bool
@@ -201,13 +207,23 @@ public final class RowParser {
 
         plans = .allocate(capacity: plansArray.count)
         _ = plans.initialize(from: plansArray)
-        let plain = plansArray.indices.filter { plansArray[$0].kind == .categorical && plansArray[$0].missingCount == 0 && !plansArray[$0].required }
-        plainCategorical = .allocate(capacity: max(plain.count, 1))
-        _ = plainCategorical.initialize(from: plain.map { ($0, plansArray[$0].output) })
-        let checked = plansArray.indices.filter { !plain.contains($0) }
-        checkedColumns = .allocate(capacity: max(checked.count, 1))
-        _ = checkedColumns.initialize(from: checked)
-        plainCount = plain.count
+        func plain(_ kind: Kind) -> [(raw: Int, output: Int)] {
+            plansArray.indices.filter { plansArray[$0].kind == kind && plansArray[$0].missingCount == 0 && !plansArray[$0].required }
+                .map { ($0, plansArray[$0].output) }
+        }
+        func buffer<T>(_ list: [T]) -> UnsafeMutableBufferPointer<T> {
+            let b = UnsafeMutableBufferPointer<T>.allocate(capacity: max(list.count, 1))
+            _ = b.initialize(from: list)
+            return b
+        }
+        let categorical = plain(.categorical), integer = plain(.integer)
+        let checked = plansArray.indices.filter { c in !categorical.contains { $0.raw == c } && !integer.contains { $0.raw == c } }
+        plainCategorical = buffer(categorical)
+        plainInteger = buffer(integer)
+        checkedColumns = buffer(checked)
+        allColumns = buffer(Array(plansArray.indices))
+        plainCount = categorical.count
+        plainIntegerCount = integer.count
         checkedCount = checked.count
         fields = .allocate(capacity: rawColumnCount + 1)
         fields.initialize(repeating: ByteSlice(start: nil, count: 0))
@@ -235,7 +251,9 @@ public final class RowParser {
     deinit {
         plans.deallocate()
         plainCategorical.deallocate()
+        plainInteger.deallocate()
         checkedColumns.deallocate()
+        allColumns.deallocate()
         fields.deallocate()
         values.deallocate()
         numbers.deallocate()
@@ -300,8 +318,27 @@ public final class RowParser {
         var label: UInt8 = 0
         var target: ByteSlice?
         var verbatim = verbatimCapable && hasLabel && count == rawColumnCount
-        for k in 0..<checkedCount {
-            let c = checkedColumns[k]
+        var columns = checkedColumns.baseAddress!
+        var columnCount = checkedCount
+        for k in 0..<plainIntegerCount {
+            let (c, o) = plainInteger[k]
+            let f = fields[c]
+            if f.count == 0 {
+                storeMissingInteger(o)
+                continue
+            }
+            guard let v = ByteParsing.int64(f) else {
+                // Not an integer: check every column in file order, so that the first bad one
+                // is the one reported (the integers stored so far are stored again).
+                columns = allColumns.baseAddress!
+                columnCount = rawColumnCount
+                scratchUsed = 0
+                break
+            }
+            if !storeInteger(v, f, o, lineLength: n) { verbatim = false }
+        }
+        for k in 0..<columnCount {
+            let c = columns[k]
             let plan = plans[c]
             let f = fields[c]
             switch plan.kind {
@@ -335,9 +372,7 @@ public final class RowParser {
                 let o = plan.output
                 if isMissing(f, plan) {
                     if plan.required { return .bad(BadRow(reason: .missingValue, column: c, fieldCount: count, value: f)) }
-                    values[o] = empty
-                    numbers[o] = .nan
-                    integers[o] = 0
+                    storeMissingInteger(o)
                     if f.count > 0 { verbatim = false }
                     continue
                 }
@@ -345,19 +380,7 @@ public final class RowParser {
                     return .bad(BadRow(reason: RowParser.allDigits(f) ? .integerOutOfRange : .badInteger,
                                        column: c, fieldCount: count, value: f))
                 }
-                numbers[o] = Double(v)
-                integers[o] = v
-                let signed = f[0] == 45 ? 1 : 0
-                if f[0] == 43 || (f[signed] == 48 && (f.count > 1)) {
-                    // Not canonical (`+7`, `007`, `-0`): write the canonical digits to scratch.
-                    let out = scratch.baseAddress! + n + scratchUsed
-                    let length = formatInt(v, into: out)
-                    values[o] = ByteSlice(start: out, count: length)
-                    scratchUsed += length
-                    verbatim = false
-                } else {
-                    values[o] = f
-                }
+                if !storeInteger(v, f, o, lineLength: n) { verbatim = false }
             case .float:
                 let o = plan.output
                 if isMissing(f, plan) {
@@ -418,6 +441,32 @@ public final class RowParser {
                               numbers: UnsafeBufferPointer(start: numbers.baseAddress, count: outputColumns.count),
                               integers: UnsafeBufferPointer(start: integers.baseAddress, count: outputColumns.count),
                               target: target))
+    }
+
+    /// Stores integer column o's value v (field f): the number, and the field as its value when
+    /// it is canonical, else the canonical digits written to scratch (`+7`, `007`, `-0`: then
+    /// false, the line is not the row as written).
+    @inline(__always)
+    private func storeInteger(_ v: Int64, _ f: ByteSlice, _ o: Int, lineLength n: Int) -> Bool {
+        numbers[o] = Double(v)
+        integers[o] = v
+        let signed = f[0] == 45 ? 1 : 0
+        guard f[0] == 43 || (f[signed] == 48 && (f.count > 1)) else {
+            values[o] = f
+            return true
+        }
+        let out = scratch.baseAddress! + n + scratchUsed
+        let length = formatInt(v, into: out)
+        values[o] = ByteSlice(start: out, count: length)
+        scratchUsed += length
+        return false
+    }
+
+    @inline(__always)
+    private func storeMissingInteger(_ o: Int) {
+        values[o] = empty
+        numbers[o] = .nan
+        integers[o] = 0
     }
 
     @inline(__always)
