@@ -78,20 +78,24 @@ let package = Package(
 
         // MARK: - Ingest: raw logs -> validated rows, and synthetic logs
 
-        .target(name: "Ingest", dependencies: ["StageKit", "LogIO", "Cluster"]),
+        // Field splitting 16 or 32 bytes at a time (SSE2, or AVX2 chosen at run time by CPUID), in C.
+        .target(name: "CSplit"),
+        .target(name: "Ingest", dependencies: ["StageKit", "LogIO", "Cluster", "CSplit"]),
         .target(name: "Synth", dependencies: ["StageKit", "LogIO"]),
         .executableTarget(name: "ctr-ingest", dependencies: ["Ingest", "Cluster", "CommandSupport", argumentParser]),
         .executableTarget(name: "ctr-synth", dependencies: ["Synth", "CommandSupport", argumentParser]),
-        .testTarget(name: "IngestTests", dependencies: ["StageKit", "Ingest", "Synth", "LogIO", "Cluster", "TestSupport"]),
+        .testTarget(name: "IngestTests", dependencies: ["StageKit", "Ingest", "Synth", "LogIO", "Cluster", "CSplit", "TestSupport"]),
 
         // MARK: - Dataset: libffm text and the binary training cache (the hash/train contract)
 
-        .target(name: "Dataset", dependencies: ["LogIO"]),
-        .testTarget(name: "DatasetTests", dependencies: ["StageKit", "Dataset", "LogIO", "TestSupport"]),
+        // The cache rows' index deltas as varints, with BMI2 chosen at run time by CPUID (C).
+        .target(name: "CVarint"),
+        .target(name: "Dataset", dependencies: ["LogIO", "CVarint"]),
+        .testTarget(name: "DatasetTests", dependencies: ["StageKit", "Dataset", "LogIO", "CVarint", "TestSupport"]),
 
         // MARK: - Featurize: rows -> hashed libffm features
 
-        .target(name: "Featurize", dependencies: ["StageKit", "Ingest", "Dataset", "LogIO", "Cluster"]),
+        .target(name: "Featurize", dependencies: ["StageKit", "Ingest", "Dataset", "LogIO", "Cluster", "CSplit"]),
         .executableTarget(name: "ctr-hash", dependencies: ["Featurize", "Cluster", "CommandSupport", argumentParser]),
         .testTarget(name: "FeaturizeTests", dependencies: ["StageKit", "Featurize", "Ingest", "Dataset", "LogIO", "Cluster", "TestSupport"]),
 

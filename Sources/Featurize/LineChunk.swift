@@ -1,3 +1,4 @@
+import CSplit
 import Ingest
 import LogIO
 
@@ -250,7 +251,7 @@ final class LineChunk: @unchecked Sendable {
     }
 }
 
-/// Splitting rows-file lines on tabs, eight bytes at a time.
+/// Splitting rows-file lines on tabs, 16 or 32 bytes at a time (`swiftctr_split_tabs`).
 enum RowSplitter {
     /// Writes the value starts of the line `base[start..<end]` (`label<TAB>v1…vn`) to
     /// `offsets[0..<fieldCount]` and `end + 1` to `offsets[fieldCount]`.
@@ -274,29 +275,8 @@ enum RowSplitter {
         // Offsets are UInt32: past this, they would not fit (then wrapping arithmetic is safe below).
         guard end < Int(UInt32.max) else { return "the line ends \(end) bytes into its chunk; expected below 4 GiB" }
         offsets[0] = UInt32(truncatingIfNeeded: start &+ 2)
-        var k = 1   // values started so far
-        var pos = start &+ 2
-        let low: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
-        while pos &+ 8 <= end {
-            // Bytes equal to a tab become zero; the high bit of each byte of `m` says "zero here"
-            // (exact per byte: no carry crosses bytes).
-            let x = UnsafeRawPointer(base + pos).loadUnaligned(as: UInt64.self) ^ 0x0909_0909_0909_0909
-            var m = ~(((x & low) &+ low) | x | low)
-            while m != 0 {
-                let at = pos &+ m.trailingZeroBitCount &>> 3
-                if k < fieldCount { offsets[k] = UInt32(truncatingIfNeeded: at &+ 1) }
-                k &+= 1
-                m &= m &- 1
-            }
-            pos &+= 8
-        }
-        while pos < end {
-            if base[pos] == 9 {
-                if k < fieldCount { offsets[k] = UInt32(truncatingIfNeeded: pos &+ 1) }
-                k &+= 1
-            }
-            pos &+= 1
-        }
+        // Values started so far: the first, and one after each tab (offsets[1...]).
+        let k = 1 &+ swiftctr_split_tabs(base, start &+ 2, end, offsets + 1, fieldCount &- 1)
         guard k == fieldCount else {
             return "found \(k) values after the label; expected \(fieldCount) (tab-separated)"
         }

@@ -86,11 +86,22 @@ public enum HyperLogLog {
 
 /// Accumulates per output column: missing count, a HyperLogLog sketch, and min/max/mean of
 /// numeric columns. One flat allocation; `add` allocates nothing.
+///
+/// The sum of an integer column is kept as an exact Int64 while every value and every partial
+/// sum is within ±2^53: there each Double the Neumaier step would add is an exact integer,
+/// each of its sums exact and each compensation term +0, so the Double state is exactly
+/// (Double(exact sum), +0) and is only made (`settle`) when a value leaves that range, before
+/// `encode`, `merge` and `finish`. The Double minimum and maximum are kept for float columns
+/// only: integer columns report their Int64 range.
 final class ColumnStatisticsAccumulator {
     let columns: [OutputColumn]
     private let count: Int
     private let isNumeric: UnsafeMutableBufferPointer<Bool>
     private let isInteger: UnsafeMutableBufferPointer<Bool>
+    /// The output columns of each type, so that `add` goes over each kind in a loop of its own.
+    private let categoricalColumns: UnsafeMutableBufferPointer<Int>
+    private let integerColumns: UnsafeMutableBufferPointer<Int>
+    private let floatColumns: UnsafeMutableBufferPointer<Int>
     private let missing: UnsafeMutableBufferPointer<Int>
     private let registers: UnsafeMutableBufferPointer<UInt8>
     private let minimum: UnsafeMutableBufferPointer<Double>
@@ -100,7 +111,14 @@ final class ColumnStatisticsAccumulator {
     /// Neumaier-compensated sums of numeric values.
     private let sum: UnsafeMutableBufferPointer<Double>
     private let compensation: UnsafeMutableBufferPointer<Double>
+    /// Integer columns: the exact sum not yet in `sum` (see the type's comment), and whether
+    /// the column is still summed exactly.
+    private let exactSum: UnsafeMutableBufferPointer<Int64>
+    private let exact: UnsafeMutableBufferPointer<Bool>
     private(set) var rows = 0
+
+    /// Integers of at most 2^53 in magnitude are exact Doubles, and so are their sums within it.
+    private static let exactLimit: Int64 = 1 << 53
 
     init(columns: [OutputColumn]) {
         self.columns = columns
@@ -114,6 +132,15 @@ final class ColumnStatisticsAccumulator {
             isNumeric[i] = c.type != .categorical
             isInteger[i] = c.type == .integer
         }
+        func indices(_ type: ValueType) -> UnsafeMutableBufferPointer<Int> {
+            let list = columns.indices.filter { columns[$0].type == type }
+            let buffer = UnsafeMutableBufferPointer<Int>.allocate(capacity: max(list.count, 1))
+            _ = buffer.initialize(from: list)
+            return UnsafeMutableBufferPointer(rebasing: buffer[..<list.count])
+        }
+        categoricalColumns = indices(.categorical)
+        integerColumns = indices(.integer)
+        floatColumns = indices(.float)
         missing = .allocate(capacity: n)
         missing.initialize(repeating: 0)
         registers = .allocate(capacity: n * HyperLogLog.registerCount)
@@ -130,11 +157,18 @@ final class ColumnStatisticsAccumulator {
         sum.initialize(repeating: 0)
         compensation = .allocate(capacity: n)
         compensation.initialize(repeating: 0)
+        exactSum = .allocate(capacity: n)
+        exactSum.initialize(repeating: 0)
+        exact = .allocate(capacity: n)
+        exact.initialize(repeating: true)
     }
 
     deinit {
         isNumeric.deallocate()
         isInteger.deallocate()
+        categoricalColumns.baseAddress!.deallocate()
+        integerColumns.baseAddress!.deallocate()
+        floatColumns.baseAddress!.deallocate()
         missing.deallocate()
         registers.deallocate()
         minimum.deallocate()
@@ -143,40 +177,90 @@ final class ColumnStatisticsAccumulator {
         integerMaximum.deallocate()
         sum.deallocate()
         compensation.deallocate()
+        exactSum.deallocate()
+        exact.deallocate()
+    }
+
+    /// Counts a present value in column i's sketch.
+    @inline(__always)
+    private func sketch(_ v: ByteSlice, _ i: Int) {
+        let (index, rank) = HyperLogLog.slot(HyperLogLog.hash(v))
+        let r = registers.baseAddress! + (i &* HyperLogLog.registerCount &+ index)
+        if r.pointee < rank { r.pointee = rank }
+    }
+
+    /// One Neumaier step: x added to column i's compensated sum.
+    @inline(__always)
+    private func addCompensated(_ x: Double, _ i: Int) {
+        let s = sum[i]
+        let t = s + x
+        compensation[i] += abs(s) >= abs(x) ? (s - t) + x : (x - t) + s
+        sum[i] = t
+    }
+
+    /// Moves an exactly summed integer column's sum into the compensated sum, for good.
+    private func settle(_ i: Int) {
+        guard exact[i] else { return }
+        exact[i] = false
+        // The Neumaier steps of exact integers leave exactly this state (see the type's comment).
+        sum[i] = Double(exactSum[i])
+        compensation[i] = 0
+        exactSum[i] = 0
+    }
+
+    private func settleAll() {
+        for i in integerColumns { settle(i) }
     }
 
     @inline(__always)
     func add(_ row: ParsedRow) {
         rows += 1
-        let regs = registers.baseAddress!
-        for i in 0..<count {
+        for i in categoricalColumns {
             let v = row.values[i]
             if v.count == 0 {
-                missing[i] += 1
+                missing[i] &+= 1
                 continue
             }
-            let (index, rank) = HyperLogLog.slot(HyperLogLog.hash(v))
-            let r = regs + (i &* HyperLogLog.registerCount &+ index)
-            if r.pointee < rank { r.pointee = rank }
-            if isNumeric[i] {
-                if isInteger[i] {
-                    let x = row.integers[i]
-                    if x < integerMinimum[i] { integerMinimum[i] = x }
-                    if x > integerMaximum[i] { integerMaximum[i] = x }
-                }
-                let x = row.numbers[i]
-                if x < minimum[i] { minimum[i] = x }
-                if x > maximum[i] { maximum[i] = x }
-                let s = sum[i]
-                let t = s + x
-                compensation[i] += abs(s) >= abs(x) ? (s - t) + x : (x - t) + s
-                sum[i] = t
+            sketch(v, i)
+        }
+        for i in integerColumns {
+            let v = row.values[i]
+            if v.count == 0 {
+                missing[i] &+= 1
+                continue
             }
+            sketch(v, i)
+            let x = row.integers[i]
+            if x < integerMinimum[i] { integerMinimum[i] = x }
+            if x > integerMaximum[i] { integerMaximum[i] = x }
+            // Within ±2^53 (x and the new sum): exact, as the Neumaier step would be.
+            let limit = ColumnStatisticsAccumulator.exactLimit
+            let total = exactSum[i] &+ x
+            if exact[i] && UInt64(bitPattern: x &+ limit) <= UInt64(2 * limit)
+                && UInt64(bitPattern: total &+ limit) <= UInt64(2 * limit) {
+                exactSum[i] = total
+            } else {
+                settle(i)
+                addCompensated(row.numbers[i], i)
+            }
+        }
+        for i in floatColumns {
+            let v = row.values[i]
+            if v.count == 0 {
+                missing[i] &+= 1
+                continue
+            }
+            sketch(v, i)
+            let x = row.numbers[i]
+            if x < minimum[i] { minimum[i] = x }
+            if x > maximum[i] { maximum[i] = x }
+            addCompensated(x, i)
         }
     }
 
     /// The whole state, for `merge(_:)` on another rank.
     func encode(into m: inout ClusterMessage) {
+        settleAll()
         m.append(rows)
         m.append(bytes: Array(registers))
         for i in 0..<count {
@@ -194,6 +278,7 @@ final class ColumnStatisticsAccumulator {
     /// HyperLogLog registers merged by maximum (the sketch of the union of the values), ranges
     /// widened, compensated sums added.
     func merge(_ r: inout ClusterMessageReader) throws {
+        settleAll()
         rows += Int(try r.int())
         let other = try r.byteArray()
         guard other.count == registers.count else { throw ClusterDataError.truncatedMessage(at: 0, size: other.count) }
@@ -213,7 +298,8 @@ final class ColumnStatisticsAccumulator {
     }
 
     func finish() -> [ColumnStats] {
-        columns.enumerated().map { i, column in
+        settleAll()
+        return columns.enumerated().map { i, column in
             let present = rows - missing[i]
             let distinct = HyperLogLog.estimate(UnsafeBufferPointer(rebasing: registers[(i * HyperLogLog.registerCount)..<((i + 1) * HyperLogLog.registerCount)]))
             var stats = ColumnStats(name: column.name, type: column.type,

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CSplit
 import LogIO
 
 /// The type of an output column's values.
@@ -126,6 +127,18 @@ public final class RowParser {
     private let delimiter: UInt8
     private let quoting: Bool
     private let plans: UnsafeMutableBufferPointer<Plan>
+    /// The raw and output column of each categorical column that needs no check (no missing
+    /// tokens, not required): its value is its field as split (or `empty`), copied in a loop
+    /// of its own after the other columns (Criteo's 26: the per-column switch, with its
+    /// checks, only for the rest).
+    private let plainCategorical: UnsafeMutableBufferPointer<(raw: Int, output: Int)>
+    /// The same for integer columns: parsed in a loop of their own before the others; when one
+    /// is not an integer, every column is checked in file order (the first bad one is reported).
+    private let plainInteger: UnsafeMutableBufferPointer<(raw: Int, output: Int)>
+    /// The other raw columns, in order: the ones `parse` checks one by one.
+    private let checkedColumns: UnsafeMutableBufferPointer<Int>
+    /// Every raw column, in order: what `parse` checks when a plain integer column is bad.
+    private let allColumns: UnsafeMutableBufferPointer<Int>
     private let fields: UnsafeMutableBufferPointer<ByteSlice>
     private let values: UnsafeMutableBufferPointer<ByteSlice>
     private let numbers: UnsafeMutableBufferPointer<Double>
@@ -139,6 +152,9 @@ public final class RowParser {
     private var scratchUsed = 0
     private let empty: ByteSlice
     private let headerNames: [[UInt8]]
+    private let plainCount: Int
+    private let plainIntegerCount: Int
+    private let checkedCount: Int
     /// Tab-separated, label first, every other column an output column, no quoting.
     private let verbatimCapable: Bool
 
@@ -191,6 +207,24 @@ public final class RowParser {
 
         plans = .allocate(capacity: plansArray.count)
         _ = plans.initialize(from: plansArray)
+        func plain(_ kind: Kind) -> [(raw: Int, output: Int)] {
+            plansArray.indices.filter { plansArray[$0].kind == kind && plansArray[$0].missingCount == 0 && !plansArray[$0].required }
+                .map { ($0, plansArray[$0].output) }
+        }
+        func buffer<T>(_ list: [T]) -> UnsafeMutableBufferPointer<T> {
+            let b = UnsafeMutableBufferPointer<T>.allocate(capacity: max(list.count, 1))
+            _ = b.initialize(from: list)
+            return b
+        }
+        let categorical = plain(.categorical), integer = plain(.integer)
+        let checked = plansArray.indices.filter { c in !categorical.contains { $0.raw == c } && !integer.contains { $0.raw == c } }
+        plainCategorical = buffer(categorical)
+        plainInteger = buffer(integer)
+        checkedColumns = buffer(checked)
+        allColumns = buffer(Array(plansArray.indices))
+        plainCount = categorical.count
+        plainIntegerCount = integer.count
+        checkedCount = checked.count
         fields = .allocate(capacity: rawColumnCount + 1)
         fields.initialize(repeating: ByteSlice(start: nil, count: 0))
         values = .allocate(capacity: max(outputs.count, 1))
@@ -216,6 +250,10 @@ public final class RowParser {
 
     deinit {
         plans.deallocate()
+        plainCategorical.deallocate()
+        plainInteger.deallocate()
+        checkedColumns.deallocate()
+        allColumns.deallocate()
         fields.deallocate()
         values.deallocate()
         numbers.deallocate()
@@ -242,45 +280,24 @@ public final class RowParser {
         }
         scratchUsed = 0
 
-        // Split into `fields`, counting past the expected number to report the real count.
+        // Split into `fields`, counting past the expected number to report the real count,
+        // and note in the same pass whether the line holds a carriage return (or a tab, when
+        // not split on tabs): bytes the rows format cannot hold in a value.
         let capacity = rawColumnCount
         var count = 0
+        var special = false
         if quoting && memchr(base, 34, n) != nil {
             switch splitQuoted(base, n) {
             case .success(let c): count = c
             case .failure(let bad): return .bad(bad)
             }
+            special = memchr(base, 13, n) != nil || (delimiter != 9 && memchr(base, 9, n) != nil)
         } else {
-            // SWAR: eight bytes at a time, the delimiter bytes found as high bits of a mask
-            // (exact, no false positives), cheaper than a memchr call per short field.
-            // Positions stay within the line, counts within the line's length: wrapping arithmetic.
-            let pattern = UInt64(delimiter) &* 0x0101_0101_0101_0101
-            let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
-            let fields = self.fields.baseAddress!
-            var start = 0
-            var i = 0
-            while i &+ 8 <= n {
-                let x = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)) ^ pattern
-                var mask = ~(((x & low7) &+ low7) | x | low7)
-                while mask != 0 {
-                    let at = i &+ mask.trailingZeroBitCount &>> 3
-                    if count < capacity { fields[count] = ByteSlice(start: base + start, count: at &- start) }
-                    count &+= 1
-                    start = at &+ 1
-                    mask &= mask &- 1
-                }
-                i &+= 8
+            var flagged: Int32 = 0
+            count = fields.baseAddress!.withMemoryRebound(to: swiftctr_field.self, capacity: capacity) {
+                swiftctr_split_fields(base, n, delimiter, $0, capacity, 13, delimiter == 9 ? 13 : 9, &flagged)
             }
-            while i < n {
-                if base[i] == delimiter {
-                    if count < capacity { fields[count] = ByteSlice(start: base + start, count: i &- start) }
-                    count &+= 1
-                    start = i &+ 1
-                }
-                i &+= 1
-            }
-            if count < capacity { fields[count] = ByteSlice(start: base + start, count: n - start) }
-            count += 1
+            special = flagged != 0
         }
 
         var hasLabel = true
@@ -301,7 +318,27 @@ public final class RowParser {
         var label: UInt8 = 0
         var target: ByteSlice?
         var verbatim = verbatimCapable && hasLabel && count == rawColumnCount
-        for c in 0..<rawColumnCount {
+        var columns = checkedColumns.baseAddress!
+        var columnCount = checkedCount
+        for k in 0..<plainIntegerCount {
+            let (c, o) = plainInteger[k]
+            let f = fields[c]
+            if f.count == 0 {
+                storeMissingInteger(o)
+                continue
+            }
+            guard let v = ByteParsing.int64(f) else {
+                // Not an integer: check every column in file order, so that the first bad one
+                // is the one reported (the integers stored so far are stored again).
+                columns = allColumns.baseAddress!
+                columnCount = rawColumnCount
+                scratchUsed = 0
+                break
+            }
+            if !storeInteger(v, f, o, lineLength: n) { verbatim = false }
+        }
+        for k in 0..<columnCount {
+            let c = columns[k]
             let plan = plans[c]
             let f = fields[c]
             switch plan.kind {
@@ -335,9 +372,7 @@ public final class RowParser {
                 let o = plan.output
                 if isMissing(f, plan) {
                     if plan.required { return .bad(BadRow(reason: .missingValue, column: c, fieldCount: count, value: f)) }
-                    values[o] = empty
-                    numbers[o] = .nan
-                    integers[o] = 0
+                    storeMissingInteger(o)
                     if f.count > 0 { verbatim = false }
                     continue
                 }
@@ -345,19 +380,7 @@ public final class RowParser {
                     return .bad(BadRow(reason: RowParser.allDigits(f) ? .integerOutOfRange : .badInteger,
                                        column: c, fieldCount: count, value: f))
                 }
-                numbers[o] = Double(v)
-                integers[o] = v
-                let signed = f[0] == 45 ? 1 : 0
-                if f[0] == 43 || (f[signed] == 48 && (f.count > 1)) {
-                    // Not canonical (`+7`, `007`, `-0`): write the canonical digits to scratch.
-                    let out = scratch.baseAddress! + n + scratchUsed
-                    let length = formatInt(v, into: out)
-                    values[o] = ByteSlice(start: out, count: length)
-                    scratchUsed += length
-                    verbatim = false
-                } else {
-                    values[o] = f
-                }
+                if !storeInteger(v, f, o, lineLength: n) { verbatim = false }
             case .float:
                 let o = plan.output
                 if isMissing(f, plan) {
@@ -390,10 +413,15 @@ public final class RowParser {
                 values[o + 1] = weekdayToken(weekday)
             }
         }
+        for k in 0..<plainCount {
+            let (c, o) = plainCategorical[k]
+            let f = fields[c]
+            values[o] = f.count == 0 ? empty : f
+        }
 
         // The rows format separates values by tabs and lines by newlines: a value holding
         // either (or a carriage return, which readers may drop) cannot be written faithfully.
-        if memchr(base, 13, n) != nil || (delimiter != 9 && memchr(base, 9, n) != nil) {
+        if special {
             for o in 0..<outputColumns.count {
                 let v = values[o]
                 if v.count > 0 && (memchr(v.baseAddress!, 9, v.count) != nil || memchr(v.baseAddress!, 13, v.count) != nil) {
@@ -413,6 +441,32 @@ public final class RowParser {
                               numbers: UnsafeBufferPointer(start: numbers.baseAddress, count: outputColumns.count),
                               integers: UnsafeBufferPointer(start: integers.baseAddress, count: outputColumns.count),
                               target: target))
+    }
+
+    /// Stores integer column o's value v (field f): the number, and the field as its value when
+    /// it is canonical, else the canonical digits written to scratch (`+7`, `007`, `-0`: then
+    /// false, the line is not the row as written).
+    @inline(__always)
+    private func storeInteger(_ v: Int64, _ f: ByteSlice, _ o: Int, lineLength n: Int) -> Bool {
+        numbers[o] = Double(v)
+        integers[o] = v
+        let signed = f[0] == 45 ? 1 : 0
+        guard f[0] == 43 || (f[signed] == 48 && (f.count > 1)) else {
+            values[o] = f
+            return true
+        }
+        let out = scratch.baseAddress! + n + scratchUsed
+        let length = formatInt(v, into: out)
+        values[o] = ByteSlice(start: out, count: length)
+        scratchUsed += length
+        return false
+    }
+
+    @inline(__always)
+    private func storeMissingInteger(_ o: Int) {
+        values[o] = empty
+        numbers[o] = .nan
+        integers[o] = 0
     }
 
     @inline(__always)

@@ -1,3 +1,4 @@
+import CVarint
 import Foundation
 import Testing
 import LogIO
@@ -179,6 +180,51 @@ import TestSupport
         #expect(bytes == [0x00, 0x02, 0x02, 0x00, 0xD8, 0x04, 0xCD, 0x04, 0x02, 0x00, 0x00, 0x00, 0x3F])
         #expect(back == row)
         #expect(try roundTrip([]).bytes == [0x03, 0x00])
+    }
+
+    /// The index deltas of swiftctr_put_index_deltas, at every level this processor has (BMI2's
+    /// PDEP and the portable loop), against putVarint's zigzag varints: random rows with
+    /// indices small, large and at the extremes, and buffers too small for the 8-byte stores.
+    @Test(arguments: Array(0...swiftctr_varint_level())) func indexDeltasArePutVarintsBytes(level: Int32) {
+        #expect(MemoryLayout<swiftctr_feature>.stride == MemoryLayout<Feature>.stride)
+        #expect(MemoryLayout<Feature>.offset(of: \Feature.index) == 4)
+        var random = SplitMix64(seed: 64 + UInt64(level))
+        for iteration in 0..<20_000 {
+            let count = random.next(below: 60)
+            let row: [Feature] = (0..<count).map { f in
+                let index: UInt32
+                switch random.next(below: 5) {
+                case 0: index = UInt32(truncatingIfNeeded: random.next())
+                case 1: index = UInt32(random.next(below: 300))
+                case 2: index = UInt32.max - UInt32(random.next(below: 3))
+                case 3: index = UInt32(random.next(below: 1 << 21))
+                default: index = UInt32(f * 50_000 + random.next(below: 50_000))
+                }
+                return Feature(field: UInt32(f), index: index, value: 1)
+            }
+            var expected: [UInt8] = []
+            var previous: Int64 = 0
+            var scratch = [UInt8](repeating: 0, count: 10)
+            for feature in row {
+                let delta = Int64(feature.index) - previous
+                previous = Int64(feature.index)
+                let n = scratch.withUnsafeMutableBufferPointer { CompactRows.putVarint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)), $0.baseAddress!) }
+                expected += scratch[..<n]
+            }
+            // Exactly 5 bytes a feature (no room for the last 8-byte stores) or plenty, and a
+            // sentinel after the room given.
+            let capacity = iteration % 3 == 0 ? 5 * count : 5 * count + 8 + random.next(below: 20)
+            var out = [UInt8](repeating: 0xEE, count: capacity + 16)
+            let n = row.withUnsafeBufferPointer { fs in
+                out.withUnsafeMutableBufferPointer { o in
+                    fs.withMemoryRebound(to: swiftctr_feature.self) {
+                        swiftctr_put_index_deltas_at(level, $0.baseAddress, count, o.baseAddress!, capacity)
+                    }
+                }
+            }
+            #expect(Array(out[..<n]) == expected, "row \(row.map(\.index))")
+            #expect(out[capacity...].allSatisfy { $0 == 0xEE })
+        }
     }
 
     @Test func maxBytesBoundsTheWorstRow() {

@@ -16,6 +16,32 @@ struct RowParserTests {
         #expect(values[13] == "00001eef")
     }
 
+    /// Categorical and integer columns without missing tokens or `required` go through loops of
+    /// their own: values stay in output order, missing tokens and required columns are still
+    /// checked, and the first bad column in file order is the one reported.
+    @Test func plainAndCheckedColumnsMix() {
+        let schema = Schema(name: "mix", delimiter: ",", header: .absent, columns: [
+            SchemaColumn("a", .categorical), SchemaColumn("n", .integer), SchemaColumn("label", .label),
+            SchemaColumn("b", .categorical, missing: ["NA"]), SchemaColumn("c", .categorical),
+            SchemaColumn("r", .categorical, required: true), SchemaColumn("d", .categorical),
+            SchemaColumn("m", .integer), SchemaColumn("k", .integer, missing: ["-1"]),
+        ])
+        let parser = try! RowParser(schema: schema)
+        #expect(parse(parser, "x,007,1,NA,,must,z,+3,-1") == .row(label: 1, values: ["x", "7", "", "", "must", "z", "3", ""]))
+        #expect(parse(parser, ",5,0,y,c,must,,,4") == .row(label: 0, values: ["", "5", "y", "c", "must", "", "", "4"]))
+        #expect(parse(parser, "x,5,1,y,c,,z,1,1") == .bad(.missingValue, column: 5))
+        #expect(parse(parser, "x,q,1,y,c,,z,1,1") == .bad(.badInteger, column: 1))
+        #expect(parse(parser, "x,q,2,y,c,,z,1,1") == .bad(.badInteger, column: 1))
+        #expect(parse(parser, "x,5,2,y,c,,z,1,1") == .bad(.badLabel, column: 2))
+        // A bad plain integer after a bad checked column, after a non-canonical one, or both.
+        #expect(parse(parser, "x,5,2,y,c,r,z,q,1") == .bad(.badLabel, column: 2))
+        #expect(parse(parser, "x,+5,1,y,c,r,z,q,1") == .bad(.badInteger, column: 7))
+        #expect(parse(parser, "x,5,1,y,c,,z,99999999999999999999,1") == .bad(.missingValue, column: 5))
+        #expect(parse(parser, "x,5,1,y,c,r,z,99999999999999999999,1") == .bad(.integerOutOfRange, column: 7))
+        #expect(parse(parser, "x,5,1,y,c,r,z,1,q") == .bad(.badInteger, column: 8))
+        #expect(parse(parser, "x\r,5,1,y,c,r,z,1,1") == .bad(.unrepresentableValue, column: 0))
+    }
+
     @Test func integersAreCanonical() {
         let line = criteoLine(ints: ["+7", "007", "-0", "-05", "0", "-9223372036854775808", "", "", "", "", "", "", ""])
         guard case let .row(_, values) = parse(criteo, line) else { Issue.record("bad"); return }
