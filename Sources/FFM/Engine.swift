@@ -386,14 +386,15 @@ extension FFMModel {
         indices.forEach { j, r in
             let g = wider.row(of: j)
             if hasLinear {
-                grown.linear[2 * g] = linear[2 * r]
-                grown.linear[2 * g + 1] = linear[2 * r + 1]
+                let to = grown.linear(row: g), from = linear(row: r)
+                to[0] = from[0]
+                to[grown.accumulatorOffset] = from[accumulatorOffset]
             }
-            // Old fields first in the row's weights and in its accumulators; new fields keep
-            // their initial values.
+            // Old fields first in the row's latent weights and in their accumulators; new
+            // fields keep their initial values.
             let to = grown.latent + g * grown.rowStride, from = latent + r * rowStride
-            to.update(from: from, count: accumulatorOffset)
-            (to + grown.accumulatorOffset).update(from: from + accumulatorOffset, count: accumulatorOffset)
+            to.update(from: from, count: linearOffset)
+            (to + grown.accumulatorOffset).update(from: from + accumulatorOffset, count: linearOffset)
         }
         return grown
     }

@@ -14,8 +14,9 @@
 //                their AdaGrad accumulators in the same order (Model.swift)
 //   acc          accumulatorOffset: floats from a weight to its accumulator (half a row)
 //   d            latent factor, in steps of 4 (one chunk of 4 weights); its chunk is at float d
-//   slotStride   floats per replica slot: rowStride, then the linear pair padded to 8
-//   linear       (weight, accumulator) pairs, one per row; bias: one pair
+//   slotStride   floats per replica slot: rowStride rounded up to 16 (a slot is a copy of a row)
+//   linear       a row's linear weight, at float linearOffset of the row (after its latent
+//                weights); its accumulator acc floats on. bias: one (weight, accumulator) pair
 //   s, c         the current row's Scratch, and the count of its usable features
 //   a, b         positions in the row of the two features of a pair, a < b
 //   ra, fa       row pointer of feature a, and the offset of a's field inside a row
@@ -63,7 +64,7 @@ final class Scratch {
     var rows: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
     var fieldOffsets: UnsafeMutablePointer<Int>
     var values: UnsafeMutablePointer<Float>
-    /// Each feature's (linear weight, accumulator) pair.
+    /// Each feature's linear weight (in its latent row; the accumulator `accumulatorOffset` floats on).
     var linear: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
     var count = 0
     /// Whether each feature's field offset is the previous one's plus `fieldStride` (FFM rows
@@ -144,7 +145,7 @@ extension FFMModel {
                     if c > 0 && s.fieldOffsets[c] != nextOffset { consecutive = false }
                     nextOffset = s.fieldOffsets[c] &+ fieldStride
                     s.values[c] = f.value
-                    s.linear[c] = slot + rowStride
+                    s.linear[c] = slot + linearOffset
                     c += 1
                     continue
                 }
@@ -158,7 +159,7 @@ extension FFMModel {
             if c > 0 && s.fieldOffsets[c] != nextOffset { consecutive = false }
             nextOffset = s.fieldOffsets[c] &+ fieldStride
             s.values[c] = f.value
-            s.linear[c] = linear + 2 * r
+            s.linear[c] = s.rows[c] + linearOffset
             c += 1
         }
         if normalization {
@@ -456,14 +457,14 @@ extension FFMModel {
     /// `w -= η g / sqrt(G)` with Float's correctly rounded square root and division.
     @inline(__always)
     func updateLinear(_ s: Scratch, kappa: Float, eta: Float, lambda: Float) {
-        let gb = kappa, bias = s.bias!
+        let gb = kappa, bias = s.bias!, acc = accumulatorOffset
         bias[1] += gb * gb
         bias[0] -= eta * gb / bias[1].squareRoot()
         for i in 0..<s.count {
             let p = s.linear[i]
             let g = lambda * p[0] + kappa * s.values[i]
-            p[1] += g * g
-            p[0] -= eta * g / p[1].squareRoot()
+            p[acc] += g * g
+            p[0] -= eta * g / p[acc].squareRoot()
         }
     }
 }

@@ -71,7 +71,7 @@ public enum TrainStage: Stage {
         if let regression, inputs.initModel == nil, model.hasLinear { model.bias[0] = Float(regression.meanTarget) }
         reporter.note("\(params.model.rawValue)\(params.model == .hofm ? " (degree \(params.degree))" : ""): \(ProgressMeter.grouped(train.rowCount)) rows\(train.paths.count > 1 ? " in \(train.paths.count) files" : ""), n \(ProgressMeter.grouped(start.n)), m \(start.m), k \(params.factors), "
             + "\(ProgressMeter.grouped(model.rowCount)) indices in training, "
-            + String(format: "%.1f MB of weights", Double(model.rowCount) * Double(model.rowStride * 4 + (model.hasLinear ? 8 : 0)) / 1e6)
+            + String(format: "%.1f MB of weights", Double(model.rowCount) * Double(model.rowStride * 4) / 1e6)
             + ", \(params.threads) thread\(params.threads == 1 ? "" : "s")"
             + (cluster.size > 1 ? " on each of \(cluster.size) ranks" : ""))
         let syncRows = RankSync.syncRows(params.syncRows, globalRows: train.rowCount, ranks: cluster.size)

@@ -279,10 +279,10 @@ func readAllIndices(_ path: String) throws -> [Int] {
         hot.refresh(0)
         hot.refresh(1)
         let a = hot.replica(0), b = hot.replica(1)
-        // Field 0, factor 2 of slot 0 sits at float 2; the linear weight after the latent row.
+        // Field 0, factor 2 of slot 0 sits at float 2; the linear weight after the latent weights.
         a.slots[2] += 0.5
         b.slots[2] -= 0.25
-        a.slots[model.rowStride] += 1
+        a.slots[model.linearOffset] += 1
         a.bias[0] += 2
         b.bias[0] += 3
         hot.merge(0)
