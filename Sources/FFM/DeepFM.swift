@@ -501,6 +501,8 @@ final class DeepRows {
     let labelWidth: Int
     let indices: UnsafeMutablePointer<UInt32>
     let labels: UnsafeMutableRawPointer
+    /// Bytes the rows take (of `Engine.residentBytes`).
+    var bytes: Int { OneHotRows.bytes(rows: count, width: width, labelWidth: labelWidth) }
 
     private init(count: Int, width: Int, labelWidth: Int) {
         self.count = count
