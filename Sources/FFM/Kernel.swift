@@ -129,45 +129,45 @@ extension FFMModel {
         let m = UInt32(truncatingIfNeeded: min(fieldCount, Int(UInt32.max)))
         let allIndices = indexCount > Int(UInt32.max), allFields = fieldCount > Int(UInt32.max)
         let isFFM = kind == .ffm
-        let fieldStride = self.fieldStride
+        // Locals: the stores through the buffers could alias the model's and the scratch's
+        // properties, which would then be read again for every feature.
+        let fieldStride = self.fieldStride, rowStride = self.rowStride, linearOffset = self.linearOffset
+        let latent = self.latent, indices = self.indices
+        let rows = s.rows, offsets = s.fieldOffsets, values = s.values, linear = s.linear
         var nextOffset = 0, consecutive = isFFM
         for f in features {
             // Normalisation uses every feature of the row, as libffm's R does.
             norm += Double(f.value) * Double(f.value)
-            let r: Int
+            let row: UnsafeMutablePointer<Float>
             if remapped {
                 guard f.index != UInt32.max else { continue }
-                r = Int(f.index)
+                let r = Int(f.index)
                 if let replica, r >= rowCount {
-                    let slot = replica.slots + (r - rowCount) * replica.slotStride
-                    s.rows[c] = slot
-                    s.fieldOffsets[c] = isFFM ? Int(f.field) * fieldStride : 0
-                    if c > 0 && s.fieldOffsets[c] != nextOffset { consecutive = false }
-                    nextOffset = s.fieldOffsets[c] &+ fieldStride
-                    s.values[c] = f.value
-                    s.linear[c] = slot + linearOffset
-                    c += 1
-                    continue
+                    row = replica.slots + (r &- rowCount) &* replica.slotStride
+                } else {
+                    row = latent + r &* rowStride
                 }
             } else {
                 guard allIndices || f.index < n, allFields || f.field < m else { continue }
-                r = indices.row(of: Int(f.index))
+                let r = indices.row(of: Int(f.index))
                 guard r >= 0 else { continue }
+                row = latent + r &* rowStride
             }
-            s.rows[c] = latent + r * rowStride
-            s.fieldOffsets[c] = isFFM ? Int(f.field) * fieldStride : 0
-            if c > 0 && s.fieldOffsets[c] != nextOffset { consecutive = false }
-            nextOffset = s.fieldOffsets[c] &+ fieldStride
-            s.values[c] = f.value
-            s.linear[c] = s.rows[c] + linearOffset
-            c += 1
+            let offset = isFFM ? Int(f.field) &* fieldStride : 0
+            rows[c] = row
+            offsets[c] = offset
+            if c > 0 && offset != nextOffset { consecutive = false }
+            nextOffset = offset &+ fieldStride
+            values[c] = f.value
+            linear[c] = row + linearOffset
+            c &+= 1
         }
         if normalization {
             let scale = norm > 0 && norm.isFinite ? 1 / norm.squareRoot() : 0
-            for i in 0..<c { s.values[i] = Float(Double(s.values[i]) * scale) }
+            for i in 0..<c { values[i] = Float(Double(values[i]) * scale) }
         } else {
             for i in 0..<c {
-                s.values[i] = Float(min(max(Double(s.values[i]), -unnormalizedValueLimit), unnormalizedValueLimit))
+                values[i] = Float(min(max(Double(values[i]), -unnormalizedValueLimit), unnormalizedValueLimit))
             }
         }
         s.count = c
