@@ -156,7 +156,7 @@ final class DeepBatch {
         reserveFeatures(features.count)
         let first = featCount
         let rows = featRow, linears = featLinear, fields = featField, values = featValue, indices = featIndex
-        let latent = model.latent, linear = model.linear, stride = model.rowStride
+        let latent = model.latent, linearOffset = model.linearOffset, stride = model.rowStride
         var n = first
         for f in features {
             norm += Double(f.value) * Double(f.value)
@@ -170,7 +170,7 @@ final class DeepBatch {
                 guard r >= 0 else { continue }
             }
             rows[n] = latent + r * stride
-            linears[n] = linear + 2 * r
+            linears[n] = rows[n] + linearOffset
             fields[n] = Int32(truncatingIfNeeded: f.field)
             values[n] = f.value
             indices[n] = r
@@ -472,8 +472,8 @@ final class DeepBatch {
                         var j = first
                         while j >= 0 { g += linearGrads[j]; j = Int(next[j]) }
                         let p = batch.featLinear[first]
-                        p[1] += g * g
-                        p[0] -= eta * g / p[1].squareRoot()
+                        p[acc] += g * g
+                        p[0] -= eta * g / p[acc].squareRoot()
                     }
                 }
             }
@@ -501,6 +501,8 @@ final class DeepRows {
     let labelWidth: Int
     let indices: UnsafeMutablePointer<UInt32>
     let labels: UnsafeMutableRawPointer
+    /// Bytes the rows take (of `Engine.residentBytes`).
+    var bytes: Int { OneHotRows.bytes(rows: count, width: width, labelWidth: labelWidth) }
 
     private init(count: Int, width: Int, labelWidth: Int) {
         self.count = count

@@ -22,30 +22,24 @@ func rankShare(_ blocks: [Range<Int>], groupCount: Int, rank: Int, size: Int) ->
 /// Every float of a model as of the last synchronisation of the ranks (the same on every
 /// rank): what a rank's changes since then are measured from.
 final class ModelSnapshot {
+    /// The rows (latent and linear weights and accumulators, the model's layout).
     let latent: UnsafeMutablePointer<Float>
-    let linear: UnsafeMutablePointer<Float>
     let bias: UnsafeMutablePointer<Float>
     let latentCount: Int
-    let linearCount: Int
     /// With momentum: each weight's last merged change, zero at first, weights only (half
-    /// the model's floats): the model's layout with the accumulator slots left out (a latent
-    /// chunk of 4 weights and 4 accumulators gives 4 floats, a linear pair 1); the bias has none.
-    let momentum: (latent: UnsafeMutablePointer<Float>, linear: UnsafeMutablePointer<Float>)?
+    /// the rows' floats): the model's layout with the accumulator slots left out (a row's
+    /// first half); the bias has none.
+    let momentum: UnsafeMutablePointer<Float>?
 
     init(of model: FFMModel, momentum withMomentum: Bool = false) {
         latentCount = model.rowCount * model.rowStride
-        linearCount = model.hasLinear ? 2 * model.rowCount : 0
         latent = .allocate(capacity: max(latentCount, 1))
-        linear = .allocate(capacity: max(linearCount, 1))
         bias = .allocate(capacity: 2)
         latent.initialize(from: model.latent, count: latentCount)
-        linear.initialize(from: model.linear, count: linearCount)
         bias.initialize(from: model.bias, count: 2)
         if withMomentum {
-            let m = (UnsafeMutablePointer<Float>.allocate(capacity: max(latentCount / 2, 1)),
-                     UnsafeMutablePointer<Float>.allocate(capacity: max(linearCount / 2, 1)))
-            m.0.initialize(repeating: 0, count: max(latentCount / 2, 1))
-            m.1.initialize(repeating: 0, count: max(linearCount / 2, 1))
+            let m = UnsafeMutablePointer<Float>.allocate(capacity: max(latentCount / 2, 1))
+            m.initialize(repeating: 0, count: max(latentCount / 2, 1))
             momentum = m
         } else {
             momentum = nil
@@ -54,18 +48,14 @@ final class ModelSnapshot {
 
     deinit {
         latent.deallocate()
-        linear.deallocate()
         bias.deallocate()
-        if let momentum {
-            momentum.latent.deallocate()
-            momentum.linear.deallocate()
-        }
+        momentum?.deallocate()
     }
 }
 
 extension FFMModel {
     /// Floats of weights and accumulators the model holds (what one dense sync puts in).
-    var synchronizedFloats: Int { rowCount * rowStride + (hasLinear ? 2 * rowCount : 0) + 2 }
+    var synchronizedFloats: Int { rowCount * rowStride + 2 }
 
     /// Merges the ranks' models on every rank, and sets `base` (the model of the last sync,
     /// the same on every rank) to the result. Per weight w with AdaGrad accumulator G:
@@ -106,7 +96,7 @@ extension FFMModel {
     }
 
     /// The dense merge of `mergeChangesAcrossRanks` with the allreduce given (tests pass a
-    /// stand-in): latent rows, linear pairs and the bias pair, at most `chunkFloats` floats
+    /// stand-in): the rows (latent and linear weights) and the bias pair, at most `chunkFloats` floats
     /// (rounded down to whole rows) per allreduce.
     func mergeDense(base: ModelSnapshot, merge how: RankMerge, momentum mu: Float, ranks: Int, chunkFloats: Int = mergeChunkFloats,
                     allreduce: (UnsafeMutablePointer<Float>, Int) -> Void) {
@@ -124,8 +114,7 @@ extension FFMModel {
                 start += n
             }
         }
-        merge(latent, base.latent, base.latentCount, lanes: accumulatorOffset, base.momentum?.latent)
-        merge(linear, base.linear, base.linearCount, lanes: 1, base.momentum?.linear)
+        merge(latent, base.latent, base.latentCount, lanes: accumulatorOffset, base.momentum)
         merge(bias, base.bias, 2, lanes: 1, nil)
     }
 
@@ -150,20 +139,19 @@ extension FFMModel {
         return 4 * n
     }
 
-    /// Floats of `packChanges` for `rows` rows: their latent rows, their linear pairs, the bias pair.
-    func packedFloats(rows: Int) -> Int { rows * (rowStride + (hasLinear ? 2 : 0)) + 2 }
+    /// Floats of `packChanges` for `rows` rows: their rows (latent and linear), the bias pair.
+    func packedFloats(rows: Int) -> Int { rows * rowStride + 2 }
 
-    /// What this rank puts into the allreduce for the rows set in `rows`: their latent rows'
-    /// changes since `base` (`toChanges`), then their linear pairs', then the bias pair's,
-    /// written to `out` (`packedFloats` floats).
+    /// What this rank puts into the allreduce for the rows set in `rows`: their rows'
+    /// changes since `base` (`toChanges`), then the bias pair's, written to `out`
+    /// (`packedFloats` floats).
     func packChanges(rows: UnsafePointer<UInt64>, base: ModelSnapshot, merge: RankMerge, into out: UnsafeMutablePointer<Float>) {
-        let stride = rowStride, pairs = hasLinear ? 2 : 0
+        let stride = rowStride
         var count = 0
         forEachRow(in: rows) { _, _ in count += 1 }
-        let linearOut = out + count * stride, biasOut = linearOut + count * pairs
+        let biasOut = out + count * stride
         forEachRow(in: rows) { r, i in
             toChanges(latent + r * stride, base: base.latent + r * stride, into: out + i * stride, count: stride, lanes: accumulatorOffset, merge: merge)
-            if pairs > 0 { toChanges(linear + 2 * r, base: base.linear + 2 * r, into: linearOut + 2 * i, count: 2, lanes: 1, merge: merge) }
         }
         toChanges(bias, base: base.bias, into: biasOut, count: 2, lanes: 1, merge: merge)
     }
@@ -172,16 +160,12 @@ extension FFMModel {
     /// those rows, the bias, `base` and `base.momentum` (μ = `mu`; the bias has none).
     func applySums(_ sums: UnsafeMutablePointer<Float>, rows: UnsafePointer<UInt64>, count: Int, base: ModelSnapshot, ranks: Int,
                    merge: RankMerge, momentum mu: Float) {
-        let stride = rowStride, pairs = hasLinear ? 2 : 0
-        let linearSums = sums + count * stride, biasSums = linearSums + count * pairs
+        let stride = rowStride
+        let biasSums = sums + count * stride
         let m = base.momentum
         forEachRow(in: rows) { r, i in
             fromSums(sums + i * stride, base: base.latent + r * stride, into: latent + r * stride, count: stride, lanes: accumulatorOffset, ranks: ranks,
-                     merge: merge, momentum: m.map { $0.latent + r * stride / 2 }, mu: mu)
-            if pairs > 0 {
-                fromSums(linearSums + 2 * i, base: base.linear + 2 * r, into: linear + 2 * r, count: 2, lanes: 1, ranks: ranks,
-                         merge: merge, momentum: m.map { $0.linear + r }, mu: mu)
-            }
+                     merge: merge, momentum: m.map { $0 + r * stride / 2 }, mu: mu)
         }
         fromSums(biasSums, base: base.bias, into: bias, count: 2, lanes: 1, ranks: ranks, merge: merge)
     }

@@ -36,12 +36,16 @@ final class Engine: @unchecked Sendable {
     var deepRows: (data: ObjectIdentifier, rows: DeepRows?)?
     private var order: UnsafeMutablePointer<Int32>
     private var orderCapacity = 0
-    /// Bytes of decoded (and remapped) training rows that may stay in memory between epochs
-    /// (`--resident-mb`): the first epoch keeps its blocks when they all fit, and later
-    /// epochs train on them without reading, checking, decoding or remapping the cache again.
+    /// Bytes of decoded (and remapped) rows that may stay in memory between epochs
+    /// (`--resident-mb`): the first epoch keeps its training blocks when they all fit, and
+    /// later epochs train on them without reading, checking, decoding or remapping the cache
+    /// again; the validation rows are kept the same way in what the training rows leave.
     var residentBytes = 0
-    private var resident: (data: ObjectIdentifier, blocks: [TrainingBlock: ResidentBlock])?
+    private var resident: (data: ObjectIdentifier, blocks: [TrainingBlock: ResidentBlock], bytes: Int)?
     private var residentTried = false
+    /// The rows `scores` keeps (validation rows) for its next calls on the same cache, nil
+    /// when they were not all kept.
+    private(set) var residentScored: (data: ObjectIdentifier, blocks: [Range<Int>: ResidentBlock]?)?
     /// The block that resident one-hot rows are expanded into, one block at a time.
     private let expanded = CacheBlock()
 
@@ -82,44 +86,14 @@ final class Engine: @unchecked Sendable {
         let remapped = model.canRemap
         let touched = remapped ? touched : nil
         // Blocks come from memory when an earlier epoch kept them all, else from the cache;
-        // the first epoch keeps them while they fit in `residentBytes`.
-        let stored = resident.flatMap { r in
-            r.data == ObjectIdentifier(data) && blocks.allSatisfy { r.blocks[$0] != nil } ? r.blocks : nil
-        }
-        // The size is checked before anything is kept (`--resident-mb`), and again block by block.
-        let keep = stored == nil && !residentTried && residentBytes > 0
-            && Engine.residentEstimate(data, blocks: blocks) <= residentBytes
+        // the first epoch keeps them while they fit in `residentBytes`. The size is checked
+        // before anything is kept (`--resident-mb`), and again block by block.
+        let stored = resident.flatMap { $0.data == ObjectIdentifier(data) ? $0.blocks : nil }
+        let keep = stored == nil && !residentTried && Engine.residentEstimate(data, blocks: blocks) <= residentBytes
         residentTried = true
-        let stream = stored != nil ? nil : CacheBlockStream(order: blocks.map { (data.readers[$0.file], $0.groups) },
-                                                            transform: remapped ? model.remapTransform(hot: hot) : nil, keep: keep)
-        var kept: [TrainingBlock: ResidentBlock]? = keep ? [:] : nil
-        var keptBytes = 0, position = 0
-        let expanded = self.expanded
-        func nextBlock() throws -> CacheBlock? {
-            guard let stream else {
-                guard position < blocks.count else { return nil }
-                position += 1
-                switch stored![blocks[position - 1]]! {
-                case let .decoded(block): return block
-                case let .oneHot(rows):
-                    rows.expand(into: expanded)
-                    return expanded
-                }
-            }
-            guard let block = try stream.next() else { return nil }
-            if kept != nil {
-                // One-hot rows in field order keep their remapped indices only; other rows as decoded.
-                let width = OneHotRows.width(of: block)
-                keptBytes += width.map { OneHotRows.bytes(rows: block.rowCount, width: $0, labelWidth: block.labelWidth) }
-                    ?? block.featureCount * MemoryLayout<Feature>.stride + block.rowCount * 12
-                if keptBytes > residentBytes {
-                    kept = nil
-                } else {
-                    kept![blocks[position]] = width.map { .oneHot(OneHotRows(block, width: $0)) } ?? .decoded(block)
-                }
-            }
-            position += 1
-            return block
+        let pass = BlockPass(blocks, stored: stored, limit: keep ? residentBytes : 0, expanded: expanded) { keep in
+            CacheBlockStream(order: blocks.map { (data.readers[$0.file], $0.groups) },
+                             transform: remapped ? model.remapTransform(hot: hot) : nil, keep: keep)
         }
         var total: Double = 0
         var done = 0
@@ -131,7 +105,7 @@ final class Engine: @unchecked Sendable {
                 nextPoint += 1
             }
         }
-        while let block = try nextBlock() {
+        while let block = try pass.next() {
             let rows = block.rowCount
             if rows > orderCapacity {
                 order.deallocate()
@@ -225,7 +199,7 @@ final class Engine: @unchecked Sendable {
             progress(done)
         }
         try syncDue(upTo: Int.max)
-        if let kept, kept.count == blocks.count { resident = (ObjectIdentifier(data), kept) }
+        if let kept = pass.keptAll { resident = (ObjectIdentifier(data), kept.blocks, kept.bytes) }
         return (total, done)
     }
 
@@ -235,16 +209,24 @@ final class Engine: @unchecked Sendable {
     /// take more: rows that are not one-hot are kept decoded, 12 bytes a feature).
     static func residentEstimate(_ data: TrainingSet, blocks: [TrainingBlock]) -> Int {
         var bytes = 0.0
-        for block in blocks {
-            let info = data.readers[block.file].info
-            let rows = data.rowCount(of: block)
-            bytes += Double(info.featureCount) * 4 * Double(rows) / Double(max(info.rowCount, 1)) + Double(rows * info.labelSize)
-        }
+        for block in blocks { bytes += residentEstimate(data.readers[block.file], rows: data.rowCount(of: block)) }
         return bytes < Double(Int.max / 2) ? Int(bytes.rounded(.up)) : Int.max / 2
     }
 
+    /// `residentEstimate` of `rows` rows of `reader` (at its mean features a row).
+    static func residentEstimate(_ reader: CacheReader, rows: Int) -> Double {
+        let info = reader.info
+        return Double(info.featureCount) * 4 * Double(rows) / Double(max(info.rowCount, 1)) + Double(rows * info.labelSize)
+    }
+
+    /// Bytes of `residentBytes` the training rows hold (kept by `trainEpoch`, or DeepFM's `DeepRows`).
+    var residentTrainingBytes: Int { resident?.bytes ?? deepRows?.rows?.bytes ?? 0 }
+
     /// Scores of the rows of `data` in `blocks` (consecutive ranges of row groups, in
-    /// order; nil: all of them), in file order.
+    /// order; nil: all of them), in file order. The first call on `data` keeps its rows in
+    /// memory when they fit in what `residentBytes` leaves after the training rows, and
+    /// later calls on the same blocks score them from there (the validation rows, epoch
+    /// after epoch).
     func scores(_ data: CacheReader, blockBytes: Int, blocks: [Range<Int>]? = nil) throws -> (scores: [Float], labels: [UInt8]) {
         let blocks = blocks ?? data.blocks(targetBytes: blockBytes)
         let firstRow = blocks.first.map { data.rows(ofGroup: $0.lowerBound).lowerBound } ?? 0
@@ -253,9 +235,14 @@ final class Engine: @unchecked Sendable {
         var labels = [UInt8](repeating: 0, count: endRow - firstRow)
         let model = self.model
         let remapped = model.canRemap
-        let stream = CacheBlockStream(reader: data, order: blocks,
-                                      transform: remapped ? model.remapTransform(hot: nil) : nil)
-        while let block = try stream.next() {
+        let id = ObjectIdentifier(data)
+        let tried = residentScored?.data == id
+        let room = residentBytes - residentTrainingBytes
+        let keep = !tried && room > 0 && Engine.residentEstimate(data, rows: endRow - firstRow) <= Double(room)
+        let pass = BlockPass(blocks, stored: tried ? residentScored?.blocks : nil, limit: keep ? room : 0, expanded: expanded) { keep in
+            CacheBlockStream(order: blocks.map { (data, $0) }, transform: remapped ? model.remapTransform(hot: nil) : nil, keep: keep)
+        }
+        while let block = try pass.next() {
             let rows = block.rowCount, first = block.firstRow - firstRow
             let threads = self.threads, scratch = self.scratch, lookahead = self.lookahead
             let shared = Unchecked(block)
@@ -285,6 +272,7 @@ final class Engine: @unchecked Sendable {
             }
             for r in 0..<rows { labels[first + r] = shared.value.label(r) > 0 ? 1 : 0 }
         }
+        if !tried { residentScored = (id, pass.keptAll?.blocks) }
         return (scores, labels)
     }
 
@@ -305,10 +293,73 @@ final class Engine: @unchecked Sendable {
     }
 }
 
-/// A training block kept in memory between epochs (`Engine.residentBytes`), after remapping.
+/// A block kept in memory between epochs (`Engine.residentBytes`), after remapping.
 enum ResidentBlock {
     case oneHot(OneHotRows)
     case decoded(CacheBlock)
+}
+
+/// One pass over blocks of a data set (training or validation rows): from memory when an
+/// earlier pass kept them all, else read from the caches, keeping each block read while
+/// the bytes kept stay within `limit`. One-hot rows in field order keep their (remapped)
+/// indices only and come back expanded into one reusable block; other rows are kept decoded.
+final class BlockPass<Key: Hashable> {
+    private let keys: [Key]
+    private let stored: [Key: ResidentBlock]?
+    private let stream: CacheBlockStream?
+    private var kept: [Key: ResidentBlock]?
+    private var keptBytes = 0
+    private let limit: Int
+    private var position = 0
+    private let expanded: CacheBlock
+
+    /// - Parameters:
+    ///   - stored: blocks an earlier pass kept (used when it holds every key).
+    ///   - limit: bytes the blocks read may keep (0: keep nothing).
+    ///   - expanded: the block kept one-hot rows are expanded into (valid until the next block).
+    ///   - read: a stream of the keys' blocks, in order; its argument says whether they are kept.
+    init(_ keys: [Key], stored: [Key: ResidentBlock]?, limit: Int, expanded: CacheBlock, read: (Bool) -> CacheBlockStream) {
+        self.keys = keys
+        self.stored = stored.flatMap { s in keys.allSatisfy { s[$0] != nil } ? s : nil }
+        self.limit = limit
+        self.expanded = expanded
+        let keep = self.stored == nil && limit > 0
+        kept = keep ? [:] : nil
+        stream = self.stored == nil ? read(keep) : nil
+    }
+
+    /// The next block (valid until the next call), or nil after the last.
+    func next() throws -> CacheBlock? {
+        guard let stream else {
+            guard position < keys.count else { return nil }
+            position += 1
+            switch stored![keys[position - 1]]! {
+            case let .decoded(block): return block
+            case let .oneHot(rows):
+                rows.expand(into: expanded)
+                return expanded
+            }
+        }
+        guard let block = try stream.next() else { return nil }
+        if kept != nil {
+            let width = OneHotRows.width(of: block)
+            keptBytes += width.map { OneHotRows.bytes(rows: block.rowCount, width: $0, labelWidth: block.labelWidth) }
+                ?? block.featureCount * MemoryLayout<Feature>.stride + block.rowCount * 12
+            if keptBytes > limit {
+                kept = nil
+            } else {
+                kept![keys[position]] = width.map { .oneHot(OneHotRows(block, width: $0)) } ?? .decoded(block)
+            }
+        }
+        position += 1
+        return block
+    }
+
+    /// The blocks this pass kept and their bytes, when it kept every one.
+    var keptAll: (blocks: [Key: ResidentBlock], bytes: Int)? {
+        guard let kept, kept.count == keys.count else { return nil }
+        return (kept, keptBytes)
+    }
 }
 
 /// Rows of a block that are one-hot in field order (row i's feature j has field j and
@@ -386,14 +437,15 @@ extension FFMModel {
         indices.forEach { j, r in
             let g = wider.row(of: j)
             if hasLinear {
-                grown.linear[2 * g] = linear[2 * r]
-                grown.linear[2 * g + 1] = linear[2 * r + 1]
+                let to = grown.linear(row: g), from = linear(row: r)
+                to[0] = from[0]
+                to[grown.accumulatorOffset] = from[accumulatorOffset]
             }
-            // Old fields first in the row's weights and in its accumulators; new fields keep
-            // their initial values.
+            // Old fields first in the row's latent weights and in their accumulators; new
+            // fields keep their initial values.
             let to = grown.latent + g * grown.rowStride, from = latent + r * rowStride
-            to.update(from: from, count: accumulatorOffset)
-            (to + grown.accumulatorOffset).update(from: from + accumulatorOffset, count: accumulatorOffset)
+            to.update(from: from, count: linearOffset)
+            (to + grown.accumulatorOffset).update(from: from + accumulatorOffset, count: linearOffset)
         }
         return grown
     }

@@ -22,8 +22,9 @@ final class HotRows: @unchecked Sendable {
     static let firstSyncInterval = 16
     static let syncInterval = 1024
 
-    /// One thread's copies: `slots` holds per hot row its latent row then its linear pair
-    /// (padded to 8 floats), then the bias pair; `snapshot` the values last synchronised.
+    /// One thread's copies: `slots` holds per hot row a copy of its row (latent and linear
+    /// weights and accumulators, padded to a multiple of 64 bytes), then the bias pair;
+    /// `snapshot` the values last synchronised.
     struct Replica {
         let slots: UnsafeMutablePointer<Float>
         let snapshot: UnsafeMutablePointer<Float>
@@ -86,9 +87,9 @@ final class HotRows: @unchecked Sendable {
             slotOfRow[r] = Int32(slot)
             hotBits[r >> 6] |= 1 << UInt64(r & 63)
         }
-        slotStride = model.rowStride + 8
+        slotStride = (model.rowStride + 15) & ~15
         floatsPerReplica = rows.count * slotStride + 8
-        let floats = rows.count * (model.rowStride + 8) + 8
+        let floats = floatsPerReplica
         // 64-byte aligned: the kernel loads SIMD4 vectors from the slots.
         func aligned() -> UnsafeMutablePointer<Float> {
             UnsafeMutableRawPointer.allocate(byteCount: floats * 4, alignment: 64).bindMemory(to: Float.self, capacity: floats)
@@ -148,10 +149,6 @@ final class HotRows: @unchecked Sendable {
             let from = replica + slot * slotStride, base = snapshot + slot * slotStride
             let row = m.latent + r * stride
             for i in 0..<stride { row[i] += from[i] - base[i] }
-            if m.hasLinear {
-                m.linear[2 * r] += from[stride] - base[stride]
-                m.linear[2 * r + 1] += from[stride + 1] - base[stride + 1]
-            }
         }
         let b = rowOfSlot.count * slotStride
         m.bias[0] += replica[b] - snapshot[b]
@@ -165,10 +162,6 @@ final class HotRows: @unchecked Sendable {
         for (slot, r) in rowOfSlot.enumerated() {
             let to = replica + slot * slotStride
             to.update(from: m.latent + r * stride, count: stride)
-            if m.hasLinear {
-                to[stride] = m.linear[2 * r]
-                to[stride + 1] = m.linear[2 * r + 1]
-            }
         }
         let b = rowOfSlot.count * slotStride
         replica[b] = m.bias[0]

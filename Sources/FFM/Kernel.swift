@@ -14,8 +14,9 @@
 //                their AdaGrad accumulators in the same order (Model.swift)
 //   acc          accumulatorOffset: floats from a weight to its accumulator (half a row)
 //   d            latent factor, in steps of 4 (one chunk of 4 weights); its chunk is at float d
-//   slotStride   floats per replica slot: rowStride, then the linear pair padded to 8
-//   linear       (weight, accumulator) pairs, one per row; bias: one pair
+//   slotStride   floats per replica slot: rowStride rounded up to 16 (a slot is a copy of a row)
+//   linear       a row's linear weight, at float linearOffset of the row (after its latent
+//                weights); its accumulator acc floats on. bias: one (weight, accumulator) pair
 //   s, c         the current row's Scratch, and the count of its usable features
 //   a, b         positions in the row of the two features of a pair, a < b
 //   ra, fa       row pointer of feature a, and the offset of a's field inside a row
@@ -63,7 +64,7 @@ final class Scratch {
     var rows: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
     var fieldOffsets: UnsafeMutablePointer<Int>
     var values: UnsafeMutablePointer<Float>
-    /// Each feature's (linear weight, accumulator) pair.
+    /// Each feature's linear weight (in its latent row; the accumulator `accumulatorOffset` floats on).
     var linear: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
     var count = 0
     /// Whether each feature's field offset is the previous one's plus `fieldStride` (FFM rows
@@ -128,45 +129,45 @@ extension FFMModel {
         let m = UInt32(truncatingIfNeeded: min(fieldCount, Int(UInt32.max)))
         let allIndices = indexCount > Int(UInt32.max), allFields = fieldCount > Int(UInt32.max)
         let isFFM = kind == .ffm
-        let fieldStride = self.fieldStride
+        // Locals: the stores through the buffers could alias the model's and the scratch's
+        // properties, which would then be read again for every feature.
+        let fieldStride = self.fieldStride, rowStride = self.rowStride, linearOffset = self.linearOffset
+        let latent = self.latent, indices = self.indices
+        let rows = s.rows, offsets = s.fieldOffsets, values = s.values, linear = s.linear
         var nextOffset = 0, consecutive = isFFM
         for f in features {
             // Normalisation uses every feature of the row, as libffm's R does.
             norm += Double(f.value) * Double(f.value)
-            let r: Int
+            let row: UnsafeMutablePointer<Float>
             if remapped {
                 guard f.index != UInt32.max else { continue }
-                r = Int(f.index)
+                let r = Int(f.index)
                 if let replica, r >= rowCount {
-                    let slot = replica.slots + (r - rowCount) * replica.slotStride
-                    s.rows[c] = slot
-                    s.fieldOffsets[c] = isFFM ? Int(f.field) * fieldStride : 0
-                    if c > 0 && s.fieldOffsets[c] != nextOffset { consecutive = false }
-                    nextOffset = s.fieldOffsets[c] &+ fieldStride
-                    s.values[c] = f.value
-                    s.linear[c] = slot + rowStride
-                    c += 1
-                    continue
+                    row = replica.slots + (r &- rowCount) &* replica.slotStride
+                } else {
+                    row = latent + r &* rowStride
                 }
             } else {
                 guard allIndices || f.index < n, allFields || f.field < m else { continue }
-                r = indices.row(of: Int(f.index))
+                let r = indices.row(of: Int(f.index))
                 guard r >= 0 else { continue }
+                row = latent + r &* rowStride
             }
-            s.rows[c] = latent + r * rowStride
-            s.fieldOffsets[c] = isFFM ? Int(f.field) * fieldStride : 0
-            if c > 0 && s.fieldOffsets[c] != nextOffset { consecutive = false }
-            nextOffset = s.fieldOffsets[c] &+ fieldStride
-            s.values[c] = f.value
-            s.linear[c] = linear + 2 * r
-            c += 1
+            let offset = isFFM ? Int(f.field) &* fieldStride : 0
+            rows[c] = row
+            offsets[c] = offset
+            if c > 0 && offset != nextOffset { consecutive = false }
+            nextOffset = offset &+ fieldStride
+            values[c] = f.value
+            linear[c] = row + linearOffset
+            c &+= 1
         }
         if normalization {
             let scale = norm > 0 && norm.isFinite ? 1 / norm.squareRoot() : 0
-            for i in 0..<c { s.values[i] = Float(Double(s.values[i]) * scale) }
+            for i in 0..<c { values[i] = Float(Double(values[i]) * scale) }
         } else {
             for i in 0..<c {
-                s.values[i] = Float(min(max(Double(s.values[i]), -unnormalizedValueLimit), unnormalizedValueLimit))
+                values[i] = Float(min(max(Double(values[i]), -unnormalizedValueLimit), unnormalizedValueLimit))
             }
         }
         s.count = c
@@ -456,14 +457,14 @@ extension FFMModel {
     /// `w -= η g / sqrt(G)` with Float's correctly rounded square root and division.
     @inline(__always)
     func updateLinear(_ s: Scratch, kappa: Float, eta: Float, lambda: Float) {
-        let gb = kappa, bias = s.bias!
+        let gb = kappa, bias = s.bias!, acc = accumulatorOffset
         bias[1] += gb * gb
         bias[0] -= eta * gb / bias[1].squareRoot()
         for i in 0..<s.count {
             let p = s.linear[i]
             let g = lambda * p[0] + kappa * s.values[i]
-            p[1] += g * g
-            p[0] -= eta * g / p[1].squareRoot()
+            p[acc] += g * g
+            p[0] -= eta * g / p[acc].squareRoot()
         }
     }
 }

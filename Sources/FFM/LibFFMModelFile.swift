@@ -32,9 +32,13 @@ public enum LibFFMModelFile {
         let model = try FFMModel(kind: .ffm, fieldCount: m, factors: k, normalization: normalization == 1, linear: false, indices: indices)
         model.bias[0] = 0
         model.bias[1] = 1
-        let dest = UnsafeMutableRawBufferPointer(start: model.latent, count: n * model.rowStride * 4)
-        try ModelFile.readFully(fd, path, dest, at: headerSize)
-        model.latentRowsFromFileOrder(0, n)
+        let piece = UnsafeMutablePointer<Float>.allocate(capacity: ModelFile.pieceRows(model) * model.fileRowStride)
+        defer { piece.deallocate() }
+        try ModelFile.forEachPiece(model) { start, count in
+            let dest = UnsafeMutableRawBufferPointer(start: piece, count: count * model.fileRowStride * 4)
+            try ModelFile.readFully(fd, path, dest, at: headerSize + start * model.fileRowStride * 4)
+            model.latentRows(start, count, fromFileOrder: piece)
+        }
         try ModelFile.checkFinite(model, path: path)
         return (model, ModelMetadata())
     }
@@ -59,8 +63,8 @@ public enum LibFFMModelFile {
         }
         header[12] = model.normalization ? 1 : 0
         try header.withUnsafeBytes { try out.write($0) }
-        var empty = [Float](repeating: 0, count: model.rowStride)
-        for c in stride(from: 4, to: model.rowStride, by: 8) { for i in 0..<4 { empty[c + i] = 1 } }
+        var empty = [Float](repeating: 0, count: model.fileRowStride)
+        for c in stride(from: 4, to: model.fileRowStride, by: 8) { for i in 0..<4 { empty[c + i] = 1 } }
         var next = 0
         func writeEmpty(upTo j: Int) throws {
             while next < j {
@@ -68,7 +72,7 @@ public enum LibFFMModelFile {
                 next += 1
             }
         }
-        var row = [Float](repeating: 0, count: model.rowStride)
+        var row = [Float](repeating: 0, count: model.fileRowStride)
         try model.indices.forEach { j, r in
             try writeEmpty(upTo: j)
             try row.withUnsafeMutableBufferPointer { buffer in

@@ -139,13 +139,19 @@ public final class SeenIndices: @unchecked Sendable {
 /// Layout (all offsets 64-bit): row `r` holds first all its weights, then all their AdaGrad
 /// accumulators in the same order: weight `d` of weight field `f` is at `latent + r *
 /// rowStride + f * fieldStride + d` and its accumulator `accumulatorOffset` floats further
-/// on (`fieldStride` = `kPad` = `k` rounded up to 4, padding weights stay 0;
-/// `accumulatorOffset` = `weightFields * kPad`, half a row). So the forward pass, which
-/// reads weights only, touches half the cache lines of the rows it uses (issue #18). The
-/// model files keep libffm's order (per weight field, chunks of 4 weights then their 4
-/// accumulators): `latentRows(_:_:inFileOrderInto:)` and `latentRowsFromFileOrder(_:_:)`
-/// convert. FM keeps one weight field, LR none. Linear terms are (weight, accumulator)
-/// pairs per row; the bias is one pair.
+/// on (`fieldStride` = `kPad` = `k` rounded up to 4, padding weights stay 0). With linear
+/// terms the row's linear weight follows its latent weights (`linearOffset` = `weightFields *
+/// kPad`), in a chunk of 4 floats (3 of padding, weights 0 and accumulators 1, as the latent
+/// padding) or of 1 for LR, which has no latent weights; its accumulator is
+/// `accumulatorOffset` further on, like any weight's. So `accumulatorOffset` = `linearOffset`
+/// + that chunk, half a row. The forward pass, which reads weights only, touches half the
+/// cache lines of the rows it uses, and a feature's linear pair shares lines with its latent
+/// row instead of sitting in an array of its own, 8 features a line, which two hogwild
+/// threads would share (issue #18). The model files keep libffm's latent order (per weight
+/// field, chunks of 4 weights then their 4 accumulators) and the linear pairs apart:
+/// `latentRows(_:_:inFileOrderInto:)`, `latentRows(_:_:fromFileOrder:)`,
+/// `linearPairs(_:_:into:)` and `setLinearPairs(_:_:from:)` convert. FM keeps one weight
+/// field, LR none. The bias is one (weight, accumulator) pair apart.
 public final class FFMModel: @unchecked Sendable {
     public let kind: ModelKind
     /// Feature indices (`n`), fields (`m`) and latent factors (`k`).
@@ -162,15 +168,17 @@ public final class FFMModel: @unchecked Sendable {
     public let rowStride: Int
     /// Floats from weight field f's vector to field f + 1's in a row (`kPad`).
     public let fieldStride: Int
-    /// Floats from a latent weight to its AdaGrad accumulator (`weightFields * kPad`, half a row).
+    /// Floats from a weight (latent or linear) to its AdaGrad accumulator (half a row).
     public let accumulatorOffset: Int
+    /// Floats from a row's start to its linear weight (`weightFields * kPad`; with linear terms).
+    public let linearOffset: Int
+    /// Floats per row of the model file's latent block (`weightFields * kPad * 2`: no linear chunk).
+    public let fileRowStride: Int
     /// The indices that have weights.
     public let indices: SeenIndices
     let latentMemory: PageMemory
-    let linearMemory: PageMemory
     let biasMemory: PageMemory
     public let latent: UnsafeMutablePointer<Float>
-    public let linear: UnsafeMutablePointer<Float>
     /// Bias weight at [0], its accumulator at [1].
     public let bias: UnsafeMutablePointer<Float>
     /// DeepFM's network (kind deepfm only; DeepNet.swift).
@@ -196,24 +204,23 @@ public final class FFMModel: @unchecked Sendable {
         case .lr: weightFields = 0
         case .hofm: weightFields = degree - 1
         }
-        rowStride = weightFields * kPad * 2
         fieldStride = kPad
-        accumulatorOffset = weightFields * kPad
         let rows = indices.count
         // Sized with overflow checks against the machine before anything is allocated.
-        let linearBytes = linear || kind == .lr ? rows * 8 : 0
-        let latentBytes = MemoryBudget.product([rows, weightFields, kPad, 2, 4])
-        let sum = latentBytes?.addingReportingOverflow(linearBytes)
-        let total = sum.flatMap { $0.overflow ? nil : $0.partialValue }
-        guard let latentBytes, MemoryBudget.fits(total) else {
-            throw FFMError.modelTooLarge(kind: kind, factors: factors, fields: fieldCount, indices: rows, bytes: total,
+        let latentWeights = MemoryBudget.product([weightFields, kPad]) ?? Int.max / 4
+        linearOffset = latentWeights
+        // The linear chunk: 4 floats keep the latent accumulators 16-byte aligned; LR's rows are bare pairs.
+        accumulatorOffset = linearOffset &+ (hasLinear ? (weightFields > 0 ? 4 : 1) : 0)
+        rowStride = 2 &* accumulatorOffset
+        fileRowStride = 2 &* latentWeights
+        let latentBytes = latentWeights < Int.max / 4 ? MemoryBudget.product([rows, rowStride, 4]) : nil
+        guard let latentBytes, MemoryBudget.fits(latentBytes) else {
+            throw FFMError.modelTooLarge(kind: kind, factors: factors, fields: fieldCount, indices: rows, bytes: latentBytes,
                                          available: MemoryBudget.physicalBytes)
         }
         latentMemory = try PageMemory(byteCount: latentBytes, hugePages: true)
-        linearMemory = try PageMemory(byteCount: linearBytes)
         biasMemory = try PageMemory(byteCount: 64)
         latent = latentMemory.floats()
-        self.linear = linearMemory.floats()
         bias = biasMemory.floats()
         bias[1] = 1
     }
@@ -262,11 +269,8 @@ public final class FFMModel: @unchecked Sendable {
             let v = row + f * kPad
             for d in 0..<kPad { v[d] = d < factors ? coef * rng.nextUnitFloat() : 0 }
         }
+        (row + linearOffset).update(repeating: 0, count: half - linearOffset)  // the linear weight and its padding
         (row + half).update(repeating: 1, count: half)
-        if hasLinear {
-            linear[2 * r] = 0
-            linear[2 * r + 1] = 1
-        }
     }
 }
 
@@ -287,15 +291,19 @@ extension FFMModel {
         latent[r * rowStride + wf * fieldStride + d] = value
     }
 
+    /// Row `r`'s linear weight (with linear terms); its accumulator is `accumulatorOffset` floats on.
+    @inline(__always)
+    public func linear(row r: Int) -> UnsafeMutablePointer<Float> { latent + r * rowStride + linearOffset }
+
     /// Linear weight of index `j`, nil without linear terms or weights for `j`.
     public func linearWeight(index j: Int) -> Float? {
         guard hasLinear, indices.contains(j) else { return nil }
-        return linear[2 * indices.row(of: j)]
+        return linear(row: indices.row(of: j))[0]
     }
 
     public func setLinearWeight(index j: Int, _ value: Float) {
         precondition(hasLinear && indices.contains(j))
-        linear[2 * indices.row(of: j)] = value
+        linear(row: indices.row(of: j))[0] = value
     }
 
     /// AdaGrad accumulator of latent weight `d` of index `j` for field `f`.
@@ -307,14 +315,15 @@ extension FFMModel {
     }
 
     /// Latent rows `start ..< start + count` in the model file's order (libffm's: per weight
-    /// field, chunks of 4 weights then their 4 accumulators) into `out` (`count * rowStride` floats).
+    /// field, chunks of 4 weights then their 4 accumulators; no linear terms) into `out`
+    /// (`count * fileRowStride` floats).
     public func latentRows(_ start: Int, _ count: Int, inFileOrderInto out: UnsafeMutablePointer<Float>) {
-        let half = accumulatorOffset, rowStride = self.rowStride, latent = UnsafeRawPointer(self.latent)
-        let to = UnsafeMutableRawPointer(out)
+        let half = accumulatorOffset, weights = linearOffset, rowStride = self.rowStride, fileRowStride = self.fileRowStride
+        let latent = UnsafeRawPointer(self.latent), to = UnsafeMutableRawPointer(out)
         for i in 0..<count {
-            let row = latent + 4 * (start + i) * rowStride, file = to + 4 * i * rowStride
+            let row = latent + 4 * (start + i) * rowStride, file = to + 4 * i * fileRowStride
             var c = 0
-            while c < half {
+            while c < weights {
                 file.storeBytes(of: row.loadUnaligned(fromByteOffset: 4 * c, as: SIMD4<Float>.self), toByteOffset: 8 * c, as: SIMD4<Float>.self)
                 file.storeBytes(of: row.loadUnaligned(fromByteOffset: 4 * (half + c), as: SIMD4<Float>.self), toByteOffset: 8 * c + 16,
                                 as: SIMD4<Float>.self)
@@ -323,31 +332,53 @@ extension FFMModel {
         }
     }
 
-    /// Rewrites latent rows `start ..< start + count`, just read in the model file's order
-    /// (see `latentRows(_:_:inFileOrderInto:)`), into the model's order, in place.
-    public func latentRowsFromFileOrder(_ start: Int, _ count: Int) {
-        let half = accumulatorOffset, rowStride = self.rowStride, latent = self.latent
-        guard rowStride > 0 else { return }
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: rowStride) { buffer in
-            let file = UnsafeMutableRawPointer(buffer.baseAddress!)
-            for i in 0..<count {
-                let row = latent + (start + i) * rowStride, to = UnsafeMutableRawPointer(row)
-                file.copyMemory(from: row, byteCount: 4 * rowStride)
-                var c = 0
-                while c < half {
-                    to.storeBytes(of: file.loadUnaligned(fromByteOffset: 8 * c, as: SIMD4<Float>.self), toByteOffset: 4 * c, as: SIMD4<Float>.self)
-                    to.storeBytes(of: file.loadUnaligned(fromByteOffset: 8 * c + 16, as: SIMD4<Float>.self), toByteOffset: 4 * (half + c),
-                                  as: SIMD4<Float>.self)
-                    c += 4
-                }
+    /// Sets the latent weights and accumulators of rows `start ..< start + count` from `file`,
+    /// the same rows in the model file's order (`count * fileRowStride` floats; see
+    /// `latentRows(_:_:inFileOrderInto:)`). The linear chunks are left as they are.
+    public func latentRows(_ start: Int, _ count: Int, fromFileOrder file: UnsafePointer<Float>) {
+        let half = accumulatorOffset, weights = linearOffset, rowStride = self.rowStride, fileRowStride = self.fileRowStride
+        let latent = UnsafeMutableRawPointer(self.latent), from = UnsafeRawPointer(file)
+        for i in 0..<count {
+            let to = latent + 4 * (start + i) * rowStride, row = from + 4 * i * fileRowStride
+            var c = 0
+            while c < weights {
+                to.storeBytes(of: row.loadUnaligned(fromByteOffset: 8 * c, as: SIMD4<Float>.self), toByteOffset: 4 * c, as: SIMD4<Float>.self)
+                to.storeBytes(of: row.loadUnaligned(fromByteOffset: 8 * c + 16, as: SIMD4<Float>.self), toByteOffset: 4 * (half + c),
+                              as: SIMD4<Float>.self)
+                c += 4
             }
+        }
+    }
+
+    /// The (linear weight, accumulator) pairs of rows `start ..< start + count`, the model
+    /// file's linear block, into `out` (`2 * count` floats).
+    public func linearPairs(_ start: Int, _ count: Int, into out: UnsafeMutablePointer<Float>) {
+        let acc = accumulatorOffset
+        for i in 0..<count {
+            let p = linear(row: start + i)
+            out[2 * i] = p[0]
+            out[2 * i + 1] = p[acc]
+        }
+    }
+
+    /// Sets the linear pairs of rows `start ..< start + count` from `pairs` (`2 * count`
+    /// floats, as `linearPairs(_:_:into:)` writes them); the chunks' padding gets weights 0
+    /// and accumulators 1, as `initialize` gives.
+    public func setLinearPairs(_ start: Int, _ count: Int, from pairs: UnsafePointer<Float>) {
+        let acc = accumulatorOffset, width = accumulatorOffset - linearOffset
+        for i in 0..<count {
+            let p = linear(row: start + i)
+            p.update(repeating: 0, count: width)
+            (p + acc).update(repeating: 1, count: width)
+            p[0] = pairs[2 * i]
+            p[acc] = pairs[2 * i + 1]
         }
     }
 
     /// AdaGrad accumulator of the linear weight of index `j`.
     public func linearAccumulator(index j: Int) -> Float? {
         guard hasLinear, indices.contains(j) else { return nil }
-        return linear[2 * indices.row(of: j) + 1]
+        return linear(row: indices.row(of: j))[accumulatorOffset]
     }
 }
 

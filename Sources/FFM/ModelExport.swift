@@ -57,7 +57,7 @@ public enum ModelExport {
         model.indices.forEach { j, r in
             var line = (first ? "    " : "    ,") + "{\"index\": \(j)"
             first = false
-            if model.hasLinear { line += ", \"linear\": \(model.linear[2 * r])" }
+            if model.hasLinear { line += ", \"linear\": \(model.linear(row: r)[0])" }
             var vectors: [String] = []
             for f in 0..<model.weightFields {
                 let v = model.latent + r * model.rowStride + f * model.fieldStride
@@ -87,7 +87,7 @@ public enum ModelExport {
         var files = ["\"indices\": \"indices.npy\""]
         if model.hasLinear {
             try writeArray(dir + "linear.npy", descr: "<f4", shape: [p], group: group) { out in
-                let w = (0..<p).map { model.linear[2 * $0] }
+                let w = (0..<p).map { model.linear(row: $0)[0] }
                 try w.withUnsafeBytes { try out.write($0) }
             }
             files.append("\"linear\": \"linear.npy\"")

@@ -110,15 +110,19 @@ public enum ModelFile {
         }
         try header.withUnsafeBytes { try emit($0) }
         try emit(UnsafeRawBufferPointer(start: model.indices.bits, count: model.indices.words * 8))
-        if model.hasLinear {
-            try emit(UnsafeRawBufferPointer(start: model.linear, count: model.rowCount * 8))
-        }
-        // The file keeps libffm's order (chunks of 4 weights then their 4 accumulators).
-        let piece = UnsafeMutablePointer<Float>.allocate(capacity: pieceRows(model) * model.rowStride)
+        // The file keeps the linear pairs apart, then the latent rows in libffm's order (chunks
+        // of 4 weights then their 4 accumulators).
+        let piece = UnsafeMutablePointer<Float>.allocate(capacity: max(pieceRows(model) * model.fileRowStride, 2 * linearPieceRows))
         defer { piece.deallocate() }
+        if model.hasLinear {
+            try forEachLinearPiece(model) { start, count in
+                model.linearPairs(start, count, into: piece)
+                try emit(UnsafeRawBufferPointer(start: piece, count: count * 8))
+            }
+        }
         try forEachPiece(model) { start, count in
             model.latentRows(start, count, inFileOrderInto: piece)
-            try emit(UnsafeRawBufferPointer(start: piece, count: count * model.rowStride * 4))
+            try emit(UnsafeRawBufferPointer(start: piece, count: count * model.fileRowStride * 4))
         }
         precondition(Set(metadata.sections.map(\.tag)).count == metadata.sections.count, "section tags are unique")
         for section in metadata.sections {
@@ -176,16 +180,27 @@ public enum ModelFile {
 
     /// Rows of a piece of `forEachPiece` (at most the model's rows).
     static func pieceRows(_ model: FFMModel) -> Int {
-        model.rowStride > 0 ? min(max(1, (8 << 20) / (model.rowStride * 4)), max(model.rowCount, 1)) : 0
+        model.fileRowStride > 0 ? min(max(1, (8 << 20) / (model.fileRowStride * 4)), max(model.rowCount, 1)) : 0
     }
 
-    /// Calls `body(firstRow, rows)` over all latent rows in pieces of about 8 MB.
+    /// Rows of a piece of the linear block (8 MB of pairs).
+    static let linearPieceRows = 1 << 20
+
+    /// Calls `body(firstRow, rows)` over all latent rows in pieces of about 8 MB of the file.
     static func forEachPiece(_ model: FFMModel, _ body: (Int, Int) throws -> Void) rethrows {
-        guard model.rowStride > 0 else { return }
-        let piece = pieceRows(model)
+        guard model.fileRowStride > 0 else { return }
+        try forEachRange(model.rowCount, pieceRows(model), body)
+    }
+
+    /// Calls `body(firstRow, rows)` over all rows' linear pairs in pieces of 8 MB.
+    static func forEachLinearPiece(_ model: FFMModel, _ body: (Int, Int) throws -> Void) rethrows {
+        try forEachRange(model.rowCount, linearPieceRows, body)
+    }
+
+    private static func forEachRange(_ total: Int, _ piece: Int, _ body: (Int, Int) throws -> Void) rethrows {
         var start = 0
-        while start < model.rowCount {
-            let count = min(piece, model.rowCount - start)
+        while start < total {
+            let count = min(piece, total - start)
             try body(start, count)
             start += count
         }
@@ -250,18 +265,23 @@ public enum ModelFile {
         model.bias[0] = Float(bitPattern: get(104, UInt32.self))
         model.bias[1] = Float(bitPattern: get(108, UInt32.self))
 
+        let piece = UnsafeMutablePointer<Float>.allocate(capacity: max(pieceRows(model) * model.fileRowStride, 2 * linearPieceRows))
+        defer { piece.deallocate() }
         if model.hasLinear {
-            let dest = UnsafeMutableRawBufferPointer(start: model.linear, count: model.rowCount * 8)
-            try readFully(fd, path, dest, at: offset)
-            hash.update(UnsafeRawBufferPointer(dest))
-            offset += dest.count
+            try forEachLinearPiece(model) { start, count in
+                let dest = UnsafeMutableRawBufferPointer(start: piece, count: count * 8)
+                try readFully(fd, path, dest, at: offset)
+                hash.update(UnsafeRawBufferPointer(dest))
+                offset += dest.count
+                model.setLinearPairs(start, count, from: piece)
+            }
         }
         try forEachPiece(model) { start, count in
-            let dest = UnsafeMutableRawBufferPointer(start: model.latent + start * model.rowStride, count: count * model.rowStride * 4)
+            let dest = UnsafeMutableRawBufferPointer(start: piece, count: count * model.fileRowStride * 4)
             try readFully(fd, path, dest, at: offset)
             hash.update(UnsafeRawBufferPointer(dest))
             offset += dest.count
-            model.latentRowsFromFileOrder(start, count)
+            model.latentRows(start, count, fromFileOrder: piece)
         }
         if layout.sectionBytes > 0 {
             var bytes = [UInt8](repeating: 0, count: layout.sectionBytes)
@@ -388,7 +408,7 @@ public enum ModelFile {
         var bad = !(model.bias[0].isFinite && model.bias[1] > 0 && model.bias[1].isFinite)
         if model.hasLinear {
             for r in 0..<model.rowCount {
-                let w = model.linear[2 * r], g = model.linear[2 * r + 1]
+                let w = model.linear(row: r)[0], g = model.linear(row: r)[model.accumulatorOffset]
                 bad = bad || !w.isFinite || !(g > 0) || !g.isFinite
             }
         }
@@ -431,7 +451,7 @@ public enum ModelFile {
         write("# lines: bias W | linear INDEX W | latent INDEX FIELD W1 ... Wk  (AdaGrad state not shown)")
         if model.hasLinear { write("bias \(model.bias[0])") }
         model.indices.forEach { j, r in
-            if model.hasLinear { write("linear \(j) \(model.linear[2 * r])") }
+            if model.hasLinear { write("linear \(j) \(model.linear(row: r)[0])") }
             for f in 0..<model.weightFields {
                 let v = model.latent + r * model.rowStride + f * model.fieldStride
                 let column = model.kind == .fm || model.kind == .deepfm ? "*" : model.kind == .hofm ? "o\(f + 2)" : String(f)

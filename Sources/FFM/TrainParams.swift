@@ -45,7 +45,7 @@ public struct TrainParams: StageParameters {
     @Option("Megabytes of training data read per block (memory vs I/O granularity).", in: .closed(1, 1_048_576))
     public var blockMb = 32
 
-    @Option("Megabytes of training rows kept in memory after the first epoch, so later epochs neither read, check, decode nor remap the cache (one-hot rows in field order: 4 bytes a feature, others 12; 0: read every epoch; more rows than this: read every epoch).", in: .closed(0, 1_048_576))
+    @Option("Megabytes of training rows kept in memory after the first epoch, so later epochs neither read, check, decode nor remap the cache (one-hot rows in field order: 4 bytes a feature, others 12; 0: read every epoch; more rows than this: read every epoch); the validation rows are kept the same way in what the training rows leave.", in: .closed(0, 1_048_576))
     public var residentMb = 512
 
     // MARK: - #16 calibration

@@ -71,7 +71,7 @@ public enum TrainStage: Stage {
         if let regression, inputs.initModel == nil, model.hasLinear { model.bias[0] = Float(regression.meanTarget) }
         reporter.note("\(params.model.rawValue)\(params.model == .hofm ? " (degree \(params.degree))" : ""): \(ProgressMeter.grouped(train.rowCount)) rows\(train.paths.count > 1 ? " in \(train.paths.count) files" : ""), n \(ProgressMeter.grouped(start.n)), m \(start.m), k \(params.factors), "
             + "\(ProgressMeter.grouped(model.rowCount)) indices in training, "
-            + String(format: "%.1f MB of weights", Double(model.rowCount) * Double(model.rowStride * 4 + (model.hasLinear ? 8 : 0)) / 1e6)
+            + String(format: "%.1f MB of weights", Double(model.rowCount) * Double(model.rowStride * 4) / 1e6)
             + ", \(params.threads) thread\(params.threads == 1 ? "" : "s")"
             + (cluster.size > 1 ? " on each of \(cluster.size) ranks" : ""))
         let syncRows = RankSync.syncRows(params.syncRows, globalRows: train.rowCount, ranks: cluster.size)
@@ -108,6 +108,15 @@ public enum TrainStage: Stage {
                         : "training rows not kept in memory (\(size)): each epoch takes the cache's blocks in shuffled order, the rows shuffled within each")
                 : (kept ? "training rows kept in memory after the first epoch (\(size))"
                         : "training rows not kept in memory (\(size)): the cache is read every epoch"))
+            if let valid, params.epochs > 1 {
+                // What the training rows leave of --resident-mb (Engine.scores decides with the bytes they took).
+                let room = Double(params.residentMb) - (kept ? need : 0)
+                let want = Engine.residentEstimate(valid, rows: valid.info.rowCount) / Double(1 << 20)
+                reporter.note(want <= room
+                    ? String(format: "validation rows kept in memory after the first epoch (about %.0f MB one-hot)", want)
+                    : String(format: "validation rows not kept in memory (about %.0f MB one-hot, more than the %.0f MB --resident-mb %d leaves): the cache is read every epoch",
+                             want, max(room, 0), params.residentMb))
+            }
         }
         if let net = model.network {
             try deepSetup(params, net: net, engine: engine, rows: train.rowCount, cluster: cluster, reporter: reporter)

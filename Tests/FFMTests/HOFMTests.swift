@@ -154,7 +154,7 @@ private func randomRows(_ count: Int, fields: Int, indexCount: Int, seed: UInt64
             model.bias[1] = 1e-6
             for f in features {
                 let r = model.indices.row(of: Int(f.index))
-                model.linear[2 * r + 1] = 1e-6
+                model.linear(row: r)[model.accumulatorOffset] = 1e-6
                 for ord in 0..<(degree - 1) {
                     for d in 0..<k { model.latent[r * model.rowStride + ord * model.fieldStride + model.accumulatorOffset + d] = 1e-6 }
                 }

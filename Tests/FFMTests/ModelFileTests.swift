@@ -38,6 +38,51 @@ import TestSupport
         #expect(lines.filter { $0.hasPrefix("latent ") }.count == (kind == .ffm ? 21 : kind == .fm ? 7 : 0))
     }
 
+    /// A row holds its linear weight after its latent weights and the accumulator after
+    /// theirs; the file keeps the linear pairs apart, (weight, accumulator) row after row, then
+    /// the latent rows. Saving and loading gives back every float of every row, padding
+    /// included, for each kind with and without linear terms.
+    @Test(arguments: [(ModelKind.ffm, 4), (.ffm, 6), (.fm, 4), (.lr, 4), (.hofm, 5)], [true, false])
+    func linearPairsLeaveTheRowsForTheFileAndComeBack(kind: (ModelKind, Int), linear: Bool) throws {
+        let indices = [0, 3, 4, 5, 64, 65, 200]
+        // (HOFM of degree 2 has one weight field, which randomModel fills for field 0 only.)
+        let model = try randomModel(kind: kind.0, fields: kind.0 == .hofm ? 1 : 3, factors: kind.1, indices: indices, indexCount: 201, linear: linear)
+        let withLinear = linear || kind.0 == .lr
+        #expect(model.hasLinear == withLinear)
+        #expect(model.linearOffset == model.weightFields * model.kPad && model.fileRowStride == 2 * model.weightFields * model.kPad)
+        #expect(model.accumulatorOffset == model.linearOffset + (withLinear ? (kind.0 == .lr ? 1 : 4) : 0))
+        #expect(model.rowStride == 2 * model.accumulatorOffset)
+        // Distinct accumulators, so that a weight read as an accumulator (or the reverse) shows.
+        for r in 0..<model.rowCount {
+            let row = model.latent + r * model.rowStride
+            for i in 0..<model.linearOffset { row[model.accumulatorOffset + i] = 1 + Float(r) + Float(i) / 64 }
+            if withLinear { model.linear(row: r)[model.accumulatorOffset] = 2 + Float(r) / 8 }
+        }
+        let dir = try TestSupport.makeTemporaryDirectory()
+        let path = dir.appendingPathComponent("m").path
+        try ModelFile.save(model, metadata: ModelMetadata(), to: path)
+        let bytes = try fileBytes(path)
+        // The linear block follows the header and the index bitmap.
+        let linearAt = 128 + model.indices.words * 8
+        for (r, j) in indices.enumerated() where withLinear {
+            let (w, g) = bytes.withUnsafeBytes {
+                ($0.loadUnaligned(fromByteOffset: linearAt + 8 * r, as: Float.self), $0.loadUnaligned(fromByteOffset: linearAt + 8 * r + 4, as: Float.self))
+            }
+            #expect(w == model.linearWeight(index: j) && g == model.linearAccumulator(index: j) && g == 2 + Float(r) / 8)
+        }
+        let latentAt = linearAt + (withLinear ? 8 * model.rowCount : 0)
+        #expect(bytes.count == latentAt + 4 * model.rowCount * model.fileRowStride + 16)
+        let back = try ModelFile.load(path).model
+        #expect(back.rowStride == model.rowStride && back.linearOffset == model.linearOffset)
+        let floats = model.rowCount * model.rowStride
+        #expect(Array(UnsafeBufferPointer(start: back.latent, count: floats)).map(\.bitPattern)
+            == Array(UnsafeBufferPointer(start: model.latent, count: floats)).map(\.bitPattern))
+        for j in indices {
+            #expect(back.linearWeight(index: j) == model.linearWeight(index: j))
+            #expect(back.linearAccumulator(index: j) == model.linearAccumulator(index: j))
+        }
+    }
+
     @Test func damagedFilesAreClearErrors() throws {
         let dir = try TestSupport.makeTemporaryDirectory()
         let model = try randomModel(kind: .ffm, fields: 3, factors: 4, indices: Array(0..<30), indexCount: 30, linear: true)

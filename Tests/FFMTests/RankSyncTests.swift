@@ -100,12 +100,11 @@ import TestSupport
         }
         let a = try make(), b = try make(), reference = try make()
         let baseA = ModelSnapshot(of: a), baseB = ModelSnapshot(of: b)
-        // Rank a changes rows 1 and 7, rank b rows 7 and 8 (weights, and accumulators upwards).
+        // Rank a changes rows 1 and 7, rank b rows 7 and 8 (latent and linear weights, and
+        // accumulators upwards: a row holds both).
         func perturb(_ m: FFMModel, rows: [Int], salt: Float) {
             for r in rows {
                 for i in 0..<m.rowStride { m.latent[r * m.rowStride + i] += salt * Float(i % 5 + 1) }
-                m.linear[2 * r] += salt
-                m.linear[2 * r + 1] += 2 * salt
             }
             m.bias[0] += salt
             m.bias[1] += salt
@@ -123,13 +122,13 @@ import TestSupport
         let slot = 7 * a.rowStride + 8 + 2  // row 7, field 1, factor 2
         let wantLatent7 = naive { ($0.latent[slot], $0.latent[slot + acc]) }
         let wantLatent1 = naive { ($0.latent[a.rowStride + 1], $0.latent[a.rowStride + 1 + acc]) }
-        let wantLinear8 = naive { ($0.linear[16], $0.linear[17]) }
+        let wantLinear8 = naive { ($0.linear(row: 8)[0], $0.linear(row: 8)[acc]) }
         let wantBias = naive { ($0.bias[0], $0.bias[1]) }
         var union = [UInt64](repeating: 0, count: 1)
         for r in [1, 7, 8] { union[0] |= 1 << UInt64(r) }
         union.withUnsafeBufferPointer { u in
             let rows = u.baseAddress!
-            #expect(a.packedFloats(rows: 3) == 3 * a.rowStride + 3 * 2 + 2)
+            #expect(a.packedFloats(rows: 3) == 3 * a.rowStride + 2)
             // Each rank's changes, as it puts them into the allreduce; the "allreduce" adds them.
             let sums = zip(changes(a, rows, baseA), changes(b, rows, baseB)).map { $0 + $1 }
             apply(sums, a, rows, count: 3, baseA)
@@ -137,12 +136,12 @@ import TestSupport
         }
         #expect(abs(a.latent[slot] - wantLatent7.w) < 1e-5)
         #expect(abs(a.latent[slot + acc] - wantLatent7.g) < 1e-5)
-        #expect(abs(a.linear[16] - wantLinear8.w) < 1e-5 && abs(a.linear[17] - wantLinear8.g) < 1e-5)
+        #expect(abs(a.linear(row: 8)[0] - wantLinear8.w) < 1e-5 && abs(a.linear(row: 8)[acc] - wantLinear8.g) < 1e-5)
         #expect(abs(a.bias[0] - wantBias.w) < 1e-5 && abs(a.bias[1] - wantBias.g) < 1e-5)
         // Row 1, changed by rank a only: a's change exactly (+0.25 · 2 at lane 1).
         #expect(abs(a.latent[a.rowStride + 1] - wantLatent1.w) < 1e-5)
         #expect(abs(a.latent[a.rowStride + 1] - (reference.latent[a.rowStride + 1] + 0.5)) < 1e-5)
-        // Row 7, changed by both by 0.25 and 0.5 at float 10 (i % 5 + 1 = 1) with ΔG 1.25 and 2.5 (float 34: 5):
+        // Row 7, changed by both by 0.25 and 0.5 at float 10 (i % 5 + 1 = 1) with ΔG 1 and 2 (float 38: 4):
         // more than the mean of the changes, less than their sum.
         let moved = a.latent[slot] - reference.latent[slot]
         #expect(moved > 0.375 && moved < 0.75)
@@ -150,11 +149,10 @@ import TestSupport
         let floats = a.rowCount * a.rowStride
         #expect(Array(UnsafeBufferPointer(start: a.latent, count: floats)) == Array(UnsafeBufferPointer(start: b.latent, count: floats)))
         #expect(Array(UnsafeBufferPointer(start: baseA.latent, count: floats)) == Array(UnsafeBufferPointer(start: a.latent, count: floats)))
-        #expect(Array(UnsafeBufferPointer(start: baseB.linear, count: 2 * a.rowCount)) == Array(UnsafeBufferPointer(start: a.linear, count: 2 * a.rowCount)))
+        #expect(Array(UnsafeBufferPointer(start: baseB.latent, count: floats)) == Array(UnsafeBufferPointer(start: a.latent, count: floats)))
         for r in [0, 2, 3, 4, 5, 6, 9] {
             #expect(Array(UnsafeBufferPointer(start: a.latent + r * a.rowStride, count: a.rowStride))
                 == Array(UnsafeBufferPointer(start: reference.latent + r * a.rowStride, count: a.rowStride)), "row \(r)")
-            #expect(a.linear[2 * r] == reference.linear[2 * r] && a.linear[2 * r + 1] == reference.linear[2 * r + 1])
         }
     }
 
@@ -166,23 +164,26 @@ import TestSupport
     @Test func blockMomentumAddsMuTimesTheLastMergedChange() throws {
         func make() throws -> FFMModel { try randomModel(kind: .fm, fields: 1, factors: 4, indices: [0], indexCount: 1, linear: true) }
         let a = try make(), b = try make()
-        #expect(a.rowStride == 8)
+        // The row: 4 latent weights, the linear weight and 3 of padding, then their accumulators.
+        #expect(a.rowStride == 16 && a.linearOffset == 4 && a.accumulatorOffset == 8)
         let mu: Float = 0.4
         var start = [Float](repeating: 0, count: 12)
         for s in 0..<4 { start[s] = 0.1 * Float(s); start[4 + s] = 1 }
         start[8] = 0.5; start[9] = 1; start[10] = -0.2; start[11] = 1
+        // 4 latent weights, their accumulators, the linear pair, the bias pair.
         func values(_ m: FFMModel) -> [Float] {
-            Array(UnsafeBufferPointer(start: m.latent, count: 8)) + [m.linear[0], m.linear[1], m.bias[0], m.bias[1]]
+            Array(UnsafeBufferPointer(start: m.latent, count: 4)) + Array(UnsafeBufferPointer(start: m.latent + 8, count: 4))
+                + [m.linear(row: 0)[0], m.linear(row: 0)[8], m.bias[0], m.bias[1]]
         }
         func set(_ m: FFMModel, _ v: [Float]) {
-            for s in 0..<8 { m.latent[s] = v[s] }
-            m.linear[0] = v[8]; m.linear[1] = v[9]; m.bias[0] = v[10]; m.bias[1] = v[11]
+            for s in 0..<4 { m.latent[s] = v[s]; m.latent[8 + s] = v[4 + s] }
+            m.linear(row: 0)[0] = v[8]; m.linear(row: 0)[8] = v[9]; m.bias[0] = v[10]; m.bias[1] = v[11]
         }
         set(a, start)
         set(b, start)
         let baseA = ModelSnapshot(of: a, momentum: true), baseB = ModelSnapshot(of: b, momentum: true)
         func momentum(_ base: ModelSnapshot) -> [Float] {
-            Array(UnsafeBufferPointer(start: base.momentum!.latent, count: 4)) + [base.momentum!.linear[0]]
+            Array(UnsafeBufferPointer(start: base.momentum!, count: 5))
         }
         let all: [UInt64] = [1]
         // One sync: every weight changed by `dw` on both ranks, ΔG = 1 each; returns the merged values.
@@ -199,7 +200,7 @@ import TestSupport
                 apply(sums, b, u.baseAddress!, count: 1, baseB, mu: mu)
             }
             #expect(values(a) == values(b) && momentum(baseA) == momentum(baseB))
-            #expect(Array(UnsafeBufferPointer(start: baseA.latent, count: 8)) == Array(values(a)[0..<8]))
+            #expect(Array(UnsafeBufferPointer(start: baseA.latent, count: 16)) == Array(UnsafeBufferPointer(start: a.latent, count: 16)))
             return values(a)
         }
         let first = sync(0.2)
@@ -233,11 +234,11 @@ import TestSupport
         for i in 0..<floats {
             // Weights move either way; accumulators mostly grow, one in 8 shrinks (max(ΔG, 0)).
             a.latent[i] += isWeight(i) ? uniform() - 0.5 : (i % 8 == 7 ? -0.25 : 2 * uniform())
-            base.momentum!.latent[i / 2] = uniform() - 0.5
+            base.momentum![i / 2] = uniform() - 0.5
         }
         let before = Array(UnsafeBufferPointer(start: a.latent, count: floats))
         let b0 = Array(UnsafeBufferPointer(start: base.latent, count: floats))
-        let m0 = Array(UnsafeBufferPointer(start: base.momentum!.latent, count: floats / 2))
+        let m0 = Array(UnsafeBufferPointer(start: base.momentum!, count: floats / 2))
         let eps: Float = 1e-30, mu: Float = 0.4
         var rows: [UInt64] = [0b111]
         let packed = rows.withUnsafeMutableBufferPointer { changes(a, $0.baseAddress!, base) }
@@ -255,7 +256,7 @@ import TestSupport
             let merged = b0[i] + sums[i] / (max(sumG, 0) + 2 * eps).squareRoot()
             let d = (merged - b0[i]) + mu * m0[m]
             #expect(a.latent[i].bitPattern == (b0[i] + d).bitPattern, "weight \(i)")
-            #expect(base.latent[i].bitPattern == a.latent[i].bitPattern && base.momentum!.latent[m].bitPattern == d.bitPattern)
+            #expect(base.latent[i].bitPattern == a.latent[i].bitPattern && base.momentum![m].bitPattern == d.bitPattern)
             #expect(a.latent[i + half].bitPattern == (b0[i + half] + sumG).bitPattern, "accumulator \(i + half)")
         }
     }
@@ -377,17 +378,15 @@ import TestSupport
                     func uniform() -> Float { Float(rng.next() >> 40) / Float(1 << 24) }
                     let floats = a.rowCount * a.rowStride
                     for i in 0..<floats { a.latent[i] += i % a.rowStride < a.accumulatorOffset ? uniform() - 0.5 : uniform() }
-                    for i in 0..<2 * a.rowCount { a.linear[i] += i % 2 == 0 ? uniform() - 0.5 : uniform() }
-                    if let m = base.momentum { for i in 0..<floats / 2 { m.latent[i] = uniform() - 0.5 } }
+                    if let m = base.momentum { for i in 0..<floats / 2 { m[i] = uniform() - 0.5 } }
                     // The other rank: an elementwise stand-in for its changes.
                     a.mergeDense(base: base, merge: how, momentum: mu, ranks: 2, chunkFloats: chunkFloats) { p, n in
                         for i in 0..<n { p[i] = p[i] * 1.5 + 0.25 }
                     }
                     return [Array(UnsafeBufferPointer(start: a.latent, count: floats)),
-                            Array(UnsafeBufferPointer(start: a.linear, count: 2 * a.rowCount)),
                             [a.bias[0], a.bias[1]],
                             Array(UnsafeBufferPointer(start: base.latent, count: floats)),
-                            base.momentum.map { Array(UnsafeBufferPointer(start: $0.latent, count: floats / 2)) } ?? []]
+                            base.momentum.map { Array(UnsafeBufferPointer(start: $0, count: floats / 2)) } ?? []]
                 }
                 let whole = try run(chunkFloats: .max)
                 #expect(whole[0].contains { !$0.isFinite } == false)

@@ -80,6 +80,7 @@ struct Problem {
         for (data, kind) in [(problem.train, ModelKind.ffm), (otherPath, .ffm), (problem.train, .fm)] {
             var notes: [String] = []
             let log = TestLog { notes.append($0) }
+            var validation: [[UInt64]] = []
             for mb in [512, 0] {
                 var call = quietParams {
                     $0.epochs = 3
@@ -88,11 +89,50 @@ struct Problem {
                     $0.output = problem.path("m\(mb)")
                 }
                 call.validation = problem.valid
-                _ = try TrainStage.run(call.params, inputs: TrainInputs(train: data, valid: call.validation),
-                                       outputs: TrainOutputs(model: call.output), reporter: Reporter(quiet: false, live: false) { log.write($0) })
+                let result = try TrainStage.run(call.params, inputs: TrainInputs(train: data, valid: call.validation),
+                                                outputs: TrainOutputs(model: call.output), reporter: Reporter(quiet: false, live: false) { log.write($0) })
+                validation.append(result.epochs.flatMap { [$0.vaLogLoss!.bitPattern, $0.vaAUC!.bitPattern] })
             }
             #expect(try fileBytes(problem.path("m512")) == fileBytes(problem.path("m0")))
             #expect(notes.filter { $0.hasPrefix("training rows kept in memory after the first epoch (about 0 MB one-hot, of --resident-mb 512)") }.count == 1)
+            // The validation rows kept in memory give every epoch's figures bit for bit.
+            #expect(validation[0].count == 6 && validation[0] == validation[1])
+            #expect(notes.filter { $0.hasPrefix("validation rows kept in memory after the first epoch (about 0 MB one-hot)") }.count == 1)
+        }
+    }
+
+    /// `Engine.scores` keeps the rows of its first call when they fit in what `residentBytes`
+    /// leaves, and scores them from memory on later calls: the same bits as reading the cache,
+    /// for one-hot rows (kept as indices) and others (kept decoded); nothing kept when they do
+    /// not fit or for other blocks than the kept ones.
+    @Test func validationRowsKeptInMemoryScoreAsRowsReadFromTheCache() throws {
+        let problem = try Problem(rows: 1500, validRows: 900)
+        var other = problem.validRows
+        other[5].1[1].value = 0.5
+        let otherPath = problem.path("other-valid.ffm")
+        try writeLibFFM(other, to: otherPath)
+        _ = try TrainStage.run(params: quietParams {
+            $0.epochs = 2
+            $0.output = problem.path("m")
+        }, trainingSet: problem.train)
+        let model = try ModelFile.load(problem.path("m")).model
+        for path in [problem.valid, otherPath] {
+            let reader = try TrainingData.open(path, scratchDirectory: problem.dir.path, tag: "v", log: { _ in }).reader
+            func scores(residentBytes: Int, calls: Int) throws -> (bits: [[UInt32]], kept: Bool?) {
+                let engine = Engine(model: model, threads: 2, eta: 0.1, lambda: 0)
+                engine.residentBytes = residentBytes
+                let bits = try (0..<calls).map { _ in try engine.scores(reader, blockBytes: 1 << 20).scores.map(\.bitPattern) }
+                return (bits, engine.residentScored.map { $0.blocks != nil })
+            }
+            let read = try scores(residentBytes: 0, calls: 1)
+            #expect(read.kept == false && read.bits[0].count == 900 && Set(read.bits[0]).count > 100)
+            let kept = try scores(residentBytes: 1 << 20, calls: 3)
+            #expect(kept.kept == true)
+            for call in kept.bits { #expect(call == read.bits[0], "\(path)") }
+            // 900 rows of 5 features take 900 × (4 × 5 + 1) bytes one-hot, 900 × (12 × 5 + 12) decoded.
+            let tight = try scores(residentBytes: 900 * 20, calls: 2)
+            #expect(tight.kept == false)
+            for call in tight.bits { #expect(call == read.bits[0]) }
         }
     }
 
@@ -279,10 +319,10 @@ func readAllIndices(_ path: String) throws -> [Int] {
         hot.refresh(0)
         hot.refresh(1)
         let a = hot.replica(0), b = hot.replica(1)
-        // Field 0, factor 2 of slot 0 sits at float 2; the linear weight after the latent row.
+        // Field 0, factor 2 of slot 0 sits at float 2; the linear weight after the latent weights.
         a.slots[2] += 0.5
         b.slots[2] -= 0.25
-        a.slots[model.rowStride] += 1
+        a.slots[model.linearOffset] += 1
         a.bias[0] += 2
         b.bias[0] += 3
         hot.merge(0)
