@@ -25,13 +25,22 @@ public enum TestSupport {
         return relativePaths.allSatisfy { FileManager.default.fileExists(atPath: data.appendingPathComponent($0).path) }
     }
 
-    /// A fresh empty folder under the system's temporary directory.
+    /// A fresh empty folder in this test process's scratch folder under the system's
+    /// temporary directory; the scratch folder is removed when the process exits normally, so
+    /// test runs do not pile folders up in /tmp (a run killed or crashed leaves it to look at).
     public static func makeTemporaryDirectory(_ prefix: String = "swiftctr-test") throws -> URL {
-        let url = FileManager.default.temporaryDirectory
-            .appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+        let url = scratchRoot.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }
+
+    /// One folder a test process, `swiftctr-tests-<pid>-<uuid>`, removed at exit.
+    static let scratchRoot: URL = {
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("swiftctr-tests-\(getpid())-\(UUID().uuidString)")
+        atexit { removeScratchRoot() }
+        return url
+    }()
 
     /// The folder holding the built executables (the one the test bundle was built into).
     public static var productsDirectory: URL {
@@ -130,4 +139,8 @@ extension TestSupport {
         if status & 0x7f == 0 { return ((status >> 8) & 0xff, nil) }
         return (nil, status & 0x7f)
     }
+}
+
+private func removeScratchRoot() {
+    try? FileManager.default.removeItem(at: TestSupport.scratchRoot)
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LogIO
 import StageKit
+import TestSupport
 @testable import Pipeline
 
 /// Records which stages ran, and makes chosen stages fail, for the runner tests.
@@ -250,9 +251,7 @@ struct Scratch {
 }
 
 func makeScratchDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("swiftctr-pipeline-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
+    try TestSupport.makeTemporaryDirectory("swiftctr-pipeline")
 }
 
 /// A three-stage chain plus an independent branch:
