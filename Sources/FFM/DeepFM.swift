@@ -597,12 +597,7 @@ extension Engine {
         /// 0..<rows, shuffled from `rng` unless `shuffle` is off.
         func permutation(_ rows: Int) -> [Int32] {
             var order = (0..<Int32(rows)).map { $0 }
-            var i = shuffle ? rows - 1 : 0
-            while i > 0 {
-                let j = rng.next(below: i + 1)
-                order.swapAt(i, j)
-                i -= 1
-            }
+            if shuffle && rows > 1 { order.withUnsafeMutableBufferPointer { rng.shuffle($0.baseAddress!, count: rows) } }
             return order
         }
         if let kept = deepRows?.rows {

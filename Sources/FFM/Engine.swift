@@ -113,14 +113,7 @@ final class Engine: @unchecked Sendable {
                 order = .allocate(capacity: orderCapacity)
             }
             for i in 0..<rows { order[i] = Int32(i) }
-            var i = shuffle ? rows - 1 : 0
-            while i > 0 {
-                let j = rng.next(below: i + 1)
-                let x = order[i]
-                order[i] = order[j]
-                order[j] = x
-                i -= 1
-            }
+            if shuffle { rng.shuffle(order, count: rows) }
             let eta = self.eta, lambda = self.lambda, order = self.order, threads = self.threads
             let scratch = self.scratch, lookahead = self.lookahead
             let squared = loss == .squared

@@ -96,8 +96,6 @@ public enum HyperLogLog {
 final class ColumnStatisticsAccumulator {
     let columns: [OutputColumn]
     private let count: Int
-    private let isNumeric: UnsafeMutableBufferPointer<Bool>
-    private let isInteger: UnsafeMutableBufferPointer<Bool>
     /// The output columns of each type, so that `add` goes over each kind in a loop of its own.
     private let categoricalColumns: UnsafeMutableBufferPointer<Int>
     private let integerColumns: UnsafeMutableBufferPointer<Int>
@@ -124,14 +122,6 @@ final class ColumnStatisticsAccumulator {
         self.columns = columns
         count = columns.count
         let n = max(count, 1)
-        isNumeric = .allocate(capacity: n)
-        isInteger = .allocate(capacity: n)
-        isNumeric.initialize(repeating: false)
-        isInteger.initialize(repeating: false)
-        for (i, c) in columns.enumerated() {
-            isNumeric[i] = c.type != .categorical
-            isInteger[i] = c.type == .integer
-        }
         func indices(_ type: ValueType) -> UnsafeMutableBufferPointer<Int> {
             let list = columns.indices.filter { columns[$0].type == type }
             let buffer = UnsafeMutableBufferPointer<Int>.allocate(capacity: max(list.count, 1))
@@ -164,8 +154,6 @@ final class ColumnStatisticsAccumulator {
     }
 
     deinit {
-        isNumeric.deallocate()
-        isInteger.deallocate()
         categoricalColumns.baseAddress!.deallocate()
         integerColumns.baseAddress!.deallocate()
         floatColumns.baseAddress!.deallocate()
@@ -181,12 +169,17 @@ final class ColumnStatisticsAccumulator {
         exact.deallocate()
     }
 
-    /// Counts a present value in column i's sketch.
+    /// Counts column i's value: as missing when empty (false), else in its sketch (true).
     @inline(__always)
-    private func sketch(_ v: ByteSlice, _ i: Int) {
+    private func counted(_ v: ByteSlice, _ i: Int) -> Bool {
+        if v.count == 0 {
+            missing[i] &+= 1
+            return false
+        }
         let (index, rank) = HyperLogLog.slot(HyperLogLog.hash(v))
         let r = registers.baseAddress! + (i &* HyperLogLog.registerCount &+ index)
         if r.pointee < rank { r.pointee = rank }
+        return true
     }
 
     /// One Neumaier step: x added to column i's compensated sum.
@@ -215,21 +208,8 @@ final class ColumnStatisticsAccumulator {
     @inline(__always)
     func add(_ row: ParsedRow) {
         rows += 1
-        for i in categoricalColumns {
-            let v = row.values[i]
-            if v.count == 0 {
-                missing[i] &+= 1
-                continue
-            }
-            sketch(v, i)
-        }
-        for i in integerColumns {
-            let v = row.values[i]
-            if v.count == 0 {
-                missing[i] &+= 1
-                continue
-            }
-            sketch(v, i)
+        for i in categoricalColumns { _ = counted(row.values[i], i) }
+        for i in integerColumns where counted(row.values[i], i) {
             let x = row.integers[i]
             if x < integerMinimum[i] { integerMinimum[i] = x }
             if x > integerMaximum[i] { integerMaximum[i] = x }
@@ -244,13 +224,7 @@ final class ColumnStatisticsAccumulator {
                 addCompensated(row.numbers[i], i)
             }
         }
-        for i in floatColumns {
-            let v = row.values[i]
-            if v.count == 0 {
-                missing[i] &+= 1
-                continue
-            }
-            sketch(v, i)
+        for i in floatColumns where counted(row.values[i], i) {
             let x = row.numbers[i]
             if x < minimum[i] { minimum[i] = x }
             if x > maximum[i] { maximum[i] = x }
@@ -305,9 +279,10 @@ final class ColumnStatisticsAccumulator {
             var stats = ColumnStats(name: column.name, type: column.type,
                                     missingRate: rows > 0 ? Double(missing[i]) / Double(rows) : 0,
                                     distinctEstimate: Int(distinct.rounded()))
-            if isNumeric[i] && present > 0 {
-                stats.min = isInteger[i] ? Double(integerMinimum[i]) : minimum[i]
-                stats.max = isInteger[i] ? Double(integerMaximum[i]) : maximum[i]
+            if column.type != .categorical && present > 0 {
+                let integer = column.type == .integer
+                stats.min = integer ? Double(integerMinimum[i]) : minimum[i]
+                stats.max = integer ? Double(integerMaximum[i]) : maximum[i]
                 stats.mean = (sum[i] + compensation[i]) / Double(present)
             }
             return stats

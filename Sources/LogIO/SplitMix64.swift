@@ -36,4 +36,17 @@ public struct SplitMix64: RandomNumberGenerator {
     public mutating func next(below bound: Int) -> Int {
         Int(UInt64(bound).multipliedFullWidth(by: next()).high)
     }
+
+    /// Shuffles `count` values in place (Fisher-Yates from the last position down, one
+    /// `next(below:)` a position), so a seed gives the same order on every run.
+    public mutating func shuffle(_ values: UnsafeMutablePointer<Int32>, count: Int) {
+        var i = count - 1
+        while i > 0 {
+            let j = next(below: i + 1)
+            let x = values[i]
+            values[i] = values[j]
+            values[j] = x
+            i -= 1
+        }
+    }
 }
