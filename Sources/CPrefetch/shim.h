@@ -15,6 +15,20 @@ static inline void swiftctr_prefetch(const void *address) {
     __builtin_prefetch(address, 0, 3);
 }
 
+// Atomics and a spin-wait hint for DeepFM's worker team (WorkerTeam.swift): the counters it
+// spins on are plain `long`s shared between threads, read with acquire and written with
+// release ordering, which Swift's standard library has no portable way to say before macOS 15.
+static inline long swiftctr_atomic_load(const long *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void swiftctr_atomic_store(long *p, long v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline long swiftctr_atomic_add(long *p, long v) { return __atomic_add_fetch(p, v, __ATOMIC_ACQ_REL); }
+static inline void swiftctr_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <cpuid.h>
 #include <immintrin.h>

@@ -59,6 +59,7 @@ final class DeepBatch {
     let act: [UnsafeMutablePointer<Float>]
     let delta: [UnsafeMutablePointer<Float>]
     let scratch: [Scratch]
+    let team: WorkerTeam
 
     init(model: FFMModel, net: DeepNet, capacity: Int, threads: Int) {
         self.model = model
@@ -81,6 +82,7 @@ final class DeepBatch {
             return a
         }
         scratch = (0..<threads).map { _ in Scratch() }
+        team = WorkerTeam(size: threads)
     }
 
     deinit {
@@ -105,7 +107,7 @@ final class DeepBatch {
     }
 
     /// Runs `body(part, range)` for the parts of `count` items split over the threads.
-    func parallel(_ count: Int, _ body: (Int, Range<Int>) -> Void) { parallelParts(threads: threads, count, body) }
+    func parallel(_ count: Int, _ body: (Int, Range<Int>) -> Void) { team.parts(count, body) }
 
     /// Whether the products run in the AVX2 + FMA kernel (tests turn it off to check the Swift one).
     var useKernel = deepKernelAvailable
@@ -486,7 +488,7 @@ final class DeepBatch {
             bias[0] -= eta * g / bias[1].squareRoot()
         }
         if !networkStepped {
-            net.adamStep(eta: options.netEta, weightDecay: options.weightDecay, scale: 1 / Float(max(B, 1)), threads: threads)
+            net.adamStep(eta: options.netEta, weightDecay: options.weightDecay, scale: 1 / Float(max(B, 1)), team: team)
         }
     }
 }

@@ -28,17 +28,6 @@ let deepKernelAvailable = swiftctr_deep_has_avx2_fma() != 0
 /// Whether the processor has AVX512_BF16 for `--precision bf16` (CPUID at start).
 let deepBF16Available = swiftctr_deep_has_avx512_bf16() != 0
 
-/// Runs `body(part, range)` for the parts of `count` items split evenly over `threads`
-/// threads (in the caller when one part).
-func parallelParts(threads: Int, _ count: Int, _ body: (Int, Range<Int>) -> Void) {
-    let parts = max(1, min(threads, count))
-    if parts == 1 { body(0, 0..<count); return }
-    withoutActuallyEscaping(body) { b in
-        let work = Unchecked(b)
-        DispatchQueue.concurrentPerform(iterations: parts) { t in work.value(t, (count * t / parts)..<(count * (t + 1) / parts)) }
-    }
-}
-
 /// Hidden layer widths of DeepFM's network, `--hidden 400,400,400` on the command line (a
 /// comma-separated list; an empty string for no hidden layer), a JSON array in pipelines.
 public struct LayerWidths: ParameterValue, Equatable, CustomStringConvertible {
@@ -263,9 +252,9 @@ public final class DeepNet: @unchecked Sendable {
         }
     }
 
-    /// One AdamW step on all parameters, split over `threads` in SIMD8 chunks (element by
-    /// element, so the result does not depend on the threads).
-    func adamStep(eta: Float, weightDecay: Float, scale: Float, threads: Int = 1) {
+    /// One AdamW step on all parameters, split over `team` in SIMD8 chunks (element by
+    /// element, so the result does not depend on the threads; in the caller without a team).
+    func adamStep(eta: Float, weightDecay: Float, scale: Float, team: WorkerTeam? = nil) {
         let s = beginAdamStep(eta: eta, weightDecay: weightDecay, scale: scale)
         // All layers' parameters in one split over the threads (one wake-up a step); each
         // layer's weights and biases are whole SIMD8 chunks (padded widths).
@@ -275,7 +264,7 @@ public final class DeepNet: @unchecked Sendable {
             layers.append((start: offsets[l] / 8, weightsEnd: (offsets[l] + weights) / 8, end: (offsets[l] + block) / 8))
         }
         let spans = layers
-        parallelParts(threads: threads, total / 8) { _, range in
+        (team ?? WorkerTeam(size: 1)).parts(total / 8) { _, range in
             for layer in spans {
                 let lo = max(layer.start, range.lowerBound), hi = min(layer.end, range.upperBound)
                 guard lo < hi else { continue }

@@ -291,10 +291,11 @@ private func trainSmallDeep(_ problem: Problem, threads: Int, precision: DeepPre
             let net = try DeepNet(fieldCount: 3, factors: 4, hidden: [20, 9])
             net.initialize(seed: 4)
             net.adamKernel = kernel
+            let team = WorkerTeam(size: 2)
             var rng = SplitMix64(seed: 9)
             for _ in 0..<3 {
                 for j in 0..<net.total { net.grads[j] = (rng.nextUnitFloat() - 0.5) * 40 }
-                net.adamStep(eta: 0.01, weightDecay: 0.1, scale: 1 / 7, threads: 2)
+                net.adamStep(eta: 0.01, weightDecay: 0.1, scale: 1 / 7, team: team)
             }
             states.append((0..<net.total).flatMap { [net.params[$0], net.moment1[$0], net.moment2[$0]] })
         }
