@@ -5,16 +5,24 @@ import Foundation
 /// parts of its parallel sections (about twenty a mini-batch of 256 rows: the input layer,
 /// each product, the sparse step) with the caller as part 0.
 ///
-/// Between sections the workers spin (with a pause hint) for a while before they sleep.
-/// `DispatchQueue.concurrentPerform` parks its workers as soon as a section ends, and waking
-/// one costs tens to hundreds of microseconds on a virtual machine (an interrupt to the other
-/// virtual CPU): on a 2-core Zen 3 VM a second thread made deepfm's epoch (400,400,400,
-/// batch 256) 1.1x faster with it and 1.6x with this team, for the same CPU seconds
-/// (Benchmarks/README.md, deepfm). Each part does what it did before, so the bits do not change.
+/// Between sections the workers spin (with a pause hint) for a while before they sleep, and
+/// so does the caller before it waits for the last of them. `DispatchQueue.concurrentPerform`
+/// parks its workers as soon as a section ends, and waking one costs tens to hundreds of
+/// microseconds on a virtual machine (an interrupt to the other virtual CPU): on a 2-core
+/// Zen 3 VM a second thread made deepfm's epoch (400,400,400, batch 256) 1.1x faster with it
+/// and 1.6x with this team, for the same CPU seconds (Benchmarks/README.md, deepfm). With
+/// more threads than processors nobody spins (a spinning thread would hold the processor
+/// that the one it waits for needs). Each part does what it did before, so the bits do not
+/// change.
 final class WorkerTeam {
     /// Threads taking part, the caller included.
     let size: Int
     private let shared: Shared
+
+    /// Pause hints a thread spins before it sleeps: about 0.5-1 ms at 20-50 ns a pause, more
+    /// than the serial work between two sections of a batch or two batches (at 4,000 the
+    /// workers slept between batches: 7% slower epochs at 2M rows).
+    static let spinLimit = 20_000
 
     /// What the caller and the workers share; the workers hold it, not the team, so the
     /// team's deinit can stop them and wait.
@@ -22,11 +30,17 @@ final class WorkerTeam {
         /// [0]: the section's generation (workers run a section when it changes), [1]: parts
         /// finished in it, [2]: 1 when the team stops. Read and written through CPrefetch's atomics.
         let state = UnsafeMutablePointer<CLong>.allocate(capacity: 3)
-        let sleep = NSCondition()
+        /// Where workers sleep between sections, and where the caller waits for the last one.
+        let sleep = NSCondition(), done = NSCondition()
         var job: ((Int) -> Void)?
+        let workers: Int, spinLimit: Int
         let exited = DispatchGroup()
 
-        init() { state.initialize(repeating: 0, count: 3) }
+        init(workers: Int, spinLimit: Int) {
+            self.workers = workers
+            self.spinLimit = spinLimit
+            state.initialize(repeating: 0, count: 3)
+        }
         deinit { state.deallocate() }
 
         var stopping: Bool { swiftctr_atomic_load(state + 2) != 0 }
@@ -45,18 +59,29 @@ final class WorkerTeam {
                 if stopping { return }
                 seen = swiftctr_atomic_load(state)
                 job!(part)
-                _ = swiftctr_atomic_add(state + 1, 1)
+                if swiftctr_atomic_add(state + 1, 1) == workers {
+                    done.lock(); done.signal(); done.unlock()
+                }
+            }
+        }
+
+        /// Returns when every worker has finished the current section.
+        func waitForWorkers() {
+            var spins = 0
+            while swiftctr_atomic_load(state + 1) < workers {
+                spins += 1
+                if spins < spinLimit { swiftctr_cpu_relax(); continue }
+                done.lock()
+                while swiftctr_atomic_load(state + 1) < workers { done.wait() }
+                done.unlock()
             }
         }
     }
 
-    /// Spins (pause hints) a worker waits for the next section before it sleeps: about 0.5-1
-    /// ms at 20-50 ns a pause, more than the serial work between two sections of a batch.
-    static let spinLimit = 20_000
-
     init(size: Int) {
         self.size = max(size, 1)
-        let shared = Shared()
+        let spins = self.size <= ProcessInfo.processInfo.activeProcessorCount ? Self.spinLimit : 0
+        let shared = Shared(workers: self.size - 1, spinLimit: spins)
         self.shared = shared
         for part in 1..<self.size {
             shared.exited.enter()
@@ -94,11 +119,7 @@ final class WorkerTeam {
             _ = swiftctr_atomic_add(state, 1)
             s.sleep.lock(); s.sleep.broadcast(); s.sleep.unlock()
             body(0)
-            var spins = 0
-            while swiftctr_atomic_load(state + 1) < size - 1 {
-                spins += 1
-                if spins < Self.spinLimit { swiftctr_cpu_relax() } else { sched_yield() }
-            }
+            s.waitForWorkers()
             s.job = nil
         }
     }

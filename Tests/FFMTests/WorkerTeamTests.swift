@@ -3,10 +3,11 @@ import Testing
 @testable import FFM
 
 /// DeepFM's worker team: every part of every section runs once, whether the workers are
-/// spinning (sections back to back) or asleep (a pause longer than their spinning), and a
-/// team stops its workers when it goes, asleep or not.
+/// spinning (sections back to back) or asleep (a pause longer than their spinning), and
+/// with more threads than processors (nobody spins); a team stops its workers when it
+/// goes, asleep or not.
 @Suite struct WorkerTeamTests {
-    @Test(arguments: [1, 2, 3])
+    @Test(arguments: [1, 2, 3, ProcessInfo.processInfo.activeProcessorCount + 2])
     func everyPartOfEverySectionRunsOnce(size: Int) {
         let team = WorkerTeam(size: size)
         let runs = UnsafeMutablePointer<Int>.allocate(capacity: size)
