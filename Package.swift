@@ -107,7 +107,7 @@ let package = Package(
         .target(name: "FFM", dependencies: ["StageKit", "Dataset", "Featurize", "Ingest", "Metrics", "LogIO", "CPrefetch", "CDeepKernel", "Cluster"]),
         .executableTarget(name: "ctr-train", dependencies: ["FFM", "Cluster", "CommandSupport", argumentParser]),
         .executableTarget(name: "ctr-predict", dependencies: ["FFM", "CommandSupport", argumentParser]),
-        .testTarget(name: "FFMTests", dependencies: ["StageKit", "Metrics", "FFM", "Dataset", "LogIO", "TestSupport"]),
+        .testTarget(name: "FFMTests", dependencies: ["StageKit", "Metrics", "FFM", "CDeepKernel", "Dataset", "LogIO", "TestSupport"]),
 
         // MARK: - Metrics: offline evaluation
 

@@ -1,4 +1,4 @@
-// DeepFM's AVX2 + FMA matrix product: see include/deep_kernel.h.
+// DeepFM's matrix products (AVX2 + FMA, AVX-512F, AVX512_BF16): see include/deep_kernel.h.
 #include "deep_kernel.h"
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
@@ -19,18 +19,18 @@ int swiftctr_deep_has_avx2_fma(void) {
 
 enum { KC = 256 };  // the inner dimension's chunk: a packed panel is KC x 16 floats (16 KB)
 
-// Copies B(p0 + p, j0 + jj) for p < kc, jj < w (w 8 or 16) to pack[p * 16 + jj].
-static void pack_b(float *pack, const float *b, intptr_t b_row, intptr_t b_col, intptr_t p0, intptr_t kc,
-                   intptr_t j0, intptr_t w) {
+// Copies B(p0 + p, j0 + jj) for p < kc, jj < w (w at most ld: 8, 16 or 32) to pack[p * ld + jj].
+static void pack_b(float *pack, intptr_t ld, const float *b, intptr_t b_row, intptr_t b_col, intptr_t p0,
+                   intptr_t kc, intptr_t j0, intptr_t w) {
     if (b_col == 1) {
         for (intptr_t p = 0; p < kc; p++) {
             const float *src = b + (p0 + p) * b_row + j0;
-            for (intptr_t jj = 0; jj < w; jj++) pack[p * 16 + jj] = src[jj];
+            for (intptr_t jj = 0; jj < w; jj++) pack[p * ld + jj] = src[jj];
         }
     } else {
         for (intptr_t jj = 0; jj < w; jj++) {
             const float *src = b + (j0 + jj) * b_col + p0 * b_row;
-            for (intptr_t p = 0; p < kc; p++) pack[p * 16 + jj] = src[p * b_row];
+            for (intptr_t p = 0; p < kc; p++) pack[p * ld + jj] = src[p * b_row];
         }
     }
 }
@@ -140,10 +140,10 @@ static void empty_product(intptr_t m, intptr_t n0, intptr_t n1, float *c, intptr
 }
 
 __attribute__((target("avx2,fma")))
-void swiftctr_deep_sgemm(intptr_t m, intptr_t n0, intptr_t n1, intptr_t k,
-                         const float *a, intptr_t a_row, intptr_t a_col,
-                         const float *b, intptr_t b_row, intptr_t b_col,
-                         float *c, intptr_t ldc, int accumulate) {
+static void sgemm_avx2(intptr_t m, intptr_t n0, intptr_t n1, intptr_t k,
+                       const float *a, intptr_t a_row, intptr_t a_col,
+                       const float *b, intptr_t b_row, intptr_t b_col,
+                       float *c, intptr_t ldc, int accumulate) {
     _Alignas(32) float pack[KC * 16];
     if (k == 0) { empty_product(m, n0, n1, c, ldc, accumulate); return; }
     for (intptr_t j0 = n0; j0 < n1; j0 += 16) {
@@ -151,7 +151,7 @@ void swiftctr_deep_sgemm(intptr_t m, intptr_t n0, intptr_t n1, intptr_t k,
         for (intptr_t p0 = 0; p0 < k; p0 += KC) {
             const intptr_t kc = k - p0 < KC ? k - p0 : KC;
             const int add = accumulate || p0 > 0;
-            pack_b(pack, b, b_row, b_col, p0, kc, j0, w);
+            pack_b(pack, 16, b, b_row, b_col, p0, kc, j0, w);
             const float *ap = a + p0 * a_col;
             intptr_t i = 0;
             if (w == 16) {
@@ -163,6 +163,104 @@ void swiftctr_deep_sgemm(intptr_t m, intptr_t n0, intptr_t n1, intptr_t k,
         }
         if (w == 8) j0 -= 8;
     }
+}
+
+// MARK: - 512-bit fp32 tiles (AVX-512F)
+
+int swiftctr_deep_has_avx512f(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE)) return 0;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 0xE6) != 0xE6) return 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (b & (1u << 16)) != 0;
+}
+
+#define Z_TARGET __attribute__((target("avx512f,avx2,fma")))
+enum { ZR = 12 };  // rows of C a 512-bit tile: 24 accumulators of AVX-512's 32 registers
+
+// R (1 to ZR) rows of C, 32 columns (two 512-bit accumulators a row) over the packed chunk
+// (kc steps, 32 floats a step): the same chain of fused multiply-adds per element as the
+// 256-bit tiles, so the same bits.
+Z_TARGET __attribute__((always_inline))
+static inline void tile_z(const int R, intptr_t kc, const float *a, intptr_t a_row, intptr_t a_col,
+                          const float *pack, float *c, intptr_t ldc, int add) {
+    __m512 acc[ZR][2];
+    for (int r = 0; r < ZR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    intptr_t at = 0;
+    for (intptr_t p = 0; p < kc; p++, at += a_col) {
+        const __m512 b0 = _mm512_load_ps(pack + p * 32), b1 = _mm512_load_ps(pack + p * 32 + 16);
+        for (int r = 0; r < R; r++) {
+            const __m512 x = _mm512_set1_ps(a[r * a_row + at]);
+            acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        float *o = c + r * ldc;
+        for (int h = 0; h < 2; h++) {
+            __m512 v = acc[r][h];
+            if (add) v = _mm512_add_ps(_mm512_loadu_ps(o + 16 * h), v);
+            _mm512_storeu_ps(o + 16 * h, v);
+        }
+    }
+}
+
+Z_TARGET
+static void tiles_z(intptr_t m, intptr_t kc, const float *a, intptr_t a_row, intptr_t a_col, const float *pack,
+                    float *c, intptr_t ldc, int add) {
+    intptr_t i = 0;
+    for (; i + ZR <= m; i += ZR) tile_z(ZR, kc, a + i * a_row, a_row, a_col, pack, c + i * ldc, ldc, add);
+    const float *ar = a + i * a_row;
+    float *cr = c + i * ldc;
+#define CASE(R) case R: tile_z(R, kc, ar, a_row, a_col, pack, cr, ldc, add); break;
+    switch (m - i) {
+        CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8) CASE(9) CASE(10) CASE(11) default: break;
+    }
+#undef CASE
+}
+
+// Blocks of 32 columns in 512-bit tiles, the rest (8, 16 or 24 columns) in the 256-bit ones.
+Z_TARGET
+static void sgemm_avx512(intptr_t m, intptr_t n0, intptr_t n1, intptr_t k,
+                         const float *a, intptr_t a_row, intptr_t a_col,
+                         const float *b, intptr_t b_row, intptr_t b_col,
+                         float *c, intptr_t ldc, int accumulate) {
+    _Alignas(64) float pack[KC * 32];
+    intptr_t j0 = n0;
+    for (; j0 + 32 <= n1; j0 += 32) {
+        for (intptr_t p0 = 0; p0 < k; p0 += KC) {
+            const intptr_t kc = k - p0 < KC ? k - p0 : KC;
+            pack_b(pack, 32, b, b_row, b_col, p0, kc, j0, 32);
+            tiles_z(m, kc, a + p0 * a_col, a_row, a_col, pack, c + j0, ldc, accumulate || p0 > 0);
+        }
+    }
+    if (j0 < n1) sgemm_avx2(m, j0, n1, k, a, a_row, a_col, b, b_row, b_col, c, ldc, accumulate);
+}
+
+// 1: 512-bit tiles, 0: 256-bit ones, -1: not yet decided (CPUID on the first product).
+static int use_avx512 = -1;
+
+void swiftctr_deep_sgemm_width(int bits) {
+    __atomic_store_n(&use_avx512, bits == 512 ? swiftctr_deep_has_avx512f() : 0, __ATOMIC_RELAXED);
+}
+
+static int wide_tiles(void) {
+    int wide = __atomic_load_n(&use_avx512, __ATOMIC_RELAXED);
+    if (wide < 0) {
+        wide = swiftctr_deep_has_avx512f();
+        __atomic_store_n(&use_avx512, wide, __ATOMIC_RELAXED);
+    }
+    return wide;
+}
+
+void swiftctr_deep_sgemm(intptr_t m, intptr_t n0, intptr_t n1, intptr_t k,
+                         const float *a, intptr_t a_row, intptr_t a_col,
+                         const float *b, intptr_t b_row, intptr_t b_col,
+                         float *c, intptr_t ldc, int accumulate) {
+    if (wide_tiles() && k > 0) sgemm_avx512(m, n0, n1, k, a, a_row, a_col, b, b_row, b_col, c, ldc, accumulate);
+    else sgemm_avx2(m, n0, n1, k, a, a_row, a_col, b, b_row, b_col, c, ldc, accumulate);
 }
 
 // MARK: - AdamW
@@ -284,15 +382,19 @@ BF16_TARGET static uint16_t *convert_a(intptr_t m, intptr_t k, const float *a, i
 }
 
 // Packs B's rows [p0, p0 + kc) (kc2 = kc rounded up to even, the extra row 0) and columns
-// [j0, j0 + w) as bfloat16 pairs: pack[q * 32 + jj * 2 + h] = B(p0 + 2q + h, j0 + jj).
-BF16_TARGET static void pack_b_bf16(uint16_t *pack, const float *b, intptr_t b_row, intptr_t b_col, intptr_t p0,
-                                    intptr_t kc, intptr_t j0, intptr_t w) {
+// [j0, j0 + w) (w at most ld: 8, 16 or 32) as bfloat16 pairs:
+// pack[q * 2 * ld + jj * 2 + h] = B(p0 + 2q + h, j0 + jj).
+BF16_TARGET static void pack_b_bf16(uint16_t *pack, intptr_t ld, const float *b, intptr_t b_row, intptr_t b_col,
+                                    intptr_t p0, intptr_t kc, intptr_t j0, intptr_t w) {
     const intptr_t kc2 = (kc + 1) & ~(intptr_t)1;
     if (b_col == 1) {
         for (intptr_t p = 0; p < kc2; p += 2) {
-            const float *s0 = b + (p0 + p) * b_row + j0;
-            const __m256i r0 = cvt16(s0, w), r1 = p + 1 < kc ? cvt16(s0 + b_row, w) : _mm256_setzero_si256();
-            interleave(r0, r1, pack + p * 16);
+            for (intptr_t h = 0; h < w; h += 16) {
+                const float *s0 = b + (p0 + p) * b_row + j0 + h;
+                const intptr_t n = w - h < 16 ? w - h : 16;
+                const __m256i r0 = cvt16(s0, n), r1 = p + 1 < kc ? cvt16(s0 + b_row, n) : _mm256_setzero_si256();
+                interleave(r0, r1, pack + p * ld + 2 * h);
+            }
         }
     } else if (b_row == 1) {
         // B(p, j) = b[p + j * b_col]: each column's run of p, 16 pairs at a time.
@@ -305,12 +407,12 @@ BF16_TARGET static void pack_b_bf16(uint16_t *pack, const float *b, intptr_t b_r
                 _mm256_store_si256((__m256i *)tmp, cvt16(src + p, n < 16 ? n : 16));
                 _mm256_store_si256((__m256i *)(tmp + 16), n > 16 ? cvt16(src + p + 16, n - 16) : _mm256_setzero_si256());
                 const uint32_t *words = (const uint32_t *)tmp;
-                for (intptr_t q = 0; q < (n + 1) / 2; q++) pack32[(p / 2 + q) * 16 + jj] = words[q];
+                for (intptr_t q = 0; q < (n + 1) / 2; q++) pack32[(p / 2 + q) * ld + jj] = words[q];
             }
         }
     } else {
         for (intptr_t p = 0; p < kc2; p++) {
-            uint16_t *dst = pack + (p >> 1) * 32 + (p & 1);
+            uint16_t *dst = pack + (p >> 1) * 2 * ld + (p & 1);
             if (p >= kc) { for (intptr_t jj = 0; jj < w; jj++) dst[jj * 2] = 0; continue; }
             const float *src = b + (p0 + p) * b_row + j0 * b_col;
             for (intptr_t jj = 0; jj < w; jj++) dst[jj * 2] = to_bf16(src[jj * b_col]);
@@ -359,25 +461,67 @@ static void tiles_bf16(intptr_t m, intptr_t w, intptr_t pairs, const uint32_t *a
 #undef CASE
 }
 
+// R (1 to MR) rows of C, 32 columns in 512-bit registers (two accumulators a row): per
+// element the same VDPBF16PS chain as the 256-bit tiles, so the same bits.
+#define BF16Z_TARGET __attribute__((target("avx512bf16,avx512bw,avx512f,avx2,fma")))
+BF16Z_TARGET __attribute__((always_inline))
+static inline void tile_bf16_z(const int R, intptr_t pairs, const uint32_t *a, intptr_t lda, const uint32_t *pack,
+                               float *c, intptr_t ldc, int add) {
+    __m512 acc[MR][2];
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (intptr_t q = 0; q < pairs; q++) {
+        const __m512i b0 = _mm512_load_si512(pack + q * 32), b1 = _mm512_load_si512(pack + q * 32 + 16);
+        for (int r = 0; r < R; r++) {
+            const __m512i x = _mm512_set1_epi32((int)a[r * lda + q]);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], (__m512bh)x, (__m512bh)b0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], (__m512bh)x, (__m512bh)b1);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        float *o = c + r * ldc;
+        for (int h = 0; h < 2; h++) {
+            __m512 v = acc[r][h];
+            if (add) v = _mm512_add_ps(_mm512_loadu_ps(o + 16 * h), v);
+            _mm512_storeu_ps(o + 16 * h, v);
+        }
+    }
+}
+
+BF16Z_TARGET
+static void tiles_bf16_z(intptr_t m, intptr_t pairs, const uint32_t *a, intptr_t lda, const uint32_t *pack,
+                         float *c, intptr_t ldc, int add) {
+    intptr_t i = 0;
+    for (; i + MR <= m; i += MR) tile_bf16_z(MR, pairs, a + i * lda, lda, pack, c + i * ldc, ldc, add);
+    const uint32_t *ar = a + i * lda;
+    float *cr = c + i * ldc;
+#define CASE(R) case R: tile_bf16_z(R, pairs, ar, lda, pack, cr, ldc, add); break;
+    switch (m - i) {
+        CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8) CASE(9) CASE(10) CASE(11) default: break;
+    }
+#undef CASE
+}
+
 BF16_TARGET int swiftctr_deep_sgemm_bf16(intptr_t m, intptr_t n0, intptr_t n1, intptr_t k,
                              const float *a, intptr_t a_row, intptr_t a_col,
                              const float *b, intptr_t b_row, intptr_t b_col,
                              float *c, intptr_t ldc, int accumulate) {
-    _Alignas(32) uint16_t pack[KC * 16 + 32];
+    _Alignas(64) uint16_t pack[KC * 32 + 64];
     if (k == 0 || m == 0) { empty_product(m, n0, n1, c, ldc, accumulate); return 0; }
     const uint16_t *abf = convert_a(m, k, a, a_row, a_col);
     if (!abf) return -1;
     const intptr_t k2 = (k + 1) & ~(intptr_t)1;
-    for (intptr_t j0 = n0; j0 < n1; j0 += 16) {
-        const intptr_t w = n1 - j0 >= 16 ? 16 : 8;
+    const int wide = wide_tiles();
+    for (intptr_t j0 = n0; j0 < n1;) {
+        const intptr_t w = wide && n1 - j0 >= 32 ? 32 : n1 - j0 >= 16 ? 16 : 8;
         for (intptr_t p0 = 0; p0 < k; p0 += KC) {
             const intptr_t kc = k - p0 < KC ? k - p0 : KC;
             const int add = accumulate || p0 > 0;
-            pack_b_bf16(pack, b, b_row, b_col, p0, kc, j0, w);
-            tiles_bf16(m, w, (kc + 1) / 2, (const uint32_t *)(abf + p0), k2 / 2, (const uint32_t *)pack,
-                       c + j0, ldc, add);
+            const uint32_t *ap = (const uint32_t *)(abf + p0);
+            pack_b_bf16(pack, w == 32 ? 32 : 16, b, b_row, b_col, p0, kc, j0, w);
+            if (w == 32) tiles_bf16_z(m, (kc + 1) / 2, ap, k2 / 2, (const uint32_t *)pack, c + j0, ldc, add);
+            else tiles_bf16(m, w, (kc + 1) / 2, ap, k2 / 2, (const uint32_t *)pack, c + j0, ldc, add);
         }
-        if (w == 8) j0 -= 8;
+        j0 += w;
     }
     return 0;
 }
@@ -392,6 +536,10 @@ void swiftctr_deep_sgemm(intptr_t m, intptr_t n0, intptr_t n1, intptr_t k, const
     (void)m; (void)n0; (void)n1; (void)k; (void)a; (void)a_row; (void)a_col;
     (void)b; (void)b_row; (void)b_col; (void)c; (void)ldc; (void)accumulate;
 }
+
+void swiftctr_deep_sgemm_width(int bits) { (void)bits; }
+
+int swiftctr_deep_has_avx512f(void) { return 0; }
 
 int swiftctr_deep_has_avx512_bf16(void) { return 0; }
 

@@ -1,6 +1,7 @@
 import Foundation
 import StageKit
 import Testing
+import CDeepKernel
 import Dataset
 import LogIO
 import TestSupport
@@ -281,6 +282,53 @@ private func trainSmallDeep(_ problem: Problem, threads: Int, precision: DeepPre
         #expect(try fileBytes(problem.path("bf16")) != fileBytes(problem.path("fp32")))
         let (a, b) = (bf16.epochs.last!.vaLogLoss!, fp32.epochs.last!.vaLogLoss!)
         #expect(abs(a - b) < 0.01, "bf16 \(a) vs fp32 \(b)")
+    }
+
+    /// The 512-bit tiles give the 256-bit tiles' bits, fp32 and (where the processor has it)
+    /// bfloat16: row counts leaving every remainder of 12, column ranges that are not
+    /// multiples of 32, A and B each row-major and transposed, more than one 256-step chunk of
+    /// the inner dimension, with and without accumulation. The fp32 result is also checked
+    /// against a naive product.
+    @Test(.enabled(if: swiftctr_deep_has_avx512f() != 0, "the processor has no AVX-512F"))
+    func wideTilesGiveTheNarrowTilesBits() {
+        defer { swiftctr_deep_sgemm_width(512) }
+        var rng = SplitMix64(seed: 12)
+        func random(_ count: Int) -> [Float] { (0..<count).map { _ in rng.nextUnitFloat() - 0.5 } }
+        for (m, n0, n1, k) in [(37, 0, 72, 300), (12, 8, 200, 17), (25, 16, 48, 513), (1, 0, 32, 1), (131, 0, 400, 312)] {
+            for (transposedA, transposedB) in [(false, false), (true, false), (false, true), (true, true)] {
+                let a = random(m * k), b = random(k * n1), c0 = random(m * n1)
+                let (aRow, aCol) = transposedA ? (1, m) : (k, 1)
+                let (bRow, bCol) = transposedB ? (1, k) : (n1, 1)
+                for accumulate: Int32 in [0, 1] {
+                    for bf16 in deepBF16Available ? [false, true] : [false] {
+                        let results = [256, 512].map { bits -> [Float] in
+                            swiftctr_deep_sgemm_width(Int32(bits))
+                            var c = c0
+                            c.withUnsafeMutableBufferPointer { c in
+                                if bf16 {
+                                    _ = swiftctr_deep_sgemm_bf16(m, n0, n1, k, a, aRow, aCol, b, bRow, bCol, c.baseAddress, n1, accumulate)
+                                } else {
+                                    swiftctr_deep_sgemm(m, n0, n1, k, a, aRow, aCol, b, bRow, bCol, c.baseAddress, n1, accumulate)
+                                }
+                            }
+                            return c
+                        }
+                        let differing = zip(results[0], results[1]).filter { $0.bitPattern != $1.bitPattern }.count
+                        #expect(differing == 0, "m \(m) columns \(n0)..<\(n1) k \(k) bf16 \(bf16)")
+                        guard !bf16 else { continue }
+                        var worst: Float = 0
+                        for i in 0..<m {
+                            for j in 0..<n1 {
+                                var sum = accumulate == 1 || j < n0 ? c0[i * n1 + j] : 0
+                                if j >= n0 { for p in 0..<k { sum += a[i * aRow + p * aCol] * b[p * bRow + j * bCol] } }
+                                worst = max(worst, abs(sum - results[1][i * n1 + j]))
+                            }
+                        }
+                        #expect(worst < 1e-4, "m \(m) columns \(n0)..<\(n1) k \(k): off by \(worst)")
+                    }
+                }
+            }
+        }
     }
 
     /// CDeepKernel's AdamW step gives the bits of the Swift one (no fused multiply-adds).

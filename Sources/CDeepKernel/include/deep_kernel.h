@@ -25,6 +25,18 @@ void swiftctr_deep_sgemm(intptr_t m, intptr_t n0, intptr_t n1, intptr_t k,
                          const float *b, intptr_t b_row, intptr_t b_col,
                          float *c, intptr_t ldc, int accumulate);
 
+// Whether the processor and the operating system support AVX-512F (CPUID leaf 7, XGETBV:
+// opmask and both halves of the ZMM state saved). 0 on processors other than x86-64.
+int swiftctr_deep_has_avx512f(void);
+
+// Where the processor has AVX-512F, swiftctr_deep_sgemm (and swiftctr_deep_sgemm_bf16)
+// computes blocks of 32 columns in 512-bit tiles (12 rows x 32 columns, 24 accumulators)
+// and the rest in the 256-bit ones: the same chains, so the same bits, in half the
+// instructions (a processor with full-width 512-bit units, such as Zen 5, does twice the
+// work a cycle; Zen 4 splits them and runs both at the same speed). Tests call this with 256
+// to compare the two; 512 selects the wide tiles where the processor has them.
+void swiftctr_deep_sgemm_width(int bits);
+
 // One AdamW step on 8 * chunks parameters (DeepNet.adamChunks): g' = g * scale,
 // m1 = 0.9 m1 + 0.1 g', m2 = 0.999 m2 + 0.001 g'^2, w -= decay * w (when decayed),
 // w -= step_size * m1 / (sqrt(m2) * rc2 + 1e-8), each operation rounded to fp32 in that order
