@@ -172,9 +172,9 @@ int swiftctr_deep_has_avx512f(void) {
     if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE)) return 0;
     unsigned lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    if ((lo & 0xE6) != 0xE6) return 0;
+    if ((lo & 0xE6) != 0xE6) return 0;  // XMM, YMM, opmask and both ZMM states saved by the OS
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
-    return (b & (1u << 16)) != 0;
+    return (b & (1u << 16)) != 0;  // AVX512F
 }
 
 #define Z_TARGET __attribute__((target("avx512f,avx2,fma")))
@@ -293,13 +293,8 @@ void swiftctr_deep_adamw(float *w, float *m1, float *m2, const float *g, intptr_
 
 int swiftctr_deep_has_avx512_bf16(void) {
     unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
-    if (!(c & bit_OSXSAVE)) return 0;
-    unsigned lo, hi;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    if ((lo & 0xE6) != 0xE6) return 0;  // XMM, YMM, opmask and both ZMM states saved by the OS
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
-    if (!(b & (1u << 16)) || !(b & (1u << 31))) return 0;  // AVX512F, AVX512VL
+    if (!swiftctr_deep_has_avx512f()) return 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & (1u << 31))) return 0;  // AVX512VL
     if (!__get_cpuid_count(7, 1, &a, &b, &c, &d)) return 0;
     return (a & (1u << 5)) != 0;  // AVX512_BF16
 }
