@@ -178,25 +178,15 @@ int swiftctr_deep_has_avx512f(void) {
 }
 
 #define Z_TARGET __attribute__((target("avx512f,avx2,fma")))
-enum { ZR = 12 };  // rows of C a 512-bit tile: 24 accumulators of AVX-512's 32 registers
 
-// R (1 to ZR) rows of C, 32 columns (two 512-bit accumulators a row) over the packed chunk
-// (kc steps, 32 floats a step): the same chain of fused multiply-adds per element as the
-// 256-bit tiles, so the same bits.
+// Rows of C in a tile with AVX-512's 32 registers (the 512-bit tiles and the bfloat16 ones):
+// 24 accumulators. VDPBF16PS has a latency of 6 cycles and two issue a cycle on Zen 4, so
+// 12 accumulators, as the 6-row fp32 tiles have, left no slack.
+enum { MR = 12 };
+
+// Writes (or with add, adds) R rows of 32 columns of accumulators to C.
 Z_TARGET __attribute__((always_inline))
-static inline void tile_z(const int R, intptr_t kc, const float *a, intptr_t a_row, intptr_t a_col,
-                          const float *pack, float *c, intptr_t ldc, int add) {
-    __m512 acc[ZR][2];
-    for (int r = 0; r < ZR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    intptr_t at = 0;
-    for (intptr_t p = 0; p < kc; p++, at += a_col) {
-        const __m512 b0 = _mm512_load_ps(pack + p * 32), b1 = _mm512_load_ps(pack + p * 32 + 16);
-        for (int r = 0; r < R; r++) {
-            const __m512 x = _mm512_set1_ps(a[r * a_row + at]);
-            acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
-        }
-    }
+static inline void store_rows_z(const int R, __m512 (*acc)[2], float *c, intptr_t ldc, int add) {
     for (int r = 0; r < R; r++) {
         float *o = c + r * ldc;
         for (int h = 0; h < 2; h++) {
@@ -207,11 +197,31 @@ static inline void tile_z(const int R, intptr_t kc, const float *a, intptr_t a_r
     }
 }
 
+// R (1 to MR) rows of C, 32 columns (two 512-bit accumulators a row) over the packed chunk
+// (kc steps, 32 floats a step): the same chain of fused multiply-adds per element as the
+// 256-bit tiles, so the same bits.
+Z_TARGET __attribute__((always_inline))
+static inline void tile_z(const int R, intptr_t kc, const float *a, intptr_t a_row, intptr_t a_col,
+                          const float *pack, float *c, intptr_t ldc, int add) {
+    __m512 acc[MR][2];
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    intptr_t at = 0;
+    for (intptr_t p = 0; p < kc; p++, at += a_col) {
+        const __m512 b0 = _mm512_load_ps(pack + p * 32), b1 = _mm512_load_ps(pack + p * 32 + 16);
+        for (int r = 0; r < R; r++) {
+            const __m512 x = _mm512_set1_ps(a[r * a_row + at]);
+            acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
+        }
+    }
+    store_rows_z(R, acc, c, ldc, add);
+}
+
 Z_TARGET
 static void tiles_z(intptr_t m, intptr_t kc, const float *a, intptr_t a_row, intptr_t a_col, const float *pack,
                     float *c, intptr_t ldc, int add) {
     intptr_t i = 0;
-    for (; i + ZR <= m; i += ZR) tile_z(ZR, kc, a + i * a_row, a_row, a_col, pack, c + i * ldc, ldc, add);
+    for (; i + MR <= m; i += MR) tile_z(MR, kc, a + i * a_row, a_row, a_col, pack, c + i * ldc, ldc, add);
     const float *ar = a + i * a_row;
     float *cr = c + i * ldc;
 #define CASE(R) case R: tile_z(R, kc, ar, a_row, a_col, pack, cr, ldc, add); break;
@@ -416,10 +426,7 @@ BF16_TARGET static void pack_b_bf16(uint16_t *pack, intptr_t ld, const float *b,
 }
 
 // R (1 to MR) rows of C, W (8 or 16) columns over q pairs of the inner dimension: per pair
-// and accumulator one VDPBF16PS (two bf16 products added to 8 fp32 sums). MR 12: 24
-// accumulators in AVX-512VL's 32 vector registers (VDPBF16PS has a latency of 6 cycles and
-// two issue a cycle on Zen 4, so 12 accumulators, as the fp32 tiles have, left no slack).
-enum { MR = 12 };
+// and accumulator one VDPBF16PS (two bf16 products added to 8 fp32 sums).
 BF16_TARGET __attribute__((always_inline))
 static inline void tile_bf16(const int R, const int W, intptr_t pairs, const uint32_t *a, intptr_t lda,
                              const uint32_t *pack, float *c, intptr_t ldc, int add) {
@@ -472,14 +479,7 @@ static inline void tile_bf16_z(const int R, intptr_t pairs, const uint32_t *a, i
             acc[r][1] = _mm512_dpbf16_ps(acc[r][1], (__m512bh)x, (__m512bh)b1);
         }
     }
-    for (int r = 0; r < R; r++) {
-        float *o = c + r * ldc;
-        for (int h = 0; h < 2; h++) {
-            __m512 v = acc[r][h];
-            if (add) v = _mm512_add_ps(_mm512_loadu_ps(o + 16 * h), v);
-            _mm512_storeu_ps(o + 16 * h, v);
-        }
-    }
+    store_rows_z(R, acc, c, ldc, add);
 }
 
 BF16Z_TARGET
