@@ -17,7 +17,7 @@ int swiftctr_deep_has_avx2_fma(void) {
     return (b & bit_AVX2) != 0;
 }
 
-enum { KC = 256 };  // the inner dimension's chunk: a packed panel is KC x 16 floats (16 KB)
+enum { KC = 256 };  // the inner dimension's chunk: a packed panel is KC x 16 floats (16 KB; x 32, 32 KB, for the 512-bit tiles)
 
 // Copies B(p0 + p, j0 + jj) for p < kc, jj < w (w at most ld: 8, 16 or 32) to pack[p * ld + jj].
 static void pack_b(float *pack, intptr_t ld, const float *b, intptr_t b_row, intptr_t b_col, intptr_t p0,
